@@ -1,0 +1,105 @@
+//! `least-request`: power of two choices on in-flight requests, weight-aware.
+//!
+//! Each pick samples two distinct routable endpoints at random and keeps the one with
+//! the lower `(in_flight + 1) / effective_weight`; the other is the first fallback.
+//! O(1) per pick whatever the cluster size: two load reads, two random draws.
+
+use switchyard_policy_sdk::{
+    Balancer, Endpoint, EndpointId, Env, Members, PolicyInfo, Request, Setup,
+    effective_weight, export_balancer,
+};
+
+/// Power-of-two-choices least-request over the routable members.
+#[derive(Default)]
+pub struct LeastRequest {
+    members: Members,
+    weights: Vec<f64>,
+}
+
+impl LeastRequest {
+    fn cost(&self, i: usize, env: &impl Env) -> f64 {
+        f64::from(env.in_flight(self.members.get(i).id) + 1) / self.weights[i]
+    }
+}
+
+impl Balancer for LeastRequest {
+    fn describe() -> PolicyInfo {
+        PolicyInfo {
+            name: "least-request".into(),
+            description: "power of two choices on in-flight requests divided by weight".into(),
+            config_keys: Vec::new(),
+        }
+    }
+
+    fn new(setup: &Setup) -> Result<Self, String> {
+        switchyard_policy_sdk::Config::new(&setup.config).reject_unknown(&[])?;
+        Ok(Self::default())
+    }
+
+    fn set_members(&mut self, members: Vec<Endpoint>) {
+        self.members = Members::new(members);
+        self.weights = self
+            .members
+            .iter()
+            .map(|e| effective_weight(e).max(f64::MIN_POSITIVE))
+            .collect();
+    }
+
+    fn pick(&mut self, _request: &Request, env: &impl Env) -> Vec<EndpointId> {
+        let n = self.members.len();
+        if n < 2 {
+            return self.members.preference(0, 1);
+        }
+        let a = env.below(n);
+        let b = (a + 1 + env.below(n - 1)) % n;
+        let (first, second) = if self.cost(b, env) < self.cost(a, env) {
+            (b, a)
+        } else {
+            (a, b)
+        };
+        vec![self.members.get(first).id, self.members.get(second).id]
+    }
+}
+
+export_balancer!(LeastRequest);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_policy_sdk::testing::{Harness, endpoints};
+
+    #[test]
+    fn busy_endpoint_gets_less() {
+        let mut h = Harness::<LeastRequest>::new(&[], endpoints(&[1, 1, 1, 1])).unwrap();
+        h.env_mut().set_in_flight(3, 50);
+        let counts = h.distribution(100_000);
+        // Endpoint 3 wins only when paired with itself, which P2C never does.
+        assert_eq!(counts.get(&3), None, "{counts:?}");
+        for id in 0..3 {
+            let share = counts[&id] as f64 / 100_000.0;
+            assert!((share - 1.0 / 3.0).abs() < 0.01, "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn equal_load_gives_equal_shares_and_two_choices() {
+        let mut h = Harness::<LeastRequest>::new(&[], endpoints(&[1, 1, 1, 1, 1])).unwrap();
+        let counts = h.distribution(100_000);
+        for c in counts.values() {
+            assert!((*c as f64 / 100_000.0 - 0.2).abs() < 0.01, "{counts:?}");
+        }
+        let answer = h.pick(&Request::empty());
+        assert_eq!(answer.len(), 2);
+        assert_ne!(answer[0], answer[1]);
+    }
+
+    #[test]
+    fn weight_counts_against_in_flight() {
+        // Same in-flight, weight 3 vs 1: the heavier endpoint always wins the pair.
+        let mut h = Harness::<LeastRequest>::new(&[], endpoints(&[3, 1])).unwrap();
+        h.env_mut().set_in_flight(0, 2).set_in_flight(1, 2);
+        assert_eq!(h.distribution(1_000)[&0], 1_000);
+        h.env_mut().set_in_flight(0, 20);
+        assert_eq!(h.distribution(1_000)[&1], 1_000);
+    }
+}

@@ -1,0 +1,64 @@
+//! `random`: each pick an endpoint at random, in proportion to effective weight.
+//!
+//! Stateless apart from the membership, so it behaves the same whatever the number of
+//! workers. O(n) per pick over the weights (a cumulative walk).
+
+use switchyard_policy_sdk::{
+    Balancer, Endpoint, EndpointId, Env, Members, PolicyInfo, Request, Setup,
+    effective_weight, export_balancer, weighted_index,
+};
+
+/// Fallbacks offered after the first choice.
+const FALLBACKS: usize = 2;
+
+/// Weighted random choice over the routable members.
+#[derive(Default)]
+pub struct Random {
+    members: Members,
+    weights: Vec<f64>,
+}
+
+impl Balancer for Random {
+    fn describe() -> PolicyInfo {
+        PolicyInfo {
+            name: "random".into(),
+            description: "random endpoint, in proportion to effective weight".into(),
+            config_keys: Vec::new(),
+        }
+    }
+
+    fn new(setup: &Setup) -> Result<Self, String> {
+        switchyard_policy_sdk::Config::new(&setup.config).reject_unknown(&[])?;
+        Ok(Self::default())
+    }
+
+    fn set_members(&mut self, members: Vec<Endpoint>) {
+        self.members = Members::new(members);
+        self.weights = self.members.iter().map(effective_weight).collect();
+    }
+
+    fn pick(&mut self, _request: &Request, env: &impl Env) -> Vec<EndpointId> {
+        match weighted_index(&self.weights, env.random()) {
+            Some(first) => self.members.preference(first, 1 + FALLBACKS),
+            None => Vec::new(),
+        }
+    }
+}
+
+export_balancer!(Random);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_policy_sdk::testing::{Harness, endpoints};
+
+    #[test]
+    fn shares_follow_weights_within_tolerance() {
+        let mut h = Harness::<Random>::new(&[], endpoints(&[1, 1, 2])).unwrap();
+        let counts = h.distribution(100_000);
+        let share = |id| counts[&id] as f64 / 100_000.0;
+        assert!((share(0) - 0.25).abs() < 0.01, "{counts:?}");
+        assert!((share(1) - 0.25).abs() < 0.01, "{counts:?}");
+        assert!((share(2) - 0.50).abs() < 0.01, "{counts:?}");
+    }
+}

@@ -1,0 +1,189 @@
+//! Native test harness: run a policy's logic with `cargo test`, no wasmtime needed.
+//!
+//! [`Harness`] plays the host: it creates the policy, pushes membership, answers the
+//! load imports from a [`FakeEnv`] and checks every pick the way the proxy does (ids
+//! must be members; an empty answer only for an empty cluster).
+
+use crate::{Balancer, Endpoint, EndpointId, Env, Health, LogLevel, Request, Setup};
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap};
+
+/// Load, time and randomness under a test's control.
+#[derive(Debug)]
+pub struct FakeEnv {
+    in_flight: HashMap<EndpointId, u32>,
+    latency_us: HashMap<EndpointId, u32>,
+    error_rate: HashMap<EndpointId, f32>,
+    now_ns: Cell<u64>,
+    rng: Cell<u64>,
+}
+
+impl Default for FakeEnv {
+    fn default() -> Self {
+        Self {
+            in_flight: HashMap::new(),
+            latency_us: HashMap::new(),
+            error_rate: HashMap::new(),
+            now_ns: Cell::new(0),
+            rng: Cell::new(0x853c_49e6_748f_ea9b),
+        }
+    }
+}
+
+impl FakeEnv {
+    /// Sets the in-flight count of `id`.
+    pub fn set_in_flight(&mut self, id: EndpointId, n: u32) -> &mut Self {
+        self.in_flight.insert(id, n);
+        self
+    }
+    /// Sets the latency EWMA of `id`, in microseconds.
+    pub fn set_latency_us(&mut self, id: EndpointId, us: u32) -> &mut Self {
+        self.latency_us.insert(id, us);
+        self
+    }
+    /// Sets the error rate of `id`.
+    pub fn set_error_rate(&mut self, id: EndpointId, rate: f32) -> &mut Self {
+        self.error_rate.insert(id, rate);
+        self
+    }
+    /// Moves the clock forward.
+    pub fn advance_ns(&self, ns: u64) {
+        self.now_ns.set(self.now_ns.get() + ns);
+    }
+    /// Reseeds the random generator, for a different but repeatable sequence.
+    pub fn seed(&mut self, seed: u64) -> &mut Self {
+        self.rng.set(seed);
+        self
+    }
+}
+
+impl Env for FakeEnv {
+    fn in_flight(&self, id: EndpointId) -> u32 {
+        self.in_flight.get(&id).copied().unwrap_or(0)
+    }
+    fn latency_ewma_us(&self, id: EndpointId) -> u32 {
+        self.latency_us.get(&id).copied().unwrap_or(0)
+    }
+    fn error_rate(&self, id: EndpointId) -> f32 {
+        self.error_rate.get(&id).copied().unwrap_or(0.0)
+    }
+    fn now_ns(&self) -> u64 {
+        self.now_ns.get()
+    }
+    fn random(&self) -> u64 {
+        // splitmix64: repeatable, well spread.
+        let next = self.rng.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        self.rng.set(next);
+        crate::mix64(next)
+    }
+    fn log(&self, level: LogLevel, message: &str) {
+        eprintln!("[policy {level:?}] {message}");
+    }
+}
+
+/// Endpoints with ids `0..`, addresses `127.0.0.1:9000+id`, the given weights, healthy.
+pub fn endpoints(weights: &[u32]) -> Vec<Endpoint> {
+    weights
+        .iter()
+        .enumerate()
+        .map(|(i, &weight)| Endpoint {
+            id: i as EndpointId,
+            address: format!("127.0.0.1:{}", 9000 + i),
+            weight,
+            weight_factor: 1.0,
+            zone: String::new(),
+            metadata: Vec::new(),
+            health: Health::Healthy,
+        })
+        .collect()
+}
+
+/// A policy under test, with its membership and a [`FakeEnv`].
+pub struct Harness<P: Balancer> {
+    policy: P,
+    members: Vec<Endpoint>,
+    env: FakeEnv,
+}
+
+impl<P: Balancer> Harness<P> {
+    /// Creates the policy with `config` for cluster `test` and pushes `members`.
+    pub fn new(config: &[(&str, &str)], members: Vec<Endpoint>) -> Result<Self, String> {
+        let setup = Setup {
+            cluster: "test".into(),
+            local_zone: String::new(),
+            config: config
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        Self::with_setup(&setup, members)
+    }
+
+    /// Creates the policy from a full [`Setup`] and pushes `members`.
+    pub fn with_setup(setup: &Setup, members: Vec<Endpoint>) -> Result<Self, String> {
+        let mut harness = Self {
+            policy: P::new(setup)?,
+            members: Vec::new(),
+            env: FakeEnv::default(),
+        };
+        harness.set_members(members);
+        Ok(harness)
+    }
+
+    /// Replaces the membership, as the host does on a cluster change.
+    pub fn set_members(&mut self, members: Vec<Endpoint>) {
+        self.members = members.clone();
+        self.policy.set_members(members);
+    }
+
+    /// The fake environment, to set load, time and randomness.
+    pub fn env_mut(&mut self) -> &mut FakeEnv {
+        &mut self.env
+    }
+
+    /// The policy itself.
+    pub fn policy(&self) -> &P {
+        &self.policy
+    }
+
+    /// One pick, checked as the host checks it. Panics with the reason on an answer the
+    /// host would count as a fault.
+    pub fn pick(&mut self, request: &Request) -> Vec<EndpointId> {
+        let answer = self.policy.pick(request, &self.env);
+        if answer.is_empty() {
+            assert!(
+                self.members.is_empty(),
+                "policy answered no endpoint while {} are members",
+                self.members.len()
+            );
+        }
+        for id in &answer {
+            assert!(
+                self.members.iter().any(|m| m.id == *id),
+                "policy answered id {id}, which is not a member"
+            );
+        }
+        answer
+    }
+
+    /// How often each endpoint was the first choice over `picks` picks of an empty
+    /// request.
+    pub fn distribution(&mut self, picks: usize) -> BTreeMap<EndpointId, usize> {
+        let request = Request::empty();
+        let mut counts = BTreeMap::new();
+        for _ in 0..picks {
+            if let Some(first) = self.pick(&request).first() {
+                *counts.entry(*first).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
+    /// The first choices of `picks` picks of an empty request, in order.
+    pub fn sequence(&mut self, picks: usize) -> Vec<EndpointId> {
+        let request = Request::empty();
+        (0..picks)
+            .filter_map(|_| self.pick(&request).first().copied())
+            .collect()
+    }
+}

@@ -1,0 +1,58 @@
+//! Choosing among endpoints by weight.
+
+use crate::{Endpoint, Health};
+
+/// The endpoint's effective weight: configured weight × the host's factor (slow start,
+/// degradation). Zero for an `unavailable` endpoint.
+pub fn effective_weight(endpoint: &Endpoint) -> f64 {
+    if endpoint.health == Health::Unavailable {
+        return 0.0;
+    }
+    f64::from(endpoint.weight) * f64::from(endpoint.weight_factor.clamp(0.0, 1.0))
+}
+
+/// Picks an index with probability proportional to its weight, given `random` uniform
+/// bits. Returns `None` when there are no weights; zero or negative weights are never
+/// chosen unless all are, then the choice is uniform.
+pub fn weighted_index(weights: &[f64], random: u64) -> Option<usize> {
+    if weights.is_empty() {
+        return None;
+    }
+    let total: f64 = weights.iter().filter(|w| **w > 0.0).sum();
+    if total <= 0.0 {
+        return Some(((u128::from(random) * weights.len() as u128) >> 64) as usize);
+    }
+    let mut target = (random >> 11) as f64 / (1u64 << 53) as f64 * total;
+    let mut last = 0;
+    for (i, w) in weights.iter().enumerate() {
+        if *w > 0.0 {
+            if target < *w {
+                return Some(i);
+            }
+            target -= w;
+            last = i;
+        }
+    }
+    Some(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weighted_index_follows_weights() {
+        let weights = [3.0, 1.0, 0.0];
+        let mut counts = [0usize; 3];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..40_000 {
+            x = crate::hash::mix64(x);
+            counts[weighted_index(&weights, x).unwrap()] += 1;
+        }
+        assert_eq!(counts[2], 0);
+        let ratio = counts[0] as f64 / counts[1] as f64;
+        assert!((2.7..3.3).contains(&ratio), "ratio {ratio}");
+        assert_eq!(weighted_index(&[], 1), None);
+        assert!(weighted_index(&[0.0, 0.0], u64::MAX).unwrap() < 2);
+    }
+}
