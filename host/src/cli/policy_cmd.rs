@@ -1,0 +1,70 @@
+//! `switchyard policy …`: for policy authors.
+
+use crate::policy::{PolicyEngine, builtin, builtin_names, check};
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use std::path::PathBuf;
+
+/// Policy subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Load a component as the proxy would, print what it is, and run smoke picks
+    /// against synthetic clusters of 3 and 1000 endpoints. Exits non-zero on any problem.
+    Check {
+        /// The component (`NAME.wasm`), or the name of a built-in policy.
+        file: PathBuf,
+        /// Configuration for the policy's `init`, as `key=value` (repeatable).
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        config: Vec<String>,
+    },
+    /// List the built-in policies.
+    List,
+}
+
+/// Runs a policy subcommand.
+pub fn run(command: PolicyCommand) -> anyhow::Result<()> {
+    match command {
+        PolicyCommand::Check { file, config } => {
+            let config = parse_config(&config)?;
+            let engine = PolicyEngine::new().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            let (name, bytes) = read_policy(&file)?;
+            match check::check(&engine, &name, &bytes, &config) {
+                Ok(report) => {
+                    println!("{}: {report}", file.display());
+                    Ok(())
+                }
+                Err(e) => bail!("{}: {e}", file.display()),
+            }
+        }
+        PolicyCommand::List => {
+            for name in builtin_names() {
+                println!("{name}");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A file's bytes, or a built-in's when `file` names one and no such file exists.
+fn read_policy(file: &std::path::Path) -> anyhow::Result<(String, Vec<u8>)> {
+    let stem = file
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    if !file.exists() {
+        if let Some(bytes) = builtin(&file.to_string_lossy()) {
+            return Ok((stem, bytes.to_vec()));
+        }
+    }
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    Ok((stem, bytes))
+}
+
+fn parse_config(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    pairs
+        .iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => bail!("--config {pair:?}: expected KEY=VALUE"),
+        })
+        .collect()
+}

@@ -1,0 +1,166 @@
+//! Immutable membership snapshots.
+
+use super::EndpointLoad;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// An endpoint's id within its cluster (the WIT `endpoint-id`).
+pub type EndpointId = u32;
+
+/// The host's view of an endpoint's health (the WIT `health`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// Fit to receive traffic.
+    Healthy,
+    /// Fit, with a lowered weight factor.
+    Degraded,
+    /// Not to be chosen while anything else is available.
+    Unavailable,
+}
+
+/// One endpoint of a cluster.
+#[derive(Clone, Debug)]
+pub struct Member {
+    /// Stable id within the cluster.
+    pub id: EndpointId,
+    /// `host:port`.
+    pub address: String,
+    /// Configured weight (≥ 1).
+    pub weight: u32,
+    /// Slow-start / degradation multiplier in (0, 1].
+    pub weight_factor: f32,
+    /// Locality zone, empty when unknown.
+    pub zone: String,
+    /// Free-form labels.
+    pub metadata: Vec<(String, String)>,
+    /// Current health.
+    pub health: Health,
+    /// Live load figures, shared with the requests that use the endpoint.
+    pub load: Arc<EndpointLoad>,
+}
+
+impl Member {
+    /// A healthy member with weight `weight` and fresh load figures.
+    pub fn new(id: EndpointId, address: impl Into<String>, weight: u32) -> Self {
+        Self {
+            id,
+            address: address.into(),
+            weight: weight.max(1),
+            weight_factor: 1.0,
+            zone: String::new(),
+            metadata: Vec::new(),
+            health: Health::Healthy,
+            load: Arc::default(),
+        }
+    }
+}
+
+/// Hashes endpoint ids (small integers) with one multiplication.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// Every membership snapshot gets a distinct generation number.
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+/// A cluster's members at one moment, indexed by id.
+#[derive(Debug)]
+pub struct Membership {
+    generation: u64,
+    members: Vec<Member>,
+    index: HashMap<EndpointId, usize, BuildHasherDefault<IdHasher>>,
+    routable: Vec<usize>,
+}
+
+impl Membership {
+    /// A snapshot of `members` (ids must be distinct).
+    pub fn new(members: Vec<Member>) -> Self {
+        let index = members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.id, i))
+            .collect();
+        let mut routable: Vec<usize> = (0..members.len())
+            .filter(|&i| members[i].health != Health::Unavailable)
+            .collect();
+        if routable.is_empty() {
+            routable = (0..members.len()).collect();
+        }
+        Self {
+            generation: GENERATION.fetch_add(1, Relaxed),
+            members,
+            index,
+            routable,
+        }
+    }
+
+    /// `n` healthy endpoints of weight 1 on 127.0.0.1, ids `0..n`, for smoke tests.
+    pub fn synthetic(n: usize) -> Self {
+        Self::new(
+            (0..n)
+                .map(|i| Member::new(i as EndpointId, format!("127.0.0.1:{}", 10_000 + i), 1))
+                .collect(),
+        )
+    }
+
+    /// Distinct for every snapshot; lets a policy instance see that it is stale.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// All members, in order.
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    /// The member with `id`, if any.
+    pub fn get(&self, id: EndpointId) -> Option<&Member> {
+        self.index.get(&id).map(|&i| &self.members[i])
+    }
+
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// True when there are no members.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Positions of the members fit for traffic (all of them when none is).
+    pub fn routable(&self) -> &[usize] {
+        &self.routable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indexes_by_id_and_routes_around_unavailable() {
+        let mut members = vec![Member::new(7, "a:1", 1), Member::new(42, "b:1", 2)];
+        members[0].health = Health::Unavailable;
+        let m = Membership::new(members);
+        assert_eq!(m.get(42).unwrap().address, "b:1");
+        assert!(m.get(8).is_none());
+        assert_eq!(m.routable(), &[1]);
+        assert_ne!(m.generation(), Membership::synthetic(1).generation());
+    }
+}

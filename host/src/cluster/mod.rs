@@ -1,0 +1,10 @@
+//! A cluster's endpoints and their live load.
+//!
+//! The proxy keeps these figures; policies read them through the WIT `load` imports.
+//! Membership is an immutable snapshot ([`Membership`]): a change builds a new one.
+
+mod load;
+mod membership;
+
+pub use load::EndpointLoad;
+pub use membership::{EndpointId, Health, Member, Membership};

@@ -1,0 +1,310 @@
+//! A policy version bound to one cluster: a pool of instances, the membership they see,
+//! and the fallback, fault counting and quarantine that keep requests flowing when the
+//! policy misbehaves.
+
+use crate::cluster::{EndpointId, Membership};
+use crate::policy::bindings::{Needs, Setup};
+use crate::policy::engine::PolicyComponent;
+use crate::policy::instance::Instance;
+use crate::policy::request::{RequestInfo, RequestView, to_wit};
+use crate::policy::{Fault, LoadError, PolicyLimits};
+use arc_swap::ArcSwap;
+use crossbeam_queue::ArrayQueue;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Idle instances kept per cluster policy; more than the proxy has worker threads.
+const POOL: usize = 64;
+/// Entries in a fallback preference list.
+const FALLBACK_CHOICES: usize = 3;
+
+/// What a pick answered, and whether the policy or the host's fallback chose it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pick {
+    /// Endpoints in order of preference; empty only when the cluster is.
+    pub endpoints: Vec<EndpointId>,
+    /// Who chose.
+    pub source: PickSource,
+}
+
+/// Who made a pick.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PickSource {
+    /// The policy.
+    Policy,
+    /// The host's built-in round-robin, because the policy faulted on this pick.
+    Fallback(Fault),
+    /// The host's built-in round-robin, because the policy is quarantined.
+    Quarantined,
+}
+
+/// Counters of one cluster policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PolicyStats {
+    /// Picks answered by the policy.
+    pub picks: u64,
+    /// Picks answered by the fallback (faults and quarantine).
+    pub fallbacks: u64,
+    /// Traps (panics, blocked I/O, instantiation failures).
+    pub traps: u64,
+    /// Calls that ran past their deadline.
+    pub deadlines: u64,
+    /// Instances that hit the memory cap.
+    pub memory: u64,
+    /// Answers the host could not use.
+    pub invalid_answers: u64,
+}
+
+/// A balancer serving one cluster.
+pub struct ClusterPolicy {
+    component: Arc<PolicyComponent>,
+    setup: Setup,
+    needs: Needs,
+    limits: PolicyLimits,
+    membership: ArcSwap<Membership>,
+    idle: ArrayQueue<Instance>,
+    fallback_next: AtomicUsize,
+    counters: Counters,
+    recent_faults: Mutex<VecDeque<Instant>>,
+    quarantined: AtomicBool,
+}
+
+#[derive(Default)]
+struct Counters {
+    picks: AtomicU64,
+    fallbacks: AtomicU64,
+    traps: AtomicU64,
+    deadlines: AtomicU64,
+    memory: AtomicU64,
+    invalid_answers: AtomicU64,
+}
+
+impl ClusterPolicy {
+    /// Starts `component` for cluster `cluster` with its `config`: one instance is
+    /// created, initialised, given `membership` and, when there are members, asked for a
+    /// smoke pick. Any problem is a [`LoadError`] and nothing is left running.
+    pub fn new(
+        component: Arc<PolicyComponent>,
+        cluster: &str,
+        config: &[(String, String)],
+        local_zone: &str,
+        limits: PolicyLimits,
+        membership: Arc<Membership>,
+    ) -> Result<Self, LoadError> {
+        let setup = Setup {
+            cluster: cluster.to_string(),
+            local_zone: local_zone.to_string(),
+            config: config.to_vec(),
+        };
+        let mut instance =
+            Instance::start(&component, &limits, Arc::clone(&membership)).map_err(LoadError::Smoke)?;
+        let needs = instance
+            .init(&setup)
+            .map_err(LoadError::Smoke)?
+            .map_err(LoadError::Config)?;
+        instance.sync(&membership).map_err(LoadError::Smoke)?;
+        if !membership.is_empty() {
+            let request = to_wit(&needs, &RequestInfo::get("/"));
+            let answer = instance.pick(&request).map_err(LoadError::Smoke)?;
+            validate(&answer, &membership).map_err(LoadError::Smoke)?;
+        }
+        let policy = Self {
+            component,
+            setup,
+            needs,
+            limits,
+            membership: ArcSwap::new(membership),
+            idle: ArrayQueue::new(POOL),
+            fallback_next: AtomicUsize::new(0),
+            counters: Counters::default(),
+            recent_faults: Mutex::new(VecDeque::new()),
+            quarantined: AtomicBool::new(false),
+        };
+        let _ = policy.idle.push(instance);
+        Ok(policy)
+    }
+
+    /// The component this serves.
+    pub fn component(&self) -> &Arc<PolicyComponent> {
+        &self.component
+    }
+
+    /// The membership picks currently see.
+    pub fn membership(&self) -> Arc<Membership> {
+        self.membership.load_full()
+    }
+
+    /// Replaces the membership. Idle instances get it now; instances in use get it
+    /// before their next pick.
+    pub fn set_membership(&self, membership: Arc<Membership>) {
+        self.membership.store(Arc::clone(&membership));
+        let mut synced = Vec::with_capacity(self.idle.len());
+        while let Some(mut instance) = self.idle.pop() {
+            match instance.sync(&membership) {
+                Ok(()) => synced.push(instance),
+                Err(fault) => self.record_fault(&fault),
+            }
+        }
+        for instance in synced {
+            let _ = self.idle.push(instance);
+        }
+    }
+
+    /// Creates instances until `n` are idle, so that the first requests on every worker
+    /// do not pay for instantiation.
+    pub fn prewarm(&self, n: usize) {
+        while self.idle.len() < n.min(POOL) {
+            match self.start_instance(&self.membership.load_full()) {
+                Ok(instance) => {
+                    if self.idle.push(instance).is_err() {
+                        break;
+                    }
+                }
+                Err(fault) => {
+                    self.record_fault(&fault);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Chooses endpoints for `request`. Never fails and never waits: a policy fault or
+    /// quarantine is answered by the host's round-robin and counted.
+    pub fn pick(&self, request: &impl RequestView) -> Pick {
+        let membership = self.membership.load();
+        if self.quarantined.load(Relaxed) {
+            return self.fallback(&membership, PickSource::Quarantined);
+        }
+        let mut instance = match self.idle.pop() {
+            Some(instance) => instance,
+            None => match self.start_instance(&membership) {
+                Ok(instance) => instance,
+                Err(fault) => return self.fault(&membership, fault),
+            },
+        };
+        if let Err(fault) = instance.sync(&membership) {
+            return self.fault(&membership, fault);
+        }
+        let answer = instance.pick(&to_wit(&self.needs, request));
+        let answer = match answer {
+            Ok(ids) => {
+                // The instance is sound whatever it answered; keep it.
+                let _ = self.idle.push(instance);
+                validate(&ids, &membership).map(|()| ids)
+            }
+            // A trapped instance cannot be entered again; it is dropped here.
+            Err(fault) => Err(fault),
+        };
+        match answer {
+            Ok(endpoints) => {
+                self.counters.picks.fetch_add(1, Relaxed);
+                Pick {
+                    endpoints,
+                    source: PickSource::Policy,
+                }
+            }
+            Err(fault) => self.fault(&membership, fault),
+        }
+    }
+
+    /// True once repeated faults have quarantined this version.
+    pub fn is_quarantined(&self) -> bool {
+        self.quarantined.load(Relaxed)
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> PolicyStats {
+        let c = &self.counters;
+        PolicyStats {
+            picks: c.picks.load(Relaxed),
+            fallbacks: c.fallbacks.load(Relaxed),
+            traps: c.traps.load(Relaxed),
+            deadlines: c.deadlines.load(Relaxed),
+            memory: c.memory.load(Relaxed),
+            invalid_answers: c.invalid_answers.load(Relaxed),
+        }
+    }
+
+    fn start_instance(&self, membership: &Arc<Membership>) -> Result<Instance, Fault> {
+        let mut instance = Instance::start(&self.component, &self.limits, Arc::clone(membership))?;
+        if let Err(refusal) = instance.init(&self.setup)? {
+            return Err(Fault::InvalidAnswer(format!(
+                "init refused a configuration it accepted before: {refusal}"
+            )));
+        }
+        instance.sync(membership)?;
+        Ok(instance)
+    }
+
+    fn fault(&self, membership: &Membership, fault: Fault) -> Pick {
+        self.record_fault(&fault);
+        self.fallback(membership, PickSource::Fallback(fault))
+    }
+
+    fn record_fault(&self, fault: &Fault) {
+        let counter = match fault {
+            Fault::Trap(_) => &self.counters.traps,
+            Fault::Deadline(_) => &self.counters.deadlines,
+            Fault::Memory(_) => &self.counters.memory,
+            Fault::InvalidAnswer(_) => &self.counters.invalid_answers,
+        };
+        counter.fetch_add(1, Relaxed);
+        let policy = self.component.name();
+        let cluster = self.setup.cluster.as_str();
+        tracing::warn!(policy, cluster, kind = fault.kind(), "policy fault: {fault}");
+        let now = Instant::now();
+        let mut recent = self.recent_faults.lock().unwrap_or_else(|e| e.into_inner());
+        recent.push_back(now);
+        while recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > self.limits.fault_window)
+        {
+            recent.pop_front();
+        }
+        if recent.len() >= self.limits.quarantine_after as usize
+            && !self.quarantined.swap(true, Relaxed)
+        {
+            tracing::error!(
+                policy,
+                cluster,
+                faults = recent.len(),
+                window = ?self.limits.fault_window,
+                "policy quarantined: the built-in round-robin serves this cluster until a new version loads"
+            );
+        }
+    }
+
+    /// The host's round-robin over the routable members.
+    fn fallback(&self, membership: &Membership, source: PickSource) -> Pick {
+        self.counters.fallbacks.fetch_add(1, Relaxed);
+        let routable = membership.routable();
+        let endpoints = if routable.is_empty() {
+            Vec::new()
+        } else {
+            let start = self.fallback_next.fetch_add(1, Relaxed);
+            (0..FALLBACK_CHOICES.min(routable.len()))
+                .map(|k| membership.members()[routable[(start + k) % routable.len()]].id)
+                .collect()
+        };
+        Pick { endpoints, source }
+    }
+}
+
+/// An answer is usable when every id is a member and it is empty only for an empty
+/// cluster.
+fn validate(ids: &[EndpointId], membership: &Membership) -> Result<(), Fault> {
+    if ids.is_empty() && !membership.is_empty() {
+        return Err(Fault::InvalidAnswer(format!(
+            "no endpoint, while the cluster has {}",
+            membership.len()
+        )));
+    }
+    match ids.iter().find(|id| membership.get(**id).is_none()) {
+        Some(id) => Err(Fault::InvalidAnswer(format!(
+            "endpoint id {id}, which is not a member"
+        ))),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,116 @@
+//! One live instance of a policy: its store, its bindings, deadlines on every call.
+
+use crate::cluster::Membership;
+use crate::policy::bindings::{self, Balancer, Needs, PolicyInfo, Request, Setup};
+use crate::policy::engine::{PolicyComponent, TICK};
+use crate::policy::sandbox::StoreState;
+use crate::policy::{Fault, PolicyLimits};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::{Store, Trap};
+
+/// Trap messages are cut to this length for logs and errors.
+const MAX_MESSAGE: usize = 300;
+
+/// A policy instance. Not shared: one caller at a time owns it.
+pub(crate) struct Instance {
+    store: Store<StoreState>,
+    policy: Balancer,
+    limits: PolicyLimits,
+    /// Generation of the membership last pushed.
+    seen: u64,
+}
+
+impl Instance {
+    /// Instantiates `component` under `limits`; `membership` answers the load imports
+    /// until the first `sync`.
+    pub(crate) fn start(
+        component: &PolicyComponent,
+        limits: &PolicyLimits,
+        membership: Arc<Membership>,
+    ) -> Result<Self, Fault> {
+        let engine = component.pre.engine();
+        let state = StoreState::new(Arc::clone(&component.log), membership, limits);
+        let mut store = Store::new(engine, state);
+        store.limiter(|state| &mut state.memory);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(ticks(limits.setup_deadline));
+        let policy = component
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| fault(&store, limits.setup_deadline, &e))?;
+        Ok(Self {
+            store,
+            policy,
+            limits: *limits,
+            seen: 0,
+        })
+    }
+
+    /// Calls `describe`.
+    pub(crate) fn describe(&mut self) -> Result<PolicyInfo, Fault> {
+        let deadline = self.limits.setup_deadline;
+        self.call(deadline, |p, s| p.switchyard_policy_balancing().call_describe(s))
+    }
+
+    /// Calls `init`; the inner error is the policy's refusal of its configuration.
+    pub(crate) fn init(&mut self, setup: &Setup) -> Result<Result<Needs, String>, Fault> {
+        let deadline = self.limits.setup_deadline;
+        self.call(deadline, |p, s| p.switchyard_policy_balancing().call_init(s, setup))
+    }
+
+    /// Pushes `membership` unless this instance has it already.
+    pub(crate) fn sync(&mut self, membership: &Arc<Membership>) -> Result<(), Fault> {
+        if self.seen == membership.generation() {
+            return Ok(());
+        }
+        self.store.data_mut().membership = Arc::clone(membership);
+        let endpoints = bindings::endpoints(membership);
+        let deadline = self.limits.setup_deadline;
+        self.call(deadline, |p, s| {
+            p.switchyard_policy_balancing().call_set_members(s, &endpoints)
+        })?;
+        self.seen = membership.generation();
+        Ok(())
+    }
+
+    /// Calls `pick` under the pick deadline.
+    pub(crate) fn pick(&mut self, request: &Request) -> Result<Vec<u32>, Fault> {
+        let deadline = self.limits.pick_deadline;
+        self.call(deadline, |p, s| p.switchyard_policy_balancing().call_pick(s, request))
+    }
+
+    fn call<R>(
+        &mut self,
+        deadline: Duration,
+        f: impl FnOnce(&Balancer, &mut Store<StoreState>) -> wasmtime::Result<R>,
+    ) -> Result<R, Fault> {
+        self.store.set_epoch_deadline(ticks(deadline));
+        f(&self.policy, &mut self.store).map_err(|e| fault(&self.store, deadline, &e))
+    }
+}
+
+/// Epoch ticks for `deadline` (at least one).
+fn ticks(deadline: Duration) -> u64 {
+    (deadline.as_nanos().div_ceil(TICK.as_nanos()) as u64).max(1)
+}
+
+/// Classifies a failed call.
+fn fault(store: &Store<StoreState>, deadline: Duration, error: &wasmtime::Error) -> Fault {
+    if store.data().memory.exceeded {
+        return Fault::Memory(store.data().memory.limit());
+    }
+    if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        return Fault::Deadline(deadline);
+    }
+    let mut message = format!("{error:#}").replace('\n', " ");
+    if message.len() > MAX_MESSAGE {
+        let mut end = MAX_MESSAGE;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push('…');
+    }
+    Fault::Trap(message)
+}

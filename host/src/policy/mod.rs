@@ -1,0 +1,31 @@
+//! Balancing policies as sandboxed WebAssembly components.
+//!
+//! [`PolicyEngine`] compiles and validates components ([`PolicyComponent`]);
+//! [`ClusterPolicy`] runs one for a cluster: a lock-free pool of instances (one per
+//! concurrent caller, so each worker effectively has its own), membership pushed on
+//! change, a deadline and memory cap on every call, and a host round-robin fallback,
+//! fault counters and quarantine so that a misbehaving policy never fails a request.
+//!
+//! Nothing here knows HTTP: requests are seen through [`RequestView`].
+
+mod bindings;
+mod builtin;
+pub mod check;
+mod cluster_policy;
+mod engine;
+mod error;
+mod inspect;
+mod instance;
+mod log;
+mod request;
+mod sandbox;
+mod wasi;
+
+pub use builtin::{DEFAULT_POLICY, builtin, builtin_names};
+pub use cluster_policy::{ClusterPolicy, Pick, PickSource, PolicyStats};
+pub use engine::{PolicyComponent, PolicyEngine};
+pub use error::{Fault, LoadError};
+pub use inspect::World;
+pub use log::PolicyLog;
+pub use request::{RequestInfo, RequestView};
+pub use sandbox::PolicyLimits;

@@ -1,0 +1,131 @@
+//! The state each policy instance's store carries, and the limits it runs under.
+
+use crate::cluster::Membership;
+use crate::policy::log::PolicyLog;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Limits every call into a policy runs under, and when its faults quarantine it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PolicyLimits {
+    /// Deadline of one pick.
+    pub pick_deadline: Duration,
+    /// Deadline of instantiation, `init`, `set-members` and state hand-off, which may
+    /// rebuild tables.
+    pub setup_deadline: Duration,
+    /// Cap on each instance's linear memory, in bytes.
+    pub memory_bytes: usize,
+    /// This many faults within `fault_window` quarantine the policy version.
+    pub quarantine_after: u32,
+    /// The window over which faults are counted.
+    pub fault_window: Duration,
+}
+
+impl Default for PolicyLimits {
+    fn default() -> Self {
+        Self {
+            pick_deadline: Duration::from_millis(1),
+            setup_deadline: Duration::from_millis(100),
+            memory_bytes: 16 << 20,
+            quarantine_after: 5,
+            fault_window: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Caps an instance's memory, remembering whether the cap was hit so that the trap it
+/// causes is reported as a memory fault.
+pub(crate) struct MemoryCap {
+    limit: usize,
+    pub(crate) exceeded: bool,
+}
+
+impl MemoryCap {
+    /// The cap in bytes.
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+}
+
+impl wasmtime::ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.exceeded = true;
+            wasmtime::bail!(
+                "policy memory cap of {} bytes exceeded (asked for {desired})",
+                self.limit
+            );
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// Everything a policy instance's host functions can reach: no file, no socket.
+pub(crate) struct StoreState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) memory: MemoryCap,
+    /// The membership last pushed to this instance; `load` imports read it.
+    pub(crate) membership: Arc<Membership>,
+    pub(crate) log: Arc<PolicyLog>,
+    rng: u64,
+}
+
+impl StoreState {
+    pub(crate) fn new(log: Arc<PolicyLog>, membership: Arc<Membership>, limits: &PolicyLimits) -> Self {
+        Self {
+            wasi: crate::policy::wasi::capability_free_ctx(&log),
+            table: ResourceTable::new(),
+            memory: MemoryCap {
+                limit: limits.memory_bytes,
+                exceeded: false,
+            },
+            membership,
+            log,
+            rng: seed(),
+        }
+    }
+
+    /// wyrand: fast, good enough for balancing decisions.
+    pub(crate) fn next_random(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0xa076_1d64_78bd_642f);
+        let t = u128::from(self.rng) * u128::from(self.rng ^ 0xe703_7ed1_a0b4_28db);
+        (t >> 64) as u64 ^ t as u64
+    }
+}
+
+/// A distinct seed for every store.
+fn seed() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    switchyard_policy_sdk::mix64(nanos ^ COUNTER.fetch_add(1, Relaxed).rotate_left(32))
+}
+
+impl WasiView for StoreState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
