@@ -7,7 +7,7 @@ use crate::policy::sandbox::StoreState;
 use crate::policy::{Fault, PolicyLimits};
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 /// Trap messages are cut to this length for logs and errors.
 const MAX_MESSAGE: usize = 300;
@@ -33,7 +33,14 @@ impl Instance {
         let state = StoreState::new(Arc::clone(&component.log), membership, limits);
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.memory);
-        store.epoch_deadline_trap();
+        store.epoch_deadline_callback(|mut cx| {
+            Ok(if cx.data_mut().deadline.expired() {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Continue(1)
+            })
+        });
+        store.data_mut().deadline.arm(limits.setup_deadline);
         store.set_epoch_deadline(ticks(limits.setup_deadline));
         let policy = component
             .pre
@@ -85,6 +92,7 @@ impl Instance {
         deadline: Duration,
         f: impl FnOnce(&Balancer, &mut Store<StoreState>) -> wasmtime::Result<R>,
     ) -> Result<R, Fault> {
+        self.store.data_mut().deadline.arm(deadline);
         self.store.set_epoch_deadline(ticks(deadline));
         f(&self.policy, &mut self.store).map_err(|e| fault(&self.store, deadline, &e))
     }
@@ -103,7 +111,8 @@ fn fault(store: &Store<StoreState>, deadline: Duration, error: &wasmtime::Error)
     if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
         return Fault::Deadline(deadline);
     }
-    let mut message = format!("{error:#}").replace('\n', " ");
+    // The root cause says what happened; the wasm backtrace is left to the log.
+    let mut message = error.root_cause().to_string().replace('\n', " ");
     if message.len() > MAX_MESSAGE {
         let mut end = MAX_MESSAGE;
         while !message.is_char_boundary(end) {

@@ -76,6 +76,53 @@ impl wasmtime::ResourceLimiter for MemoryCap {
     }
 }
 
+/// Turns the epoch deadline, which counts wall-clock time, into a CPU-time deadline, so
+/// that a call descheduled by a busy machine is not taken for a runaway.
+///
+/// When a call's epoch deadline passes, the first check notes the thread's CPU time
+/// and lets the call go on; later checks (every tick) interrupt it once it has used
+/// `budget` more CPU. A runaway is stopped after about twice its deadline; a call that
+/// was merely waiting for a core finishes.
+pub(crate) struct CpuDeadline {
+    budget: Duration,
+    cpu_at_deadline: Option<Duration>,
+}
+
+impl CpuDeadline {
+    /// Arms the deadline for a new call.
+    pub(crate) fn arm(&mut self, budget: Duration) {
+        self.budget = budget;
+        self.cpu_at_deadline = None;
+    }
+
+    /// Called when the epoch deadline passes: true when the call must stop.
+    pub(crate) fn expired(&mut self) -> bool {
+        let now = thread_cpu_time();
+        match self.cpu_at_deadline {
+            None => {
+                self.cpu_at_deadline = Some(now);
+                false
+            }
+            Some(start) => now.saturating_sub(start) >= self.budget,
+        }
+    }
+}
+
+/// CPU time used by the calling thread.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own; the clock id is valid on
+    // every Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::MAX;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 /// Everything a policy instance's host functions can reach: no file, no socket.
 pub(crate) struct StoreState {
     pub(crate) wasi: WasiCtx,
@@ -84,6 +131,7 @@ pub(crate) struct StoreState {
     /// The membership last pushed to this instance; `load` imports read it.
     pub(crate) membership: Arc<Membership>,
     pub(crate) log: Arc<PolicyLog>,
+    pub(crate) deadline: CpuDeadline,
     rng: u64,
 }
 
@@ -98,6 +146,10 @@ impl StoreState {
             },
             membership,
             log,
+            deadline: CpuDeadline {
+                budget: limits.pick_deadline,
+                cpu_at_deadline: None,
+            },
             rng: seed(),
         }
     }
