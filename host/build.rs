@@ -19,7 +19,13 @@ fn main() {
     let root = manifest_dir.parent().unwrap().to_path_buf();
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap());
 
-    for watched in ["wit", "policy-sdk", "policies", "host/fixtures", "Cargo.lock"] {
+    for watched in [
+        "wit",
+        "policy-sdk",
+        "policies",
+        "host/fixtures",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 
@@ -74,7 +80,11 @@ fn ensure_target() {
         .output()
         .expect("running rustc --print sysroot");
     let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_string();
-    if Path::new(&sysroot).join("lib/rustlib").join(TARGET).is_dir() {
+    if Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(TARGET)
+        .is_dir()
+    {
         return;
     }
     println!("cargo:warning=installing the {TARGET} target with rustup (needed to build policies)");
@@ -119,7 +129,12 @@ fn build_components<'a>(out_dir: &Path, crates: impl Iterator<Item = &'a String>
         .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
         .env("CARGO_PROFILE_RELEASE_LTO", "true")
         .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1");
-    let status = cmd.status().expect("running the nested cargo build of policies");
-    assert!(status.success(), "building the policy components failed (see above)");
+    let status = cmd
+        .status()
+        .expect("running the nested cargo build of policies");
+    assert!(
+        status.success(),
+        "building the policy components failed (see above)"
+    );
     target_dir.join(TARGET).join("release")
 }

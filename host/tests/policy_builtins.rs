@@ -33,7 +33,10 @@ fn round_robin_is_even_and_ordered() {
     assert!(counts.values().all(|&c| c == PICKS / 4), "{counts:?}");
     let first = policy.pick(&RequestInfo::get("/")).endpoints;
     let expected: Vec<u32> = (0..3).map(|k| (first[0] + k) % 4).collect();
-    assert_eq!(first, expected, "first choice, then the next two as fallbacks");
+    assert_eq!(
+        first, expected,
+        "first choice, then the next two as fallbacks"
+    );
 }
 
 #[test]
@@ -57,7 +60,10 @@ fn random_follows_weights() {
     let counts = first_choices(&policy, PICKS);
     for (id, expected) in [(0, 0.25), (1, 0.25), (2, 0.5)] {
         let got = share(&counts, id);
-        assert!((got - expected).abs() < 0.03, "endpoint {id}: {got} vs {expected}");
+        assert!(
+            (got - expected).abs() < 0.03,
+            "endpoint {id}: {got} vs {expected}"
+        );
     }
 }
 
@@ -70,7 +76,11 @@ fn least_request_avoids_busy_endpoints() {
     }
     let policy = bind("least-request", &[], Arc::clone(&members)).unwrap();
     let counts = first_choices(&policy, PICKS);
-    assert_eq!(counts.get(&3), None, "P2C never prefers the busy endpoint: {counts:?}");
+    assert_eq!(
+        counts.get(&3),
+        None,
+        "P2C never prefers the busy endpoint: {counts:?}"
+    );
     for id in 0..3 {
         assert!((share(&counts, id) - 1.0 / 3.0).abs() < 0.03, "{counts:?}");
     }
@@ -91,11 +101,17 @@ fn least_request_avoids_busy_endpoints() {
 fn membership_changes_reach_every_instance() {
     let policy = bind("round-robin", &[], membership(&[1, 1])).unwrap();
     policy.prewarm(4);
-    let mut members: Vec<Member> = (10..13).map(|id| Member::new(id, "127.0.0.1:1", 1)).collect();
+    let mut members: Vec<Member> = (10..13)
+        .map(|id| Member::new(id, "127.0.0.1:1", 1))
+        .collect();
     members[1].health = Health::Unavailable;
     policy.set_membership(Arc::new(Membership::new(members)));
     let counts = first_choices(&policy, 1_000);
-    assert_eq!(counts.keys().copied().collect::<Vec<_>>(), vec![10, 12], "{counts:?}");
+    assert_eq!(
+        counts.keys().copied().collect::<Vec<_>>(),
+        vec![10, 12],
+        "{counts:?}"
+    );
     policy.set_membership(Arc::new(Membership::new(Vec::new())));
     let pick = policy.pick(&RequestInfo::get("/"));
     assert!(pick.endpoints.is_empty());

@@ -40,7 +40,11 @@ fn assert_fallback(pick: &switchyard::policy::Pick, expect: impl Fn(&Fault) -> b
         PickSource::Fallback(fault) => assert!(expect(fault), "unexpected fault {fault:?}"),
         other => panic!("expected a fallback, got {other:?}"),
     }
-    assert_eq!(pick.endpoints.len(), 3, "the fallback still answers: {pick:?}");
+    assert_eq!(
+        pick.endpoints.len(),
+        3,
+        "the fallback still answers: {pick:?}"
+    );
     assert!(pick.endpoints.iter().all(|id| *id < 3));
 }
 
@@ -48,9 +52,15 @@ fn assert_fallback(pick: &switchyard::policy::Pick, expect: impl Fn(&Fault) -> b
 fn endless_loop_hits_the_deadline() {
     let started = Instant::now();
     let (pick, stats) = faulting_pick("loop");
-    assert_fallback(&pick, |f| matches!(f, Fault::Deadline(d) if *d == Duration::from_millis(1)));
+    assert_fallback(
+        &pick,
+        |f| matches!(f, Fault::Deadline(d) if *d == Duration::from_millis(1)),
+    );
     assert_eq!(stats.deadlines, 1);
-    assert!(started.elapsed() < Duration::from_secs(5), "the loop was stopped");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the loop was stopped"
+    );
 }
 
 #[test]
@@ -69,7 +79,10 @@ fn memory_hog_hits_the_cap() {
         ..PolicyLimits::default()
     };
     let (pick, stats) = faulting_pick_with("hog", limits);
-    assert_fallback(&pick, |f| matches!(f, Fault::Memory(cap) if *cap == 16 << 20));
+    assert_fallback(
+        &pick,
+        |f| matches!(f, Fault::Memory(cap) if *cap == 16 << 20),
+    );
     assert_eq!(stats.memory, 1);
 }
 
@@ -83,13 +96,19 @@ fn a_larger_memory_cap_is_honoured() {
     };
     // 64 MiB of allocations fit under a 128 MiB cap: the hog then answers normally.
     let policy = bind_with("hostile", &[("mode", "hog")], membership(&[1]), limits).unwrap();
-    assert_eq!(policy.pick(&RequestInfo::get("/")).source, PickSource::Policy);
+    assert_eq!(
+        policy.pick(&RequestInfo::get("/")).source,
+        PickSource::Policy
+    );
 }
 
 #[test]
 fn trap_is_contained() {
     let (pick, stats) = faulting_pick("trap");
-    assert_fallback(&pick, |f| matches!(f, Fault::Trap(m) if m.contains("unreachable")));
+    assert_fallback(
+        &pick,
+        |f| matches!(f, Fault::Trap(m) if m.contains("unreachable")),
+    );
     assert!(!format!("{:?}", pick.source).contains('\n'));
     assert_eq!(stats.traps, 1);
 }
@@ -97,11 +116,15 @@ fn trap_is_contained() {
 #[test]
 fn unknown_id_and_empty_answers_are_invalid() {
     let (pick, _) = faulting_pick("bad-id");
-    assert_fallback(&pick, |f| {
-        matches!(f, Fault::InvalidAnswer(m) if m.contains("3735928559") && m.contains("not a member"))
-    });
+    assert_fallback(
+        &pick,
+        |f| matches!(f, Fault::InvalidAnswer(m) if m.contains("3735928559") && m.contains("not a member")),
+    );
     let (pick, stats) = faulting_pick("empty");
-    assert_fallback(&pick, |f| matches!(f, Fault::InvalidAnswer(m) if m.contains("no endpoint")));
+    assert_fallback(
+        &pick,
+        |f| matches!(f, Fault::InvalidAnswer(m) if m.contains("no endpoint")),
+    );
     assert_eq!(stats.invalid_answers, 1);
 }
 
@@ -112,7 +135,11 @@ fn files_and_sockets_fail_inside_the_policy() {
         for _ in 0..10 {
             let pick = policy.pick(&RequestInfo::get("/"));
             assert_eq!(pick.source, PickSource::Policy, "mode {mode}: {pick:?}");
-            assert_eq!(pick.endpoints, vec![0], "mode {mode}: the policy saw its attempt fail");
+            assert_eq!(
+                pick.endpoints,
+                vec![0],
+                "mode {mode}: the policy saw its attempt fail"
+            );
         }
     }
 }
@@ -138,14 +165,20 @@ fn stdout_and_stderr_work_on_a_tokio_worker() {
         }
         sources
     });
-    assert!(sources.iter().all(|s| *s == PickSource::Policy), "{sources:?}");
+    assert!(
+        sources.iter().all(|s| *s == PickSource::Policy),
+        "{sources:?}"
+    );
 }
 
 #[test]
 fn sleeping_traps_instead_of_blocking() {
     let started = Instant::now();
     let (pick, _) = faulting_pick("sleep");
-    assert_fallback(&pick, |f| matches!(f, Fault::Trap(m) if m.contains("without waiting")));
+    assert_fallback(
+        &pick,
+        |f| matches!(f, Fault::Trap(m) if m.contains("without waiting")),
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
@@ -155,14 +188,21 @@ fn repeated_faults_quarantine_and_the_engine_keeps_serving() {
     policy.set_membership(membership(&[1, 1, 1]));
     let request = RequestInfo::get("/");
     for _ in 0..5 {
-        assert!(matches!(policy.pick(&request).source, PickSource::Fallback(_)));
+        assert!(matches!(
+            policy.pick(&request).source,
+            PickSource::Fallback(_)
+        ));
     }
     assert!(policy.is_quarantined());
     let picks: Vec<_> = (0..6).map(|_| policy.pick(&request)).collect();
     assert!(picks.iter().all(|p| p.source == PickSource::Quarantined));
     let firsts: std::collections::BTreeSet<u32> = picks.iter().map(|p| p.endpoints[0]).collect();
     assert_eq!(firsts.len(), 3, "the fallback round-robins: {firsts:?}");
-    assert_eq!(policy.stats().traps, 5, "a quarantined version is not called again");
+    assert_eq!(
+        policy.stats().traps,
+        5,
+        "a quarantined version is not called again"
+    );
     // Other policies in the same engine are unaffected.
     let healthy = bind("round-robin", &[], membership(&[1, 1])).unwrap();
     assert_eq!(healthy.pick(&request).source, PickSource::Policy);
@@ -178,7 +218,10 @@ fn unknown_import_is_refused_at_load_by_name() {
         matches!(&err, LoadError::UnknownImport { name } if name == "switchyard-test:alien/exfil"),
         "{err}"
     );
-    assert!(err.to_string().contains("`switchyard-test:alien/exfil`"), "{err}");
+    assert!(
+        err.to_string().contains("`switchyard-test:alien/exfil`"),
+        "{err}"
+    );
 }
 
 fn load_error(bytes: &[u8]) -> String {
@@ -191,11 +234,17 @@ fn load_error(bytes: &[u8]) -> String {
 #[test]
 fn bad_files_get_one_line_errors() {
     let text = load_error(b"hello, I am not wasm");
-    assert!(text.starts_with("not a WebAssembly file (it starts with the text \"hello, I\")"), "{text}");
+    assert!(
+        text.starts_with("not a WebAssembly file (it starts with the text \"hello, I\")"),
+        "{text}"
+    );
     let empty = load_error(b"");
     assert!(empty.contains("the file is empty"), "{empty}");
     let core = load_error(&wat::parse_str("(module)").unwrap());
-    assert!(core.starts_with("found a core WebAssembly module, expected a component"), "{core}");
+    assert!(
+        core.starts_with("found a core WebAssembly module, expected a component"),
+        "{core}"
+    );
     let truncated = component_bytes("round-robin");
     let truncated = load_error(&truncated[..truncated.len() / 2]);
     assert!(truncated.starts_with("invalid component:"), "{truncated}");
@@ -212,7 +261,10 @@ fn components_for_another_world_or_version_are_refused() {
     )
     .unwrap();
     let message = load_error(&other_world);
-    assert!(message.contains("exports no Switchyard policy (found exports: run)"), "{message}");
+    assert!(
+        message.contains("exports no Switchyard policy (found exports: run)"),
+        "{message}"
+    );
 
     let other_version = wat::parse_str(
         r#"(component
@@ -239,7 +291,10 @@ fn components_for_another_world_or_version_are_refused() {
     )
     .unwrap();
     let message = load_error(&wrong_shape);
-    assert!(message.starts_with("component does not match the balancer world"), "{message}");
+    assert!(
+        message.starts_with("component does not match the balancer world"),
+        "{message}"
+    );
 }
 
 #[test]

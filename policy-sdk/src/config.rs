@@ -39,7 +39,11 @@ impl<'a> Config<'a> {
 
     /// Fails on any key not in `known`, so that typos are caught at load.
     pub fn reject_unknown(&self, known: &[&str]) -> Result<(), String> {
-        match self.pairs.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+        match self
+            .pairs
+            .iter()
+            .find(|(k, _)| !known.contains(&k.as_str()))
+        {
             None => Ok(()),
             Some((k, _)) => Err(format!(
                 "policy_config.{k}: unknown key (this policy knows: {})",
@@ -67,7 +71,10 @@ mod tests {
         assert_eq!(config.parse_or("choices", 2u32), Ok(3));
         assert_eq!(config.parse_or("absent", 7u32), Ok(7));
         let err = config.parse_or("bias", 1.0f64).unwrap_err();
-        assert!(err.contains("policy_config.bias") && err.contains("\"x\""), "{err}");
+        assert!(
+            err.contains("policy_config.bias") && err.contains("\"x\""),
+            "{err}"
+        );
         let err = config.reject_unknown(&["choices"]).unwrap_err();
         assert!(err.starts_with("policy_config.bias: unknown key"), "{err}");
     }

@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use switchyard_policy_sdk::{
-//!     export_balancer, Balancer, ConfigKey, Endpoint, EndpointId, Env, PolicyInfo,
+//!     export_balancer, Balancer, Choices, ConfigKey, Endpoint, EndpointId, Env, PolicyInfo,
 //!     Members, Request, Setup,
 //! };
 //!
@@ -43,7 +43,7 @@
 //!         self.members = Members::new(members);
 //!     }
 //!
-//!     fn pick(&mut self, _request: &Request, env: &impl Env) -> Vec<EndpointId> {
+//!     fn pick(&mut self, _request: &Request, env: &impl Env) -> Choices {
 //!         let mut best: Option<EndpointId> = None;
 //!         for _ in 0..self.sample.min(self.members.len()) {
 //!             let id = self.members.get(env.below(self.members.len())).id;
@@ -74,26 +74,29 @@
 //!
 //! # What a pick must answer
 //!
-//! Ids of current members, first choice first, then fallbacks for retries. An empty
-//! list is allowed only when there are no members. Anything else counts as a fault:
+//! Ids of current members, first choice first, then fallbacks for retries (at most
+//! [`Choices::MAX`]). No choice at all is allowed only when there are no members. Anything else counts as a fault:
 //! the host answers that pick with its built-in round-robin and, after repeated
 //! faults, quarantines the policy.
 
 extern crate self as switchyard_policy_sdk;
 
 pub mod bindings;
+mod choices;
 mod config;
 mod env;
-mod members;
 pub mod ewma;
 pub mod hash;
+mod members;
 pub mod testing;
 mod weighted;
 
-pub use bindings::exports::switchyard::policy::balancing::{HashSource, Needs, Request};
+pub use bindings::exports::switchyard::policy::balancing::{HashSource, Method, Needs, Request};
+pub use bindings::switchyard::policy::load::Figures;
 pub use bindings::switchyard::policy::types::{
     ConfigKey, Endpoint, EndpointId, Health, LogLevel, PolicyInfo, Setup,
 };
+pub use choices::Choices;
 pub use config::Config;
 pub use env::{Env, HostEnv};
 pub use ewma::Ewma;
@@ -120,7 +123,7 @@ pub trait Balancer: Sized + 'static {
     fn set_members(&mut self, members: Vec<Endpoint>);
 
     /// Chooses endpoints for one request: first choice first, then fallbacks.
-    fn pick(&mut self, request: &Request, env: &impl Env) -> Vec<EndpointId>;
+    fn pick(&mut self, request: &Request, env: &impl Env) -> Choices;
 
     /// State to hand to the next version of this policy on hot reload.
     fn save_state(&self) -> Vec<u8> {
@@ -154,7 +157,7 @@ impl Request {
             authority: None,
             path: None,
             client_addr: None,
-            headers: Vec::new(),
+            headers: None,
             hash_key: None,
         }
     }
@@ -164,6 +167,7 @@ impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
+            .flatten()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
@@ -197,9 +201,9 @@ macro_rules! export_balancer {
                 fn set_members(members: ::std::vec::Vec<$crate::Endpoint>) {
                     __POLICY.with(|slot| $crate::__private::with(slot, |p| p.set_members(members)))
                 }
-                fn pick(request: __b::Request) -> ::std::vec::Vec<$crate::EndpointId> {
+                fn pick(request: __b::Request) -> __b::Preference {
                     __POLICY.with(|slot| {
-                        $crate::__private::with(slot, |p| p.pick(&request, &$crate::HostEnv))
+                        $crate::__private::with(slot, |p| p.pick(&request, &$crate::HostEnv)).into()
                     })
                 }
                 fn save_state() -> ::std::vec::Vec<u8> {
@@ -210,7 +214,7 @@ macro_rules! export_balancer {
                 }
             }
 
-            $crate::bindings::__export_balancer_world!(__Export with_types_in $crate::bindings);
+    $crate::bindings::__export_balancer_world!(__Export with_types_in $crate::bindings);
         };
     };
 }

@@ -1,6 +1,6 @@
 //! A cluster's membership as a policy keeps it.
 
-use crate::{Endpoint, EndpointId, Health};
+use crate::{Choices, Endpoint, Health};
 
 /// The pushed membership, with the endpoints a policy should choose from (the
 /// *routable* ones) indexed `0..len()`.
@@ -52,7 +52,7 @@ impl Members {
 
     /// A preference list: routable endpoint `first`, then the ones after it (wrapping),
     /// `n` at most, each once.
-    pub fn preference(&self, first: usize, n: usize) -> Vec<EndpointId> {
+    pub fn preference(&self, first: usize, n: usize) -> Choices {
         let len = self.len();
         (0..n.min(len))
             .map(|k| self.get((first + k) % len).id)
@@ -71,7 +71,7 @@ mod tests {
         all[1].health = Health::Unavailable;
         let members = Members::new(all.clone());
         assert_eq!(members.len(), 2);
-        assert_eq!(members.preference(1, 5), vec![2, 0]);
+        assert_eq!(members.preference(1, 5).as_slice(), &[2, 0]);
         for e in &mut all {
             e.health = Health::Unavailable;
         }

@@ -4,7 +4,7 @@
 //! load imports from a [`FakeEnv`] and checks every pick the way the proxy does (ids
 //! must be members; an empty answer only for an empty cluster).
 
-use crate::{Balancer, Endpoint, EndpointId, Env, Health, LogLevel, Request, Setup};
+use crate::{Balancer, Endpoint, EndpointId, Env, Figures, Health, LogLevel, Request, Setup};
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 
@@ -58,23 +58,26 @@ impl FakeEnv {
 }
 
 impl Env for FakeEnv {
+    fn figures(&self, id: EndpointId) -> Figures {
+        Figures {
+            in_flight: self.in_flight(id),
+            latency_ewma_us: self.latency_us.get(&id).copied().unwrap_or(0),
+            error_rate: self.error_rate.get(&id).copied().unwrap_or(0.0),
+        }
+    }
+    fn pair(&self, a: EndpointId, b: EndpointId) -> (Figures, Figures) {
+        (self.figures(a), self.figures(b))
+    }
     fn in_flight(&self, id: EndpointId) -> u32 {
         self.in_flight.get(&id).copied().unwrap_or(0)
-    }
-    fn latency_ewma_us(&self, id: EndpointId) -> u32 {
-        self.latency_us.get(&id).copied().unwrap_or(0)
-    }
-    fn error_rate(&self, id: EndpointId) -> f32 {
-        self.error_rate.get(&id).copied().unwrap_or(0.0)
     }
     fn now_ns(&self) -> u64 {
         self.now_ns.get()
     }
     fn random(&self) -> u64 {
-        // splitmix64: repeatable, well spread.
-        let next = self.rng.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let (next, value) = crate::env::wyrand(self.rng.get());
         self.rng.set(next);
-        crate::mix64(next)
+        value
     }
     fn log(&self, level: LogLevel, message: &str) {
         eprintln!("[policy {level:?}] {message}");
@@ -149,7 +152,7 @@ impl<P: Balancer> Harness<P> {
     /// One pick, checked as the host checks it. Panics with the reason on an answer the
     /// host would count as a fault.
     pub fn pick(&mut self, request: &Request) -> Vec<EndpointId> {
-        let answer = self.policy.pick(request, &self.env);
+        let answer = self.policy.pick(request, &self.env).as_slice().to_vec();
         if answer.is_empty() {
             assert!(
                 self.members.is_empty(),

@@ -42,7 +42,11 @@ pub fn run(_once: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     for _ in 0..PICKS {
         let pick = policy.pick(&request);
-        anyhow::ensure!(pick.source == PickSource::Policy, "policy fault: {:?}", pick.source);
+        anyhow::ensure!(
+            pick.source == PickSource::Policy,
+            "policy fault: {:?}",
+            pick.source
+        );
         *counts.entry(pick.endpoints[0]).or_insert(0usize) += 1;
     }
     let per_pick = started.elapsed() / PICKS as u32;
@@ -50,7 +54,10 @@ pub fn run(_once: bool) -> anyhow::Result<()> {
         "Switchyard demo — policy `{DEFAULT_POLICY}` (embedded WebAssembly component, loaded in {:.1} ms)",
         load.as_secs_f64() * 1e3
     );
-    println!("{:<10} {:<16} {:>8} {:>7}", "backend", "address", "picks", "share");
+    println!(
+        "{:<10} {:<16} {:>8} {:>7}",
+        "backend", "address", "picks", "share"
+    );
     for (id, count) in &counts {
         let member = membership.get(*id).expect("picked ids are members");
         println!(
@@ -61,7 +68,12 @@ pub fn run(_once: bool) -> anyhow::Result<()> {
             *count as f64 * 100.0 / PICKS as f64
         );
     }
-    println!("{PICKS} picks through wasmtime, {:.0} ns per pick", per_pick.as_nanos());
-    println!("The forwarding proxy (listeners, backends, live table) arrives with the next release.");
+    println!(
+        "{PICKS} picks through wasmtime, {:.0} ns per pick",
+        per_pick.as_nanos()
+    );
+    println!(
+        "The forwarding proxy (listeners, backends, live table) arrives with the next release."
+    );
     Ok(())
 }

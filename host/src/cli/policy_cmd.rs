@@ -50,10 +50,10 @@ fn read_policy(file: &std::path::Path) -> anyhow::Result<(String, Vec<u8>)> {
     let stem = file
         .file_stem()
         .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-    if !file.exists() {
-        if let Some(bytes) = builtin(&file.to_string_lossy()) {
-            return Ok((stem, bytes.to_vec()));
-        }
+    if !file.exists()
+        && let Some(bytes) = builtin(&file.to_string_lossy())
+    {
+        return Ok((stem, bytes.to_vec()));
     }
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     Ok((stem, bytes))

@@ -1,6 +1,7 @@
 //! Per-endpoint load figures, updated lock-free by the requests that use the endpoint.
 
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use super::LatencyHistogram;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Weight of a new latency sample in the EWMA.
@@ -8,12 +9,16 @@ const LATENCY_ALPHA: f32 = 0.2;
 /// Weight of a new outcome in the error-rate EWMA (about the last 50 requests).
 const ERROR_ALPHA: f32 = 0.02;
 
-/// Live load of one endpoint: in-flight requests, latency EWMA, recent error rate.
+/// Live load of one endpoint: in-flight requests, latency EWMA, recent error rate, and
+/// totals for reports.
 #[derive(Debug, Default)]
 pub struct EndpointLoad {
     in_flight: AtomicU32,
     latency_ewma_us: AtomicU32,
     error_rate_bits: AtomicU32,
+    completed: AtomicU64,
+    failed: AtomicU64,
+    latency: LatencyHistogram,
 }
 
 impl EndpointLoad {
@@ -32,6 +37,21 @@ impl EndpointLoad {
         f32::from_bits(self.error_rate_bits.load(Relaxed))
     }
 
+    /// Requests finished so far.
+    pub fn completed(&self) -> u64 {
+        self.completed.load(Relaxed)
+    }
+
+    /// Requests finished as failures so far.
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Relaxed)
+    }
+
+    /// Latency distribution of finished requests.
+    pub fn latency(&self) -> &LatencyHistogram {
+        &self.latency
+    }
+
     /// A request to this endpoint starts.
     pub fn start(&self) {
         self.in_flight.fetch_add(1, Relaxed);
@@ -43,6 +63,11 @@ impl EndpointLoad {
         let _ = self
             .in_flight
             .fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(1)));
+        self.completed.fetch_add(1, Relaxed);
+        if failed {
+            self.failed.fetch_add(1, Relaxed);
+        }
+        self.latency.record(latency);
         let sample = latency.as_micros().min(u128::from(u32::MAX)) as f32;
         let _ = self.latency_ewma_us.fetch_update(Relaxed, Relaxed, |old| {
             Some(if old == 0 {
@@ -76,5 +101,9 @@ mod tests {
         assert!((load.error_rate() - 0.02).abs() < 1e-6);
         load.finish(Duration::ZERO, false);
         assert_eq!(load.in_flight(), 0);
+        assert_eq!(
+            (load.completed(), load.failed(), load.latency().count()),
+            (3, 1, 3)
+        );
     }
 }

@@ -90,11 +90,7 @@ pub struct Membership {
 impl Membership {
     /// A snapshot of `members` (ids must be distinct).
     pub fn new(members: Vec<Member>) -> Self {
-        let index = members
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (m.id, i))
-            .collect();
+        let index = members.iter().enumerate().map(|(i, m)| (m.id, i)).collect();
         let mut routable: Vec<usize> = (0..members.len())
             .filter(|&i| members[i].health != Health::Unavailable)
             .collect();

@@ -3,8 +3,11 @@
 //! The proxy keeps these figures; policies read them through the WIT `load` imports.
 //! Membership is an immutable snapshot ([`Membership`]): a change builds a new one.
 
+mod histogram;
 mod load;
 mod membership;
+
+pub use histogram::LatencyHistogram;
 
 pub use load::EndpointLoad;
 pub use membership::{EndpointId, Health, Member, Membership};

@@ -11,9 +11,9 @@ wasmtime::component::bindgen!({
     world: "switchyard:policy/balancer",
 });
 
-pub(crate) use exports::switchyard::policy::balancing::{HashSource, Needs, Request};
-pub(crate) use switchyard::policy::types::{Endpoint, PolicyInfo, Setup};
-use switchyard::policy::{host, load, types};
+pub(crate) use self::exports::switchyard::policy::balancing::{HashSource, Method, Needs, Request};
+pub(crate) use self::switchyard::policy::types::{Endpoint, PolicyInfo, Setup};
+use self::switchyard::policy::{host, load, types};
 
 impl types::Host for StoreState {}
 
@@ -38,17 +38,34 @@ impl host::Host for StoreState {
     }
 }
 
+impl StoreState {
+    fn figures_of(&self, id: u32) -> load::Figures {
+        match self.membership.get(id) {
+            Some(m) => load::Figures {
+                in_flight: m.load.in_flight(),
+                latency_ewma_us: m.load.latency_ewma_us(),
+                error_rate: m.load.error_rate(),
+            },
+            None => load::Figures {
+                in_flight: 0,
+                latency_ewma_us: 0,
+                error_rate: 0.0,
+            },
+        }
+    }
+}
+
 impl load::Host for StoreState {
+    fn get(&mut self, id: u32) -> load::Figures {
+        self.figures_of(id)
+    }
+
+    fn pair(&mut self, a: u32, b: u32) -> (load::Figures, load::Figures) {
+        (self.figures_of(a), self.figures_of(b))
+    }
+
     fn in_flight(&mut self, id: u32) -> u32 {
         self.membership.get(id).map_or(0, |m| m.load.in_flight())
-    }
-
-    fn latency_ewma_us(&mut self, id: u32) -> u32 {
-        self.membership.get(id).map_or(0, |m| m.load.latency_ewma_us())
-    }
-
-    fn error_rate(&mut self, id: u32) -> f32 {
-        self.membership.get(id).map_or(0.0, |m| m.load.error_rate())
     }
 }
 

@@ -107,13 +107,20 @@ impl fmt::Display for CheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "world:       {}", self.world)?;
         writeln!(f, "policy:      {} — {}", self.name, self.description)?;
-        writeln!(f, "load:        {:.1} ms (compile + link + validate)", self.load_time.as_secs_f64() * 1e3)?;
+        writeln!(
+            f,
+            "load:        {:.1} ms (compile + link + validate)",
+            self.load_time.as_secs_f64() * 1e3
+        )?;
         if self.config_keys.is_empty() {
             writeln!(f, "config keys: none")?;
         } else {
             writeln!(f, "config keys:")?;
             for (name, description, default) in &self.config_keys {
-                let default = default.as_deref().map(|d| format!(" (default {d})")).unwrap_or_default();
+                let default = default
+                    .as_deref()
+                    .map(|d| format!(" (default {d})"))
+                    .unwrap_or_default();
                 writeln!(f, "  {name}: {description}{default}")?;
             }
         }

@@ -98,8 +98,8 @@ impl ClusterPolicy {
             local_zone: local_zone.to_string(),
             config: config.to_vec(),
         };
-        let mut instance =
-            Instance::start(&component, &limits, Arc::clone(&membership)).map_err(LoadError::Smoke)?;
+        let mut instance = Instance::start(&component, &limits, Arc::clone(&membership))
+            .map_err(LoadError::Smoke)?;
         let needs = instance
             .init(&setup)
             .map_err(LoadError::Smoke)?
@@ -253,7 +253,12 @@ impl ClusterPolicy {
         counter.fetch_add(1, Relaxed);
         let policy = self.component.name();
         let cluster = self.setup.cluster.as_str();
-        tracing::warn!(policy, cluster, kind = fault.kind(), "policy fault: {fault}");
+        tracing::warn!(
+            policy,
+            cluster,
+            kind = fault.kind(),
+            "policy fault: {fault}"
+        );
         let now = Instant::now();
         let mut recent = self.recent_faults.lock().unwrap_or_else(|e| e.into_inner());
         recent.push_back(now);

@@ -27,6 +27,7 @@ impl PolicyEngine {
     pub fn new() -> wasmtime::Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        config.table_lazy_init(false);
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         Balancer::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |state| state)?;

@@ -15,37 +15,49 @@ pub enum LoadError {
         reason: String,
     },
     /// The bytes are not WebAssembly at all.
-    #[error("not a WebAssembly file (it starts with {found}); expected a component built for wasm32-wasip2")]
+    #[error(
+        "not a WebAssembly file (it starts with {found}); expected a component built for wasm32-wasip2"
+    )]
     NotWasm {
         /// A description of the first bytes.
         found: String,
     },
     /// A core module where a component was expected.
-    #[error("found a core WebAssembly module, expected a component: build for wasm32-wasip2, or wrap it with `wasm-tools component new`")]
+    #[error(
+        "found a core WebAssembly module, expected a component: build for wasm32-wasip2, or wrap it with `wasm-tools component new`"
+    )]
     CoreModule,
     /// WebAssembly that does not compile or validate.
     #[error("invalid component: {0}")]
     Invalid(String),
     /// An import the sandbox does not serve.
-    #[error("component imports `{name}`, which Switchyard does not provide; policies may import switchyard:policy/{{types,host,load}}@0.1.0 and WASI 0.2 (served without capabilities)")]
+    #[error(
+        "component imports `{name}`, which Switchyard does not provide; policies may import switchyard:policy/{{types,host,load}}@0.1.0 and WASI 0.2 (served without capabilities)"
+    )]
     UnknownImport {
         /// The import's name.
         name: String,
     },
     /// Built against another version of the contract.
-    #[error("component uses `{found}`, but this proxy speaks switchyard:policy@0.1.0; rebuild it against the matching switchyard-policy-sdk")]
+    #[error(
+        "component uses `{found}`, but this proxy speaks switchyard:policy@0.1.0; rebuild it against the matching switchyard-policy-sdk"
+    )]
     WrongVersion {
         /// The versioned interface name found.
         found: String,
     },
     /// Exports no policy interface.
-    #[error("component exports no Switchyard policy (found exports: {found}); expected `switchyard:policy/balancing@0.1.0` (world balancer)")]
+    #[error(
+        "component exports no Switchyard policy (found exports: {found}); expected `switchyard:policy/balancing@0.1.0` (world balancer)"
+    )]
     WrongWorld {
         /// The export names found.
         found: String,
     },
     /// A health scorer where a balancer is needed.
-    #[error("component is a health scorer (world health-scorer); a balancer (world balancer) is needed here")]
+    #[error(
+        "component is a health scorer (world health-scorer); a balancer (world balancer) is needed here"
+    )]
     ScorerNotBalancer,
     /// The exports do not have the contract's types.
     #[error("component does not match the balancer world: {0}")]

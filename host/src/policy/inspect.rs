@@ -64,12 +64,18 @@ pub(crate) fn check_interface(engine: &Engine, component: &Component) -> Result<
         check_import(name)?;
     }
     let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
-    for (interface, world) in [("balancing", World::Balancer), ("scoring", World::HealthScorer)] {
+    for (interface, world) in [
+        ("balancing", World::Balancer),
+        ("scoring", World::HealthScorer),
+    ] {
         let wanted = format!("{PACKAGE}{interface}");
         if exports.iter().any(|e| *e == format!("{wanted}{VERSION}")) {
             return Ok(world);
         }
-        if let Some(other) = exports.iter().find(|e| e.starts_with(&format!("{wanted}@"))) {
+        if let Some(other) = exports
+            .iter()
+            .find(|e| e.starts_with(&format!("{wanted}@")))
+        {
             return Err(LoadError::WrongVersion {
                 found: other.to_string(),
             });
@@ -96,7 +102,9 @@ fn check_import(name: &str) -> Result<(), LoadError> {
         return Ok(());
     }
     let wasi_02 = WASI_PACKAGES.iter().any(|p| name.starts_with(p))
-        && name.split_once('@').is_some_and(|(_, v)| v.starts_with("0.2."));
+        && name
+            .split_once('@')
+            .is_some_and(|(_, v)| v.starts_with("0.2."));
     if wasi_02 {
         Ok(())
     } else {
@@ -128,7 +136,11 @@ mod tests {
             check_import("switchyard:policy/load@0.2.0"),
             Err(LoadError::WrongVersion { .. })
         ));
-        for bad in ["wasi:http/outgoing-handler@0.2.0", "wasi:io/streams@0.3.0", "evil:net/raw"] {
+        for bad in [
+            "wasi:http/outgoing-handler@0.2.0",
+            "wasi:io/streams@0.3.0",
+            "evil:net/raw",
+        ] {
             assert!(
                 matches!(check_import(bad), Err(LoadError::UnknownImport { .. })),
                 "{bad}"

@@ -57,13 +57,17 @@ impl Instance {
     /// Calls `describe`.
     pub(crate) fn describe(&mut self) -> Result<PolicyInfo, Fault> {
         let deadline = self.limits.setup_deadline;
-        self.call(deadline, |p, s| p.switchyard_policy_balancing().call_describe(s))
+        self.call(deadline, |p, s| {
+            p.switchyard_policy_balancing().call_describe(s)
+        })
     }
 
     /// Calls `init`; the inner error is the policy's refusal of its configuration.
     pub(crate) fn init(&mut self, setup: &Setup) -> Result<Result<Needs, String>, Fault> {
         let deadline = self.limits.setup_deadline;
-        self.call(deadline, |p, s| p.switchyard_policy_balancing().call_init(s, setup))
+        self.call(deadline, |p, s| {
+            p.switchyard_policy_balancing().call_init(s, setup)
+        })
     }
 
     /// Pushes `membership` unless this instance has it already.
@@ -75,16 +79,26 @@ impl Instance {
         let endpoints = bindings::endpoints(membership);
         let deadline = self.limits.setup_deadline;
         self.call(deadline, |p, s| {
-            p.switchyard_policy_balancing().call_set_members(s, &endpoints)
+            p.switchyard_policy_balancing()
+                .call_set_members(s, &endpoints)
         })?;
         self.seen = membership.generation();
         Ok(())
     }
 
-    /// Calls `pick` under the pick deadline.
+    /// Calls `pick` under the pick deadline; the answer's ids in order.
     pub(crate) fn pick(&mut self, request: &Request) -> Result<Vec<u32>, Fault> {
         let deadline = self.limits.pick_deadline;
-        self.call(deadline, |p, s| p.switchyard_policy_balancing().call_pick(s, request))
+        let answer = self.call(deadline, |p, s| {
+            p.switchyard_policy_balancing().call_pick(s, request)
+        })?;
+        let (a, b, c, d) = answer.ids;
+        match usize::from(answer.len) {
+            len @ 0..=4 => Ok([a, b, c, d][..len].to_vec()),
+            len => Err(Fault::InvalidAnswer(format!(
+                "a preference of length {len}; at most 4 fit"
+            ))),
+        }
     }
 
     fn call<R>(

@@ -1,6 +1,6 @@
 //! The request attributes a pick sees, taken from whatever the proxy has.
 
-use crate::policy::bindings::{HashSource, Needs, Request};
+use crate::policy::bindings::{HashSource, Method, Needs, Request};
 use std::net::SocketAddr;
 use switchyard_policy_sdk::hash_key;
 
@@ -71,7 +71,7 @@ impl RequestView for RequestInfo {
 /// The WIT request for `view`, with only what `needs` asks for.
 pub(crate) fn to_wit(needs: &Needs, view: &impl RequestView) -> Request {
     Request {
-        method: needs.method.then(|| view.method().to_string()),
+        method: needs.method.then(|| method(view.method())),
         authority: if needs.authority {
             view.authority().map(str::to_string)
         } else {
@@ -83,19 +83,41 @@ pub(crate) fn to_wit(needs: &Needs, view: &impl RequestView) -> Request {
         } else {
             None
         },
-        headers: needs
-            .headers
-            .iter()
-            .filter_map(|name| view.header(name).map(|v| (name.clone(), v.to_string())))
-            .collect(),
-        hash_key: needs.hash_on.as_ref().and_then(|source| hash_of(source, view)),
+        headers: (!needs.headers.is_empty()).then(|| {
+            needs
+                .headers
+                .iter()
+                .filter_map(|name| view.header(name).map(|v| (name.clone(), v.to_string())))
+                .collect()
+        }),
+        hash_key: needs
+            .hash_on
+            .as_ref()
+            .and_then(|source| hash_of(source, view)),
+    }
+}
+
+fn method(name: &str) -> Method {
+    match name {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "DELETE" => Method::Delete,
+        "CONNECT" => Method::Connect,
+        "OPTIONS" => Method::Options,
+        "TRACE" => Method::Trace,
+        "PATCH" => Method::Patch,
+        _ => Method::Other,
     }
 }
 
 fn hash_of(source: &HashSource, view: &impl RequestView) -> Option<u64> {
     match source {
         HashSource::Header(name) => view.header(name).map(|v| hash_key(v.as_bytes())),
-        HashSource::Cookie(name) => cookie(view.header("cookie")?, name).map(|v| hash_key(v.as_bytes())),
+        HashSource::Cookie(name) => {
+            cookie(view.header("cookie")?, name).map(|v| hash_key(v.as_bytes()))
+        }
         HashSource::Path => {
             let path = view.path();
             Some(hash_key(path.split('?').next().unwrap_or(path).as_bytes()))
@@ -139,10 +161,13 @@ mod tests {
             ("cookie".into(), "a=1; session=s42; z=9".into()),
         ];
         let r = to_wit(&needs(Some(HashSource::Header("x-user".into()))), &info);
-        assert_eq!(r.method.as_deref(), Some("GET"));
+        assert_eq!(r.method, Some(Method::Get));
         assert_eq!((r.authority, r.path), (None, None));
         assert_eq!(r.client_addr.as_deref(), Some("127.0.0.1:40000"));
-        assert_eq!(r.headers, vec![("x-user".to_string(), "ann".to_string())]);
+        assert_eq!(
+            r.headers,
+            Some(vec![("x-user".to_string(), "ann".to_string())])
+        );
         assert_eq!(r.hash_key, Some(hash_key(b"ann")));
         let by_cookie = to_wit(&needs(Some(HashSource::Cookie("session".into()))), &info);
         assert_eq!(by_cookie.hash_key, Some(hash_key(b"s42")));

@@ -136,7 +136,11 @@ pub(crate) struct StoreState {
 }
 
 impl StoreState {
-    pub(crate) fn new(log: Arc<PolicyLog>, membership: Arc<Membership>, limits: &PolicyLimits) -> Self {
+    pub(crate) fn new(
+        log: Arc<PolicyLog>,
+        membership: Arc<Membership>,
+        limits: &PolicyLimits,
+    ) -> Self {
         Self {
             wasi: crate::policy::wasi::capability_free_ctx(&log),
             table: ResourceTable::new(),

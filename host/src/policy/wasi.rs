@@ -83,15 +83,20 @@ fn replace_stream_operations(linker: &mut Linker<StoreState>) -> wasmtime::Resul
         |mut cx: StoreContextMut<'_, StoreState>,
          (stream, bytes): (Resource<DynOutputStream>, Vec<u8>)| {
             let table = &mut cx.data_mut().table;
-            let result = once(HostOutputStream::blocking_write_and_flush(table, stream, bytes))?;
+            let result = once(HostOutputStream::blocking_write_and_flush(
+                table, stream, bytes,
+            ))?;
             Ok((stream_result(table, result)?,))
         },
     )?;
     streams.func_wrap(
         "[method]output-stream.blocking-write-zeroes-and-flush",
-        |mut cx: StoreContextMut<'_, StoreState>, (stream, len): (Resource<DynOutputStream>, u64)| {
+        |mut cx: StoreContextMut<'_, StoreState>,
+         (stream, len): (Resource<DynOutputStream>, u64)| {
             let table = &mut cx.data_mut().table;
-            let result = once(HostOutputStream::blocking_write_zeroes_and_flush(table, stream, len))?;
+            let result = once(HostOutputStream::blocking_write_zeroes_and_flush(
+                table, stream, len,
+            ))?;
             Ok((stream_result(table, result)?,))
         },
     )?;
@@ -114,7 +119,8 @@ fn replace_stream_operations(linker: &mut Linker<StoreState>) -> wasmtime::Resul
     )?;
     streams.func_wrap(
         "[method]input-stream.blocking-read",
-        |mut cx: StoreContextMut<'_, StoreState>, (stream, len): (Resource<DynInputStream>, u64)| {
+        |mut cx: StoreContextMut<'_, StoreState>,
+         (stream, len): (Resource<DynInputStream>, u64)| {
             let table = &mut cx.data_mut().table;
             let result = once(HostInputStream::blocking_read(table, stream, len))?;
             Ok((stream_result(table, result)?,))
@@ -122,7 +128,8 @@ fn replace_stream_operations(linker: &mut Linker<StoreState>) -> wasmtime::Resul
     )?;
     streams.func_wrap(
         "[method]input-stream.blocking-skip",
-        |mut cx: StoreContextMut<'_, StoreState>, (stream, len): (Resource<DynInputStream>, u64)| {
+        |mut cx: StoreContextMut<'_, StoreState>,
+         (stream, len): (Resource<DynInputStream>, u64)| {
             let table = &mut cx.data_mut().table;
             let result = once(HostInputStream::blocking_skip(table, stream, len))?;
             Ok((stream_result(table, result)?,))

@@ -2,11 +2,12 @@
 //!
 //! Each pick samples two distinct routable endpoints at random and keeps the one with
 //! the lower `(in_flight + 1) / effective_weight`; the other is the first fallback.
-//! O(1) per pick whatever the cluster size: two load reads, two random draws.
+//! O(1) per pick whatever the cluster size: one host call for both endpoints' load,
+//! two random draws inside the component.
 
 use switchyard_policy_sdk::{
-    Balancer, Endpoint, EndpointId, Env, Members, PolicyInfo, Request, Setup,
-    effective_weight, export_balancer,
+    Balancer, Choices, Endpoint, Env, Members, PolicyInfo, Request, Setup, effective_weight,
+    export_balancer,
 };
 
 /// Power-of-two-choices least-request over the routable members.
@@ -14,12 +15,6 @@ use switchyard_policy_sdk::{
 pub struct LeastRequest {
     members: Members,
     weights: Vec<f64>,
-}
-
-impl LeastRequest {
-    fn cost(&self, i: usize, env: &impl Env) -> f64 {
-        f64::from(env.in_flight(self.members.get(i).id) + 1) / self.weights[i]
-    }
 }
 
 impl Balancer for LeastRequest {
@@ -45,19 +40,22 @@ impl Balancer for LeastRequest {
             .collect();
     }
 
-    fn pick(&mut self, _request: &Request, env: &impl Env) -> Vec<EndpointId> {
+    fn pick(&mut self, _request: &Request, env: &impl Env) -> Choices {
         let n = self.members.len();
         if n < 2 {
             return self.members.preference(0, 1);
         }
         let a = env.below(n);
         let b = (a + 1 + env.below(n - 1)) % n;
-        let (first, second) = if self.cost(b, env) < self.cost(a, env) {
-            (b, a)
+        let (id_a, id_b) = (self.members.get(a).id, self.members.get(b).id);
+        let (load_a, load_b) = env.pair(id_a, id_b);
+        let cost_a = f64::from(load_a.in_flight + 1) / self.weights[a];
+        let cost_b = f64::from(load_b.in_flight + 1) / self.weights[b];
+        if cost_b < cost_a {
+            [id_b, id_a].into_iter().collect()
         } else {
-            (a, b)
-        };
-        vec![self.members.get(first).id, self.members.get(second).id]
+            [id_a, id_b].into_iter().collect()
+        }
     }
 }
 

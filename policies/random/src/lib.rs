@@ -4,8 +4,8 @@
 //! workers. O(n) per pick over the weights (a cumulative walk).
 
 use switchyard_policy_sdk::{
-    Balancer, Endpoint, EndpointId, Env, Members, PolicyInfo, Request, Setup,
-    effective_weight, export_balancer, weighted_index,
+    Balancer, Choices, Endpoint, Env, Members, PolicyInfo, Request, Setup, effective_weight,
+    export_balancer, weighted_index,
 };
 
 /// Fallbacks offered after the first choice.
@@ -37,10 +37,10 @@ impl Balancer for Random {
         self.weights = self.members.iter().map(effective_weight).collect();
     }
 
-    fn pick(&mut self, _request: &Request, env: &impl Env) -> Vec<EndpointId> {
+    fn pick(&mut self, _request: &Request, env: &impl Env) -> Choices {
         match weighted_index(&self.weights, env.random()) {
             Some(first) => self.members.preference(first, 1 + FALLBACKS),
-            None => Vec::new(),
+            None => Choices::none(),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! global order interleaves, but every endpoint still gets an equal share.
 
 use switchyard_policy_sdk::{
-    Balancer, ConfigKey, Endpoint, EndpointId, Env, Members, PolicyInfo, Request, Setup,
+    Balancer, Choices, ConfigKey, Endpoint, Env, Members, PolicyInfo, Request, Setup,
     export_balancer,
 };
 
@@ -36,9 +36,9 @@ impl Balancer for RoundRobin {
         self.members = Members::new(members);
     }
 
-    fn pick(&mut self, _request: &Request, _env: &impl Env) -> Vec<EndpointId> {
+    fn pick(&mut self, _request: &Request, _env: &impl Env) -> Choices {
         if self.members.is_empty() {
-            return Vec::new();
+            return Choices::none();
         }
         let first = self.next % self.members.len();
         self.next = first + 1;

@@ -5,8 +5,8 @@
 //! a a b a c a a: heavy endpoints are spread out rather than bunched. O(n) per pick.
 
 use switchyard_policy_sdk::{
-    Balancer, Endpoint, EndpointId, Env, Members, PolicyInfo, Request, Setup,
-    effective_weight, export_balancer,
+    Balancer, Choices, Endpoint, Env, Members, PolicyInfo, Request, Setup, effective_weight,
+    export_balancer,
 };
 
 /// Fallbacks offered after the first choice.
@@ -27,8 +27,8 @@ impl Balancer for WeightedRoundRobin {
     fn describe() -> PolicyInfo {
         PolicyInfo {
             name: "weighted-round-robin".into(),
-            description: "smooth weighted round-robin (nginx): shares follow weights, spread evenly"
-                .into(),
+            description:
+                "smooth weighted round-robin (nginx): shares follow weights, spread evenly".into(),
             config_keys: Vec::new(),
         }
     }
@@ -49,9 +49,9 @@ impl Balancer for WeightedRoundRobin {
         self.total = self.weights.iter().sum();
     }
 
-    fn pick(&mut self, _request: &Request, _env: &impl Env) -> Vec<EndpointId> {
+    fn pick(&mut self, _request: &Request, _env: &impl Env) -> Choices {
         if self.members.is_empty() {
-            return Vec::new();
+            return Choices::none();
         }
         let mut best = 0;
         for i in 0..self.scores.len() {
@@ -83,7 +83,10 @@ mod tests {
     fn shares_follow_weights() {
         let mut h = Harness::<WeightedRoundRobin>::new(&[], endpoints(&[3, 2, 1, 4])).unwrap();
         let counts = h.distribution(10_000);
-        assert_eq!(counts.values().copied().collect::<Vec<_>>(), vec![3_000, 2_000, 1_000, 4_000]);
+        assert_eq!(
+            counts.values().copied().collect::<Vec<_>>(),
+            vec![3_000, 2_000, 1_000, 4_000]
+        );
     }
 
     #[test]

@@ -1,0 +1,89 @@
+//! `switchyard policy check` on real component files.
+
+use std::process::Command;
+
+fn switchyard(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("running switchyard");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn built(name: &str) -> String {
+    format!("{}/policies/{name}.wasm", env!("OUT_DIR"))
+}
+
+#[test]
+fn check_reports_world_keys_and_smoke_picks() {
+    let file = built("least-request");
+    let (ok, stdout, stderr) = switchyard(&["policy", "check", &file]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("world:       balancer"), "{stdout}");
+    assert!(stdout.contains("policy:      least-request"), "{stdout}");
+    assert!(stdout.contains("config keys: none"), "{stdout}");
+    assert!(
+        stdout.contains("smoke:       3 endpoints, 1000 picks"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("smoke:       1000 endpoints, 1000 picks"),
+        "{stdout}"
+    );
+    assert!(stdout.trim_end().ends_with("ok"), "{stdout}");
+}
+
+#[test]
+fn check_fails_with_one_clear_line() {
+    let dir = std::env::temp_dir().join(format!("switchyard-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let not_wasm = dir.join("notes.wasm");
+    std::fs::write(&not_wasm, "just text").unwrap();
+    let (ok, _, stderr) = switchyard(&["policy", "check", not_wasm.to_str().unwrap()]);
+    assert!(!ok);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("notes.wasm: not a WebAssembly file"),
+        "{stderr}"
+    );
+
+    let (ok, _, stderr) = switchyard(&["policy", "check", &built("alien-import")]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("imports `switchyard-test:alien/exfil`"),
+        "{stderr}"
+    );
+
+    let (ok, _, stderr) = switchyard(&[
+        "policy",
+        "check",
+        &built("hostile"),
+        "--config",
+        "mode=trap",
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("failed its smoke test: trapped"),
+        "{stderr}"
+    );
+
+    let (ok, _, stderr) = switchyard(&["policy", "check", &built("round-robin"), "--config", "x"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("--config \"x\": expected KEY=VALUE"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn demo_runs_once_and_exits() {
+    let (ok, stdout, stderr) = switchyard(&["demo", "--once"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("33.3%"), "{stdout}");
+}

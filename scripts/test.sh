@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs the whole Switchyard test suite. Works on a fresh Debian machine that has only
+# the Rust toolchain: it installs what the tests need first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Policies are built for wasm32-wasip2. host/build.rs adds the target when it is
+# missing; doing it here first makes a failure to fetch it obvious.
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+    rustup target add wasm32-wasip2
+fi
+
+cargo test --workspace --locked "$@"
