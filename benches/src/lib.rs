@@ -7,7 +7,10 @@ use switchyard::cluster::{Member, Membership};
 pub fn membership(n: usize) -> Arc<Membership> {
     Arc::new(Membership::new(
         (0..n)
-            .map(|i| Member::new(i as u32, format!("127.0.0.1:{}", 20_000 + i), 1))
+            .map(|i| {
+                let socket = std::net::SocketAddr::from(([127, 0, 0, 1], 20_000 + i as u16));
+                Member::new(i as u32, socket, 1)
+            })
             .collect(),
     ))
 }

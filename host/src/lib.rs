@@ -1,9 +1,12 @@
 //! Switchyard: a load-balancing reverse proxy whose balancing policies are
 //! WebAssembly components.
 //!
-//! Data flows one way: request → listener → [`cluster`] → [`policy`] pick → upstream →
-//! the response feeds the cluster's load figures → policies read them.
+//! Data flows one way: request → [`proxy`] listener → cluster policy pick
+//! ([`policy`], reading [`cluster`] load figures) → upstream → the response feeds the
+//! cluster's load figures.
 
 pub mod cli;
 pub mod cluster;
+pub mod config;
 pub mod policy;
+pub mod proxy;

@@ -101,9 +101,8 @@ fn least_request_avoids_busy_endpoints() {
 fn membership_changes_reach_every_instance() {
     let policy = bind("round-robin", &[], membership(&[1, 1])).unwrap();
     policy.prewarm(4);
-    let mut members: Vec<Member> = (10..13)
-        .map(|id| Member::new(id, "127.0.0.1:1", 1))
-        .collect();
+    let socket = "127.0.0.1:1".parse().unwrap();
+    let mut members: Vec<Member> = (10..13).map(|id| Member::new(id, socket, 1)).collect();
     members[1].health = Health::Unavailable;
     policy.set_membership(Arc::new(Membership::new(members)));
     let counts = first_choices(&policy, 1_000);

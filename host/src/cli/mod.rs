@@ -2,8 +2,11 @@
 
 mod demo;
 mod policy_cmd;
+mod run;
 
 use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
 /// Switchyard: a load-balancing reverse proxy whose balancing policies are WebAssembly
 /// components.
@@ -18,21 +21,45 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Show Switchyard working with no configuration at all.
+    /// Run the proxy from a configuration file until SIGINT or SIGTERM.
+    Run {
+        /// The TOML configuration.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate a configuration file (and load its policies) without starting.
+    CheckConfig {
+        /// The TOML configuration.
+        file: PathBuf,
+    },
+    /// Show Switchyard working with no configuration at all: three local backends, a
+    /// proxy on the embedded default policy, a burst of traffic and a live table.
     Demo {
-        /// Print the results once and exit (for scripts and CI).
+        /// Print the table once and exit (for scripts and CI).
         #[arg(long)]
         once: bool,
+        /// Where the demo proxy listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Requests in the burst.
+        #[arg(long, default_value_t = 3000)]
+        requests: usize,
     },
     /// Work with policy components.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
 }
 
-/// Runs a parsed command line; the result is the process exit code.
+/// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Demo { once } => demo::run(once),
+        Command::Run { config } => run::run(&config),
+        Command::CheckConfig { file } => run::check(&file),
+        Command::Demo {
+            once,
+            listen,
+            requests,
+        } => demo::run(once, listen, requests),
         Command::Policy(command) => policy_cmd::run(command),
     }
 }

@@ -3,6 +3,7 @@
 use super::EndpointLoad;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -25,7 +26,9 @@ pub enum Health {
 pub struct Member {
     /// Stable id within the cluster.
     pub id: EndpointId,
-    /// `host:port`.
+    /// Where to connect.
+    pub socket: SocketAddr,
+    /// `socket` as text, as policies see it.
     pub address: String,
     /// Configured weight (≥ 1).
     pub weight: u32,
@@ -43,10 +46,11 @@ pub struct Member {
 
 impl Member {
     /// A healthy member with weight `weight` and fresh load figures.
-    pub fn new(id: EndpointId, address: impl Into<String>, weight: u32) -> Self {
+    pub fn new(id: EndpointId, socket: SocketAddr, weight: u32) -> Self {
         Self {
             id,
-            address: address.into(),
+            socket,
+            address: socket.to_string(),
             weight: weight.max(1),
             weight_factor: 1.0,
             zone: String::new(),
@@ -109,7 +113,10 @@ impl Membership {
     pub fn synthetic(n: usize) -> Self {
         Self::new(
             (0..n)
-                .map(|i| Member::new(i as EndpointId, format!("127.0.0.1:{}", 10_000 + i), 1))
+                .map(|i| {
+                    let port = 10_000 + (i % 50_000) as u16;
+                    Member::new(i as EndpointId, SocketAddr::from(([127, 0, 0, 1], port)), 1)
+                })
                 .collect(),
         )
     }
@@ -151,10 +158,12 @@ mod tests {
 
     #[test]
     fn indexes_by_id_and_routes_around_unavailable() {
-        let mut members = vec![Member::new(7, "a:1", 1), Member::new(42, "b:1", 2)];
+        let a = "127.0.0.1:1".parse().unwrap();
+        let b = "127.0.0.1:2".parse().unwrap();
+        let mut members = vec![Member::new(7, a, 1), Member::new(42, b, 2)];
         members[0].health = Health::Unavailable;
         let m = Membership::new(members);
-        assert_eq!(m.get(42).unwrap().address, "b:1");
+        assert_eq!(m.get(42).unwrap().address, "127.0.0.1:2");
         assert!(m.get(8).is_none());
         assert_eq!(m.routable(), &[1]);
         assert_ne!(m.generation(), Membership::synthetic(1).generation());

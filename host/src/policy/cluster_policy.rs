@@ -21,12 +21,14 @@ const POOL: usize = 64;
 const FALLBACK_CHOICES: usize = 3;
 
 /// What a pick answered, and whether the policy or the host's fallback chose it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Pick {
     /// Endpoints in order of preference; empty only when the cluster is.
     pub endpoints: Vec<EndpointId>,
     /// Who chose.
     pub source: PickSource,
+    /// The membership the choice was made from: where the ids lead.
+    pub membership: Arc<Membership>,
 }
 
 /// Who made a pick.
@@ -173,19 +175,19 @@ impl ClusterPolicy {
     /// Chooses endpoints for `request`. Never fails and never waits: a policy fault or
     /// quarantine is answered by the host's round-robin and counted.
     pub fn pick(&self, request: &impl RequestView) -> Pick {
-        let membership = self.membership.load();
+        let membership = self.membership.load_full();
         if self.quarantined.load(Relaxed) {
-            return self.fallback(&membership, PickSource::Quarantined);
+            return self.fallback(membership, PickSource::Quarantined);
         }
         let mut instance = match self.idle.pop() {
             Some(instance) => instance,
             None => match self.start_instance(&membership) {
                 Ok(instance) => instance,
-                Err(fault) => return self.fault(&membership, fault),
+                Err(fault) => return self.fault(membership, fault),
             },
         };
         if let Err(fault) = instance.sync(&membership) {
-            return self.fault(&membership, fault);
+            return self.fault(membership, fault);
         }
         let answer = instance.pick(&to_wit(&self.needs, request));
         let answer = match answer {
@@ -203,9 +205,10 @@ impl ClusterPolicy {
                 Pick {
                     endpoints,
                     source: PickSource::Policy,
+                    membership,
                 }
             }
-            Err(fault) => self.fault(&membership, fault),
+            Err(fault) => self.fault(membership, fault),
         }
     }
 
@@ -238,7 +241,7 @@ impl ClusterPolicy {
         Ok(instance)
     }
 
-    fn fault(&self, membership: &Membership, fault: Fault) -> Pick {
+    fn fault(&self, membership: Arc<Membership>, fault: Fault) -> Pick {
         self.record_fault(&fault);
         self.fallback(membership, PickSource::Fallback(fault))
     }
@@ -282,7 +285,7 @@ impl ClusterPolicy {
     }
 
     /// The host's round-robin over the routable members.
-    fn fallback(&self, membership: &Membership, source: PickSource) -> Pick {
+    fn fallback(&self, membership: Arc<Membership>, source: PickSource) -> Pick {
         self.counters.fallbacks.fetch_add(1, Relaxed);
         let routable = membership.routable();
         let endpoints = if routable.is_empty() {
@@ -293,7 +296,11 @@ impl ClusterPolicy {
                 .map(|k| membership.members()[routable[(start + k) % routable.len()]].id)
                 .collect()
         };
-        Pick { endpoints, source }
+        Pick {
+            endpoints,
+            source,
+            membership,
+        }
     }
 }
 

@@ -30,7 +30,10 @@ pub fn membership(weights: &[u32]) -> Arc<Membership> {
         weights
             .iter()
             .enumerate()
-            .map(|(i, w)| Member::new(i as u32, format!("127.0.0.1:{}", 20_000 + i), *w))
+            .map(|(i, w)| {
+                let socket = std::net::SocketAddr::from(([127, 0, 0, 1], 20_000 + i as u16));
+                Member::new(i as u32, socket, *w)
+            })
             .collect(),
     ))
 }
@@ -56,4 +59,27 @@ pub fn bind_with(
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     ClusterPolicy::new(compile(name), "test", &config, "", limits, membership)
+}
+
+pub mod backend;
+pub mod client;
+
+/// Starts a proxy from configuration `text`.
+pub fn proxy(text: &str) -> switchyard::proxy::Proxy {
+    let config = switchyard::config::parse("test.toml", text).expect("test config");
+    switchyard::proxy::Proxy::start(&config, engine()).expect("proxy starts")
+}
+
+/// A one-listener, one-cluster configuration on an ephemeral port.
+pub fn config(policy: &str, endpoints: &[(std::net::SocketAddr, u32)], extra: &str) -> String {
+    let endpoints: Vec<String> = endpoints
+        .iter()
+        .map(|(a, w)| format!("{{ address = \"{a}\", weight = {w} }}"))
+        .collect();
+    format!(
+        "workers = 2\n\
+         [[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ncluster = \"api\"\n\
+         [[clusters]]\nname = \"api\"\npolicy = \"{policy}\"\nendpoints = [{}]\n{extra}",
+        endpoints.join(", ")
+    )
 }

@@ -1,0 +1,266 @@
+//! Reading a configuration file: TOML syntax, shape, then cross-references. Every error
+//! names the file and the key path.
+
+use super::model::Config;
+use crate::policy::{builtin, builtin_names};
+use std::collections::HashSet;
+use std::path::Path;
+
+/// A configuration problem: `FILE: key.path: what is wrong`.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct ConfigError {
+    /// The file.
+    pub file: String,
+    /// Key path and reason.
+    pub message: String,
+}
+
+/// Reads and validates `path`. A relative `policies.dir` is taken relative to the file.
+pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: file.clone(),
+        message: format!("cannot read: {e}"),
+    })?;
+    let mut config = parse(&file, &text)?;
+    if let Some(dir) = &config.policies.dir
+        && dir.is_relative()
+    {
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.policies.dir = Some(base.join(dir));
+    }
+    validate(&config).map_err(|message| ConfigError { file, message })?;
+    Ok(config)
+}
+
+/// Parses `text` (named `file` in errors) without the checks that need the file system.
+pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+    let error = |message: String| ConfigError {
+        file: file.to_string(),
+        message,
+    };
+    let deserializer = toml::Deserializer::parse(text)
+        .map_err(|e| error(with_line(text, e.message(), e.span())))?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = with_line(text, inner.message(), inner.span());
+        error(if path == "." {
+            message
+        } else {
+            format!("{path}: {message}")
+        })
+    })
+}
+
+fn with_line(text: &str, message: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match span {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].lines().count().max(1);
+            let line = if text[..span.start.min(text.len())].ends_with('\n') {
+                line + 1
+            } else {
+                line
+            };
+            format!("{} (line {line})", message.trim_end())
+        }
+        None => message.trim_end().to_string(),
+    }
+}
+
+/// Cross-reference and range checks; the error is `key.path: reason`.
+fn validate(config: &Config) -> Result<(), String> {
+    if config.workers == Some(0) {
+        return Err("workers: must be at least 1".into());
+    }
+    if config.listeners.is_empty() {
+        return Err("listeners: at least one [[listeners]] is needed".into());
+    }
+    let mut names = HashSet::new();
+    for (i, cluster) in config.clusters.iter().enumerate() {
+        if !names.insert(cluster.name.as_str()) {
+            return Err(format!(
+                "clusters[{i}].name: duplicate cluster {:?}",
+                cluster.name
+            ));
+        }
+        check_policy(config, &cluster.policy).map_err(|m| format!("clusters[{i}].policy: {m}"))?;
+        if cluster.policy_limits.memory_mib == 0 {
+            return Err(format!(
+                "clusters[{i}].policy_limits.memory_mib: must be at least 1"
+            ));
+        }
+        if cluster.policy_limits.pick_deadline.0.is_zero() {
+            return Err(format!(
+                "clusters[{i}].policy_limits.pick_deadline: must be above zero"
+            ));
+        }
+        let mut addresses = HashSet::new();
+        for (j, endpoint) in cluster.endpoints.iter().enumerate() {
+            let key = format!("clusters[{i}].endpoints[{j}]");
+            if endpoint.weight == 0 {
+                return Err(format!("{key}.weight: must be at least 1"));
+            }
+            if !addresses.insert(endpoint.address) {
+                return Err(format!(
+                    "{key}.address: {} is listed twice",
+                    endpoint.address.0
+                ));
+            }
+        }
+    }
+    let mut listener_names = HashSet::new();
+    let mut addresses = HashSet::new();
+    for (i, listener) in config.listeners.iter().enumerate() {
+        if !listener_names.insert(listener.name.as_str()) {
+            return Err(format!(
+                "listeners[{i}].name: duplicate listener {:?}",
+                listener.name
+            ));
+        }
+        if listener.listen.0.port() != 0 && !addresses.insert(listener.listen) {
+            return Err(format!(
+                "listeners[{i}].listen: {} is used twice",
+                listener.listen.0
+            ));
+        }
+        if !names.contains(listener.cluster.as_str()) {
+            let known: Vec<&str> = config.clusters.iter().map(|c| c.name.as_str()).collect();
+            return Err(format!(
+                "listeners[{i}].cluster: no cluster named {:?} (clusters: {})",
+                listener.cluster,
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A policy name must be a built-in or a `NAME.wasm` in the policy directory.
+fn check_policy(config: &Config, name: &str) -> Result<(), String> {
+    if let Some(dir) = &config.policies.dir
+        && dir.join(format!("{name}.wasm")).is_file()
+    {
+        return Ok(());
+    }
+    if builtin(name).is_some() {
+        return Ok(());
+    }
+    let builtins: Vec<&str> = builtin_names().collect();
+    Err(match &config.policies.dir {
+        Some(dir) => format!(
+            "no policy {name:?}: not a built-in ({}) and no {name}.wasm in {}",
+            builtins.join(", "),
+            dir.display()
+        ),
+        None => format!(
+            "no policy {name:?}: not a built-in ({}) and no [policies] dir is set",
+            builtins.join(", ")
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+[admin]
+listen = "127.0.0.1:9901"
+
+[policies]
+dir = "./policies.d"          # watched directory (hot reload: next issue)
+
+[[listeners]]
+name = "web"
+listen = "127.0.0.1:8080"
+cluster = "api"
+
+[[clusters]]
+name = "api"
+policy = "weighted-round-robin"   # a built-in name, or NAME of NAME.wasm in policies.dir
+policy_config = { }               # key/values handed to the policy's init
+endpoints = [
+  { address = "127.0.0.1:9001", weight = 5 },
+  { address = "127.0.0.1:9002", weight = 1 },
+  { address = "127.0.0.1:9003", weight = 1 },
+]
+[clusters.timeouts]
+connect = "500ms"
+request = "3s"
+"#;
+
+    fn check(text: &str) -> Result<Config, ConfigError> {
+        let config = parse("switchyard.toml", text)?;
+        validate(&config).map_err(|message| ConfigError {
+            file: "switchyard.toml".into(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let config = check(EXAMPLE).unwrap();
+        assert_eq!(config.clusters[0].endpoints[0].weight, 5);
+        assert_eq!(config.clusters[0].timeouts.connect.0.as_millis(), 500);
+        assert_eq!(config.listeners[0].cluster, "api");
+    }
+
+    #[test]
+    fn errors_name_file_key_and_reason() {
+        let bad = EXAMPLE.replace("127.0.0.1:9003", "127.0.0.1:99999");
+        let err = check(&bad).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "switchyard.toml: clusters[0].endpoints[2].address: invalid socket address \"127.0.0.1:99999\""
+            ),
+            "{err}"
+        );
+        let err = check(&EXAMPLE.replace("request = \"3s\"", "request = \"3s\"\nretries = 2"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("clusters[0].timeouts.retries: unknown field `retries`, expected `connect` or `request`"),
+            "{err}"
+        );
+        let err = check(&EXAMPLE.replace("cluster = \"api\"", "cluster = \"apx\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("listeners[0].cluster: no cluster named \"apx\" (clusters: api)"),
+            "{err}"
+        );
+        let err = check(&EXAMPLE.replace("\"weighted-round-robin\"", "\"fancy\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("clusters[0].policy: no policy \"fancy\""),
+            "{err}"
+        );
+        let err = check(&EXAMPLE.replace("connect = \"500ms\"", "connect = \"soon\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("clusters[0].timeouts.connect: invalid duration \"soon\""),
+            "{err}"
+        );
+        let err = check(&EXAMPLE.replace("weight = 5", "weight = 0"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("clusters[0].endpoints[0].weight: must be at least 1"),
+            "{err}"
+        );
+        let err = check("[[listeners]\n").unwrap_err().to_string();
+        assert!(
+            err.starts_with("switchyard.toml: ") && err.contains("line 1"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! The TOML configuration: its shape ([`model`]), and loading it with errors that name
+//! the file, the key path and what was expected.
+
+mod duration;
+mod load;
+pub mod model;
+
+pub use load::{ConfigError, load_file, parse};
+pub use model::Config;

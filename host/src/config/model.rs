@@ -1,0 +1,252 @@
+//! The configuration file's shape. Unknown keys are errors.
+
+use super::duration::Dur;
+use serde::{Deserialize, Deserializer, de};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A whole configuration file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Worker threads; every core when absent.
+    pub workers: Option<usize>,
+    /// This proxy's locality zone, handed to policies.
+    #[serde(default)]
+    pub zone: String,
+    /// How long in-flight requests may take to finish on shutdown.
+    #[serde(default = "default_drain")]
+    pub drain_timeout: Dur,
+    /// The admin listener.
+    pub admin: Option<AdminConfig>,
+    /// Where policy components come from.
+    #[serde(default)]
+    pub policies: PoliciesConfig,
+    /// Listeners: each takes requests for one cluster.
+    pub listeners: Vec<ListenerConfig>,
+    /// Clusters of endpoints.
+    pub clusters: Vec<ClusterConfig>,
+}
+
+/// `[admin]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address of the admin HTTP listener.
+    pub listen: Address,
+}
+
+/// `[policies]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoliciesConfig {
+    /// Directory of `NAME.wasm` components, relative to the config file.
+    pub dir: Option<PathBuf>,
+}
+
+/// `[[listeners]]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// Name, for logs.
+    pub name: String,
+    /// Address to listen on (HTTP/1.1 and h2c on the same port).
+    pub listen: Address,
+    /// Cluster that serves its requests.
+    pub cluster: String,
+    /// A client must send its request headers within this time.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout: Dur,
+    /// Largest request head accepted (bigger gets 431).
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+}
+
+/// Protocol spoken to upstream endpoints.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamProtocol {
+    /// The client's: HTTP/1.1 for HTTP/1.1 requests, h2c for HTTP/2 ones (gRPC).
+    #[default]
+    Auto,
+    /// Always HTTP/1.1.
+    Http1,
+    /// Always HTTP/2 with prior knowledge (h2c).
+    Http2,
+}
+
+/// `[[clusters]]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Name that listeners refer to.
+    pub name: String,
+    /// A built-in policy, or NAME of `NAME.wasm` in the policy directory.
+    #[serde(default = "default_policy")]
+    pub policy: String,
+    /// Key/values for the policy's `init`.
+    #[serde(default)]
+    pub policy_config: BTreeMap<String, ConfigValue>,
+    /// Sandbox limits of the policy.
+    #[serde(default)]
+    pub policy_limits: PolicyLimitsConfig,
+    /// The endpoints.
+    pub endpoints: Vec<EndpointConfig>,
+    /// Upstream protocol.
+    #[serde(default)]
+    pub protocol: UpstreamProtocol,
+    /// Upstream timeouts.
+    #[serde(default)]
+    pub timeouts: TimeoutsConfig,
+    /// Upstream connection pool.
+    #[serde(default)]
+    pub pool: PoolConfig,
+}
+
+/// `policy_limits` of a cluster.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyLimitsConfig {
+    /// CPU deadline of one pick.
+    #[serde(default = "default_pick_deadline")]
+    pub pick_deadline: Dur,
+    /// Memory cap per instance, in MiB.
+    #[serde(default = "default_memory_mib")]
+    pub memory_mib: usize,
+}
+
+impl Default for PolicyLimitsConfig {
+    fn default() -> Self {
+        Self {
+            pick_deadline: default_pick_deadline(),
+            memory_mib: default_memory_mib(),
+        }
+    }
+}
+
+/// A `policy_config` value: strings, numbers and booleans are handed over as text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigValue(pub String);
+
+impl<'de> Deserialize<'de> for ConfigValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match toml::Value::deserialize(deserializer)? {
+            toml::Value::String(s) => Ok(ConfigValue(s)),
+            toml::Value::Integer(i) => Ok(ConfigValue(i.to_string())),
+            toml::Value::Float(f) => Ok(ConfigValue(f.to_string())),
+            toml::Value::Boolean(b) => Ok(ConfigValue(b.to_string())),
+            other => Err(de::Error::custom(format!(
+                "expected a string, number or boolean, found {}",
+                other.type_str()
+            ))),
+        }
+    }
+}
+
+/// One endpoint of a static cluster.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    /// `ip:port`.
+    pub address: Address,
+    /// Relative weight, at least 1.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// Locality zone.
+    #[serde(default)]
+    pub zone: String,
+    /// Free-form labels for policies.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// `[clusters.timeouts]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsConfig {
+    /// Establishing an upstream connection.
+    #[serde(default = "default_connect")]
+    pub connect: Dur,
+    /// From sending the request to the response headers.
+    #[serde(default = "default_request")]
+    pub request: Dur,
+}
+
+impl Default for TimeoutsConfig {
+    fn default() -> Self {
+        Self {
+            connect: default_connect(),
+            request: default_request(),
+        }
+    }
+}
+
+/// `[clusters.pool]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    /// Idle HTTP/1.1 connections kept per endpoint and worker.
+    #[serde(default = "default_max_idle")]
+    pub max_idle_per_endpoint: usize,
+    /// Idle connections older than this are closed.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: Dur,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            max_idle_per_endpoint: default_max_idle(),
+            idle_timeout: default_idle_timeout(),
+        }
+    }
+}
+
+/// A socket address, with an error that quotes what was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Address(pub SocketAddr);
+
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse()
+            .map(Address)
+            .map_err(|_| de::Error::custom(format!("invalid socket address {text:?}")))
+    }
+}
+
+fn default_drain() -> Dur {
+    Dur(Duration::from_secs(10))
+}
+fn default_header_read_timeout() -> Dur {
+    Dur(Duration::from_secs(10))
+}
+fn default_max_header_bytes() -> usize {
+    64 << 10
+}
+fn default_policy() -> String {
+    crate::policy::DEFAULT_POLICY.to_string()
+}
+fn default_pick_deadline() -> Dur {
+    Dur(Duration::from_millis(1))
+}
+fn default_memory_mib() -> usize {
+    16
+}
+fn default_weight() -> u32 {
+    1
+}
+fn default_connect() -> Dur {
+    Dur(Duration::from_millis(500))
+}
+fn default_request() -> Dur {
+    Dur(Duration::from_secs(3))
+}
+fn default_max_idle() -> usize {
+    64
+}
+fn default_idle_timeout() -> Dur {
+    Dur(Duration::from_secs(60))
+}

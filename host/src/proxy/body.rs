@@ -1,0 +1,132 @@
+//! Response bodies: the upstream's, streamed through and accounted to its endpoint,
+//! or a short one the proxy writes itself.
+
+use crate::cluster::EndpointLoad;
+use crate::proxy::pool;
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+/// What the proxy answers with.
+pub(crate) type ProxyBody = Either<UpstreamBody, Full<Bytes>>;
+
+/// A pooled HTTP/1.1 connection to hand back once the exchange is over.
+pub(crate) struct Reuse {
+    pub(crate) addr: SocketAddr,
+    pub(crate) conn: http1::SendRequest<Incoming>,
+    pub(crate) max_idle: usize,
+}
+
+/// The upstream's response body. Its endpoint's request stays in flight until the body
+/// ends (streams included); then the outcome is recorded and an HTTP/1.1 connection
+/// goes back to the pool.
+pub(crate) struct UpstreamBody {
+    inner: Incoming,
+    pending: Option<Pending>,
+}
+
+/// How a response body ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// All of it arrived.
+    Clean,
+    /// The upstream broke it off: the endpoint's failure.
+    Broken,
+    /// The client went away first: nobody's failure, but the connection has unread
+    /// data and is not reused.
+    Abandoned,
+}
+
+struct Pending {
+    load: Arc<EndpointLoad>,
+    latency: Duration,
+    failed: bool,
+    reuse: Option<Reuse>,
+}
+
+impl UpstreamBody {
+    /// Wraps `inner`; `latency` is the time to the response headers, `failed` whether
+    /// the status counts as an endpoint failure.
+    pub(crate) fn new(
+        inner: Incoming,
+        load: Arc<EndpointLoad>,
+        latency: Duration,
+        failed: bool,
+        reuse: Option<Reuse>,
+    ) -> Self {
+        let mut body = Self {
+            inner,
+            pending: Some(Pending {
+                load,
+                latency,
+                failed,
+                reuse,
+            }),
+        };
+        if body.inner.is_end_stream() {
+            body.complete(End::Clean);
+        }
+        body
+    }
+
+    /// Records the outcome, once.
+    fn complete(&mut self, end: End) {
+        if let Some(p) = self.pending.take() {
+            p.load.finish(p.latency, p.failed || end == End::Broken);
+            if let Some(reuse) = p.reuse.filter(|_| end == End::Clean) {
+                pool::checkin(reuse.addr, reuse.conn, reuse.max_idle);
+            }
+        }
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        match &frame {
+            None => self.complete(End::Clean),
+            Some(Err(_)) => self.complete(End::Broken),
+            Some(Ok(_)) if self.inner.is_end_stream() => self.complete(End::Clean),
+            Some(Ok(_)) => {}
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for UpstreamBody {
+    fn drop(&mut self) {
+        self.complete(End::Abandoned);
+    }
+}
+
+/// A short plain-text response written by the proxy.
+pub(crate) fn text(status: http::StatusCode, message: String) -> http::Response<ProxyBody> {
+    let mut response = http::Response::new(Either::Right(Full::new(Bytes::from(message + "\n"))));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}

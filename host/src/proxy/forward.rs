@@ -1,0 +1,170 @@
+//! Forwarding one request: pick, connect (falling through the policy's preference
+//! list when an endpoint cannot be reached), send, stream the response back.
+
+use crate::cluster::Member;
+use crate::config::model::UpstreamProtocol;
+use crate::proxy::body::{ProxyBody, Reuse, UpstreamBody, text};
+use crate::proxy::headers::{PolicyView, add_forwarded, authority, strip_hop_by_hop};
+use crate::proxy::pool::{self, ConnectError, Connection};
+use crate::proxy::upstream::Upstream;
+use http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
+use http_body_util::Either;
+use hyper::body::Incoming;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// Forwards `request` from `client` to an endpoint of `upstream`. Never fails: problems
+/// become 502, 503 or 504 responses with a one-line body.
+pub(crate) async fn forward(
+    upstream: &Upstream,
+    mut request: Request<Incoming>,
+    client: SocketAddr,
+) -> Response<ProxyBody> {
+    let pick = upstream.policy().pick(&PolicyView {
+        request: &request,
+        client,
+    });
+    if pick.endpoints.is_empty() {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("no endpoint in cluster {}", upstream.name()),
+        );
+    }
+    let downstream = request.version();
+    let settings = upstream.settings();
+    let http2 = match settings.protocol {
+        UpstreamProtocol::Auto => downstream == Version::HTTP_2,
+        UpstreamProtocol::Http1 => false,
+        UpstreamProtocol::Http2 => true,
+    };
+    let host = authority(&request).map(str::to_owned);
+    strip_hop_by_hop(request.headers_mut());
+    add_forwarded(request.headers_mut(), client, host.as_deref());
+
+    let mut last_error = None;
+    for id in &pick.endpoints {
+        let Some(member) = pick.membership.get(*id) else {
+            continue;
+        };
+        let started = Instant::now();
+        match pool::checkout(
+            member.socket,
+            http2,
+            settings.connect_timeout,
+            settings.idle_timeout,
+        )
+        .await
+        {
+            Ok(conn) => {
+                prepare(&mut request, http2, host.as_deref(), member);
+                let mut response = send(upstream, conn, member, request).await;
+                *response.version_mut() = downstream;
+                return response;
+            }
+            Err(e) => {
+                member.load.start();
+                member.load.finish(started.elapsed(), true);
+                tracing::debug!(cluster = upstream.name(), endpoint = %member.address, "{e}");
+                last_error = Some(e);
+            }
+        }
+    }
+    match last_error {
+        Some(e @ ConnectError::Timeout(_)) => text(StatusCode::GATEWAY_TIMEOUT, e.to_string()),
+        Some(e) => text(StatusCode::BAD_GATEWAY, e.to_string()),
+        None => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("no endpoint in cluster {}", upstream.name()),
+        ),
+    }
+}
+
+/// Sets the URI, version and `Host` for the upstream protocol.
+fn prepare(request: &mut Request<Incoming>, http2: bool, host: Option<&str>, member: &Member) {
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    let authority = host.unwrap_or(&member.address);
+    if http2 {
+        if let Ok(uri) = Uri::builder()
+            .scheme("http")
+            .authority(authority)
+            .path_and_query(path)
+            .build()
+        {
+            *request.uri_mut() = uri;
+        }
+        *request.version_mut() = Version::HTTP_2;
+        request.headers_mut().remove(header::HOST);
+    } else {
+        if let Ok(uri) = path.parse() {
+            *request.uri_mut() = uri;
+        }
+        *request.version_mut() = Version::HTTP_11;
+        if !request.headers().contains_key(header::HOST)
+            && let Ok(value) = HeaderValue::from_str(authority)
+        {
+            request.headers_mut().insert(header::HOST, value);
+        }
+    }
+}
+
+/// Sends on `conn` under the request timeout and wraps the response for accounting.
+async fn send(
+    upstream: &Upstream,
+    conn: Connection,
+    member: &Member,
+    request: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let settings = upstream.settings();
+    let load = &member.load;
+    load.start();
+    let started = Instant::now();
+    let (result, reuse) = match conn {
+        Connection::Http1(mut conn) => {
+            let sent = conn.send_request(request);
+            (
+                tokio::time::timeout(settings.request_timeout, sent).await,
+                Some(conn),
+            )
+        }
+        Connection::Http2(mut conn) => {
+            let sent = conn.send_request(request);
+            (
+                tokio::time::timeout(settings.request_timeout, sent).await,
+                None,
+            )
+        }
+    };
+    match result {
+        Err(_) => {
+            load.finish(started.elapsed(), true);
+            text(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "{} did not answer within {:?}",
+                    member.address, settings.request_timeout
+                ),
+            )
+        }
+        Ok(Err(e)) => {
+            load.finish(started.elapsed(), true);
+            text(StatusCode::BAD_GATEWAY, format!("{}: {e}", member.address))
+        }
+        Ok(Ok(response)) => {
+            let latency = started.elapsed();
+            let failed = response.status().is_server_error();
+            let (mut parts, body) = response.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            let reuse = reuse.map(|conn| Reuse {
+                addr: member.socket,
+                conn,
+                max_idle: settings.max_idle,
+            });
+            let body = UpstreamBody::new(body, load.clone(), latency, failed, reuse);
+            Response::from_parts(parts, Either::Left(body))
+        }
+    }
+}

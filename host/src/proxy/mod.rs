@@ -1,0 +1,17 @@
+//! The forwarding core: listeners that speak HTTP/1.1 and h2c on one port, forwarding
+//! driven by each cluster's policy, pooled upstream connections.
+//!
+//! A request flows listener → [`Upstream`] policy pick → pooled connection → endpoint;
+//! the response streams back and, when its body ends, feeds the endpoint's load
+//! figures. Nothing here knows wasmtime: policies are reached through
+//! [`ClusterPolicy`](crate::policy::ClusterPolicy).
+
+mod body;
+mod forward;
+mod headers;
+mod pool;
+mod server;
+mod upstream;
+
+pub use server::{Proxy, build_upstreams, worker_count};
+pub use upstream::{Upstream, UpstreamSettings};

@@ -1,0 +1,319 @@
+//! Starting and stopping the proxy: clusters and their policies, listeners bound on
+//! every worker with `SO_REUSEPORT`, one single-threaded runtime per worker thread (the
+//! nginx model: no work stealing, no lock between workers), graceful drain.
+
+use crate::cluster::{Member, Membership};
+use crate::config::Config;
+use crate::config::model::{ClusterConfig, ListenerConfig};
+use crate::policy::{ClusterPolicy, PolicyComponent, PolicyEngine, PolicyLimits};
+use crate::proxy::forward::forward;
+use crate::proxy::upstream::{Upstream, UpstreamSettings};
+use anyhow::Context;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// hyper refuses a smaller HTTP/1.1 read buffer.
+const MIN_HEADER_BYTES: usize = 8192;
+
+/// A running proxy.
+pub struct Proxy {
+    upstreams: Vec<Arc<Upstream>>,
+    listeners: Vec<(String, SocketAddr)>,
+    shutdown: watch::Sender<bool>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// What one worker serves on one listener.
+struct Route {
+    upstream: Arc<Upstream>,
+    header_read_timeout: Duration,
+    max_header_bytes: usize,
+}
+
+impl Proxy {
+    /// Builds every cluster's policy, binds every listener, and starts the workers.
+    pub fn start(config: &Config, engine: &PolicyEngine) -> anyhow::Result<Self> {
+        let workers = worker_count(config);
+        let upstreams = build_upstreams(config, engine, workers)?;
+        let by_name: HashMap<&str, &Arc<Upstream>> =
+            upstreams.iter().map(|u| (u.name(), u)).collect();
+
+        let mut sockets: Vec<Vec<(std::net::TcpListener, Arc<Route>)>> =
+            (0..workers).map(|_| Vec::new()).collect();
+        let mut listeners = Vec::new();
+        for listener in &config.listeners {
+            let route = Arc::new(route(listener, by_name[listener.cluster.as_str()]));
+            let mut addr = listener.listen.0;
+            for worker in &mut sockets {
+                let socket = bind(addr)
+                    .with_context(|| format!("listener {:?}: binding {addr}", listener.name))?;
+                addr = socket.local_addr()?;
+                worker.push((socket, Arc::clone(&route)));
+            }
+            listeners.push((listener.name.clone(), addr));
+        }
+
+        let (shutdown, signal) = watch::channel(false);
+        let drain = config.drain_timeout.0;
+        let workers = sockets
+            .into_iter()
+            .enumerate()
+            .map(|(i, bound)| {
+                let signal = signal.clone();
+                std::thread::Builder::new()
+                    .name(format!("switchyard-worker-{i}"))
+                    .spawn(move || run_worker(bound, signal, drain))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            upstreams,
+            listeners,
+            shutdown,
+            workers,
+        })
+    }
+
+    /// The address listener `name` is bound to (useful with port 0).
+    pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.listeners
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| *a)
+    }
+
+    /// Every listener's name and address.
+    pub fn listeners(&self) -> &[(String, SocketAddr)] {
+        &self.listeners
+    }
+
+    /// The cluster named `name`.
+    pub fn upstream(&self, name: &str) -> Option<&Arc<Upstream>> {
+        self.upstreams.iter().find(|u| u.name() == name)
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to the drain timeout), and
+    /// waits for the workers.
+    pub fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for worker in self.workers {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// Builds every cluster's upstream: its policy compiled, initialised with its
+/// configuration and membership, and smoke-tested. `check-config` uses this too.
+pub fn build_upstreams(
+    config: &Config,
+    engine: &PolicyEngine,
+    workers: usize,
+) -> anyhow::Result<Vec<Arc<Upstream>>> {
+    let mut components: HashMap<&str, Arc<PolicyComponent>> = HashMap::new();
+    let mut upstreams = Vec::new();
+    for (i, cluster) in config.clusters.iter().enumerate() {
+        let key = || format!("clusters[{i}] ({:?})", cluster.name);
+        let component = match components.get(cluster.policy.as_str()) {
+            Some(component) => Arc::clone(component),
+            None => {
+                let component = compile(engine, config.policies.dir.as_deref(), &cluster.policy)
+                    .with_context(|| format!("{}: policy {:?}", key(), cluster.policy))?;
+                components.insert(&cluster.policy, Arc::clone(&component));
+                component
+            }
+        };
+        let limits = PolicyLimits {
+            pick_deadline: cluster.policy_limits.pick_deadline.0,
+            memory_bytes: cluster.policy_limits.memory_mib << 20,
+            ..PolicyLimits::default()
+        };
+        let policy_config: Vec<(String, String)> = cluster
+            .policy_config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect();
+        let policy = ClusterPolicy::new(
+            component,
+            &cluster.name,
+            &policy_config,
+            &config.zone,
+            limits,
+            Arc::new(membership(cluster)),
+        )
+        .with_context(|| format!("{}: policy {:?}", key(), cluster.policy))?;
+        policy.prewarm(workers);
+        upstreams.push(Arc::new(Upstream::new(
+            &cluster.name,
+            policy,
+            settings(cluster),
+        )));
+    }
+    Ok(upstreams)
+}
+
+/// Threads to run: `workers` from the config, or one per core.
+pub fn worker_count(config: &Config) -> usize {
+    config
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// A policy from the policy directory if it has `NAME.wasm`, else a built-in.
+fn compile(
+    engine: &PolicyEngine,
+    dir: Option<&Path>,
+    name: &str,
+) -> anyhow::Result<Arc<PolicyComponent>> {
+    if let Some(file) = dir
+        .map(|d| d.join(format!("{name}.wasm")))
+        .filter(|f| f.is_file())
+    {
+        return Ok(engine.compile_file(&file)?);
+    }
+    match engine.builtin(name) {
+        Some(component) => Ok(component?),
+        None => anyhow::bail!("no built-in policy and no policy file by that name"),
+    }
+}
+
+fn membership(cluster: &ClusterConfig) -> Membership {
+    Membership::new(
+        cluster
+            .endpoints
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let mut member = Member::new(i as u32, e.address.0, e.weight);
+                member.zone = e.zone.clone();
+                member.metadata = e.metadata.clone().into_iter().collect();
+                member
+            })
+            .collect(),
+    )
+}
+
+fn settings(cluster: &ClusterConfig) -> UpstreamSettings {
+    UpstreamSettings {
+        protocol: cluster.protocol,
+        connect_timeout: cluster.timeouts.connect.0,
+        request_timeout: cluster.timeouts.request.0,
+        max_idle: cluster.pool.max_idle_per_endpoint,
+        idle_timeout: cluster.pool.idle_timeout.0,
+    }
+}
+
+fn route(listener: &ListenerConfig, upstream: &Arc<Upstream>) -> Route {
+    Route {
+        upstream: Arc::clone(upstream),
+        header_read_timeout: listener.header_read_timeout.0,
+        max_header_bytes: listener.max_header_bytes.max(MIN_HEADER_BYTES),
+    }
+}
+
+/// A listening socket with `SO_REUSEPORT`, so every worker can bind the same address.
+fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+fn run_worker(
+    bound: Vec<(std::net::TcpListener, Arc<Route>)>,
+    signal: watch::Receiver<bool>,
+    drain: Duration,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!("cannot start a worker runtime: {e}");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let graceful = Arc::new(GracefulShutdown::new());
+        let mut accepting = tokio::task::JoinSet::new();
+        for (socket, route) in bound {
+            match tokio::net::TcpListener::from_std(socket) {
+                Ok(listener) => {
+                    accepting.spawn(accept(
+                        listener,
+                        route,
+                        Arc::clone(&graceful),
+                        signal.clone(),
+                    ));
+                }
+                Err(e) => tracing::error!("cannot register a listener: {e}"),
+            }
+        }
+        while accepting.join_next().await.is_some() {}
+        let Ok(graceful) = Arc::try_unwrap(graceful) else {
+            unreachable!("the accept loops have ended and dropped their handles")
+        };
+        if tokio::time::timeout(drain, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                ?drain,
+                "drain timeout: closing connections with requests in flight"
+            );
+        }
+    });
+}
+
+async fn accept(
+    listener: tokio::net::TcpListener,
+    route: Arc<Route>,
+    graceful: Arc<GracefulShutdown>,
+    mut signal: watch::Receiver<bool>,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(route.header_read_timeout)
+        .max_buf_size(route.max_header_bytes);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(route.max_header_bytes as u32);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = signal.changed() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let upstream = Arc::clone(&route.upstream);
+        let service = service_fn(move |request| {
+            let upstream = Arc::clone(&upstream);
+            async move { Ok::<_, Infallible>(forward(&upstream, request, peer).await) }
+        });
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        tokio::spawn(graceful.watcher().watch(connection));
+    }
+}

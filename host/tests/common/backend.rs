@@ -1,0 +1,155 @@
+//! Real HTTP backends for the proxy tests: hyper servers on 127.0.0.1 (HTTP/1.1 and
+//! h2c), each answering in its own way.
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+type Body = BoxBody<Bytes, Infallible>;
+
+/// A running backend.
+pub struct Backend {
+    pub addr: SocketAddr,
+    pub hits: Arc<AtomicUsize>,
+}
+
+/// Answers `name` after `delay`; echoes what it saw in `x-seen-*` headers. Paths:
+/// `/upload` counts the request body's bytes, `/download/N` streams N MiB.
+pub async fn named(name: &'static str, delay: Duration) -> Backend {
+    serve(move |request| answer(name, delay, request)).await
+}
+
+async fn answer(name: &'static str, delay: Duration, request: Request<Incoming>) -> Response<Body> {
+    tokio::time::sleep(delay).await;
+    let seen = |h: &str| {
+        request
+            .headers()
+            .get(h)
+            .map(|v| v.to_str().unwrap_or("").to_string())
+            .unwrap_or_default()
+    };
+    let host = match request.uri().authority() {
+        Some(authority) => authority.to_string(),
+        None => seen("host"),
+    };
+    let (xff, forwarded) = (seen("x-forwarded-for"), seen("forwarded"));
+    let version = format!("{:?}", request.version());
+    let path = request.uri().path().to_string();
+    let body: Body = if path == "/upload" {
+        let mut bytes = 0usize;
+        let mut body = request.into_body();
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.map(|f| f.into_data()) {
+                bytes += data.map_or(0, |d| d.len());
+            }
+        }
+        full(format!("{bytes}"))
+    } else if let Some(mib) = path.strip_prefix("/download/") {
+        let mib: usize = mib.parse().unwrap_or(1);
+        let chunk = Bytes::from(vec![b'x'; 1 << 20]);
+        BoxBody::new(Download { left: mib, chunk })
+    } else {
+        full(name.to_string())
+    };
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    for (key, value) in [
+        ("x-backend", name.to_string()),
+        ("x-seen-xff", xff),
+        ("x-seen-host", host),
+        ("x-seen-forwarded", forwarded),
+        ("x-seen-version", version),
+    ] {
+        headers.insert(key, value.parse().unwrap());
+    }
+    response
+}
+
+fn full(text: String) -> Body {
+    BoxBody::new(Full::new(Bytes::from(text)))
+}
+
+/// `left` frames of `chunk`, produced lazily: the backend never holds the whole body.
+struct Download {
+    left: usize,
+    chunk: Bytes,
+}
+
+impl http_body::Body for Download {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.left -= 1;
+        std::task::Poll::Ready(Some(Ok(Frame::data(self.chunk.clone()))))
+    }
+}
+
+/// A backend that answers every request with bytes that are not HTTP.
+pub async fn garbage() -> Backend {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&hits);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Relaxed);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await;
+                let _ = stream.write_all(b"SSH-2.0-not-http\r\n\r\n\x00\x01").await;
+            });
+        }
+    });
+    Backend { addr, hits }
+}
+
+/// An address where nothing listens.
+pub fn dead() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+async fn serve<F, Fut>(handler: F) -> Backend
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&hits);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let handler = handler.clone();
+            let counter = Arc::clone(&counter);
+            let service = service_fn(move |request| {
+                counter.fetch_add(1, Relaxed);
+                let handler = handler.clone();
+                async move { Ok::<_, Infallible>(handler(request).await) }
+            });
+            tokio::spawn(async move {
+                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let _ = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Backend { addr, hits }
+}
