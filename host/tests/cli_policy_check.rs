@@ -83,7 +83,18 @@ fn check_fails_with_one_clear_line() {
 
 #[test]
 fn demo_runs_once_and_exits() {
-    let (ok, stdout, stderr) = switchyard(&["demo", "--once"]);
+    let (ok, stdout, stderr) = switchyard(&[
+        "demo",
+        "--once",
+        "--listen",
+        "127.0.0.1:0",
+        "--requests",
+        "300",
+    ]);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("33.3%"), "{stdout}");
+    for backend in ["alpha", "bravo", "charlie"] {
+        assert!(stdout.contains(backend), "{stdout}");
+    }
+    assert!(stdout.contains("300 requests in"), "{stdout}");
+    assert!(stdout.contains(", 0 failed"), "{stdout}");
 }

@@ -78,10 +78,10 @@ fn full(text: String) -> Body {
     BoxBody::new(Full::new(Bytes::from(text)))
 }
 
-/// `left` frames of `chunk`, produced lazily: the backend never holds the whole body.
-struct Download {
-    left: usize,
-    chunk: Bytes,
+/// `left` frames of `chunk`, produced lazily: whoever sends it never holds it whole.
+pub struct Download {
+    pub left: usize,
+    pub chunk: Bytes,
 }
 
 impl http_body::Body for Download {

@@ -1,0 +1,176 @@
+//! `switchyard run` as a separate process: 100 MiB streamed up and down with bounded
+//! memory, graceful exit on SIGTERM; `switchyard check-config` on good and bad files.
+
+mod common;
+
+use bytes::Bytes;
+use common::backend::{Download, named};
+use common::client::send;
+use http_body_util::BodyExt;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const MIB: usize = 1 << 20;
+
+struct Running {
+    child: Child,
+    addr: SocketAddr,
+}
+
+/// Starts `switchyard run` on `config` and waits for its "listening" log line.
+fn run(config: &str) -> Running {
+    let dir = std::env::temp_dir().join(format!("switchyard-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("switchyard.toml");
+    std::fs::write(&file, config).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["run", "--config", file.to_str().unwrap()])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("addr="))
+            {
+                let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("switchyard run logs its listening address");
+    Running { child, addr }
+}
+
+/// Peak resident memory of `pid`, in bytes.
+fn peak_rss(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+fn terminate(mut running: Running) -> std::process::ExitStatus {
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(running.child.id() as i32, libc::SIGTERM) };
+    running.child.wait().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_mib_streams_through_with_bounded_memory() {
+    let backend = named("alpha", Duration::ZERO).await;
+    let running = run(&format!(
+        "workers = 1\n\
+         [[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ncluster = \"api\"\n\
+         [[clusters]]\nname = \"api\"\nendpoints = [{{ address = \"{}\" }}]\n",
+        backend.addr
+    ));
+    let before = peak_rss(running.child.id());
+
+    let upload = Download {
+        left: 100,
+        chunk: Bytes::from(vec![b'u'; MIB]),
+    };
+    let request = http::Request::post("/upload")
+        .header("host", "x")
+        .body(upload)
+        .unwrap();
+    let response = send(running.addr, request, false).await;
+    assert_eq!(response.status(), 200);
+    let counted = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(counted, format!("{}", 100 * MIB).as_bytes());
+
+    let request = http::Request::get("/download/100")
+        .header("host", "x")
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    let mut body = send(running.addr, request, false).await.into_body();
+    let mut received = 0usize;
+    while let Some(frame) = body.frame().await {
+        received += frame.unwrap().data_ref().map_or(0, |d| d.len());
+    }
+    assert_eq!(received, 100 * MIB);
+
+    let peak = peak_rss(running.child.id());
+    println!(
+        "proxy peak RSS: {} MiB before, {} MiB after 2 × 100 MiB",
+        before / MIB,
+        peak / MIB
+    );
+    assert!(
+        peak < before + 32 * MIB,
+        "the proxy buffered bodies: peak RSS went from {} to {} MiB",
+        before / MIB,
+        peak / MIB
+    );
+    assert!(terminate(running).success(), "SIGTERM drains and exits 0");
+}
+
+#[test]
+fn check_config_accepts_good_and_names_the_key_in_bad() {
+    let dir = std::env::temp_dir().join(format!("switchyard-check-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.toml");
+    let text = "[[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:8080\"\ncluster = \"api\"\n\
+                [[clusters]]\nname = \"api\"\npolicy = \"weighted-round-robin\"\n\
+                endpoints = [ { address = \"127.0.0.1:9001\", weight = 5 } ]\n";
+    std::fs::write(&good, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["check-config", good.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (1 listeners, 1 clusters)"));
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, text.replace("127.0.0.1:9001", "127.0.0.1:99999")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["check-config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "bad.toml: clusters[0].endpoints[0].address: invalid socket address \"127.0.0.1:99999\""
+        ),
+        "{stderr}"
+    );
+
+    let config_refused = dir.join("policy.toml");
+    std::fs::write(
+        &config_refused,
+        text.replace(
+            "weight = 5 } ]",
+            "weight = 5 } ]\npolicy_config = { speed = 9 }",
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["check-config", config_refused.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("policy_config.speed: unknown key"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
