@@ -82,14 +82,18 @@ fn demo_config(listen: SocketAddr, backends: &[SocketAddr]) -> anyhow::Result<Co
     Ok(crate::config::parse("(demo)", &text)?)
 }
 
-/// A backend on 127.0.0.1 that answers every request with its name after `delay`.
-async fn backend(name: &'static str, delay: Duration) -> anyhow::Result<SocketAddr> {
+/// A backend on 127.0.0.1 (HTTP/1.1 and h2c) that answers every request with its name
+/// after `delay`. Used by the demo and the benches.
+pub async fn backend(name: &'static str, delay: Duration) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let service = service_fn(move |_request| async move {
-                tokio::time::sleep(delay).await;
+                // Even a zero sleep waits for the timer's next millisecond tick.
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
                 Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(format!(
                     "{name}\n"
                 )))))

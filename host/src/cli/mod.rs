@@ -4,6 +4,8 @@ mod demo;
 mod policy_cmd;
 mod run;
 
+pub use demo::backend as demo_backend;
+
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;

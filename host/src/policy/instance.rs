@@ -112,9 +112,10 @@ impl Instance {
     }
 }
 
-/// Epoch ticks for `deadline` (at least one).
+/// Epoch ticks that surely span `deadline`: the epoch may advance right after a call
+/// starts, so one more than the deadline's length in ticks.
 fn ticks(deadline: Duration) -> u64 {
-    (deadline.as_nanos().div_ceil(TICK.as_nanos()) as u64).max(1)
+    deadline.as_nanos().div_ceil(TICK.as_nanos()) as u64 + 1
 }
 
 /// Classifies a failed call.

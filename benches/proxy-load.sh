@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Whole-proxy load on loopback: Switchyard (one worker, a WebAssembly policy in the
+# path), nginx (one worker) and HAProxy (one thread) in front of the same nginx backend,
+# loaded with wrk (HTTP/1.1) and h2load (h2c). Prints requests/s and p50/p99 side by
+# side, and Switchyard's ratios. Needs nginx-light, haproxy, wrk, nghttp2-client
+# (installed with apt-get when missing). Usage: benches/proxy-load.sh [seconds]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-10}
+CONNS=32
+WORK=$(mktemp -d)
+cleanup() {
+    kill $(jobs -p) 2>/dev/null || true
+    for pid in "$WORK"/*.pid; do [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+need=()
+for tool in nginx:nginx-light haproxy:haproxy wrk:wrk h2load:nghttp2-client; do
+    command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+cargo build --release --locked -p switchyard >/dev/null 2>&1 || cargo build --release --locked -p switchyard
+
+BACKEND=18081 NGINX=18082 NGINX_H2=18083 HAPROXY=18084 SWITCHYARD=18085
+
+cat > "$WORK/nginx.conf" <<CONF
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    upstream backend { server 127.0.0.1:$BACKEND; keepalive 64; }
+    server {
+        listen 127.0.0.1:$NGINX;
+        location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    }
+    server {
+        listen 127.0.0.1:$NGINX_H2 http2;
+        location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    }
+}
+CONF
+# The backend is a second single-worker nginx, so it never shares the proxy's worker.
+cat > "$WORK/backend.conf" <<CONF
+worker_processes 1;
+pid $WORK/backend.pid;
+error_log $WORK/backend-error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server { listen 127.0.0.1:$BACKEND; location / { return 200 "hello from the backend\n"; } }
+}
+CONF
+nginx -c "$WORK/backend.conf" -p "$WORK"
+nginx -c "$WORK/nginx.conf" -p "$WORK"
+
+cat > "$WORK/haproxy.cfg" <<CONF
+global
+    nbthread 1
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 30s
+    timeout server 30s
+    http-reuse always
+frontend web
+    bind 127.0.0.1:$HAPROXY proto h1
+    bind 127.0.0.1:$((HAPROXY + 10)) proto h2
+    default_backend app
+backend app
+    server b1 127.0.0.1:$BACKEND
+CONF
+haproxy -f "$WORK/haproxy.cfg" -q &
+
+cat > "$WORK/switchyard.toml" <<CONF
+workers = 1
+[[listeners]]
+name = "web"
+listen = "127.0.0.1:$SWITCHYARD"
+cluster = "app"
+[[clusters]]
+name = "app"
+policy = "${POLICY:-least-request}"
+protocol = "http1"
+endpoints = [ { address = "127.0.0.1:$BACKEND" } ]
+CONF
+RUST_LOG=warn target/release/switchyard run --config "$WORK/switchyard.toml" &
+sleep 1.5
+
+# wrk: "Requests/sec" and the 50%/99% latency lines.
+h1() { # name port conns
+    local out
+    out=$(wrk -t1 -c"$3" -d"${DURATION}s" --latency "http://127.0.0.1:$2/" 2>&1)
+    local rps p50 p99
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+    p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+    printf '%-11s %-6s %4s conns %12s req/s   p50 %9s   p99 %9s\n' "$1" h1 "$3" "$rps" "$p50" "$p99"
+    echo "$1 h1 $3 $rps $p50" >> "$WORK/results"
+}
+h2() { # name port
+    local out rps
+    out=$(h2load -c"$CONNS" -m10 -D"$DURATION" "http://127.0.0.1:$2/" 2>&1)
+    rps=$(awk '/finished in/ {print $4}' <<<"$out")
+    local p50 p99
+    p50=$(awk '/time for request:/ {print $6}' <<<"$out")
+    p99=$(awk '/time for request:/ {print $5}' <<<"$out")
+    printf '%-11s %-6s %4s conns %12s req/s   mean %8s   max %9s\n' "$1" h2c "$CONNS" "$rps" "$p50" "$p99"
+    echo "$1 h2 $CONNS $rps" >> "$WORK/results"
+}
+
+echo "== $(date -u +%F) — ${DURATION}s per run, wrk -t1, h2load -m10; policy ${POLICY:-least-request} (WebAssembly)"
+h1 direct $BACKEND $CONNS
+h1 nginx $NGINX $CONNS
+h1 haproxy $HAPROXY $CONNS
+h1 switchyard $SWITCHYARD $CONNS
+h1 direct $BACKEND 1
+h1 nginx $NGINX 1
+h1 haproxy $HAPROXY 1
+h1 switchyard $SWITCHYARD 1
+h2 nginx $NGINX_H2
+h2 haproxy $((HAPROXY + 10))
+h2 switchyard $SWITCHYARD
+
+# Ratios: throughput against each competitor, added median latency at one connection.
+awk '
+function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; if (v ~ /s$/) return (v+0)*1e6; return v+0 }
+{ key=$1" "$2" "$3; rps[key]=$4; if ($5 != "") p50[key]=us($5) }
+END {
+  printf "switchyard/nginx   h1: %.2fx   h2c: %.2fx\n", rps["switchyard h1 32"]/rps["nginx h1 32"], rps["switchyard h2 32"]/rps["nginx h2 32"]
+  printf "switchyard/haproxy h1: %.2fx   h2c: %.2fx\n", rps["switchyard h1 32"]/rps["haproxy h1 32"], rps["switchyard h2 32"]/rps["haproxy h2 32"]
+  d=p50["direct h1 1"]
+  printf "added p50 at 1 conn: switchyard %.0f us, nginx %.0f us, haproxy %.0f us\n", p50["switchyard h1 1"]-d, p50["nginx h1 1"]-d, p50["haproxy h1 1"]-d
+}' "$WORK/results"
