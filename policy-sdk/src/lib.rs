@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use switchyard_policy_sdk::{
-//!     export_balancer, Balancer, Choices, ConfigKey, Endpoint, EndpointId, Env, PolicyInfo,
+//!     export_balancer, Balancer, Choices, Endpoint, EndpointId, Env, PolicyInfo,
 //!     Members, Request, Setup,
 //! };
 //!
@@ -21,19 +21,12 @@
 //!
 //! impl Balancer for FewestInFlight {
 //!     fn describe() -> PolicyInfo {
-//!         PolicyInfo {
-//!             name: "fewest-in-flight".into(),
-//!             description: "least in-flight among a random sample".into(),
-//!             config_keys: vec![ConfigKey {
-//!                 name: "sample".into(),
-//!                 description: "how many endpoints to compare".into(),
-//!                 default_value: Some("3".into()),
-//!             }],
-//!         }
+//!         PolicyInfo::new("fewest-in-flight", "least in-flight among a random sample")
+//!             .key("sample", "how many endpoints to compare", Some("3"))
 //!     }
 //!
 //!     fn new(setup: &Setup) -> Result<Self, String> {
-//!         let config = switchyard_policy_sdk::Config::new(&setup.config);
+//!         let config = setup.config();
 //!         config.reject_unknown(&["sample"])?;
 //!         let sample = config.parse_or("sample", 3usize)?.max(1);
 //!         Ok(Self { members: Members::default(), sample })
@@ -133,6 +126,34 @@ pub trait Balancer: Sized + 'static {
     /// Takes the state a previous version handed over; ignore what you do not
     /// recognise.
     fn restore_state(&mut self, _state: &[u8]) {}
+}
+
+impl PolicyInfo {
+    /// A description with no configuration keys; add them with [`PolicyInfo::key`].
+    pub fn new(name: &str, description: &str) -> Self {
+        PolicyInfo {
+            name: name.into(),
+            description: description.into(),
+            config_keys: Vec::new(),
+        }
+    }
+
+    /// Adds a configuration key with its description and default.
+    pub fn key(mut self, name: &str, description: &str, default: Option<&str>) -> Self {
+        self.config_keys.push(ConfigKey {
+            name: name.into(),
+            description: description.into(),
+            default_value: default.map(Into::into),
+        });
+        self
+    }
+}
+
+impl Setup {
+    /// The policy's `policy_config`, for reading keys.
+    pub fn config(&self) -> Config<'_> {
+        Config::new(&self.config)
+    }
 }
 
 impl Needs {

@@ -19,15 +19,14 @@ pub struct LeastRequest {
 
 impl Balancer for LeastRequest {
     fn describe() -> PolicyInfo {
-        PolicyInfo {
-            name: "least-request".into(),
-            description: "power of two choices on in-flight requests divided by weight".into(),
-            config_keys: Vec::new(),
-        }
+        PolicyInfo::new(
+            "least-request",
+            "power of two choices on in-flight requests divided by weight",
+        )
     }
 
     fn new(setup: &Setup) -> Result<Self, String> {
-        switchyard_policy_sdk::Config::new(&setup.config).reject_unknown(&[])?;
+        setup.config().reject_unknown(&[])?;
         Ok(Self::default())
     }
 

@@ -20,15 +20,14 @@ pub struct Random {
 
 impl Balancer for Random {
     fn describe() -> PolicyInfo {
-        PolicyInfo {
-            name: "random".into(),
-            description: "random endpoint, in proportion to effective weight".into(),
-            config_keys: Vec::new(),
-        }
+        PolicyInfo::new(
+            "random",
+            "random endpoint, in proportion to effective weight",
+        )
     }
 
     fn new(setup: &Setup) -> Result<Self, String> {
-        switchyard_policy_sdk::Config::new(&setup.config).reject_unknown(&[])?;
+        setup.config().reject_unknown(&[])?;
         Ok(Self::default())
     }
 

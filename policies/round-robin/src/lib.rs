@@ -4,8 +4,7 @@
 //! global order interleaves, but every endpoint still gets an equal share.
 
 use switchyard_policy_sdk::{
-    Balancer, Choices, ConfigKey, Endpoint, Env, Members, PolicyInfo, Request, Setup,
-    export_balancer,
+    Balancer, Choices, Endpoint, Env, Members, PolicyInfo, Request, Setup, export_balancer,
 };
 
 /// Fallbacks offered after the first choice.
@@ -20,15 +19,14 @@ pub struct RoundRobin {
 
 impl Balancer for RoundRobin {
     fn describe() -> PolicyInfo {
-        PolicyInfo {
-            name: "round-robin".into(),
-            description: "each routable endpoint in turn, ignoring weights".into(),
-            config_keys: Vec::<ConfigKey>::new(),
-        }
+        PolicyInfo::new(
+            "round-robin",
+            "each routable endpoint in turn, ignoring weights",
+        )
     }
 
     fn new(setup: &Setup) -> Result<Self, String> {
-        switchyard_policy_sdk::Config::new(&setup.config).reject_unknown(&[])?;
+        setup.config().reject_unknown(&[])?;
         Ok(Self::default())
     }
 

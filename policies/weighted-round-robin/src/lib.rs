@@ -25,16 +25,14 @@ pub struct WeightedRoundRobin {
 
 impl Balancer for WeightedRoundRobin {
     fn describe() -> PolicyInfo {
-        PolicyInfo {
-            name: "weighted-round-robin".into(),
-            description:
-                "smooth weighted round-robin (nginx): shares follow weights, spread evenly".into(),
-            config_keys: Vec::new(),
-        }
+        PolicyInfo::new(
+            "weighted-round-robin",
+            "smooth weighted round-robin (nginx): shares follow weights, spread evenly",
+        )
     }
 
     fn new(setup: &Setup) -> Result<Self, String> {
-        switchyard_policy_sdk::Config::new(&setup.config).reject_unknown(&[])?;
+        setup.config().reject_unknown(&[])?;
         Ok(Self::default())
     }
 
