@@ -70,10 +70,7 @@ fn random_follows_weights() {
 #[test]
 fn least_request_avoids_busy_endpoints() {
     let members = membership(&[1, 1, 1, 1]);
-    let busy = &members.members()[3].load;
-    for _ in 0..20 {
-        busy.start();
-    }
+    let busy: Vec<_> = (0..20).map(|_| members.members()[3].load.start()).collect();
     let policy = bind("least-request", &[], Arc::clone(&members)).unwrap();
     let counts = first_choices(&policy, PICKS);
     assert_eq!(
@@ -85,14 +82,13 @@ fn least_request_avoids_busy_endpoints() {
         assert!((share(&counts, id) - 1.0 / 3.0).abs() < 0.03, "{counts:?}");
     }
     // Load is read live: once endpoint 3 drains and the others fill, it is preferred.
-    for _ in 0..20 {
-        busy.finish(std::time::Duration::from_millis(1), false);
+    for request in busy {
+        request.finish(std::time::Duration::from_millis(1), false);
     }
-    for m in &members.members()[..3] {
-        for _ in 0..5 {
-            m.load.start();
-        }
-    }
+    let _others: Vec<_> = members.members()[..3]
+        .iter()
+        .flat_map(|m| (0..5).map(|_| m.load.start()))
+        .collect();
     let counts = first_choices(&policy, PICKS);
     assert!(share(&counts, 3) > 0.4, "{counts:?}");
 }

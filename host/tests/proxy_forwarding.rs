@@ -266,3 +266,42 @@ async fn request_and_response_bodies_stream_through() {
     );
     stop(proxy).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_request_leaves_the_in_flight_count() {
+    let slow = named("slow", Duration::from_millis(800)).await;
+    let proxy = proxy(&config("round-robin", &[(slow.addr, 1)], ""));
+    let addr = proxy.listener_addr("web").unwrap();
+    // An h2 client gives up after 100 ms: its stream is reset while the proxy waits for
+    // the upstream's headers (a gRPC deadline does the same).
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let request = http::Request::get("http://x/")
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    let gave_up = tokio::time::timeout(Duration::from_millis(100), sender.send_request(request));
+    assert!(gave_up.await.is_err());
+    let membership = proxy.upstream("api").unwrap().membership();
+    let load = &membership.members()[0].load;
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while load.in_flight() != 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        load.in_flight(),
+        0,
+        "the abandoned request left before the upstream answered"
+    );
+    assert_eq!(
+        load.failed(),
+        0,
+        "a client giving up is not the endpoint's failure"
+    );
+    stop(proxy).await;
+}

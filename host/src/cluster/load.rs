@@ -1,6 +1,7 @@
 //! Per-endpoint load figures, updated lock-free by the requests that use the endpoint.
 
 use super::LatencyHistogram;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
@@ -52,17 +53,27 @@ impl EndpointLoad {
         &self.latency
     }
 
-    /// A request to this endpoint starts.
-    pub fn start(&self) {
+    /// A request to this endpoint starts. It stays in flight until the returned guard
+    /// is finished or dropped (dropped unfinished: the client went away; nothing is
+    /// recorded against the endpoint).
+    pub fn start(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Relaxed);
+        InFlight {
+            load: Arc::clone(self),
+            done: false,
+        }
     }
 
-    /// A request to this endpoint finished after `latency`, failed or not.
-    pub fn finish(&self, latency: Duration, failed: bool) {
-        // Saturating: never wrap below zero even if start/finish are ever unbalanced.
-        let _ = self
-            .in_flight
-            .fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(1)));
+    /// An attempt that never became a request (the connection could not be made):
+    /// counts as a failure, adds no latency sample.
+    pub fn record_failure(&self) {
+        self.completed.fetch_add(1, Relaxed);
+        self.failed.fetch_add(1, Relaxed);
+        self.record_outcome(true);
+    }
+
+    fn finish(&self, latency: Duration, failed: bool) {
+        self.in_flight.fetch_sub(1, Relaxed);
         self.completed.fetch_add(1, Relaxed);
         if failed {
             self.failed.fetch_add(1, Relaxed);
@@ -76,11 +87,39 @@ impl EndpointLoad {
                 (old as f32 + LATENCY_ALPHA * (sample - old as f32)).max(1.0) as u32
             })
         });
+        self.record_outcome(failed);
+    }
+
+    fn record_outcome(&self, failed: bool) {
         let outcome = if failed { 1.0 } else { 0.0 };
         let _ = self.error_rate_bits.fetch_update(Relaxed, Relaxed, |bits| {
             let old = f32::from_bits(bits);
             Some((old + ERROR_ALPHA * (outcome - old)).to_bits())
         });
+    }
+}
+
+/// A request in flight to an endpoint; see [`EndpointLoad::start`].
+#[derive(Debug)]
+#[must_use = "a request stays in flight until this is finished or dropped"]
+pub struct InFlight {
+    load: Arc<EndpointLoad>,
+    done: bool,
+}
+
+impl InFlight {
+    /// The request finished after `latency` (to its response headers), failed or not.
+    pub fn finish(mut self, latency: Duration, failed: bool) {
+        self.done = true;
+        self.load.finish(latency, failed);
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if !self.done {
+            self.load.in_flight.fetch_sub(1, Relaxed);
+        }
     }
 }
 
@@ -90,20 +129,25 @@ mod tests {
 
     #[test]
     fn tracks_in_flight_latency_and_errors() {
-        let load = EndpointLoad::default();
-        load.start();
-        load.start();
-        assert_eq!(load.in_flight(), 2);
-        load.finish(Duration::from_micros(1_000), false);
-        assert_eq!((load.in_flight(), load.latency_ewma_us()), (1, 1_000));
-        load.finish(Duration::from_micros(2_000), true);
+        let load = Arc::new(EndpointLoad::default());
+        let (a, b, c) = (load.start(), load.start(), load.start());
+        assert_eq!(load.in_flight(), 3);
+        a.finish(Duration::from_micros(1_000), false);
+        assert_eq!((load.in_flight(), load.latency_ewma_us()), (2, 1_000));
+        b.finish(Duration::from_micros(2_000), true);
         assert_eq!(load.latency_ewma_us(), 1_200);
         assert!((load.error_rate() - 0.02).abs() < 1e-6);
-        load.finish(Duration::ZERO, false);
-        assert_eq!(load.in_flight(), 0);
+        drop(c);
+        assert_eq!(load.in_flight(), 0, "an abandoned request leaves");
+        let counts = (load.completed(), load.failed(), load.latency().count());
+        assert_eq!(counts, (2, 1, 2));
+        load.record_failure();
+        let counts = (load.completed(), load.failed(), load.latency().count());
+        assert_eq!(counts, (3, 2, 2));
         assert_eq!(
-            (load.completed(), load.failed(), load.latency().count()),
-            (3, 1, 3)
+            load.latency_ewma_us(),
+            1_200,
+            "no latency sample for a failed connect"
         );
     }
 }

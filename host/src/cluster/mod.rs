@@ -9,5 +9,5 @@ mod membership;
 
 pub use histogram::LatencyHistogram;
 
-pub use load::EndpointLoad;
+pub use load::{EndpointLoad, InFlight};
 pub use membership::{EndpointId, Health, Member, Membership};

@@ -86,10 +86,19 @@ fn validate(config: &Config) -> Result<(), String> {
             ));
         }
         check_policy(config, &cluster.policy).map_err(|m| format!("clusters[{i}].policy: {m}"))?;
-        if cluster.policy_limits.memory_mib == 0 {
+        if !(1..=4096).contains(&cluster.policy_limits.memory_mib) {
             return Err(format!(
-                "clusters[{i}].policy_limits.memory_mib: must be at least 1"
+                "clusters[{i}].policy_limits.memory_mib: must be 1 to 4096 (a WebAssembly memory holds at most 4 GiB)"
             ));
+        }
+        for (key, value) in [
+            ("timeouts.connect", cluster.timeouts.connect),
+            ("timeouts.request", cluster.timeouts.request),
+            ("pool.idle_timeout", cluster.pool.idle_timeout),
+        ] {
+            if value.0.is_zero() {
+                return Err(format!("clusters[{i}].{key}: must be above zero"));
+            }
         }
         if cluster.policy_limits.pick_deadline.0.is_zero() {
             return Err(format!(
@@ -113,6 +122,14 @@ fn validate(config: &Config) -> Result<(), String> {
     let mut listener_names = HashSet::new();
     let mut addresses = HashSet::new();
     for (i, listener) in config.listeners.iter().enumerate() {
+        if listener.header_read_timeout.0.is_zero() {
+            return Err(format!(
+                "listeners[{i}].header_read_timeout: must be above zero"
+            ));
+        }
+        if listener.max_header_bytes > 16 << 20 {
+            return Err(format!("listeners[{i}].max_header_bytes: at most 16 MiB"));
+        }
         if !listener_names.insert(listener.name.as_str()) {
             return Err(format!(
                 "listeners[{i}].name: duplicate listener {:?}",
@@ -248,6 +265,13 @@ request = "3s"
             .to_string();
         assert!(
             err.contains("clusters[0].timeouts.connect: invalid duration \"soon\""),
+            "{err}"
+        );
+        let err = check(&EXAMPLE.replace("request = \"3s\"", "request = \"0s\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("clusters[0].timeouts.request: must be above zero"),
             "{err}"
         );
         let err = check(&EXAMPLE.replace("weight = 5", "weight = 0"))

@@ -1,7 +1,7 @@
 //! Response bodies: the upstream's, streamed through and accounted to its endpoint,
 //! or a short one the proxy writes itself.
 
-use crate::cluster::EndpointLoad;
+use crate::cluster::InFlight;
 use crate::proxy::pool;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -10,7 +10,6 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -45,7 +44,7 @@ enum End {
 }
 
 struct Pending {
-    load: Arc<EndpointLoad>,
+    in_flight: InFlight,
     latency: Duration,
     failed: bool,
     reuse: Option<Reuse>,
@@ -56,7 +55,7 @@ impl UpstreamBody {
     /// the status counts as an endpoint failure.
     pub(crate) fn new(
         inner: Incoming,
-        load: Arc<EndpointLoad>,
+        in_flight: InFlight,
         latency: Duration,
         failed: bool,
         reuse: Option<Reuse>,
@@ -64,7 +63,7 @@ impl UpstreamBody {
         let mut body = Self {
             inner,
             pending: Some(Pending {
-                load,
+                in_flight,
                 latency,
                 failed,
                 reuse,
@@ -79,7 +78,8 @@ impl UpstreamBody {
     /// Records the outcome, once.
     fn complete(&mut self, end: End) {
         if let Some(p) = self.pending.take() {
-            p.load.finish(p.latency, p.failed || end == End::Broken);
+            p.in_flight
+                .finish(p.latency, p.failed || end == End::Broken);
             if let Some(reuse) = p.reuse.filter(|_| end == End::Clean) {
                 pool::checkin(reuse.addr, reuse.conn, reuse.max_idle);
             }

@@ -46,7 +46,6 @@ pub(crate) async fn forward(
         let Some(member) = pick.membership.get(*id) else {
             continue;
         };
-        let started = Instant::now();
         match pool::checkout(
             member.socket,
             http2,
@@ -62,8 +61,7 @@ pub(crate) async fn forward(
                 return response;
             }
             Err(e) => {
-                member.load.start();
-                member.load.finish(started.elapsed(), true);
+                member.load.record_failure();
                 tracing::debug!(cluster = upstream.name(), endpoint = %member.address, "{e}");
                 last_error = Some(e);
             }
@@ -119,8 +117,9 @@ async fn send(
     request: Request<Incoming>,
 ) -> Response<ProxyBody> {
     let settings = upstream.settings();
-    let load = &member.load;
-    load.start();
+    // Dropped unfinished (the client went away before the headers came) it leaves the
+    // in-flight count without blaming the endpoint.
+    let in_flight = member.load.start();
     let started = Instant::now();
     let (result, reuse) = match conn {
         Connection::Http1(mut conn) => {
@@ -140,7 +139,7 @@ async fn send(
     };
     match result {
         Err(_) => {
-            load.finish(started.elapsed(), true);
+            in_flight.finish(started.elapsed(), true);
             text(
                 StatusCode::GATEWAY_TIMEOUT,
                 format!(
@@ -150,7 +149,7 @@ async fn send(
             )
         }
         Ok(Err(e)) => {
-            load.finish(started.elapsed(), true);
+            in_flight.finish(started.elapsed(), true);
             text(StatusCode::BAD_GATEWAY, format!("{}: {e}", member.address))
         }
         Ok(Ok(response)) => {
@@ -163,7 +162,7 @@ async fn send(
                 conn,
                 max_idle: settings.max_idle,
             });
-            let body = UpstreamBody::new(body, load.clone(), latency, failed, reuse);
+            let body = UpstreamBody::new(body, in_flight, latency, failed, reuse);
             Response::from_parts(parts, Either::Left(body))
         }
     }

@@ -18,6 +18,14 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 /// Removes hop-by-hop headers, including those named in `Connection`. `TE: trailers`
 /// is kept: gRPC needs it end to end.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Decided first: RFC 9110 has clients name TE in Connection, which would remove it.
+    let keep_te = headers
+        .get(header::TE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        });
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -28,13 +36,6 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named.iter().chain(HOP_BY_HOP.iter()) {
         headers.remove(name);
     }
-    let keep_te = headers
-        .get(header::TE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
-        });
     headers.remove(header::TE);
     if keep_te {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
@@ -57,7 +58,9 @@ pub(crate) fn add_forwarded(headers: &mut HeaderMap, client: SocketAddr, host: O
         ip
     };
     let mut element = format!("for={node};proto=http");
-    if let Some(host) = host.filter(|h| h.bytes().all(|b| b.is_ascii_graphic())) {
+    // Only a well-formed authority goes in the quoted string: no `"` or `\` to break
+    // out of it and forge another element.
+    if let Some(host) = host.filter(|h| h.parse::<http::uri::Authority>().is_ok()) {
         element.push_str(&format!(";host=\"{host}\""));
     }
     if let Ok(value) = HeaderValue::from_str(&element) {
@@ -114,6 +117,7 @@ mod tests {
         );
         h.insert("x-secret", HeaderValue::from_static("1"));
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.append(header::CONNECTION, HeaderValue::from_static("te"));
         h.insert(header::TE, HeaderValue::from_static("gzip, trailers"));
         h.insert("x-kept", HeaderValue::from_static("yes"));
         strip_hop_by_hop(&mut h);
@@ -135,5 +139,12 @@ mod tests {
         add_forwarded(&mut h, "[::1]:5000".parse().unwrap(), None);
         let all: Vec<_> = h.get_all(header::FORWARDED).iter().collect();
         assert_eq!(all[1], "for=\"[::1]\";proto=http");
+        let forged = "a\", for=6.6.6.6;x=\"";
+        add_forwarded(&mut h, "127.0.0.1:5000".parse().unwrap(), Some(forged));
+        let all: Vec<_> = h.get_all(header::FORWARDED).iter().collect();
+        assert_eq!(
+            all[2], "for=127.0.0.1;proto=http",
+            "a forged host is left out"
+        );
     }
 }

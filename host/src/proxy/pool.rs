@@ -55,7 +55,7 @@ pub(crate) async fn checkout(
 ) -> Result<Connection, ConnectError> {
     if http2 {
         if let Some(mut conn) = pooled_http2(addr)
-            && conn.ready().await.is_ok()
+            && ready(conn.ready(), connect_timeout).await
         {
             return Ok(Connection::Http2(conn));
         }
@@ -64,13 +64,22 @@ pub(crate) async fn checkout(
         return Ok(Connection::Http2(conn));
     }
     while let Some(mut conn) = pooled_http1(addr, idle_timeout) {
-        if conn.ready().await.is_ok() {
+        if ready(conn.ready(), connect_timeout).await {
             return Ok(Connection::Http1(conn));
         }
     }
     Ok(Connection::Http1(
         connect_http1(addr, connect_timeout).await?,
     ))
+}
+
+/// Whether a pooled connection becomes ready within `timeout`. One still sending an
+/// earlier request's body (the upstream answered before reading it all) may not.
+async fn ready(
+    readiness: impl std::future::Future<Output = hyper::Result<()>>,
+    timeout: Duration,
+) -> bool {
+    matches!(tokio::time::timeout(timeout, readiness).await, Ok(Ok(())))
 }
 
 /// Returns an HTTP/1.1 connection whose exchange has completed.
