@@ -305,3 +305,23 @@ async fn a_cancelled_request_leaves_the_in_flight_count() {
     );
     stop(proxy).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_in_use_is_refused() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let text = format!(
+        "[[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:{port}\"\ncluster = \"api\"\n\
+         [[clusters]]\nname = \"api\"\nendpoints = [{{ address = \"127.0.0.1:1\" }}]\n"
+    );
+    let config = switchyard::config::parse("test.toml", &text).unwrap();
+    let err = switchyard::proxy::Proxy::start(&config, common::engine())
+        .err()
+        .expect("the port is taken");
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("listener \"web\": binding 127.0.0.1:"),
+        "{message}"
+    );
+    assert!(message.contains("in use"), "{message}");
+}

@@ -190,7 +190,8 @@ pub struct PoolConfig {
     /// Idle HTTP/1.1 connections kept per endpoint and worker.
     #[serde(default = "default_max_idle")]
     pub max_idle_per_endpoint: usize,
-    /// Idle connections older than this are closed.
+    /// Idle connections older than this are not reused (they are dropped when next
+    /// found in the pool).
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout: Dur,
 }

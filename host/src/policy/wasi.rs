@@ -3,8 +3,9 @@
 //! Toolchains add WASI 0.2 imports on their own (Rust's `wasm32-wasip2` std,
 //! componentize-py, componentize-js), so the host serves them from `wasmtime-wasi` with
 //! nothing behind them: no preopened directory, no socket, no environment variable, no
-//! argument, stdin closed; clocks and randomness work; stdout and stderr become lines in
-//! the proxy's log, rate-limited.
+//! argument, stdin closed; clocks can be read and randomness works (timers never fire:
+//! waiting on one traps); stdout and stderr become lines in the proxy's log,
+//! rate-limited.
 //!
 //! `wasmtime-wasi`'s synchronous bindings run their blocking operations with
 //! `block_on` on the ambient Tokio runtime, which panics on a runtime worker thread —

@@ -53,6 +53,8 @@ impl Proxy {
         for listener in &config.listeners {
             let route = Arc::new(route(listener, by_name[listener.cluster.as_str()]));
             let mut addr = listener.listen.0;
+            refuse_if_taken(addr)
+                .with_context(|| format!("listener {:?}: binding {addr}", listener.name))?;
             for worker in &mut sockets {
                 let socket = bind(addr)
                     .with_context(|| format!("listener {:?}: binding {addr}", listener.name))?;
@@ -216,6 +218,16 @@ fn route(listener: &ListenerConfig, upstream: &Arc<Upstream>) -> Route {
         header_read_timeout: listener.header_read_timeout.0,
         max_header_bytes: listener.max_header_bytes.max(MIN_HEADER_BYTES),
     }
+}
+
+/// Fails when another socket already listens on `addr`: with `SO_REUSEPORT` alone, a
+/// second proxy started on the same port would silently share its traffic.
+fn refuse_if_taken(addr: SocketAddr) -> std::io::Result<()> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    // A plain bind (no SO_REUSEPORT) fails if anything holds the port; then let it go.
+    std::net::TcpListener::bind(addr).map(drop)
 }
 
 /// A listening socket with `SO_REUSEPORT`, so every worker can bind the same address.
