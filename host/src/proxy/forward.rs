@@ -4,7 +4,7 @@
 use crate::cluster::Member;
 use crate::config::model::UpstreamProtocol;
 use crate::proxy::body::{ProxyBody, Reuse, UpstreamBody, text};
-use crate::proxy::headers::{PolicyView, add_forwarded, authority, strip_hop_by_hop};
+use crate::proxy::headers::{PolicyView, add_forwarded, authority, join_cookies, strip_hop_by_hop};
 use crate::proxy::pool::{self, ConnectError, Connection};
 use crate::proxy::upstream::Upstream;
 use http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
@@ -20,6 +20,7 @@ pub(crate) async fn forward(
     mut request: Request<Incoming>,
     client: SocketAddr,
 ) -> Response<ProxyBody> {
+    join_cookies(request.headers_mut());
     let pick = upstream.policy().pick(&PolicyView {
         request: &request,
         client,
