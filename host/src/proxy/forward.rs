@@ -7,6 +7,7 @@ use crate::proxy::body::{ProxyBody, Reuse, UpstreamBody, text};
 use crate::proxy::headers::{PolicyView, add_forwarded, authority, join_cookies, strip_hop_by_hop};
 use crate::proxy::pool::{self, ConnectError, Connection};
 use crate::proxy::upstream::Upstream;
+use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
 use http_body_util::Either;
 use hyper::body::Incoming;
@@ -80,33 +81,32 @@ pub(crate) async fn forward(
 
 /// Sets the URI, version and `Host` for the upstream protocol.
 fn prepare(request: &mut Request<Incoming>, http2: bool, host: Option<&str>, member: &Member) {
-    let path = request
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
     let authority = host.unwrap_or(&member.address);
+    let mut parts = std::mem::take(request.uri_mut()).into_parts();
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(PathAndQuery::from_static("/"));
+    }
     if http2 {
-        if let Ok(uri) = Uri::builder()
-            .scheme("http")
-            .authority(authority)
-            .path_and_query(path)
-            .build()
-        {
-            *request.uri_mut() = uri;
+        // HTTP/2 wants the absolute form: `:scheme` and `:authority`.
+        parts.scheme = Some(Scheme::HTTP);
+        if parts.authority.is_none() {
+            parts.authority = authority.parse().ok();
         }
         *request.version_mut() = Version::HTTP_2;
         request.headers_mut().remove(header::HOST);
     } else {
-        if let Ok(uri) = path.parse() {
-            *request.uri_mut() = uri;
-        }
+        // HTTP/1.1 wants the origin form, and a Host header.
+        parts.scheme = None;
+        parts.authority = None;
         *request.version_mut() = Version::HTTP_11;
         if !request.headers().contains_key(header::HOST)
             && let Ok(value) = HeaderValue::from_str(authority)
         {
             request.headers_mut().insert(header::HOST, value);
         }
+    }
+    if let Ok(uri) = Uri::from_parts(parts) {
+        *request.uri_mut() = uri;
     }
 }
 
