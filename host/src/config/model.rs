@@ -246,7 +246,9 @@ fn default_request() -> Dur {
     Dur(Duration::from_secs(3))
 }
 fn default_max_idle() -> usize {
-    64
+    // h2c clients multiplex many requests onto few connections; each becomes an
+    // HTTP/1.1 upstream exchange, so the pool must hold as many as are in flight.
+    256
 }
 fn default_idle_timeout() -> Dur {
     Dur(Duration::from_secs(60))
