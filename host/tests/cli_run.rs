@@ -118,6 +118,13 @@ async fn hundred_mib_streams_through_with_bounded_memory() {
     assert!(terminate(running).success(), "SIGTERM drains and exits 0");
 }
 
+fn check_config(file: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["check-config", file.to_str().unwrap()])
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn check_config_accepts_good_and_names_the_key_in_bad() {
     let dir = std::env::temp_dir().join(format!("switchyard-check-config-{}", std::process::id()));
@@ -127,10 +134,7 @@ fn check_config_accepts_good_and_names_the_key_in_bad() {
                 [[clusters]]\nname = \"api\"\npolicy = \"weighted-round-robin\"\n\
                 endpoints = [ { address = \"127.0.0.1:9001\", weight = 5 } ]\n";
     std::fs::write(&good, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["check-config", good.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = check_config(&good);
     assert!(
         out.status.success(),
         "{}",
@@ -140,10 +144,7 @@ fn check_config_accepts_good_and_names_the_key_in_bad() {
 
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, text.replace("127.0.0.1:9001", "127.0.0.1:99999")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["check-config", bad.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = check_config(&bad);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -162,10 +163,7 @@ fn check_config_accepts_good_and_names_the_key_in_bad() {
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["check-config", config_refused.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = check_config(&config_refused);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -250,46 +250,41 @@ fn bad_files_get_one_line_errors() {
     assert!(truncated.starts_with("invalid component:"), "{truncated}");
 }
 
-#[test]
-fn components_for_another_world_or_version_are_refused() {
-    let other_world = wat::parse_str(
+/// A component with one lifted function `$f` (no parameters) and the given exports.
+fn component_exporting(exports: &str) -> Vec<u8> {
+    wat::parse_str(format!(
         r#"(component
             (core module $m (func (export "f")))
             (core instance $i (instantiate $m))
             (func $f (canon lift (core func $i "f")))
-            (export "run" (func $f)))"#,
-    )
-    .unwrap();
+            {exports})"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn components_for_another_world_or_version_are_refused() {
+    let other_world = component_exporting(r#"(export "run" (func $f))"#);
     let message = load_error(&other_world);
     assert!(
         message.contains("exports no Switchyard policy (found exports: run)"),
         "{message}"
     );
 
-    let other_version = wat::parse_str(
-        r#"(component
-            (core module $m (func (export "f")))
-            (core instance $i (instantiate $m))
-            (func $f (canon lift (core func $i "f")))
-            (instance $api (export "pick" (func $f)))
-            (export "switchyard:policy/balancing@0.2.0" (instance $api)))"#,
-    )
-    .unwrap();
+    let other_version = component_exporting(
+        r#"(instance $api (export "pick" (func $f)))
+           (export "switchyard:policy/balancing@0.2.0" (instance $api))"#,
+    );
     let message = load_error(&other_version);
     assert!(
         message.contains("uses `switchyard:policy/balancing@0.2.0`, but this proxy speaks switchyard:policy@0.1.0"),
         "{message}"
     );
 
-    let wrong_shape = wat::parse_str(
-        r#"(component
-            (core module $m (func (export "f")))
-            (core instance $i (instantiate $m))
-            (func $f (canon lift (core func $i "f")))
-            (instance $api (export "pick" (func $f)))
-            (export "switchyard:policy/balancing@0.1.0" (instance $api)))"#,
-    )
-    .unwrap();
+    let wrong_shape = component_exporting(
+        r#"(instance $api (export "pick" (func $f)))
+           (export "switchyard:policy/balancing@0.1.0" (instance $api))"#,
+    );
     let message = load_error(&wrong_shape);
     assert!(
         message.starts_with("component does not match the balancer world"),

@@ -75,10 +75,7 @@ pub(crate) async fn checkout(
 
 /// Whether a pooled connection becomes ready within `timeout`. One still sending an
 /// earlier request's body (the upstream answered before reading it all) may not.
-async fn ready(
-    readiness: impl std::future::Future<Output = hyper::Result<()>>,
-    timeout: Duration,
-) -> bool {
+async fn ready(readiness: impl Future<Output = hyper::Result<()>>, timeout: Duration) -> bool {
     matches!(tokio::time::timeout(timeout, readiness).await, Ok(Ok(())))
 }
 
@@ -137,11 +134,7 @@ async fn connect_http1(
         .handshake(io)
         .await
         .map_err(|e| ConnectError::Handshake(addr, e))?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(%addr, "upstream connection ended: {e}");
-        }
-    });
+    drive(addr, conn);
     Ok(send)
 }
 
@@ -156,10 +149,15 @@ async fn connect_http2(
         .handshake(io)
         .await
         .map_err(|e| ConnectError::Handshake(addr, e))?;
+    drive(addr, conn);
+    Ok(send)
+}
+
+/// Runs a connection's I/O on this worker until it closes.
+fn drive(addr: SocketAddr, conn: impl Future<Output = hyper::Result<()>> + Send + 'static) {
     tokio::spawn(async move {
         if let Err(e) = conn.await {
-            tracing::debug!(%addr, "upstream h2 connection ended: {e}");
+            tracing::debug!(%addr, "upstream connection ended: {e}");
         }
     });
-    Ok(send)
 }
