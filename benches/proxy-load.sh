@@ -27,37 +27,26 @@ cargo build --release --locked -p switchyard >/dev/null 2>&1 || cargo build --re
 
 BACKEND=18081 NGINX=18082 NGINX_H2=18083 HAPROXY=18084 SWITCHYARD=18085
 
-cat > "$WORK/nginx.conf" <<CONF
+# A single-worker nginx named $1 whose http block is $2.
+nginx_conf() {
+    cat > "$WORK/$1.conf" <<CONF
 worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
+pid $WORK/$1.pid;
+error_log $WORK/$1-error.log;
 events { worker_connections 4096; }
 http {
     access_log off;
     keepalive_requests 1000000;
-    upstream backend { server 127.0.0.1:$BACKEND; keepalive 64; }
-    server {
-        listen 127.0.0.1:$NGINX;
-        location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
-    }
-    server {
-        listen 127.0.0.1:$NGINX_H2 http2;
-        location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
-    }
+$2
 }
 CONF
+}
+PROXY_TO_BACKEND='location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }'
+nginx_conf nginx "    upstream backend { server 127.0.0.1:$BACKEND; keepalive 64; }
+    server { listen 127.0.0.1:$NGINX; $PROXY_TO_BACKEND }
+    server { listen 127.0.0.1:$NGINX_H2 http2; $PROXY_TO_BACKEND }"
 # The backend is a second single-worker nginx, so it never shares the proxy's worker.
-cat > "$WORK/backend.conf" <<CONF
-worker_processes 1;
-pid $WORK/backend.pid;
-error_log $WORK/backend-error.log;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:$BACKEND; location / { return 200 "hello from the backend\n"; } }
-}
-CONF
+nginx_conf backend "    server { listen 127.0.0.1:$BACKEND; location / { return 200 \"hello from the backend\\n\"; } }"
 nginx -c "$WORK/backend.conf" -p "$WORK"
 nginx -c "$WORK/nginx.conf" -p "$WORK"
 

@@ -128,11 +128,6 @@ impl ClusterPolicy {
         Ok(policy)
     }
 
-    /// The component this serves.
-    pub fn component(&self) -> &Arc<PolicyComponent> {
-        &self.component
-    }
-
     /// The membership picks currently see.
     pub fn membership(&self) -> Arc<Membership> {
         self.membership.load_full()
