@@ -5,8 +5,10 @@
 //! ([`policy`], reading [`cluster`] load figures) → upstream → the response feeds the
 //! cluster's load figures.
 
+pub mod admin;
 pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod policy;
 pub mod proxy;
+pub mod reload;

@@ -61,7 +61,7 @@ pub fn run(once: bool, listen: SocketAddr, requests: usize) -> anyhow::Result<()
     );
     if !once {
         println!("Still serving: try `curl http://{addr}/`. Ctrl-C to stop.");
-        super::run::wait_for_signal()?;
+        super::run::wait_for_signal(&proxy)?;
     }
     proxy.shutdown();
     anyhow::ensure!(failures == 0, "{failures} demo requests failed");

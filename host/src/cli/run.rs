@@ -13,7 +13,7 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
     for (name, addr) in proxy.listeners() {
         tracing::info!(listener = name.as_str(), %addr, workers = worker_count(&config), "listening");
     }
-    wait_for_signal()?;
+    wait_for_signal(&proxy)?;
     tracing::info!(drain = ?config.drain_timeout.0, "shutting down: finishing requests in flight");
     proxy.shutdown();
     tracing::info!("stopped");
@@ -36,17 +36,24 @@ pub fn check(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Blocks until SIGINT or SIGTERM.
-pub(crate) fn wait_for_signal() -> anyhow::Result<()> {
+/// Blocks until SIGINT or SIGTERM; on SIGHUP, rescans the policy directory.
+pub(crate) fn wait_for_signal(proxy: &Proxy) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
         use tokio::signal::unix::{SignalKind, signal};
         let mut terminate = signal(SignalKind::terminate())?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result,
-            _ = terminate.recv() => Ok(()),
+        let mut hangup = signal(SignalKind::hangup())?;
+        loop {
+            tokio::select! {
+                result = tokio::signal::ctrl_c() => return result,
+                _ = terminate.recv() => return Ok(()),
+                _ = hangup.recv() => {
+                    tracing::info!("SIGHUP: rescanning the policy directory");
+                    proxy.registry().rescan();
+                }
+            }
         }
     })?;
     Ok(())

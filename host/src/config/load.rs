@@ -16,7 +16,8 @@ pub struct ConfigError {
     pub message: String,
 }
 
-/// Reads and validates `path`. A relative `policies.dir` is taken relative to the file.
+/// Reads and validates `path`. Relative `policies.dir` and `policies.cache_dir` are
+/// taken relative to the file.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
@@ -24,11 +25,11 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
         message: format!("cannot read: {e}"),
     })?;
     let mut config = parse(&file, &text)?;
-    if let Some(dir) = &config.policies.dir
-        && dir.is_relative()
-    {
-        let base = path.parent().unwrap_or(Path::new("."));
-        config.policies.dir = Some(base.join(dir));
+    let base = path.parent().unwrap_or(Path::new("."));
+    for dir in [&mut config.policies.dir, &mut config.policies.cache_dir] {
+        if let Some(relative) = dir.as_ref().filter(|d| d.is_relative()) {
+            *dir = Some(base.join(relative));
+        }
     }
     validate(&config).map_err(|message| ConfigError { file, message })?;
     Ok(config)

@@ -39,11 +39,47 @@ pub struct AdminConfig {
 }
 
 /// `[policies]`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoliciesConfig {
     /// Directory of `NAME.wasm` components, relative to the config file.
     pub dir: Option<PathBuf>,
+    /// Load new and changed files in `dir` while running.
+    #[serde(default = "default_true")]
+    pub watch: bool,
+    /// Where compiled components are kept across restarts, relative to the config file;
+    /// `$XDG_CACHE_HOME/switchyard/policies` (or `~/.cache/…`) when absent.
+    pub cache_dir: Option<PathBuf>,
+    /// Keep compiled components on disk at all.
+    #[serde(default = "default_true")]
+    pub disk_cache: bool,
+}
+
+impl Default for PoliciesConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            watch: true,
+            cache_dir: None,
+            disk_cache: true,
+        }
+    }
+}
+
+impl PoliciesConfig {
+    /// The directory for the disk cache, if there is to be one.
+    pub fn cache_dir(&self) -> Option<PathBuf> {
+        if !self.disk_cache {
+            return None;
+        }
+        self.cache_dir
+            .clone()
+            .or_else(crate::policy::default_cache_dir)
+    }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// `[[listeners]]`.

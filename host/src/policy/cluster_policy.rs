@@ -12,13 +12,15 @@ use arc_swap::ArcSwap;
 use crossbeam_queue::ArrayQueue;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 /// Idle instances kept per cluster policy; more than the proxy has worker threads.
 const POOL: usize = 64;
 /// Entries in a fallback preference list.
 const FALLBACK_CHOICES: usize = 3;
+/// Largest state a version may hand to its successor.
+pub const MAX_STATE_BYTES: usize = 1 << 20;
 
 /// What a pick answered, and whether the policy or the host's fallback chose it.
 #[derive(Clone, Debug)]
@@ -71,6 +73,8 @@ pub struct ClusterPolicy {
     counters: Counters,
     recent_faults: Mutex<VecDeque<Instant>>,
     quarantined: AtomicBool,
+    /// What the predecessor version handed over; every new instance restores it.
+    inherited: OnceLock<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -123,6 +127,7 @@ impl ClusterPolicy {
             counters: Counters::default(),
             recent_faults: Mutex::new(VecDeque::new()),
             quarantined: AtomicBool::new(false),
+            inherited: OnceLock::new(),
         };
         let _ = policy.idle.push(instance);
         Ok(policy)
@@ -164,6 +169,57 @@ impl ClusterPolicy {
                     break;
                 }
             }
+        }
+    }
+
+    /// The state an idle instance hands to the next version, if it has any to hand
+    /// over (empty or over [`MAX_STATE_BYTES`] counts as none). A fault here is
+    /// counted and the successor starts fresh.
+    pub fn save_state(&self) -> Option<Vec<u8>> {
+        let mut instance = self.idle.pop()?;
+        match instance.save_state() {
+            Ok(state) => {
+                let _ = self.idle.push(instance);
+                if state.len() > MAX_STATE_BYTES {
+                    tracing::warn!(
+                        policy = self.component.name(),
+                        cluster = self.setup.cluster.as_str(),
+                        bytes = state.len(),
+                        "policy state not handed over: larger than {MAX_STATE_BYTES} bytes"
+                    );
+                    return None;
+                }
+                (!state.is_empty()).then_some(state)
+            }
+            Err(fault) => {
+                self.record_fault(&fault);
+                None
+            }
+        }
+    }
+
+    /// Gives every instance, now and later, the state a predecessor saved. Call it
+    /// once, before the policy serves; a second call is ignored.
+    pub fn restore_state(&self, state: Vec<u8>) {
+        if self.inherited.set(state).is_err() {
+            return;
+        }
+        let mut restored = Vec::with_capacity(self.idle.len());
+        while let Some(mut instance) = self.idle.pop() {
+            match self.restore_into(&mut instance) {
+                Ok(()) => restored.push(instance),
+                Err(fault) => self.record_fault(&fault),
+            }
+        }
+        for instance in restored {
+            let _ = self.idle.push(instance);
+        }
+    }
+
+    fn restore_into(&self, instance: &mut Instance) -> Result<(), Fault> {
+        match self.inherited.get() {
+            Some(state) => instance.restore_state(state),
+            None => Ok(()),
         }
     }
 
@@ -233,6 +289,7 @@ impl ClusterPolicy {
             )));
         }
         instance.sync(membership)?;
+        self.restore_into(&mut instance)?;
         Ok(instance)
     }
 

@@ -16,10 +16,11 @@ use wasmtime::{Config, Engine};
 /// it (see `CpuDeadline`); a slower tick means fewer wake-ups of an idle proxy.
 pub(crate) const TICK: Duration = Duration::from_millis(1);
 
-/// Compiles and links policy components. One per process; cheap to share by reference.
+/// Compiles and links policy components. One per process; clones share it.
+#[derive(Clone)]
 pub struct PolicyEngine {
     engine: Engine,
-    linker: Linker<StoreState>,
+    linker: Arc<Linker<StoreState>>,
 }
 
 impl PolicyEngine {
@@ -34,20 +35,35 @@ impl PolicyEngine {
         Balancer::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |state| state)?;
         wasi::add_to_linker(&mut linker)?;
         start_ticker(&engine);
-        Ok(Self { engine, linker })
+        Ok(Self {
+            engine,
+            linker: Arc::new(linker),
+        })
     }
 
     /// Compiles, validates and links a balancer component named `name`.
     pub fn compile(&self, name: &str, bytes: &[u8]) -> Result<Arc<PolicyComponent>, LoadError> {
+        self.link(name, &self.compile_only(bytes)?)
+    }
+
+    /// Compiles and validates `bytes` without linking them.
+    pub(crate) fn compile_only(&self, bytes: &[u8]) -> Result<Component, LoadError> {
         inspect::check_header(bytes)?;
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
-        if inspect::check_interface(&self.engine, &component)? == World::HealthScorer {
+        Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid(format!("{e:#}")))
+    }
+
+    /// Checks a compiled component's world and links it as policy `name`.
+    pub(crate) fn link(
+        &self,
+        name: &str,
+        component: &Component,
+    ) -> Result<Arc<PolicyComponent>, LoadError> {
+        if inspect::check_interface(&self.engine, component)? == World::HealthScorer {
             return Err(LoadError::ScorerNotBalancer);
         }
         let pre = self
             .linker
-            .instantiate_pre(&component)
+            .instantiate_pre(component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let pre = BalancerPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         Ok(Arc::new(PolicyComponent {
@@ -57,21 +73,9 @@ impl PolicyEngine {
         }))
     }
 
-    /// Reads `path` and compiles it; the policy is named after the file stem.
-    pub fn compile_file(&self, path: &std::path::Path) -> Result<Arc<PolicyComponent>, LoadError> {
-        let bytes = std::fs::read(path).map_err(|e| LoadError::Io {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        let name = path
-            .file_stem()
-            .map_or_else(|| "policy".into(), |s| s.to_string_lossy().into_owned());
-        self.compile(&name, &bytes)
-    }
-
-    /// Compiles built-in policy `name`, if there is one by that name.
-    pub fn builtin(&self, name: &str) -> Option<Result<Arc<PolicyComponent>, LoadError>> {
-        crate::policy::builtin(name).map(|bytes| self.compile(name, bytes))
+    /// The underlying wasmtime engine.
+    pub(crate) fn wasmtime(&self) -> &Engine {
+        &self.engine
     }
 }
 

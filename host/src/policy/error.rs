@@ -14,6 +14,9 @@ pub enum LoadError {
         /// The OS error.
         reason: String,
     },
+    /// No policy file and no built-in by that name.
+    #[error("no policy file and no built-in policy named {0:?}")]
+    Unknown(String),
     /// The bytes are not WebAssembly at all.
     #[error(
         "not a WebAssembly file (it starts with {found}); expected a component built for wasm32-wasip2"

@@ -86,6 +86,22 @@ impl Instance {
         Ok(())
     }
 
+    /// Calls `save-state`: what this instance hands its successor.
+    pub(crate) fn save_state(&mut self) -> Result<Vec<u8>, Fault> {
+        let deadline = self.limits.setup_deadline;
+        self.call(deadline, |p, s| {
+            p.switchyard_policy_balancing().call_save_state(s)
+        })
+    }
+
+    /// Calls `restore-state` with what a predecessor saved.
+    pub(crate) fn restore_state(&mut self, state: &[u8]) -> Result<(), Fault> {
+        let deadline = self.limits.setup_deadline;
+        self.call(deadline, |p, s| {
+            p.switchyard_policy_balancing().call_restore_state(s, state)
+        })
+    }
+
     /// Calls `pick` under the pick deadline; the answer's ids in order.
     pub(crate) fn pick(&mut self, request: &Request) -> Result<Vec<u32>, Fault> {
         let deadline = self.limits.pick_deadline;

@@ -5,11 +5,15 @@
 //! concurrent caller, so each worker effectively has its own), membership pushed on
 //! change, a deadline and memory cap on every call, and a host round-robin fallback,
 //! fault counters and quarantine so that a misbehaving policy never fails a request.
+//! [`PolicyRegistry`] knows every loaded version by name and swaps new ones in for the
+//! clusters using them ([`PolicyBinding`]), through a cache of compiled components.
 //!
 //! Nothing here knows HTTP: requests are seen through [`RequestView`].
 
+mod binding;
 mod bindings;
 mod builtin;
+mod cache;
 pub mod check;
 mod cluster_policy;
 mod engine;
@@ -17,15 +21,22 @@ mod error;
 mod inspect;
 mod instance;
 mod log;
+mod registry;
 mod request;
 mod sandbox;
 mod wasi;
 
+pub use binding::{PolicyBinding, PolicySetup};
 pub use builtin::{DEFAULT_POLICY, builtin, builtin_names};
-pub use cluster_policy::{ClusterPolicy, Pick, PickSource, PolicyStats};
+pub use cache::{CacheOrigin, ComponentCache, Sha256Digest, default_cache_dir};
+pub use cluster_policy::{ClusterPolicy, MAX_STATE_BYTES, Pick, PickSource, PolicyStats};
 pub use engine::{PolicyComponent, PolicyEngine};
 pub use error::{Fault, LoadError};
 pub use inspect::World;
 pub use log::PolicyLog;
+pub use registry::{
+    LoadFailure, PolicyRegistry, PolicySource, PolicyStatus, PolicyVersion, ReloadOutcome,
+    is_policy_file,
+};
 pub use request::{RequestInfo, RequestView};
 pub use sandbox::PolicyLimits;

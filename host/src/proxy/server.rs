@@ -2,12 +2,14 @@
 //! every worker with `SO_REUSEPORT`, one single-threaded runtime per worker thread (the
 //! nginx model: no work stealing, no lock between workers), graceful drain.
 
+use crate::admin::AdminServer;
 use crate::cluster::{Member, Membership};
 use crate::config::Config;
 use crate::config::model::{ClusterConfig, ListenerConfig};
-use crate::policy::{ClusterPolicy, PolicyComponent, PolicyEngine, PolicyLimits};
+use crate::policy::{ComponentCache, PolicyEngine, PolicyLimits, PolicyRegistry, PolicySetup};
 use crate::proxy::forward::forward;
 use crate::proxy::upstream::{Upstream, UpstreamSettings};
+use crate::reload::PolicyWatcher;
 use anyhow::Context;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -16,7 +18,6 @@ use hyper_util::server::graceful::GracefulShutdown;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -26,10 +27,13 @@ const MIN_HEADER_BYTES: usize = 8192;
 
 /// A running proxy.
 pub struct Proxy {
+    registry: Arc<PolicyRegistry>,
     upstreams: Vec<Arc<Upstream>>,
     listeners: Vec<(String, SocketAddr)>,
     shutdown: watch::Sender<bool>,
     workers: Vec<std::thread::JoinHandle<()>>,
+    watcher: Option<PolicyWatcher>,
+    admin: Option<AdminServer>,
 }
 
 /// What one worker serves on one listener.
@@ -40,10 +44,11 @@ struct Route {
 }
 
 impl Proxy {
-    /// Builds every cluster's policy, binds every listener, and starts the workers.
+    /// Builds every cluster's policy, binds every listener, starts the workers, the
+    /// policy directory watcher and the admin listener.
     pub fn start(config: &Config, engine: &PolicyEngine) -> anyhow::Result<Self> {
         let workers = worker_count(config);
-        let upstreams = build_upstreams(config, engine, workers)?;
+        let (registry, upstreams) = build_upstreams(config, engine, workers)?;
         let by_name: HashMap<&str, &Arc<Upstream>> =
             upstreams.iter().map(|u| (u.name(), u)).collect();
 
@@ -76,12 +81,42 @@ impl Proxy {
                     .spawn(move || run_worker(bound, signal, drain))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let watcher = match (&config.policies.dir, config.policies.watch) {
+            (Some(dir), true) => {
+                let watcher = PolicyWatcher::start(Arc::clone(&registry), dir)
+                    .with_context(|| format!("policies.dir: watching {}", dir.display()))?;
+                // Catch what changed between the first load and the watch.
+                registry.rescan();
+                Some(watcher)
+            }
+            _ => None,
+        };
+        let admin = match &config.admin {
+            Some(admin) => Some(
+                AdminServer::start(admin.listen.0, Arc::clone(&registry))
+                    .with_context(|| format!("admin.listen: binding {}", admin.listen.0))?,
+            ),
+            None => None,
+        };
         Ok(Self {
+            registry,
             upstreams,
             listeners,
             shutdown,
             workers,
+            watcher,
+            admin,
         })
+    }
+
+    /// The loaded policies: their versions, and reloads.
+    pub fn registry(&self) -> &Arc<PolicyRegistry> {
+        &self.registry
+    }
+
+    /// Where the admin API listens, when configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(AdminServer::addr)
     }
 
     /// The address listener `name` is bound to (useful with port 0).
@@ -105,60 +140,57 @@ impl Proxy {
     /// Stops accepting, lets in-flight requests finish (up to the drain timeout), and
     /// waits for the workers.
     pub fn shutdown(self) {
+        drop(self.watcher);
         let _ = self.shutdown.send(true);
         for worker in self.workers {
             let _ = worker.join();
         }
+        drop(self.admin);
     }
 }
 
-/// Builds every cluster's upstream: its policy compiled, initialised with its
-/// configuration and membership, and smoke-tested. `check-config` uses this too.
+/// Builds the policy registry and every cluster's upstream: its policy loaded (from
+/// the policy directory or built in), initialised with its configuration and membership,
+/// and smoke-tested. `check-config` uses this too.
 pub fn build_upstreams(
     config: &Config,
     engine: &PolicyEngine,
     workers: usize,
-) -> anyhow::Result<Vec<Arc<Upstream>>> {
-    let mut components: HashMap<&str, Arc<PolicyComponent>> = HashMap::new();
+) -> anyhow::Result<(Arc<PolicyRegistry>, Vec<Arc<Upstream>>)> {
+    let registry = Arc::new(PolicyRegistry::new(
+        engine.clone(),
+        config.policies.dir.clone(),
+        ComponentCache::new(config.policies.cache_dir()),
+    ));
     let mut upstreams = Vec::new();
     for (i, cluster) in config.clusters.iter().enumerate() {
-        let key = || format!("clusters[{i}] ({:?})", cluster.name);
-        let component = match components.get(cluster.policy.as_str()) {
-            Some(component) => Arc::clone(component),
-            None => {
-                let component = compile(engine, config.policies.dir.as_deref(), &cluster.policy)
-                    .with_context(|| format!("{}: policy {:?}", key(), cluster.policy))?;
-                components.insert(&cluster.policy, Arc::clone(&component));
-                component
-            }
+        let setup = PolicySetup {
+            cluster: cluster.name.clone(),
+            policy: cluster.policy.clone(),
+            config: cluster
+                .policy_config
+                .iter()
+                .map(|(k, v)| (k.clone(), v.0.clone()))
+                .collect(),
+            zone: config.zone.clone(),
+            limits: PolicyLimits {
+                pick_deadline: cluster.policy_limits.pick_deadline.0,
+                memory_bytes: cluster.policy_limits.memory_mib << 20,
+                ..PolicyLimits::default()
+            },
+            prewarm: workers,
         };
-        let limits = PolicyLimits {
-            pick_deadline: cluster.policy_limits.pick_deadline.0,
-            memory_bytes: cluster.policy_limits.memory_mib << 20,
-            ..PolicyLimits::default()
-        };
-        let policy_config: Vec<(String, String)> = cluster
-            .policy_config
-            .iter()
-            .map(|(k, v)| (k.clone(), v.0.clone()))
-            .collect();
-        let policy = ClusterPolicy::new(
-            component,
-            &cluster.name,
-            &policy_config,
-            &config.zone,
-            limits,
-            Arc::new(membership(cluster)),
-        )
-        .with_context(|| format!("{}: policy {:?}", key(), cluster.policy))?;
-        policy.prewarm(workers);
-        upstreams.push(Arc::new(Upstream::new(
-            &cluster.name,
-            policy,
-            settings(cluster),
-        )));
+        let binding = registry
+            .bind(setup, Arc::new(membership(cluster)))
+            .with_context(|| {
+                format!(
+                    "clusters[{i}] ({:?}): policy {:?}",
+                    cluster.name, cluster.policy
+                )
+            })?;
+        upstreams.push(Arc::new(Upstream::new(binding, settings(cluster))));
     }
-    Ok(upstreams)
+    Ok((registry, upstreams))
 }
 
 /// Threads to run: `workers` from the config, or one per core.
@@ -166,24 +198,6 @@ pub fn worker_count(config: &Config) -> usize {
     config
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
-
-/// A policy from the policy directory if it has `NAME.wasm`, else a built-in.
-fn compile(
-    engine: &PolicyEngine,
-    dir: Option<&Path>,
-    name: &str,
-) -> anyhow::Result<Arc<PolicyComponent>> {
-    if let Some(file) = dir
-        .map(|d| d.join(format!("{name}.wasm")))
-        .filter(|f| f.is_file())
-    {
-        return Ok(engine.compile_file(&file)?);
-    }
-    match engine.builtin(name) {
-        Some(component) => Ok(component?),
-        None => anyhow::bail!("no built-in policy and no policy file by that name"),
-    }
 }
 
 fn membership(cluster: &ClusterConfig) -> Membership {

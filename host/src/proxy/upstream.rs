@@ -1,10 +1,10 @@
-//! A cluster at run time: its policy (which holds the membership) and how to reach its
-//! endpoints.
+//! A cluster at run time: its policy binding (the serving policy version, which holds
+//! the membership) and how to reach its endpoints.
 
 use crate::cluster::Membership;
 use crate::config::model::UpstreamProtocol;
-use crate::policy::ClusterPolicy;
-use arc_swap::{ArcSwap, Guard};
+use crate::policy::{ClusterPolicy, PolicyBinding};
+use arc_swap::Guard;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,16 +26,16 @@ pub struct UpstreamSettings {
 /// A cluster as the forwarding core uses it.
 pub struct Upstream {
     name: String,
-    policy: ArcSwap<ClusterPolicy>,
+    policy: Arc<PolicyBinding>,
     settings: UpstreamSettings,
 }
 
 impl Upstream {
-    /// A cluster named `name` balanced by `policy`.
-    pub fn new(name: &str, policy: ClusterPolicy, settings: UpstreamSettings) -> Self {
+    /// A cluster balanced by `policy`, named as the binding says.
+    pub fn new(policy: Arc<PolicyBinding>, settings: UpstreamSettings) -> Self {
         Self {
-            name: name.to_string(),
-            policy: ArcSwap::from_pointee(policy),
+            name: policy.setup().cluster.clone(),
+            policy,
             settings,
         }
     }
@@ -45,14 +45,14 @@ impl Upstream {
         &self.name
     }
 
-    /// The policy serving the cluster now.
+    /// The policy version serving the cluster now.
     pub fn policy(&self) -> Guard<Arc<ClusterPolicy>> {
-        self.policy.load()
+        self.policy.current()
     }
 
     /// The current membership.
     pub fn membership(&self) -> Arc<Membership> {
-        self.policy.load().membership()
+        self.policy.current().membership()
     }
 
     /// Connection settings.

@@ -83,3 +83,39 @@ pub fn config(policy: &str, endpoints: &[(std::net::SocketAddr, u32)], extra: &s
         endpoints.join(", ")
     )
 }
+
+/// A fresh, empty directory under the system's temporary directory.
+pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "switchyard-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `component` with a custom section appended: the same policy, other bytes (so another
+/// sha256, as a rebuilt version would have).
+pub fn with_custom_section(component: &[u8], tag: &str) -> Vec<u8> {
+    let name = b"switchyard-test";
+    let mut payload = vec![name.len() as u8];
+    payload.extend_from_slice(name);
+    payload.extend_from_slice(tag.as_bytes());
+    let mut bytes = component.to_vec();
+    bytes.push(0); // custom section id
+    let mut size = payload.len();
+    loop {
+        let byte = (size & 0x7f) as u8;
+        size >>= 7;
+        bytes.push(if size == 0 { byte } else { byte | 0x80 });
+        if size == 0 {
+            break;
+        }
+    }
+    bytes.extend_from_slice(&payload);
+    bytes
+}

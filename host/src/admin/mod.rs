@@ -1,0 +1,10 @@
+//! The admin HTTP API: what the proxy is running, and commands such as a policy rescan.
+//!
+//! - `GET /policies`: every policy's active version (sha256, load time, source), the
+//!   clusters it serves with their pick and fault counters, and its last load error.
+//! - `POST /policies/reload`: rescans the policy directory now; answers what it did.
+
+mod policies;
+mod server;
+
+pub use server::AdminServer;

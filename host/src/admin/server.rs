@@ -1,0 +1,143 @@
+//! The admin listener: plain HTTP/1.1 on its own thread, so that it answers even when
+//! the workers are saturated, and so that a slow admin call never delays traffic.
+
+use crate::admin::policies;
+use crate::policy::PolicyRegistry;
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// A running admin listener; [`stop`](Self::stop) or dropping it stops it.
+pub struct AdminServer {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AdminServer {
+    /// Binds `addr` and serves the admin API for `registry` on a thread of its own.
+    pub fn start(addr: SocketAddr, registry: Arc<PolicyRegistry>) -> std::io::Result<Self> {
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = watch::channel(false);
+        let thread = std::thread::Builder::new()
+            .name("switchyard-admin".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                match runtime {
+                    Ok(runtime) => runtime.block_on(serve(listener, registry, stopped)),
+                    Err(e) => tracing::error!("cannot start the admin runtime: {e}"),
+                }
+            })?;
+        Ok(Self {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for AdminServer {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn serve(
+    listener: std::net::TcpListener,
+    registry: Arc<PolicyRegistry>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(e) => return tracing::error!("cannot register the admin listener: {e}"),
+    };
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!("admin accept failed: {e}");
+                    continue;
+                }
+            },
+            _ = stopped.changed() => return,
+        };
+        let registry = Arc::clone(&registry);
+        let service = service_fn(move |request| {
+            let registry = Arc::clone(&registry);
+            async move { Ok::<_, Infallible>(route(&registry, &request).await) }
+        });
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = connection.await {
+                tracing::debug!("admin connection: {e}");
+            }
+        });
+    }
+}
+
+async fn route(
+    registry: &Arc<PolicyRegistry>,
+    request: &Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let method = request.method();
+    match request.uri().path() {
+        "/policies" if method == Method::GET => {
+            json(StatusCode::OK, &policies::status(&registry.status()))
+        }
+        "/policies/reload" if method == Method::POST => {
+            // A rescan compiles; keep it off this thread's event loop.
+            let registry = Arc::clone(registry);
+            match tokio::task::spawn_blocking(move || registry.rescan()).await {
+                Ok(outcomes) => json(StatusCode::OK, &policies::outcomes(&outcomes)),
+                Err(e) => error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("rescan failed: {e}"),
+                ),
+            }
+        }
+        "/policies" | "/policies/reload" => {
+            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+        }
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "not found; try GET /policies or POST /policies/reload",
+        ),
+    }
+}
+
+fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    json(status, &serde_json::json!({ "error": message }))
+}
+
+fn json(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
+    let mut text = serde_json::to_vec_pretty(body).unwrap_or_default();
+    text.push(b'\n');
+    let mut response = Response::new(Full::new(Bytes::from(text)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
+}

@@ -1,0 +1,98 @@
+//! A cluster's tie to its policy: the version serving it now, replaced atomically when
+//! a new version loads. Requests already holding the old version finish on it.
+
+use crate::cluster::Membership;
+use crate::policy::engine::PolicyComponent;
+use crate::policy::{ClusterPolicy, LoadError, PolicyLimits};
+use arc_swap::{ArcSwap, Guard};
+use std::sync::Arc;
+
+/// How a cluster uses its policy; the same for every version of it.
+#[derive(Clone, Debug)]
+pub struct PolicySetup {
+    /// The cluster's name.
+    pub cluster: String,
+    /// The policy's name: a built-in, or the stem of `NAME.wasm` in the policy directory.
+    pub policy: String,
+    /// Key/values for the policy's `init`.
+    pub config: Vec<(String, String)>,
+    /// The proxy's locality zone.
+    pub zone: String,
+    /// Sandbox limits.
+    pub limits: PolicyLimits,
+    /// Instances to prepare before a version serves (one per worker thread).
+    pub prewarm: usize,
+}
+
+/// The policy version serving one cluster.
+pub struct PolicyBinding {
+    setup: PolicySetup,
+    active: ArcSwap<ClusterPolicy>,
+}
+
+impl PolicyBinding {
+    /// Starts `component` for the cluster on `membership`.
+    pub(crate) fn new(
+        setup: PolicySetup,
+        component: Arc<PolicyComponent>,
+        membership: Arc<Membership>,
+    ) -> Result<Self, LoadError> {
+        let policy = start(&setup, component, membership)?;
+        Ok(Self {
+            setup,
+            active: ArcSwap::from_pointee(policy),
+        })
+    }
+
+    /// How the cluster uses its policy.
+    pub fn setup(&self) -> &PolicySetup {
+        &self.setup
+    }
+
+    /// The version serving now. Cheap: no lock, no reference count.
+    pub fn current(&self) -> Guard<Arc<ClusterPolicy>> {
+        self.active.load()
+    }
+
+    /// Readies `component` to succeed the current version: initialised, smoke-picked on
+    /// the cluster's real membership, given the current version's state, instances
+    /// prewarmed. Nothing serves it until [`install`](Self::install).
+    pub(crate) fn prepare(
+        &self,
+        component: Arc<PolicyComponent>,
+    ) -> Result<ClusterPolicy, LoadError> {
+        let current = self.active.load_full();
+        let next = start(&self.setup, component, current.membership())?;
+        if let Some(state) = current.save_state() {
+            next.restore_state(state);
+        }
+        Ok(next)
+    }
+
+    /// Makes `next` the serving version: the next pick uses it.
+    pub(crate) fn install(&self, next: ClusterPolicy) {
+        // The membership may have changed while `next` was being prepared.
+        let membership = self.active.load().membership();
+        if next.membership().generation() != membership.generation() {
+            next.set_membership(membership);
+        }
+        self.active.store(Arc::new(next));
+    }
+}
+
+fn start(
+    setup: &PolicySetup,
+    component: Arc<PolicyComponent>,
+    membership: Arc<Membership>,
+) -> Result<ClusterPolicy, LoadError> {
+    let policy = ClusterPolicy::new(
+        component,
+        &setup.cluster,
+        &setup.config,
+        &setup.zone,
+        setup.limits,
+        membership,
+    )?;
+    policy.prewarm(setup.prewarm);
+    Ok(policy)
+}
