@@ -14,3 +14,21 @@ pub fn membership(n: usize) -> Arc<Membership> {
             .collect(),
     ))
 }
+
+/// `component` with a custom section holding `n` appended: the same policy with other
+/// bytes, so another sha256, as a rebuilt version would have.
+pub fn stamped(component: &[u8], n: u32) -> Vec<u8> {
+    let payload = [&[1, b'n'][..], &n.to_le_bytes()].concat();
+    [component, &[0, payload.len() as u8], &payload].concat()
+}
+
+/// One worker, one listener, cluster `app` on `backend` balanced by policy `live` from
+/// `dir` (watched; compiled cache in `dir/cache`).
+pub fn reload_config(dir: &std::path::Path, backend: &str) -> String {
+    format!(
+        "workers = 1\n[policies]\ndir = \"{dir}\"\ncache_dir = \"{dir}/cache\"\n\
+         [[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ncluster = \"app\"\n\
+         [[clusters]]\nname = \"app\"\npolicy = \"live\"\nendpoints = [{{ address = \"{backend}\" }}]\n",
+        dir = dir.display()
+    )
+}

@@ -1,5 +1,6 @@
 //! `switchyard run` as a separate process: 100 MiB streamed up and down with bounded
-//! memory, graceful exit on SIGTERM; `switchyard check-config` on good and bad files.
+//! memory, graceful exit on SIGTERM, a policy rescan on SIGHUP; `switchyard
+//! check-config` on good and bad files.
 
 mod common;
 
@@ -21,9 +22,7 @@ struct Running {
 
 /// Starts `switchyard run` on `config` and waits for its "listening" log line.
 fn run(config: &str) -> Running {
-    let dir = std::env::temp_dir().join(format!("switchyard-run-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("switchyard.toml");
+    let file = common::temp_dir("run").join("switchyard.toml");
     std::fs::write(&file, config).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args(["run", "--config", file.to_str().unwrap()])
@@ -116,6 +115,64 @@ async fn hundred_mib_streams_through_with_bounded_memory() {
         peak / MIB
     );
     assert!(terminate(running).success(), "SIGTERM drains and exits 0");
+}
+
+/// The backends that answer `n` requests in a row.
+async fn answers(addr: SocketAddr, n: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    for _ in 0..n {
+        seen.push(common::client::get(addr, "/", false).await.2);
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_rescans_the_policy_directory() {
+    let (a, b) = (
+        named("a", Duration::ZERO).await,
+        named("b", Duration::ZERO).await,
+    );
+    let dir = common::temp_dir("sighup");
+    let policy = dir.join("live.wasm");
+    std::fs::write(&policy, common::component_bytes("round-robin")).unwrap();
+    let running = run(&format!(
+        "workers = 1
+         [policies]
+dir = \"{dir}\"
+cache_dir = \"{dir}/cache\"
+watch = false
+         [[listeners]]
+name = \"web\"
+listen = \"127.0.0.1:0\"
+cluster = \"api\"
+         [[clusters]]
+name = \"api\"
+policy = \"live\"
+         endpoints = [{{ address = \"{}\" }}, {{ address = \"{}\" }}]
+",
+        a.addr,
+        b.addr,
+        dir = dir.display()
+    ));
+    // `hostile` in its default mode sends everything to the first endpoint.
+    std::fs::write(&policy, common::component_bytes("hostile")).unwrap();
+    let before = answers(running.addr, 4).await;
+    assert!(
+        before.contains(&"b".to_string()),
+        "not watching, so round-robin serves on: {before:?}"
+    );
+
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(running.child.id() as i32, libc::SIGHUP) };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while answers(running.addr, 4).await != ["a", "a", "a", "a"] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGHUP never loaded the new version"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(terminate(running).success());
 }
 
 fn check_config(file: &std::path::Path) -> std::process::Output {

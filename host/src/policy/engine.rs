@@ -15,12 +15,16 @@ use wasmtime::{Config, Engine};
 /// How often the epoch advances. A deadline's first check comes one to two ticks after
 /// it (see `CpuDeadline`); a slower tick means fewer wake-ups of an idle proxy.
 pub(crate) const TICK: Duration = Duration::from_millis(1);
+/// Scheduling niceness of background policy work (compiling, preparing versions): a
+/// policy loading while the proxy is busy takes longer instead of slowing requests.
+const BACKGROUND_NICENESS: i32 = 10;
 
 /// Compiles and links policy components. One per process; clones share it.
 #[derive(Clone)]
 pub struct PolicyEngine {
     engine: Engine,
     linker: Arc<Linker<StoreState>>,
+    compilers: Arc<rayon::ThreadPool>,
 }
 
 impl PolicyEngine {
@@ -35,9 +39,14 @@ impl PolicyEngine {
         Balancer::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |state| state)?;
         wasi::add_to_linker(&mut linker)?;
         start_ticker(&engine);
+        let compilers = rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("policy-compile-{i}"))
+            .start_handler(|_| lower_priority())
+            .build()?;
         Ok(Self {
             engine,
             linker: Arc::new(linker),
+            compilers: Arc::new(compilers),
         })
     }
 
@@ -49,7 +58,10 @@ impl PolicyEngine {
     /// Compiles and validates `bytes` without linking them.
     pub(crate) fn compile_only(&self, bytes: &[u8]) -> Result<Component, LoadError> {
         inspect::check_header(bytes)?;
-        Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid(format!("{e:#}")))
+        // Cranelift's parallel compilation runs on the pool it is called from.
+        self.compilers
+            .install(|| Component::new(&self.engine, bytes))
+            .map_err(|e| LoadError::Invalid(format!("{e:#}")))
     }
 
     /// Checks a compiled component's world and links it as policy `name`.
@@ -92,6 +104,19 @@ fn start_ticker(engine: &Engine) {
             }
         })
         .expect("spawning the policy epoch thread");
+}
+
+/// Gives the calling thread background priority (Linux schedules threads
+/// individually). Failure only means the thread keeps its priority.
+pub(crate) fn lower_priority() {
+    // SAFETY: gettid and setpriority have no memory-safety preconditions; on Linux
+    // PRIO_PROCESS with a thread id affects only that thread.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, BACKGROUND_NICENESS);
+        let param = libc::sched_param { sched_priority: 0 };
+        libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param);
+    }
 }
 
 /// A compiled, linked balancer, ready to be instantiated cheaply.

@@ -30,6 +30,7 @@ pub use binding::{PolicyBinding, PolicySetup};
 pub use builtin::{DEFAULT_POLICY, builtin, builtin_names};
 pub use cache::{CacheOrigin, ComponentCache, Sha256Digest, default_cache_dir};
 pub use cluster_policy::{ClusterPolicy, MAX_STATE_BYTES, Pick, PickSource, PolicyStats};
+pub(crate) use engine::lower_priority;
 pub use engine::{PolicyComponent, PolicyEngine};
 pub use error::{Fault, LoadError};
 pub use inspect::World;

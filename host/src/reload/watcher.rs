@@ -7,7 +7,7 @@
 //! the file still open). A file caught half-written anyway fails validation, is
 //! reported, and never replaces the serving version.
 
-use crate::policy::{PolicyRegistry, is_policy_file};
+use crate::policy::{PolicyRegistry, is_policy_file, lower_priority};
 use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use std::collections::HashMap;
@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Quiet time after a step that completes a write.
-pub const SETTLE_CLOSED: Duration = Duration::from_millis(20);
+pub const SETTLE_CLOSED: Duration = Duration::from_millis(5);
 /// Quiet time after a step that may be followed by more writes.
 pub const SETTLE_OPEN: Duration = Duration::from_secs(1);
 
@@ -53,7 +53,11 @@ impl PolicyWatcher {
         watcher.watch(dir, RecursiveMode::NonRecursive)?;
         let thread = std::thread::Builder::new()
             .name("policy-watcher".into())
-            .spawn(move || settle_and_reload(&registry, &changes))?;
+            .spawn(move || {
+                // Loading is background work: requests come first.
+                lower_priority();
+                settle_and_reload(&registry, &changes)
+            })?;
         tracing::info!(dir = %dir.display(), "watching the policy directory");
         Ok(Self {
             watcher: Some(watcher),

@@ -98,24 +98,9 @@ pub fn temp_dir(tag: &str) -> std::path::PathBuf {
     dir
 }
 
-/// `component` with a custom section appended: the same policy, other bytes (so another
-/// sha256, as a rebuilt version would have).
+/// `component` with a custom section holding `tag` appended: the same policy, other
+/// bytes (another sha256, as a rebuilt version would have). `tag` is under 100 bytes.
 pub fn with_custom_section(component: &[u8], tag: &str) -> Vec<u8> {
-    let name = b"switchyard-test";
-    let mut payload = vec![name.len() as u8];
-    payload.extend_from_slice(name);
-    payload.extend_from_slice(tag.as_bytes());
-    let mut bytes = component.to_vec();
-    bytes.push(0); // custom section id
-    let mut size = payload.len();
-    loop {
-        let byte = (size & 0x7f) as u8;
-        size >>= 7;
-        bytes.push(if size == 0 { byte } else { byte | 0x80 });
-        if size == 0 {
-            break;
-        }
-    }
-    bytes.extend_from_slice(&payload);
-    bytes
+    let payload = [&[1, b't'], tag.as_bytes()].concat();
+    [component, &[0, payload.len() as u8], &payload].concat()
 }
