@@ -1,10 +1,12 @@
 //! A cluster's tie to its policy: the version serving it now, replaced atomically when
-//! a new version loads. Requests already holding the old version finish on it.
+//! a new version loads. Requests already holding the old version finish on it. The
+//! version before stays at hand: when the serving one faults or is quarantined, it
+//! answers instead of the host's round-robin.
 
 use crate::cluster::Membership;
 use crate::policy::engine::PolicyComponent;
-use crate::policy::{ClusterPolicy, LoadError, PolicyLimits};
-use arc_swap::{ArcSwap, Guard};
+use crate::policy::{ClusterPolicy, LoadError, Pick, PickSource, PolicyLimits, RequestView};
+use arc_swap::{ArcSwap, ArcSwapOption, Guard};
 use std::sync::Arc;
 
 /// How a cluster uses its policy; the same for every version of it.
@@ -28,6 +30,8 @@ pub struct PolicySetup {
 pub struct PolicyBinding {
     setup: PolicySetup,
     active: ArcSwap<ClusterPolicy>,
+    /// The last version replaced while it was not quarantined.
+    previous: ArcSwapOption<ClusterPolicy>,
 }
 
 impl PolicyBinding {
@@ -41,6 +45,7 @@ impl PolicyBinding {
         Ok(Self {
             setup,
             active: ArcSwap::from_pointee(policy),
+            previous: ArcSwapOption::empty(),
         })
     }
 
@@ -52,6 +57,29 @@ impl PolicyBinding {
     /// The version serving now. Cheap: no lock, no reference count.
     pub fn current(&self) -> Guard<Arc<ClusterPolicy>> {
         self.active.load()
+    }
+
+    /// Chooses endpoints for `request` with the serving version. When it faults or is
+    /// quarantined, the previous version answers if it can; else the host's
+    /// round-robin does (see [`ClusterPolicy::pick`]).
+    pub fn pick(&self, request: &impl RequestView) -> Pick {
+        let pick = self.active.load().pick(request);
+        if pick.source == PickSource::Policy {
+            return pick;
+        }
+        match &*self.previous.load() {
+            Some(previous) if !previous.is_quarantined() => {
+                let earlier = previous.pick(request);
+                if earlier.source == PickSource::Policy {
+                    return Pick {
+                        source: PickSource::PreviousVersion,
+                        ..earlier
+                    };
+                }
+                pick
+            }
+            _ => pick,
+        }
     }
 
     /// Readies `component` to succeed the current version: initialised, smoke-picked on
@@ -76,7 +104,10 @@ impl PolicyBinding {
         if next.membership().generation() != membership.generation() {
             next.set_membership(membership);
         }
-        self.active.store(Arc::new(next));
+        let replaced = self.active.swap(Arc::new(next));
+        if !replaced.is_quarantined() {
+            self.previous.store(Some(replaced));
+        }
     }
 }
 

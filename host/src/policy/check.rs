@@ -79,7 +79,9 @@ pub fn check(
                     distinct.insert(pick.endpoints[0]);
                 }
                 PickSource::Fallback(fault) => return Err(LoadError::Smoke(fault)),
-                PickSource::Quarantined => unreachable!("a fault is reported before quarantine"),
+                PickSource::Quarantined | PickSource::PreviousVersion => {
+                    unreachable!("a lone policy reports a fault before quarantine")
+                }
             }
         }
         smoke.push(SmokeResult {

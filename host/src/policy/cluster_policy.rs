@@ -42,6 +42,9 @@ pub enum PickSource {
     Fallback(Fault),
     /// The host's built-in round-robin, because the policy is quarantined.
     Quarantined,
+    /// The version that served before this one, because this one faulted or is
+    /// quarantined (see [`PolicyBinding::pick`](crate::policy::PolicyBinding::pick)).
+    PreviousVersion,
 }
 
 /// Counters of one cluster policy.

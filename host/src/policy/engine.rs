@@ -17,6 +17,7 @@ use wasmtime::{Config, Engine};
 pub(crate) const TICK: Duration = Duration::from_millis(1);
 /// Scheduling niceness of background policy work (compiling, preparing versions): a
 /// policy loading while the proxy is busy takes longer instead of slowing requests.
+/// Compilation, the bulk of it, also runs in the `SCHED_IDLE` class.
 const BACKGROUND_NICENESS: i32 = 10;
 
 /// Compiles and links policy components. One per process; clones share it.
@@ -41,7 +42,7 @@ impl PolicyEngine {
         start_ticker(&engine);
         let compilers = rayon::ThreadPoolBuilder::new()
             .thread_name(|i| format!("policy-compile-{i}"))
-            .start_handler(|_| lower_priority())
+            .start_handler(|_| lower_priority(true))
             .build()?;
         Ok(Self {
             engine,
@@ -107,15 +108,18 @@ fn start_ticker(engine: &Engine) {
 }
 
 /// Gives the calling thread background priority (Linux schedules threads
-/// individually). Failure only means the thread keeps its priority.
-pub(crate) fn lower_priority() {
-    // SAFETY: gettid and setpriority have no memory-safety preconditions; on Linux
-    // PRIO_PROCESS with a thread id affects only that thread.
+/// individually): niceness 10, and with `idle`, the `SCHED_IDLE` class, which runs only
+/// on CPU that nothing else wants. Failure only means the thread keeps its priority.
+pub(crate) fn lower_priority(idle: bool) {
+    // SAFETY: gettid, setpriority and sched_setscheduler have no memory-safety
+    // preconditions; on Linux, given a thread id, they affect only that thread.
     unsafe {
         let tid = libc::gettid();
         libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, BACKGROUND_NICENESS);
-        let param = libc::sched_param { sched_priority: 0 };
-        libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param);
+        if idle {
+            let param = libc::sched_param { sched_priority: 0 };
+            libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param);
+        }
     }
 }
 

@@ -22,7 +22,7 @@ pub(crate) async fn forward(
     client: SocketAddr,
 ) -> Response<ProxyBody> {
     join_cookies(request.headers_mut());
-    let pick = upstream.policy().pick(&PolicyView {
+    let pick = upstream.pick(&PolicyView {
         request: &request,
         client,
     });

@@ -3,7 +3,7 @@
 
 use crate::cluster::Membership;
 use crate::config::model::UpstreamProtocol;
-use crate::policy::{ClusterPolicy, PolicyBinding};
+use crate::policy::{ClusterPolicy, Pick, PolicyBinding, RequestView};
 use arc_swap::Guard;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +43,11 @@ impl Upstream {
     /// The cluster's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Chooses endpoints for `request` (see [`PolicyBinding::pick`]).
+    pub fn pick(&self, request: &impl RequestView) -> Pick {
+        self.policy.pick(request)
     }
 
     /// The policy version serving the cluster now.

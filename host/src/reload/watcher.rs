@@ -54,8 +54,9 @@ impl PolicyWatcher {
         let thread = std::thread::Builder::new()
             .name("policy-watcher".into())
             .spawn(move || {
-                // Loading is background work: requests come first.
-                lower_priority();
+                // Loading is background work: requests come first. Compiling, the
+                // bulk of it, runs at idle priority on the engine's compile threads.
+                lower_priority(false);
                 settle_and_reload(&registry, &changes)
             })?;
         tracing::info!(dir = %dir.display(), "watching the policy directory");
