@@ -7,8 +7,6 @@ use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
-use std::time::Duration;
-use switchyard::cli::demo_backend;
 use switchyard::policy::PolicyEngine;
 use switchyard::proxy::Proxy;
 
@@ -33,15 +31,7 @@ async fn exchange(send: &mut SendRequest<Empty<Bytes>>) {
 }
 
 fn request(c: &mut Criterion) {
-    // The backend runs on its own thread; the client on the bench thread.
-    let backend_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let backend = backend_runtime
-        .block_on(demo_backend("backend", Duration::ZERO))
-        .unwrap();
+    let (_backend_runtime, backend) = switchyard_benches::backend();
     let text = format!(
         "workers = 1\n[[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ncluster = \"app\"\n\
          [[clusters]]\nname = \"app\"\npolicy = \"least-request\"\nendpoints = [{{ address = \"{backend}\" }}]\n"

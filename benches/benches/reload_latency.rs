@@ -15,7 +15,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
-use switchyard::cli::demo_backend;
 use switchyard::policy::{PolicyEngine, builtin};
 use switchyard::proxy::Proxy;
 use switchyard_benches::{reload_config, stamped};
@@ -90,14 +89,7 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(2);
     let phase = Duration::from_secs(seconds);
-    let backend_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let backend = backend_runtime
-        .block_on(demo_backend("backend", Duration::ZERO))
-        .unwrap();
+    let (_backend_runtime, backend) = switchyard_benches::backend();
     let dir = std::env::temp_dir().join(format!("switchyard-bench-swap-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("live.wasm");

@@ -32,3 +32,20 @@ pub fn reload_config(dir: &std::path::Path, backend: &str) -> String {
         dir = dir.display()
     )
 }
+
+/// A demo backend answering at once, on a runtime (returned: keep it alive) with one
+/// thread of its own, so it never shares the bench thread.
+pub fn backend() -> (tokio::runtime::Runtime, std::net::SocketAddr) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = runtime
+        .block_on(switchyard::cli::demo_backend(
+            "backend",
+            std::time::Duration::ZERO,
+        ))
+        .unwrap();
+    (runtime, addr)
+}

@@ -11,7 +11,7 @@ use http::Request;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -28,6 +28,23 @@ async fn backends() -> Vec<Backend> {
         all.push(named(name, Duration::ZERO).await);
     }
     all
+}
+
+/// Three backends, a fresh policy directory, and its `live.wasm` holding `initial`.
+async fn setup(tag: &str, initial: &[u8]) -> (Vec<Backend>, PathBuf, PathBuf) {
+    let dir = temp_dir(tag);
+    let file = dir.join("live.wasm");
+    std::fs::write(&file, initial).unwrap();
+    (backends().await, dir, file)
+}
+
+/// Rescans and expects exactly one new version to have loaded.
+fn expect_loaded(registry: &PolicyRegistry) {
+    let outcomes = registry.rescan();
+    assert!(
+        matches!(outcomes[..], [ReloadOutcome::Loaded { .. }]),
+        "{outcomes:?}"
+    );
 }
 
 /// A proxy whose cluster `api` uses policy `policy`, loaded from `dir`.
@@ -147,11 +164,8 @@ fn write(path: &Path, bytes: &[u8], how: Write) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_swaps_under_load_fail_no_request() {
-    let backends = backends().await;
-    let dir = temp_dir("reload-swaps");
-    let file = dir.join("live.wasm");
     let round_robin = component_bytes("round-robin");
-    std::fs::write(&file, &round_robin).unwrap();
+    let (backends, dir, file) = setup("reload-swaps", &round_robin).await;
     let proxy = proxy("live", &dir, &backends, "");
     let registry = Arc::clone(proxy.registry());
 
@@ -176,10 +190,7 @@ async fn fifty_swaps_under_load_fail_no_request() {
     // under load then come from the compiled cache, as in the bench's cached case.
     for (_, bytes) in versions.iter().rev() {
         std::fs::write(&file, bytes).unwrap();
-        assert!(matches!(
-            registry.rescan()[..],
-            [ReloadOutcome::Loaded { .. }]
-        ));
+        expect_loaded(&registry);
     }
     let stop = Arc::new(AtomicBool::new(false));
     let clients = load(listener(&proxy), 8, Arc::clone(&stop));
@@ -339,11 +350,8 @@ fn proxy_policy(proxy: &Proxy) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_is_handed_to_the_next_version() {
-    let backends = backends().await;
-    let dir = temp_dir("reload-state");
-    let file = dir.join("live.wasm");
     let round_robin = component_bytes("round-robin");
-    std::fs::write(&file, &round_robin).unwrap();
+    let (backends, dir, file) = setup("reload-state", &round_robin).await;
     // One worker, so one instance and one round-robin counter.
     let endpoints: Vec<(SocketAddr, u32)> = backends.iter().map(|b| (b.addr, 1)).collect();
     let policies = format!("[policies]\ndir = \"{}\"\nwatch = false\n", dir.display());
@@ -363,22 +371,16 @@ async fn state_is_handed_to_the_next_version() {
     // A rebuilt round-robin (same code, other bytes) continues where the old one was;
     // starting afresh it would answer b, c, a (after its own smoke pick).
     std::fs::write(&file, with_custom_section(&round_robin, "v2")).unwrap();
-    assert!(matches!(
-        proxy.registry().rescan()[..],
-        [ReloadOutcome::Loaded { .. }]
-    ));
+    expect_loaded(proxy.registry());
     assert_eq!(order(3).await, ["c", "a", "b"]);
     proxy.shutdown();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn known_versions_come_from_the_compiled_cache() {
-    let backends = backends().await;
-    let dir = temp_dir("reload-cache");
-    let file = dir.join("live.wasm");
     let v1 = with_custom_section(&component_bytes("round-robin"), "v1");
     let v2 = component_bytes("least-request");
-    std::fs::write(&file, &v1).unwrap();
+    let (backends, dir, file) = setup("reload-cache", &v1).await;
     let proxy1 = proxy("live", &dir, &backends, "watch = false");
     let registry = proxy1.registry();
     assert_eq!(
@@ -429,10 +431,7 @@ async fn known_versions_come_from_the_compiled_cache() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_lists_policies_and_reloads_on_request() {
-    let backends = backends().await;
-    let dir = temp_dir("reload-admin");
-    let file = dir.join("live.wasm");
-    std::fs::write(&file, component_bytes("round-robin")).unwrap();
+    let (backends, dir, file) = setup("reload-admin", &component_bytes("round-robin")).await;
     let proxy = proxy(
         "live",
         &dir,
@@ -502,17 +501,11 @@ async fn admin_call(addr: SocketAddr, method: &str, path: &str) -> (u16, serde_j
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_that_faults_in_traffic_falls_back_to_the_previous_one() {
-    let backends = backends().await;
-    let dir = temp_dir("reload-previous");
-    let file = dir.join("live.wasm");
-    std::fs::write(&file, component_bytes("round-robin")).unwrap();
+    let (backends, dir, file) = setup("reload-previous", &component_bytes("round-robin")).await;
     let proxy = proxy("live", &dir, &backends, "watch = false");
     // `hostile` passes its smoke pick, then panics on every request for `/trap`.
     std::fs::write(&file, component_bytes("hostile")).unwrap();
-    assert!(matches!(
-        proxy.registry().rescan()[..],
-        [ReloadOutcome::Loaded { .. }]
-    ));
+    expect_loaded(proxy.registry());
 
     let upstream = proxy.upstream("api").unwrap();
     let normal = upstream.pick(&RequestInfo::get("/"));
