@@ -92,7 +92,7 @@ impl PolicyBinding {
         let current = self.active.load_full();
         let next = start(&self.setup, component, current.membership())?;
         if let Some(state) = current.save_state() {
-            next.restore_state(state);
+            next.restore_state(state).map_err(LoadError::Smoke)?;
         }
         Ok(next)
     }

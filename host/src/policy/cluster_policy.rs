@@ -194,29 +194,35 @@ impl ClusterPolicy {
                 }
                 (!state.is_empty()).then_some(state)
             }
+            // Not counted against this version: it serves on unharmed (the trapped
+            // instance is dropped) while its successor starts fresh.
             Err(fault) => {
-                self.record_fault(&fault);
+                tracing::warn!(
+                    policy = self.component.name(),
+                    cluster = self.setup.cluster.as_str(),
+                    "policy state not handed over: save-state {fault}"
+                );
                 None
             }
         }
     }
 
     /// Gives every instance, now and later, the state a predecessor saved. Call it
-    /// once, before the policy serves; a second call is ignored.
-    pub fn restore_state(&self, state: Vec<u8>) {
+    /// once, before the policy serves; a second call is ignored. A fault means this
+    /// version cannot take the state (every new instance would fault the same way).
+    pub fn restore_state(&self, state: Vec<u8>) -> Result<(), Fault> {
         if self.inherited.set(state).is_err() {
-            return;
+            return Ok(());
         }
         let mut restored = Vec::with_capacity(self.idle.len());
         while let Some(mut instance) = self.idle.pop() {
-            match self.restore_into(&mut instance) {
-                Ok(()) => restored.push(instance),
-                Err(fault) => self.record_fault(&fault),
-            }
+            self.restore_into(&mut instance)?;
+            restored.push(instance);
         }
         for instance in restored {
             let _ = self.idle.push(instance);
         }
+        Ok(())
     }
 
     fn restore_into(&self, instance: &mut Instance) -> Result<(), Fault> {

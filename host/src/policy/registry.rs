@@ -127,11 +127,6 @@ impl PolicyRegistry {
         }
     }
 
-    /// The watched policy directory.
-    pub fn dir(&self) -> Option<&Path> {
-        self.dir.as_deref()
-    }
-
     /// Starts policy `setup.policy` for a cluster: `NAME.wasm` from the policy directory
     /// when it is there, else the built-in of that name.
     pub fn bind(
@@ -250,6 +245,10 @@ impl PolicyRegistry {
         let current = self.active(&name);
         if current.as_ref().is_some_and(|v| v.sha256 == digest) {
             tracing::debug!(policy = name.as_str(), sha256 = %digest, "unchanged; not reloaded");
+            if let Some(entry) = lock(&self.entries).get_mut(&name) {
+                // The file may be back after a removal.
+                entry.file_removed = false;
+            }
             return ReloadOutcome::Unchanged { name };
         }
         let source = PolicySource::File(path.to_path_buf());

@@ -31,8 +31,9 @@ pub struct PolicyWatcher {
 enum Change {
     /// Paths touched, and whether the step completes a write.
     Touched(Vec<PathBuf>, bool),
-    /// The watch itself failed.
-    Error(notify::Error),
+    /// Events were lost (the kernel's queue overflowed) or the watch failed: only a
+    /// rescan of the whole directory can tell what changed.
+    Rescan(String),
 }
 
 impl PolicyWatcher {
@@ -42,11 +43,12 @@ impl PolicyWatcher {
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 let change = match event {
+                    Ok(event) if event.need_rescan() => Change::Rescan("events were lost".into()),
                     Ok(event) => {
                         let complete = completes_write(&event.kind);
                         Change::Touched(event.paths, complete)
                     }
-                    Err(e) => Change::Error(e),
+                    Err(e) => Change::Rescan(e.to_string()),
                 };
                 let _ = sender.send(change);
             })?;
@@ -105,7 +107,10 @@ fn settle_and_reload(registry: &PolicyRegistry, changes: &mpsc::Receiver<Change>
                     pending.insert(path, Instant::now() + settle);
                 }
             }
-            Ok(Change::Error(e)) => tracing::warn!("policy directory watch: {e}"),
+            Ok(Change::Rescan(why)) => {
+                tracing::warn!("policy directory watch: {why}; rescanning");
+                registry.rescan();
+            }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
