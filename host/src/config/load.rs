@@ -240,48 +240,42 @@ request = "3s"
             ),
             "{err}"
         );
-        let err = check(&EXAMPLE.replace("request = \"3s\"", "request = \"3s\"\nretries = 2"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("clusters[0].timeouts.retries: unknown field `retries`, expected `connect` or `request`"),
-            "{err}"
-        );
-        let err = check(&EXAMPLE.replace("cluster = \"api\"", "cluster = \"apx\""))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("listeners[0].cluster: no cluster named \"apx\" (clusters: api)"),
-            "{err}"
-        );
-        let err = check(&EXAMPLE.replace("\"weighted-round-robin\"", "\"fancy\""))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("clusters[0].policy: no policy \"fancy\""),
-            "{err}"
-        );
-        let err = check(&EXAMPLE.replace("connect = \"500ms\"", "connect = \"soon\""))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("clusters[0].timeouts.connect: invalid duration \"soon\""),
-            "{err}"
-        );
-        let err = check(&EXAMPLE.replace("request = \"3s\"", "request = \"0s\""))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("clusters[0].timeouts.request: must be above zero"),
-            "{err}"
-        );
-        let err = check(&EXAMPLE.replace("weight = 5", "weight = 0"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("clusters[0].endpoints[0].weight: must be at least 1"),
-            "{err}"
-        );
+        // (text in the example, replaced by, what the error must say)
+        for (from, to, expected) in [
+            (
+                "request = \"3s\"",
+                "request = \"3s\"\nretries = 2",
+                "clusters[0].timeouts.retries: unknown field `retries`, expected `connect` or `request`",
+            ),
+            (
+                "cluster = \"api\"",
+                "cluster = \"apx\"",
+                "listeners[0].cluster: no cluster named \"apx\" (clusters: api)",
+            ),
+            (
+                "\"weighted-round-robin\"",
+                "\"fancy\"",
+                "clusters[0].policy: no policy \"fancy\"",
+            ),
+            (
+                "connect = \"500ms\"",
+                "connect = \"soon\"",
+                "clusters[0].timeouts.connect: invalid duration \"soon\"",
+            ),
+            (
+                "request = \"3s\"",
+                "request = \"0s\"",
+                "clusters[0].timeouts.request: must be above zero",
+            ),
+            (
+                "weight = 5",
+                "weight = 0",
+                "clusters[0].endpoints[0].weight: must be at least 1",
+            ),
+        ] {
+            let err = check(&EXAMPLE.replace(from, to)).unwrap_err().to_string();
+            assert!(err.contains(expected), "{to}: {err}");
+        }
         let err = check("[[listeners]\n").unwrap_err().to_string();
         assert!(
             err.starts_with("switchyard.toml: ") && err.contains("line 1"),
