@@ -5,14 +5,14 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use std::net::SocketAddr;
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [HeaderName; 7] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
+const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "transfer-encoding",
+    "upgrade",
 ];
 
 /// Removes hop-by-hop headers, including those named in `Connection`. `TE: trailers`
@@ -21,11 +21,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Decided first: RFC 9110 has clients name TE in Connection, which would remove it.
     let keep_te = headers
         .get(header::TE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
-        });
+        .is_some_and(|v| lists_token(v.as_bytes(), b"trailers"));
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -33,7 +29,10 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .flat_map(|v| v.split(','))
         .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
         .collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+    for name in &named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
         headers.remove(name);
     }
     headers.remove(header::TE);
@@ -64,25 +63,56 @@ pub(crate) fn add_forwarded(headers: &mut HeaderMap, client: SocketAddr, host: O
     let ip = client.ip().to_string();
     let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(previous) => format!("{previous}, {ip}"),
-        None => ip.clone(),
+        None => ip,
     };
     if let Ok(value) = HeaderValue::from_str(&xff) {
         headers.insert("x-forwarded-for", value);
     }
-    let node = if client.is_ipv6() {
-        format!("\"[{ip}]\"")
-    } else {
-        ip
-    };
-    let mut element = format!("for={node};proto=http");
-    // Only a well-formed authority goes in the quoted string: no `"` or `\` to break
-    // out of it and forge another element.
-    if let Some(host) = host.filter(|h| h.parse::<http::uri::Authority>().is_ok()) {
-        element.push_str(&format!(";host=\"{host}\""));
-    }
-    if let Ok(value) = HeaderValue::from_str(&element) {
+    let mut element = forwarded_for(client).into_bytes();
+    push_forwarded_host(&mut element, host);
+    if let Ok(value) = HeaderValue::from_bytes(&element) {
         headers.append(header::FORWARDED, value);
     }
+}
+
+/// The start of this hop's `Forwarded` element (RFC 7239): `for=CLIENT;proto=http`.
+pub(crate) fn forwarded_for(client: SocketAddr) -> String {
+    match client {
+        SocketAddr::V4(v4) => format!("for={};proto=http", v4.ip()),
+        SocketAddr::V6(v6) => format!("for=\"[{}]\";proto=http", v6.ip()),
+    }
+}
+
+/// Ends a `Forwarded` element with `;host="HOST"`. Only a well-formed authority goes in
+/// the quoted string: no `"` or `\` to break out of it and forge another element.
+pub(crate) fn push_forwarded_host(element: &mut Vec<u8>, host: Option<&str>) {
+    if let Some(host) = host.filter(|h| is_authority(h)) {
+        element.extend_from_slice(b";host=\"");
+        element.extend_from_slice(host.as_bytes());
+        element.push(b'"');
+    }
+}
+
+/// Whether `host` is made of the characters of an authority (RFC 3986 §3.2: host,
+/// port, IP literal), none of which can end a quoted string.
+fn is_authority(host: &str) -> bool {
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:[]%".contains(&b))
+}
+
+/// Whether `name` (any case) is a hop-by-hop header always removed at the proxy. `TE`
+/// and the headers that `Connection` names are handled by the caller.
+pub(crate) fn is_hop_by_hop(name: &str) -> bool {
+    HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// Whether a comma-separated header value (such as `Connection`) lists `token`.
+pub(crate) fn lists_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 /// The authority of a request: the URI's (HTTP/2) or the `Host` header (HTTP/1.1).

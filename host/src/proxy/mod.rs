@@ -3,11 +3,15 @@
 //!
 //! A request flows listener → [`Upstream`] policy pick → pooled connection → endpoint;
 //! the response streams back and, when its body ends, feeds the endpoint's load
-//! figures. Nothing here knows wasmtime: policies are reached through
+//! figures. HTTP/1.1 requests take a fast path (`h1`) that relays heads and bodies
+//! itself; HTTP/2, gRPC and the HTTP/1.1 requests the fast path hands over go through
+//! hyper (`forward`). Nothing here knows wasmtime: policies are reached through
 //! [`ClusterPolicy`](crate::policy::ClusterPolicy).
 
 mod body;
+mod detect;
 mod forward;
+mod h1;
 mod headers;
 mod pool;
 mod server;

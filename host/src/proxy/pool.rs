@@ -2,8 +2,9 @@
 //!
 //! Each worker runs its own single-threaded runtime, so its pool is a thread-local with
 //! no lock. HTTP/1.1 connections are checked out for one request and come back when
-//! the response body has ended; one HTTP/2 connection per endpoint is shared by all
-//! the worker's requests.
+//! the response body has ended: plain sockets for the fast path, hyper connections for
+//! the general path. One HTTP/2 connection per endpoint is shared by all the worker's
+//! requests.
 
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
@@ -38,6 +39,7 @@ pub(crate) enum Connection {
 
 #[derive(Default)]
 struct Idle {
+    sockets: Vec<(TcpStream, Instant)>,
     http1: Vec<(http1::SendRequest<Incoming>, Instant)>,
     http2: Option<http2::SendRequest<Incoming>>,
 }
@@ -93,6 +95,47 @@ pub(crate) fn checkin(addr: SocketAddr, conn: http1::SendRequest<Incoming>, max_
     });
 }
 
+/// A socket to `addr` for the HTTP/1.1 fast path, and whether it was pooled (then it may
+/// turn out to have been closed by the endpoint just now).
+pub(crate) async fn checkout_socket(
+    addr: SocketAddr,
+    connect_timeout: Duration,
+    idle_timeout: Duration,
+) -> Result<(TcpStream, bool), ConnectError> {
+    let pooled = POOL.with(|p| {
+        let mut pool = p.borrow_mut();
+        let idle = &mut pool.get_mut(&addr)?.sockets;
+        while let Some((socket, since)) = idle.pop() {
+            if since.elapsed() < idle_timeout && quiet(&socket) {
+                return Some(socket);
+            }
+        }
+        None
+    });
+    match pooled {
+        Some(socket) => Ok((socket, true)),
+        None => Ok((tcp(addr, connect_timeout).await?, false)),
+    }
+}
+
+/// Whether an idle socket has nothing to read: neither a close nor stray bytes. The
+/// reactor's readiness answers this without a system call unless the socket was seen
+/// readable.
+fn quiet(socket: &TcpStream) -> bool {
+    matches!(socket.try_read(&mut [0u8; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+/// Returns a fast-path socket whose exchange has completed cleanly.
+pub(crate) fn checkin_socket(addr: SocketAddr, socket: TcpStream, max_idle: usize) {
+    POOL.with(|p| {
+        let mut pool = p.borrow_mut();
+        let idle = &mut pool.entry(addr).or_default().sockets;
+        if idle.len() < max_idle {
+            idle.push((socket, Instant::now()));
+        }
+    });
+}
+
 fn pooled_http1(addr: SocketAddr, idle_timeout: Duration) -> Option<http1::SendRequest<Incoming>> {
     POOL.with(|p| {
         let mut pool = p.borrow_mut();
@@ -114,7 +157,8 @@ fn pooled_http2(addr: SocketAddr) -> Option<http2::SendRequest<Incoming>> {
     })
 }
 
-async fn tcp(addr: SocketAddr, timeout: Duration) -> Result<TokioIo<TcpStream>, ConnectError> {
+/// A new TCP connection to `addr`, with `TCP_NODELAY`.
+pub(crate) async fn tcp(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ConnectError> {
     let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| ConnectError::Timeout(addr))?
@@ -122,14 +166,14 @@ async fn tcp(addr: SocketAddr, timeout: Duration) -> Result<TokioIo<TcpStream>, 
     stream
         .set_nodelay(true)
         .map_err(|e| ConnectError::Io(addr, e))?;
-    Ok(TokioIo::new(stream))
+    Ok(stream)
 }
 
 async fn connect_http1(
     addr: SocketAddr,
     timeout: Duration,
 ) -> Result<http1::SendRequest<Incoming>, ConnectError> {
-    let io = tcp(addr, timeout).await?;
+    let io = TokioIo::new(tcp(addr, timeout).await?);
     let (send, conn) = http1::Builder::new()
         .handshake(io)
         .await
@@ -142,7 +186,7 @@ async fn connect_http2(
     addr: SocketAddr,
     timeout: Duration,
 ) -> Result<http2::SendRequest<Incoming>, ConnectError> {
-    let io = tcp(addr, timeout).await?;
+    let io = TokioIo::new(tcp(addr, timeout).await?);
     let (send, conn) = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
         .keep_alive_interval(Duration::from_secs(20))

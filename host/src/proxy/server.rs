@@ -5,22 +5,27 @@
 use crate::admin::AdminServer;
 use crate::cluster::{Member, Membership};
 use crate::config::Config;
+use crate::config::model::UpstreamProtocol;
 use crate::config::model::{ClusterConfig, ListenerConfig};
 use crate::policy::{ComponentCache, PolicyEngine, PolicyLimits, PolicyRegistry, PolicySetup};
+use crate::proxy::detect::{Prefixed, Protocol, detect};
 use crate::proxy::forward::forward;
+use crate::proxy::h1;
 use crate::proxy::upstream::{Upstream, UpstreamSettings};
 use crate::reload::PolicyWatcher;
 use anyhow::Context;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::GracefulConnection;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
 
 /// hyper refuses a smaller HTTP/1.1 read buffer.
 const MIN_HEADER_BYTES: usize = 8192;
@@ -36,11 +41,14 @@ pub struct Proxy {
     admin: Option<AdminServer>,
 }
 
-/// What one worker serves on one listener.
-struct Route {
-    upstream: Arc<Upstream>,
-    header_read_timeout: Duration,
-    max_header_bytes: usize,
+/// What one listener serves.
+pub(crate) struct Route {
+    /// The cluster its requests go to.
+    pub(crate) upstream: Arc<Upstream>,
+    /// Time allowed for a request head (and, between requests, for the next one).
+    pub(crate) header_read_timeout: Duration,
+    /// Largest request head.
+    pub(crate) max_header_bytes: usize,
 }
 
 impl Proxy {
@@ -272,26 +280,20 @@ fn run_worker(
         }
     };
     runtime.block_on(async move {
-        let graceful = Arc::new(GracefulShutdown::new());
+        // Every connection holds a clone; `recv` answers `None` once all are gone.
+        let (open, mut all_closed) = mpsc::channel::<()>(1);
         let mut accepting = tokio::task::JoinSet::new();
         for (socket, route) in bound {
             match tokio::net::TcpListener::from_std(socket) {
                 Ok(listener) => {
-                    accepting.spawn(accept(
-                        listener,
-                        route,
-                        Arc::clone(&graceful),
-                        signal.clone(),
-                    ));
+                    accepting.spawn(accept(listener, route, signal.clone(), open.clone()));
                 }
                 Err(e) => tracing::error!("cannot register a listener: {e}"),
             }
         }
+        drop(open);
         while accepting.join_next().await.is_some() {}
-        let Ok(graceful) = Arc::try_unwrap(graceful) else {
-            unreachable!("the accept loops have ended and dropped their handles")
-        };
-        if tokio::time::timeout(drain, graceful.shutdown())
+        if tokio::time::timeout(drain, all_closed.recv())
             .await
             .is_err()
         {
@@ -306,19 +308,9 @@ fn run_worker(
 async fn accept(
     listener: tokio::net::TcpListener,
     route: Arc<Route>,
-    graceful: Arc<GracefulShutdown>,
     mut signal: watch::Receiver<bool>,
+    open: mpsc::Sender<()>,
 ) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(route.header_read_timeout)
-        .max_buf_size(route.max_header_bytes);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(route.max_header_bytes as u32);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -332,14 +324,76 @@ async fn accept(
             _ = signal.changed() => return,
         };
         let _ = stream.set_nodelay(true);
-        let upstream = Arc::clone(&route.upstream);
-        let service = service_fn(move |request| {
-            let upstream = Arc::clone(&upstream);
-            async move { Ok::<_, Infallible>(forward(&upstream, request, peer).await) }
-        });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        tokio::spawn(graceful.watcher().watch(connection));
+        tokio::spawn(serve(
+            stream,
+            peer,
+            Arc::clone(&route),
+            signal.clone(),
+            open.clone(),
+        ));
     }
+}
+
+/// Serves one client connection: HTTP/1.1 on the fast path as long as it can, the rest
+/// (HTTP/2, and HTTP/1.1 the fast path hands over) with hyper.
+async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    route: Arc<Route>,
+    mut signal: watch::Receiver<bool>,
+    _open: mpsc::Sender<()>,
+) {
+    let detected = tokio::select! {
+        detected = detect(&mut stream, route.header_read_timeout) => detected,
+        _ = signal.changed() => None,
+    };
+    let Some((protocol, mut input)) = detected else {
+        return;
+    };
+    if protocol == Protocol::Http1 && route.upstream.settings().protocol != UpstreamProtocol::Http2
+    {
+        match h1::serve(&mut stream, peer, &route, input, &mut signal).await {
+            h1::Ended::Closed => {
+                let _ = stream.shutdown().await;
+                return;
+            }
+            h1::Ended::Handoff(rest) => input = rest,
+        }
+    }
+    let upstream = Arc::clone(&route.upstream);
+    let service = service_fn(move |request| {
+        let upstream = Arc::clone(&upstream);
+        async move { Ok::<_, Infallible>(forward(&upstream, request, peer).await) }
+    });
+    let io = TokioIo::new(Prefixed::new(input, stream));
+    match protocol {
+        Protocol::Http1 => {
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(route.header_read_timeout)
+                .max_buf_size(route.max_header_bytes);
+            until_drained(builder.serve_connection(io, service), signal).await;
+        }
+        Protocol::Http2 => {
+            let mut builder = http2::Builder::new(TokioExecutor::new());
+            builder
+                .timer(TokioTimer::new())
+                .max_header_list_size(route.max_header_bytes as u32);
+            until_drained(builder.serve_connection(io, service), signal).await;
+        }
+    }
+}
+
+/// Runs a hyper connection; on shutdown, lets it finish the requests it has and close.
+async fn until_drained(connection: impl GracefulConnection, mut signal: watch::Receiver<bool>) {
+    tokio::pin!(connection);
+    if !*signal.borrow() {
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            _ = signal.changed() => {}
+        }
+    }
+    connection.as_mut().graceful_shutdown();
+    let _ = connection.await;
 }

@@ -155,3 +155,72 @@ where
     });
     Backend { addr, hits }
 }
+
+/// A backend written at the byte level, for exact HTTP/1.1 framing: for each request
+/// (head and `Content-Length` body) on a connection it records the request's text and
+/// writes what `answer(request, index on the connection)` returns — the response bytes,
+/// and whether to close afterwards — or closes at once on `None`.
+pub struct Scripted {
+    pub addr: SocketAddr,
+    pub requests: Arc<std::sync::Mutex<Vec<String>>>,
+    pub connections: Arc<AtomicUsize>,
+}
+
+/// What a scripted backend does with one request: respond (and maybe close), or close.
+pub type Script = fn(&str, usize) -> Option<(Vec<u8>, bool)>;
+
+pub async fn scripted(answer: Script) -> Scripted {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let connections = Arc::new(AtomicUsize::new(0));
+    let (seen, count) = (Arc::clone(&requests), Arc::clone(&connections));
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            count.fetch_add(1, Relaxed);
+            let seen = Arc::clone(&seen);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                for index in 0.. {
+                    let Some(request) = read_request(&mut stream, &mut buf).await else {
+                        return;
+                    };
+                    seen.lock().unwrap().push(request.clone());
+                    let Some((response, close)) = answer(&request, index) else {
+                        return;
+                    };
+                    if stream.write_all(&response).await.is_err() || close {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Scripted {
+        addr,
+        requests,
+        connections,
+    }
+}
+
+/// The next request (head and `Content-Length` body) from `stream`, as text.
+async fn read_request(stream: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> Option<String> {
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end + 4]).to_lowercase();
+            let body = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+            if buf.len() >= end + 4 + body {
+                let request: Vec<u8> = buf.drain(..end + 4 + body).collect();
+                return Some(String::from_utf8_lossy(&request).into_owned());
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        match tokio::io::AsyncReadExt::read(stream, &mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}

@@ -1,0 +1,441 @@
+//! The HTTP/1.1 fast path: one task per client connection parses each request head in
+//! place, asks the policy, rewrites the head into one buffer and sends it with the
+//! body on a pooled upstream socket, then relays the response byte for byte (its
+//! framing tracked, never re-encoded). No per-request task, channel or header map.
+//!
+//! It takes requests whose whole body arrived with the head (up to
+//! [`MAX_BUFFERED_BODY`](head::MAX_BUFFERED_BODY) by `Content-Length`, most API calls).
+//! HTTP/1.0, upgrades, `Expect`, chunked or larger uploads and absolute-form targets
+//! are handed, with the rest of their connection, to the general (hyper) path.
+
+mod framing;
+mod head;
+
+use crate::cluster::Member;
+use crate::proxy::pool::{self, ConnectError};
+use crate::proxy::server::Route;
+use bytes::{Buf, BytesMut};
+use framing::Framing;
+use head::{
+    ClientFields, Parsed, RequestHead, ResponseHead, header_slots, parse_response, write_text,
+};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Sleep;
+
+/// Room made for each socket read.
+const READ_CHUNK: usize = 16 << 10;
+
+/// How a fast-path connection ended.
+pub(crate) enum Ended {
+    /// It is over; close it.
+    Closed,
+    /// These bytes start with a request for the general path, which serves the rest
+    /// of the connection.
+    Handoff(BytesMut),
+}
+
+/// Serves HTTP/1.1 requests on `stream` from `client`; `input` holds bytes already read.
+pub(crate) async fn serve(
+    stream: &mut TcpStream,
+    client: SocketAddr,
+    route: &Route,
+    input: BytesMut,
+    signal: &mut watch::Receiver<bool>,
+) -> Ended {
+    let mut conn = Conn {
+        stream,
+        client,
+        fields: ClientFields::new(client),
+        route,
+        input,
+        out: Vec::with_capacity(4096),
+        upstream_input: BytesMut::new(),
+    };
+    // One timer per connection, reset for each deadline, and one wait for shutdown.
+    let timer = tokio::time::sleep(route.header_read_timeout);
+    tokio::pin!(timer);
+    let mut watcher = signal.clone();
+    let shutdown = async move {
+        let _ = watcher.wait_for(|&down| down).await;
+    };
+    tokio::pin!(shutdown);
+    loop {
+        let request = match conn.next_request(shutdown.as_mut(), timer.as_mut()).await {
+            Some(Parsed::Ready(request)) => request,
+            None | Some(Parsed::Partial) => return Ended::Closed,
+            Some(Parsed::Handoff) => return Ended::Handoff(conn.input),
+            Some(Parsed::Refuse(status)) => {
+                conn.reply(status, "malformed request", true).await;
+                return Ended::Closed;
+            }
+        };
+        let closing = request.close || *signal.borrow();
+        if !conn.forward(request, closing, timer.as_mut()).await {
+            return Ended::Closed;
+        }
+    }
+}
+
+/// A request taken by the fast path: its head rewritten for upstream in `Conn::out`.
+struct Request {
+    /// Bytes of its head in the input.
+    head_len: usize,
+    /// Bytes of its head and body.
+    len: usize,
+    /// A HEAD request (its response has no body).
+    head: bool,
+    /// Safe to send again (RFC 9110 §9.2.2).
+    idempotent: bool,
+    /// The client asked to close afterwards.
+    close: bool,
+    /// The client sent a `Host`.
+    has_host: bool,
+    /// The policy's choice.
+    pick: crate::policy::Pick,
+}
+
+/// Why an exchange gave no response to relay.
+#[derive(Debug)]
+enum Failure {
+    /// No socket to any chosen endpoint.
+    Connect(ConnectError),
+    /// The endpoint closed the connection before a byte of response (on a pooled
+    /// connection: it had just closed it as idle).
+    Closed,
+    /// No response head within the request timeout.
+    Timeout,
+    /// A malformed or cut-off response head.
+    Malformed(String),
+    /// The client went away.
+    ClientGone,
+}
+
+/// How a relayed response body ended.
+enum Relayed {
+    Complete,
+    /// The upstream broke it off: the endpoint's failure; the client's connection
+    /// closes so it sees the response is cut short.
+    Broken,
+    /// The client went away.
+    Abandoned,
+}
+
+struct Conn<'a> {
+    stream: &'a mut TcpStream,
+    client: SocketAddr,
+    fields: ClientFields,
+    route: &'a Route,
+    /// Bytes from the client not yet consumed.
+    input: BytesMut,
+    /// The head being sent (upstream or to the client), and body bytes with it.
+    out: Vec<u8>,
+    /// Bytes from the upstream not yet relayed.
+    upstream_input: BytesMut,
+}
+
+impl Conn<'_> {
+    /// Reads until a whole request is buffered, or what the fast path does not take;
+    /// `None` when the client left or timed out, or the proxy is shutting down.
+    async fn next_request(
+        &mut self,
+        mut shutdown: Pin<&mut impl Future<Output = ()>>,
+        mut timer: Pin<&mut Sleep>,
+    ) -> Option<Parsed<Request>> {
+        // hyper's rule too: the header read timeout runs from the end of the previous
+        // exchange, so it also bounds idle keep-alive.
+        timer
+            .as_mut()
+            .reset((Instant::now() + self.route.header_read_timeout).into());
+        loop {
+            if !self.input.is_empty() {
+                match self.take_request() {
+                    Parsed::Partial => {}
+                    taken => return Some(taken),
+                }
+            }
+            self.input.reserve(READ_CHUNK);
+            tokio::select! {
+                biased;
+                read = self.stream.read_buf(&mut self.input) => {
+                    if !matches!(read, Ok(n) if n > 0) {
+                        return None;
+                    }
+                }
+                () = timer.as_mut() => return None,
+                // Completes once; the connection then closes, never polling it again.
+                () = shutdown.as_mut(), if self.input.is_empty() => return None,
+            }
+        }
+    }
+
+    /// Parses the buffered request, asks the policy and writes the upstream head.
+    fn take_request(&mut self) -> Parsed<Request> {
+        let mut slots = header_slots();
+        let head = match RequestHead::parse(&self.input, &mut slots, self.route.max_header_bytes) {
+            Parsed::Ready(head) => head,
+            Parsed::Partial => return Parsed::Partial,
+            Parsed::Handoff => return Parsed::Handoff,
+            Parsed::Refuse(status) => return Parsed::Refuse(status),
+        };
+        let pick = self.route.upstream.pick(&head.view(self.client));
+        self.out.clear();
+        head.write_upstream(&mut self.out, &self.fields);
+        let method = head.method();
+        Parsed::Ready(Request {
+            head_len: head.head_len,
+            len: head.head_len + head.body_len,
+            head: method == "HEAD",
+            idempotent: matches!(
+                method,
+                "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE"
+            ),
+            close: head.wants_close(),
+            has_host: head.has_host(),
+            pick,
+        })
+    }
+
+    /// Forwards a request to the first reachable endpoint of its pick and relays the
+    /// response. Whether the client connection stays open.
+    async fn forward(&mut self, request: Request, close: bool, timer: Pin<&mut Sleep>) -> bool {
+        let settings = *self.route.upstream.settings();
+        let mut failure = None;
+        let mut chosen = None;
+        for id in &request.pick.endpoints {
+            let Some(member) = request.pick.membership.get(*id) else {
+                continue;
+            };
+            match pool::checkout_socket(
+                member.socket,
+                settings.connect_timeout,
+                settings.idle_timeout,
+            )
+            .await
+            {
+                Ok(socket) => {
+                    chosen = Some((member, socket));
+                    break;
+                }
+                Err(e) => {
+                    member.load.record_failure();
+                    tracing::debug!(cluster = self.route.upstream.name(), endpoint = %member.address, "{e}");
+                    failure = Some(e);
+                }
+            }
+        }
+        let Some((member, (socket, reused))) = chosen else {
+            self.input.advance(request.len);
+            let (status, message) = match failure {
+                Some(e) => connect_failure(e),
+                None => (
+                    503,
+                    format!("no endpoint in cluster {}", self.route.upstream.name()),
+                ),
+            };
+            return self.reply(status, &message, close).await;
+        };
+        if !request.has_host {
+            self.out.extend_from_slice(b"host: ");
+            self.out.extend_from_slice(member.address.as_bytes());
+            self.out.extend_from_slice(b"\r\n");
+        }
+        self.out.extend_from_slice(b"\r\n");
+        self.out
+            .extend_from_slice(&self.input[request.head_len..request.len]);
+        self.input.advance(request.len);
+        self.exchange(member, socket, reused, &request, close, timer)
+            .await
+    }
+
+    /// Sends the request in `out` to `member` and relays its response, accounting the
+    /// request to the endpoint until the response body has ended.
+    async fn exchange(
+        &mut self,
+        member: &Member,
+        mut socket: TcpStream,
+        reused: bool,
+        request: &Request,
+        close: bool,
+        mut timer: Pin<&mut Sleep>,
+    ) -> bool {
+        let settings = *self.route.upstream.settings();
+        let in_flight = member.load.start();
+        let started = Instant::now();
+        timer
+            .as_mut()
+            .reset((started + settings.request_timeout).into());
+        let mut result = self
+            .send(&mut socket, request.head, close, timer.as_mut())
+            .await;
+        if matches!(result, Err(Failure::Closed)) && reused && request.idempotent {
+            // The endpoint closed the idle connection as the request went out, so it
+            // never saw it: send it once more on a new connection.
+            result = match pool::tcp(member.socket, settings.connect_timeout).await {
+                Ok(fresh) => {
+                    socket = fresh;
+                    self.send(&mut socket, request.head, close, timer).await
+                }
+                Err(e) => Err(Failure::Connect(e)),
+            };
+        }
+        let head = match result {
+            Ok(head) => head,
+            Err(failure) => {
+                tracing::debug!(cluster = self.route.upstream.name(), endpoint = %member.address, ?failure);
+                let Some((status, message)) = failure.answer(member, settings.request_timeout)
+                else {
+                    // Dropping `in_flight` unfinished records nothing against the endpoint.
+                    return false;
+                };
+                in_flight.finish(started.elapsed(), true);
+                return self.reply(status, &message, close).await;
+            }
+        };
+        let latency = started.elapsed();
+        let failed = head.status >= 500;
+        match self.relay(&mut socket, &head).await {
+            Relayed::Complete => {
+                if head.reusable && self.upstream_input.is_empty() {
+                    pool::checkin_socket(member.socket, socket, settings.max_idle);
+                }
+                in_flight.finish(latency, failed);
+                !head.close
+            }
+            Relayed::Broken => {
+                in_flight.finish(latency, true);
+                false
+            }
+            Relayed::Abandoned => {
+                in_flight.finish(latency, failed);
+                false
+            }
+        }
+    }
+
+    /// Writes `out` to the upstream and reads the final response head, relaying
+    /// interim (1xx) responses; the client's head is then in `out`.
+    async fn send(
+        &mut self,
+        socket: &mut TcpStream,
+        head_request: bool,
+        close: bool,
+        mut timer: Pin<&mut Sleep>,
+    ) -> Result<ResponseHead, Failure> {
+        self.upstream_input.clear();
+        let mut received = false;
+        tokio::select! {
+            biased;
+            written = socket.write_all(&self.out) => written.map_err(|_| Failure::Closed)?,
+            () = timer.as_mut() => return Err(Failure::Timeout),
+        }
+        loop {
+            if !self.upstream_input.is_empty() {
+                self.out.clear();
+                match parse_response(&self.upstream_input, head_request, close, &mut self.out) {
+                    Parsed::Ready(head) if head.interim() => {
+                        self.upstream_input.advance(head.head_len);
+                        self.stream
+                            .write_all(&self.out)
+                            .await
+                            .map_err(|_| Failure::ClientGone)?;
+                        continue;
+                    }
+                    Parsed::Ready(head) => {
+                        self.upstream_input.advance(head.head_len);
+                        return Ok(head);
+                    }
+                    Parsed::Partial => {}
+                    Parsed::Handoff | Parsed::Refuse(_) => {
+                        return Err(Failure::Malformed("malformed response head".into()));
+                    }
+                }
+            }
+            self.upstream_input.reserve(READ_CHUNK);
+            let read = tokio::select! {
+                biased;
+                read = socket.read_buf(&mut self.upstream_input) => read,
+                () = timer.as_mut() => return Err(Failure::Timeout),
+            };
+            match read {
+                Ok(n) if n > 0 => received = true,
+                _ if !received => return Err(Failure::Closed),
+                Ok(_) => return Err(Failure::Malformed("response head cut short".into())),
+                Err(e) => return Err(Failure::Malformed(e.to_string())),
+            }
+        }
+    }
+
+    /// Writes the client's head (in `out`) and the body, as its framing delimits it.
+    async fn relay(&mut self, socket: &mut TcpStream, head: &ResponseHead) -> Relayed {
+        let mut framing = head.framing;
+        let Ok((used, mut done)) = framing.advance(&self.upstream_input) else {
+            return Relayed::Broken;
+        };
+        self.out.extend_from_slice(&self.upstream_input[..used]);
+        self.upstream_input.advance(used);
+        if self.stream.write_all(&self.out).await.is_err() {
+            return Relayed::Abandoned;
+        }
+        while !done {
+            self.upstream_input.reserve(READ_CHUNK);
+            match socket.read_buf(&mut self.upstream_input).await {
+                Ok(0) if framing == Framing::UntilClose => break,
+                Ok(0) | Err(_) => return Relayed::Broken,
+                Ok(_) => {}
+            }
+            let Ok((used, end)) = framing.advance(&self.upstream_input) else {
+                return Relayed::Broken;
+            };
+            if self
+                .stream
+                .write_all(&self.upstream_input[..used])
+                .await
+                .is_err()
+            {
+                return Relayed::Abandoned;
+            }
+            self.upstream_input.advance(used);
+            done = end;
+        }
+        Relayed::Complete
+    }
+
+    /// Answers with a short text of the proxy's own. Whether the connection stays open.
+    async fn reply(&mut self, status: u16, message: &str, close: bool) -> bool {
+        self.out.clear();
+        write_text(&mut self.out, status, message, close);
+        self.stream.write_all(&self.out).await.is_ok() && !close
+    }
+}
+
+/// Status and text for a failed connect.
+fn connect_failure(e: ConnectError) -> (u16, String) {
+    match e {
+        ConnectError::Timeout(_) => (504, e.to_string()),
+        e => (502, e.to_string()),
+    }
+}
+
+impl Failure {
+    /// Status and text to answer the client with; `None` when it has gone.
+    fn answer(self, member: &Member, timeout: std::time::Duration) -> Option<(u16, String)> {
+        Some(match self {
+            Failure::Connect(e) => connect_failure(e),
+            Failure::Timeout => (
+                504,
+                format!("{} did not answer within {timeout:?}", member.address),
+            ),
+            Failure::Closed => (
+                502,
+                format!("{} closed the connection without answering", member.address),
+            ),
+            Failure::Malformed(why) => (502, format!("{}: {why}", member.address)),
+            Failure::ClientGone => return None,
+        })
+    }
+}

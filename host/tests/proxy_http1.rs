@@ -1,0 +1,212 @@
+//! The HTTP/1.1 fast path end to end: responses relayed with their exact framing,
+//! requests rewritten, pooled connections the endpoint closed, and the hand-over of a
+//! connection to the general path.
+
+mod common;
+
+use bytes::Bytes;
+use common::backend::{named, scripted};
+use common::{config, proxy};
+use http_body_util::{BodyExt, Full};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn stop(proxy: switchyard::proxy::Proxy) {
+    tokio::task::spawn_blocking(move || proxy.shutdown())
+        .await
+        .unwrap();
+}
+
+/// Canned responses by path, each framed its own way.
+fn framed(request: &str, _: usize) -> Option<(Vec<u8>, bool)> {
+    let path = request.split(' ').nth(1).unwrap_or("");
+    let response: &[u8] = match path {
+        "/chunked" => {
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
+              5\r\nhello\r\n6\r\n world\r\n0\r\nx-checksum: 42\r\n\r\n"
+        }
+        "/head" => b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n",
+        "/empty" => b"HTTP/1.1 204 No Content\r\n\r\n",
+        "/hints" => {
+            b"HTTP/1.1 103 Early Hints\r\nlink: </style.css>\r\n\r\n\
+              HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+        }
+        "/echo" => {
+            let body = request.split("\r\n\r\n").nth(1).unwrap_or("");
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nconnection: keep-alive, x-private\r\nx-private: 1\r\n\
+                 content-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            return Some((response.into_bytes(), false));
+        }
+        "/until-close" => return Some((b"HTTP/1.1 200 OK\r\n\r\nuntil close".to_vec(), true)),
+        _ => b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n",
+    };
+    Some((response.to_vec(), false))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_pass_through_with_their_framing() {
+    let backend = scripted(framed).await;
+    let proxy = proxy(&config("round-robin", &[(backend.addr, 1)], ""));
+    let addr = proxy.listener_addr("web").unwrap();
+
+    // Six requests pipelined in one write, the last one's response ends at close.
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    client
+        .write_all(
+            b"GET /chunked HTTP/1.1\r\nHost: api.test\r\nConnection: keep-alive, x-drop\r\n\
+              X-Drop: 1\r\nTE: trailers\r\n\r\n\
+              HEAD /head HTTP/1.1\r\nHost: api.test\r\n\r\n\
+              GET /empty HTTP/1.1\r\nHost: api.test\r\n\r\n\
+              GET /hints HTTP/1.1\r\nHost: api.test\r\n\r\n\
+              POST /echo HTTP/1.1\r\nHost: api.test\r\nContent-Length: 3\r\n\r\nabc\
+              GET /until-close HTTP/1.1\r\nHost: api.test\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut transcript = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut transcript))
+        .await
+        .expect("the proxy closes after a response delimited by close")
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&transcript),
+        "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
+         5\r\nhello\r\n6\r\n world\r\n0\r\nx-checksum: 42\r\n\r\n\
+         HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n\
+         HTTP/1.1 204 No Content\r\n\r\n\
+         HTTP/1.1 103 Early Hints\r\nlink: </style.css>\r\n\r\n\
+         HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok\
+         HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nabc\
+         HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil close"
+    );
+
+    let requests = backend.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 6);
+    let first = &requests[0];
+    assert!(
+        first.starts_with("GET /chunked HTTP/1.1\r\nHost: api.test\r\n"),
+        "{first}"
+    );
+    assert!(first.contains("te: trailers\r\n"), "{first}");
+    assert!(first.contains("x-forwarded-for: 127.0.0.1\r\n"), "{first}");
+    assert!(
+        first.contains("forwarded: for=127.0.0.1;proto=http;host=\"api.test\"\r\n"),
+        "{first}"
+    );
+    let lower = first.to_lowercase();
+    assert!(
+        !lower.contains("x-drop") && !lower.contains("connection"),
+        "{first}"
+    );
+    assert!(requests[4].ends_with("\r\n\r\nabc"), "{}", requests[4]);
+    assert_eq!(
+        backend.connections.load(Relaxed),
+        1,
+        "one pooled upstream connection carried all six"
+    );
+    let membership = proxy.upstream("api").unwrap().membership();
+    let load = &membership.members()[0].load;
+    assert_eq!(
+        (load.completed(), load.failed(), load.in_flight()),
+        (6, 0, 0)
+    );
+    stop(proxy).await;
+}
+
+/// Answers the first request on each connection; at the second, closes without a
+/// word, as an endpoint does that drops an idle connection just as a request arrives.
+fn closes_when_reused(_: &str, index: usize) -> Option<(Vec<u8>, bool)> {
+    (index == 0).then(|| {
+        (
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_vec(),
+            false,
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_connection_closed_by_the_endpoint_is_retried_only_for_safe_methods() {
+    let backend = scripted(closes_when_reused).await;
+    let proxy = proxy(&config("round-robin", &[(backend.addr, 1)], ""));
+    let addr = proxy.listener_addr("web").unwrap();
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut exchange = async |request: &[u8]| {
+        client.write_all(request).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(3), client.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let get = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert!(exchange(get).await.ends_with("\r\n\r\nok"));
+    let again = exchange(get).await;
+    assert!(
+        again.ends_with("\r\n\r\nok"),
+        "a GET is sent again: {again}"
+    );
+    let post = exchange(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n!").await;
+    assert!(post.starts_with("HTTP/1.1 502"), "a POST is not: {post}");
+    assert_eq!(backend.connections.load(Relaxed), 2);
+    assert_eq!(backend.requests.lock().unwrap().len(), 4);
+    stop(proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_upload_moves_its_connection_to_the_general_path() {
+    let a = named("alpha", Duration::ZERO).await;
+    let proxy = proxy(&config("round-robin", &[(a.addr, 1)], ""));
+    let addr = proxy.listener_addr("web").unwrap();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let get = || {
+        http::Request::get("/")
+            .header("host", "x")
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    for request in [
+        get(),
+        // Larger than the fast path buffers: hyper serves it and the rest.
+        http::Request::post("/upload")
+            .header("host", "x")
+            .body(Full::new(Bytes::from(vec![1u8; 300 << 10])))
+            .unwrap(),
+        get(),
+    ] {
+        let upload = request.method() == http::Method::POST;
+        sender.ready().await.unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let expected = if upload {
+            format!("{}", 300 << 10)
+        } else {
+            "alpha".into()
+        };
+        assert_eq!(body, expected.as_bytes());
+    }
+    // An HTTP/1.0 client goes the general way from the start.
+    let mut old = tokio::net::TcpStream::connect(addr).await.unwrap();
+    old.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(3), old.read_to_end(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    let response = String::from_utf8_lossy(&response);
+    assert!(
+        response.starts_with("HTTP/1.0 200") && response.ends_with("alpha"),
+        "{response}"
+    );
+    stop(proxy).await;
+}
