@@ -3,10 +3,13 @@
 # path), nginx (one worker) and HAProxy (one thread) in front of the same nginx backend,
 # loaded with wrk (HTTP/1.1) and h2load (h2c). Prints requests/s and p50/p99 side by
 # side, and Switchyard's ratios. Needs nginx-light, haproxy, wrk, nghttp2-client
-# (installed with apt-get when missing). Usage: benches/proxy-load.sh [seconds]
+# (installed with apt-get when missing). Usage: [ROUNDS=N] benches/proxy-load.sh [seconds]
+# ROUNDS (default 3) interleaves that many rounds of every measurement, so a noisy
+# neighbour hurts all proxies alike; the summary quotes medians over the rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
+ROUNDS=${ROUNDS:-3}
 CONNS=32
 WORK=$(mktemp -d)
 cleanup() {
@@ -41,7 +44,10 @@ $2
 }
 CONF
 }
-PROXY_TO_BACKEND='location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }'
+# Every proxy does the same header work Switchyard does: X-Forwarded-For and Forwarded.
+PROXY_TO_BACKEND='location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header Forwarded "for=$remote_addr;proto=http;host=\"$http_host\""; }'
 nginx_conf nginx "    upstream backend { server 127.0.0.1:$BACKEND; keepalive 64; }
     server { listen 127.0.0.1:$NGINX; $PROXY_TO_BACKEND }
     server { listen 127.0.0.1:$NGINX_H2 http2; $PROXY_TO_BACKEND }"
@@ -64,6 +70,8 @@ frontend web
     bind 127.0.0.1:$((HAPROXY + 10)) proto h2
     default_backend app
 backend app
+    option forwardfor
+    http-request add-header Forwarded "for=%ci;proto=http;host=\\"%[req.hdr(host)]\\""
     server b1 127.0.0.1:$BACKEND
 CONF
 haproxy -f "$WORK/haproxy.cfg" -q &
@@ -105,26 +113,38 @@ h2() { # name port
     echo "$1 h2 $CONNS $rps" >> "$WORK/results"
 }
 
-echo "== $(date -u +%F) — ${DURATION}s per run, wrk -t1, h2load -m10; policy ${POLICY:-least-request} (WebAssembly)"
-h1 direct $BACKEND $CONNS
-h1 nginx $NGINX $CONNS
-h1 haproxy $HAPROXY $CONNS
-h1 switchyard $SWITCHYARD $CONNS
-h1 direct $BACKEND 1
-h1 nginx $NGINX 1
-h1 haproxy $HAPROXY 1
-h1 switchyard $SWITCHYARD 1
-h2 nginx $NGINX_H2
-h2 haproxy $((HAPROXY + 10))
-h2 switchyard $SWITCHYARD
+echo "== $(date -u +%F) — ${DURATION}s per run, $ROUNDS rounds, wrk -t1, h2load -m10; policy ${POLICY:-least-request} (WebAssembly)"
+for round in $(seq "$ROUNDS"); do
+    echo "-- round $round"
+    h1 direct $BACKEND $CONNS
+    h1 nginx $NGINX $CONNS
+    h1 haproxy $HAPROXY $CONNS
+    h1 switchyard $SWITCHYARD $CONNS
+    h1 direct $BACKEND 1
+    h1 nginx $NGINX 1
+    h1 haproxy $HAPROXY 1
+    h1 switchyard $SWITCHYARD 1
+    h2 nginx $NGINX_H2
+    h2 haproxy $((HAPROXY + 10))
+    h2 switchyard $SWITCHYARD
+done
 
-# Ratios: throughput against each competitor, added median latency at one connection.
+# Medians over the rounds: throughput against each competitor, added median latency
+# at one connection.
 awk '
 function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; if (v ~ /s$/) return (v+0)*1e6; return v+0 }
-{ key=$1" "$2" "$3; rps[key]=$4; if ($5 != "") p50[key]=us($5) }
+function median(list,   n, v, i, j, t) {
+  n = split(list, v, " ")
+  for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j-1]+0 > v[j]+0; j--) { t = v[j]; v[j] = v[j-1]; v[j-1] = t }
+  return n % 2 ? v[(n+1)/2] : (v[n/2] + v[n/2+1]) / 2
+}
+{ key=$1" "$2" "$3; rps[key]=rps[key]" "$4; if ($5 != "") p50[key]=p50[key]" "us($5) }
 END {
-  printf "switchyard/nginx   h1: %.2fx   h2c: %.2fx\n", rps["switchyard h1 32"]/rps["nginx h1 32"], rps["switchyard h2 32"]/rps["nginx h2 32"]
-  printf "switchyard/haproxy h1: %.2fx   h2c: %.2fx\n", rps["switchyard h1 32"]/rps["haproxy h1 32"], rps["switchyard h2 32"]/rps["haproxy h2 32"]
-  d=p50["direct h1 1"]
-  printf "added p50 at 1 conn: switchyard %.0f us, nginx %.0f us, haproxy %.0f us\n", p50["switchyard h1 1"]-d, p50["nginx h1 1"]-d, p50["haproxy h1 1"]-d
+  for (k in rps) r[k]=median(rps[k])
+  for (k in p50) l[k]=median(p50[k])
+  printf "medians: h1 32 conns: switchyard %.0f, nginx %.0f, haproxy %.0f req/s; h2c: switchyard %.0f, nginx %.0f, haproxy %.0f req/s\n", r["switchyard h1 32"], r["nginx h1 32"], r["haproxy h1 32"], r["switchyard h2 32"], r["nginx h2 32"], r["haproxy h2 32"]
+  printf "switchyard/nginx   h1: %.2fx   h2c: %.2fx\n", r["switchyard h1 32"]/r["nginx h1 32"], r["switchyard h2 32"]/r["nginx h2 32"]
+  printf "switchyard/haproxy h1: %.2fx   h2c: %.2fx\n", r["switchyard h1 32"]/r["haproxy h1 32"], r["switchyard h2 32"]/r["haproxy h2 32"]
+  d=l["direct h1 1"]
+  printf "added p50 at 1 conn: switchyard %.0f us, nginx %.0f us, haproxy %.0f us\n", l["switchyard h1 1"]-d, l["nginx h1 1"]-d, l["haproxy h1 1"]-d
 }' "$WORK/results"

@@ -4,7 +4,7 @@ mod common;
 
 use bytes::Bytes;
 use common::backend::{dead, garbage, named};
-use common::client::{get, send};
+use common::client::{get, raw_exchange, send};
 use common::{config, proxy};
 use http_body_util::{BodyExt, Full};
 use std::collections::HashMap;
@@ -188,14 +188,14 @@ async fn bad_clients_are_refused_without_disturbing_others() {
         .unwrap();
 
     // Malformed request line: 400.
-    let raw = raw_exchange(addr, b"NOT HTTP AT ALL\r\n\r\n".to_vec()).await;
+    let raw = exchange_once(addr, b"NOT HTTP AT ALL\r\n\r\n".to_vec()).await;
     assert!(raw.starts_with("HTTP/1.1 400"), "{raw}");
 
     // Oversize headers: 431.
     let mut big = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
     big.extend(std::iter::repeat_n(b'a', 16 << 10));
     big.extend(b"\r\n\r\n");
-    let raw = raw_exchange(addr, big).await;
+    let raw = exchange_once(addr, big).await;
     assert!(raw.starts_with("HTTP/1.1 431"), "{raw}");
 
     // Meanwhile a well-behaved client is served.
@@ -213,15 +213,9 @@ async fn bad_clients_are_refused_without_disturbing_others() {
     stop(proxy).await;
 }
 
-async fn raw_exchange(addr: std::net::SocketAddr, bytes: Vec<u8>) -> String {
+async fn exchange_once(addr: std::net::SocketAddr, bytes: Vec<u8>) -> String {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(&bytes).await.unwrap();
-    let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
-    String::from_utf8_lossy(&buf[..n]).into_owned()
+    raw_exchange(&mut stream, &bytes).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

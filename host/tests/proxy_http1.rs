@@ -6,6 +6,7 @@ mod common;
 
 use bytes::Bytes;
 use common::backend::{named, scripted};
+use common::client::raw_exchange;
 use common::{config, proxy};
 use http_body_util::{BodyExt, Full};
 use std::sync::atomic::Ordering::Relaxed;
@@ -134,15 +135,7 @@ async fn a_pooled_connection_closed_by_the_endpoint_is_retried_only_for_safe_met
     let proxy = proxy(&config("round-robin", &[(backend.addr, 1)], ""));
     let addr = proxy.listener_addr("web").unwrap();
     let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut exchange = async |request: &[u8]| {
-        client.write_all(request).await.unwrap();
-        let mut buf = vec![0u8; 4096];
-        let n = tokio::time::timeout(Duration::from_secs(3), client.read(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    };
+    let mut exchange = async |request: &[u8]| raw_exchange(&mut client, request).await;
     let get = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     assert!(exchange(get).await.ends_with("\r\n\r\nok"));
     let again = exchange(get).await;

@@ -48,3 +48,16 @@ pub async fn get(addr: SocketAddr, path: &str, http2: bool) -> (StatusCode, Head
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (status, headers, String::from_utf8_lossy(&body).into_owned())
 }
+
+/// Writes `bytes` on `stream` and returns the text of what one read brings back
+/// (within 3 s): enough for a short response.
+pub async fn raw_exchange(stream: &mut tokio::net::TcpStream, bytes: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(bytes).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(3), stream.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}

@@ -4,7 +4,8 @@
 //! framing tracked, never re-encoded). No per-request task, channel or header map.
 //!
 //! It takes requests whose whole body arrived with the head (up to
-//! [`MAX_BUFFERED_BODY`](head::MAX_BUFFERED_BODY) by `Content-Length`, most API calls).
+//! [`MAX_BUFFERED_BODY`](head::MAX_BUFFERED_BODY) by `Content-Length`, most API calls;
+//! the header read timeout covers that body too).
 //! HTTP/1.0, upgrades, `Expect`, chunked or larger uploads and absolute-form targets
 //! are handed, with the rest of their connection, to the general (hyper) path.
 
@@ -70,7 +71,11 @@ pub(crate) async fn serve(
             None | Some(Parsed::Partial) => return Ended::Closed,
             Some(Parsed::Handoff) => return Ended::Handoff(conn.input),
             Some(Parsed::Refuse(status)) => {
-                conn.reply(status, "malformed request", true).await;
+                let why = match status {
+                    431 => "request head too large",
+                    _ => "malformed request",
+                };
+                conn.reply(status, why, true).await;
                 return Ended::Closed;
             }
         };
