@@ -47,7 +47,11 @@ fn main() {
         "/// Built-in policies embedded in the binary: (name, component bytes).\n\
          pub const BUILTIN: &[(&str, &[u8])] = &[\n",
     );
-    for name in &builtins {
+    let policies_src = root.join("policies");
+    for name in builtins
+        .iter()
+        .filter(|n| !is_scorer(&policies_src.join(n)))
+    {
         writeln!(
             table,
             "    ({name:?}, include_bytes!(concat!(env!(\"OUT_DIR\"), \"/policies/{name}.wasm\"))),"
@@ -56,6 +60,13 @@ fn main() {
     }
     table.push_str("];\n");
     fs::write(out_dir.join("builtin_policies.rs"), table).unwrap();
+}
+
+/// Whether the crate in `dir` is a health scorer (`[package.metadata.switchyard]`
+/// `world = "health-scorer"`): built like the balancers, but not one of them.
+fn is_scorer(dir: &Path) -> bool {
+    fs::read_to_string(dir.join("Cargo.toml"))
+        .is_ok_and(|manifest| manifest.contains("world = \"health-scorer\""))
 }
 
 /// Names of the crates (folders with a `Cargo.toml`) directly under `dir`, sorted.

@@ -140,3 +140,19 @@ fn configuration_errors_name_the_key() {
         .to_string();
     assert!(err.contains("policy_config.speed: unknown key"), "{err}");
 }
+
+#[test]
+fn default_health_is_a_health_scorer_and_not_a_builtin_balancer() {
+    // The engine inspects the component's world and imports before anything runs: the
+    // scorer passes the import check and is told apart from a balancer.
+    let bytes = common::component_bytes("default-health");
+    match common::engine().compile("default-health", &bytes) {
+        Err(switchyard::policy::LoadError::ScorerNotBalancer) => {}
+        Err(e) => panic!("default-health: {e}"),
+        Ok(_) => panic!("default-health loaded as a balancer"),
+    }
+    assert!(
+        switchyard::policy::builtin_names().all(|n| n != "default-health"),
+        "scorers are not offered as balancers"
+    );
+}

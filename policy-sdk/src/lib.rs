@@ -1,4 +1,5 @@
-//! Write [Switchyard](https://example.invalid/switchyard) balancing policies in Rust.
+//! Write [Switchyard](https://example.invalid/switchyard) balancing and health-scoring
+//! policies in Rust.
 //!
 //! A policy is a struct that implements [`Balancer`], exported with
 //! [`export_balancer!`]. Build the crate as a `cdylib` for `wasm32-wasip2` and the
@@ -81,6 +82,7 @@ mod env;
 pub mod ewma;
 pub mod hash;
 mod members;
+mod scorer;
 pub mod testing;
 mod weighted;
 
@@ -95,6 +97,7 @@ pub use env::{Env, HostEnv};
 pub use ewma::Ewma;
 pub use hash::{hash_key, jump_hash, mix64};
 pub use members::Members;
+pub use scorer::{Observation, Scorer, Source, Verdict};
 pub use weighted::{effective_weight, weighted_index};
 
 /// A balancing policy: one instance per proxy worker.
@@ -240,10 +243,10 @@ macro_rules! export_balancer {
     };
 }
 
-/// Support for [`export_balancer!`]; not a public API.
+/// Support for [`export_balancer!`] and [`export_scorer!`]; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    use crate::{Balancer, Needs, Setup};
+    use crate::{Balancer, Needs, Scorer, Setup};
     use std::cell::RefCell;
 
     pub use wit_bindgen;
@@ -259,6 +262,15 @@ pub mod __private {
     /// Runs `f` on the initialised policy. The host always calls `init` first, so an
     /// empty slot is a host bug and traps.
     pub fn with<P: Balancer, R>(slot: &RefCell<Option<P>>, f: impl FnOnce(&mut P) -> R) -> R {
+        initialised(slot, f)
+    }
+
+    /// [`with`] for a health scorer.
+    pub fn with_scorer<S: Scorer, R>(slot: &RefCell<Option<S>>, f: impl FnOnce(&mut S) -> R) -> R {
+        initialised(slot, f)
+    }
+
+    fn initialised<T, R>(slot: &RefCell<Option<T>>, f: impl FnOnce(&mut T) -> R) -> R {
         match slot.borrow_mut().as_mut() {
             Some(policy) => f(policy),
             None => panic!("switchyard policy called before init"),

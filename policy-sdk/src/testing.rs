@@ -4,7 +4,10 @@
 //! load imports from a [`FakeEnv`] and checks every pick the way the proxy does (ids
 //! must be members; an empty answer only for an empty cluster).
 
-use crate::{Balancer, Endpoint, EndpointId, Env, Figures, Health, LogLevel, Request, Setup};
+use crate::{
+    Balancer, Endpoint, EndpointId, Env, Figures, Health, LogLevel, Observation, Request, Scorer,
+    Setup, Source, Verdict,
+};
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 
@@ -111,15 +114,7 @@ pub struct Harness<P: Balancer> {
 impl<P: Balancer> Harness<P> {
     /// Creates the policy with `config` for cluster `test` and pushes `members`.
     pub fn new(config: &[(&str, &str)], members: Vec<Endpoint>) -> Result<Self, String> {
-        let setup = Setup {
-            cluster: "test".into(),
-            local_zone: String::new(),
-            config: config
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        };
-        Self::with_setup(&setup, members)
+        Self::with_setup(&setup(config), members)
     }
 
     /// Creates the policy from a full [`Setup`] and pushes `members`.
@@ -188,5 +183,119 @@ impl<P: Balancer> Harness<P> {
         (0..picks)
             .filter_map(|_| self.pick(&request).first().copied())
             .collect()
+    }
+}
+
+/// A setup for cluster `test` with `config`.
+fn setup(config: &[(&str, &str)]) -> Setup {
+    Setup {
+        cluster: "test".into(),
+        local_zone: String::new(),
+        config: config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+/// A health scorer under test, with its membership and a [`FakeEnv`] whose clock
+/// stamps the observations.
+pub struct ScorerHarness<S: Scorer> {
+    scorer: S,
+    members: Vec<Endpoint>,
+    env: FakeEnv,
+}
+
+impl<S: Scorer> ScorerHarness<S> {
+    /// Creates the scorer with `config` for cluster `test` and pushes `members`.
+    pub fn new(config: &[(&str, &str)], members: Vec<Endpoint>) -> Result<Self, String> {
+        let mut harness = Self {
+            scorer: S::new(&setup(config))?,
+            members: Vec::new(),
+            env: FakeEnv::default(),
+        };
+        harness.set_members(members);
+        Ok(harness)
+    }
+
+    /// Replaces the membership, as the host does on a cluster change.
+    pub fn set_members(&mut self, members: Vec<Endpoint>) {
+        self.members = members.clone();
+        self.scorer.set_members(members);
+    }
+
+    /// The fake environment, to set load, time and randomness.
+    pub fn env_mut(&mut self) -> &mut FakeEnv {
+        &mut self.env
+    }
+
+    /// Moves the clock forward by `ms` milliseconds.
+    pub fn advance_ms(&self, ms: u64) {
+        self.env.advance_ns(ms * 1_000_000);
+    }
+
+    /// A probe result for `id`, now.
+    pub fn probe(&mut self, id: EndpointId, success: bool) -> Option<Verdict> {
+        let status = if success { 200 } else { 503 };
+        self.observe(self.observation(id, Source::Probe, success, Some(status)))
+    }
+
+    /// A proxied request's outcome for `id`, now: `status` as answered, or `None` for a
+    /// connect error.
+    pub fn request(&mut self, id: EndpointId, status: Option<u16>) -> Option<Verdict> {
+        let success = status.is_some_and(|s| s < 500);
+        let mut observation = self.observation(id, Source::Request, success, status);
+        observation.connect_error = status.is_none();
+        self.observe(observation)
+    }
+
+    /// Hands `observation` to the scorer; checks the verdict as the host does.
+    pub fn observe(&mut self, observation: Observation) -> Option<Verdict> {
+        let verdict = self.scorer.observe(&observation, &self.env);
+        if let Some(v) = &verdict {
+            self.check(observation.endpoint, v);
+        }
+        verdict
+    }
+
+    /// A tick at the current time; checks every verdict as the host does.
+    pub fn tick(&mut self) -> Vec<(EndpointId, Verdict)> {
+        let verdicts = self.scorer.tick(self.env.now_ns(), &self.env);
+        for (id, verdict) in &verdicts {
+            self.check(*id, verdict);
+        }
+        verdicts
+    }
+
+    fn observation(
+        &self,
+        endpoint: EndpointId,
+        source: Source,
+        success: bool,
+        status: Option<u16>,
+    ) -> Observation {
+        Observation {
+            endpoint,
+            source,
+            success,
+            status,
+            latency_us: 1_000,
+            connect_error: false,
+            timed_out: false,
+            at_ns: self.env.now_ns(),
+        }
+    }
+
+    fn check(&self, id: EndpointId, verdict: &Verdict) {
+        assert!(
+            self.members.iter().any(|m| m.id == id),
+            "verdict for id {id}, which is not a member"
+        );
+        if let Verdict::Degraded(factor) = verdict {
+            assert!(
+                *factor > 0.0 && *factor <= 1.0,
+                "a degraded factor must be in (0, 1], not {factor}"
+            );
+        }
     }
 }
