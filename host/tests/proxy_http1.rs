@@ -203,3 +203,31 @@ async fn a_large_upload_moves_its_connection_to_the_general_path() {
     );
     stop(proxy).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_cannot_be_smuggled_past_the_policy_as_a_second_request() {
+    let backend = scripted(framed).await;
+    let proxy = proxy(&config("round-robin", &[(backend.addr, 1)], ""));
+    let addr = proxy.listener_addr("web").unwrap();
+    let hidden = "GET /until-close HTTP/1.1\r\nHost: a\r\n\r\n";
+    let request = format!(
+        "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\
+         Connection: content-length\r\n\r\n{hidden}",
+        hidden.len()
+    );
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let answer = raw_exchange(&mut client, request.as_bytes()).await;
+    // The scripted backend echoes the body up to its first empty line.
+    let echoed = hidden.trim_end();
+    assert!(
+        answer.ends_with(echoed),
+        "the body came back as a body: {answer}"
+    );
+    let requests = backend.requests.lock().unwrap().clone();
+    assert_eq!(
+        requests.len(),
+        1,
+        "the backend saw one request: {requests:?}"
+    );
+    stop(proxy).await;
+}

@@ -23,12 +23,14 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 /// hyper refuses a smaller HTTP/1.1 read buffer.
 const MIN_HEADER_BYTES: usize = 8192;
+/// How long a closing connection waits for the client to close its side.
+const LINGER: Duration = Duration::from_secs(1);
 
 /// A running proxy.
 pub struct Proxy {
@@ -353,10 +355,7 @@ async fn serve(
     if protocol == Protocol::Http1 && route.upstream.settings().protocol != UpstreamProtocol::Http2
     {
         match h1::serve(&mut stream, peer, &route, input, &mut signal).await {
-            h1::Ended::Closed => {
-                let _ = stream.shutdown().await;
-                return;
-            }
+            h1::Ended::Closed => return linger(stream).await,
             h1::Ended::Handoff(rest) => input = rest,
         }
     }
@@ -383,6 +382,16 @@ async fn serve(
             until_drained(builder.serve_connection(io, service), signal).await;
         }
     }
+}
+
+/// Closes a client connection gracefully: ends the write side, then reads what the
+/// client still sends for a moment, so that unread input does not turn the close into a
+/// reset that could destroy the last response before the client reads it.
+async fn linger(mut stream: TcpStream) {
+    let _ = stream.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let drain = async { while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {} };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 /// Runs a hyper connection; on shutdown, lets it finish the requests it has and close.

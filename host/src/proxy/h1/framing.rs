@@ -51,8 +51,10 @@ pub(super) struct Chunked {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    /// Hex digits of a chunk size; at least one seen when `line > 0`.
+    /// Hex digits of a chunk size; at least one seen when `line > 1`.
     Size,
+    /// Whitespace after the size, before `;` or the line's end.
+    SizeWs,
     /// Chunk extensions, up to the line's end.
     Extension,
     /// The `\n` after a chunk-size line.
@@ -67,6 +69,8 @@ enum State {
     TrailerStart,
     /// Inside a trailer field line.
     Trailer,
+    /// The `\n` ending a trailer field line.
+    TrailerLf,
     /// The `\n` ending the final empty line.
     EndLf,
     /// The body is over.
@@ -118,8 +122,10 @@ impl Chunked {
                     .ok_or(ChunkError)?;
                 State::Size
             }
-            (State::Size, b';' | b' ' | b'\t') if self.line > 1 => State::Extension,
-            (State::Size, b'\r') if self.line > 1 => State::SizeLf,
+            (State::Size, b' ' | b'\t') if self.line > 1 => State::SizeWs,
+            (State::SizeWs, b' ' | b'\t') => State::SizeWs,
+            (State::Size | State::SizeWs, b';') if self.line > 1 => State::Extension,
+            (State::Size | State::SizeWs, b'\r') if self.line > 1 => State::SizeLf,
             (State::Extension, b'\r') => State::SizeLf,
             (State::Extension, b'\n') => return Err(ChunkError),
             (State::Extension, _) => State::Extension,
@@ -137,8 +143,9 @@ impl Chunked {
                 State::Size
             }
             (State::TrailerStart, b'\r') => State::EndLf,
-            (State::TrailerStart, b'\n') => return Err(ChunkError),
-            (State::Trailer, b'\n') => {
+            (State::TrailerStart | State::Trailer, b'\n') => return Err(ChunkError),
+            (State::Trailer, b'\r') => State::TrailerLf,
+            (State::TrailerLf, b'\n') => {
                 self.line = 0;
                 State::TrailerStart
             }
@@ -196,6 +203,9 @@ mod tests {
             b"5\r\nhelloXX",
             b"5\nhello\r\n",
             b"fffffffffffffffffff\r\n",
+            b"5 6\r\nhello\r\n",
+            b"0\r\nx: y\n\r\n",
+            b"0\r\nx: \ry\r\n\r\n",
         ] {
             assert_eq!(
                 end_of(bad, 64),

@@ -42,7 +42,10 @@ pub(super) struct RequestHead<'h, 'b> {
     pub(super) head_len: usize,
     /// Bytes of the body that follows it.
     pub(super) body_len: usize,
+    /// Whether the client sent a `Content-Length` (written again, once, normalised).
+    has_length: bool,
     host: Option<&'b str>,
+    named: Named<'b>,
 }
 
 impl<'h, 'b> RequestHead<'h, 'b> {
@@ -94,6 +97,9 @@ impl<'h, 'b> RequestHead<'h, 'b> {
                 host = Some(std::str::from_utf8(h.value).unwrap_or(""));
             }
         }
+        let Some(named) = Named::of(request.headers) else {
+            return Parsed::Refuse(400);
+        };
         let body_len = content_length.unwrap_or(0);
         if body_len > MAX_BUFFERED_BODY {
             return Parsed::Handoff;
@@ -106,7 +112,9 @@ impl<'h, 'b> RequestHead<'h, 'b> {
             request,
             head_len,
             body_len,
+            has_length: content_length.is_some(),
             host,
+            named,
         })
     }
 
@@ -142,7 +150,6 @@ impl<'h, 'b> RequestHead<'h, 'b> {
         out.push(b' ');
         out.extend_from_slice(self.request.path.unwrap_or("/").as_bytes());
         out.extend_from_slice(b" HTTP/1.1\r\n");
-        let named = Named::of(headers);
         let mut keep_te = false;
         let mut forwarded_for = false;
         for h in headers {
@@ -154,10 +161,16 @@ impl<'h, 'b> RequestHead<'h, 'b> {
                 forwarded_for = true;
                 continue;
             }
-            if is_hop_by_hop(h.name) || named.contains(h.name) {
+            if h.name.eq_ignore_ascii_case("content-length")
+                || is_hop_by_hop(h.name)
+                || self.named.contains(h.name)
+            {
                 continue;
             }
             write_field(out, h.name.as_bytes(), h.value);
+        }
+        if self.has_length {
+            write_length(out, self.body_len as u64);
         }
         if keep_te {
             out.extend_from_slice(b"te: trailers\r\n");
@@ -301,8 +314,10 @@ pub(super) fn parse_response(
         }
     };
     let close = status >= 200 && (close || framing == Framing::UntilClose);
+    let Some(named) = Named::of(headers) else {
+        return Parsed::Refuse(502);
+    };
 
-    let named = Named::of(headers);
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(itoa3(status).as_slice());
     out.push(b' ');
@@ -310,20 +325,23 @@ pub(super) fn parse_response(
     out.extend_from_slice(b"\r\n");
     for h in headers {
         let name = h.name;
-        let framing_field = name.eq_ignore_ascii_case("transfer-encoding")
-            || (chunked.is_some() && name.eq_ignore_ascii_case("content-length"));
-        if framing_field {
-            // The body goes through as it is, so its coding does too; a length
-            // beside a transfer coding is dropped (RFC 9112 §6.3).
-            if chunked.is_some() && name.eq_ignore_ascii_case("transfer-encoding") {
-                write_field(out, name.as_bytes(), h.value);
-            }
+        if name.eq_ignore_ascii_case("transfer-encoding") {
+            // The body goes through as it is, so its coding does too.
+            write_field(out, name.as_bytes(), h.value);
             continue;
         }
-        if name.eq_ignore_ascii_case("te") || is_hop_by_hop(name) || named.contains(name) {
+        if name.eq_ignore_ascii_case("content-length")
+            || name.eq_ignore_ascii_case("te")
+            || is_hop_by_hop(name)
+            || named.contains(name)
+        {
             continue;
         }
         write_field(out, name.as_bytes(), h.value);
+    }
+    // One length, as parsed; none beside a transfer coding (RFC 9112 §6.3).
+    if let (None, Some(n)) = (chunked, content_length) {
+        write_length(out, n);
     }
     if close {
         out.extend_from_slice(b"connection: close\r\n");
@@ -362,35 +380,58 @@ fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Most fields one head's `Connection` fields may name (besides `keep-alive` and
+/// `close`); more is refused rather than scanned.
+const MAX_NAMED: usize = 16;
+
+/// Fields the proxy writes itself, which naming in `Connection` does not remove.
+const PROTECTED: [&str; 3] = ["content-length", "transfer-encoding", "host"];
+
 /// The fields a head's `Connection` fields name, which are hop-by-hop too.
-struct Named<'a, 'b> {
-    headers: &'a [Header<'b>],
-    /// Whether any token is more than `keep-alive` or `close` (the usual case: no).
-    any: bool,
+#[derive(Debug, Default)]
+struct Named<'b> {
+    tokens: Vec<&'b [u8]>,
 }
 
-impl<'a, 'b> Named<'a, 'b> {
-    fn of(headers: &'a [Header<'b>]) -> Self {
-        let any = headers
+impl<'b> Named<'b> {
+    /// `None` when they name more than [`MAX_NAMED`] fields.
+    fn of(headers: &[Header<'b>]) -> Option<Self> {
+        let mut tokens = Vec::new();
+        let values = headers
             .iter()
             .filter(|h| h.name.eq_ignore_ascii_case("connection"))
             .flat_map(|h| h.value.split(|&b| b == b','))
-            .map(<[u8]>::trim_ascii)
-            .any(|t| {
-                !t.is_empty()
-                    && !t.eq_ignore_ascii_case(b"keep-alive")
-                    && !t.eq_ignore_ascii_case(b"close")
-            });
-        Self { headers, any }
+            .map(<[u8]>::trim_ascii);
+        for token in values {
+            if token.is_empty()
+                || token.eq_ignore_ascii_case(b"keep-alive")
+                || token.eq_ignore_ascii_case(b"close")
+            {
+                continue;
+            }
+            if tokens.len() == MAX_NAMED {
+                return None;
+            }
+            tokens.push(token);
+        }
+        Some(Self { tokens })
     }
 
-    /// Whether `name` is among them.
+    /// Whether `name` is among them (never a field in [`PROTECTED`]).
     fn contains(&self, name: &str) -> bool {
-        self.any
-            && self.headers.iter().any(|h| {
-                h.name.eq_ignore_ascii_case("connection") && lists_token(h.value, name.as_bytes())
-            })
+        !self.tokens.is_empty()
+            && !PROTECTED.iter().any(|p| p.eq_ignore_ascii_case(name))
+            && self
+                .tokens
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(name.as_bytes()))
     }
+}
+
+fn write_length(out: &mut Vec<u8>, n: u64) {
+    use std::io::Write;
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "content-length: {n}\r\n");
 }
 
 /// A `Content-Length` value: digits only.
@@ -514,7 +555,7 @@ mod tests {
         let (head, out) = client_head(raw, false, false);
         assert_eq!(
             out,
-            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: nginx\r\n\r\n"
+            "HTTP/1.1 200 OK\r\nServer: nginx\r\ncontent-length: 5\r\n\r\n"
         );
         assert_eq!(
             (head.framing, head.reusable, head.close),
@@ -548,6 +589,41 @@ mod tests {
             true,
         );
         assert!(head.interim() && !head.close);
+    }
+
+    #[test]
+    fn connection_cannot_remove_framing_or_host() {
+        let head = upstream_head(
+            "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\ncontent-length: 03\r\n\
+             Connection: content-length, host, transfer-encoding\r\n\r\nabc",
+        );
+        assert!(head.contains("Host: a\r\n"), "{head}");
+        assert_eq!(head.matches("content-length: 3\r\n").count(), 1, "{head}");
+        assert!(
+            !head.to_lowercase().contains("content-length: 03"),
+            "{head}"
+        );
+
+        let (head, out) = client_head(
+            "HTTP/1.1 200 OK\r\nConnection: content-length\r\nContent-Length: 2\r\n\r\nok",
+            false,
+            false,
+        );
+        assert_eq!(out, "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n");
+        assert_eq!(head.framing, Framing::Length(2));
+    }
+
+    #[test]
+    fn too_many_fields_named_in_connection_are_refused() {
+        let tokens: Vec<String> = (0..=MAX_NAMED).map(|i| format!("x-{i}")).collect();
+        let connection = tokens.join(", ");
+        let request = format!("GET / HTTP/1.1\r\nConnection: {connection}\r\n\r\n");
+        let mut slots = header_slots();
+        let parsed = RequestHead::parse(request.as_bytes(), &mut slots, 8192);
+        assert!(matches!(parsed, Parsed::Refuse(400)));
+        let response = format!("HTTP/1.1 200 OK\r\nConnection: {connection}\r\n\r\n");
+        let parsed = parse_response(response.as_bytes(), false, false, &mut Vec::new());
+        assert!(matches!(parsed, Parsed::Refuse(502)));
     }
 
     #[test]

@@ -30,6 +30,8 @@ use tokio::time::Sleep;
 
 /// Room made for each socket read.
 const READ_CHUNK: usize = 16 << 10;
+/// Buffer capacity a keep-alive connection holds on to between requests.
+const KEEP_CAPACITY: usize = 2 * READ_CHUNK;
 
 /// How a fast-path connection ended.
 pub(crate) enum Ended {
@@ -83,6 +85,7 @@ pub(crate) async fn serve(
         if !conn.forward(request, closing, timer.as_mut()).await {
             return Ended::Closed;
         }
+        conn.trim();
     }
 }
 
@@ -408,6 +411,19 @@ impl Conn<'_> {
             done = end;
         }
         Relayed::Complete
+    }
+
+    /// Lets go of buffer space a large exchange left, so that idle connections stay small.
+    fn trim(&mut self) {
+        if self.out.capacity() > KEEP_CAPACITY {
+            self.out = Vec::with_capacity(4096);
+        }
+        if self.input.is_empty() && self.input.capacity() > KEEP_CAPACITY {
+            self.input = BytesMut::new();
+        }
+        if self.upstream_input.is_empty() && self.upstream_input.capacity() > KEEP_CAPACITY {
+            self.upstream_input = BytesMut::new();
+        }
     }
 
     /// Answers with a short text of the proxy's own. Whether the connection stays open.
