@@ -5,7 +5,7 @@ use crate::cluster::Member;
 use crate::config::model::UpstreamProtocol;
 use crate::proxy::body::{ProxyBody, Reuse, UpstreamBody, text};
 use crate::proxy::headers::{PolicyView, add_forwarded, authority, join_cookies, strip_hop_by_hop};
-use crate::proxy::pool::{self, ConnectError, Connection};
+use crate::proxy::pool::{self, Connection};
 use crate::proxy::upstream::Upstream;
 use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
@@ -70,8 +70,7 @@ pub(crate) async fn forward(
         }
     }
     match last_error {
-        Some(e @ ConnectError::Timeout(_)) => text(StatusCode::GATEWAY_TIMEOUT, e.to_string()),
-        Some(e) => text(StatusCode::BAD_GATEWAY, e.to_string()),
+        Some(e) => text(e.status(), e.to_string()),
         None => text(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("no endpoint in cluster {}", upstream.name()),

@@ -29,6 +29,16 @@ pub(crate) enum ConnectError {
     Handshake(SocketAddr, hyper::Error),
 }
 
+impl ConnectError {
+    /// What the client is answered: 504 when the connect timed out, else 502.
+    pub(crate) fn status(&self) -> http::StatusCode {
+        match self {
+            ConnectError::Timeout(_) => http::StatusCode::GATEWAY_TIMEOUT,
+            _ => http::StatusCode::BAD_GATEWAY,
+        }
+    }
+}
+
 /// A connection ready for one request.
 pub(crate) enum Connection {
     /// Exclusive until checked in again.
@@ -37,15 +47,50 @@ pub(crate) enum Connection {
     Http2(http2::SendRequest<Incoming>),
 }
 
+/// What a worker keeps for one endpoint.
 #[derive(Default)]
 struct Idle {
-    sockets: Vec<(TcpStream, Instant)>,
-    http1: Vec<(http1::SendRequest<Incoming>, Instant)>,
+    sockets: IdleList<TcpStream>,
+    http1: IdleList<http1::SendRequest<Incoming>>,
     http2: Option<http2::SendRequest<Incoming>>,
+}
+
+/// Idle connections of one kind, the most recently used last.
+struct IdleList<T>(Vec<(T, Instant)>);
+
+impl<T> Default for IdleList<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<T> IdleList<T> {
+    /// Keeps `conn` unless `max_idle` are kept already.
+    fn push(&mut self, conn: T, max_idle: usize) {
+        if self.0.len() < max_idle {
+            self.0.push((conn, Instant::now()));
+        }
+    }
+
+    /// The most recently used connection that has been idle less than `idle_timeout`
+    /// and that `usable` accepts; the ones passed over are dropped.
+    fn pop(&mut self, idle_timeout: Duration, usable: impl Fn(&T) -> bool) -> Option<T> {
+        while let Some((conn, since)) = self.0.pop() {
+            if since.elapsed() < idle_timeout && usable(&conn) {
+                return Some(conn);
+            }
+        }
+        None
+    }
 }
 
 thread_local! {
     static POOL: RefCell<HashMap<SocketAddr, Idle>> = RefCell::new(HashMap::new());
+}
+
+/// Runs `f` on this worker's idle connections to `addr`.
+fn idle<R>(addr: SocketAddr, f: impl FnOnce(&mut Idle) -> R) -> R {
+    POOL.with(|p| f(p.borrow_mut().entry(addr).or_default()))
 }
 
 /// A ready connection to `addr`: a pooled one if there is one, else a new one.
@@ -62,10 +107,12 @@ pub(crate) async fn checkout(
             return Ok(Connection::Http2(conn));
         }
         let conn = connect_http2(addr, connect_timeout).await?;
-        POOL.with(|p| p.borrow_mut().entry(addr).or_default().http2 = Some(conn.clone()));
+        idle(addr, |idle| idle.http2 = Some(conn.clone()));
         return Ok(Connection::Http2(conn));
     }
-    while let Some(mut conn) = pooled_http1(addr, idle_timeout) {
+    while let Some(mut conn) = idle(addr, |idle| {
+        idle.http1.pop(idle_timeout, |conn| !conn.is_closed())
+    }) {
         if ready(conn.ready(), connect_timeout).await {
             return Ok(Connection::Http1(conn));
         }
@@ -86,13 +133,7 @@ pub(crate) fn checkin(addr: SocketAddr, conn: http1::SendRequest<Incoming>, max_
     if conn.is_closed() {
         return;
     }
-    POOL.with(|p| {
-        let mut pool = p.borrow_mut();
-        let idle = &mut pool.entry(addr).or_default().http1;
-        if idle.len() < max_idle {
-            idle.push((conn, Instant::now()));
-        }
-    });
+    idle(addr, |idle| idle.http1.push(conn, max_idle));
 }
 
 /// A socket to `addr` for the HTTP/1.1 fast path, and whether it was pooled (then it may
@@ -102,16 +143,7 @@ pub(crate) async fn checkout_socket(
     connect_timeout: Duration,
     idle_timeout: Duration,
 ) -> Result<(TcpStream, bool), ConnectError> {
-    let pooled = POOL.with(|p| {
-        let mut pool = p.borrow_mut();
-        let idle = &mut pool.get_mut(&addr)?.sockets;
-        while let Some((socket, since)) = idle.pop() {
-            if since.elapsed() < idle_timeout && quiet(&socket) {
-                return Some(socket);
-            }
-        }
-        None
-    });
+    let pooled = idle(addr, |idle| idle.sockets.pop(idle_timeout, quiet));
     match pooled {
         Some(socket) => Ok((socket, true)),
         None => Ok((tcp(addr, connect_timeout).await?, false)),
@@ -127,32 +159,12 @@ fn quiet(socket: &TcpStream) -> bool {
 
 /// Returns a fast-path socket whose exchange has completed cleanly.
 pub(crate) fn checkin_socket(addr: SocketAddr, socket: TcpStream, max_idle: usize) {
-    POOL.with(|p| {
-        let mut pool = p.borrow_mut();
-        let idle = &mut pool.entry(addr).or_default().sockets;
-        if idle.len() < max_idle {
-            idle.push((socket, Instant::now()));
-        }
-    });
-}
-
-fn pooled_http1(addr: SocketAddr, idle_timeout: Duration) -> Option<http1::SendRequest<Incoming>> {
-    POOL.with(|p| {
-        let mut pool = p.borrow_mut();
-        let idle = &mut pool.get_mut(&addr)?.http1;
-        while let Some((conn, since)) = idle.pop() {
-            if since.elapsed() < idle_timeout && !conn.is_closed() {
-                return Some(conn);
-            }
-        }
-        None
-    })
+    idle(addr, |idle| idle.sockets.push(socket, max_idle));
 }
 
 fn pooled_http2(addr: SocketAddr) -> Option<http2::SendRequest<Incoming>> {
-    POOL.with(|p| {
-        let pool = p.borrow();
-        let conn = pool.get(&addr)?.http2.as_ref()?;
+    idle(addr, |idle| {
+        let conn = idle.http2.as_ref()?;
         (!conn.is_closed()).then(|| conn.clone())
     })
 }

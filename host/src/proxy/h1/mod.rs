@@ -239,7 +239,7 @@ impl Conn<'_> {
         let Some((member, (socket, reused))) = chosen else {
             self.input.advance(request.len);
             let (status, message) = match failure {
-                Some(e) => connect_failure(e),
+                Some(e) => (e.status().as_u16(), e.to_string()),
                 None => (
                     503,
                     format!("no endpoint in cluster {}", self.route.upstream.name()),
@@ -434,19 +434,11 @@ impl Conn<'_> {
     }
 }
 
-/// Status and text for a failed connect.
-fn connect_failure(e: ConnectError) -> (u16, String) {
-    match e {
-        ConnectError::Timeout(_) => (504, e.to_string()),
-        e => (502, e.to_string()),
-    }
-}
-
 impl Failure {
     /// Status and text to answer the client with; `None` when it has gone.
     fn answer(self, member: &Member, timeout: std::time::Duration) -> Option<(u16, String)> {
         Some(match self {
-            Failure::Connect(e) => connect_failure(e),
+            Failure::Connect(e) => (e.status().as_u16(), e.to_string()),
             Failure::Timeout => (
                 504,
                 format!("{} did not answer within {timeout:?}", member.address),
