@@ -207,6 +207,17 @@ impl Scorer for DefaultHealth {
 }
 
 impl DefaultHealth {
+    /// Whether one more passive ejection stays within `max_ejection_percent`. Counted
+    /// only when an endpoint is about to be ejected, not on every observation.
+    fn may_eject_one_more(&self) -> bool {
+        let ejected = self
+            .records
+            .values()
+            .filter(|r| r.ejected_until_ns.is_some())
+            .count();
+        (ejected + 1) * 100 <= self.records.len() * self.settings.max_ejection_percent as usize
+    }
+
     fn probe(&mut self, observation: &Observation) -> Option<Verdict> {
         let settings = self.settings;
         let record = self.records.get_mut(&observation.endpoint)?;
@@ -234,13 +245,6 @@ impl DefaultHealth {
     fn request(&mut self, observation: &Observation) -> Option<Verdict> {
         let settings = self.settings;
         let at = observation.at_ns;
-        let ejected_now = self
-            .records
-            .values()
-            .filter(|r| r.ejected_until_ns.is_some())
-            .count();
-        let may_eject =
-            (ejected_now + 1) * 100 <= self.records.len() * settings.max_ejection_percent as usize;
         let record = self.records.get_mut(&observation.endpoint)?;
         if record.out() {
             return None;
@@ -259,9 +263,12 @@ impl DefaultHealth {
         }
         let rate_exceeded = record.window_requests >= settings.error_rate_min_requests
             && record.window_errors as f32 >= settings.error_rate * record.window_requests as f32;
-        if !(record.request_errors >= settings.consecutive_errors || rate_exceeded) || !may_eject {
+        if !(record.request_errors >= settings.consecutive_errors || rate_exceeded)
+            || !self.may_eject_one_more()
+        {
             return None;
         }
+        let record = self.records.get_mut(&observation.endpoint)?;
         record.ejections += 1;
         let ms = u64::from(settings.base_ejection_ms) * u64::from(record.ejections);
         let ms = ms.min(u64::from(settings.max_ejection_ms)) as u32;
