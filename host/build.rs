@@ -43,22 +43,30 @@ fn main() {
             .unwrap_or_else(|e| panic!("copying {} to {}: {e}", built.display(), dest.display()));
     }
 
-    let mut table = String::from(
-        "/// Built-in policies embedded in the binary: (name, component bytes).\n\
-         pub const BUILTIN: &[(&str, &[u8])] = &[\n",
-    );
     let policies_src = root.join("policies");
-    for name in builtins
+    let (scorers, balancers): (Vec<&String>, Vec<&String>) = builtins
         .iter()
-        .filter(|n| !is_scorer(&policies_src.join(n)))
-    {
+        .partition(|n| is_scorer(&policies_src.join(n)));
+    let mut table = String::new();
+    for (constant, what, names) in [
+        ("BUILTIN", "Built-in balancers", balancers),
+        ("BUILTIN_SCORERS", "Built-in health scorers", scorers),
+    ] {
         writeln!(
             table,
-            "    ({name:?}, include_bytes!(concat!(env!(\"OUT_DIR\"), \"/policies/{name}.wasm\"))),"
+            "/// {what} embedded in the binary: (name, component bytes).\n\
+             pub const {constant}: &[(&str, &[u8])] = &["
         )
         .unwrap();
+        for name in names {
+            writeln!(
+                table,
+                "    ({name:?}, include_bytes!(concat!(env!(\"OUT_DIR\"), \"/policies/{name}.wasm\"))),"
+            )
+            .unwrap();
+        }
+        table.push_str("];\n");
     }
-    table.push_str("];\n");
     fs::write(out_dir.join("builtin_policies.rs"), table).unwrap();
 }
 

@@ -7,7 +7,7 @@ use crate::cluster::Membership;
 use crate::policy::engine::PolicyComponent;
 use crate::policy::{ClusterPolicy, LoadError, Pick, PickSource, PolicyLimits, RequestView};
 use arc_swap::{ArcSwap, ArcSwapOption, Guard};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// How a cluster uses its policy; the same for every version of it.
 #[derive(Clone, Debug)]
@@ -32,6 +32,9 @@ pub struct PolicyBinding {
     active: ArcSwap<ClusterPolicy>,
     /// The last version replaced while it was not quarantined.
     previous: ArcSwapOption<ClusterPolicy>,
+    /// Held while the membership changes or a version is installed, so that no
+    /// version misses a change.
+    changing: Mutex<()>,
 }
 
 impl PolicyBinding {
@@ -46,6 +49,7 @@ impl PolicyBinding {
             setup,
             active: ArcSwap::from_pointee(policy),
             previous: ArcSwapOption::empty(),
+            changing: Mutex::new(()),
         })
     }
 
@@ -97,8 +101,18 @@ impl PolicyBinding {
         Ok(next)
     }
 
+    /// Replaces the membership the serving version, and the one before it, pick from.
+    pub fn set_membership(&self, membership: Arc<Membership>) {
+        let _changing = self.changing.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(previous) = &*self.previous.load() {
+            previous.set_membership(Arc::clone(&membership));
+        }
+        self.active.load().set_membership(membership);
+    }
+
     /// Makes `next` the serving version: the next pick uses it.
     pub(crate) fn install(&self, next: ClusterPolicy) {
+        let _changing = self.changing.lock().unwrap_or_else(|e| e.into_inner());
         // The membership may have changed while `next` was being prepared.
         let membership = self.active.load().membership();
         if next.membership().generation() != membership.generation() {

@@ -19,8 +19,7 @@ impl types::Host for StoreState {}
 
 impl host::Host for StoreState {
     fn now_ns(&mut self) -> u64 {
-        static ORIGIN: OnceLock<Instant> = OnceLock::new();
-        ORIGIN.get_or_init(Instant::now).elapsed().as_nanos() as u64
+        clock_ns(Instant::now())
     }
 
     fn random(&mut self) -> u64 {
@@ -69,6 +68,13 @@ impl load::Host for StoreState {
     }
 }
 
+/// `at` on the `host.now-ns` clock: nanoseconds since the clock's first use.
+pub(crate) fn clock_ns(at: Instant) -> u64 {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    at.saturating_duration_since(*ORIGIN.get_or_init(Instant::now))
+        .as_nanos() as u64
+}
+
 impl From<Health> for types::Health {
     fn from(health: Health) -> Self {
         match health {
@@ -94,4 +100,20 @@ pub(crate) fn endpoints(membership: &crate::cluster::Membership) -> Vec<Endpoint
             health: m.health.into(),
         })
         .collect()
+}
+
+/// Host bindings of the `health-scorer` world. Its imports are the balancer world's,
+/// so one linker serves both.
+pub(crate) mod scorer {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "switchyard:policy/health-scorer",
+        with: {
+            "switchyard:policy/types@0.1.0": super::switchyard::policy::types,
+            "switchyard:policy/host@0.1.0": super::switchyard::policy::host,
+            "switchyard:policy/load@0.1.0": super::switchyard::policy::load,
+        },
+    });
+
+    pub(crate) use self::exports::switchyard::policy::scoring::{Observation, Source, Verdict};
 }

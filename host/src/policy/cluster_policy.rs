@@ -5,15 +5,14 @@
 use crate::cluster::{EndpointId, Membership};
 use crate::policy::bindings::{Needs, Setup};
 use crate::policy::engine::PolicyComponent;
+use crate::policy::faults::FaultLog;
 use crate::policy::instance::Instance;
 use crate::policy::request::{RequestInfo, RequestView, to_wit};
 use crate::policy::{Fault, LoadError, PolicyLimits};
 use arc_swap::ArcSwap;
 use crossbeam_queue::ArrayQueue;
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 
 /// Idle instances kept per cluster policy; more than the proxy has worker threads.
 const POOL: usize = 64;
@@ -73,21 +72,11 @@ pub struct ClusterPolicy {
     membership: ArcSwap<Membership>,
     idle: ArrayQueue<Instance>,
     fallback_next: AtomicUsize,
-    counters: Counters,
-    recent_faults: Mutex<VecDeque<Instant>>,
-    quarantined: AtomicBool,
-    /// What the predecessor version handed over; every new instance restores it.
-    inherited: OnceLock<Vec<u8>>,
-}
-
-#[derive(Default)]
-struct Counters {
     picks: AtomicU64,
     fallbacks: AtomicU64,
-    traps: AtomicU64,
-    deadlines: AtomicU64,
-    memory: AtomicU64,
-    invalid_answers: AtomicU64,
+    faults: FaultLog,
+    /// What the predecessor version handed over; every new instance restores it.
+    inherited: OnceLock<Vec<u8>>,
 }
 
 impl ClusterPolicy {
@@ -127,9 +116,9 @@ impl ClusterPolicy {
             membership: ArcSwap::new(membership),
             idle: ArrayQueue::new(POOL),
             fallback_next: AtomicUsize::new(0),
-            counters: Counters::default(),
-            recent_faults: Mutex::new(VecDeque::new()),
-            quarantined: AtomicBool::new(false),
+            picks: AtomicU64::new(0),
+            fallbacks: AtomicU64::new(0),
+            faults: FaultLog::default(),
             inherited: OnceLock::new(),
         };
         let _ = policy.idle.push(instance);
@@ -236,7 +225,7 @@ impl ClusterPolicy {
     /// quarantine is answered by the host's round-robin and counted.
     pub fn pick(&self, request: &impl RequestView) -> Pick {
         let membership = self.membership.load_full();
-        if self.quarantined.load(Relaxed) {
+        if self.faults.is_quarantined() {
             return self.fallback(membership, PickSource::Quarantined);
         }
         let mut instance = match self.idle.pop() {
@@ -261,7 +250,7 @@ impl ClusterPolicy {
         };
         match answer {
             Ok(endpoints) => {
-                self.counters.picks.fetch_add(1, Relaxed);
+                self.picks.fetch_add(1, Relaxed);
                 Pick {
                     endpoints,
                     source: PickSource::Policy,
@@ -274,19 +263,19 @@ impl ClusterPolicy {
 
     /// True once repeated faults have quarantined this version.
     pub fn is_quarantined(&self) -> bool {
-        self.quarantined.load(Relaxed)
+        self.faults.is_quarantined()
     }
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> PolicyStats {
-        let c = &self.counters;
+        let faults = self.faults.counts();
         PolicyStats {
-            picks: c.picks.load(Relaxed),
-            fallbacks: c.fallbacks.load(Relaxed),
-            traps: c.traps.load(Relaxed),
-            deadlines: c.deadlines.load(Relaxed),
-            memory: c.memory.load(Relaxed),
-            invalid_answers: c.invalid_answers.load(Relaxed),
+            picks: self.picks.load(Relaxed),
+            fallbacks: self.fallbacks.load(Relaxed),
+            traps: faults.traps,
+            deadlines: faults.deadlines,
+            memory: faults.memory,
+            invalid_answers: faults.invalid_answers,
         }
     }
 
@@ -308,37 +297,12 @@ impl ClusterPolicy {
     }
 
     fn record_fault(&self, fault: &Fault) {
-        let counter = match fault {
-            Fault::Trap(_) => &self.counters.traps,
-            Fault::Deadline(_) => &self.counters.deadlines,
-            Fault::Memory(_) => &self.counters.memory,
-            Fault::InvalidAnswer(_) => &self.counters.invalid_answers,
-        };
-        counter.fetch_add(1, Relaxed);
         let policy = self.component.name();
         let cluster = self.setup.cluster.as_str();
-        tracing::warn!(
-            policy,
-            cluster,
-            kind = fault.kind(),
-            "policy fault: {fault}"
-        );
-        let now = Instant::now();
-        let mut recent = self.recent_faults.lock().unwrap_or_else(|e| e.into_inner());
-        recent.push_back(now);
-        while recent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > self.limits.fault_window)
-        {
-            recent.pop_front();
-        }
-        if recent.len() >= self.limits.quarantine_after as usize
-            && !self.quarantined.swap(true, Relaxed)
-        {
+        if self.faults.record(fault, &self.limits, policy, cluster) {
             tracing::error!(
                 policy,
                 cluster,
-                faults = recent.len(),
                 window = ?self.limits.fault_window,
                 "policy quarantined: the built-in round-robin serves this cluster until a new version loads"
             );
@@ -347,7 +311,7 @@ impl ClusterPolicy {
 
     /// The host's round-robin over the routable members.
     fn fallback(&self, membership: Arc<Membership>, source: PickSource) -> Pick {
-        self.counters.fallbacks.fetch_add(1, Relaxed);
+        self.fallbacks.fetch_add(1, Relaxed);
         let routable = membership.routable();
         let endpoints = if routable.is_empty() {
             Vec::new()

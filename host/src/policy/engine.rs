@@ -1,11 +1,13 @@
 //! The wasmtime engine shared by all policies: compilation, linking, epoch ticks.
 
 use crate::cluster::Membership;
+use crate::policy::bindings::scorer::HealthScorerPre;
 use crate::policy::bindings::{Balancer, BalancerPre, PolicyInfo};
 use crate::policy::inspect::{self, World};
 use crate::policy::instance::Instance;
 use crate::policy::log::PolicyLog;
 use crate::policy::sandbox::StoreState;
+use crate::policy::scorer::ScorerComponent;
 use crate::policy::{LoadError, PolicyLimits, wasi};
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,7 +55,22 @@ impl PolicyEngine {
 
     /// Compiles, validates and links a balancer component named `name`.
     pub fn compile(&self, name: &str, bytes: &[u8]) -> Result<Arc<PolicyComponent>, LoadError> {
-        self.link(name, &self.compile_only(bytes)?)
+        match self.link(name, &self.compile_only(bytes)?)? {
+            Linked::Balancer(component) => Ok(component),
+            Linked::Scorer(_) => Err(LoadError::ScorerNotBalancer),
+        }
+    }
+
+    /// Compiles, validates and links a health-scorer component named `name`.
+    pub fn compile_scorer(
+        &self,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<Arc<ScorerComponent>, LoadError> {
+        match self.link(name, &self.compile_only(bytes)?)? {
+            Linked::Scorer(component) => Ok(component),
+            Linked::Balancer(_) => Err(LoadError::BalancerNotScorer),
+        }
     }
 
     /// Compiles and validates `bytes` without linking them.
@@ -66,30 +83,39 @@ impl PolicyEngine {
     }
 
     /// Checks a compiled component's world and links it as policy `name`.
-    pub(crate) fn link(
-        &self,
-        name: &str,
-        component: &Component,
-    ) -> Result<Arc<PolicyComponent>, LoadError> {
-        if inspect::check_interface(&self.engine, component)? == World::HealthScorer {
-            return Err(LoadError::ScorerNotBalancer);
-        }
-        let pre = self
-            .linker
-            .instantiate_pre(component)
-            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        let pre = BalancerPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        Ok(Arc::new(PolicyComponent {
-            name: name.to_string(),
-            pre,
-            log: Arc::new(PolicyLog::new(name)),
-        }))
+    pub(crate) fn link(&self, name: &str, component: &Component) -> Result<Linked, LoadError> {
+        let world = inspect::check_interface(&self.engine, component)?;
+        let link_error = |e: wasmtime::Error| LoadError::Link {
+            world: world.name(),
+            reason: format!("{e:#}"),
+        };
+        let pre = self.linker.instantiate_pre(component).map_err(link_error)?;
+        Ok(match world {
+            World::Balancer => Linked::Balancer(Arc::new(PolicyComponent {
+                name: name.to_string(),
+                pre: BalancerPre::new(pre).map_err(link_error)?,
+                log: Arc::new(PolicyLog::new(name)),
+            })),
+            World::HealthScorer => Linked::Scorer(Arc::new(ScorerComponent::new(
+                name,
+                HealthScorerPre::new(pre).map_err(link_error)?,
+            ))),
+        })
     }
 
     /// The underlying wasmtime engine.
     pub(crate) fn wasmtime(&self) -> &Engine {
         &self.engine
     }
+}
+
+/// A linked component of either world.
+#[derive(Clone)]
+pub(crate) enum Linked {
+    /// A balancer.
+    Balancer(Arc<PolicyComponent>),
+    /// A health scorer.
+    Scorer(Arc<ScorerComponent>),
 }
 
 /// Advances the engine's epoch every [`TICK`] until the engine is dropped.

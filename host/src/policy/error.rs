@@ -62,9 +62,19 @@ pub enum LoadError {
         "component is a health scorer (world health-scorer); a balancer (world balancer) is needed here"
     )]
     ScorerNotBalancer,
+    /// A balancer where a health scorer is needed.
+    #[error(
+        "component is a balancer (world balancer); a health scorer (world health-scorer) is needed here"
+    )]
+    BalancerNotScorer,
     /// The exports do not have the contract's types.
-    #[error("component does not match the balancer world: {0}")]
-    Link(String),
+    #[error("component does not match the {world} world: {reason}")]
+    Link {
+        /// The world its exports claim.
+        world: &'static str,
+        /// What does not match.
+        reason: String,
+    },
     /// The policy's `init` refused its configuration.
     #[error("policy rejected its configuration: {0}")]
     Config(String),

@@ -1,22 +1,82 @@
-//! One live instance of a policy: its store, its bindings, deadlines on every call.
+//! One live policy instance: its store, its exports, deadlines on every call.
+//! [`Sandboxed`] is the part shared by both worlds; [`Instance`] is a balancer.
 
 use crate::cluster::Membership;
 use crate::policy::bindings::{self, Balancer, Needs, PolicyInfo, Request, Setup};
 use crate::policy::engine::{PolicyComponent, TICK};
+use crate::policy::log::PolicyLog;
 use crate::policy::sandbox::StoreState;
 use crate::policy::{Fault, PolicyLimits};
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 /// Trap messages are cut to this length for logs and errors.
 const MAX_MESSAGE: usize = 300;
 
-/// A policy instance. Not shared: one caller at a time owns it.
-pub(crate) struct Instance {
+/// An instantiated component of either world, with its exports `E`, run under limits.
+pub(crate) struct Sandboxed<E> {
     store: Store<StoreState>,
-    policy: Balancer,
+    exports: E,
     limits: PolicyLimits,
+}
+
+impl<E> Sandboxed<E> {
+    /// Creates a store under `limits` and instantiates into it with `instantiate`, under
+    /// the setup deadline; `membership` answers the load imports until replaced.
+    pub(crate) fn start(
+        engine: &Engine,
+        log: &Arc<PolicyLog>,
+        limits: &PolicyLimits,
+        membership: Arc<Membership>,
+        instantiate: impl FnOnce(&mut Store<StoreState>) -> wasmtime::Result<E>,
+    ) -> Result<Self, Fault> {
+        let state = StoreState::new(Arc::clone(log), membership, limits);
+        let mut store = Store::new(engine, state);
+        store.limiter(|state| &mut state.memory);
+        store.epoch_deadline_callback(|mut cx| {
+            Ok(if cx.data_mut().deadline.expired() {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Continue(1)
+            })
+        });
+        store.data_mut().deadline.arm(limits.setup_deadline);
+        store.set_epoch_deadline(ticks(limits.setup_deadline));
+        let exports =
+            instantiate(&mut store).map_err(|e| fault(&store, limits.setup_deadline, &e))?;
+        Ok(Self {
+            store,
+            exports,
+            limits: *limits,
+        })
+    }
+
+    /// The limits calls run under.
+    pub(crate) fn limits(&self) -> &PolicyLimits {
+        &self.limits
+    }
+
+    /// Makes the load imports answer from `membership`.
+    pub(crate) fn set_membership(&mut self, membership: &Arc<Membership>) {
+        self.store.data_mut().membership = Arc::clone(membership);
+    }
+
+    /// Calls into the instance under `deadline`; any failure is a classified [`Fault`].
+    pub(crate) fn call<R>(
+        &mut self,
+        deadline: Duration,
+        f: impl FnOnce(&E, &mut Store<StoreState>) -> wasmtime::Result<R>,
+    ) -> Result<R, Fault> {
+        self.store.data_mut().deadline.arm(deadline);
+        self.store.set_epoch_deadline(ticks(deadline));
+        f(&self.exports, &mut self.store).map_err(|e| fault(&self.store, deadline, &e))
+    }
+}
+
+/// A balancer instance. Not shared: one caller at a time owns it.
+pub(crate) struct Instance {
+    guest: Sandboxed<Balancer>,
     /// Generation of the membership last pushed.
     seen: u64,
 }
@@ -29,43 +89,25 @@ impl Instance {
         limits: &PolicyLimits,
         membership: Arc<Membership>,
     ) -> Result<Self, Fault> {
-        let engine = component.pre.engine();
-        let state = StoreState::new(Arc::clone(&component.log), membership, limits);
-        let mut store = Store::new(engine, state);
-        store.limiter(|state| &mut state.memory);
-        store.epoch_deadline_callback(|mut cx| {
-            Ok(if cx.data_mut().deadline.expired() {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Continue(1)
-            })
-        });
-        store.data_mut().deadline.arm(limits.setup_deadline);
-        store.set_epoch_deadline(ticks(limits.setup_deadline));
-        let policy = component
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| fault(&store, limits.setup_deadline, &e))?;
-        Ok(Self {
-            store,
-            policy,
-            limits: *limits,
-            seen: 0,
-        })
+        let pre = &component.pre;
+        let guest = Sandboxed::start(pre.engine(), &component.log, limits, membership, |store| {
+            pre.instantiate(store)
+        })?;
+        Ok(Self { guest, seen: 0 })
     }
 
     /// Calls `describe`.
     pub(crate) fn describe(&mut self) -> Result<PolicyInfo, Fault> {
-        let deadline = self.limits.setup_deadline;
-        self.call(deadline, |p, s| {
+        let deadline = self.guest.limits().setup_deadline;
+        self.guest.call(deadline, |p, s| {
             p.switchyard_policy_balancing().call_describe(s)
         })
     }
 
     /// Calls `init`; the inner error is the policy's refusal of its configuration.
     pub(crate) fn init(&mut self, setup: &Setup) -> Result<Result<Needs, String>, Fault> {
-        let deadline = self.limits.setup_deadline;
-        self.call(deadline, |p, s| {
+        let deadline = self.guest.limits().setup_deadline;
+        self.guest.call(deadline, |p, s| {
             p.switchyard_policy_balancing().call_init(s, setup)
         })
     }
@@ -75,10 +117,10 @@ impl Instance {
         if self.seen == membership.generation() {
             return Ok(());
         }
-        self.store.data_mut().membership = Arc::clone(membership);
+        self.guest.set_membership(membership);
         let endpoints = bindings::endpoints(membership);
-        let deadline = self.limits.setup_deadline;
-        self.call(deadline, |p, s| {
+        let deadline = self.guest.limits().setup_deadline;
+        self.guest.call(deadline, |p, s| {
             p.switchyard_policy_balancing()
                 .call_set_members(s, &endpoints)
         })?;
@@ -88,24 +130,24 @@ impl Instance {
 
     /// Calls `save-state`: what this instance hands its successor.
     pub(crate) fn save_state(&mut self) -> Result<Vec<u8>, Fault> {
-        let deadline = self.limits.setup_deadline;
-        self.call(deadline, |p, s| {
+        let deadline = self.guest.limits().setup_deadline;
+        self.guest.call(deadline, |p, s| {
             p.switchyard_policy_balancing().call_save_state(s)
         })
     }
 
     /// Calls `restore-state` with what a predecessor saved.
     pub(crate) fn restore_state(&mut self, state: &[u8]) -> Result<(), Fault> {
-        let deadline = self.limits.setup_deadline;
-        self.call(deadline, |p, s| {
+        let deadline = self.guest.limits().setup_deadline;
+        self.guest.call(deadline, |p, s| {
             p.switchyard_policy_balancing().call_restore_state(s, state)
         })
     }
 
     /// Calls `pick` under the pick deadline; the answer's ids in order.
     pub(crate) fn pick(&mut self, request: &Request) -> Result<Vec<u32>, Fault> {
-        let deadline = self.limits.pick_deadline;
-        let answer = self.call(deadline, |p, s| {
+        let deadline = self.guest.limits().pick_deadline;
+        let answer = self.guest.call(deadline, |p, s| {
             p.switchyard_policy_balancing().call_pick(s, request)
         })?;
         let (a, b, c, d) = answer.ids;
@@ -115,16 +157,6 @@ impl Instance {
                 "a preference of length {len}; at most 4 fit"
             ))),
         }
-    }
-
-    fn call<R>(
-        &mut self,
-        deadline: Duration,
-        f: impl FnOnce(&Balancer, &mut Store<StoreState>) -> wasmtime::Result<R>,
-    ) -> Result<R, Fault> {
-        self.store.data_mut().deadline.arm(deadline);
-        self.store.set_epoch_deadline(ticks(deadline));
-        f(&self.policy, &mut self.store).map_err(|e| fault(&self.store, deadline, &e))
     }
 }
 

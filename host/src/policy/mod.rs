@@ -18,16 +18,21 @@ pub mod check;
 mod cluster_policy;
 mod engine;
 mod error;
+mod faults;
 mod inspect;
 mod instance;
 mod log;
 mod registry;
 mod request;
 mod sandbox;
+mod scorer;
+mod scorer_binding;
 mod wasi;
 
 pub use binding::{PolicyBinding, PolicySetup};
-pub use builtin::{DEFAULT_POLICY, builtin, builtin_names};
+pub use builtin::{
+    DEFAULT_HEALTH_POLICY, DEFAULT_POLICY, builtin, builtin_names, builtin_scorer_names,
+};
 pub use cache::{CacheOrigin, ComponentCache, Sha256Digest, default_cache_dir};
 pub use cluster_policy::{ClusterPolicy, MAX_STATE_BYTES, Pick, PickSource, PolicyStats};
 pub(crate) use engine::lower_priority;
@@ -41,3 +46,5 @@ pub use registry::{
 };
 pub use request::{RequestInfo, RequestView};
 pub use sandbox::PolicyLimits;
+pub use scorer::{Observation, ObservationSource, ScorerComponent, ScorerInstance, Verdict};
+pub use scorer_binding::{ScorerBinding, ScorerSetup};

@@ -6,8 +6,12 @@
 use crate::cluster::Membership;
 use crate::policy::binding::{PolicyBinding, PolicySetup};
 use crate::policy::cache::{CacheOrigin, ComponentCache, Sha256Digest};
-use crate::policy::engine::{PolicyComponent, PolicyEngine};
-use crate::policy::{ClusterPolicy, LoadError, PolicyStats, builtin};
+use crate::policy::engine::{Linked, PolicyEngine};
+use crate::policy::scorer_binding::PreparedScorer;
+use crate::policy::{
+    ClusterPolicy, LoadError, PolicyStats, ScorerBinding, ScorerInstance, ScorerSetup, World,
+    builtin,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -94,16 +98,72 @@ pub struct PolicyStatus {
     pub file_removed: bool,
     /// The last load that failed, if any since the active version loaded.
     pub last_error: Option<LoadFailure>,
+    /// Balancer or health scorer.
+    pub world: World,
     /// Per cluster served: name, counters, quarantined.
     pub clusters: Vec<(String, PolicyStats, bool)>,
 }
 
 struct Entry {
     version: PolicyVersion,
-    component: Arc<PolicyComponent>,
-    bindings: Vec<Arc<PolicyBinding>>,
+    component: Linked,
+    bindings: Vec<Bound>,
     file_removed: bool,
     last_error: Option<LoadFailure>,
+}
+
+/// A cluster served by a policy, in the role it serves it.
+#[derive(Clone)]
+enum Bound {
+    Balancer(Arc<PolicyBinding>),
+    Scorer(Arc<ScorerBinding>),
+}
+
+/// A new version readied for one cluster.
+enum Prepared {
+    Balancer(Box<ClusterPolicy>),
+    Scorer(PreparedScorer),
+}
+
+impl Bound {
+    fn cluster(&self) -> &str {
+        match self {
+            Bound::Balancer(b) => &b.setup().cluster,
+            Bound::Scorer(b) => &b.setup().cluster,
+        }
+    }
+
+    /// Counters and quarantine of the version serving this cluster.
+    fn stats(&self) -> (PolicyStats, bool) {
+        match self {
+            Bound::Balancer(b) => {
+                let policy = b.current();
+                (policy.stats(), policy.is_quarantined())
+            }
+            Bound::Scorer(b) => (b.stats(), b.is_quarantined()),
+        }
+    }
+
+    /// Readies `component` for this cluster; it must be of the world the cluster uses
+    /// the policy as.
+    fn prepare(&self, component: &Linked) -> Result<Prepared, LoadError> {
+        match (self, component) {
+            (Bound::Balancer(b), Linked::Balancer(c)) => b
+                .prepare(Arc::clone(c))
+                .map(|p| Prepared::Balancer(Box::new(p))),
+            (Bound::Scorer(b), Linked::Scorer(c)) => b.prepare(Arc::clone(c)).map(Prepared::Scorer),
+            (Bound::Balancer(_), Linked::Scorer(_)) => Err(LoadError::ScorerNotBalancer),
+            (Bound::Scorer(_), Linked::Balancer(_)) => Err(LoadError::BalancerNotScorer),
+        }
+    }
+
+    fn install(&self, next: Prepared) {
+        match (self, next) {
+            (Bound::Balancer(b), Prepared::Balancer(next)) => b.install(*next),
+            (Bound::Scorer(b), Prepared::Scorer(next)) => b.install(next),
+            _ => unreachable!("prepared for the cluster's own role"),
+        }
+    }
 }
 
 /// The loaded policies of one proxy.
@@ -127,40 +187,76 @@ impl PolicyRegistry {
         }
     }
 
-    /// Starts policy `setup.policy` for a cluster: `NAME.wasm` from the policy directory
-    /// when it is there, else the built-in of that name.
+    /// Starts balancer `setup.policy` for a cluster: `NAME.wasm` from the policy
+    /// directory when it is there, else the built-in of that name.
     pub fn bind(
         &self,
         setup: PolicySetup,
         membership: Arc<Membership>,
     ) -> Result<Arc<PolicyBinding>, LoadError> {
-        let _reloading = lock(&self.reloading);
         let name = setup.policy.clone();
-        let existing = lock(&self.entries)
-            .get(&name)
-            .map(|e| Arc::clone(&e.component));
+        self.bind_as(&name, |component| match component {
+            Linked::Balancer(c) => Ok(Bound::Balancer(Arc::new(PolicyBinding::new(
+                setup,
+                Arc::clone(c),
+                membership,
+            )?))),
+            Linked::Scorer(_) => Err(LoadError::ScorerNotBalancer),
+        })
+        .map(|bound| match bound {
+            Bound::Balancer(b) => b,
+            Bound::Scorer(_) => unreachable!("bound as a balancer"),
+        })
+    }
+
+    /// Starts health scorer `setup.policy` for a cluster, found as [`bind`](Self::bind)
+    /// finds balancers.
+    pub fn bind_scorer(
+        &self,
+        setup: ScorerSetup,
+        membership: Arc<Membership>,
+    ) -> Result<Arc<ScorerBinding>, LoadError> {
+        let name = setup.policy.clone();
+        self.bind_as(&name, |component| match component {
+            Linked::Scorer(c) => Ok(Bound::Scorer(Arc::new(ScorerBinding::new(
+                setup,
+                Arc::clone(c),
+                membership,
+            )?))),
+            Linked::Balancer(_) => Err(LoadError::BalancerNotScorer),
+        })
+        .map(|bound| match bound {
+            Bound::Scorer(b) => b,
+            Bound::Balancer(_) => unreachable!("bound as a scorer"),
+        })
+    }
+
+    /// Loads `name` if it is new and binds a cluster to it with `bind`.
+    fn bind_as(
+        &self,
+        name: &str,
+        bind: impl FnOnce(&Linked) -> Result<Bound, LoadError>,
+    ) -> Result<Bound, LoadError> {
+        let _reloading = lock(&self.reloading);
+        let existing = lock(&self.entries).get(name).map(|e| e.component.clone());
         let (component, version) = match existing {
             Some(component) => (component, None),
             None => {
-                let (component, version) = self.load_initial(&name)?;
+                let (component, version) = self.load_initial(name)?;
                 (component, Some(version))
             }
         };
-        let binding = Arc::new(PolicyBinding::new(
-            setup,
-            Arc::clone(&component),
-            membership,
-        )?);
+        let bound = bind(&component)?;
         let mut entries = lock(&self.entries);
-        let entry = entries.entry(name).or_insert_with(|| Entry {
+        let entry = entries.entry(name.to_string()).or_insert_with(|| Entry {
             version: version.expect("a policy seen for the first time has just been loaded"),
             component,
             bindings: Vec::new(),
             file_removed: false,
             last_error: None,
         });
-        entry.bindings.push(Arc::clone(&binding));
-        Ok(binding)
+        entry.bindings.push(bound.clone());
+        Ok(bound)
     }
 
     /// Loads `dir/NAME.wasm` again if it changed, or handles its removal.
@@ -210,16 +306,16 @@ impl PolicyRegistry {
                 active: entry.version.clone(),
                 file_removed: entry.file_removed,
                 last_error: entry.last_error.clone(),
+                world: match entry.component {
+                    Linked::Balancer(_) => World::Balancer,
+                    Linked::Scorer(_) => World::HealthScorer,
+                },
                 clusters: entry
                     .bindings
                     .iter()
                     .map(|b| {
-                        let policy = b.current();
-                        (
-                            b.setup().cluster.clone(),
-                            policy.stats(),
-                            policy.is_quarantined(),
-                        )
+                        let (stats, quarantined) = b.stats();
+                        (b.cluster().to_string(), stats, quarantined)
                     })
                     .collect(),
             })
@@ -327,11 +423,18 @@ impl PolicyRegistry {
             // No cluster uses it yet: validate as `policy check` would.
             let synthetic = Arc::new(Membership::synthetic(3));
             let limits = Default::default();
-            ClusterPolicy::new(Arc::clone(&component), name, &[], "", limits, synthetic)?;
+            match &component {
+                Linked::Balancer(c) => {
+                    ClusterPolicy::new(Arc::clone(c), name, &[], "", limits, synthetic)?;
+                }
+                Linked::Scorer(c) => {
+                    ScorerInstance::start(c, name, &[], &limits, &synthetic)?;
+                }
+            }
         }
         let prepared = bindings
             .iter()
-            .map(|b| b.prepare(Arc::clone(&component)))
+            .map(|b| b.prepare(&component))
             .collect::<Result<Vec<_>, _>>()?;
         for (binding, next) in bindings.iter().zip(prepared) {
             binding.install(next);
@@ -341,7 +444,7 @@ impl PolicyRegistry {
         let mut entries = lock(&self.entries);
         let entry = entries.entry(name.to_string()).or_insert_with(|| Entry {
             version: version.clone(),
-            component: Arc::clone(&component),
+            component: component.clone(),
             bindings: Vec::new(),
             file_removed: false,
             last_error: None,
@@ -374,7 +477,7 @@ impl PolicyRegistry {
     }
 
     /// The first version of `name`: its file when there is one, else the built-in.
-    fn load_initial(&self, name: &str) -> Result<(Arc<PolicyComponent>, PolicyVersion), LoadError> {
+    fn load_initial(&self, name: &str) -> Result<(Linked, PolicyVersion), LoadError> {
         let started = Instant::now();
         let file = self
             .dir
@@ -407,7 +510,7 @@ impl PolicyRegistry {
         bytes: &[u8],
         sha256: Sha256Digest,
         source: PolicySource,
-    ) -> Result<(Arc<PolicyComponent>, PolicyVersion), LoadError> {
+    ) -> Result<(Linked, PolicyVersion), LoadError> {
         let started = Instant::now();
         let (compiled, origin) = self.cache.get(&self.engine, sha256, bytes)?;
         let component = self.engine.link(name, &compiled)?;
