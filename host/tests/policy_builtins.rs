@@ -83,7 +83,10 @@ fn least_request_avoids_busy_endpoints() {
     }
     // Load is read live: once endpoint 3 drains and the others fill, it is preferred.
     for request in busy {
-        request.finish(std::time::Duration::from_millis(1), false);
+        request.finish(
+            std::time::Duration::from_millis(1),
+            switchyard::cluster::Outcome::Status(200),
+        );
     }
     let _others: Vec<_> = members.members()[..3]
         .iter()

@@ -97,7 +97,7 @@ pub use env::{Env, HostEnv};
 pub use ewma::Ewma;
 pub use hash::{hash_key, jump_hash, mix64};
 pub use members::Members;
-pub use scorer::{Observation, Scorer, Source, Verdict};
+pub use scorer::{Observation, ProbeStreak, ProbeThresholds, Scorer, Source, Verdict};
 pub use weighted::{effective_weight, weighted_index};
 
 /// A balancing policy: one instance per proxy worker.

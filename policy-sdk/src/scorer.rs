@@ -1,6 +1,6 @@
 //! Health-scoring policies: observations in, verdicts out.
 
-use crate::{Endpoint, EndpointId, Env, PolicyInfo, Setup};
+use crate::{Config, Endpoint, EndpointId, Env, PolicyInfo, Setup};
 
 pub use crate::bindings::scorer::exports::switchyard::policy::scoring::{
     Observation, Source, Verdict,
@@ -27,6 +27,70 @@ pub trait Scorer: Sized + 'static {
     /// Called about once a second: verdicts that changed without an observation (an
     /// ejection that ran out, a cluster-wide comparison).
     fn tick(&mut self, now_ns: u64, env: &impl Env) -> Vec<(EndpointId, Verdict)>;
+}
+
+/// Consecutive-probe thresholds: `unhealthy` failed probes in a row take an endpoint
+/// out, `healthy` passing ones bring it back. The host hands them over from the
+/// cluster's `[clusters.health_check]` as the keys in [`KEYS`](Self::KEYS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProbeThresholds {
+    /// Passing probes in a row that bring an endpoint back.
+    pub healthy: u32,
+    /// Failed probes in a row that take an endpoint out.
+    pub unhealthy: u32,
+}
+
+impl ProbeThresholds {
+    /// The configuration keys the thresholds come in.
+    pub const KEYS: [&'static str; 2] = ["healthy_threshold", "unhealthy_threshold"];
+
+    /// Reads the thresholds (2 and 3 when absent); each must be at least 1.
+    pub fn from_config(config: &Config) -> Result<Self, String> {
+        let read = |key: &str, default: u32| match config.parse_or(key, default)? {
+            0 => Err(format!("{key} must be at least 1")),
+            n => Ok(n),
+        };
+        Ok(Self {
+            healthy: read(Self::KEYS[0], 2)?,
+            unhealthy: read(Self::KEYS[1], 3)?,
+        })
+    }
+}
+
+/// One endpoint's run of probe results against [`ProbeThresholds`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProbeStreak {
+    failures: u32,
+    successes: u32,
+    down: bool,
+}
+
+impl ProbeStreak {
+    /// Counts one probe: `Some(true)` when the endpoint has just gone down,
+    /// `Some(false)` when it has just come back, else `None`.
+    pub fn record(&mut self, success: bool, thresholds: ProbeThresholds) -> Option<bool> {
+        if success {
+            self.failures = 0;
+            self.successes = self.successes.saturating_add(1);
+            if self.down && self.successes >= thresholds.healthy {
+                self.down = false;
+                return Some(false);
+            }
+        } else {
+            self.successes = 0;
+            self.failures = self.failures.saturating_add(1);
+            if !self.down && self.failures >= thresholds.unhealthy {
+                self.down = true;
+                return Some(true);
+            }
+        }
+        None
+    }
+
+    /// True while probes hold the endpoint out.
+    pub fn is_down(&self) -> bool {
+        self.down
+    }
 }
 
 /// Exports a [`Scorer`] implementation as the component's `scoring` interface.

@@ -249,6 +249,13 @@ impl<S: Scorer> ScorerHarness<S> {
         self.observe(observation)
     }
 
+    /// A successful request to `id` that took `latency_us`, now.
+    pub fn request_taking(&mut self, id: EndpointId, latency_us: u32) -> Option<Verdict> {
+        let mut observation = self.observation(id, Source::Request, true, Some(200));
+        observation.latency_us = latency_us;
+        self.observe(observation)
+    }
+
     /// Hands `observation` to the scorer; checks the verdict as the host does.
     pub fn observe(&mut self, observation: Observation) -> Option<Verdict> {
         let verdict = self.scorer.observe(&observation, &self.env);

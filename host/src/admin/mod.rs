@@ -1,9 +1,13 @@
 //! The admin HTTP API: what the proxy is running, and commands such as a policy rescan.
 //!
+//! - `GET /clusters`: every cluster's endpoints: health, the verdict and what gave it
+//!   (probe, passive, scorer), effective weight, in-flight, latency EWMA, error rate,
+//!   ejections, the last probe.
 //! - `GET /policies`: every policy's active version (sha256, load time, source), the
 //!   clusters it serves with their pick and fault counters, and its last load error.
 //! - `POST /policies/reload`: rescans the policy directory now; answers what it did.
 
+mod clusters;
 mod policies;
 mod server;
 

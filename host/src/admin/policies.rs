@@ -21,6 +21,7 @@ fn policy(p: &PolicyStatus) -> Value {
     };
     json!({
         "name": p.name,
+        "world": p.world.name(),
         "active": {
             "sha256": p.active.sha256.to_string(),
             "loaded_at": timestamp(p.active.loaded_at),

@@ -1,8 +1,9 @@
 //! The admin listener: plain HTTP/1.1 on its own thread, so that it answers even when
 //! the workers are saturated, and so that a slow admin call never delays traffic.
 
-use crate::admin::policies;
+use crate::admin::{clusters, policies};
 use crate::policy::PolicyRegistry;
+use crate::proxy::Upstream;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
@@ -22,8 +23,17 @@ pub struct AdminServer {
 }
 
 impl AdminServer {
-    /// Binds `addr` and serves the admin API for `registry` on a thread of its own.
-    pub fn start(addr: SocketAddr, registry: Arc<PolicyRegistry>) -> std::io::Result<Self> {
+    /// Binds `addr` and serves the admin API for `registry` and `upstreams` on a thread
+    /// of its own.
+    pub fn start(
+        addr: SocketAddr,
+        registry: Arc<PolicyRegistry>,
+        upstreams: Vec<Arc<Upstream>>,
+    ) -> std::io::Result<Self> {
+        let state = Arc::new(State {
+            registry,
+            upstreams,
+        });
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -35,7 +45,7 @@ impl AdminServer {
                     .enable_all()
                     .build();
                 match runtime {
-                    Ok(runtime) => runtime.block_on(serve(listener, registry, stopped)),
+                    Ok(runtime) => runtime.block_on(serve(listener, state, stopped)),
                     Err(e) => tracing::error!("cannot start the admin runtime: {e}"),
                 }
             })?;
@@ -61,9 +71,15 @@ impl Drop for AdminServer {
     }
 }
 
+/// What the admin API reports on and acts upon.
+struct State {
+    registry: Arc<PolicyRegistry>,
+    upstreams: Vec<Arc<Upstream>>,
+}
+
 async fn serve(
     listener: std::net::TcpListener,
-    registry: Arc<PolicyRegistry>,
+    state: Arc<State>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
@@ -81,10 +97,10 @@ async fn serve(
             },
             _ = stopped.changed() => return,
         };
-        let registry = Arc::clone(&registry);
+        let state = Arc::clone(&state);
         let service = service_fn(move |request| {
-            let registry = Arc::clone(&registry);
-            async move { Ok::<_, Infallible>(route(&registry, &request).await) }
+            let state = Arc::clone(&state);
+            async move { Ok::<_, Infallible>(route(&state, &request).await) }
         });
         tokio::spawn(async move {
             let connection = hyper::server::conn::http1::Builder::new()
@@ -96,18 +112,18 @@ async fn serve(
     }
 }
 
-async fn route(
-    registry: &Arc<PolicyRegistry>,
-    request: &Request<Incoming>,
-) -> Response<Full<Bytes>> {
+async fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     let method = request.method();
     match request.uri().path() {
+        "/clusters" if method == Method::GET => {
+            json(StatusCode::OK, &clusters::status(&state.upstreams))
+        }
         "/policies" if method == Method::GET => {
-            json(StatusCode::OK, &policies::status(&registry.status()))
+            json(StatusCode::OK, &policies::status(&state.registry.status()))
         }
         "/policies/reload" if method == Method::POST => {
             // A rescan compiles; keep it off this thread's event loop.
-            let registry = Arc::clone(registry);
+            let registry = Arc::clone(&state.registry);
             match tokio::task::spawn_blocking(move || registry.rescan()).await {
                 Ok(outcomes) => json(StatusCode::OK, &policies::outcomes(&outcomes)),
                 Err(e) => error(
@@ -116,12 +132,12 @@ async fn route(
                 ),
             }
         }
-        "/policies" | "/policies/reload" => {
+        "/clusters" | "/policies" | "/policies/reload" => {
             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
         _ => error(
             StatusCode::NOT_FOUND,
-            "not found; try GET /policies or POST /policies/reload",
+            "not found; try GET /clusters, GET /policies or POST /policies/reload",
         ),
     }
 }

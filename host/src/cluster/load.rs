@@ -1,9 +1,9 @@
 //! Per-endpoint load figures, updated lock-free by the requests that use the endpoint.
 
-use super::LatencyHistogram;
-use std::sync::Arc;
+use super::{EndpointId, LatencyHistogram, Outcome, Report, Reports};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 /// Weight of a new latency sample in the EWMA.
 const LATENCY_ALPHA: f32 = 0.2;
@@ -20,6 +20,8 @@ pub struct EndpointLoad {
     completed: AtomicU64,
     failed: AtomicU64,
     latency: LatencyHistogram,
+    /// Where outcomes are reported when the cluster's health is checked.
+    reporter: OnceLock<(EndpointId, Arc<Reports>)>,
 }
 
 impl EndpointLoad {
@@ -53,6 +55,12 @@ impl EndpointLoad {
         &self.latency
     }
 
+    /// Reports every outcome from now on to `reports`, as endpoint `id`. Only the first
+    /// call has an effect.
+    pub fn report_to(&self, id: EndpointId, reports: Arc<Reports>) {
+        let _ = self.reporter.set((id, reports));
+    }
+
     /// A request to this endpoint starts. It stays in flight until the returned guard
     /// is finished or dropped (dropped unfinished: the client went away; nothing is
     /// recorded against the endpoint).
@@ -64,15 +72,30 @@ impl EndpointLoad {
         }
     }
 
-    /// An attempt that never became a request (the connection could not be made):
-    /// counts as a failure, adds no latency sample.
-    pub fn record_failure(&self) {
+    /// An attempt that never became a request: the connection could not be made after
+    /// `elapsed` (`timed_out`: the connect timeout ran out). Counts as a failure, adds
+    /// no latency sample.
+    pub fn record_connect_failure(&self, elapsed: Duration, timed_out: bool) {
         self.completed.fetch_add(1, Relaxed);
         self.failed.fetch_add(1, Relaxed);
         self.record_outcome(true);
+        self.report(elapsed, Outcome::NoConnection { timed_out });
     }
 
-    fn finish(&self, latency: Duration, failed: bool) {
+    fn report(&self, latency: Duration, outcome: Outcome) {
+        if let Some((endpoint, reports)) = self.reporter.get() {
+            reports.push(Report {
+                endpoint: *endpoint,
+                at: Instant::now(),
+                latency,
+                outcome,
+            });
+        }
+    }
+
+    fn finish(&self, latency: Duration, outcome: Outcome) {
+        let failed = outcome.failed();
+        self.report(latency, outcome);
         self.in_flight.fetch_sub(1, Relaxed);
         self.completed.fetch_add(1, Relaxed);
         if failed {
@@ -108,10 +131,11 @@ pub struct InFlight {
 }
 
 impl InFlight {
-    /// The request finished after `latency` (to its response headers), failed or not.
-    pub fn finish(mut self, latency: Duration, failed: bool) {
+    /// The request ended with `outcome`, `latency` after it was sent (to its response
+    /// headers when there were any).
+    pub fn finish(mut self, latency: Duration, outcome: Outcome) {
         self.done = true;
-        self.load.finish(latency, failed);
+        self.load.finish(latency, outcome);
     }
 }
 
@@ -132,16 +156,18 @@ mod tests {
         let load = Arc::new(EndpointLoad::default());
         let (a, b, c) = (load.start(), load.start(), load.start());
         assert_eq!(load.in_flight(), 3);
-        a.finish(Duration::from_micros(1_000), false);
+        let reports = Arc::new(Reports::default());
+        load.report_to(9, Arc::clone(&reports));
+        a.finish(Duration::from_micros(1_000), Outcome::Status(200));
         assert_eq!((load.in_flight(), load.latency_ewma_us()), (2, 1_000));
-        b.finish(Duration::from_micros(2_000), true);
+        b.finish(Duration::from_micros(2_000), Outcome::Status(503));
         assert_eq!(load.latency_ewma_us(), 1_200);
         assert!((load.error_rate() - 0.02).abs() < 1e-6);
         drop(c);
         assert_eq!(load.in_flight(), 0, "an abandoned request leaves");
         let counts = (load.completed(), load.failed(), load.latency().count());
         assert_eq!(counts, (2, 1, 2));
-        load.record_failure();
+        load.record_connect_failure(Duration::from_millis(5), true);
         let counts = (load.completed(), load.failed(), load.latency().count());
         assert_eq!(counts, (3, 2, 2));
         assert_eq!(
@@ -149,5 +175,14 @@ mod tests {
             1_200,
             "no latency sample for a failed connect"
         );
+        let outcomes: Vec<_> = std::iter::from_fn(|| reports.pop())
+            .map(|r| (r.endpoint, r.outcome))
+            .collect();
+        let expected = [
+            (9, Outcome::Status(200)),
+            (9, Outcome::Status(503)),
+            (9, Outcome::NoConnection { timed_out: true }),
+        ];
+        assert_eq!(outcomes, expected, "the abandoned request is not reported");
     }
 }

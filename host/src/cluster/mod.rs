@@ -6,8 +6,10 @@
 mod histogram;
 mod load;
 mod membership;
+mod reports;
 
 pub use histogram::LatencyHistogram;
 
 pub use load::{EndpointLoad, InFlight};
 pub use membership::{EndpointId, Health, Member, Membership};
+pub use reports::{Outcome, Report, Reports};

@@ -1,10 +1,11 @@
 //! Reading a configuration file: TOML syntax, shape, then cross-references. Every error
 //! names the file and the key path.
 
-use super::model::Config;
-use crate::policy::{builtin, builtin_names};
+use super::model::{ClusterConfig, Config, ProbeKind};
+use crate::policy::{builtin_names, builtin_scorer_names};
 use std::collections::HashSet;
 use std::path::Path;
+use std::time::Duration;
 
 /// A configuration problem: `FILE: key.path: what is wrong`.
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +87,8 @@ fn validate(config: &Config) -> Result<(), String> {
                 cluster.name
             ));
         }
-        check_policy(config, &cluster.policy).map_err(|m| format!("clusters[{i}].policy: {m}"))?;
+        check_policy(config, &cluster.policy, builtin_names().collect())
+            .map_err(|m| format!("clusters[{i}].policy: {m}"))?;
         if !(1..=4096).contains(&cluster.policy_limits.memory_mib) {
             return Err(format!(
                 "clusters[{i}].policy_limits.memory_mib: must be 1 to 4096 (a WebAssembly memory holds at most 4 GiB)"
@@ -101,6 +103,7 @@ fn validate(config: &Config) -> Result<(), String> {
                 return Err(format!("clusters[{i}].{key}: must be above zero"));
             }
         }
+        check_health(config, cluster).map_err(|m| format!("clusters[{i}].{m}"))?;
         if cluster.policy_limits.pick_deadline.0.is_zero() {
             return Err(format!(
                 "clusters[{i}].policy_limits.pick_deadline: must be above zero"
@@ -159,17 +162,55 @@ fn validate(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
+/// The health keys of one cluster; the error is `key: reason` within the cluster.
+fn check_health(config: &Config, cluster: &ClusterConfig) -> Result<(), String> {
+    if let Some(name) = &cluster.health_policy {
+        check_policy(config, name, builtin_scorer_names().collect())
+            .map_err(|m| format!("health_policy: {m}"))?;
+    }
+    if cluster.panic_threshold > 100 {
+        return Err("panic_threshold: a percentage, 0 to 100".into());
+    }
+    let Some(check) = &cluster.health_check else {
+        return Ok(());
+    };
+    for key in ["healthy_threshold", "unhealthy_threshold"] {
+        if cluster.health_config.contains_key(key) {
+            return Err(format!(
+                "health_config.{key}: set it in [clusters.health_check], which hands it to the scorer"
+            ));
+        }
+    }
+    if check.interval.0 < Duration::from_millis(10) {
+        return Err("health_check.interval: at least 10ms".into());
+    }
+    if check.timeout.0.is_zero() {
+        return Err("health_check.timeout: must be above zero".into());
+    }
+    if check.healthy_threshold == 0 || check.unhealthy_threshold == 0 {
+        return Err(
+            "health_check: healthy_threshold and unhealthy_threshold must be at least 1".into(),
+        );
+    }
+    if check.kind == ProbeKind::Http && !check.path.starts_with('/') {
+        return Err(format!(
+            "health_check.path: {:?} must start with '/'",
+            check.path
+        ));
+    }
+    Ok(())
+}
+
 /// A policy name must be a built-in or a `NAME.wasm` in the policy directory.
-fn check_policy(config: &Config, name: &str) -> Result<(), String> {
+fn check_policy(config: &Config, name: &str, builtins: Vec<&str>) -> Result<(), String> {
     if let Some(dir) = &config.policies.dir
         && dir.join(format!("{name}.wasm")).is_file()
     {
         return Ok(());
     }
-    if builtin(name).is_some() {
+    if builtins.contains(&name) {
         return Ok(());
     }
-    let builtins: Vec<&str> = builtin_names().collect();
     Err(match &config.policies.dir {
         Some(dir) => format!(
             "no policy {name:?}: not a built-in ({}) and no {name}.wasm in {}",

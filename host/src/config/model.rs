@@ -139,6 +139,98 @@ pub struct ClusterConfig {
     /// Upstream connection pool.
     #[serde(default)]
     pub pool: PoolConfig,
+    /// The health scorer: a built-in or NAME of `NAME.wasm` in the policy directory.
+    /// Health checking is on when this or `health_check` is set.
+    pub health_policy: Option<String>,
+    /// Key/values for the health scorer's `init`.
+    #[serde(default)]
+    pub health_config: BTreeMap<String, ConfigValue>,
+    /// Active probes; none when absent.
+    pub health_check: Option<HealthCheckConfig>,
+    /// Below this share of available endpoints (percent), balance across all of them.
+    #[serde(default = "default_panic_threshold")]
+    pub panic_threshold: u32,
+    /// A recovered endpoint's weight ramps up over this window ("0s": at once).
+    #[serde(default = "default_slow_start")]
+    pub slow_start: Dur,
+}
+
+/// What an active probe asks.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeKind {
+    /// An HTTP/1.1 `GET` of `path`.
+    #[default]
+    Http,
+    /// A TCP connect.
+    Tcp,
+    /// `grpc.health.v1.Health/Check` over h2c.
+    Grpc,
+}
+
+/// `[clusters.health_check]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckConfig {
+    /// Probe kind.
+    #[serde(default)]
+    pub kind: ProbeKind,
+    /// HTTP path to get.
+    #[serde(default = "default_health_path")]
+    pub path: String,
+    /// HTTP `Host` header; the endpoint's address when absent.
+    pub host: Option<String>,
+    /// Statuses that pass, as `"200"` or `"200-399"`.
+    #[serde(default = "default_expect_status")]
+    pub expect_status: StatusRange,
+    /// Text the HTTP response body must contain.
+    pub expect_body: Option<String>,
+    /// gRPC service name to check; empty: the server as a whole.
+    #[serde(default)]
+    pub grpc_service: String,
+    /// Time between probes of one endpoint.
+    #[serde(default = "default_probe_interval")]
+    pub interval: Dur,
+    /// A probe that takes longer fails.
+    #[serde(default = "default_probe_timeout")]
+    pub timeout: Dur,
+    /// Each interval is lengthened by a random amount up to this.
+    #[serde(default = "default_probe_jitter")]
+    pub jitter: Dur,
+    /// Consecutive passing probes that bring an endpoint back.
+    #[serde(default = "default_healthy_threshold")]
+    pub healthy_threshold: u32,
+    /// Consecutive failing probes that take an endpoint out.
+    #[serde(default = "default_unhealthy_threshold")]
+    pub unhealthy_threshold: u32,
+}
+
+/// An inclusive range of HTTP statuses, written `"200"` or `"200-399"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusRange {
+    /// Lowest passing status.
+    pub low: u16,
+    /// Highest passing status.
+    pub high: u16,
+}
+
+impl<'de> Deserialize<'de> for StatusRange {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let (low, high) = text.split_once('-').unwrap_or((&text, &text));
+        let status = |s: &str| {
+            s.trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|s| (100..=599).contains(s))
+        };
+        match (status(low), status(high)) {
+            (Some(low), Some(high)) if low <= high => Ok(StatusRange { low, high }),
+            _ => Err(de::Error::custom(format!(
+                "invalid status range {text:?} (expected e.g. \"200\" or \"200-399\", statuses 100 to 599)"
+            ))),
+        }
+    }
 }
 
 /// `policy_limits` of a cluster.
@@ -285,6 +377,36 @@ fn default_max_idle() -> usize {
     // h2c clients multiplex many requests onto few connections; each becomes an
     // HTTP/1.1 upstream exchange, so the pool must hold as many as are in flight.
     256
+}
+fn default_panic_threshold() -> u32 {
+    50
+}
+fn default_slow_start() -> Dur {
+    Dur(Duration::from_secs(10))
+}
+fn default_health_path() -> String {
+    "/health".into()
+}
+fn default_expect_status() -> StatusRange {
+    StatusRange {
+        low: 200,
+        high: 299,
+    }
+}
+fn default_probe_interval() -> Dur {
+    Dur(Duration::from_secs(1))
+}
+fn default_probe_timeout() -> Dur {
+    Dur(Duration::from_millis(500))
+}
+fn default_probe_jitter() -> Dur {
+    Dur(Duration::from_millis(50))
+}
+fn default_healthy_threshold() -> u32 {
+    2
+}
+fn default_unhealthy_threshold() -> u32 {
+    3
 }
 fn default_idle_timeout() -> Dur {
     Dur(Duration::from_secs(60))

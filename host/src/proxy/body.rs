@@ -1,7 +1,7 @@
 //! Response bodies: the upstream's, streamed through and accounted to its endpoint,
 //! or a short one the proxy writes itself.
 
-use crate::cluster::InFlight;
+use crate::cluster::{InFlight, Outcome};
 use crate::proxy::pool;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -46,18 +46,18 @@ enum End {
 struct Pending {
     in_flight: InFlight,
     latency: Duration,
-    failed: bool,
+    status: u16,
     reuse: Option<Reuse>,
 }
 
 impl UpstreamBody {
-    /// Wraps `inner`; `latency` is the time to the response headers, `failed` whether
-    /// the status counts as an endpoint failure.
+    /// Wraps `inner`, the body of a response with `status` that came `latency` after
+    /// the request was sent.
     pub(crate) fn new(
         inner: Incoming,
         in_flight: InFlight,
         latency: Duration,
-        failed: bool,
+        status: u16,
         reuse: Option<Reuse>,
     ) -> Self {
         let mut body = Self {
@@ -65,7 +65,7 @@ impl UpstreamBody {
             pending: Some(Pending {
                 in_flight,
                 latency,
-                failed,
+                status,
                 reuse,
             }),
         };
@@ -78,8 +78,13 @@ impl UpstreamBody {
     /// Records the outcome, once.
     fn complete(&mut self, end: End) {
         if let Some(p) = self.pending.take() {
-            p.in_flight
-                .finish(p.latency, p.failed || end == End::Broken);
+            p.in_flight.finish(
+                p.latency,
+                match end {
+                    End::Broken => Outcome::Broken(p.status),
+                    _ => Outcome::Status(p.status),
+                },
+            );
             if let Some(reuse) = p.reuse.filter(|_| end == End::Clean) {
                 pool::checkin(reuse.addr, reuse.conn, reuse.max_idle);
             }

@@ -1,7 +1,7 @@
 //! Forwarding one request: pick, connect (falling through the policy's preference
 //! list when an endpoint cannot be reached), send, stream the response back.
 
-use crate::cluster::Member;
+use crate::cluster::{Member, Outcome};
 use crate::config::model::UpstreamProtocol;
 use crate::proxy::body::{ProxyBody, Reuse, UpstreamBody, text};
 use crate::proxy::headers::{PolicyView, add_forwarded, authority, join_cookies, strip_hop_by_hop};
@@ -63,7 +63,7 @@ pub(crate) async fn forward(
                 return response;
             }
             Err(e) => {
-                member.load.record_failure();
+                e.record(&member.load, settings.connect_timeout);
                 tracing::debug!(cluster = upstream.name(), endpoint = %member.address, "{e}");
                 last_error = Some(e);
             }
@@ -139,7 +139,7 @@ async fn send(
     };
     match result {
         Err(_) => {
-            in_flight.finish(started.elapsed(), true);
+            in_flight.finish(started.elapsed(), Outcome::TimedOut);
             text(
                 StatusCode::GATEWAY_TIMEOUT,
                 format!(
@@ -149,12 +149,12 @@ async fn send(
             )
         }
         Ok(Err(e)) => {
-            in_flight.finish(started.elapsed(), true);
+            in_flight.finish(started.elapsed(), Outcome::Failed);
             text(StatusCode::BAD_GATEWAY, format!("{}: {e}", member.address))
         }
         Ok(Ok(response)) => {
             let latency = started.elapsed();
-            let failed = response.status().is_server_error();
+            let status = response.status().as_u16();
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
             let reuse = reuse.map(|conn| Reuse {
@@ -162,7 +162,7 @@ async fn send(
                 conn,
                 max_idle: settings.max_idle,
             });
-            let body = UpstreamBody::new(body, in_flight, latency, failed, reuse);
+            let body = UpstreamBody::new(body, in_flight, latency, status, reuse);
             Response::from_parts(parts, Either::Left(body))
         }
     }

@@ -13,9 +13,9 @@ mod detect;
 mod forward;
 mod h1;
 mod headers;
-mod pool;
+pub(crate) mod pool;
 mod server;
 mod upstream;
 
-pub use server::{Proxy, build_upstreams, worker_count};
+pub use server::{Built, Proxy, build_upstreams, worker_count};
 pub use upstream::{Upstream, UpstreamSettings};

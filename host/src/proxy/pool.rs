@@ -6,6 +6,7 @@
 //! the general path. One HTTP/2 connection per endpoint is shared by all the worker's
 //! requests.
 
+use crate::cluster::EndpointLoad;
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -30,6 +31,14 @@ pub(crate) enum ConnectError {
 }
 
 impl ConnectError {
+    /// Counts this failure against the endpoint whose `load` it is.
+    pub(crate) fn record(&self, load: &EndpointLoad, connect_timeout: Duration) {
+        match self {
+            ConnectError::Timeout(_) => load.record_connect_failure(connect_timeout, true),
+            _ => load.record_connect_failure(Duration::ZERO, false),
+        }
+    }
+
     /// What the client is answered: 504 when the connect timed out, else 502.
     pub(crate) fn status(&self) -> http::StatusCode {
         match self {

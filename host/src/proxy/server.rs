@@ -7,7 +7,11 @@ use crate::cluster::{Member, Membership};
 use crate::config::Config;
 use crate::config::model::UpstreamProtocol;
 use crate::config::model::{ClusterConfig, ListenerConfig};
-use crate::policy::{ComponentCache, PolicyEngine, PolicyLimits, PolicyRegistry, PolicySetup};
+use crate::health::{ClusterMonitor, Composition, HealthChecker, ProbeSpec};
+use crate::policy::{
+    ComponentCache, DEFAULT_HEALTH_POLICY, PolicyEngine, PolicyLimits, PolicyRegistry, PolicySetup,
+    ScorerSetup,
+};
 use crate::proxy::detect::{Prefixed, Protocol, detect};
 use crate::proxy::forward::forward;
 use crate::proxy::h1;
@@ -27,6 +31,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
+/// CPU deadline of one health-scorer `observe`.
+const SCORER_OBSERVE_DEADLINE: Duration = Duration::from_millis(5);
 /// hyper refuses a smaller HTTP/1.1 read buffer.
 const MIN_HEADER_BYTES: usize = 8192;
 /// How long a closing connection waits for the client to close its side.
@@ -35,6 +41,7 @@ const LINGER: Duration = Duration::from_secs(1);
 /// A running proxy.
 pub struct Proxy {
     registry: Arc<PolicyRegistry>,
+    health: HealthChecker,
     upstreams: Vec<Arc<Upstream>>,
     listeners: Vec<(String, SocketAddr)>,
     shutdown: watch::Sender<bool>,
@@ -58,7 +65,12 @@ impl Proxy {
     /// policy directory watcher and the admin listener.
     pub fn start(config: &Config, engine: &PolicyEngine) -> anyhow::Result<Self> {
         let workers = worker_count(config);
-        let (registry, upstreams) = build_upstreams(config, engine, workers)?;
+        let Built {
+            registry,
+            upstreams,
+            monitors,
+        } = build_upstreams(config, engine, workers)?;
+        let health = HealthChecker::start(monitors).context("starting the health thread")?;
         let by_name: HashMap<&str, &Arc<Upstream>> =
             upstreams.iter().map(|u| (u.name(), u)).collect();
 
@@ -103,13 +115,14 @@ impl Proxy {
         };
         let admin = match &config.admin {
             Some(admin) => Some(
-                AdminServer::start(admin.listen.0, Arc::clone(&registry))
+                AdminServer::start(admin.listen.0, Arc::clone(&registry), upstreams.clone())
                     .with_context(|| format!("admin.listen: binding {}", admin.listen.0))?,
             ),
             None => None,
         };
         Ok(Self {
             registry,
+            health,
             upstreams,
             listeners,
             shutdown,
@@ -155,24 +168,36 @@ impl Proxy {
         for worker in self.workers {
             let _ = worker.join();
         }
+        drop(self.health);
         drop(self.admin);
     }
 }
 
-/// Builds the policy registry and every cluster's upstream: its policy loaded (from
-/// the policy directory or built in), initialised with its configuration and membership,
-/// and smoke-tested. `check-config` uses this too.
+/// The clusters of a configuration, ready to serve.
+pub struct Built {
+    /// Every loaded policy.
+    pub registry: Arc<PolicyRegistry>,
+    /// Every cluster.
+    pub upstreams: Vec<Arc<Upstream>>,
+    /// The health of the clusters that check it, not running yet.
+    pub monitors: Vec<ClusterMonitor>,
+}
+
+/// Builds the policy registry and every cluster's upstream: its policy (and health
+/// scorer) loaded from the policy directory or built in, initialised with its
+/// configuration and membership, and smoke-tested. `check-config` uses this too.
 pub fn build_upstreams(
     config: &Config,
     engine: &PolicyEngine,
     workers: usize,
-) -> anyhow::Result<(Arc<PolicyRegistry>, Vec<Arc<Upstream>>)> {
+) -> anyhow::Result<Built> {
     let registry = Arc::new(PolicyRegistry::new(
         engine.clone(),
         config.policies.dir.clone(),
         ComponentCache::new(config.policies.cache_dir()),
     ));
     let mut upstreams = Vec::new();
+    let mut monitors = Vec::new();
     for (i, cluster) in config.clusters.iter().enumerate() {
         let setup = PolicySetup {
             cluster: cluster.name.clone(),
@@ -198,9 +223,66 @@ pub fn build_upstreams(
                     cluster.name, cluster.policy
                 )
             })?;
-        upstreams.push(Arc::new(Upstream::new(binding, settings(cluster))));
+        let mut upstream = Upstream::new(Arc::clone(&binding), settings(cluster));
+        if let Some(scorer) = scorer_setup(cluster) {
+            let name = scorer.policy.clone();
+            let scorer = registry
+                .bind_scorer(scorer, binding.current().membership())
+                .with_context(|| {
+                    format!("clusters[{i}] ({:?}): health_policy {name:?}", cluster.name)
+                })?;
+            let rules = Composition {
+                panic_threshold: cluster.panic_threshold as f32 / 100.0,
+                slow_start: cluster.slow_start.0,
+            };
+            let probe = cluster.health_check.as_ref().map(ProbeSpec::from);
+            let monitor = ClusterMonitor::new(binding, scorer, probe, rules);
+            upstream = upstream.with_health(monitor.view());
+            monitors.push(monitor);
+        }
+        upstreams.push(Arc::new(upstream));
     }
-    Ok((registry, upstreams))
+    Ok(Built {
+        registry,
+        upstreams,
+        monitors,
+    })
+}
+
+/// How the cluster's health scorer is set up, when its health is checked: the
+/// `health_config` keys, and the probe thresholds from `health_check`.
+fn scorer_setup(cluster: &ClusterConfig) -> Option<ScorerSetup> {
+    if cluster.health_policy.is_none() && cluster.health_check.is_none() {
+        return None;
+    }
+    let mut config: Vec<(String, String)> = cluster
+        .health_config
+        .iter()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect();
+    if let Some(check) = &cluster.health_check {
+        config.push((
+            "healthy_threshold".into(),
+            check.healthy_threshold.to_string(),
+        ));
+        config.push((
+            "unhealthy_threshold".into(),
+            check.unhealthy_threshold.to_string(),
+        ));
+    }
+    Some(ScorerSetup {
+        cluster: cluster.name.clone(),
+        policy: cluster
+            .health_policy
+            .clone()
+            .unwrap_or_else(|| DEFAULT_HEALTH_POLICY.to_string()),
+        config,
+        limits: PolicyLimits {
+            pick_deadline: SCORER_OBSERVE_DEADLINE,
+            memory_bytes: cluster.policy_limits.memory_mib << 20,
+            ..PolicyLimits::default()
+        },
+    })
 }
 
 /// Threads to run: `workers` from the config, or one per core.

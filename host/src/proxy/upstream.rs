@@ -3,6 +3,7 @@
 
 use crate::cluster::Membership;
 use crate::config::model::UpstreamProtocol;
+use crate::health::HealthView;
 use crate::policy::{ClusterPolicy, Pick, PolicyBinding, RequestView};
 use arc_swap::Guard;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub struct Upstream {
     name: String,
     policy: Arc<PolicyBinding>,
     settings: UpstreamSettings,
+    health: Option<Arc<HealthView>>,
 }
 
 impl Upstream {
@@ -37,12 +39,31 @@ impl Upstream {
             name: policy.setup().cluster.clone(),
             policy,
             settings,
+            health: None,
         }
+    }
+
+    /// The same cluster, its health checked and shown by `view`.
+    pub fn with_health(self, view: Arc<HealthView>) -> Self {
+        Self {
+            health: Some(view),
+            ..self
+        }
+    }
+
+    /// The cluster's health, when it is checked.
+    pub fn health(&self) -> Option<&Arc<HealthView>> {
+        self.health.as_ref()
     }
 
     /// The cluster's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The name of the cluster's balancer.
+    pub fn policy_name(&self) -> &str {
+        &self.policy.setup().policy
     }
 
     /// Chooses endpoints for `request` (see [`PolicyBinding::pick`]).

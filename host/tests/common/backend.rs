@@ -10,7 +10,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
@@ -26,6 +26,35 @@ pub struct Backend {
 /// `/upload` counts the request body's bytes, `/download/N` streams N MiB.
 pub async fn named(name: &'static str, delay: Duration) -> Backend {
     serve(move |request| answer(name, delay, request)).await
+}
+
+/// As [`named`], on `listener`.
+pub async fn named_on(name: &'static str, listener: tokio::net::TcpListener) -> Backend {
+    serve_on(listener, move |request| {
+        answer(name, Duration::ZERO, request)
+    })
+    .await
+}
+
+/// As [`named`], except that `GET /health` answers 200 `ok` while `healthy` is set and
+/// 503 `draining` while it is not.
+pub async fn with_health(name: &'static str, healthy: Arc<AtomicBool>) -> Backend {
+    serve(move |request| {
+        let healthy = Arc::clone(&healthy);
+        async move {
+            if request.uri().path() != "/health" {
+                return answer(name, Duration::ZERO, request).await;
+            }
+            let (status, text) = match healthy.load(Relaxed) {
+                true => (200, "ok"),
+                false => (503, "draining"),
+            };
+            let mut response = Response::new(full(text.to_string()));
+            *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
+            response
+        }
+    })
+    .await
 }
 
 async fn answer(name: &'static str, delay: Duration, request: Request<Incoming>) -> Response<Body> {
@@ -133,6 +162,14 @@ where
     Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on(listener, handler).await
+}
+
+async fn serve_on<F, Fut>(listener: tokio::net::TcpListener, handler: F) -> Backend
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
+{
     let addr = listener.local_addr().unwrap();
     let hits = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&hits);

@@ -1,7 +1,9 @@
 //! `default-health`: the built-in health scorer.
 //!
 //! - **Active probes**: `unhealthy_threshold` consecutive failed probes take an
-//!   endpoint out until `healthy_threshold` consecutive probes succeed.
+//!   endpoint out until `healthy_threshold` consecutive probes succeed (which also ends
+//!   a passive ejection). The host hands both thresholds over from
+//!   `[clusters.health_check]`.
 //! - **Passive outlier detection** (Envoy's): `consecutive_errors` failed requests in a
 //!   row (5xx, connect error, timeout), or an error rate of at least `error_rate` over
 //!   `error_rate_window_ms` with at least `error_rate_min_requests` requests, eject an
@@ -12,8 +14,8 @@
 
 use std::collections::HashMap;
 use switchyard_policy_sdk::{
-    Endpoint, EndpointId, Env, Observation, PolicyInfo, Scorer, Setup, Source, Verdict,
-    export_scorer,
+    Endpoint, EndpointId, Env, Observation, PolicyInfo, ProbeStreak, ProbeThresholds, Scorer,
+    Setup, Source, Verdict, export_scorer,
 };
 
 /// An ejection that only a scorer verdict ends (probes failing): the longest the
@@ -24,8 +26,7 @@ const MS: u64 = 1_000_000;
 /// Configuration, from `health_config`.
 #[derive(Clone, Copy, Debug)]
 struct Settings {
-    healthy_threshold: u32,
-    unhealthy_threshold: u32,
+    probes: ProbeThresholds,
     consecutive_errors: u32,
     error_rate: f32,
     error_rate_min_requests: u32,
@@ -38,10 +39,8 @@ struct Settings {
 /// What the scorer knows of one endpoint.
 #[derive(Clone, Debug, Default)]
 struct Record {
-    probe_failures: u32,
-    probe_successes: u32,
-    /// Out because probes failed.
-    probe_down: bool,
+    /// Out while its probes are down.
+    probes: ProbeStreak,
     request_errors: u32,
     window_start_ns: u64,
     window_requests: u32,
@@ -56,7 +55,7 @@ struct Record {
 
 impl Record {
     fn out(&self) -> bool {
-        self.probe_down || self.ejected_until_ns.is_some()
+        self.probes.is_down() || self.ejected_until_ns.is_some()
     }
 }
 
@@ -151,8 +150,7 @@ impl Scorer for DefaultHealth {
         }
         Ok(Self {
             settings: Settings {
-                healthy_threshold: positive("healthy_threshold", 2)?,
-                unhealthy_threshold: positive("unhealthy_threshold", 3)?,
+                probes: ProbeThresholds::from_config(&config)?,
                 consecutive_errors: positive("consecutive_errors", 5)?,
                 error_rate,
                 error_rate_min_requests: positive("error_rate_min_requests", 20)?,
@@ -190,7 +188,7 @@ impl Scorer for DefaultHealth {
                 Some(until) if now_ns >= until => {
                     record.ejected_until_ns = None;
                     record.decay_from_ns = now_ns;
-                    if !record.probe_down {
+                    if !record.probes.is_down() {
                         changed.push((id, Verdict::Healthy));
                     }
                 }
@@ -219,27 +217,19 @@ impl DefaultHealth {
     }
 
     fn probe(&mut self, observation: &Observation) -> Option<Verdict> {
-        let settings = self.settings;
+        let thresholds = self.settings.probes;
         let record = self.records.get_mut(&observation.endpoint)?;
-        if observation.success {
-            record.probe_failures = 0;
-            record.probe_successes += 1;
-            if record.probe_down && record.probe_successes >= settings.healthy_threshold {
-                record.probe_down = false;
-                return record
-                    .ejected_until_ns
-                    .is_none()
-                    .then_some(Verdict::Healthy);
-            }
-        } else {
-            record.probe_successes = 0;
-            record.probe_failures += 1;
-            if !record.probe_down && record.probe_failures >= settings.unhealthy_threshold {
-                record.probe_down = true;
-                return Some(Verdict::Ejected(UNTIL_RECOVERED_MS));
+        match record.probes.record(observation.success, thresholds)? {
+            true => Some(Verdict::Ejected(UNTIL_RECOVERED_MS)),
+            // Back: probes that saw it down and up again also end a passive ejection
+            // (the failures behind it were most likely the same outage).
+            false => {
+                if record.ejected_until_ns.take().is_some() {
+                    record.decay_from_ns = observation.at_ns;
+                }
+                Some(Verdict::Healthy)
             }
         }
-        None
     }
 
     fn request(&mut self, observation: &Observation) -> Option<Verdict> {
@@ -387,6 +377,20 @@ mod tests {
             Some(Verdict::Healthy),
             "still out after the change"
         );
+    }
+
+    #[test]
+    fn probes_coming_back_also_end_a_passive_ejection() {
+        let mut h = harness(&[("healthy_threshold", "1")], 4);
+        (0..4).for_each(|_| assert_eq!(h.request(1, None), None));
+        assert_eq!(h.request(1, None), Some(Verdict::Ejected(30_000)));
+        for _ in 0..2 {
+            assert_eq!(h.probe(1, false), None);
+        }
+        assert_eq!(h.probe(1, false), Some(Verdict::Ejected(u32::MAX)));
+        assert_eq!(h.probe(1, true), Some(Verdict::Healthy));
+        h.advance_ms(30_000);
+        assert!(h.tick().is_empty(), "nothing left to end");
     }
 
     #[test]

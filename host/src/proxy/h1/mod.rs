@@ -12,7 +12,7 @@
 mod framing;
 mod head;
 
-use crate::cluster::Member;
+use crate::cluster::{Member, Outcome};
 use crate::proxy::pool::{self, ConnectError};
 use crate::proxy::server::Route;
 use bytes::{Buf, BytesMut};
@@ -230,7 +230,7 @@ impl Conn<'_> {
                     break;
                 }
                 Err(e) => {
-                    member.load.record_failure();
+                    e.record(&member.load, settings.connect_timeout);
                     tracing::debug!(cluster = self.route.upstream.name(), endpoint = %member.address, "{e}");
                     failure = Some(e);
                 }
@@ -300,26 +300,29 @@ impl Conn<'_> {
                     // Dropping `in_flight` unfinished records nothing against the endpoint.
                     return false;
                 };
-                in_flight.finish(started.elapsed(), true);
+                let outcome = match status {
+                    504 => Outcome::TimedOut,
+                    _ => Outcome::Failed,
+                };
+                in_flight.finish(started.elapsed(), outcome);
                 return self.reply(status, &message, close).await;
             }
         };
         let latency = started.elapsed();
-        let failed = head.status >= 500;
         match self.relay(&mut socket, &head).await {
             Relayed::Complete => {
                 if head.reusable && self.upstream_input.is_empty() {
                     pool::checkin_socket(member.socket, socket, settings.max_idle);
                 }
-                in_flight.finish(latency, failed);
+                in_flight.finish(latency, Outcome::Status(head.status));
                 !head.close
             }
             Relayed::Broken => {
-                in_flight.finish(latency, true);
+                in_flight.finish(latency, Outcome::Broken(head.status));
                 false
             }
             Relayed::Abandoned => {
-                in_flight.finish(latency, failed);
+                in_flight.finish(latency, Outcome::Status(head.status));
                 false
             }
         }

@@ -1,0 +1,87 @@
+//! JSON for `GET /clusters`: every cluster's endpoints with their health and load.
+
+use crate::cluster::{Health, Member};
+use crate::health::EndpointView;
+use crate::policy::Verdict;
+use crate::proxy::Upstream;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// `GET /clusters`.
+pub(crate) fn status(upstreams: &[Arc<Upstream>]) -> Value {
+    json!({ "clusters": upstreams.iter().map(|u| cluster(u)).collect::<Vec<_>>() })
+}
+
+fn cluster(upstream: &Upstream) -> Value {
+    let membership = upstream.membership();
+    let snapshot = upstream.health().map(|h| h.snapshot());
+    let health = upstream.health().map(|view| {
+        let panic = snapshot.as_ref().is_some_and(|s| s.panic);
+        json!({
+            "scorer": view.scorer().name(),
+            "scorer_quarantined": view.scorer().is_quarantined(),
+            "panic": panic,
+            "dropped_reports": view.dropped_reports(),
+        })
+    });
+    let now = Instant::now();
+    let endpoints: Vec<Value> = membership
+        .members()
+        .iter()
+        .enumerate()
+        .map(|(i, member)| {
+            let view = snapshot.as_ref().and_then(|s| s.endpoints.get(i));
+            endpoint(member, view, now)
+        })
+        .collect();
+    json!({
+        "name": upstream.name(),
+        "policy": upstream.policy_name(),
+        "health": health,
+        "endpoints": endpoints,
+    })
+}
+
+fn endpoint(member: &Member, view: Option<&EndpointView>, now: Instant) -> Value {
+    let load = &member.load;
+    let mut value = json!({
+        "id": member.id,
+        "address": member.address,
+        "health": match member.health {
+            Health::Healthy => "healthy",
+            Health::Degraded => "degraded",
+            Health::Unavailable => "unavailable",
+        },
+        "weight": member.weight,
+        "weight_factor": member.weight_factor,
+        "effective_weight": member.weight as f32 * member.weight_factor,
+        "in_flight": load.in_flight(),
+        "latency_ewma_us": load.latency_ewma_us(),
+        "error_rate": load.error_rate(),
+        "requests": load.completed(),
+        "failures": load.failed(),
+    });
+    if let Some(view) = view {
+        let state = &view.state;
+        value["verdict"] = match state.verdict {
+            Verdict::Healthy => json!({ "state": "healthy" }),
+            Verdict::Degraded(factor) => json!({ "state": "degraded", "factor": factor }),
+            Verdict::Ejected(_) => json!({
+                "state": "ejected",
+                "remaining_ms": state
+                    .ejected_until
+                    .map(|until| until.saturating_duration_since(now).as_millis() as u64),
+            }),
+        };
+        value["verdict_source"] = json!(state.source.label());
+        value["ejections"] = json!(state.ejections);
+        value["last_probe"] = json!(view.last_probe.as_ref().map(|p| json!({
+            "success": p.success,
+            "status": p.status,
+            "latency_us": p.latency.as_micros() as u64,
+            "error": p.reason,
+        })));
+    }
+    value
+}

@@ -1,0 +1,358 @@
+//! One cluster's health task: probe results and request outcomes go to the scorer, its
+//! verdicts become the membership the balancer sees.
+
+use crate::cluster::{EndpointId, Member, Membership, Outcome, Report, Reports};
+use crate::health::probe::{ProbeResult, ProbeSpec, Prober};
+use crate::health::state::{Composition, EndpointState, VerdictSource, compose};
+use crate::health::view::HealthView;
+use crate::policy::{
+    Observation, ObservationSource, PolicyBinding, ScorerBinding, ScorerInstance, Verdict,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// How often request outcomes are handed to the scorer.
+const DRAIN_EVERY: Duration = Duration::from_millis(10);
+/// How often the scorer's `tick` runs.
+const TICK_EVERY: Duration = Duration::from_secs(1);
+/// How often a ramping weight is republished.
+const RAMP_STEP: Duration = Duration::from_millis(250);
+
+/// Everything needed to run one cluster's health.
+pub struct ClusterMonitor {
+    cluster: String,
+    balancer: Arc<PolicyBinding>,
+    scorer: Arc<ScorerBinding>,
+    probe: Option<ProbeSpec>,
+    rules: Composition,
+    base: Vec<Member>,
+    reports: Arc<Reports>,
+    view: Arc<HealthView>,
+}
+
+impl ClusterMonitor {
+    /// Health for the cluster balanced by `balancer` and judged by `scorer`; from now
+    /// on its endpoints report every request outcome.
+    pub fn new(
+        balancer: Arc<PolicyBinding>,
+        scorer: Arc<ScorerBinding>,
+        probe: Option<ProbeSpec>,
+        rules: Composition,
+    ) -> Self {
+        let base = balancer.current().membership().members().to_vec();
+        let reports = Arc::new(Reports::default());
+        for member in &base {
+            member.load.report_to(member.id, Arc::clone(&reports));
+        }
+        let view = Arc::new(HealthView::new(
+            Arc::clone(&scorer),
+            Arc::clone(&reports),
+            base.len(),
+        ));
+        Self {
+            cluster: balancer.setup().cluster.clone(),
+            balancer,
+            scorer,
+            probe,
+            rules,
+            base,
+            reports,
+            view,
+        }
+    }
+
+    /// What the admin API shows of this cluster's health.
+    pub fn view(&self) -> Arc<HealthView> {
+        Arc::clone(&self.view)
+    }
+
+    /// Runs until `stop` turns true: one probe task per endpoint and the judging loop.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let (results, mut incoming) = mpsc::channel(self.base.len().max(1) * 2);
+        let mut probes = Vec::new();
+        if let Some(spec) = &self.probe {
+            for (position, member) in self.base.iter().enumerate() {
+                let prober = Prober::new(member.socket, spec.clone());
+                let first = spec
+                    .interval
+                    .mul_f64(position as f64 / self.base.len() as f64);
+                probes.push(tokio::spawn(probe_loop(
+                    member.id,
+                    prober,
+                    first,
+                    results.clone(),
+                )));
+            }
+        }
+        drop(results);
+        let mut judge = Judge::new(self);
+        let mut drain = tokio::time::interval(DRAIN_EVERY);
+        let mut tick = tokio::time::interval(TICK_EVERY);
+        loop {
+            tokio::select! {
+                Some((id, result)) = incoming.recv() => judge.probed(id, result),
+                _ = drain.tick() => judge.drain(),
+                _ = tick.tick() => judge.tick(),
+                _ = stop.changed() => break,
+            }
+            judge.publish_if_changed();
+        }
+        for probe in probes {
+            probe.abort();
+        }
+    }
+}
+
+/// Probes one endpoint forever, first after `first`.
+async fn probe_loop(
+    id: EndpointId,
+    mut prober: Prober,
+    first: Duration,
+    results: mpsc::Sender<(EndpointId, ProbeResult)>,
+) {
+    tokio::time::sleep(first).await;
+    let mut random = u64::from(id).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    loop {
+        let result = prober.probe().await;
+        if results.send((id, result)).await.is_err() {
+            return;
+        }
+        random ^= random << 13;
+        random ^= random >> 7;
+        random ^= random << 17;
+        tokio::time::sleep(prober.next_delay(random)).await;
+    }
+}
+
+/// The judging side of a cluster's health task.
+struct Judge {
+    monitor: ClusterMonitor,
+    instance: Option<ScorerInstance>,
+    index: HashMap<EndpointId, usize>,
+    states: Vec<EndpointState>,
+    published: Arc<Membership>,
+    panic: bool,
+    ramping: bool,
+    changed: bool,
+    last_publish: Instant,
+}
+
+impl Judge {
+    fn new(monitor: ClusterMonitor) -> Self {
+        let n = monitor.base.len();
+        let index = monitor
+            .base
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.id, i))
+            .collect();
+        let published = monitor.balancer.current().membership();
+        let mut judge = Self {
+            instance: None,
+            index,
+            states: vec![EndpointState::default(); n],
+            published,
+            panic: false,
+            ramping: false,
+            changed: false,
+            last_publish: Instant::now(),
+            monitor,
+        };
+        judge.take_new_version();
+        judge
+    }
+
+    /// Switches to a newly installed scorer version, if there is one.
+    fn take_new_version(&mut self) {
+        let Some(mut instance) = self.monitor.scorer.take_new() else {
+            return;
+        };
+        if self.instance.is_some() {
+            tracing::info!(
+                cluster = self.monitor.cluster.as_str(),
+                scorer = self.monitor.scorer.name(),
+                "health scorer version installed"
+            );
+        }
+        match instance.sync(&self.published) {
+            Ok(()) => self.carry_on_with(Some(instance)),
+            Err(fault) => self.faulted(&fault),
+        }
+    }
+
+    /// The instance faulted: carry on with a fresh one, unless the scorer is now
+    /// quarantined (then the last verdicts stand).
+    fn faulted(&mut self, fault: &crate::policy::Fault) {
+        self.instance = None;
+        let fresh = self.monitor.scorer.fault(fault);
+        self.carry_on_with(fresh);
+    }
+
+    /// Carries on with `instance`, a restart or a new version, which knows nothing of
+    /// the old judgements: every verdict but a timed ejection (which runs out on time)
+    /// is lifted, and the new instance judges afresh.
+    fn carry_on_with(&mut self, instance: Option<ScorerInstance>) {
+        if instance.is_none() {
+            return;
+        }
+        let now = Instant::now();
+        self.for_each_state(|s| {
+            s.ejected_until.is_none() && s.apply(Verdict::Healthy, VerdictSource::Initial, now)
+        });
+        self.instance = instance;
+    }
+
+    fn probed(&mut self, id: EndpointId, result: ProbeResult) {
+        let Some(&i) = self.index.get(&id) else {
+            return;
+        };
+        if let Some(reason) = &result.reason {
+            tracing::debug!(cluster = self.monitor.cluster.as_str(), endpoint = %self.monitor.base[i].address, "probe failed: {reason}");
+        }
+        let observation = Observation {
+            endpoint: id,
+            source: ObservationSource::Probe,
+            success: result.success,
+            status: result.status,
+            latency: result.latency,
+            connect_error: result.connect_error,
+            timed_out: result.timed_out,
+            at: Instant::now(),
+        };
+        self.monitor.view.probed(i, result);
+        self.observe(&observation, VerdictSource::Probe);
+    }
+
+    /// Hands queued request outcomes to the scorer.
+    fn drain(&mut self) {
+        self.take_new_version();
+        while let Some(report) = self.monitor.reports.pop() {
+            self.observe(&observation_of(&report), VerdictSource::Passive);
+        }
+        let now = Instant::now();
+        self.for_each_state(|s| s.expire(now));
+    }
+
+    /// Applies `change` to every endpoint's state.
+    fn for_each_state(&mut self, change: impl Fn(&mut EndpointState) -> bool) {
+        for state in &mut self.states {
+            self.changed |= change(state);
+        }
+    }
+
+    fn tick(&mut self) {
+        let Some(instance) = &mut self.instance else {
+            return;
+        };
+        match instance.tick(Instant::now(), &self.published) {
+            Ok(verdicts) => {
+                self.monitor.scorer.answered();
+                for (id, verdict) in verdicts {
+                    self.verdict(id, verdict, VerdictSource::Scorer);
+                }
+            }
+            Err(fault) => self.faulted(&fault),
+        }
+    }
+
+    fn observe(&mut self, observation: &Observation, source: VerdictSource) {
+        let Some(instance) = &mut self.instance else {
+            return;
+        };
+        match instance.observe(observation) {
+            Ok(verdict) => {
+                self.monitor.scorer.answered();
+                if let Some(verdict) = verdict {
+                    self.verdict(observation.endpoint, verdict, source);
+                }
+            }
+            Err(fault) => self.faulted(&fault),
+        }
+    }
+
+    fn verdict(&mut self, id: EndpointId, verdict: Verdict, source: VerdictSource) {
+        let Some(&i) = self.index.get(&id) else {
+            return;
+        };
+        if self.states[i].apply(verdict, source, Instant::now()) {
+            tracing::info!(
+                cluster = self.monitor.cluster.as_str(),
+                endpoint = %self.monitor.base[i].address,
+                source = source.label(),
+                ?verdict,
+                "endpoint health changed"
+            );
+            self.changed = true;
+        }
+    }
+
+    /// Publishes the membership when a verdict changed, and while weights ramp up.
+    fn publish_if_changed(&mut self) {
+        let now = Instant::now();
+        let ramp_due = self.ramping && now.duration_since(self.last_publish) >= RAMP_STEP;
+        if !self.changed && !ramp_due {
+            return;
+        }
+        self.changed = false;
+        self.last_publish = now;
+        let composed = compose(&self.monitor.base, &self.states, self.monitor.rules, now);
+        if composed.panic != self.panic {
+            let cluster = self.monitor.cluster.as_str();
+            if composed.panic {
+                tracing::warn!(
+                    cluster,
+                    threshold = self.monitor.rules.panic_threshold,
+                    "panic: too few endpoints are healthy; balancing across all of them"
+                );
+            } else {
+                tracing::info!(
+                    cluster,
+                    "panic over: unhealthy endpoints are left out again"
+                );
+            }
+            self.panic = composed.panic;
+        }
+        self.ramping = composed.ramping;
+        let fresh = composed
+            .members
+            .iter()
+            .zip(self.published.members())
+            .any(|(a, b)| a.health != b.health || a.weight_factor != b.weight_factor);
+        if fresh {
+            let membership = Arc::new(Membership::new(composed.members));
+            self.monitor
+                .balancer
+                .set_membership(Arc::clone(&membership));
+            self.monitor.scorer.set_membership(Arc::clone(&membership));
+            self.published = Arc::clone(&membership);
+            if let Some(instance) = &mut self.instance
+                && let Err(fault) = instance.sync(&membership)
+            {
+                self.faulted(&fault);
+            }
+        }
+        self.monitor.view.judged(&self.states, self.panic);
+    }
+}
+
+/// A request outcome as the scorer sees it.
+fn observation_of(report: &Report) -> Observation {
+    let (status, connect_error, timed_out) = match report.outcome {
+        Outcome::Status(s) | Outcome::Broken(s) => (Some(s), false, false),
+        Outcome::TimedOut => (None, false, true),
+        Outcome::Failed => (None, false, false),
+        Outcome::NoConnection { timed_out } => (None, true, timed_out),
+    };
+    Observation {
+        endpoint: report.endpoint,
+        source: ObservationSource::Request,
+        success: !report.outcome.failed(),
+        status,
+        latency: report.latency,
+        connect_error,
+        timed_out,
+        at: report.at,
+    }
+}

@@ -1,0 +1,405 @@
+//! Active probes: an HTTP `GET`, a TCP connect, or a gRPC `Health/Check`, each under a
+//! timeout. HTTP and gRPC probes keep their connection open between probes, as a
+//! client of the endpoint would.
+
+use crate::config::model::{HealthCheckConfig, ProbeKind, StatusRange};
+use crate::proxy::pool::{ConnectError, tcp};
+use bytes::{Buf, Bytes, BytesMut};
+use http::{Request, header};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use prost::Message;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse, health_check_response};
+
+/// Most of a response body an HTTP probe reads to look for `expect_body`.
+const MAX_BODY: usize = 64 << 10;
+
+/// What to probe and how often.
+#[derive(Clone, Debug)]
+pub struct ProbeSpec {
+    /// The question asked.
+    pub kind: ProbeKindSpec,
+    /// Time between probes of one endpoint.
+    pub interval: Duration,
+    /// A probe that takes longer fails.
+    pub timeout: Duration,
+    /// Each interval is lengthened by a random amount up to this.
+    pub jitter: Duration,
+}
+
+/// The question a probe asks.
+#[derive(Clone, Debug)]
+pub enum ProbeKindSpec {
+    /// `GET path`: a status in `expect`, and the body containing `body` if set.
+    Http {
+        /// Path and query.
+        path: String,
+        /// `Host` header; the endpoint's address when `None`.
+        host: Option<String>,
+        /// Passing statuses.
+        expect: StatusRange,
+        /// Text the body must contain.
+        body: Option<String>,
+    },
+    /// A TCP connect.
+    Tcp,
+    /// `grpc.health.v1.Health/Check` for `service`; passes on `SERVING`.
+    Grpc {
+        /// Service name; empty for the server as a whole.
+        service: String,
+    },
+}
+
+impl From<&HealthCheckConfig> for ProbeSpec {
+    fn from(c: &HealthCheckConfig) -> Self {
+        let kind = match c.kind {
+            ProbeKind::Http => ProbeKindSpec::Http {
+                path: c.path.clone(),
+                host: c.host.clone(),
+                expect: c.expect_status,
+                body: c.expect_body.clone(),
+            },
+            ProbeKind::Tcp => ProbeKindSpec::Tcp,
+            ProbeKind::Grpc => ProbeKindSpec::Grpc {
+                service: c.grpc_service.clone(),
+            },
+        };
+        Self {
+            kind,
+            interval: c.interval.0,
+            timeout: c.timeout.0,
+            jitter: c.jitter.0,
+        }
+    }
+}
+
+/// How one probe went.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProbeResult {
+    /// It met every expectation.
+    pub success: bool,
+    /// HTTP status, or the gRPC status for gRPC probes, when an answer came.
+    pub status: Option<u16>,
+    /// Time to the answer or the failure.
+    pub latency: Duration,
+    /// The connection could not be made.
+    pub connect_error: bool,
+    /// It ran out of time.
+    pub timed_out: bool,
+    /// Why it failed, for logs and the admin API.
+    pub reason: Option<String>,
+}
+
+/// Why a probe failed.
+enum Failed {
+    Connect(ConnectError),
+    /// An answer came and did not meet expectations (`status` as in [`ProbeResult`]).
+    Answer {
+        status: Option<u16>,
+        reason: String,
+    },
+    /// The exchange broke off.
+    Exchange(String),
+}
+
+/// The probe of one endpoint, with the connection it keeps.
+pub struct Prober {
+    addr: SocketAddr,
+    spec: ProbeSpec,
+    http1: Option<http1::SendRequest<Empty<Bytes>>>,
+    http2: Option<http2::SendRequest<Full<Bytes>>>,
+}
+
+impl Prober {
+    /// A prober of `addr`; connects on its first probe.
+    pub fn new(addr: SocketAddr, spec: ProbeSpec) -> Self {
+        Self {
+            addr,
+            spec,
+            http1: None,
+            http2: None,
+        }
+    }
+
+    /// The probe's interval plus a random share of its jitter.
+    pub fn next_delay(&self, random: u64) -> Duration {
+        let jitter = self.spec.jitter.as_nanos() as u64;
+        let extra = if jitter == 0 { 0 } else { random % jitter };
+        self.spec.interval + Duration::from_nanos(extra)
+    }
+
+    /// Probes once. Never takes much longer than the timeout.
+    pub async fn probe(&mut self) -> ProbeResult {
+        let started = Instant::now();
+        let timeout = self.spec.timeout;
+        let outcome = tokio::time::timeout(timeout, self.ask()).await;
+        let latency = started.elapsed();
+        let failed = |status, reason: String, connect_error, timed_out| ProbeResult {
+            success: false,
+            status,
+            latency,
+            connect_error,
+            timed_out,
+            reason: Some(reason),
+        };
+        match outcome {
+            Ok(Ok(status)) => ProbeResult {
+                success: true,
+                status,
+                latency,
+                connect_error: false,
+                timed_out: false,
+                reason: None,
+            },
+            Ok(Err(Failed::Connect(e))) => {
+                let timed_out = matches!(e, ConnectError::Timeout(_));
+                failed(None, e.to_string(), true, timed_out)
+            }
+            Ok(Err(Failed::Answer { status, reason })) => failed(status, reason, false, false),
+            Ok(Err(Failed::Exchange(reason))) => {
+                self.forget_connection();
+                failed(None, reason, false, false)
+            }
+            Err(_) => {
+                // The connection may be stuck mid-exchange: start afresh next time.
+                self.forget_connection();
+                failed(None, format!("no answer within {timeout:?}"), false, true)
+            }
+        }
+    }
+
+    fn forget_connection(&mut self) {
+        self.http1 = None;
+        self.http2 = None;
+    }
+
+    /// One exchange; the status to report when it passes.
+    async fn ask(&mut self) -> Result<Option<u16>, Failed> {
+        match &self.spec.kind {
+            ProbeKindSpec::Tcp => {
+                tcp(self.addr, self.spec.timeout)
+                    .await
+                    .map_err(Failed::Connect)?;
+                Ok(None)
+            }
+            ProbeKindSpec::Http {
+                path,
+                host,
+                expect,
+                body,
+            } => {
+                let host = host.clone().unwrap_or_else(|| self.addr.to_string());
+                let request = Request::get(path.as_str())
+                    .header(header::HOST, host)
+                    .header(header::USER_AGENT, "switchyard-health")
+                    .body(Empty::new())
+                    .map_err(|e| Failed::Exchange(e.to_string()))?;
+                let (addr, timeout) = (self.addr, self.spec.timeout);
+                let sender = kept_or_new(
+                    &mut self.http1,
+                    addr,
+                    timeout,
+                    http1::SendRequest::is_ready,
+                    handshake_http1,
+                )
+                .await?;
+                let response = sender
+                    .send_request(request)
+                    .await
+                    .map_err(|e| Failed::Exchange(e.to_string()))?;
+                let status = response.status().as_u16();
+                if !(expect.low..=expect.high).contains(&status) {
+                    return Err(Failed::Answer {
+                        status: Some(status),
+                        reason: format!("status {status}, expected {}-{}", expect.low, expect.high),
+                    });
+                }
+                // The body is read whole either way, so the connection can be reused.
+                let text = read_body(response.into_body(), MAX_BODY).await?;
+                match body {
+                    Some(needle) if !contains(&text, needle.as_bytes()) => Err(Failed::Answer {
+                        status: Some(status),
+                        reason: format!("body does not contain {needle:?}"),
+                    }),
+                    _ => Ok(Some(status)),
+                }
+            }
+            ProbeKindSpec::Grpc { service } => {
+                let request = grpc_request(self.addr, service)?;
+                let (addr, timeout) = (self.addr, self.spec.timeout);
+                let sender = kept_or_new(
+                    &mut self.http2,
+                    addr,
+                    timeout,
+                    http2::SendRequest::is_ready,
+                    handshake_http2,
+                )
+                .await?;
+                let response = sender
+                    .send_request(request)
+                    .await
+                    .map_err(|e| Failed::Exchange(e.to_string()))?;
+                grpc_answer(response).await
+            }
+        }
+    }
+}
+
+/// The kept connection, or a new one made with `handshake` when there is none or it
+/// cannot take a request (`ready` says).
+async fn kept_or_new<S, F>(
+    kept: &mut Option<S>,
+    addr: SocketAddr,
+    timeout: Duration,
+    ready: impl Fn(&S) -> bool,
+    handshake: impl FnOnce(TokioIo<tokio::net::TcpStream>) -> F,
+) -> Result<&mut S, Failed>
+where
+    F: Future<Output = hyper::Result<S>>,
+{
+    if !kept.as_ref().is_some_and(ready) {
+        *kept = None;
+        let io = TokioIo::new(tcp(addr, timeout).await.map_err(Failed::Connect)?);
+        let sender = handshake(io)
+            .await
+            .map_err(|e| Failed::Exchange(e.to_string()))?;
+        *kept = Some(sender);
+    }
+    Ok(kept.as_mut().expect("kept or made above"))
+}
+
+/// An HTTP/1.1 handshake whose connection runs on its own task.
+async fn handshake_http1(
+    io: TokioIo<tokio::net::TcpStream>,
+) -> hyper::Result<http1::SendRequest<Empty<Bytes>>> {
+    let (sender, conn) = http1::handshake(io).await?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+/// An h2c handshake whose connection runs on its own task.
+async fn handshake_http2(
+    io: TokioIo<tokio::net::TcpStream>,
+) -> hyper::Result<http2::SendRequest<Full<Bytes>>> {
+    let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .handshake(io)
+        .await?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+/// Reads a body, keeping at most `cap` bytes of it.
+async fn read_body(mut body: Incoming, cap: usize) -> Result<BytesMut, Failed> {
+    let mut kept = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Failed::Exchange(format!("reading the body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            let room = cap.saturating_sub(kept.len());
+            kept.extend_from_slice(&data[..data.len().min(room)]);
+        }
+    }
+    Ok(kept)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// `POST /grpc.health.v1.Health/Check` with one length-prefixed message.
+fn grpc_request(addr: SocketAddr, service: &str) -> Result<Request<Full<Bytes>>, Failed> {
+    let message = HealthCheckRequest {
+        service: service.to_string(),
+    }
+    .encode_to_vec();
+    let mut frame = Vec::with_capacity(5 + message.len());
+    frame.push(0); // not compressed
+    frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&message);
+    Request::post(format!("http://{addr}/grpc.health.v1.Health/Check"))
+        .version(http::Version::HTTP_2)
+        .header(header::CONTENT_TYPE, "application/grpc")
+        .header(header::TE, "trailers")
+        .header(header::USER_AGENT, "switchyard-health")
+        .body(Full::new(Bytes::from(frame)))
+        .map_err(|e| Failed::Exchange(e.to_string()))
+}
+
+/// Passes on `grpc-status: 0` and `SERVING`; the status reported is the gRPC one.
+async fn grpc_answer(response: http::Response<Incoming>) -> Result<Option<u16>, Failed> {
+    if response.status() != http::StatusCode::OK {
+        return Err(Failed::Answer {
+            status: None,
+            reason: format!("HTTP status {}", response.status().as_u16()),
+        });
+    }
+    let (parts, body) = response.into_parts();
+    let collected = body
+        .collect()
+        .await
+        .map_err(|e| Failed::Exchange(format!("reading the answer: {e}")))?;
+    // A trailers-only answer carries grpc-status in the headers.
+    let trailers = collected.trailers().cloned().unwrap_or(parts.headers);
+    let grpc_status = trailers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u16>().ok());
+    match grpc_status {
+        Some(0) => {}
+        Some(code) => {
+            let message = trailers
+                .get("grpc-message")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            return Err(Failed::Answer {
+                status: Some(code),
+                reason: format!("grpc-status {code} {message}")
+                    .trim_end()
+                    .to_string(),
+            });
+        }
+        None => return Err(Failed::Exchange("no grpc-status in the answer".into())),
+    }
+    let mut data = collected.to_bytes();
+    if data.len() < 5 || data[0] != 0 {
+        return Err(Failed::Exchange(
+            "the answer is not one uncompressed message".into(),
+        ));
+    }
+    data.advance(5);
+    let answer = HealthCheckResponse::decode(data)
+        .map_err(|e| Failed::Exchange(format!("decoding the answer: {e}")))?;
+    match answer.status() {
+        health_check_response::ServingStatus::Serving => Ok(Some(0)),
+        other => Err(Failed::Answer {
+            status: Some(0),
+            reason: format!("serving status {}", other.as_str_name()),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_body_text_and_spreads_probes() {
+        assert!(contains(b"status: ok\n", b"ok"));
+        assert!(!contains(b"status: degraded", b"ok\n"));
+        let spec = ProbeSpec {
+            kind: ProbeKindSpec::Tcp,
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_millis(100),
+            jitter: Duration::from_millis(100),
+        };
+        let prober = Prober::new("127.0.0.1:1".parse().unwrap(), spec);
+        for random in [0, 7, u64::MAX] {
+            let delay = prober.next_delay(random);
+            assert!(delay >= Duration::from_secs(1) && delay < Duration::from_millis(1100));
+        }
+    }
+}

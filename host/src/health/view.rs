@@ -1,0 +1,78 @@
+//! What the admin API shows of a cluster's health, kept current by its health task.
+
+use crate::cluster::Reports;
+use crate::health::probe::ProbeResult;
+use crate::health::state::EndpointState;
+use crate::policy::ScorerBinding;
+use std::sync::{Arc, Mutex};
+
+/// A cluster's health at one moment.
+#[derive(Clone, Debug, Default)]
+pub struct HealthSnapshot {
+    /// Too few endpoints are healthy: all of them serve.
+    pub panic: bool,
+    /// Per endpoint, in membership order.
+    pub endpoints: Vec<EndpointView>,
+}
+
+/// One endpoint's health.
+#[derive(Clone, Debug, Default)]
+pub struct EndpointView {
+    /// Verdict, its source, ejections.
+    pub state: EndpointState,
+    /// The latest probe, if probes run.
+    pub last_probe: Option<ProbeResult>,
+}
+
+/// A cluster's health, shared between its health task and readers.
+pub struct HealthView {
+    scorer: Arc<ScorerBinding>,
+    reports: Arc<Reports>,
+    current: Mutex<HealthSnapshot>,
+}
+
+impl HealthView {
+    pub(crate) fn new(scorer: Arc<ScorerBinding>, reports: Arc<Reports>, endpoints: usize) -> Self {
+        Self {
+            scorer,
+            reports,
+            current: Mutex::new(HealthSnapshot {
+                panic: false,
+                endpoints: vec![EndpointView::default(); endpoints],
+            }),
+        }
+    }
+
+    /// The cluster's health scorer.
+    pub fn scorer(&self) -> &ScorerBinding {
+        &self.scorer
+    }
+
+    /// Request outcomes the scorer never saw because its queue was full.
+    pub fn dropped_reports(&self) -> u64 {
+        self.reports.dropped()
+    }
+
+    /// A copy of the current state.
+    pub fn snapshot(&self) -> HealthSnapshot {
+        self.lock().clone()
+    }
+
+    pub(crate) fn probed(&self, endpoint: usize, result: ProbeResult) {
+        if let Some(view) = self.lock().endpoints.get_mut(endpoint) {
+            view.last_probe = Some(result);
+        }
+    }
+
+    pub(crate) fn judged(&self, states: &[EndpointState], panic: bool) {
+        let mut current = self.lock();
+        current.panic = panic;
+        for (view, state) in current.endpoints.iter_mut().zip(states) {
+            view.state = state.clone();
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HealthSnapshot> {
+        self.current.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,473 @@
+//! Health checking end to end: real backends behind the proxy under load. A backend
+//! process killed and restarted, a `/health` that turns 503, a slow backend and
+//! `latency-outlier`, a gRPC server set to NOT_SERVING, misbehaving scorers, and a
+//! scorer reloaded from the policy directory.
+
+mod common;
+
+use bytes::Bytes;
+use common::{backend, component_bytes, config, proxy, temp_dir};
+use http::Request;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use switchyard::cluster::Health;
+use switchyard::policy::ReloadOutcome;
+
+const BACKEND_ENV: &str = "SWITCHYARD_TEST_BACKEND";
+
+/// Not a test of its own: with `SWITCHYARD_TEST_BACKEND=name@addr` set, the body of a
+/// backend process that the tests start and kill. Without it, it returns at once.
+#[test]
+fn backend_process() {
+    let Ok(spec) = std::env::var(BACKEND_ENV) else {
+        return;
+    };
+    let (name, addr) = spec.split_once('@').expect("name@addr");
+    let name: &'static str = Box::leak(name.to_string().into_boxed_str());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        backend::named_on(name, listener).await;
+        std::future::pending::<()>().await;
+    });
+}
+
+/// A backend in a process of its own, killed with SIGKILL.
+struct BackendProcess(std::process::Child);
+
+impl BackendProcess {
+    fn start(name: &str, addr: SocketAddr) -> Self {
+        let child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "backend_process",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(BACKEND_ENV, format!("{name}@{addr}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "backend process did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Self(child)
+    }
+}
+
+impl Drop for BackendProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One request of the load: when it was sent, its status (0: no response), who
+/// answered.
+#[derive(Clone, Debug)]
+struct Sent {
+    at: Instant,
+    status: u16,
+    backend: String,
+}
+
+/// Steady traffic through the proxy on a few keep-alive connections.
+struct Load {
+    sent: Arc<Mutex<Vec<Sent>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Load {
+    fn start(proxy: SocketAddr, connections: usize) -> Self {
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        for _ in 0..connections {
+            let (sent, stop) = (Arc::clone(&sent), Arc::clone(&stop));
+            tokio::spawn(async move {
+                while !stop.load(Relaxed) {
+                    let stream = tokio::net::TcpStream::connect(proxy).await.unwrap();
+                    let (mut send, conn) =
+                        hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                            .await
+                            .unwrap();
+                    tokio::spawn(conn);
+                    while !stop.load(Relaxed) {
+                        let request = Request::get("/")
+                            .header("host", "health.test")
+                            .body(Empty::<Bytes>::new())
+                            .unwrap();
+                        let at = Instant::now();
+                        let Ok(response) = send.send_request(request).await else {
+                            sent.lock().unwrap().push(Sent {
+                                at,
+                                status: 0,
+                                backend: String::new(),
+                            });
+                            break;
+                        };
+                        let status = response.status().as_u16();
+                        let backend = response
+                            .headers()
+                            .get("x-backend")
+                            .map(|v| v.to_str().unwrap().to_string())
+                            .unwrap_or_default();
+                        let _ = response.into_body().collect().await;
+                        sent.lock().unwrap().push(Sent {
+                            at,
+                            status,
+                            backend,
+                        });
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                }
+            });
+        }
+        Self { sent, stop }
+    }
+
+    /// Requests sent from `from` on (until `to` when given).
+    fn since(&self, from: Instant, to: Option<Instant>) -> Vec<Sent> {
+        self.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.at >= from && to.is_none_or(|to| s.at < to))
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+    }
+}
+
+/// Share of `sent` that `backend` answered.
+fn share(sent: &[Sent], backend: &str) -> f64 {
+    sent.iter().filter(|s| s.backend == backend).count() as f64 / sent.len().max(1) as f64
+}
+
+async fn admin_json(addr: SocketAddr, path: &str) -> serde_json::Value {
+    let (status, _, body) = common::client::get(addr, path, false).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+const PROBES: &str = "slow_start = \"1s\"\n\
+    [clusters.health_check]\n\
+    interval = \"300ms\"\ntimeout = \"200ms\"\njitter = \"0ms\"\n\
+    unhealthy_threshold = 2\nhealthy_threshold = 1\n\
+    [admin]\nlisten = \"127.0.0.1:0\"\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_backend_is_dropped_within_two_probe_intervals_and_ramps_back() {
+    let a = backend::named("a", Duration::ZERO).await;
+    let b = backend::named("b", Duration::ZERO).await;
+    let c_addr = backend::dead();
+    let mut c = Some(BackendProcess::start("c", c_addr));
+    let endpoints = [(a.addr, 1), (b.addr, 1), (c_addr, 1)];
+    let proxy = proxy(&config("weighted-round-robin", &endpoints, PROBES));
+    let load = Load::start(proxy.listener_addr("web").unwrap(), 4);
+
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let warm = load.since(Instant::now() - Duration::from_millis(500), None);
+    assert!(
+        warm.iter().all(|s| s.status == 200),
+        "all served before the kill"
+    );
+    assert!(share(&warm, "c") > 0.2, "c takes its share");
+
+    drop(c.take()); // SIGKILL
+    let killed = Instant::now();
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    let after = load.since(killed, None);
+    let failures: Vec<&Sent> = after.iter().filter(|s| s.status != 200).collect();
+    let last_failure = failures.iter().map(|s| s.at - killed).max();
+    eprintln!(
+        "kill: {} requests failed, the last sent {last_failure:?} after the kill (probe interval 300ms × 2)",
+        failures.len()
+    );
+    // Detection is due within interval × threshold (+100 ms); allow slack for a
+    // loaded test machine, and check that nothing reaches c once it is out.
+    let settled = load.since(killed + Duration::from_millis(1_000), None);
+    assert!(!settled.is_empty());
+    assert!(
+        settled.iter().all(|s| s.status == 200 && s.backend != "c"),
+        "after detection every request is served by a or b"
+    );
+
+    let admin = proxy.admin_addr().unwrap();
+    let clusters = admin_json(admin, "/clusters").await;
+    let endpoint = &clusters["clusters"][0]["endpoints"][2];
+    eprintln!(
+        "kill: {} connect attempts reached c before it was taken out (failed over to a or b)",
+        endpoint["failures"]
+    );
+    assert_eq!(endpoint["health"], "unavailable", "{endpoint}");
+    assert_eq!(endpoint["verdict"]["state"], "ejected", "{endpoint}");
+    assert!(
+        ["probe", "passive"].contains(&endpoint["verdict_source"].as_str().unwrap()),
+        "{endpoint}"
+    );
+    assert_eq!(endpoint["last_probe"]["success"], false, "{endpoint}");
+    assert_eq!(
+        clusters["clusters"][0]["health"]["scorer"],
+        "default-health"
+    );
+
+    let _c = BackendProcess::start("c", c_addr);
+    let restarted = Instant::now();
+    let back = loop {
+        if let Some(first) = load
+            .since(restarted, None)
+            .iter()
+            .find(|s| s.backend == "c")
+        {
+            break first.at;
+        }
+        assert!(
+            restarted.elapsed() < Duration::from_secs(5),
+            "c never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    let early = share(
+        &load.since(back, Some(back + Duration::from_millis(400))),
+        "c",
+    );
+    let late = share(&load.since(back + Duration::from_millis(1_300), None), "c");
+    eprintln!(
+        "slow start: c's share {early:.3} in its first 400 ms back, {late:.3} after the ramp"
+    );
+    assert!(early < late && late > 0.2, "early {early}, late {late}");
+    assert!(load.since(back, None).iter().all(|s| s.status == 200));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_whose_health_check_fails_is_drained_while_it_still_serves() {
+    let healthy = Arc::new(AtomicBool::new(true));
+    let always = Arc::new(AtomicBool::new(true));
+    let a = backend::with_health("a", Arc::clone(&always)).await;
+    let b = backend::with_health("b", always).await;
+    let c = backend::with_health("c", Arc::clone(&healthy)).await;
+    let endpoints = [(a.addr, 1), (b.addr, 1), (c.addr, 1)];
+    let extra = PROBES.replace(
+        "[clusters.health_check]\n",
+        "[clusters.health_check]\nexpect_body = \"ok\"\n",
+    );
+    let proxy = proxy(&config("round-robin", &endpoints, &extra));
+    let load = Load::start(proxy.listener_addr("web").unwrap(), 4);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    healthy.store(false, Relaxed);
+    let draining = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1_800)).await;
+    let drained = load.since(draining + Duration::from_millis(1_000), None);
+    assert!(!drained.is_empty() && drained.iter().all(|s| s.backend != "c"));
+
+    healthy.store(true, Relaxed);
+    let restored = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(
+        share(
+            &load.since(restored + Duration::from_millis(700), None),
+            "c"
+        ) > 0.1
+    );
+    let all = load.since(draining - Duration::from_secs(1), None);
+    assert!(
+        all.iter().all(|s| s.status == 200),
+        "draining fails no request"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_outlier_takes_share_from_a_slow_backend() {
+    let a = backend::named("a", Duration::ZERO).await;
+    let b = backend::named("b", Duration::ZERO).await;
+    let slow = backend::named("slow", Duration::from_millis(25)).await;
+    let endpoints = [(a.addr, 1), (b.addr, 1), (slow.addr, 1)];
+    let extra = "health_policy = \"latency-outlier\"\n\
+                 health_config = { min_requests = 10, min_latency_us = 5000 }\n";
+    let proxy = proxy(&config("weighted-round-robin", &endpoints, extra));
+    let started = Instant::now();
+    let load = Load::start(proxy.listener_addr("web").unwrap(), 6);
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+
+    let before = share(
+        &load.since(started, Some(started + Duration::from_millis(700))),
+        "slow",
+    );
+    let after = share(
+        &load.since(started + Duration::from_millis(2_000), None),
+        "slow",
+    );
+    eprintln!("latency-outlier: slow backend's share {before:.3} before, {after:.3} after");
+    assert!(before > 0.2, "{before}");
+    assert!(after < 0.12, "{after}");
+    let membership = proxy.upstream("api").unwrap().membership();
+    let slow_member = &membership.members()[2];
+    assert_eq!(
+        (slow_member.health, slow_member.weight_factor),
+        (Health::Degraded, 0.1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_backend_not_serving_is_drained() {
+    use tonic_health::ServingStatus;
+    const SERVICE: &str = "switchyard.test.Echo";
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        let (reporter, service) = tonic_health::server::health_reporter();
+        reporter
+            .set_service_status(SERVICE, ServingStatus::Serving)
+            .await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        servers.push((addr, reporter));
+    }
+    let extra = format!(
+        "protocol = \"http2\"\n[clusters.health_check]\nkind = \"grpc\"\n\
+         grpc_service = \"{SERVICE}\"\ninterval = \"200ms\"\n\
+         unhealthy_threshold = 1\nhealthy_threshold = 1\n"
+    );
+    let endpoints = [(servers[0].0, 1), (servers[1].0, 1)];
+    let proxy = proxy(&config("round-robin", &endpoints, &extra));
+    let upstream = Arc::clone(proxy.upstream("api").unwrap());
+    let health_of = |i: usize| upstream.membership().members()[i].health;
+    let wait_for = |i: usize, want: Health| {
+        let upstream = Arc::clone(&upstream);
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while upstream.membership().members()[i].health != want {
+                assert!(
+                    Instant::now() < deadline,
+                    "endpoint {i} never became {want:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+
+    servers[1]
+        .1
+        .set_service_status(SERVICE, ServingStatus::NotServing)
+        .await;
+    wait_for(1, Health::Unavailable).await;
+    assert_eq!(health_of(0), Health::Healthy);
+    let view = upstream.health().unwrap().snapshot();
+    let probe = view.endpoints[1].last_probe.clone().unwrap();
+    assert_eq!((probe.success, probe.status), (false, Some(0)));
+    assert!(probe.reason.unwrap().contains("NOT_SERVING"));
+
+    servers[1]
+        .1
+        .set_service_status(SERVICE, ServingStatus::Serving)
+        .await;
+    wait_for(1, Health::Healthy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misbehaving_scorer_is_contained_and_traffic_flows() {
+    let a = backend::named("a", Duration::ZERO).await;
+    let b = backend::named("b", Duration::ZERO).await;
+    let dir = temp_dir("health-hostile");
+    std::fs::write(
+        dir.join("hostile-scorer.wasm"),
+        component_bytes("hostile-scorer"),
+    )
+    .unwrap();
+    for (mode, fault) in [
+        ("trap", "traps"),
+        ("bad-verdict", "invalid_answers"),
+        ("loop", "deadlines"),
+    ] {
+        let extra = format!(
+            "health_policy = \"hostile-scorer\"\nhealth_config = {{ mode = \"{mode}\" }}\n\
+             [policies]\ndir = \"{}\"\nwatch = false\n",
+            dir.display()
+        );
+        let proxy = proxy(&config("round-robin", &[(a.addr, 1), (b.addr, 1)], &extra));
+        let load = Load::start(proxy.listener_addr("web").unwrap(), 2);
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        let sent = load.since(Instant::now() - Duration::from_secs(2), None);
+        assert!(
+            sent.len() > 50 && sent.iter().all(|s| s.status == 200),
+            "{mode}"
+        );
+        let status = proxy.registry().status();
+        let scorer = status.iter().find(|p| p.name == "hostile-scorer").unwrap();
+        let (_, stats, quarantined) = &scorer.clusters[0];
+        let count = match fault {
+            "traps" => stats.traps,
+            "invalid_answers" => stats.invalid_answers,
+            _ => stats.deadlines,
+        };
+        assert!(count >= 5 && *quarantined, "{mode}: {stats:?}");
+        let membership = proxy.upstream("api").unwrap().membership();
+        assert!(
+            membership
+                .members()
+                .iter()
+                .all(|m| m.health == Health::Healthy),
+            "{mode}: no verdict came of it"
+        );
+        drop(load);
+        proxy.shutdown();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scorer_reloads_from_the_policy_directory() {
+    let a = backend::named("a", Duration::ZERO).await;
+    let dir = temp_dir("health-reload");
+    let file = dir.join("guard.wasm");
+    std::fs::write(&file, component_bytes("default-health")).unwrap();
+    let extra = format!(
+        "health_policy = \"guard\"\n[policies]\ndir = \"{}\"\nwatch = false\n",
+        dir.display()
+    );
+    let proxy = proxy(&config("round-robin", &[(a.addr, 1)], &extra));
+    let registry = proxy.registry();
+
+    std::fs::write(&file, component_bytes("latency-outlier")).unwrap();
+    assert!(matches!(
+        registry.reload_file(&file),
+        ReloadOutcome::Loaded { .. }
+    ));
+    let serving = registry.active("guard").unwrap().sha256;
+
+    std::fs::write(&file, component_bytes("round-robin")).unwrap();
+    match registry.reload_file(&file) {
+        ReloadOutcome::Failed { reason, .. } => {
+            assert!(
+                reason.contains("a health scorer (world health-scorer) is needed"),
+                "{reason}"
+            )
+        }
+        other => panic!("a balancer must not replace a scorer: {other:?}"),
+    }
+    assert_eq!(registry.active("guard").unwrap().sha256, serving);
+    let (status, _, body) =
+        common::client::get(proxy.listener_addr("web").unwrap(), "/", false).await;
+    assert_eq!((status.as_u16(), body.as_str()), (200, "a"));
+}
