@@ -313,6 +313,26 @@ request = "3s"
                 "weight = 0",
                 "clusters[0].endpoints[0].weight: must be at least 1",
             ),
+            (
+                "policy_config = { }",
+                "policy_config = { }\nhealth_policy = \"round-robin\"",
+                "clusters[0].health_policy: no policy \"round-robin\": not a built-in (default-health, latency-outlier)",
+            ),
+            (
+                "request = \"3s\"",
+                "request = \"3s\"\n[clusters.health_check]\ninterval = \"5ms\"",
+                "clusters[0].health_check.interval: at least 10ms",
+            ),
+            (
+                "request = \"3s\"",
+                "request = \"3s\"\n[clusters.health_check]\nexpect_status = \"200-600\"",
+                "clusters[0].health_check.expect_status: invalid status range \"200-600\"",
+            ),
+            (
+                "policy_config = { }",
+                "policy_config = { }\nhealth_config = { unhealthy_threshold = 1 }\nhealth_check = { }",
+                "clusters[0].health_config.unhealthy_threshold: set it in [clusters.health_check]",
+            ),
         ] {
             let err = check(&EXAMPLE.replace(from, to)).unwrap_err().to_string();
             assert!(err.contains(expected), "{to}: {err}");

@@ -19,6 +19,9 @@ const DRAIN_EVERY: Duration = Duration::from_millis(10);
 const TICK_EVERY: Duration = Duration::from_secs(1);
 /// How often a ramping weight is republished.
 const RAMP_STEP: Duration = Duration::from_millis(250);
+/// Probes are due on multiples of this, so that the health thread wakes for a batch of
+/// them rather than for each one.
+const PROBE_GRID: Duration = Duration::from_millis(10);
 
 /// Everything needed to run one cluster's health.
 pub struct ClusterMonitor {
@@ -72,6 +75,7 @@ impl ClusterMonitor {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let (results, mut incoming) = mpsc::channel(self.base.len().max(1) * 2);
         let mut probes = Vec::new();
+        let origin = tokio::time::Instant::now();
         if let Some(spec) = &self.probe {
             for (position, member) in self.base.iter().enumerate() {
                 let prober = Prober::new(member.socket, spec.clone());
@@ -81,6 +85,7 @@ impl ClusterMonitor {
                 probes.push(tokio::spawn(probe_loop(
                     member.id,
                     prober,
+                    origin,
                     first,
                     results.clone(),
                 )));
@@ -105,16 +110,24 @@ impl ClusterMonitor {
     }
 }
 
-/// Probes one endpoint forever, first after `first`.
+/// Probes one endpoint forever, first `first` after `origin`, on the grid of
+/// [`PROBE_GRID`] steps from `origin`.
 async fn probe_loop(
     id: EndpointId,
     mut prober: Prober,
+    origin: tokio::time::Instant,
     first: Duration,
     results: mpsc::Sender<(EndpointId, ProbeResult)>,
 ) {
-    tokio::time::sleep(first).await;
+    let on_grid = |at: tokio::time::Instant| {
+        let grid = PROBE_GRID.as_nanos();
+        let since = (at - origin).as_nanos().div_ceil(grid) * grid;
+        origin + Duration::from_nanos(since as u64)
+    };
+    tokio::time::sleep_until(on_grid(origin + first)).await;
     let mut random = u64::from(id).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     loop {
+        let started = tokio::time::Instant::now();
         let result = prober.probe().await;
         if results.send((id, result)).await.is_err() {
             return;
@@ -122,7 +135,7 @@ async fn probe_loop(
         random ^= random << 13;
         random ^= random >> 7;
         random ^= random << 17;
-        tokio::time::sleep(prober.next_delay(random)).await;
+        tokio::time::sleep_until(on_grid(started + prober.next_delay(random))).await;
     }
 }
 

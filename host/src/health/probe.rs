@@ -3,16 +3,19 @@
 //! client of the endpoint would.
 
 use crate::config::model::{HealthCheckConfig, ProbeKind, StatusRange};
+use crate::proxy::h1::{WholeResponse, read_response};
 use crate::proxy::pool::{ConnectError, tcp};
 use bytes::{Buf, Bytes, BytesMut};
 use http::{Request, header};
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use prost::Message;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse, health_check_response};
 
 /// Most of a response body an HTTP probe reads to look for `expect_body`.
@@ -110,16 +113,30 @@ enum Failed {
 pub struct Prober {
     addr: SocketAddr,
     spec: ProbeSpec,
-    http1: Option<http1::SendRequest<Empty<Bytes>>>,
+    /// The HTTP request, written once.
+    request: Vec<u8>,
+    /// The kept HTTP/1.1 connection and what was read from it.
+    http1: Option<(TcpStream, BytesMut)>,
     http2: Option<http2::SendRequest<Full<Bytes>>>,
 }
 
 impl Prober {
     /// A prober of `addr`; connects on its first probe.
     pub fn new(addr: SocketAddr, spec: ProbeSpec) -> Self {
+        let request = match &spec.kind {
+            ProbeKindSpec::Http { path, host, .. } => {
+                let host = host.clone().unwrap_or_else(|| addr.to_string());
+                format!(
+                    "GET {path} HTTP/1.1\r\nhost: {host}\r\nuser-agent: switchyard-health\r\n\r\n"
+                )
+                .into_bytes()
+            }
+            _ => Vec::new(),
+        };
         Self {
             addr,
             spec,
+            request,
             http1: None,
             http2: None,
         }
@@ -186,59 +203,13 @@ impl Prober {
                     .map_err(Failed::Connect)?;
                 Ok(None)
             }
-            ProbeKindSpec::Http {
-                path,
-                host,
-                expect,
-                body,
-            } => {
-                let host = host.clone().unwrap_or_else(|| self.addr.to_string());
-                let request = Request::get(path.as_str())
-                    .header(header::HOST, host)
-                    .header(header::USER_AGENT, "switchyard-health")
-                    .body(Empty::new())
-                    .map_err(|e| Failed::Exchange(e.to_string()))?;
-                let (addr, timeout) = (self.addr, self.spec.timeout);
-                let sender = kept_or_new(
-                    &mut self.http1,
-                    addr,
-                    timeout,
-                    http1::SendRequest::is_ready,
-                    handshake_http1,
-                )
-                .await?;
-                let response = sender
-                    .send_request(request)
-                    .await
-                    .map_err(|e| Failed::Exchange(e.to_string()))?;
-                let status = response.status().as_u16();
-                if !(expect.low..=expect.high).contains(&status) {
-                    return Err(Failed::Answer {
-                        status: Some(status),
-                        reason: format!("status {status}, expected {}-{}", expect.low, expect.high),
-                    });
-                }
-                // The body is read whole either way, so the connection can be reused.
-                let text = read_body(response.into_body(), MAX_BODY).await?;
-                match body {
-                    Some(needle) if !contains(&text, needle.as_bytes()) => Err(Failed::Answer {
-                        status: Some(status),
-                        reason: format!("body does not contain {needle:?}"),
-                    }),
-                    _ => Ok(Some(status)),
-                }
+            ProbeKindSpec::Http { .. } => {
+                let response = self.http1_exchange().await?;
+                self.check_http(&response)
             }
             ProbeKindSpec::Grpc { service } => {
                 let request = grpc_request(self.addr, service)?;
-                let (addr, timeout) = (self.addr, self.spec.timeout);
-                let sender = kept_or_new(
-                    &mut self.http2,
-                    addr,
-                    timeout,
-                    http2::SendRequest::is_ready,
-                    handshake_http2,
-                )
-                .await?;
+                let sender = self.http2_sender().await?;
                 let response = sender
                     .send_request(request)
                     .await
@@ -247,63 +218,89 @@ impl Prober {
             }
         }
     }
-}
 
-/// The kept connection, or a new one made with `handshake` when there is none or it
-/// cannot take a request (`ready` says).
-async fn kept_or_new<S, F>(
-    kept: &mut Option<S>,
-    addr: SocketAddr,
-    timeout: Duration,
-    ready: impl Fn(&S) -> bool,
-    handshake: impl FnOnce(TokioIo<tokio::net::TcpStream>) -> F,
-) -> Result<&mut S, Failed>
-where
-    F: Future<Output = hyper::Result<S>>,
-{
-    if !kept.as_ref().is_some_and(ready) {
-        *kept = None;
-        let io = TokioIo::new(tcp(addr, timeout).await.map_err(Failed::Connect)?);
-        let sender = handshake(io)
-            .await
-            .map_err(|e| Failed::Exchange(e.to_string()))?;
-        *kept = Some(sender);
-    }
-    Ok(kept.as_mut().expect("kept or made above"))
-}
-
-/// An HTTP/1.1 handshake whose connection runs on its own task.
-async fn handshake_http1(
-    io: TokioIo<tokio::net::TcpStream>,
-) -> hyper::Result<http1::SendRequest<Empty<Bytes>>> {
-    let (sender, conn) = http1::handshake(io).await?;
-    tokio::spawn(conn);
-    Ok(sender)
-}
-
-/// An h2c handshake whose connection runs on its own task.
-async fn handshake_http2(
-    io: TokioIo<tokio::net::TcpStream>,
-) -> hyper::Result<http2::SendRequest<Full<Bytes>>> {
-    let (sender, conn) = http2::Builder::new(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .handshake(io)
-        .await?;
-    tokio::spawn(conn);
-    Ok(sender)
-}
-
-/// Reads a body, keeping at most `cap` bytes of it.
-async fn read_body(mut body: Incoming, cap: usize) -> Result<BytesMut, Failed> {
-    let mut kept = BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| Failed::Exchange(format!("reading the body: {e}")))?;
-        if let Ok(data) = frame.into_data() {
-            let room = cap.saturating_sub(kept.len());
-            kept.extend_from_slice(&data[..data.len().min(room)]);
+    /// Whether an HTTP probe's answer meets the expectations.
+    fn check_http(&self, response: &WholeResponse) -> Result<Option<u16>, Failed> {
+        let status = response.status;
+        let ProbeKindSpec::Http { expect, body, .. } = &self.spec.kind else {
+            return Ok(Some(status));
+        };
+        if !(expect.low..=expect.high).contains(&status) {
+            return Err(Failed::Answer {
+                status: Some(status),
+                reason: format!("status {status}, expected {}-{}", expect.low, expect.high),
+            });
+        }
+        match body {
+            Some(needle) if !contains(&response.body, needle.as_bytes()) => Err(Failed::Answer {
+                status: Some(status),
+                reason: format!("body does not contain {needle:?}"),
+            }),
+            _ => Ok(Some(status)),
         }
     }
-    Ok(kept)
+
+    /// The probe request on the kept connection, or on a new one when there is none;
+    /// a kept connection the endpoint closed meanwhile is replaced once.
+    async fn http1_exchange(&mut self) -> Result<WholeResponse, Failed> {
+        let fresh = || async {
+            let stream = tcp(self.addr, self.spec.timeout)
+                .await
+                .map_err(Failed::Connect)?;
+            Ok::<_, Failed>((stream, BytesMut::with_capacity(1024)))
+        };
+        let (mut stream, mut buf, mut kept) = match self.http1.take() {
+            Some((stream, buf)) => (stream, buf, true),
+            None => {
+                let (stream, buf) = fresh().await?;
+                (stream, buf, false)
+            }
+        };
+        loop {
+            let exchanged = match stream.write_all(&self.request).await {
+                Ok(()) => read_response(&mut stream, &mut buf, MAX_BODY).await,
+                Err(e) => Err(e.to_string()),
+            };
+            match exchanged {
+                Ok(response) => {
+                    if response.reusable {
+                        self.http1 = Some((stream, buf));
+                    }
+                    return Ok(response);
+                }
+                Err(_) if kept => {
+                    (stream, buf) = fresh().await?;
+                    kept = false;
+                }
+                Err(reason) => return Err(Failed::Exchange(reason)),
+            }
+        }
+    }
+
+    /// The kept h2c connection, made anew when there is none or it cannot take a
+    /// request.
+    async fn http2_sender(&mut self) -> Result<&mut http2::SendRequest<Full<Bytes>>, Failed> {
+        if !self
+            .http2
+            .as_ref()
+            .is_some_and(http2::SendRequest::is_ready)
+        {
+            self.http2 = None;
+            let io = TokioIo::new(
+                tcp(self.addr, self.spec.timeout)
+                    .await
+                    .map_err(Failed::Connect)?,
+            );
+            let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .handshake(io)
+                .await
+                .map_err(|e| Failed::Exchange(e.to_string()))?;
+            tokio::spawn(conn);
+            self.http2 = Some(sender);
+        }
+        Ok(self.http2.as_mut().expect("kept or made above"))
+    }
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

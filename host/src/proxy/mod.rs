@@ -11,7 +11,7 @@
 mod body;
 mod detect;
 mod forward;
-mod h1;
+pub(crate) mod h1;
 mod headers;
 pub(crate) mod pool;
 mod server;

@@ -11,6 +11,9 @@
 
 mod framing;
 mod head;
+mod whole;
+
+pub(crate) use whole::{WholeResponse, read_response};
 
 use crate::cluster::{Member, Outcome};
 use crate::proxy::pool::{self, ConnectError};
