@@ -5,11 +5,8 @@
 
 mod common;
 
-use bytes::Bytes;
 use common::{backend, component_bytes, config, proxy, temp_dir};
-use http::Request;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::TokioIo;
+use http_body_util::BodyExt;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -96,19 +93,13 @@ impl Load {
             let (sent, stop) = (Arc::clone(&sent), Arc::clone(&stop));
             tokio::spawn(async move {
                 while !stop.load(Relaxed) {
-                    let stream = tokio::net::TcpStream::connect(proxy).await.unwrap();
-                    let (mut send, conn) =
-                        hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                            .await
-                            .unwrap();
-                    tokio::spawn(conn);
+                    let mut send = common::client::keep_alive(proxy).await;
                     while !stop.load(Relaxed) {
-                        let request = Request::get("/")
-                            .header("host", "health.test")
-                            .body(Empty::<Bytes>::new())
-                            .unwrap();
                         let at = Instant::now();
-                        let Ok(response) = send.send_request(request).await else {
+                        let Ok(response) = send
+                            .send_request(common::client::get_root("health.test"))
+                            .await
+                        else {
                             sent.lock().unwrap().push(Sent {
                                 at,
                                 status: 0,
@@ -332,18 +323,7 @@ async fn a_grpc_backend_not_serving_is_drained() {
     const SERVICE: &str = "switchyard.test.Echo";
     let mut servers = Vec::new();
     for _ in 0..2 {
-        let (reporter, service) = tonic_health::server::health_reporter();
-        reporter
-            .set_service_status(SERVICE, ServingStatus::Serving)
-            .await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-        );
-        servers.push((addr, reporter));
+        servers.push(backend::grpc_health(SERVICE).await);
     }
     let extra = format!(
         "protocol = \"http2\"\n[clusters.health_check]\nkind = \"grpc\"\n\

@@ -9,7 +9,6 @@ use common::backend::{Backend, named};
 use common::{component_bytes, temp_dir, with_custom_section};
 use http::Request;
 use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -98,19 +97,13 @@ fn load(
             let stop = Arc::clone(&stop);
             tokio::spawn(async move {
                 let mut seen = Vec::new();
-                let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-                let (mut sender, conn) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                        .await
-                        .unwrap();
-                tokio::spawn(conn);
+                let mut sender = common::client::keep_alive(addr).await;
                 while !stop.load(Relaxed) {
-                    let request = Request::get("/")
-                        .header("host", "switchyard.test")
-                        .body(Empty::<Bytes>::new())
-                        .unwrap();
                     let sent = Instant::now();
-                    let backend = match sender.send_request(request).await {
+                    let backend = match sender
+                        .send_request(common::client::get_root("switchyard.test"))
+                        .await
+                    {
                         Ok(response) if response.status() == 200 => {
                             let body = response.into_body().collect().await;
                             body.map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())

@@ -7,28 +7,12 @@ use common::{config, proxy};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tonic::Code;
-use tonic::transport::{Channel, Endpoint, Server};
+use tonic::transport::{Channel, Endpoint};
 use tonic_health::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::{HealthCheckRequest, health_check_response};
-use tonic_health::server::{HealthReporter, health_reporter};
 
 const SERVICE: &str = "switchyard.test.Echo";
-
-async fn grpc_server() -> (SocketAddr, HealthReporter) {
-    let (reporter, service) = health_reporter();
-    reporter
-        .set_service_status(SERVICE, ServingStatus::Serving)
-        .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        Server::builder()
-            .add_service(service)
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-    );
-    (addr, reporter)
-}
 
 async fn client(addr: SocketAddr) -> HealthClient<Channel> {
     let channel = Endpoint::from_shared(format!("http://{addr}"))
@@ -59,7 +43,7 @@ async fn unary_outcomes(client: &mut HealthClient<Channel>) -> Vec<Result<i32, (
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unary_streaming_and_errors_match_direct() {
-    let (server, reporter) = grpc_server().await;
+    let (server, reporter) = common::backend::grpc_health(SERVICE).await;
     let proxy = proxy(&config("least-request", &[(server, 1)], ""));
     let via_proxy = proxy.listener_addr("web").unwrap();
 

@@ -2,7 +2,7 @@
 //! [`Sandboxed`] is the part shared by both worlds; [`Instance`] is a balancer.
 
 use crate::cluster::Membership;
-use crate::policy::bindings::{self, Balancer, Needs, PolicyInfo, Request, Setup};
+use crate::policy::bindings::{self, Balancer, Endpoint, Needs, PolicyInfo, Request, Setup};
 use crate::policy::engine::{PolicyComponent, TICK};
 use crate::policy::log::PolicyLog;
 use crate::policy::sandbox::StoreState;
@@ -19,6 +19,8 @@ pub(crate) struct Sandboxed<E> {
     store: Store<StoreState>,
     exports: E,
     limits: PolicyLimits,
+    /// Generation of the membership last pushed.
+    seen: u64,
 }
 
 impl<E> Sandboxed<E> {
@@ -49,6 +51,7 @@ impl<E> Sandboxed<E> {
             store,
             exports,
             limits: *limits,
+            seen: 0,
         })
     }
 
@@ -57,9 +60,22 @@ impl<E> Sandboxed<E> {
         &self.limits
     }
 
-    /// Makes the load imports answer from `membership`.
-    pub(crate) fn set_membership(&mut self, membership: &Arc<Membership>) {
+    /// Pushes `membership` with `set_members` (the export's call) unless the instance
+    /// has it already; from then on the load imports answer from it.
+    pub(crate) fn sync(
+        &mut self,
+        membership: &Arc<Membership>,
+        set_members: impl FnOnce(&E, &mut Store<StoreState>, &[Endpoint]) -> wasmtime::Result<()>,
+    ) -> Result<(), Fault> {
+        if self.seen == membership.generation() {
+            return Ok(());
+        }
         self.store.data_mut().membership = Arc::clone(membership);
+        let endpoints = bindings::endpoints(membership);
+        let deadline = self.limits.setup_deadline;
+        self.call(deadline, |e, s| set_members(e, s, &endpoints))?;
+        self.seen = membership.generation();
+        Ok(())
     }
 
     /// Calls into the instance under `deadline`; any failure is a classified [`Fault`].
@@ -77,8 +93,6 @@ impl<E> Sandboxed<E> {
 /// A balancer instance. Not shared: one caller at a time owns it.
 pub(crate) struct Instance {
     guest: Sandboxed<Balancer>,
-    /// Generation of the membership last pushed.
-    seen: u64,
 }
 
 impl Instance {
@@ -93,7 +107,7 @@ impl Instance {
         let guest = Sandboxed::start(pre.engine(), &component.log, limits, membership, |store| {
             pre.instantiate(store)
         })?;
-        Ok(Self { guest, seen: 0 })
+        Ok(Self { guest })
     }
 
     /// Calls `describe`.
@@ -114,18 +128,10 @@ impl Instance {
 
     /// Pushes `membership` unless this instance has it already.
     pub(crate) fn sync(&mut self, membership: &Arc<Membership>) -> Result<(), Fault> {
-        if self.seen == membership.generation() {
-            return Ok(());
-        }
-        self.guest.set_membership(membership);
-        let endpoints = bindings::endpoints(membership);
-        let deadline = self.guest.limits().setup_deadline;
-        self.guest.call(deadline, |p, s| {
+        self.guest.sync(membership, |p, s, endpoints| {
             p.switchyard_policy_balancing()
-                .call_set_members(s, &endpoints)
-        })?;
-        self.seen = membership.generation();
-        Ok(())
+                .call_set_members(s, endpoints)
+        })
     }
 
     /// Calls `save-state`: what this instance hands its successor.

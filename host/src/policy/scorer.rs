@@ -102,8 +102,6 @@ impl TryFrom<wit::Verdict> for Verdict {
 /// A running scorer. Not shared: the health thread owns it.
 pub struct ScorerInstance {
     guest: Sandboxed<HealthScorer>,
-    /// Generation of the membership last pushed.
-    seen: u64,
 }
 
 impl ScorerInstance {
@@ -126,7 +124,7 @@ impl ScorerInstance {
             |store| pre.instantiate(store),
         )
         .map_err(LoadError::Smoke)?;
-        let mut instance = Self { guest, seen: 0 };
+        let mut instance = Self { guest };
         let setup = Setup {
             cluster: cluster.to_string(),
             local_zone: String::new(),
@@ -157,18 +155,9 @@ impl ScorerInstance {
 
     /// Pushes `membership` unless this instance has it already.
     pub fn sync(&mut self, membership: &Arc<Membership>) -> Result<(), Fault> {
-        if self.seen == membership.generation() {
-            return Ok(());
-        }
-        self.guest.set_membership(membership);
-        let endpoints = bindings::endpoints(membership);
-        let deadline = self.guest.limits().setup_deadline;
-        self.guest.call(deadline, |p, s| {
-            p.switchyard_policy_scoring()
-                .call_set_members(s, &endpoints)
-        })?;
-        self.seen = membership.generation();
-        Ok(())
+        self.guest.sync(membership, |p, s, endpoints| {
+            p.switchyard_policy_scoring().call_set_members(s, endpoints)
+        })
     }
 
     /// Hands over one observation; a new verdict for its endpoint if it changed.

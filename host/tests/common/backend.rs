@@ -261,3 +261,20 @@ async fn read_request(stream: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> 
         }
     }
 }
+
+/// A tonic gRPC server with only the `grpc.health.v1` service, `service` set to
+/// SERVING; the reporter changes its status.
+pub async fn grpc_health(service: &str) -> (SocketAddr, tonic_health::server::HealthReporter) {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status(service, tonic_health::ServingStatus::Serving)
+        .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(health)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    (addr, reporter)
+}

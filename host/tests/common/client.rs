@@ -61,3 +61,21 @@ pub async fn raw_exchange(stream: &mut tokio::net::TcpStream, bytes: &[u8]) -> S
         .unwrap();
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
+
+/// A keep-alive HTTP/1.1 connection to `addr`.
+pub async fn keep_alive(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+/// `GET /` for `host`.
+pub fn get_root(host: &str) -> Request<Empty<Bytes>> {
+    Request::get("/")
+        .header(http::header::HOST, host)
+        .body(Empty::new())
+        .unwrap()
+}
