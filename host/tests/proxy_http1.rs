@@ -1,6 +1,6 @@
 //! The HTTP/1.1 fast path end to end: responses relayed with their exact framing,
-//! requests rewritten, pooled connections the endpoint closed, and the hand-over of a
-//! connection to the general path.
+//! requests rewritten, pooled connections the endpoint closed, the hand-over of a
+//! connection to the general path, and the sweep of idle pooled connections.
 
 mod common;
 
@@ -9,8 +9,10 @@ use common::backend::{named, scripted};
 use common::client::raw_exchange;
 use common::{config, proxy};
 use http_body_util::{BodyExt, Full};
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use switchyard::cluster::Membership;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn stop(proxy: switchyard::proxy::Proxy) {
@@ -229,5 +231,53 @@ async fn a_body_cannot_be_smuggled_past_the_policy_as_a_second_request() {
         1,
         "the backend saw one request: {requests:?}"
     );
+    stop(proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_pooled_connections_close_when_their_endpoint_leaves_or_idles_out() {
+    let kept = scripted(framed).await;
+    let leaving = scripted(framed).await;
+    let extra = "[clusters.pool]\nidle_timeout = \"3s\"\n";
+    let endpoints = [(kept.addr, 1), (leaving.addr, 1)];
+    let proxy = proxy(&config("round-robin", &endpoints, extra));
+    let addr = proxy.listener_addr("web").unwrap();
+    for _ in 0..8 {
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let answer = raw_exchange(&mut client, b"GET /empty HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+    }
+    let used = Instant::now();
+    assert!(leaving.connections.load(Relaxed) > 0 && kept.connections.load(Relaxed) > 0);
+    assert_eq!(leaving.closed.load(Relaxed) + kept.closed.load(Relaxed), 0);
+
+    // The endpoint leaves the cluster, as discovery would make it.
+    let upstream = proxy.upstream("api").unwrap();
+    let membership = upstream.membership();
+    let staying = membership.members().iter().filter(|m| m.id == 0).cloned();
+    upstream
+        .policy()
+        .set_membership(Arc::new(Membership::new(staying.collect())));
+    let all_closed =
+        |b: &common::backend::Scripted| b.closed.load(Relaxed) == b.connections.load(Relaxed);
+    while !all_closed(&leaving) {
+        assert!(
+            used.elapsed() < Duration::from_secs(3),
+            "the leaver's idle connections stay"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        used.elapsed() < Duration::from_secs(3) && kept.closed.load(Relaxed) == 0,
+        "the member's idle connections are kept until they idle out"
+    );
+    while !all_closed(&kept) {
+        assert!(
+            used.elapsed() < Duration::from_secs(8),
+            "idle connections never time out"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(used.elapsed() >= Duration::from_secs(3));
     stop(proxy).await;
 }

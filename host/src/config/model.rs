@@ -318,8 +318,7 @@ pub struct PoolConfig {
     /// Idle HTTP/1.1 connections kept per endpoint and worker.
     #[serde(default = "default_max_idle")]
     pub max_idle_per_endpoint: usize,
-    /// Idle connections older than this are not reused (they are dropped when next
-    /// found in the pool).
+    /// Idle connections are closed after this long (the pool is swept every second).
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout: Dur,
 }

@@ -81,6 +81,11 @@ impl<T> IdleList<T> {
         }
     }
 
+    /// Drops the connections idle for `idle_timeout` or longer.
+    fn expire(&mut self, idle_timeout: Duration) {
+        self.0.retain(|(_, since)| since.elapsed() < idle_timeout);
+    }
+
     /// The most recently used connection that has been idle less than `idle_timeout`
     /// and that `usable` accepts; the ones passed over are dropped.
     fn pop(&mut self, idle_timeout: Duration, usable: impl Fn(&T) -> bool) -> Option<T> {
@@ -95,6 +100,23 @@ impl<T> IdleList<T> {
 
 thread_local! {
     static POOL: RefCell<HashMap<SocketAddr, Idle>> = RefCell::new(HashMap::new());
+}
+
+/// Closes this worker's idle connections that are no longer wanted: all of those to an
+/// address `idle_timeout_of` does not know (no cluster has it any more), and those idle
+/// for the timeout it gives. Connections in use are not in the pool and finish.
+pub(crate) fn sweep(idle_timeout_of: impl Fn(SocketAddr) -> Option<Duration>) {
+    POOL.with(|pool| {
+        pool.borrow_mut()
+            .retain(|addr, idle| match idle_timeout_of(*addr) {
+                None => false,
+                Some(timeout) => {
+                    idle.sockets.expire(timeout);
+                    idle.http1.expire(timeout);
+                    true
+                }
+            })
+    });
 }
 
 /// Runs `f` on this worker's idle connections to `addr`.

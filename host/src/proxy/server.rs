@@ -15,6 +15,7 @@ use crate::policy::{
 use crate::proxy::detect::{Prefixed, Protocol, detect};
 use crate::proxy::forward::forward;
 use crate::proxy::h1;
+use crate::proxy::pool;
 use crate::proxy::upstream::{Upstream, UpstreamSettings};
 use crate::reload::PolicyWatcher;
 use anyhow::Context;
@@ -35,6 +36,8 @@ use tokio::sync::{mpsc, watch};
 const SCORER_OBSERVE_DEADLINE: Duration = Duration::from_millis(5);
 /// hyper refuses a smaller HTTP/1.1 read buffer.
 const MIN_HEADER_BYTES: usize = 8192;
+/// How often a worker sweeps its pool of idle upstream connections.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// How long a closing connection waits for the client to close its side.
 const LINGER: Duration = Duration::from_secs(1);
 
@@ -366,6 +369,8 @@ fn run_worker(
     runtime.block_on(async move {
         // Every connection holds a clone; `recv` answers `None` once all are gone.
         let (open, mut all_closed) = mpsc::channel::<()>(1);
+        let routes: Vec<Arc<Route>> = bound.iter().map(|(_, r)| Arc::clone(r)).collect();
+        let sweeping = tokio::spawn(sweep_pool(routes));
         let mut accepting = tokio::task::JoinSet::new();
         for (socket, route) in bound {
             match tokio::net::TcpListener::from_std(socket) {
@@ -386,7 +391,27 @@ fn run_worker(
                 "drain timeout: closing connections with requests in flight"
             );
         }
+        sweeping.abort();
     });
+}
+
+/// Every [`SWEEP_EVERY`], closes this worker's pooled idle connections to endpoints no
+/// cluster has any more, and those idle past their cluster's `idle_timeout`.
+async fn sweep_pool(routes: Vec<Arc<Route>>) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        every.tick().await;
+        let mut timeouts: HashMap<SocketAddr, Duration> = HashMap::new();
+        for route in &routes {
+            let upstream = &route.upstream;
+            let timeout = upstream.settings().idle_timeout;
+            for member in upstream.membership().members() {
+                let entry = timeouts.entry(member.socket).or_insert(timeout);
+                *entry = (*entry).max(timeout);
+            }
+        }
+        pool::sweep(|addr| timeouts.get(&addr).copied());
+    }
 }
 
 async fn accept(

@@ -201,6 +201,8 @@ pub struct Scripted {
     pub addr: SocketAddr,
     pub requests: Arc<std::sync::Mutex<Vec<String>>>,
     pub connections: Arc<AtomicUsize>,
+    /// Connections that have ended (the peer closed, or the script did).
+    pub closed: Arc<AtomicUsize>,
 }
 
 /// What a scripted backend does with one request: respond (and maybe close), or close.
@@ -211,12 +213,19 @@ pub async fn scripted(answer: Script) -> Scripted {
     let addr = listener.local_addr().unwrap();
     let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
     let connections = Arc::new(AtomicUsize::new(0));
-    let (seen, count) = (Arc::clone(&requests), Arc::clone(&connections));
+    let closed = Arc::new(AtomicUsize::new(0));
+    let (seen, count, ended) = (
+        Arc::clone(&requests),
+        Arc::clone(&connections),
+        Arc::clone(&closed),
+    );
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             count.fetch_add(1, Relaxed);
             let seen = Arc::clone(&seen);
+            let ended = Arc::clone(&ended);
             tokio::spawn(async move {
+                let _ended = Ended(ended);
                 let mut buf = Vec::new();
                 for index in 0.. {
                     let Some(request) = read_request(&mut stream, &mut buf).await else {
@@ -237,6 +246,16 @@ pub async fn scripted(answer: Script) -> Scripted {
         addr,
         requests,
         connections,
+        closed,
+    }
+}
+
+/// Counts a connection as ended when dropped.
+struct Ended(Arc<AtomicUsize>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Relaxed);
     }
 }
 
