@@ -1,8 +1,8 @@
 //! Health checking cost and speed, on a running proxy:
 //!
 //! - **probe cost**: 1,000 endpoints probed every second (HTTP `GET /health` on kept
-//!   connections, and TCP connects); CPU time of the proxy's health thread over the run,
-//!   as a share of one core.
+//!   connections, and TCP connects); CPU time of the proxy's two health threads (probing
+//!   and judging) over the run, as a share of one core.
 //! - **detection**: an endpoint whose listener and connections are closed; time until
 //!   the membership shows it unavailable, against interval × unhealthy threshold.
 //!

@@ -156,6 +156,14 @@ async fn admin_json(addr: SocketAddr, path: &str) -> serde_json::Value {
     serde_json::from_str(&body).unwrap()
 }
 
+/// A policy directory holding the `hostile-scorer` fixture.
+fn hostile_scorer_dir(tag: &str) -> std::path::PathBuf {
+    let dir = temp_dir(tag);
+    let bytes = component_bytes("hostile-scorer");
+    std::fs::write(dir.join("hostile-scorer.wasm"), bytes).unwrap();
+    dir
+}
+
 const PROBES: &str = "slow_start = \"1s\"\n\
     [clusters.health_check]\n\
     interval = \"300ms\"\ntimeout = \"200ms\"\njitter = \"0ms\"\n\
@@ -370,12 +378,7 @@ async fn a_grpc_backend_not_serving_is_drained() {
 async fn a_misbehaving_scorer_is_contained_and_traffic_flows() {
     let a = backend::named("a", Duration::ZERO).await;
     let b = backend::named("b", Duration::ZERO).await;
-    let dir = temp_dir("health-hostile");
-    std::fs::write(
-        dir.join("hostile-scorer.wasm"),
-        component_bytes("hostile-scorer"),
-    )
-    .unwrap();
+    let dir = hostile_scorer_dir("health-hostile");
     for (mode, fault) in [
         ("trap", "traps"),
         ("bad-verdict", "invalid_answers"),
@@ -450,4 +453,43 @@ async fn a_scorer_reloads_from_the_policy_directory() {
     let (status, _, body) =
         common::client::get(proxy.listener_addr("web").unwrap(), "/", false).await;
     assert_eq!((status.as_u16(), body.as_str()), (200, "a"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_scorer_keeps_a_dead_endpoint_out() {
+    let a = backend::named("a", Duration::ZERO).await;
+    let dir = hostile_scorer_dir("health-flaky");
+    let extra = format!(
+        "health_policy = \"hostile-scorer\"\nhealth_config = {{ mode = \"flaky\" }}\n\
+         [clusters.health_check]\ninterval = \"100ms\"\ntimeout = \"100ms\"\n\
+         unhealthy_threshold = 2\nhealthy_threshold = 1\n\
+         [policies]\ndir = \"{}\"\nwatch = false\n",
+        dir.display()
+    );
+    let proxy = proxy(&config(
+        "round-robin",
+        &[(a.addr, 1), (backend::dead(), 1)],
+        &extra,
+    ));
+    let upstream = Arc::clone(proxy.upstream("api").unwrap());
+    let load = Load::start(proxy.listener_addr("web").unwrap(), 2);
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let dead = |u: &switchyard::proxy::Upstream| u.membership().members()[1].load.failed();
+    let failed_then = dead(&upstream);
+    tokio::time::sleep(Duration::from_millis(6_500)).await;
+    let status = proxy.registry().status();
+    let scorer = status.iter().find(|p| p.name == "hostile-scorer").unwrap();
+    let (_, stats, quarantined) = &scorer.clusters[0];
+    assert!(stats.traps >= 2 && !quarantined, "{stats:?}");
+    assert_eq!(
+        dead(&upstream),
+        failed_then,
+        "restarts after {} traps never let the dead endpoint back in",
+        stats.traps
+    );
+    assert!(
+        load.since(Instant::now() - Duration::from_secs(6), None)
+            .iter()
+            .all(|s| s.status == 200)
+    );
 }

@@ -192,10 +192,20 @@ fn check_health(config: &Config, cluster: &ClusterConfig) -> Result<(), String> 
             "health_check: healthy_threshold and unhealthy_threshold must be at least 1".into(),
         );
     }
-    if check.kind == ProbeKind::Http && !check.path.starts_with('/') {
+    let printable = |text: &str| text.bytes().all(|b| b.is_ascii_graphic());
+    if check.kind == ProbeKind::Http && !(check.path.starts_with('/') && printable(&check.path)) {
         return Err(format!(
-            "health_check.path: {:?} must start with '/'",
+            "health_check.path: {:?} must start with '/' and hold no spaces or control characters",
             check.path
+        ));
+    }
+    if let Some(host) = check
+        .host
+        .as_deref()
+        .filter(|h| h.is_empty() || !printable(h))
+    {
+        return Err(format!(
+            "health_check.host: {host:?} must be a host name, without spaces or control characters"
         ));
     }
     Ok(())

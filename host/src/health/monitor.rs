@@ -15,6 +15,11 @@ use tokio::sync::{mpsc, watch};
 
 /// How often request outcomes are handed to the scorer.
 const DRAIN_EVERY: Duration = Duration::from_millis(10);
+/// The most time one drain spends handing outcomes over; what is left waits for the
+/// next (and, should the queue fill up meanwhile, new outcomes are dropped and counted).
+const DRAIN_BUDGET: Duration = Duration::from_millis(5);
+/// Probe results kept per endpoint, replayed to a restarted or new scorer.
+const PROBE_MEMORY: usize = 8;
 /// How often the scorer's `tick` runs.
 const TICK_EVERY: Duration = Duration::from_secs(1);
 /// How often a ramping weight is republished.
@@ -71,8 +76,10 @@ impl ClusterMonitor {
         Arc::clone(&self.view)
     }
 
-    /// Runs until `stop` turns true: one probe task per endpoint and the judging loop.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    /// Runs until `stop` turns true: the judging loop here, one probe task per endpoint
+    /// on `probes` (another thread's runtime, so that a slow scorer call never delays
+    /// a probe or its timeout).
+    pub async fn run(self, probing: tokio::runtime::Handle, mut stop: watch::Receiver<bool>) {
         let (results, mut incoming) = mpsc::channel(self.base.len().max(1) * 2);
         let mut probes = Vec::new();
         let origin = tokio::time::Instant::now();
@@ -82,7 +89,7 @@ impl ClusterMonitor {
                 let first = spec
                     .interval
                     .mul_f64(position as f64 / self.base.len() as f64);
-                probes.push(tokio::spawn(probe_loop(
+                probes.push(probing.spawn(probe_loop(
                     member.id,
                     prober,
                     origin,
@@ -145,6 +152,8 @@ struct Judge {
     instance: Option<ScorerInstance>,
     index: HashMap<EndpointId, usize>,
     states: Vec<EndpointState>,
+    /// The latest probe observations of each endpoint, oldest first.
+    recent_probes: Vec<std::collections::VecDeque<Observation>>,
     published: Arc<Membership>,
     panic: bool,
     ramping: bool,
@@ -166,6 +175,7 @@ impl Judge {
             instance: None,
             index,
             states: vec![EndpointState::default(); n],
+            recent_probes: vec![std::collections::VecDeque::new(); n],
             published,
             panic: false,
             ramping: false,
@@ -205,7 +215,8 @@ impl Judge {
 
     /// Carries on with `instance`, a restart or a new version, which knows nothing of
     /// the old judgements: every verdict but a timed ejection (which runs out on time)
-    /// is lifted, and the new instance judges afresh.
+    /// is lifted, and the new instance is given the recent probe results, so that an
+    /// endpoint its probes hold out is out again before anything is published.
     fn carry_on_with(&mut self, instance: Option<ScorerInstance>) {
         if instance.is_none() {
             return;
@@ -215,6 +226,10 @@ impl Judge {
             s.ejected_until.is_none() && s.apply(Verdict::Healthy, VerdictSource::Initial, now)
         });
         self.instance = instance;
+        let history: Vec<Observation> = self.recent_probes.iter().flatten().copied().collect();
+        for observation in &history {
+            self.observe(observation, VerdictSource::Probe);
+        }
     }
 
     fn probed(&mut self, id: EndpointId, result: ProbeResult) {
@@ -235,14 +250,25 @@ impl Judge {
             at: Instant::now(),
         };
         self.monitor.view.probed(i, result);
+        let recent = &mut self.recent_probes[i];
+        if recent.len() == PROBE_MEMORY {
+            recent.pop_front();
+        }
+        recent.push_back(observation);
         self.observe(&observation, VerdictSource::Probe);
     }
 
     /// Hands queued request outcomes to the scorer.
     fn drain(&mut self) {
         self.take_new_version();
+        let started = Instant::now();
+        let mut handed = 0u32;
         while let Some(report) = self.monitor.reports.pop() {
             self.observe(&observation_of(&report), VerdictSource::Passive);
+            handed += 1;
+            if handed.is_multiple_of(64) && started.elapsed() >= DRAIN_BUDGET {
+                break;
+            }
         }
         let now = Instant::now();
         self.for_each_state(|s| s.expire(now));

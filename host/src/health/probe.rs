@@ -4,7 +4,7 @@
 
 use crate::config::model::{HealthCheckConfig, ProbeKind, StatusRange};
 use crate::proxy::h1::{WholeResponse, read_response};
-use crate::proxy::pool::{ConnectError, tcp};
+use crate::proxy::pool::{ConnectError, quiet, tcp};
 use bytes::{Buf, Bytes, BytesMut};
 use http::{Request, header};
 use http_body_util::{BodyExt, Full};
@@ -249,7 +249,10 @@ impl Prober {
                 .map_err(Failed::Connect)?;
             Ok::<_, Failed>((stream, BytesMut::with_capacity(1024)))
         };
-        let (mut stream, mut buf, mut kept) = match self.http1.take() {
+        // A kept connection the endpoint wrote to or closed while idle (a 408, a FIN)
+        // is not reused: what it holds is no answer to this probe.
+        let kept = self.http1.take().filter(|(stream, _)| quiet(stream));
+        let (mut stream, mut buf, mut kept) = match kept {
             Some((stream, buf)) => (stream, buf, true),
             None => {
                 let (stream, buf) = fresh().await?;
@@ -335,7 +338,7 @@ async fn grpc_answer(response: http::Response<Incoming>) -> Result<Option<u16>, 
         });
     }
     let (parts, body) = response.into_parts();
-    let collected = body
+    let collected = http_body_util::Limited::new(body, MAX_BODY)
         .collect()
         .await
         .map_err(|e| Failed::Exchange(format!("reading the answer: {e}")))?;

@@ -63,6 +63,11 @@ impl FaultLog {
         recent.len() >= limits.quarantine_after as usize && !self.quarantined.swap(true, Relaxed)
     }
 
+    /// Quarantines the version whatever the count.
+    pub(crate) fn quarantine(&self) {
+        self.quarantined.store(true, Relaxed);
+    }
+
     /// True once the version is quarantined.
     pub(crate) fn is_quarantined(&self) -> bool {
         self.quarantined.load(Relaxed)

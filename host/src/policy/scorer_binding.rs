@@ -119,7 +119,8 @@ impl ScorerBinding {
 
     /// Counts `fault`, which cost the call's observation; after too many, quarantines
     /// the version. Unless quarantined, a fresh instance of the serving version (its
-    /// state lost) is returned to carry on with.
+    /// state lost) is returned to carry on with; one that cannot be started
+    /// quarantines the version too.
     pub fn fault(&self, fault: &Fault) -> Option<ScorerInstance> {
         self.lost.fetch_add(1, Relaxed);
         let name = self.name();
@@ -138,10 +139,11 @@ impl ScorerBinding {
         match self.start(&self.component.load_full()) {
             Ok(instance) => Some(instance),
             Err(e) => {
+                faults.quarantine();
                 tracing::error!(
                     policy = name.as_str(),
                     cluster,
-                    "health scorer could not be restarted: {e}"
+                    "health scorer could not be restarted, so it is quarantined: {e}"
                 );
                 None
             }

@@ -184,7 +184,7 @@ pub(crate) async fn checkout_socket(
 /// Whether an idle socket has nothing to read: neither a close nor stray bytes. The
 /// reactor's readiness answers this without a system call unless the socket was seen
 /// readable.
-fn quiet(socket: &TcpStream) -> bool {
+pub(crate) fn quiet(socket: &TcpStream) -> bool {
     matches!(socket.try_read(&mut [0u8; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
 
