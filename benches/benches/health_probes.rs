@@ -15,6 +15,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 use switchyard::cluster::Health;
 use switchyard::policy::PolicyEngine;
@@ -29,9 +31,11 @@ const ENDPOINTS: usize = 1_000;
 const RUN: Duration = Duration::from_secs(10);
 const ROUNDS: usize = 3;
 
-/// HTTP backends answering `200 ok` on every path, each closable on its own.
+/// HTTP backends answering `200 ok` on every path, each closable on its own; they count
+/// the connections they accept and the requests they answer.
 struct Backends {
     addrs: Vec<SocketAddr>,
+    seen: Arc<AtomicU64>,
     kill: Vec<watch::Sender<bool>>,
     _runtime: tokio::runtime::Runtime,
 }
@@ -45,23 +49,29 @@ impl Backends {
             .unwrap();
         let mut addrs = Vec::new();
         let mut kill = Vec::new();
+        let seen = Arc::new(AtomicU64::new(0));
         for _ in 0..n {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.set_nonblocking(true).unwrap();
             addrs.push(listener.local_addr().unwrap());
             let (stop, stopped) = watch::channel(false);
             kill.push(stop);
-            runtime.spawn(serve(listener, stopped));
+            runtime.spawn(serve(listener, stopped, Arc::clone(&seen)));
         }
         Self {
             addrs,
+            seen,
             kill,
             _runtime: runtime,
         }
     }
 }
 
-async fn serve(listener: std::net::TcpListener, mut stopped: watch::Receiver<bool>) {
+async fn serve(
+    listener: std::net::TcpListener,
+    mut stopped: watch::Receiver<bool>,
+    seen: Arc<AtomicU64>,
+) {
     let listener = tokio::net::TcpListener::from_std(listener).unwrap();
     loop {
         let stream = tokio::select! {
@@ -69,9 +79,14 @@ async fn serve(listener: std::net::TcpListener, mut stopped: watch::Receiver<boo
             _ = stopped.changed() => return,
         };
         let mut stopped = stopped.clone();
+        seen.fetch_add(1, Relaxed);
+        let seen = Arc::clone(&seen);
         tokio::spawn(async move {
-            let service = service_fn(|_| async {
-                Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"ok"))))
+            let service = service_fn(move |_| {
+                seen.fetch_add(1, Relaxed);
+                async {
+                    Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"ok"))))
+                }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service);
@@ -126,10 +141,28 @@ fn probe_cost(engine: &PolicyEngine, backends: &Backends, kind: &str) -> f64 {
     let proxy = Proxy::start(&config, engine).unwrap();
     // The first second spreads the probes and opens the kept connections.
     std::thread::sleep(Duration::from_secs(2));
-    let (cpu, wall) = (thread_cpu("switchyard-health"), Instant::now());
+    let threads = || {
+        (
+            thread_cpu("switchyard-probe"),
+            thread_cpu("switchyard-health"),
+        )
+    };
+    let ((probing, judging), wall, seen) = (threads(), Instant::now(), backends.seen.load(Relaxed));
     std::thread::sleep(RUN);
-    let share =
-        (thread_cpu("switchyard-health") - cpu).as_secs_f64() / wall.elapsed().as_secs_f64();
+    let (probed, judged) = threads();
+    let secs = wall.elapsed().as_secs_f64();
+    let share = ((probed - probing) + (judged - judging)).as_secs_f64() / secs;
+    println!(
+        "  {kind}: probing thread {:.2}%, judging thread {:.2}%",
+        (probed - probing).as_secs_f64() / secs * 100.0,
+        (judged - judging).as_secs_f64() / secs * 100.0
+    );
+    let rate = (backends.seen.load(Relaxed) - seen) as f64 / secs;
+    // Each probe is an accepted connection (TCP) or a request (HTTP, kept connection).
+    assert!(
+        rate > 0.9 * ENDPOINTS as f64,
+        "{kind}: only {rate:.0} probes/s reached the backends"
+    );
     let membership = proxy.upstream("api").unwrap().membership();
     assert!(
         membership

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
-/// How often request outcomes are handed to the scorer.
+/// How often probe results and request outcomes are handed to the scorer.
 const DRAIN_EVERY: Duration = Duration::from_millis(10);
 /// The most time one drain spends handing outcomes over; what is left waits for the
 /// next (and, should the queue fill up meanwhile, new outcomes are dropped and counted).
@@ -104,8 +104,14 @@ impl ClusterMonitor {
         let mut tick = tokio::time::interval(TICK_EVERY);
         loop {
             tokio::select! {
-                Some((id, result)) = incoming.recv() => judge.probed(id, result),
-                _ = drain.tick() => judge.drain(),
+                _ = drain.tick() => {
+                    // Probe results wait for the drain too: the probing thread never
+                    // wakes this one for a single result.
+                    while let Ok((id, result)) = incoming.try_recv() {
+                        judge.probed(id, result);
+                    }
+                    judge.drain();
+                }
                 _ = tick.tick() => judge.tick(),
                 _ = stop.changed() => break,
             }
