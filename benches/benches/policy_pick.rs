@@ -1,10 +1,12 @@
 //! Cost of one pick through wasmtime vs. the same policy compiled natively, at 10, 100
-//! and 1,000 endpoints, and the cost of loading (compile + link + validate) a component.
+//! and 1,000 endpoints; of a maglev table rebuild; and of loading (compile + link +
+//! validate) a component.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
+use switchyard::cluster::Membership;
 use switchyard::policy::{ClusterPolicy, PolicyEngine, PolicyLimits, RequestInfo, builtin};
 use switchyard_benches::membership;
 use switchyard_policy_sdk::testing::{FakeEnv, endpoints};
@@ -67,6 +69,37 @@ fn picks(c: &mut Criterion) {
     wasm(c, &engine, "weighted-round-robin");
     native::<random::Random>(c, "random");
     wasm(c, &engine, "random");
+    native::<peak_ewma::PeakEwma>(c, "peak-ewma");
+    wasm(c, &engine, "peak-ewma");
+    native::<maglev::Maglev>(c, "maglev");
+    wasm(c, &engine, "maglev");
+}
+
+/// A membership change for maglev at 1,000 endpoints: `set-members` of one idle
+/// instance, which rebuilds its 65,537-slot table (plus the host's conversion of the
+/// membership, so an upper bound of the rebuild inside the component).
+fn rebuild(c: &mut Criterion) {
+    let engine = PolicyEngine::new().unwrap();
+    let component = engine
+        .compile("maglev", builtin("maglev").unwrap())
+        .unwrap();
+    let members = membership(1000);
+    let policy = ClusterPolicy::new(
+        component,
+        "bench",
+        &[],
+        "",
+        PolicyLimits::default(),
+        Arc::clone(&members),
+    )
+    .unwrap();
+    let mut group = c.benchmark_group("rebuild/maglev");
+    group.sample_size(20);
+    group.bench_function("1000", |b| {
+        b.iter(|| policy.set_membership(Arc::new(Membership::new(members.members().to_vec()))))
+    });
+    group.finish();
+    assert_eq!(policy.stats().traps + policy.stats().deadlines, 0);
 }
 
 fn load(c: &mut Criterion) {
@@ -82,5 +115,5 @@ fn load(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, picks, load);
+criterion_group!(benches, picks, rebuild, load);
 criterion_main!(benches);

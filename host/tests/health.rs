@@ -5,12 +5,12 @@
 
 mod common;
 
+use common::client::{Load, Sent, share};
 use common::{backend, component_bytes, config, proxy, temp_dir};
-use http_body_util::BodyExt;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use switchyard::cluster::Health;
 use switchyard::policy::ReloadOutcome;
@@ -68,86 +68,6 @@ impl Drop for BackendProcess {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// One request of the load: when it was sent, its status (0: no response), who
-/// answered.
-#[derive(Clone, Debug)]
-struct Sent {
-    at: Instant,
-    status: u16,
-    backend: String,
-}
-
-/// Steady traffic through the proxy on a few keep-alive connections.
-struct Load {
-    sent: Arc<Mutex<Vec<Sent>>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Load {
-    fn start(proxy: SocketAddr, connections: usize) -> Self {
-        let sent = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        for _ in 0..connections {
-            let (sent, stop) = (Arc::clone(&sent), Arc::clone(&stop));
-            tokio::spawn(async move {
-                while !stop.load(Relaxed) {
-                    let mut send = common::client::keep_alive(proxy).await;
-                    while !stop.load(Relaxed) {
-                        let at = Instant::now();
-                        let Ok(response) = send
-                            .send_request(common::client::get_root("health.test"))
-                            .await
-                        else {
-                            sent.lock().unwrap().push(Sent {
-                                at,
-                                status: 0,
-                                backend: String::new(),
-                            });
-                            break;
-                        };
-                        let status = response.status().as_u16();
-                        let backend = response
-                            .headers()
-                            .get("x-backend")
-                            .map(|v| v.to_str().unwrap().to_string())
-                            .unwrap_or_default();
-                        let _ = response.into_body().collect().await;
-                        sent.lock().unwrap().push(Sent {
-                            at,
-                            status,
-                            backend,
-                        });
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                    }
-                }
-            });
-        }
-        Self { sent, stop }
-    }
-
-    /// Requests sent from `from` on (until `to` when given).
-    fn since(&self, from: Instant, to: Option<Instant>) -> Vec<Sent> {
-        self.sent
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|s| s.at >= from && to.is_none_or(|to| s.at < to))
-            .cloned()
-            .collect()
-    }
-}
-
-impl Drop for Load {
-    fn drop(&mut self) {
-        self.stop.store(true, Relaxed);
-    }
-}
-
-/// Share of `sent` that `backend` answered.
-fn share(sent: &[Sent], backend: &str) -> f64 {
-    sent.iter().filter(|s| s.backend == backend).count() as f64 / sent.len().max(1) as f64
 }
 
 async fn admin_json(addr: SocketAddr, path: &str) -> serde_json::Value {

@@ -3,6 +3,8 @@
 //! [`hash_key`] is the function the host uses to fill `request.hash-key`, so a policy
 //! (and its native tests) can hash the same bytes the same way.
 
+use crate::HashSource;
+
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
@@ -25,6 +27,20 @@ pub fn mix64(mut h: u64) -> u64 {
     h ^ (h >> 33)
 }
 
+/// Reads a hash source as configured: `header:NAME`, `cookie:NAME`, `path`, `authority`
+/// or `client-ip`.
+pub fn parse_hash_source(text: &str) -> Result<HashSource, String> {
+    let expected = "expected header:NAME, cookie:NAME, path, authority or client-ip";
+    Ok(match text.split_once(':') {
+        Some(("header", name)) if !name.is_empty() => HashSource::Header(name.to_lowercase()),
+        Some(("cookie", name)) if !name.is_empty() => HashSource::Cookie(name.to_string()),
+        None if text == "path" => HashSource::Path,
+        None if text == "authority" => HashSource::Authority,
+        None if text == "client-ip" => HashSource::ClientIp,
+        _ => return Err(format!("hash_on: {text:?}: {expected}")),
+    })
+}
+
 /// Jump consistent hash (Lamping & Veach): maps `key` to a bucket in `0..buckets`,
 /// moving only `1/buckets` of keys when a bucket is added at the end.
 pub fn jump_hash(mut key: u64, buckets: u32) -> u32 {
@@ -41,6 +57,20 @@ pub fn jump_hash(mut key: u64, buckets: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hash_sources_parse() {
+        assert!(
+            matches!(parse_hash_source("header:X-User"), Ok(HashSource::Header(h)) if h == "x-user")
+        );
+        assert!(matches!(parse_hash_source("cookie:sid"), Ok(HashSource::Cookie(c)) if c == "sid"));
+        assert!(matches!(
+            parse_hash_source("client-ip"),
+            Ok(HashSource::ClientIp)
+        ));
+        assert!(parse_hash_source("header:").is_err());
+        assert!(parse_hash_source("ip").unwrap_err().contains("client-ip"));
+    }
 
     #[test]
     fn hash_key_is_stable_and_spread() {

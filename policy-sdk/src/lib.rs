@@ -95,7 +95,7 @@ pub use choices::Choices;
 pub use config::Config;
 pub use env::{Env, HostEnv};
 pub use ewma::Ewma;
-pub use hash::{hash_key, jump_hash, mix64};
+pub use hash::{hash_key, jump_hash, mix64, parse_hash_source};
 pub use members::Members;
 pub use scorer::{Observation, ProbeStreak, ProbeThresholds, Scorer, Source, Verdict};
 pub use weighted::{effective_weight, weighted_index};

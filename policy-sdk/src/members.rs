@@ -1,6 +1,6 @@
 //! A cluster's membership as a policy keeps it.
 
-use crate::{Choices, Endpoint, Health};
+use crate::{Choices, Endpoint, Env, Figures, Health};
 
 /// The pushed membership, with the endpoints a policy should choose from (the
 /// *routable* ones) indexed `0..len()`.
@@ -48,6 +48,38 @@ impl Members {
     /// The routable endpoints in order.
     pub fn iter(&self) -> impl Iterator<Item = &Endpoint> {
         self.routable.iter().map(|&i| &self.all[i])
+    }
+
+    /// Each routable endpoint's effective weight, in order, never zero: the divisors of
+    /// load-over-weight costs.
+    pub fn divisors(&self) -> Vec<f64> {
+        self.iter()
+            .map(|e| crate::effective_weight(e).max(f64::MIN_POSITIVE))
+            .collect()
+    }
+
+    /// Power of two choices: two distinct routable endpoints at random, their load read
+    /// in one host call, the one `cost` (of its position and figures) rates lower first
+    /// and the other as fallback. One endpoint when there is only one.
+    pub fn two_choices(
+        &self,
+        env: &impl Env,
+        mut cost: impl FnMut(usize, &Figures) -> f64,
+    ) -> Choices {
+        let n = self.len();
+        if n < 2 {
+            return self.preference(0, 1);
+        }
+        let a = env.below(n);
+        let b = (a + 1 + env.below(n - 1)) % n;
+        let (id_a, id_b) = (self.get(a).id, self.get(b).id);
+        let (load_a, load_b) = env.pair(id_a, id_b);
+        let cost_a = cost(a, &load_a);
+        if cost(b, &load_b) < cost_a {
+            [id_b, id_a].into_iter().collect()
+        } else {
+            [id_a, id_b].into_iter().collect()
+        }
     }
 
     /// A preference list: routable endpoint `first`, then the ones after it (wrapping),

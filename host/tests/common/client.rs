@@ -1,5 +1,5 @@
 //! A plain hyper client for the proxy tests: one fresh connection per call, HTTP/1.1 or
-//! h2c with prior knowledge.
+//! h2c with prior knowledge; keep-alive connections; steady load ([`Load`]).
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -7,6 +7,9 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Sends `request` over a new connection to `addr`.
 pub async fn send<B>(addr: SocketAddr, request: Request<B>, http2: bool) -> Response<Incoming>
@@ -78,4 +81,81 @@ pub fn get_root(host: &str) -> Request<Empty<Bytes>> {
         .header(http::header::HOST, host)
         .body(Empty::new())
         .unwrap()
+}
+
+/// One request of the load: when it was sent, its status (0: no response), who
+/// answered.
+#[derive(Clone, Debug)]
+pub struct Sent {
+    pub at: Instant,
+    pub status: u16,
+    pub backend: String,
+}
+
+/// Steady traffic through the proxy on a few keep-alive connections.
+pub struct Load {
+    sent: Arc<Mutex<Vec<Sent>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Load {
+    pub fn start(proxy: SocketAddr, connections: usize) -> Self {
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        for _ in 0..connections {
+            let (sent, stop) = (Arc::clone(&sent), Arc::clone(&stop));
+            tokio::spawn(async move {
+                while !stop.load(Relaxed) {
+                    let mut send = keep_alive(proxy).await;
+                    while !stop.load(Relaxed) {
+                        let at = Instant::now();
+                        let Ok(response) = send.send_request(get_root("health.test")).await else {
+                            sent.lock().unwrap().push(Sent {
+                                at,
+                                status: 0,
+                                backend: String::new(),
+                            });
+                            break;
+                        };
+                        let status = response.status().as_u16();
+                        let backend = response
+                            .headers()
+                            .get("x-backend")
+                            .map(|v| v.to_str().unwrap().to_string())
+                            .unwrap_or_default();
+                        let _ = response.into_body().collect().await;
+                        sent.lock().unwrap().push(Sent {
+                            at,
+                            status,
+                            backend,
+                        });
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                }
+            });
+        }
+        Self { sent, stop }
+    }
+
+    /// Requests sent from `from` on (until `to` when given).
+    pub fn since(&self, from: Instant, to: Option<Instant>) -> Vec<Sent> {
+        self.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.at >= from && to.is_none_or(|to| s.at < to))
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+    }
+}
+
+/// Share of `sent` that `backend` answered.
+pub fn share(sent: &[Sent], backend: &str) -> f64 {
+    sent.iter().filter(|s| s.backend == backend).count() as f64 / sent.len().max(1) as f64
 }

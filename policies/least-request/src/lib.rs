@@ -6,8 +6,7 @@
 //! two random draws inside the component.
 
 use switchyard_policy_sdk::{
-    Balancer, Choices, Endpoint, Env, Members, PolicyInfo, Request, Setup, effective_weight,
-    export_balancer,
+    Balancer, Choices, Endpoint, Env, Members, PolicyInfo, Request, Setup, export_balancer,
 };
 
 /// Power-of-two-choices least-request over the routable members.
@@ -32,29 +31,14 @@ impl Balancer for LeastRequest {
 
     fn set_members(&mut self, members: Vec<Endpoint>) {
         self.members = Members::new(members);
-        self.weights = self
-            .members
-            .iter()
-            .map(|e| effective_weight(e).max(f64::MIN_POSITIVE))
-            .collect();
+        self.weights = self.members.divisors();
     }
 
     fn pick(&mut self, _request: &Request, env: &impl Env) -> Choices {
-        let n = self.members.len();
-        if n < 2 {
-            return self.members.preference(0, 1);
-        }
-        let a = env.below(n);
-        let b = (a + 1 + env.below(n - 1)) % n;
-        let (id_a, id_b) = (self.members.get(a).id, self.members.get(b).id);
-        let (load_a, load_b) = env.pair(id_a, id_b);
-        let cost_a = f64::from(load_a.in_flight + 1) / self.weights[a];
-        let cost_b = f64::from(load_b.in_flight + 1) / self.weights[b];
-        if cost_b < cost_a {
-            [id_b, id_a].into_iter().collect()
-        } else {
-            [id_a, id_b].into_iter().collect()
-        }
+        let weights = &self.weights;
+        self.members.two_choices(env, |position, load| {
+            f64::from(load.in_flight + 1) / weights[position]
+        })
     }
 }
 
