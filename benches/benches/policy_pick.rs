@@ -73,6 +73,8 @@ fn picks(c: &mut Criterion) {
     wasm(c, &engine, "peak-ewma");
     native::<maglev::Maglev>(c, "maglev");
     wasm(c, &engine, "maglev");
+    native::<ring_hash::RingHash>(c, "ring-hash");
+    wasm(c, &engine, "ring-hash");
 }
 
 /// A membership change for maglev at 1,000 endpoints: `set-members` of one idle

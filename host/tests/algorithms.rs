@@ -1,6 +1,6 @@
 //! The algorithm library end to end through the proxy: `peak-ewma` starves a backend
-//! ten times slower than the others; `maglev` sends each key to one backend, spreads
-//! keys over all, and keeps them there when another backend leaves.
+//! ten times slower than the others; `maglev` and `ring-hash` send each key to one
+//! backend, spread keys over all, and keep them there when another backend leaves.
 
 mod common;
 
@@ -50,13 +50,21 @@ async fn owner(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn maglev_keeps_each_key_on_its_backend() {
+async fn consistent_hashing_keeps_each_key_on_its_backend() {
+    for policy in ["maglev", "ring-hash"] {
+        keys_stay(policy).await;
+    }
+}
+
+/// 400 users hashed by `policy` on a header: each sticks to one backend, every backend
+/// gets users, and when a backend leaves, (almost) only its users move.
+async fn keys_stay(policy: &str) {
     let mut endpoints = Vec::new();
     for name in ["a", "b", "c", "d"] {
         endpoints.push((backend::named(name, Duration::ZERO).await.addr, 1));
     }
     let extra = "policy_config = { hash_on = \"header:x-user\" }\n";
-    let proxy = proxy(&config("maglev", &endpoints, extra));
+    let proxy = proxy(&config(policy, &endpoints, extra));
     let mut sender = common::client::keep_alive(proxy.listener_addr("web").unwrap()).await;
     let mut first = HashMap::new();
     for user in 0..400 {
@@ -78,8 +86,8 @@ async fn maglev_keeps_each_key_on_its_backend() {
         "{per_backend:?}"
     );
 
-    // Backend d leaves: its users move; of the others, a few at most (Maglev trades
-    // a little disruption for even spread).
+    // Backend d leaves: its users move; of the others, none on the ring, a few at most
+    // with Maglev (which trades a little disruption for an even spread).
     let upstream = proxy.upstream("api").unwrap();
     let staying: Vec<_> = upstream.membership().members()[..3].to_vec();
     upstream

@@ -37,6 +37,23 @@ impl Choices {
         true
     }
 
+    /// The first `n` (at most [`MAX`](Self::MAX)) distinct ids of `ids`, in order:
+    /// a first choice and the next different endpoints as fallbacks, as consistent
+    /// hashing walks its table or ring. Stops early when `ids` ends.
+    pub fn distinct(ids: impl IntoIterator<Item = EndpointId>, n: usize) -> Self {
+        let n = n.min(Self::MAX);
+        let mut choices = Self::none();
+        for id in ids {
+            if choices.len() == n {
+                break;
+            }
+            if !choices.as_slice().contains(&id) {
+                choices.push(id);
+            }
+        }
+        choices
+    }
+
     /// The endpoints in order.
     pub fn as_slice(&self) -> &[EndpointId] {
         &self.ids[..usize::from(self.len)]

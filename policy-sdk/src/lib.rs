@@ -78,6 +78,7 @@ extern crate self as switchyard_policy_sdk;
 pub mod bindings;
 mod choices;
 mod config;
+pub mod consistent;
 mod env;
 pub mod ewma;
 pub mod hash;
@@ -223,22 +224,37 @@ macro_rules! export_balancer {
                     __POLICY.with(|slot| $crate::__private::init::<$policy>(slot, &setup))
                 }
                 fn set_members(members: ::std::vec::Vec<$crate::Endpoint>) {
-                    __POLICY.with(|slot| $crate::__private::with(slot, |p| p.set_members(members)))
+                    __POLICY.with(|slot| {
+                        $crate::__private::with(slot, |p| {
+                            <$policy as $crate::Balancer>::set_members(p, members)
+                        })
+                    })
                 }
                 fn pick(request: __b::Request) -> __b::Preference {
                     __POLICY.with(|slot| {
-                        $crate::__private::with(slot, |p| p.pick(&request, &$crate::HostEnv)).into()
+                        $crate::__private::with(slot, |p| {
+                            <$policy as $crate::Balancer>::pick(p, &request, &$crate::HostEnv)
+                        })
+                        .into()
                     })
                 }
                 fn save_state() -> ::std::vec::Vec<u8> {
-                    __POLICY.with(|slot| $crate::__private::with(slot, |p| p.save_state()))
-                }
+                    __POLICY.with(|slot| {
+                        $crate::__private::with(slot, |p| {
+                            <$policy as $crate::Balancer>::save_state(p)
+                        })
+                    })
+        }
                 fn restore_state(state: ::std::vec::Vec<u8>) {
-                    __POLICY.with(|slot| $crate::__private::with(slot, |p| p.restore_state(&state)))
+                    __POLICY.with(|slot| {
+                        $crate::__private::with(slot, |p| {
+                            <$policy as $crate::Balancer>::restore_state(p, &state)
+                        })
+                    })
                 }
             }
 
-    $crate::bindings::__export_balancer_world!(__Export with_types_in $crate::bindings);
+            $crate::bindings::__export_balancer_world!(__Export with_types_in $crate::bindings);
         };
     };
 }

@@ -121,16 +121,20 @@ macro_rules! export_scorer {
                     Ok(())
                 }
                 fn set_members(members: ::std::vec::Vec<$crate::Endpoint>) {
-                    __SCORER.with(|slot| $crate::__private::with_scorer(slot, |s| s.set_members(members)))
+                    __SCORER.with(|slot| $crate::__private::with_scorer(slot, |s| <$scorer as $crate::Scorer>::set_members(s, members)))
                 }
                 fn observe(observation: __s::Observation) -> ::core::option::Option<__s::Verdict> {
                     __SCORER.with(|slot| {
-                        $crate::__private::with_scorer(slot, |s| s.observe(&observation, &$crate::HostEnv))
+                        $crate::__private::with_scorer(slot, |s| {
+                            <$scorer as $crate::Scorer>::observe(s, &observation, &$crate::HostEnv)
+                        })
                     })
                 }
                 fn tick(now_ns: u64) -> ::std::vec::Vec<($crate::EndpointId, __s::Verdict)> {
                     __SCORER.with(|slot| {
-                        $crate::__private::with_scorer(slot, |s| s.tick(now_ns, &$crate::HostEnv))
+                        $crate::__private::with_scorer(slot, |s| {
+                            <$scorer as $crate::Scorer>::tick(s, now_ns, &$crate::HostEnv)
+                        })
                     })
                 }
             }

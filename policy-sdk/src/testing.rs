@@ -177,6 +177,23 @@ impl<P: Balancer> Harness<P> {
         counts
     }
 
+    /// The answer to a request whose hash key is `key`.
+    pub fn pick_key(&mut self, key: u64) -> Vec<EndpointId> {
+        let request = Request {
+            hash_key: Some(key),
+            ..Request::empty()
+        };
+        self.pick(&request)
+    }
+
+    /// The first choice for each of `keys` requests with hash keys `mix64(0..keys)`: how
+    /// a consistent-hashing policy maps keys to endpoints.
+    pub fn owners(&mut self, keys: u64) -> Vec<EndpointId> {
+        (0..keys)
+            .map(|k| self.pick_key(crate::mix64(k))[0])
+            .collect()
+    }
+
     /// The first choices of `picks` picks of an empty request, in order.
     pub fn sequence(&mut self, picks: usize) -> Vec<EndpointId> {
         let request = Request::empty();
@@ -184,6 +201,15 @@ impl<P: Balancer> Harness<P> {
             .filter_map(|_| self.pick(&request).first().copied())
             .collect()
     }
+}
+
+/// How many times each endpoint occurs in `ids`.
+pub fn counts(ids: &[EndpointId]) -> BTreeMap<EndpointId, usize> {
+    let mut counts = BTreeMap::new();
+    for id in ids {
+        *counts.entry(*id).or_insert(0) += 1;
+    }
+    counts
 }
 
 /// A setup for cluster `test` with `config`.
