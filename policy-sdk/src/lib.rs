@@ -244,7 +244,7 @@ macro_rules! export_balancer {
                             <$policy as $crate::Balancer>::save_state(p)
                         })
                     })
-        }
+                }
                 fn restore_state(state: ::std::vec::Vec<u8>) {
                     __POLICY.with(|slot| {
                         $crate::__private::with(slot, |p| {
@@ -254,7 +254,7 @@ macro_rules! export_balancer {
                 }
             }
 
-            $crate::bindings::__export_balancer_world!(__Export with_types_in $crate::bindings);
+    $crate::bindings::__export_balancer_world!(__Export with_types_in $crate::bindings);
         };
     };
 }
