@@ -196,16 +196,11 @@ impl PolicyRegistry {
     ) -> Result<Arc<PolicyBinding>, LoadError> {
         let name = setup.policy.clone();
         self.bind_as(&name, |component| match component {
-            Linked::Balancer(c) => Ok(Bound::Balancer(Arc::new(PolicyBinding::new(
-                setup,
-                Arc::clone(c),
-                membership,
-            )?))),
+            Linked::Balancer(c) => {
+                let binding = Arc::new(PolicyBinding::new(setup, Arc::clone(c), membership)?);
+                Ok((Arc::clone(&binding), Bound::Balancer(binding)))
+            }
             Linked::Scorer(_) => Err(LoadError::ScorerNotBalancer),
-        })
-        .map(|bound| match bound {
-            Bound::Balancer(b) => b,
-            Bound::Scorer(_) => unreachable!("bound as a balancer"),
         })
     }
 
@@ -218,25 +213,21 @@ impl PolicyRegistry {
     ) -> Result<Arc<ScorerBinding>, LoadError> {
         let name = setup.policy.clone();
         self.bind_as(&name, |component| match component {
-            Linked::Scorer(c) => Ok(Bound::Scorer(Arc::new(ScorerBinding::new(
-                setup,
-                Arc::clone(c),
-                membership,
-            )?))),
+            Linked::Scorer(c) => {
+                let binding = Arc::new(ScorerBinding::new(setup, Arc::clone(c), membership)?);
+                Ok((Arc::clone(&binding), Bound::Scorer(binding)))
+            }
             Linked::Balancer(_) => Err(LoadError::BalancerNotScorer),
-        })
-        .map(|bound| match bound {
-            Bound::Scorer(b) => b,
-            Bound::Balancer(_) => unreachable!("bound as a scorer"),
         })
     }
 
-    /// Loads `name` if it is new and binds a cluster to it with `bind`.
-    fn bind_as(
+    /// Loads `name` if it is new and binds a cluster to it with `bind`, which answers
+    /// the binding and how the registry keeps it.
+    fn bind_as<T>(
         &self,
         name: &str,
-        bind: impl FnOnce(&Linked) -> Result<Bound, LoadError>,
-    ) -> Result<Bound, LoadError> {
+        bind: impl FnOnce(&Linked) -> Result<(T, Bound), LoadError>,
+    ) -> Result<T, LoadError> {
         let _reloading = lock(&self.reloading);
         let existing = lock(&self.entries).get(name).map(|e| e.component.clone());
         let (component, version) = match existing {
@@ -246,7 +237,7 @@ impl PolicyRegistry {
                 (component, Some(version))
             }
         };
-        let bound = bind(&component)?;
+        let (binding, bound) = bind(&component)?;
         let mut entries = lock(&self.entries);
         let entry = entries.entry(name.to_string()).or_insert_with(|| Entry {
             version: version.expect("a policy seen for the first time has just been loaded"),
@@ -255,8 +246,8 @@ impl PolicyRegistry {
             file_removed: false,
             last_error: None,
         });
-        entry.bindings.push(bound.clone());
-        Ok(bound)
+        entry.bindings.push(bound);
+        Ok(binding)
     }
 
     /// Loads `dir/NAME.wasm` again if it changed, or handles its removal.
