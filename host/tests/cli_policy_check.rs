@@ -26,7 +26,10 @@ fn check_reports_world_keys_and_smoke_picks() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("world:       balancer"), "{stdout}");
     assert!(stdout.contains("policy:      least-request"), "{stdout}");
-    assert!(stdout.contains("config keys: none"), "{stdout}");
+    assert!(
+        stdout.contains("  active_request_bias: ") && stdout.contains("(default 1.0)"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("smoke:       3 endpoints, 1000 picks"),
         "{stdout}"
