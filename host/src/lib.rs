@@ -13,3 +13,4 @@ pub mod health;
 pub mod policy;
 pub mod proxy;
 pub mod reload;
+pub mod simulate;

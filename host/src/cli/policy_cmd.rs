@@ -1,6 +1,7 @@
 //! `switchyard policy …`: for policy authors.
 
 use crate::policy::{PolicyEngine, builtin, builtin_names, check};
+use crate::simulate::{self, Scenario};
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use std::path::PathBuf;
@@ -16,6 +17,24 @@ pub enum PolicyCommand {
         /// Configuration for the policy's `init`, as `key=value` (repeatable).
         #[arg(long = "config", value_name = "KEY=VALUE")]
         config: Vec<String>,
+    },
+    /// Replay a workload against a balancer on a simulated clock, with no network:
+    /// endpoints with latency distributions, changes over time (an endpoint slows,
+    /// fails, dies, leaves, returns), per-phase shares, latencies and keys moved.
+    Simulate {
+        /// The component (`NAME.wasm`), or the name of a built-in policy.
+        file: PathBuf,
+        /// The scenario (TOML; see `examples/scenarios/`). Without it, a built-in one:
+        /// three endpoints, one slows, another dies and returns.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Configuration for the policy's `init`, as `key=value` (repeatable), after
+        /// the scenario's `[policy] config`.
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        config: Vec<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// List the built-in policies.
     List,
@@ -35,6 +54,40 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<()> {
                 }
                 Err(e) => bail!("{}: {e}", file.display()),
             }
+        }
+        PolicyCommand::Simulate {
+            file,
+            scenario,
+            config,
+            json,
+        } => {
+            let extra = parse_config(&config)?;
+            let (mut scenario, keys) = match &scenario {
+                Some(path) => Scenario::load(path)?,
+                None => (
+                    Scenario::parse("(built-in scenario)", simulate::DEFAULT)?,
+                    Vec::new(),
+                ),
+            };
+            for (key, value) in extra {
+                scenario
+                    .policy
+                    .config
+                    .insert(key, toml::Value::String(value));
+            }
+            let engine = PolicyEngine::new().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            let (name, bytes) = read_policy(&file)?;
+            let component = engine
+                .compile(&name, &bytes)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let report = simulate::simulate(component, &scenario, &keys)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{report}");
+            }
+            Ok(())
         }
         PolicyCommand::List => {
             for name in builtin_names() {

@@ -38,6 +38,15 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parses `text` (named `file` in errors) without the checks that need the file system.
 pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+    parse_toml(file, text)
+}
+
+/// Deserializes TOML `text` (named `file` in errors) into `T`; errors name the key path
+/// and the line.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    file: &str,
+    text: &str,
+) -> Result<T, ConfigError> {
     let error = |message: String| ConfigError {
         file: file.to_string(),
         message,

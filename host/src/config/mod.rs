@@ -5,5 +5,6 @@ mod duration;
 mod load;
 pub mod model;
 
-pub use load::{ConfigError, load_file, parse};
+pub use duration::Dur;
+pub use load::{ConfigError, load_file, parse, parse_toml};
 pub use model::Config;

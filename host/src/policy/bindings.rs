@@ -3,8 +3,6 @@
 use crate::cluster::Health;
 use crate::policy::log::Level;
 use crate::policy::sandbox::StoreState;
-use std::sync::OnceLock;
-use std::time::Instant;
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -19,7 +17,7 @@ impl types::Host for StoreState {}
 
 impl host::Host for StoreState {
     fn now_ns(&mut self) -> u64 {
-        clock_ns(Instant::now())
+        crate::policy::clock::now_ns()
     }
 
     fn random(&mut self) -> u64 {
@@ -66,13 +64,6 @@ impl load::Host for StoreState {
     fn in_flight(&mut self, id: u32) -> u32 {
         self.membership.get(id).map_or(0, |m| m.load.in_flight())
     }
-}
-
-/// `at` on the `host.now-ns` clock: nanoseconds since the clock's first use.
-pub(crate) fn clock_ns(at: Instant) -> u64 {
-    static ORIGIN: OnceLock<Instant> = OnceLock::new();
-    at.saturating_duration_since(*ORIGIN.get_or_init(Instant::now))
-        .as_nanos() as u64
 }
 
 impl From<Health> for types::Health {

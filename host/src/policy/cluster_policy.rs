@@ -266,6 +266,11 @@ impl ClusterPolicy {
         self.faults.is_quarantined()
     }
 
+    /// What the policy asked to see of each request.
+    pub(crate) fn needs(&self) -> &Needs {
+        &self.needs
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> PolicyStats {
         let faults = self.faults.counts();

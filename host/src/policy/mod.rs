@@ -15,6 +15,7 @@ mod bindings;
 mod builtin;
 mod cache;
 pub mod check;
+mod clock;
 mod cluster_policy;
 mod engine;
 mod error;
@@ -30,10 +31,12 @@ mod scorer_binding;
 mod wasi;
 
 pub use binding::{PolicyBinding, PolicySetup};
+pub(crate) use bindings::HashSource;
 pub use builtin::{
     DEFAULT_HEALTH_POLICY, DEFAULT_POLICY, builtin, builtin_names, builtin_scorer_names,
 };
 pub use cache::{CacheOrigin, ComponentCache, Sha256Digest, default_cache_dir};
+pub use clock::SimulatedHost;
 pub use cluster_policy::{ClusterPolicy, MAX_STATE_BYTES, Pick, PickSource, PolicyStats};
 pub(crate) use engine::lower_priority;
 pub use engine::{PolicyComponent, PolicyEngine};

@@ -166,8 +166,11 @@ impl StoreState {
     }
 }
 
-/// A distinct seed for every store.
+/// A distinct seed for every store (replayable when simulating).
 fn seed() -> u64 {
+    if let Some(seed) = crate::policy::clock::simulated_seed() {
+        return seed;
+    }
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()

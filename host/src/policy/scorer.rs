@@ -3,7 +3,8 @@
 
 use crate::cluster::{EndpointId, Membership};
 use crate::policy::bindings::scorer::{self as wit, HealthScorer, HealthScorerPre};
-use crate::policy::bindings::{self, PolicyInfo, Setup};
+use crate::policy::bindings::{PolicyInfo, Setup};
+use crate::policy::clock;
 use crate::policy::instance::Sandboxed;
 use crate::policy::log::PolicyLog;
 use crate::policy::sandbox::StoreState;
@@ -173,7 +174,7 @@ impl ScorerInstance {
             latency_us: observation.latency.as_micros().min(u128::from(u32::MAX)) as u32,
             connect_error: observation.connect_error,
             timed_out: observation.timed_out,
-            at_ns: bindings::clock_ns(observation.at),
+            at_ns: clock::clock_ns(observation.at),
         };
         let deadline = self.guest.limits().pick_deadline;
         let verdict = self.guest.call(deadline, |p, s| {
@@ -190,7 +191,7 @@ impl ScorerInstance {
         membership: &Membership,
     ) -> Result<Vec<(EndpointId, Verdict)>, Fault> {
         let deadline = self.guest.limits().setup_deadline;
-        let now_ns = bindings::clock_ns(now);
+        let now_ns = clock::clock_ns(now);
         let answer = self.guest.call(deadline, |p, s| {
             p.switchyard_policy_scoring().call_tick(s, now_ns)
         })?;
