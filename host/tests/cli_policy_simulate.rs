@@ -144,3 +144,39 @@ fn bad_input_is_named() {
     assert!(!ok);
     assert!(stderr.contains("hash_on"), "{stderr}");
 }
+
+#[test]
+fn recorded_keys_replay_from_a_file_beside_the_scenario() {
+    let dir = std::env::temp_dir().join(format!("switchyard-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let keys: Vec<String> = (0..200).map(|i| format!("user-{i}\n")).collect();
+    std::fs::write(dir.join("keys.txt"), keys.concat()).unwrap();
+    let endpoints: String = (0..4)
+        .map(|i| format!("[[endpoints]]\nname = \"e{i}\"\nlatency = \"1ms\"\n"))
+        .collect();
+    std::fs::write(
+        dir.join("recorded.toml"),
+        format!(
+            "[workload]\nrequests = 2000\nkeys_file = \"keys.txt\"\n{endpoints}\
+             [[changes]]\nat = \"500ms\"\nendpoint = \"e3\"\nmember = false\n"
+        ),
+    )
+    .unwrap();
+    let path = dir.join("recorded.toml");
+    let (ok, stdout, stderr) = switchyard(&[
+        "policy",
+        "simulate",
+        "ring-hash",
+        "--scenario",
+        path.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(ok, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["keyed"], true);
+    let moved = report["phases"][1]["keys_moved"].as_f64().unwrap();
+    assert!(
+        (0.1..0.45).contains(&moved),
+        "about e3's quarter moves: {moved}"
+    );
+}
