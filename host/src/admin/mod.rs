@@ -5,9 +5,13 @@
 //!   ejections, the last probe.
 //! - `GET /policies`: every policy's active version (sha256, load time, source), the
 //!   clusters it serves with their pick and fault counters, and its last load error.
+//! - `GET /metrics`: Prometheus text format: requests by cluster, endpoint and status
+//!   class, latency histograms, in-flight, health state, effective weight, ejections,
+//!   policy picks, fallbacks, faults, quarantine and reloads.
 //! - `POST /policies/reload`: rescans the policy directory now; answers what it did.
 
 mod clusters;
+mod metrics;
 mod policies;
 mod server;
 

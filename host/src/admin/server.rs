@@ -1,7 +1,7 @@
 //! The admin listener: plain HTTP/1.1 on its own thread, so that it answers even when
 //! the workers are saturated, and so that a slow admin call never delays traffic.
 
-use crate::admin::{clusters, policies};
+use crate::admin::{clusters, metrics, policies};
 use crate::policy::PolicyRegistry;
 use crate::proxy::Upstream;
 use bytes::Bytes;
@@ -121,6 +121,15 @@ async fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Byte
         "/policies" if method == Method::GET => {
             json(StatusCode::OK, &policies::status(&state.registry.status()))
         }
+        "/metrics" if method == Method::GET => {
+            let body = metrics::render(&state.registry, &state.upstreams);
+            let mut response = Response::new(Full::new(Bytes::from(body)));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static(metrics::CONTENT_TYPE),
+            );
+            response
+        }
         "/policies/reload" if method == Method::POST => {
             // A rescan compiles; keep it off this thread's event loop.
             let registry = Arc::clone(&state.registry);
@@ -132,12 +141,12 @@ async fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Byte
                 ),
             }
         }
-        "/clusters" | "/policies" | "/policies/reload" => {
+        "/clusters" | "/policies" | "/policies/reload" | "/metrics" => {
             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
         _ => error(
             StatusCode::NOT_FOUND,
-            "not found; try GET /clusters, GET /policies or POST /policies/reload",
+            "not found; try GET /clusters, GET /policies, GET /metrics or POST /policies/reload",
         ),
     }
 }

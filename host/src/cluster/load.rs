@@ -19,6 +19,8 @@ pub struct EndpointLoad {
     error_rate_bits: AtomicU32,
     completed: AtomicU64,
     failed: AtomicU64,
+    /// Finished requests by [`StatusClass`].
+    classes: [AtomicU64; StatusClass::ALL.len()],
     latency: LatencyHistogram,
     /// Where outcomes are reported when the cluster's health is checked.
     reporter: OnceLock<(EndpointId, Arc<Reports>)>,
@@ -50,6 +52,11 @@ impl EndpointLoad {
         self.failed.load(Relaxed)
     }
 
+    /// Finished requests (connect failures included) in `class`.
+    pub fn count_of(&self, class: StatusClass) -> u64 {
+        self.classes[class as usize].load(Relaxed)
+    }
+
     /// Latency distribution of finished requests.
     pub fn latency(&self) -> &LatencyHistogram {
         &self.latency
@@ -78,6 +85,7 @@ impl EndpointLoad {
     pub fn record_connect_failure(&self, elapsed: Duration, timed_out: bool) {
         self.completed.fetch_add(1, Relaxed);
         self.failed.fetch_add(1, Relaxed);
+        self.classes[StatusClass::Error as usize].fetch_add(1, Relaxed);
         self.record_outcome(true);
         self.report(elapsed, Outcome::NoConnection { timed_out });
     }
@@ -98,6 +106,7 @@ impl EndpointLoad {
         self.report(latency, outcome);
         self.in_flight.fetch_sub(1, Relaxed);
         self.completed.fetch_add(1, Relaxed);
+        self.classes[StatusClass::of(outcome) as usize].fetch_add(1, Relaxed);
         if failed {
             self.failed.fetch_add(1, Relaxed);
         }
@@ -119,6 +128,63 @@ impl EndpointLoad {
             let old = f32::from_bits(bits);
             Some((old + ERROR_ALPHA * (outcome - old)).to_bits())
         });
+    }
+}
+
+/// How a finished request is counted: its status class, or `Error` without a response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusClass {
+    /// 1xx.
+    Informational,
+    /// 2xx.
+    Success,
+    /// 3xx.
+    Redirection,
+    /// 4xx.
+    ClientError,
+    /// 5xx.
+    ServerError,
+    /// No response: connect failure, timeout, reset.
+    Error,
+}
+
+impl StatusClass {
+    /// Every class, in order.
+    pub const ALL: [StatusClass; 6] = [
+        StatusClass::Informational,
+        StatusClass::Success,
+        StatusClass::Redirection,
+        StatusClass::ClientError,
+        StatusClass::ServerError,
+        StatusClass::Error,
+    ];
+
+    /// The class of `outcome`.
+    pub fn of(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Status(status) | Outcome::Broken(status) => match status {
+                100..=199 => StatusClass::Informational,
+                200..=299 => StatusClass::Success,
+                300..=399 => StatusClass::Redirection,
+                400..=499 => StatusClass::ClientError,
+                _ => StatusClass::ServerError,
+            },
+            Outcome::TimedOut | Outcome::Failed | Outcome::NoConnection { .. } => {
+                StatusClass::Error
+            }
+        }
+    }
+
+    /// The label: `1xx` … `5xx`, or `error`.
+    pub fn label(self) -> &'static str {
+        match self {
+            StatusClass::Informational => "1xx",
+            StatusClass::Success => "2xx",
+            StatusClass::Redirection => "3xx",
+            StatusClass::ClientError => "4xx",
+            StatusClass::ServerError => "5xx",
+            StatusClass::Error => "error",
+        }
     }
 }
 
@@ -170,6 +236,8 @@ mod tests {
         load.record_connect_failure(Duration::from_millis(5), true);
         let counts = (load.completed(), load.failed(), load.latency().count());
         assert_eq!(counts, (3, 2, 2));
+        let classes = StatusClass::ALL.map(|c| load.count_of(c));
+        assert_eq!(classes, [0, 1, 0, 0, 1, 1]);
         assert_eq!(
             load.latency_ewma_us(),
             1_200,

@@ -10,6 +10,6 @@ mod reports;
 
 pub use histogram::LatencyHistogram;
 
-pub use load::{EndpointLoad, InFlight};
+pub use load::{EndpointLoad, InFlight, StatusClass};
 pub use membership::{EndpointId, Health, Member, Membership};
 pub use reports::{Outcome, Report, Reports};

@@ -44,8 +44,8 @@ pub use error::{Fault, LoadError};
 pub use inspect::World;
 pub use log::PolicyLog;
 pub use registry::{
-    LoadFailure, PolicyRegistry, PolicySource, PolicyStatus, PolicyVersion, ReloadOutcome,
-    is_policy_file,
+    LoadFailure, PolicyRegistry, PolicySource, PolicyStatus, PolicyVersion, ReloadCounts,
+    ReloadOutcome, is_policy_file,
 };
 pub use request::{RequestInfo, RequestView};
 pub use sandbox::PolicyLimits;

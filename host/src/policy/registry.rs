@@ -14,6 +14,7 @@ use crate::policy::{
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -173,6 +174,30 @@ pub struct PolicyRegistry {
     dir: Option<PathBuf>,
     entries: Mutex<BTreeMap<String, Entry>>,
     reloading: Mutex<()>,
+    reloads: ReloadCounts,
+}
+
+/// Reloads of policy files since start, by result.
+#[derive(Debug, Default)]
+pub struct ReloadCounts {
+    /// New versions that serve.
+    pub loaded: AtomicU64,
+    /// Files refused (the version before kept serving).
+    pub failed: AtomicU64,
+}
+
+impl ReloadCounts {
+    fn count(&self, outcome: &ReloadOutcome) {
+        match outcome {
+            ReloadOutcome::Loaded { .. } | ReloadOutcome::RevertedToBuiltin { .. } => {
+                self.loaded.fetch_add(1, Relaxed);
+            }
+            ReloadOutcome::Failed { .. } => {
+                self.failed.fetch_add(1, Relaxed);
+            }
+            ReloadOutcome::Unchanged { .. } | ReloadOutcome::KeptLastGood { .. } => {}
+        }
+    }
 }
 
 impl PolicyRegistry {
@@ -184,6 +209,7 @@ impl PolicyRegistry {
             dir,
             entries: Mutex::new(BTreeMap::new()),
             reloading: Mutex::new(()),
+            reloads: ReloadCounts::default(),
         }
     }
 
@@ -253,7 +279,14 @@ impl PolicyRegistry {
     /// Loads `dir/NAME.wasm` again if it changed, or handles its removal.
     pub fn reload_file(&self, path: &Path) -> ReloadOutcome {
         let _reloading = lock(&self.reloading);
-        self.reload_file_locked(path)
+        let outcome = self.reload_file_locked(path);
+        self.reloads.count(&outcome);
+        outcome
+    }
+
+    /// Reloads since start, by result.
+    pub fn reloads(&self) -> &ReloadCounts {
+        &self.reloads
     }
 
     /// Reloads every `*.wasm` in the policy directory that changed, and handles files
@@ -284,7 +317,11 @@ impl PolicyRegistry {
         files.sort();
         files
             .iter()
-            .map(|file| self.reload_file_locked(file))
+            .map(|file| {
+                let outcome = self.reload_file_locked(file);
+                self.reloads.count(&outcome);
+                outcome
+            })
             .collect()
     }
 

@@ -1,0 +1,213 @@
+//! `GET /metrics`: Prometheus text format, built at scrape time from the figures the
+//! proxy keeps anyway (endpoint load, health, policy counters), so that metrics cost the
+//! request path two atomic adds (its status class, the latency sum). Encoded by the `prometheus`
+//! crate.
+
+use crate::cluster::{Health, StatusClass};
+use crate::policy::PolicyRegistry;
+use crate::proxy::Upstream;
+use prometheus::proto::{
+    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
+};
+use prometheus::{Encoder, TextEncoder};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// The content type of the text format.
+pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The scrape body.
+pub(crate) fn render(registry: &PolicyRegistry, upstreams: &[Arc<Upstream>]) -> Vec<u8> {
+    let mut families = Families::default();
+    for upstream in upstreams {
+        endpoints(&mut families, upstream);
+        policy(&mut families, upstream);
+    }
+    let reloads = registry.reloads();
+    for (result, count) in [("loaded", &reloads.loaded), ("failed", &reloads.failed)] {
+        families.counter(
+            "switchyard_policy_reloads_total",
+            "Policy files loaded from the watched directory, by result.",
+            &[("result", result)],
+            count.load(Relaxed) as f64,
+        );
+    }
+    let mut body = Vec::new();
+    // Encoding into a Vec fails only on a malformed family, which `Families` never builds.
+    let _ = TextEncoder::new().encode(&families.list, &mut body);
+    body
+}
+
+fn endpoints(families: &mut Families, upstream: &Upstream) {
+    let cluster = upstream.name();
+    let membership = upstream.membership();
+    let snapshot = upstream.health().map(|h| h.snapshot());
+    for (i, member) in membership.members().iter().enumerate() {
+        let endpoint = member.address.as_str();
+        let labels = [("cluster", cluster), ("endpoint", endpoint)];
+        let load = &member.load;
+        for class in StatusClass::ALL {
+            families.counter(
+                "switchyard_upstream_requests_total",
+                "Requests finished at an endpoint, by status class (error: no response).",
+                &[labels[0], labels[1], ("class", class.label())],
+                load.count_of(class) as f64,
+            );
+        }
+        families.gauge(
+            "switchyard_upstream_in_flight",
+            "Requests sent to an endpoint whose responses have not finished.",
+            &labels,
+            f64::from(load.in_flight()),
+        );
+        families.histogram(
+            "switchyard_upstream_latency_seconds",
+            "Time from sending a request to its response head.",
+            &labels,
+            load.latency(),
+        );
+        for (state, health) in [
+            ("healthy", Health::Healthy),
+            ("degraded", Health::Degraded),
+            ("unavailable", Health::Unavailable),
+        ] {
+            families.gauge(
+                "switchyard_endpoint_health",
+                "1 for an endpoint's current health state, 0 for the others.",
+                &[labels[0], labels[1], ("state", state)],
+                f64::from(u8::from(member.health == health)),
+            );
+        }
+        families.gauge(
+            "switchyard_endpoint_effective_weight",
+            "Weight times the health factor (slow start, degradation).",
+            &labels,
+            f64::from(member.weight) * f64::from(member.weight_factor),
+        );
+        if let Some(view) = snapshot.as_ref().and_then(|s| s.endpoints.get(i)) {
+            families.counter(
+                "switchyard_endpoint_ejections_total",
+                "Times the health scorer ejected an endpoint.",
+                &labels,
+                f64::from(view.state.ejections),
+            );
+        }
+    }
+}
+
+fn policy(families: &mut Families, upstream: &Upstream) {
+    let labels = [
+        ("cluster", upstream.name()),
+        ("policy", upstream.policy_name()),
+    ];
+    let policy = upstream.policy();
+    let stats = policy.stats();
+    for (source, count) in [("policy", stats.picks), ("fallback", stats.fallbacks)] {
+        families.counter(
+            "switchyard_policy_picks_total",
+            "Picks of the serving policy version, by who answered (fallback: the host, \
+             because the policy faulted or is quarantined).",
+            &[labels[0], labels[1], ("source", source)],
+            count as f64,
+        );
+    }
+    for (kind, count) in [
+        ("trap", stats.traps),
+        ("deadline", stats.deadlines),
+        ("memory", stats.memory),
+        ("invalid_answer", stats.invalid_answers),
+    ] {
+        families.counter(
+            "switchyard_policy_faults_total",
+            "Faults of the serving policy version, by kind.",
+            &[labels[0], labels[1], ("kind", kind)],
+            count as f64,
+        );
+    }
+    families.gauge(
+        "switchyard_policy_quarantined",
+        "1 while the serving policy version is quarantined.",
+        &labels,
+        f64::from(u8::from(policy.is_quarantined())),
+    );
+}
+
+/// Metric families in the order first seen, one per name.
+#[derive(Default)]
+struct Families {
+    list: Vec<MetricFamily>,
+}
+
+impl Families {
+    fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
+        let mut counter = Counter::default();
+        counter.set_value(value);
+        let mut metric = metric(labels);
+        metric.set_counter(counter);
+        self.push(name, help, MetricType::COUNTER, metric);
+    }
+
+    fn gauge(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
+        let mut gauge = Gauge::default();
+        gauge.set_value(value);
+        let mut metric = metric(labels);
+        metric.set_gauge(gauge);
+        self.push(name, help, MetricType::GAUGE, metric);
+    }
+
+    fn histogram(
+        &mut self,
+        name: &str,
+        help: &str,
+        labels: &[(&str, &str)],
+        latency: &crate::cluster::LatencyHistogram,
+    ) {
+        let buckets = latency.cumulative();
+        let mut histogram = Histogram::default();
+        histogram.set_sample_count(latency.count());
+        histogram.set_sample_sum(latency.sum().as_secs_f64());
+        histogram.set_bucket(
+            buckets
+                .into_iter()
+                .map(|(upper, count)| {
+                    let mut bucket = Bucket::default();
+                    bucket.set_upper_bound(upper);
+                    bucket.set_cumulative_count(count);
+                    bucket
+                })
+                .collect(),
+        );
+        let mut metric = metric(labels);
+        metric.set_histogram(histogram);
+        self.push(name, help, MetricType::HISTOGRAM, metric);
+    }
+
+    fn push(&mut self, name: &str, help: &str, kind: MetricType, metric: Metric) {
+        if let Some(family) = self.list.iter_mut().find(|f| f.name() == name) {
+            family.mut_metric().push(metric);
+            return;
+        }
+        let mut family = MetricFamily::default();
+        family.set_name(name.to_string());
+        family.set_help(help.to_string());
+        family.set_field_type(kind);
+        family.set_metric(vec![metric]);
+        self.list.push(family);
+    }
+}
+
+fn metric(labels: &[(&str, &str)]) -> Metric {
+    let mut metric = Metric::default();
+    metric.set_label(
+        labels
+            .iter()
+            .map(|(name, value)| {
+                let mut pair = LabelPair::default();
+                pair.set_name(name.to_string());
+                pair.set_value(value.to_string());
+                pair
+            })
+            .collect(),
+    );
+    metric
+}

@@ -1,0 +1,127 @@
+//! `GET /metrics` on the admin listener: a Prometheus text parser reads the scrape, and
+//! its counters match the traffic sent.
+
+mod common;
+
+use common::{backend, config, proxy};
+use http_body_util::BodyExt;
+use prometheus_parse::{Sample, Scrape, Value};
+use std::time::Duration;
+
+/// The samples of `metric` whose labels include all of `labels`.
+fn find<'a>(scrape: &'a Scrape, metric: &str, labels: &[(&str, &str)]) -> Vec<&'a Sample> {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
+        .collect()
+}
+
+/// The value of the one sample of `metric` with `labels`.
+fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    let found = find(scrape, metric, labels);
+    assert_eq!(found.len(), 1, "{metric} {labels:?}: {found:?}");
+    match &found[0].value {
+        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
+        other => panic!("{metric}: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scrape_parses_and_counts_the_traffic() {
+    let live = backend::named("live", Duration::ZERO).await;
+    let dead = backend::dead();
+    let extra = "[admin]\nlisten = \"127.0.0.1:0\"\n";
+    let proxy = proxy(&config("round-robin", &[(live.addr, 1), (dead, 1)], extra));
+    let web = proxy.listener_addr("web").unwrap();
+    let sent = 100;
+    for _ in 0..sent {
+        // Round-robin offers the dead endpoint every other time; its connect failure
+        // moves the request to the live one (the next in the policy's list).
+        let (status, _, _) = common::client::get(web, "/", false).await;
+        assert_eq!(status, 200);
+    }
+
+    let admin = proxy.admin_addr().unwrap();
+    let response = common::client::send(
+        admin,
+        http::Request::get("/metrics")
+            .header("host", "admin")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap(),
+        false,
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parses");
+
+    let (live, dead) = (live.addr.to_string(), dead.to_string());
+    let at = |endpoint: &str, class: &str| {
+        value(
+            &scrape,
+            "switchyard_upstream_requests_total",
+            &[("cluster", "api"), ("endpoint", endpoint), ("class", class)],
+        )
+    };
+    assert_eq!(at(&live, "2xx"), f64::from(sent), "{text}");
+    let refused = at(&dead, "error");
+    assert!((40.0..=60.0).contains(&refused), "{refused}");
+    assert_eq!(at(&live, "5xx") + at(&dead, "2xx"), 0.0);
+
+    let histogram = find(
+        &scrape,
+        "switchyard_upstream_latency_seconds",
+        &[("endpoint", live.as_str())],
+    );
+    let Value::Histogram(buckets) = &histogram[0].value else {
+        panic!("{histogram:?}");
+    };
+    let all = buckets.iter().find(|b| b.less_than.is_infinite()).unwrap();
+    assert_eq!(all.count, f64::from(sent));
+    assert!(buckets.windows(2).all(|w| w[0].count <= w[1].count));
+
+    let picks = value(
+        &scrape,
+        "switchyard_policy_picks_total",
+        &[
+            ("cluster", "api"),
+            ("policy", "round-robin"),
+            ("source", "policy"),
+        ],
+    );
+    assert_eq!(picks, f64::from(sent));
+    let health = |state| {
+        value(
+            &scrape,
+            "switchyard_endpoint_health",
+            &[("endpoint", live.as_str()), ("state", state)],
+        )
+    };
+    assert_eq!((health("healthy"), health("unavailable")), (1.0, 0.0));
+    assert_eq!(
+        value(
+            &scrape,
+            "switchyard_upstream_in_flight",
+            &[("endpoint", live.as_str())]
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &scrape,
+            "switchyard_policy_reloads_total",
+            &[("result", "failed")]
+        ),
+        0.0
+    );
+}
