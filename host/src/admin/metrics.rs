@@ -1,7 +1,7 @@
 //! `GET /metrics`: Prometheus text format, built at scrape time from the figures the
-//! proxy keeps anyway (endpoint load, health, policy counters), so that metrics cost the
-//! request path two atomic adds (its status class, the latency sum). Encoded by the `prometheus`
-//! crate.
+//! proxy keeps anyway (endpoint load, health, policy counters), so that metrics cost
+//! the request path two atomic adds (its status class, the latency sum). Encoded by the
+//! `prometheus` crate.
 
 use crate::cluster::{Health, StatusClass};
 use crate::policy::PolicyRegistry;
