@@ -6,68 +6,19 @@
 mod common;
 
 use common::client::{Load, Sent, share};
+use common::process::BackendProcess;
 use common::{backend, component_bytes, config, proxy, temp_dir};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 use switchyard::cluster::Health;
 use switchyard::policy::ReloadOutcome;
 
-const BACKEND_ENV: &str = "SWITCHYARD_TEST_BACKEND";
-
-/// Not a test of its own: with `SWITCHYARD_TEST_BACKEND=name@addr` set, the body of a
-/// backend process that the tests start and kill. Without it, it returns at once.
+/// Not a test of its own: the body of the backend processes the tests kill.
 #[test]
 fn backend_process() {
-    let Ok(spec) = std::env::var(BACKEND_ENV) else {
-        return;
-    };
-    let (name, addr) = spec.split_once('@').expect("name@addr");
-    let name: &'static str = Box::leak(name.to_string().into_boxed_str());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-        backend::named_on(name, listener).await;
-        std::future::pending::<()>().await;
-    });
-}
-
-/// A backend in a process of its own, killed with SIGKILL.
-struct BackendProcess(std::process::Child);
-
-impl BackendProcess {
-    fn start(name: &str, addr: SocketAddr) -> Self {
-        let child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "backend_process",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(BACKEND_ENV, format!("{name}@{addr}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "backend process did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Self(child)
-    }
-}
-
-impl Drop for BackendProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    common::process::serve_if_asked();
 }
 
 async fn admin_json(addr: SocketAddr, path: &str) -> serde_json::Value {

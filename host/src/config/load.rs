@@ -80,6 +80,34 @@ fn with_line(text: &str, message: &str, span: Option<std::ops::Range<usize>>) ->
     }
 }
 
+/// `[clusters.retries]` ranges; the error is `key: reason`.
+fn check_retries(retries: &super::model::RetriesConfig) -> Result<(), String> {
+    if !(1..=10).contains(&retries.attempts) {
+        return Err(format!(
+            "attempts: must be 1 to 10, not {}",
+            retries.attempts
+        ));
+    }
+    if retries.backoff_max < retries.backoff_base {
+        return Err("backoff_max: must not be below backoff_base".into());
+    }
+    if let Some(status) = retries.on_status.iter().find(|s| !(500..=599).contains(*s)) {
+        return Err(format!("on_status: {status} is not a 5xx status"));
+    }
+    if retries.budget_percent > 100 {
+        return Err(format!(
+            "budget_percent: must be 0 to 100, not {}",
+            retries.budget_percent
+        ));
+    }
+    if let Some(name) = &retries.idempotent_header
+        && http::HeaderName::from_bytes(name.as_bytes()).is_err()
+    {
+        return Err(format!("idempotent_header: {name:?} is not a header name"));
+    }
+    Ok(())
+}
+
 /// Cross-reference and range checks; the error is `key.path: reason`.
 fn validate(config: &Config) -> Result<(), String> {
     if config.workers == Some(0) {
@@ -106,6 +134,7 @@ fn validate(config: &Config) -> Result<(), String> {
         for (key, value) in [
             ("timeouts.connect", cluster.timeouts.connect),
             ("timeouts.request", cluster.timeouts.request),
+            ("timeouts.per_try", cluster.timeouts.per_try),
             ("pool.idle_timeout", cluster.pool.idle_timeout),
         ] {
             if value.0.is_zero() {
@@ -113,6 +142,7 @@ fn validate(config: &Config) -> Result<(), String> {
             }
         }
         check_health(config, cluster).map_err(|m| format!("clusters[{i}].{m}"))?;
+        check_retries(&cluster.retries).map_err(|m| format!("clusters[{i}].retries.{m}"))?;
         if cluster.policy_limits.pick_deadline.0.is_zero() {
             return Err(format!(
                 "clusters[{i}].policy_limits.pick_deadline: must be above zero"

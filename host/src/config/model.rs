@@ -139,6 +139,9 @@ pub struct ClusterConfig {
     /// Upstream connection pool.
     #[serde(default)]
     pub pool: PoolConfig,
+    /// Retries of idempotent requests; off unless `attempts` > 1.
+    #[serde(default)]
+    pub retries: RetriesConfig,
     /// The health scorer: a built-in or NAME of `NAME.wasm` in the policy directory.
     /// Health checking is on when this or `health_check` is set.
     pub health_policy: Option<String>,
@@ -297,9 +300,12 @@ pub struct TimeoutsConfig {
     /// Establishing an upstream connection.
     #[serde(default = "default_connect")]
     pub connect: Dur,
-    /// From sending the request to the response headers.
+    /// From the first attempt to the response headers, retries included.
     #[serde(default = "default_request")]
     pub request: Dur,
+    /// One attempt, from sending it to the response headers (capped by `request`).
+    #[serde(default = "default_per_try")]
+    pub per_try: Dur,
 }
 
 impl Default for TimeoutsConfig {
@@ -307,6 +313,47 @@ impl Default for TimeoutsConfig {
         Self {
             connect: default_connect(),
             request: default_request(),
+            per_try: default_per_try(),
+        }
+    }
+}
+
+/// `[clusters.retries]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetriesConfig {
+    /// Attempts per request, the first included; 1 turns retries off.
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+    /// First backoff ceiling (full jitter below it); doubles per retry.
+    #[serde(default = "default_backoff_base")]
+    pub backoff_base: Dur,
+    /// Largest backoff ceiling.
+    #[serde(default = "default_backoff_max")]
+    pub backoff_max: Dur,
+    /// Response statuses retried.
+    #[serde(default = "default_retry_on")]
+    pub on_status: Vec<u16>,
+    /// A request with this header counts as idempotent whatever its method.
+    pub idempotent_header: Option<String>,
+    /// Retries allowed as a percentage of requests over 10 s.
+    #[serde(default = "default_budget_percent")]
+    pub budget_percent: u32,
+    /// Retries allowed per second whatever the traffic.
+    #[serde(default = "default_budget_min")]
+    pub budget_min_per_second: u32,
+}
+
+impl Default for RetriesConfig {
+    fn default() -> Self {
+        Self {
+            attempts: default_attempts(),
+            backoff_base: default_backoff_base(),
+            backoff_max: default_backoff_max(),
+            on_status: default_retry_on(),
+            idempotent_header: None,
+            budget_percent: default_budget_percent(),
+            budget_min_per_second: default_budget_min(),
         }
     }
 }
@@ -371,6 +418,27 @@ fn default_connect() -> Dur {
 }
 fn default_request() -> Dur {
     Dur(Duration::from_secs(3))
+}
+fn default_per_try() -> Dur {
+    Dur(Duration::from_secs(2))
+}
+fn default_attempts() -> u32 {
+    1
+}
+fn default_backoff_base() -> Dur {
+    Dur(Duration::from_millis(25))
+}
+fn default_backoff_max() -> Dur {
+    Dur(Duration::from_millis(250))
+}
+fn default_retry_on() -> Vec<u16> {
+    vec![502, 503, 504]
+}
+fn default_budget_percent() -> u32 {
+    20
+}
+fn default_budget_min() -> u32 {
+    3
 }
 fn default_max_idle() -> usize {
     // h2c clients multiplex many requests onto few connections; each becomes an

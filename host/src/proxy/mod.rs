@@ -14,6 +14,7 @@ mod forward;
 pub(crate) mod h1;
 mod headers;
 pub(crate) mod pool;
+pub mod retry;
 mod server;
 mod upstream;
 

@@ -16,6 +16,7 @@ use crate::proxy::detect::{Prefixed, Protocol, detect};
 use crate::proxy::forward::forward;
 use crate::proxy::h1;
 use crate::proxy::pool;
+use crate::proxy::retry::RetrySettings;
 use crate::proxy::upstream::{Upstream, UpstreamSettings};
 use crate::reload::PolicyWatcher;
 use anyhow::Context;
@@ -226,7 +227,8 @@ pub fn build_upstreams(
                     cluster.name, cluster.policy
                 )
             })?;
-        let mut upstream = Upstream::new(Arc::clone(&binding), settings(cluster));
+        let mut upstream =
+            Upstream::with_retries(Arc::clone(&binding), settings(cluster), retries(cluster));
         if let Some(scorer) = scorer_setup(cluster) {
             let name = scorer.policy.clone();
             let scorer = registry
@@ -316,8 +318,22 @@ fn settings(cluster: &ClusterConfig) -> UpstreamSettings {
         protocol: cluster.protocol,
         connect_timeout: cluster.timeouts.connect.0,
         request_timeout: cluster.timeouts.request.0,
+        per_try_timeout: cluster.timeouts.per_try.0.min(cluster.timeouts.request.0),
         max_idle: cluster.pool.max_idle_per_endpoint,
         idle_timeout: cluster.pool.idle_timeout.0,
+    }
+}
+
+fn retries(cluster: &ClusterConfig) -> RetrySettings {
+    let r = &cluster.retries;
+    RetrySettings {
+        attempts: r.attempts,
+        backoff_base: r.backoff_base.0,
+        backoff_max: r.backoff_max.0,
+        on_status: r.on_status.clone(),
+        idempotent_header: r.idempotent_header.as_ref().map(|h| h.to_ascii_lowercase()),
+        budget_ratio: f64::from(r.budget_percent) / 100.0,
+        budget_min_per_second: r.budget_min_per_second,
     }
 }
 

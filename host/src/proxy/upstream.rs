@@ -5,6 +5,7 @@ use crate::cluster::Membership;
 use crate::config::model::UpstreamProtocol;
 use crate::health::HealthView;
 use crate::policy::{ClusterPolicy, Pick, PolicyBinding, RequestView};
+use crate::proxy::retry::{RetryBudget, RetrySettings};
 use arc_swap::Guard;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +17,10 @@ pub struct UpstreamSettings {
     pub protocol: UpstreamProtocol,
     /// Connect timeout.
     pub connect_timeout: Duration,
-    /// Time from sending a request to its response headers.
+    /// From the first attempt to the response headers, retries included.
     pub request_timeout: Duration,
+    /// One attempt, from sending it to the response headers.
+    pub per_try_timeout: Duration,
     /// Idle HTTP/1.1 connections kept per endpoint and worker.
     pub max_idle: usize,
     /// Idle connections older than this are not reused.
@@ -29,18 +32,42 @@ pub struct Upstream {
     name: String,
     policy: Arc<PolicyBinding>,
     settings: UpstreamSettings,
+    retry: RetrySettings,
+    budget: RetryBudget,
     health: Option<Arc<HealthView>>,
 }
 
 impl Upstream {
     /// A cluster balanced by `policy`, named as the binding says.
     pub fn new(policy: Arc<PolicyBinding>, settings: UpstreamSettings) -> Self {
+        Self::with_retries(policy, settings, RetrySettings::default())
+    }
+
+    /// As [`new`](Self::new), retrying as `retry` says.
+    pub fn with_retries(
+        policy: Arc<PolicyBinding>,
+        settings: UpstreamSettings,
+        retry: RetrySettings,
+    ) -> Self {
+        let budget = RetryBudget::new(retry.budget_ratio, retry.budget_min_per_second);
         Self {
             name: policy.setup().cluster.clone(),
             policy,
             settings,
+            retry,
+            budget,
             health: None,
         }
+    }
+
+    /// The retry rules.
+    pub fn retry(&self) -> &RetrySettings {
+        &self.retry
+    }
+
+    /// The retry budget.
+    pub fn budget(&self) -> &RetryBudget {
+        &self.budget
     }
 
     /// The same cluster, its health checked and shown by `view`.

@@ -63,6 +63,7 @@ pub fn bind_with(
 
 pub mod backend;
 pub mod client;
+pub mod process;
 
 /// Starts a proxy from configuration `text`.
 pub fn proxy(text: &str) -> switchyard::proxy::Proxy {

@@ -15,8 +15,10 @@ mod whole;
 
 pub(crate) use whole::{WholeResponse, read_response};
 
-use crate::cluster::{Member, Outcome};
+use crate::cluster::{InFlight, Member, Outcome};
+use crate::policy::RequestView;
 use crate::proxy::pool::{self, ConnectError};
+use crate::proxy::retry::{ATTEMPTS_HEADER, idempotent_method, jitter};
 use crate::proxy::server::Route;
 use bytes::{Buf, BytesMut};
 use framing::Framing;
@@ -60,6 +62,7 @@ pub(crate) async fn serve(
         route,
         input,
         out: Vec::with_capacity(4096),
+        head: Vec::with_capacity(1024),
         upstream_input: BytesMut::new(),
     };
     // One timer per connection, reset for each deadline, and one wait for shutdown.
@@ -126,6 +129,30 @@ enum Failure {
     ClientGone,
 }
 
+/// What one attempt got.
+enum Attempt {
+    /// A response head (its client form in `Conn::out`).
+    Answered(Answer),
+    /// No response: why, the request's accounting, and how long it took.
+    Failed(Failure, InFlight, std::time::Duration),
+}
+
+/// A response head from an endpoint, not relayed yet.
+struct Answer {
+    head: ResponseHead,
+    socket: TcpStream,
+    in_flight: InFlight,
+    latency: std::time::Duration,
+}
+
+/// Adds `x-switchyard-attempts` to the head at the start of `out`.
+fn add_attempts(out: &mut Vec<u8>, attempts: u32) {
+    if let Some(end) = out.windows(4).position(|w| w == b"\r\n\r\n") {
+        let field = format!("{ATTEMPTS_HEADER}: {attempts}\r\n");
+        out.splice(end + 2..end + 2, field.into_bytes());
+    }
+}
+
 /// How a relayed response body ended.
 enum Relayed {
     Complete,
@@ -145,6 +172,8 @@ struct Conn<'a> {
     input: BytesMut,
     /// The head being sent (upstream or to the client), and body bytes with it.
     out: Vec<u8>,
+    /// The request's rewritten head, kept while its attempts last.
+    head: Vec<u8>,
     /// Bytes from the upstream not yet relayed.
     upstream_input: BytesMut,
 }
@@ -193,7 +222,9 @@ impl Conn<'_> {
             Parsed::Handoff => return Parsed::Handoff,
             Parsed::Refuse(status) => return Parsed::Refuse(status),
         };
-        let pick = self.route.upstream.pick(&head.view(self.client));
+        let view = head.view(self.client);
+        let pick = self.route.upstream.pick(&view);
+        let idempotent_header = self.route.upstream.retry().idempotent_header.as_deref();
         self.out.clear();
         head.write_upstream(&mut self.out, &self.fields);
         let method = head.method();
@@ -201,23 +232,111 @@ impl Conn<'_> {
             head_len: head.head_len,
             len: head.head_len + head.body_len,
             head: method == "HEAD",
-            idempotent: matches!(
-                method,
-                "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE"
-            ),
+            idempotent: idempotent_method(method)
+                || idempotent_header.is_some_and(|name| view.header(name).is_some()),
             close: head.wants_close(),
             has_host: head.has_host(),
             pick,
         })
     }
 
-    /// Forwards a request to the first reachable endpoint of its pick and relays the
-    /// response. Whether the client connection stays open.
-    async fn forward(&mut self, request: Request, close: bool, timer: Pin<&mut Sleep>) -> bool {
-        let settings = *self.route.upstream.settings();
-        let mut failure = None;
-        let mut chosen = None;
-        for id in &request.pick.endpoints {
+    /// Forwards a request along its pick and relays the response. A failed attempt of
+    /// an idempotent request moves to the next endpoint of the pick, after a jittered
+    /// backoff, while the cluster's retries, the retry budget and the request timeout
+    /// allow. Whether the client connection stays open.
+    async fn forward(&mut self, request: Request, close: bool, mut timer: Pin<&mut Sleep>) -> bool {
+        let upstream = &self.route.upstream;
+        let settings = *upstream.settings();
+        let retry = upstream.retry();
+        let retrying = retry.enabled() && request.idempotent;
+        if retry.enabled() {
+            upstream.budget().request();
+        }
+        let deadline = Instant::now() + settings.request_timeout;
+        // The rewritten head without its terminator, kept for every attempt.
+        std::mem::swap(&mut self.out, &mut self.head);
+        let mut next = 0;
+        let mut attempts = 0;
+        let mut last = None;
+        let kept_open = loop {
+            let Some((member, socket, reused)) = self.connect(&request, &mut next, &mut last).await
+            else {
+                break None;
+            };
+            attempts += 1;
+            self.write_request(&request, member);
+            let per_try = (Instant::now() + settings.per_try_timeout).min(deadline);
+            timer.as_mut().reset(per_try.into());
+            let may_retry =
+                retrying && attempts < retry.attempts && next < request.pick.endpoints.len();
+            match self
+                .attempt(member, socket, reused, &request, close, timer.as_mut())
+                .await
+            {
+                Attempt::Answered(answer) => {
+                    let status = answer.head.status;
+                    if may_retry
+                        && retry.retries_status(status)
+                        && self.back_off(attempts, deadline).await
+                    {
+                        answer
+                            .in_flight
+                            .finish(answer.latency, Outcome::Status(status));
+                        last = Some((status, format!("{} answered {status}", member.address)));
+                        continue;
+                    }
+                    break Some(self.deliver(member, answer, attempts).await);
+                }
+                Attempt::Failed(failure, in_flight, elapsed) => {
+                    let Some((status, message)) = failure.answer(member, settings.per_try_timeout)
+                    else {
+                        // The client left; dropping `in_flight` blames no endpoint.
+                        return false;
+                    };
+                    let outcome = if status == 504 {
+                        Outcome::TimedOut
+                    } else {
+                        Outcome::Failed
+                    };
+                    in_flight.finish(elapsed, outcome);
+                    last = Some((status, message));
+                    if may_retry && self.back_off(attempts, deadline).await {
+                        continue;
+                    }
+                    break None;
+                }
+            }
+        };
+        self.input.advance(request.len);
+        std::mem::swap(&mut self.out, &mut self.head);
+        if let Some(kept_open) = kept_open {
+            return kept_open;
+        }
+        let (status, message) = last.unwrap_or_else(|| {
+            (
+                503,
+                format!("no endpoint in cluster {}", self.route.upstream.name()),
+            )
+        });
+        self.out.clear();
+        write_text(&mut self.out, status, &message, close);
+        if attempts > 1 {
+            add_attempts(&mut self.out, attempts);
+        }
+        self.stream.write_all(&self.out).await.is_ok() && !close
+    }
+
+    /// A socket to the next reachable endpoint of the pick from position `next` on;
+    /// endpoints that cannot be reached are counted against and skipped.
+    async fn connect<'p>(
+        &self,
+        request: &'p Request,
+        next: &mut usize,
+        last: &mut Option<(u16, String)>,
+    ) -> Option<(&'p Member, TcpStream, bool)> {
+        let settings = self.route.upstream.settings();
+        while let Some(id) = request.pick.endpoints.get(*next) {
+            *next += 1;
             let Some(member) = request.pick.membership.get(*id) else {
                 continue;
             };
@@ -228,28 +347,22 @@ impl Conn<'_> {
             )
             .await
             {
-                Ok(socket) => {
-                    chosen = Some((member, socket));
-                    break;
-                }
+                Ok((socket, reused)) => return Some((member, socket, reused)),
                 Err(e) => {
                     e.record(&member.load, settings.connect_timeout);
                     tracing::debug!(cluster = self.route.upstream.name(), endpoint = %member.address, "{e}");
-                    failure = Some(e);
+                    *last = Some((e.status().as_u16(), e.to_string()));
                 }
             }
         }
-        let Some((member, (socket, reused))) = chosen else {
-            self.input.advance(request.len);
-            let (status, message) = match failure {
-                Some(e) => (e.status().as_u16(), e.to_string()),
-                None => (
-                    503,
-                    format!("no endpoint in cluster {}", self.route.upstream.name()),
-                ),
-            };
-            return self.reply(status, &message, close).await;
-        };
+        None
+    }
+
+    /// Puts the request for `member` in `out`: the kept head, a `Host` when the client
+    /// sent none, the body.
+    fn write_request(&mut self, request: &Request, member: &Member) {
+        self.out.clear();
+        self.out.extend_from_slice(&self.head);
         if !request.has_host {
             self.out.extend_from_slice(b"host: ");
             self.out.extend_from_slice(member.address.as_bytes());
@@ -258,14 +371,23 @@ impl Conn<'_> {
         self.out.extend_from_slice(b"\r\n");
         self.out
             .extend_from_slice(&self.input[request.head_len..request.len]);
-        self.input.advance(request.len);
-        self.exchange(member, socket, reused, &request, close, timer)
-            .await
     }
 
-    /// Sends the request in `out` to `member` and relays its response, accounting the
-    /// request to the endpoint until the response body has ended.
-    async fn exchange(
+    /// Waits before retry number `attempts` (jittered backoff) if the request
+    /// deadline leaves room and the budget a retry; false when it does not.
+    async fn back_off(&self, attempts: u32, deadline: Instant) -> bool {
+        let upstream = &self.route.upstream;
+        let wait = upstream.retry().backoff(attempts, jitter());
+        if Instant::now() + wait >= deadline || !upstream.budget().try_retry() {
+            return false;
+        }
+        tokio::time::sleep(wait).await;
+        true
+    }
+
+    /// Sends the request in `out` to `member` and reads the response head; the
+    /// request is charged to the endpoint from here on.
+    async fn attempt(
         &mut self,
         member: &Member,
         mut socket: TcpStream,
@@ -273,19 +395,17 @@ impl Conn<'_> {
         request: &Request,
         close: bool,
         mut timer: Pin<&mut Sleep>,
-    ) -> bool {
+    ) -> Attempt {
         let settings = *self.route.upstream.settings();
         let in_flight = member.load.start();
         let started = Instant::now();
-        timer
-            .as_mut()
-            .reset((started + settings.request_timeout).into());
         let mut result = self
             .send(&mut socket, request.head, close, timer.as_mut())
             .await;
         if matches!(result, Err(Failure::Closed)) && reused && request.idempotent {
             // The endpoint closed the idle connection as the request went out, so it
             // never saw it: send it once more on a new connection.
+            self.write_request(request, member);
             result = match pool::tcp(member.socket, settings.connect_timeout).await {
                 Ok(fresh) => {
                     socket = fresh;
@@ -294,28 +414,37 @@ impl Conn<'_> {
                 Err(e) => Err(Failure::Connect(e)),
             };
         }
-        let head = match result {
-            Ok(head) => head,
+        match result {
+            Ok(head) => Attempt::Answered(Answer {
+                head,
+                socket,
+                in_flight,
+                latency: started.elapsed(),
+            }),
             Err(failure) => {
                 tracing::debug!(cluster = self.route.upstream.name(), endpoint = %member.address, ?failure);
-                let Some((status, message)) = failure.answer(member, settings.request_timeout)
-                else {
-                    // Dropping `in_flight` unfinished records nothing against the endpoint.
-                    return false;
-                };
-                let outcome = match status {
-                    504 => Outcome::TimedOut,
-                    _ => Outcome::Failed,
-                };
-                in_flight.finish(started.elapsed(), outcome);
-                return self.reply(status, &message, close).await;
+                Attempt::Failed(failure, in_flight, started.elapsed())
             }
-        };
-        let latency = started.elapsed();
+        }
+    }
+
+    /// Relays an answer to the client, accounting the request to the endpoint until
+    /// the response body has ended. Whether the client connection stays open.
+    async fn deliver(&mut self, member: &Member, answer: Answer, attempts: u32) -> bool {
+        let Answer {
+            head,
+            mut socket,
+            in_flight,
+            latency,
+        } = answer;
+        if attempts > 1 {
+            add_attempts(&mut self.out, attempts);
+        }
         match self.relay(&mut socket, &head).await {
             Relayed::Complete => {
                 if head.reusable && self.upstream_input.is_empty() {
-                    pool::checkin_socket(member.socket, socket, settings.max_idle);
+                    let max_idle = self.route.upstream.settings().max_idle;
+                    pool::checkin_socket(member.socket, socket, max_idle);
                 }
                 in_flight.finish(latency, Outcome::Status(head.status));
                 !head.close
@@ -423,6 +552,9 @@ impl Conn<'_> {
     fn trim(&mut self) {
         if self.out.capacity() > KEEP_CAPACITY {
             self.out = Vec::with_capacity(4096);
+        }
+        if self.head.capacity() > KEEP_CAPACITY {
+            self.head = Vec::with_capacity(1024);
         }
         if self.input.is_empty() && self.input.capacity() > KEEP_CAPACITY {
             self.input = BytesMut::new();
