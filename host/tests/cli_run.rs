@@ -18,6 +18,8 @@ const MIB: usize = 1 << 20;
 struct Running {
     child: Child,
     addr: SocketAddr,
+    /// Log lines after the listening one.
+    lines: std::sync::mpsc::Receiver<String>,
 }
 
 /// Starts `switchyard run` on `config` and waits for its "listening" log line.
@@ -32,21 +34,40 @@ fn run(config: &str) -> Running {
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
+    let (tx, lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(addr) = line
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("addr="))
-            {
-                let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
-            }
+            let _ = tx.send(line);
         }
     });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("switchyard run logs its listening address");
-    Running { child, addr }
+    let addr = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("switchyard run logs its listening address");
+        if let Some(addr) = listening_addr(&line) {
+            break addr;
+        }
+    };
+    Running { child, addr, lines }
+}
+
+impl Drop for Running {
+    /// A test that fails does not leave its proxy running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The address in a "listening" log line, text (`addr=…`) or JSON (`"addr":"…"`).
+fn listening_addr(line: &str) -> Option<SocketAddr> {
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(line) {
+        return json["addr"].as_str()?.parse().ok();
+    }
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("addr="))?
+        .parse()
+        .ok()
 }
 
 /// Peak resident memory of `pid`, in bytes.
@@ -228,4 +249,48 @@ fn check_config_accepts_good_and_names_the_key_in_bad() {
         "{stderr}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_log_writes_one_json_line_per_request() {
+    let backend = named("alpha", Duration::ZERO).await;
+    let running = run(&format!(
+        "workers = 1\n[log]\nformat = \"json\"\naccess = true\n\
+         [[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ncluster = \"api\"\n\
+         [[clusters]]\nname = \"api\"\nendpoints = [{{ address = \"{}\" }}]\n",
+        backend.addr
+    ));
+    for (path, http2) in [("/fast?x=1", false), ("/general", true)] {
+        let (status, _, _) = common::client::get(running.addr, path, http2).await;
+        assert_eq!(status, 200);
+    }
+    let mut entries = Vec::new();
+    while entries.len() < 2 {
+        let line = running
+            .lines
+            .recv_timeout(Duration::from_secs(10))
+            .expect("an access line per request");
+        let json: serde_json::Value = serde_json::from_str(&line).expect("JSON lines");
+        if json["target"] == "access" {
+            entries.push(json);
+        }
+    }
+    let backend_addr = backend.addr.to_string();
+    for (entry, path) in entries.iter().zip(["/fast?x=1", "/general"]) {
+        assert_eq!(entry["method"], "GET", "{entry}");
+        assert_eq!(entry["path"], path, "{entry}");
+        assert_eq!(entry["status"], 200, "{entry}");
+        assert_eq!(entry["endpoint"], backend_addr.as_str(), "{entry}");
+        assert_eq!(entry["attempts"], 1, "{entry}");
+        assert_eq!(entry["cluster"], "api", "{entry}");
+        assert_eq!(entry["policy"], "round-robin", "{entry}");
+        assert_eq!(
+            entry["policy_version"].as_str().unwrap().len(),
+            12,
+            "{entry}"
+        );
+        assert!(entry["duration_us"].as_u64().is_some(), "{entry}");
+    }
+    let status = terminate(running);
+    assert!(status.success(), "{status:?}");
 }

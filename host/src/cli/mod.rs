@@ -1,6 +1,7 @@
 //! The `switchyard` command line.
 
 mod demo;
+pub mod logging;
 mod policy_cmd;
 mod run;
 
@@ -54,6 +55,10 @@ pub enum Command {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if !matches!(cli.command, Command::Run { .. }) {
+        // `run` installs its logger once it has read the configuration's format.
+        logging::init(crate::config::model::LogFormat::Text);
+    }
     match cli.command {
         Command::Run { config } => run::run(&config),
         Command::CheckConfig { file } => run::check(&file),

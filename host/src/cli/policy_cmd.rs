@@ -49,7 +49,7 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<()> {
             let (name, bytes) = read_policy(&file)?;
             match check::check(&engine, &name, &bytes, &config) {
                 Ok(report) => {
-                    println!("{}: {report}", file.display());
+                    println!("{}:\n{report}", file.display());
                     Ok(())
                 }
                 Err(e) => bail!("{}: {e}", file.display()),

@@ -8,6 +8,7 @@ use std::path::Path;
 /// Runs the proxy from `path` until SIGINT or SIGTERM, then drains and returns.
 pub fn run(path: &Path) -> anyhow::Result<()> {
     let config = load_file(path)?;
+    super::logging::init(config.log.format);
     let engine = PolicyEngine::new().map_err(|e| anyhow::anyhow!("{e:#}"))?;
     let proxy = Proxy::start(&config, &engine)?;
     for (name, addr) in proxy.listeners() {

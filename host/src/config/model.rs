@@ -16,6 +16,9 @@ pub struct Config {
     /// This proxy's locality zone, handed to policies.
     #[serde(default)]
     pub zone: String,
+    /// Log format and the access log.
+    #[serde(default)]
+    pub log: LogConfig,
     /// How long in-flight requests may take to finish on shutdown.
     #[serde(default = "default_drain")]
     pub drain_timeout: Dur,
@@ -316,6 +319,29 @@ impl Default for TimeoutsConfig {
             per_try: default_per_try(),
         }
     }
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` (the default) or `json`, one object per line.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// One line per request on the `access` target.
+    #[serde(default)]
+    pub access: bool,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// `[clusters.retries]`.

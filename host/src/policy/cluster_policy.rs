@@ -266,6 +266,11 @@ impl ClusterPolicy {
         self.faults.is_quarantined()
     }
 
+    /// The component serving.
+    pub fn component(&self) -> &PolicyComponent {
+        &self.component
+    }
+
     /// What the policy asked to see of each request.
     pub(crate) fn needs(&self) -> &Needs {
         &self.needs

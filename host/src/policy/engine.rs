@@ -8,7 +8,7 @@ use crate::policy::instance::Instance;
 use crate::policy::log::PolicyLog;
 use crate::policy::sandbox::StoreState;
 use crate::policy::scorer::ScorerComponent;
-use crate::policy::{LoadError, PolicyLimits, wasi};
+use crate::policy::{LoadError, PolicyLimits, Sha256Digest, wasi};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -55,7 +55,8 @@ impl PolicyEngine {
 
     /// Compiles, validates and links a balancer component named `name`.
     pub fn compile(&self, name: &str, bytes: &[u8]) -> Result<Arc<PolicyComponent>, LoadError> {
-        match self.link(name, &self.compile_only(bytes)?)? {
+        let sha256 = Sha256Digest::of(bytes);
+        match self.link(name, sha256, &self.compile_only(bytes)?)? {
             Linked::Balancer(component) => Ok(component),
             Linked::Scorer(_) => Err(LoadError::ScorerNotBalancer),
         }
@@ -67,7 +68,8 @@ impl PolicyEngine {
         name: &str,
         bytes: &[u8],
     ) -> Result<Arc<ScorerComponent>, LoadError> {
-        match self.link(name, &self.compile_only(bytes)?)? {
+        let sha256 = Sha256Digest::of(bytes);
+        match self.link(name, sha256, &self.compile_only(bytes)?)? {
             Linked::Scorer(component) => Ok(component),
             Linked::Balancer(_) => Err(LoadError::BalancerNotScorer),
         }
@@ -82,8 +84,14 @@ impl PolicyEngine {
             .map_err(|e| LoadError::Invalid(format!("{e:#}")))
     }
 
-    /// Checks a compiled component's world and links it as policy `name`.
-    pub(crate) fn link(&self, name: &str, component: &Component) -> Result<Linked, LoadError> {
+    /// Checks a compiled component's world and links it as policy `name`, whose bytes
+    /// hash to `sha256`.
+    pub(crate) fn link(
+        &self,
+        name: &str,
+        sha256: Sha256Digest,
+        component: &Component,
+    ) -> Result<Linked, LoadError> {
         let world = inspect::check_interface(&self.engine, component)?;
         let link_error = |e: wasmtime::Error| LoadError::Link {
             world: world.name(),
@@ -93,6 +101,7 @@ impl PolicyEngine {
         Ok(match world {
             World::Balancer => Linked::Balancer(Arc::new(PolicyComponent {
                 name: name.to_string(),
+                version: sha256.to_string()[..12].to_string(),
                 pre: BalancerPre::new(pre).map_err(link_error)?,
                 log: Arc::new(PolicyLog::new(name)),
             })),
@@ -152,6 +161,7 @@ pub(crate) fn lower_priority(idle: bool) {
 /// A compiled, linked balancer, ready to be instantiated cheaply.
 pub struct PolicyComponent {
     name: String,
+    version: String,
     pub(crate) pre: BalancerPre<StoreState>,
     pub(crate) log: Arc<PolicyLog>,
 }
@@ -160,6 +170,11 @@ impl PolicyComponent {
     /// The policy's name (built-in name or file stem).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The first 12 hex digits of the sha256 of its bytes: which build this is.
+    pub fn version(&self) -> &str {
+        &self.version
     }
 
     /// The policy's own description of itself, from a throw-away instance.

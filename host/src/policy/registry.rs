@@ -541,7 +541,7 @@ impl PolicyRegistry {
     ) -> Result<(Linked, PolicyVersion), LoadError> {
         let started = Instant::now();
         let (compiled, origin) = self.cache.get(&self.engine, sha256, bytes)?;
-        let component = self.engine.link(name, &compiled)?;
+        let component = self.engine.link(name, sha256, &compiled)?;
         let version = PolicyVersion {
             sha256,
             loaded_at: SystemTime::now(),

@@ -3,6 +3,7 @@
 
 use crate::cluster::{Member, Outcome};
 use crate::config::model::UpstreamProtocol;
+use crate::proxy::access::Access;
 use crate::proxy::body::{ProxyBody, Reuse, UpstreamBody, text};
 use crate::proxy::headers::{PolicyView, add_forwarded, authority, join_cookies, strip_hop_by_hop};
 use crate::proxy::pool::{self, Connection};
@@ -18,19 +19,51 @@ use std::time::Instant;
 /// become 502, 503 or 504 responses with a one-line body.
 pub(crate) async fn forward(
     upstream: &Upstream,
-    mut request: Request<Incoming>,
+    request: Request<Incoming>,
     client: SocketAddr,
 ) -> Response<ProxyBody> {
+    let logged = upstream.settings().access_log.then(|| {
+        let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+        (
+            request.method().to_string(),
+            path.to_string(),
+            Instant::now(),
+        )
+    });
+    let (response, endpoint) = relay(upstream, request, client).await;
+    if let Some((method, path, started)) = &logged {
+        let endpoint = endpoint.map(|addr| addr.to_string());
+        Access {
+            method,
+            path,
+            status: response.status().as_u16(),
+            endpoint: endpoint.as_deref(),
+            attempts: 1,
+            started: *started,
+        }
+        .log(upstream);
+    }
+    response
+}
+
+/// Picks, connects (falling through the pick on connect failures) and sends; the
+/// response, and the endpoint it came from or was tried last.
+async fn relay(
+    upstream: &Upstream,
+    mut request: Request<Incoming>,
+    client: SocketAddr,
+) -> (Response<ProxyBody>, Option<SocketAddr>) {
     join_cookies(request.headers_mut());
     let pick = upstream.pick(&PolicyView {
         request: &request,
         client,
     });
     if pick.endpoints.is_empty() {
-        return text(
+        let response = text(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("no endpoint in cluster {}", upstream.name()),
         );
+        return (response, None);
     }
     let downstream = request.version();
     let settings = upstream.settings();
@@ -44,6 +77,7 @@ pub(crate) async fn forward(
     add_forwarded(request.headers_mut(), client, host.as_deref());
 
     let mut last_error = None;
+    let mut tried = None;
     for id in &pick.endpoints {
         let Some(member) = pick.membership.get(*id) else {
             continue;
@@ -60,22 +94,24 @@ pub(crate) async fn forward(
                 prepare(&mut request, http2, host.as_deref(), member);
                 let mut response = send(upstream, conn, member, request).await;
                 *response.version_mut() = downstream;
-                return response;
+                return (response, Some(member.socket));
             }
             Err(e) => {
+                tried = Some(member.socket);
                 e.record(&member.load, settings.connect_timeout);
                 tracing::debug!(cluster = upstream.name(), endpoint = %member.address, "{e}");
                 last_error = Some(e);
             }
         }
     }
-    match last_error {
+    let response = match last_error {
         Some(e) => text(e.status(), e.to_string()),
         None => text(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("no endpoint in cluster {}", upstream.name()),
         ),
-    }
+    };
+    (response, tried)
 }
 
 /// Sets the URI, version and `Host` for the upstream protocol.
@@ -125,14 +161,14 @@ async fn send(
         Connection::Http1(mut conn) => {
             let sent = conn.send_request(request);
             (
-                tokio::time::timeout(settings.request_timeout, sent).await,
+                tokio::time::timeout(settings.per_try_timeout, sent).await,
                 Some(conn),
             )
         }
         Connection::Http2(mut conn) => {
             let sent = conn.send_request(request);
             (
-                tokio::time::timeout(settings.request_timeout, sent).await,
+                tokio::time::timeout(settings.per_try_timeout, sent).await,
                 None,
             )
         }
@@ -144,7 +180,7 @@ async fn send(
                 StatusCode::GATEWAY_TIMEOUT,
                 format!(
                     "{} did not answer within {:?}",
-                    member.address, settings.request_timeout
+                    member.address, settings.per_try_timeout
                 ),
             )
         }

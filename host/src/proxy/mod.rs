@@ -8,6 +8,7 @@
 //! hyper (`forward`). Nothing here knows wasmtime: policies are reached through
 //! [`ClusterPolicy`](crate::policy::ClusterPolicy).
 
+mod access;
 mod body;
 mod detect;
 mod forward;

@@ -227,8 +227,11 @@ pub fn build_upstreams(
                     cluster.name, cluster.policy
                 )
             })?;
-        let mut upstream =
-            Upstream::with_retries(Arc::clone(&binding), settings(cluster), retries(cluster));
+        let mut upstream = Upstream::with_retries(
+            Arc::clone(&binding),
+            settings(config, cluster),
+            retries(cluster),
+        );
         if let Some(scorer) = scorer_setup(cluster) {
             let name = scorer.policy.clone();
             let scorer = registry
@@ -313,7 +316,7 @@ fn membership(cluster: &ClusterConfig) -> Membership {
     )
 }
 
-fn settings(cluster: &ClusterConfig) -> UpstreamSettings {
+fn settings(config: &Config, cluster: &ClusterConfig) -> UpstreamSettings {
     UpstreamSettings {
         protocol: cluster.protocol,
         connect_timeout: cluster.timeouts.connect.0,
@@ -321,6 +324,7 @@ fn settings(cluster: &ClusterConfig) -> UpstreamSettings {
         per_try_timeout: cluster.timeouts.per_try.0.min(cluster.timeouts.request.0),
         max_idle: cluster.pool.max_idle_per_endpoint,
         idle_timeout: cluster.pool.idle_timeout.0,
+        access_log: config.log.access,
     }
 }
 

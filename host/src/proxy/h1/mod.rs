@@ -17,6 +17,7 @@ pub(crate) use whole::{WholeResponse, read_response};
 
 use crate::cluster::{InFlight, Member, Outcome};
 use crate::policy::RequestView;
+use crate::proxy::access::Access;
 use crate::proxy::pool::{self, ConnectError};
 use crate::proxy::retry::{ATTEMPTS_HEADER, idempotent_method, jitter};
 use crate::proxy::server::Route;
@@ -111,6 +112,8 @@ struct Request {
     has_host: bool,
     /// The policy's choice.
     pick: crate::policy::Pick,
+    /// Method, path and when it was taken, kept for the access log when it is on.
+    logged: Option<(String, String, Instant)>,
 }
 
 /// Why an exchange gave no response to relay.
@@ -143,6 +146,27 @@ struct Answer {
     socket: TcpStream,
     in_flight: InFlight,
     latency: std::time::Duration,
+}
+
+/// Writes the access-log line of `request` when the access log is on.
+fn log_access(
+    upstream: &crate::proxy::Upstream,
+    request: &Request,
+    status: u16,
+    endpoint: Option<&Member>,
+    attempts: u32,
+) {
+    if let Some((method, path, started)) = &request.logged {
+        Access {
+            method,
+            path,
+            status,
+            endpoint: endpoint.map(|m| m.address.as_str()),
+            attempts,
+            started: *started,
+        }
+        .log(upstream);
+    }
 }
 
 /// Adds `x-switchyard-attempts` to the head at the start of `out`.
@@ -236,6 +260,12 @@ impl Conn<'_> {
                 || idempotent_header.is_some_and(|name| view.header(name).is_some()),
             close: head.wants_close(),
             has_host: head.has_host(),
+            logged: self
+                .route
+                .upstream
+                .settings()
+                .access_log
+                .then(|| (method.to_string(), view.path().to_string(), Instant::now())),
             pick,
         })
     }
@@ -258,12 +288,14 @@ impl Conn<'_> {
         let mut next = 0;
         let mut attempts = 0;
         let mut last = None;
+        let mut tried = None;
         let kept_open = loop {
             let Some((member, socket, reused)) = self.connect(&request, &mut next, &mut last).await
             else {
                 break None;
             };
             attempts += 1;
+            tried = Some(member);
             self.write_request(&request, member);
             let per_try = (Instant::now() + settings.per_try_timeout).min(deadline);
             timer.as_mut().reset(per_try.into());
@@ -285,6 +317,13 @@ impl Conn<'_> {
                         last = Some((status, format!("{} answered {status}", member.address)));
                         continue;
                     }
+                    log_access(
+                        &self.route.upstream,
+                        &request,
+                        status,
+                        Some(member),
+                        attempts,
+                    );
                     break Some(self.deliver(member, answer, attempts).await);
                 }
                 Attempt::Failed(failure, in_flight, elapsed) => {
@@ -318,6 +357,7 @@ impl Conn<'_> {
                 format!("no endpoint in cluster {}", self.route.upstream.name()),
             )
         });
+        log_access(&self.route.upstream, &request, status, tried, attempts);
         self.out.clear();
         write_text(&mut self.out, status, &message, close);
         if attempts > 1 {
