@@ -3,7 +3,7 @@
 //! the request path two atomic adds (its status class, the latency sum). Encoded by the
 //! `prometheus` crate.
 
-use crate::cluster::{Health, StatusClass};
+use crate::cluster::{BreakerState, Health, StatusClass};
 use crate::policy::PolicyRegistry;
 use crate::proxy::Upstream;
 use prometheus::proto::{
@@ -22,6 +22,7 @@ pub(crate) fn render(registry: &PolicyRegistry, upstreams: &[Arc<Upstream>]) -> 
     for upstream in upstreams {
         endpoints(&mut families, upstream);
         policy(&mut families, upstream);
+        retries(&mut families, upstream);
     }
     let reloads = registry.reloads();
     for (result, count) in [("loaded", &reloads.loaded), ("failed", &reloads.failed)] {
@@ -84,6 +85,27 @@ fn endpoints(families: &mut Families, upstream: &Upstream) {
             &labels,
             f64::from(member.weight) * f64::from(member.weight_factor),
         );
+        if let Some(breaker) = load.breaker() {
+            let current = breaker.state();
+            for state in [
+                BreakerState::Closed,
+                BreakerState::Open,
+                BreakerState::HalfOpen,
+            ] {
+                families.gauge(
+                    "switchyard_endpoint_breaker_state",
+                    "1 for an endpoint's circuit breaker state, 0 for the others.",
+                    &[labels[0], labels[1], ("state", state.label())],
+                    f64::from(u8::from(current == state)),
+                );
+            }
+            families.counter(
+                "switchyard_endpoint_breaker_opened_total",
+                "Times an endpoint's circuit breaker opened.",
+                &labels,
+                breaker.opened() as f64,
+            );
+        }
         if let Some(view) = snapshot.as_ref().and_then(|s| s.endpoints.get(i)) {
             families.counter(
                 "switchyard_endpoint_ejections_total",
@@ -129,6 +151,23 @@ fn policy(families: &mut Families, upstream: &Upstream) {
         "1 while the serving policy version is quarantined.",
         &labels,
         f64::from(u8::from(policy.is_quarantined())),
+    );
+}
+
+fn retries(families: &mut Families, upstream: &Upstream) {
+    let cluster = [("cluster", upstream.name())];
+    let budget = upstream.budget();
+    families.counter(
+        "switchyard_retries_total",
+        "Retries made (each after a failed attempt of an idempotent request).",
+        &cluster,
+        budget.granted() as f64,
+    );
+    families.counter(
+        "switchyard_retry_budget_exhausted_total",
+        "Retries not made because the retry budget was spent.",
+        &cluster,
+        budget.exhausted() as f64,
     );
 }
 

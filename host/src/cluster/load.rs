@@ -1,6 +1,6 @@
 //! Per-endpoint load figures, updated lock-free by the requests that use the endpoint.
 
-use super::{EndpointId, LatencyHistogram, Outcome, Report, Reports};
+use super::{Breaker, BreakerSettings, EndpointId, LatencyHistogram, Outcome, Report, Reports};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -24,6 +24,8 @@ pub struct EndpointLoad {
     latency: LatencyHistogram,
     /// Where outcomes are reported when the cluster's health is checked.
     reporter: OnceLock<(EndpointId, Arc<Reports>)>,
+    /// The circuit breaker, when the cluster has one.
+    breaker: OnceLock<Breaker>,
 }
 
 impl EndpointLoad {
@@ -68,6 +70,22 @@ impl EndpointLoad {
         let _ = self.reporter.set((id, reports));
     }
 
+    /// Puts the endpoint behind a circuit breaker. Only the first call has an effect.
+    pub fn break_circuit(&self, settings: BreakerSettings) {
+        let _ = self.breaker.set(Breaker::new(settings));
+    }
+
+    /// The circuit breaker, if any.
+    pub fn breaker(&self) -> Option<&Breaker> {
+        self.breaker.get()
+    }
+
+    /// Whether a request may be sent now: always, unless a breaker is open (a
+    /// half-open breaker's trial is taken).
+    pub fn admits(&self) -> bool {
+        self.breaker.get().is_none_or(Breaker::admit)
+    }
+
     /// A request to this endpoint starts. It stays in flight until the returned guard
     /// is finished or dropped (dropped unfinished: the client went away; nothing is
     /// recorded against the endpoint).
@@ -86,6 +104,9 @@ impl EndpointLoad {
         self.completed.fetch_add(1, Relaxed);
         self.failed.fetch_add(1, Relaxed);
         self.classes[StatusClass::Error as usize].fetch_add(1, Relaxed);
+        if let Some(breaker) = self.breaker.get() {
+            breaker.record(true);
+        }
         self.record_outcome(true);
         self.report(elapsed, Outcome::NoConnection { timed_out });
     }
@@ -107,6 +128,9 @@ impl EndpointLoad {
         self.in_flight.fetch_sub(1, Relaxed);
         self.completed.fetch_add(1, Relaxed);
         self.classes[StatusClass::of(outcome) as usize].fetch_add(1, Relaxed);
+        if let Some(breaker) = self.breaker.get() {
+            breaker.record(failed);
+        }
         if failed {
             self.failed.fetch_add(1, Relaxed);
         }

@@ -3,11 +3,13 @@
 //! The proxy keeps these figures; policies read them through the WIT `load` imports.
 //! Membership is an immutable snapshot ([`Membership`]): a change builds a new one.
 
+mod breaker;
 mod histogram;
 mod load;
 mod membership;
 mod reports;
 
+pub use breaker::{Breaker, BreakerSettings, BreakerState};
 pub use histogram::LatencyHistogram;
 
 pub use load::{EndpointLoad, InFlight, StatusClass};

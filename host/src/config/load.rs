@@ -80,6 +80,28 @@ fn with_line(text: &str, message: &str, span: Option<std::ops::Range<usize>>) ->
     }
 }
 
+/// `[clusters.circuit_breaker]` ranges; the error is `key: reason`.
+fn check_breaker(breaker: &super::model::BreakerConfig) -> Result<(), String> {
+    if !(1..=100).contains(&breaker.failure_percent) {
+        return Err(format!(
+            "failure_percent: must be 1 to 100, not {}",
+            breaker.failure_percent
+        ));
+    }
+    for (key, value) in [
+        ("min_requests", breaker.min_requests),
+        ("half_open_requests", breaker.half_open_requests),
+    ] {
+        if value == 0 {
+            return Err(format!("{key}: must be at least 1"));
+        }
+    }
+    if breaker.window.0.is_zero() {
+        return Err("window: must be above zero".into());
+    }
+    Ok(())
+}
+
 /// `[clusters.retries]` ranges; the error is `key: reason`.
 fn check_retries(retries: &super::model::RetriesConfig) -> Result<(), String> {
     if !(1..=10).contains(&retries.attempts) {
@@ -143,6 +165,9 @@ fn validate(config: &Config) -> Result<(), String> {
         }
         check_health(config, cluster).map_err(|m| format!("clusters[{i}].{m}"))?;
         check_retries(&cluster.retries).map_err(|m| format!("clusters[{i}].retries.{m}"))?;
+        if let Some(breaker) = &cluster.circuit_breaker {
+            check_breaker(breaker).map_err(|m| format!("clusters[{i}].circuit_breaker.{m}"))?;
+        }
         if cluster.policy_limits.pick_deadline.0.is_zero() {
             return Err(format!(
                 "clusters[{i}].policy_limits.pick_deadline: must be above zero"

@@ -145,6 +145,8 @@ pub struct ClusterConfig {
     /// Retries of idempotent requests; off unless `attempts` > 1.
     #[serde(default)]
     pub retries: RetriesConfig,
+    /// A circuit breaker per endpoint; none when absent.
+    pub circuit_breaker: Option<BreakerConfig>,
     /// The health scorer: a built-in or NAME of `NAME.wasm` in the policy directory.
     /// Health checking is on when this or `health_check` is set.
     pub health_policy: Option<String>,
@@ -344,6 +346,27 @@ pub enum LogFormat {
     Json,
 }
 
+/// `[clusters.circuit_breaker]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerConfig {
+    /// Failure percentage over the window that opens an endpoint's breaker …
+    #[serde(default = "default_failure_percent")]
+    pub failure_percent: u32,
+    /// … once the window holds at least this many requests.
+    #[serde(default = "default_min_requests")]
+    pub min_requests: u32,
+    /// Counting window while closed.
+    #[serde(default = "default_breaker_window")]
+    pub window: Dur,
+    /// How long an open breaker refuses requests before trials.
+    #[serde(default = "default_cool_down")]
+    pub cool_down: Dur,
+    /// Trial requests while half-open; all must succeed to close.
+    #[serde(default = "default_half_open")]
+    pub half_open_requests: u32,
+}
+
 /// `[clusters.retries]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -444,6 +467,21 @@ fn default_connect() -> Dur {
 }
 fn default_request() -> Dur {
     Dur(Duration::from_secs(3))
+}
+fn default_failure_percent() -> u32 {
+    50
+}
+fn default_min_requests() -> u32 {
+    20
+}
+fn default_breaker_window() -> Dur {
+    Dur(Duration::from_secs(10))
+}
+fn default_cool_down() -> Dur {
+    Dur(Duration::from_secs(60))
+}
+fn default_half_open() -> u32 {
+    3
 }
 fn default_per_try() -> Dur {
     Dur(Duration::from_secs(2))

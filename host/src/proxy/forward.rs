@@ -77,11 +77,17 @@ async fn relay(
     add_forwarded(request.headers_mut(), client, host.as_deref());
 
     let mut last_error = None;
+    let mut circuit_open = None;
     let mut tried = None;
     for id in &pick.endpoints {
         let Some(member) = pick.membership.get(*id) else {
             continue;
         };
+        if !member.load.admits() {
+            tried = Some(member.socket);
+            circuit_open = Some(member);
+            continue;
+        }
         match pool::checkout(
             member.socket,
             http2,
@@ -104,9 +110,13 @@ async fn relay(
             }
         }
     }
-    let response = match last_error {
-        Some(e) => text(e.status(), e.to_string()),
-        None => text(
+    let response = match (last_error, circuit_open) {
+        (Some(e), _) => text(e.status(), e.to_string()),
+        (None, Some(member)) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{}: circuit open", member.address),
+        ),
+        (None, None) => text(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("no endpoint in cluster {}", upstream.name()),
         ),

@@ -107,6 +107,7 @@ pub struct RetryBudget {
     seconds: [AtomicU64; WINDOW],
     requests: [AtomicU64; WINDOW],
     retries: [AtomicU64; WINDOW],
+    granted: AtomicU64,
     exhausted: AtomicU64,
 }
 
@@ -120,6 +121,7 @@ impl RetryBudget {
             seconds: std::array::from_fn(|_| AtomicU64::new(u64::MAX)),
             requests: std::array::from_fn(|_| AtomicU64::new(0)),
             retries: std::array::from_fn(|_| AtomicU64::new(0)),
+            granted: AtomicU64::new(0),
             exhausted: AtomicU64::new(0),
         }
     }
@@ -149,7 +151,13 @@ impl RetryBudget {
         }
         let slot = self.slot();
         self.retries[slot].fetch_add(1, Relaxed);
+        self.granted.fetch_add(1, Relaxed);
         true
+    }
+
+    /// Retries granted since start.
+    pub fn granted(&self) -> u64 {
+        self.granted.load(Relaxed)
     }
 
     /// Retries refused because the budget was spent, since start.
@@ -204,6 +212,7 @@ mod tests {
         let granted = (0..1_000).filter(|_| budget.try_retry()).count();
         assert_eq!(granted, 200 - 10, "20% of 1,000 requests, less those taken");
         assert_eq!(budget.exhausted(), 90 + 810);
+        assert_eq!(budget.granted(), 200);
         assert!(idempotent_method("GET") && !idempotent_method("POST"));
     }
 }

@@ -3,7 +3,7 @@
 //! nginx model: no work stealing, no lock between workers), graceful drain.
 
 use crate::admin::AdminServer;
-use crate::cluster::{Member, Membership};
+use crate::cluster::{BreakerSettings, Member, Membership};
 use crate::config::Config;
 use crate::config::model::UpstreamProtocol;
 use crate::config::model::{ClusterConfig, ListenerConfig};
@@ -310,6 +310,15 @@ fn membership(cluster: &ClusterConfig) -> Membership {
                 let mut member = Member::new(i as u32, e.address.0, e.weight);
                 member.zone = e.zone.clone();
                 member.metadata = e.metadata.clone().into_iter().collect();
+                if let Some(breaker) = &cluster.circuit_breaker {
+                    member.load.break_circuit(BreakerSettings {
+                        failure_ratio: f64::from(breaker.failure_percent) / 100.0,
+                        min_requests: breaker.min_requests,
+                        window: breaker.window.0,
+                        cool_down: breaker.cool_down.0,
+                        half_open_requests: breaker.half_open_requests,
+                    });
+                }
                 member
             })
             .collect(),

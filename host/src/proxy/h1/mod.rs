@@ -380,6 +380,10 @@ impl Conn<'_> {
             let Some(member) = request.pick.membership.get(*id) else {
                 continue;
             };
+            if !member.load.admits() {
+                *last = Some((503, format!("{}: circuit open", member.address)));
+                continue;
+            }
             match pool::checkout_socket(
                 member.socket,
                 settings.connect_timeout,

@@ -1,0 +1,93 @@
+//! A circuit breaker per endpoint, end to end: an endpoint answering 503s is cut off
+//! once its failure share passes the threshold (traffic takes the policy's next
+//! choice), is tried again after the cool-down, and closes when the trials succeed.
+
+mod common;
+
+use common::{backend, config, proxy};
+use http_body_util::BodyExt;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::Duration;
+
+static FAILING: AtomicBool = AtomicBool::new(true);
+
+fn flaky(_: &str, _: usize) -> Option<(Vec<u8>, bool)> {
+    let response: &[u8] = if FAILING.load(Relaxed) {
+        b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\n\r\nbusy"
+    } else {
+        b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nx-backend: flaky\r\n\r\nflaky"
+    };
+    Some((response.to_vec(), false))
+}
+
+/// Statuses of `n` GETs on one kept-alive connection.
+async fn statuses(web: std::net::SocketAddr, n: usize) -> Vec<u16> {
+    let mut sender = common::client::keep_alive(web).await;
+    let mut statuses = Vec::new();
+    for _ in 0..n {
+        sender.ready().await.unwrap();
+        let response = sender
+            .send_request(common::client::get_root("t"))
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+        let _ = response.into_body().collect().await;
+    }
+    statuses
+}
+
+async fn breaker_state(admin: std::net::SocketAddr, endpoint: &str) -> String {
+    let (_, _, body) = common::client::get(admin, "/metrics", false).await;
+    body.lines()
+        .filter(|l| l.starts_with("switchyard_endpoint_breaker_state{"))
+        .filter(|l| l.contains(&format!("endpoint=\"{endpoint}\"")) && l.ends_with(" 1"))
+        .map(|l| {
+            l.split("state=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .next()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_endpoint_is_cut_off_tried_again_and_restored() {
+    let flaky_backend = backend::scripted(flaky).await;
+    let good = backend::named("good", Duration::ZERO).await;
+    let extra = "[clusters.circuit_breaker]\nfailure_percent = 50\nmin_requests = 5\n\
+                 cool_down = \"300ms\"\nhalf_open_requests = 2\n\
+                 [admin]\nlisten = \"127.0.0.1:0\"\n";
+    let endpoints = [(flaky_backend.addr, 1), (good.addr, 1)];
+    let proxy = proxy(&config("round-robin", &endpoints, extra));
+    let (web, admin) = (
+        proxy.listener_addr("web").unwrap(),
+        proxy.admin_addr().unwrap(),
+    );
+    let flaky_addr = flaky_backend.addr.to_string();
+    let seen = || flaky_backend.requests.lock().unwrap().len();
+
+    // Round-robin offers the flaky endpoint first every other request: five 503s open
+    // its breaker (100% ≥ 50% over 5 requests), then its turns go to the next choice.
+    let first = statuses(web, 30).await;
+    let failed = first.iter().filter(|s| **s == 503).count();
+    assert_eq!(failed, 5, "{first:?}");
+    assert!(first[10..].iter().all(|s| *s == 200), "{first:?}");
+    assert_eq!(seen(), 5);
+    assert_eq!(breaker_state(admin, &flaky_addr).await, "open");
+
+    // Recovered; after the cool-down two trials go through and close the breaker.
+    FAILING.store(false, Relaxed);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let after = statuses(web, 20).await;
+    assert!(after.iter().all(|s| *s == 200), "{after:?}");
+    assert!(
+        seen() >= 5 + 2 + 5,
+        "trials, then its turns again: {}",
+        seen()
+    );
+    assert_eq!(breaker_state(admin, &flaky_addr).await, "closed");
+}
