@@ -360,7 +360,27 @@ request = "3s"
             (
                 "request = \"3s\"",
                 "request = \"3s\"\nretries = 2",
-                "clusters[0].timeouts.retries: unknown field `retries`, expected `connect` or `request`",
+                "clusters[0].timeouts.retries: unknown field `retries`, expected one of `connect`, `request`, `per_try`",
+            ),
+            (
+                "request = \"3s\"",
+                "request = \"3s\"\n[clusters.retries]\nattempts = 0",
+                "clusters[0].retries.attempts: must be 1 to 10, not 0",
+            ),
+            (
+                "request = \"3s\"",
+                "request = \"3s\"\n[clusters.retries]\nattempts = 3\non_status = [404]",
+                "clusters[0].retries.on_status: 404 is not a 5xx status",
+            ),
+            (
+                "request = \"3s\"",
+                "request = \"3s\"\n[clusters.circuit_breaker]\nfailure_percent = 0",
+                "clusters[0].circuit_breaker.failure_percent: must be 1 to 100, not 0",
+            ),
+            (
+                "request = \"3s\"",
+                "request = \"3s\"\n[log]\nformat = \"xml\"",
+                "log.format: unknown variant `xml`",
             ),
             (
                 "cluster = \"api\"",
