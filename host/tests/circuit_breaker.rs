@@ -4,8 +4,8 @@
 
 mod common;
 
+use common::client::statuses;
 use common::{backend, config, proxy};
-use http_body_util::BodyExt;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
@@ -18,22 +18,6 @@ fn flaky(_: &str, _: usize) -> Option<(Vec<u8>, bool)> {
         b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nx-backend: flaky\r\n\r\nflaky"
     };
     Some((response.to_vec(), false))
-}
-
-/// Statuses of `n` GETs on one kept-alive connection.
-async fn statuses(web: std::net::SocketAddr, n: usize) -> Vec<u16> {
-    let mut sender = common::client::keep_alive(web).await;
-    let mut statuses = Vec::new();
-    for _ in 0..n {
-        sender.ready().await.unwrap();
-        let response = sender
-            .send_request(common::client::get_root("t"))
-            .await
-            .unwrap();
-        statuses.push(response.status().as_u16());
-        let _ = response.into_body().collect().await;
-    }
-    statuses
 }
 
 async fn breaker_state(admin: std::net::SocketAddr, endpoint: &str) -> String {

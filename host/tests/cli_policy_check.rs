@@ -1,19 +1,8 @@
 //! `switchyard policy check` on real component files.
 
-use std::process::Command;
+mod common;
 
-fn switchyard(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(args)
-        .env("RUST_LOG", "off")
-        .output()
-        .expect("running switchyard");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::switchyard;
 
 fn built(name: &str) -> String {
     format!("{}/policies/{name}.wasm", env!("OUT_DIR"))

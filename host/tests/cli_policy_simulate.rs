@@ -1,21 +1,11 @@
 //! `switchyard policy simulate` on the shipped scenarios: what each algorithm is for
 //! shows in the numbers, runs are reproducible, and bad input gets a clear error.
 
-use serde_json::Value;
-use std::process::Command;
+mod common;
 
-fn switchyard(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(args)
-        .env("RUST_LOG", "off")
-        .output()
-        .expect("running switchyard");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::switchyard;
+
+use serde_json::Value;
 
 fn scenario(name: &str) -> String {
     format!(

@@ -142,16 +142,8 @@ async fn the_budget_caps_retries_when_every_backend_fails() {
     let proxy = proxy(&config("least-request", &endpoints, extra));
     let web = proxy.listener_addr("web").unwrap();
     let requests = 400;
-    let mut sender = common::client::keep_alive(web).await;
-    for _ in 0..requests {
-        sender.ready().await.unwrap();
-        let response = sender
-            .send_request(common::client::get_root("t"))
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 503);
-        let _ = http_body_util::BodyExt::collect(response.into_body()).await;
-    }
+    let statuses = common::client::statuses(web, requests).await;
+    assert!(statuses.iter().all(|s| *s == 503), "{statuses:?}");
     let reached: usize = failing
         .iter()
         .map(|f| f.requests.lock().unwrap().len())

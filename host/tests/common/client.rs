@@ -83,6 +83,19 @@ pub fn get_root(host: &str) -> Request<Empty<Bytes>> {
         .unwrap()
 }
 
+/// Statuses of `n` GETs of `/` sent one after another on one kept-alive connection.
+pub async fn statuses(proxy: SocketAddr, n: usize) -> Vec<u16> {
+    let mut sender = keep_alive(proxy).await;
+    let mut statuses = Vec::with_capacity(n);
+    for _ in 0..n {
+        sender.ready().await.unwrap();
+        let response = sender.send_request(get_root("t")).await.unwrap();
+        statuses.push(response.status().as_u16());
+        let _ = response.into_body().collect().await;
+    }
+    statuses
+}
+
 /// One request of the load: when it was sent, its status (0: no response), who
 /// answered.
 #[derive(Clone, Debug)]

@@ -65,6 +65,20 @@ pub mod backend;
 pub mod client;
 pub mod process;
 
+/// Runs the `switchyard` binary with `args`: whether it succeeded, stdout, stderr.
+pub fn switchyard(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("running switchyard");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Starts a proxy from configuration `text`.
 pub fn proxy(text: &str) -> switchyard::proxy::Proxy {
     let config = switchyard::config::parse("test.toml", text).expect("test config");
