@@ -2,7 +2,9 @@
 # Whole-proxy load on loopback: Switchyard (one worker, a WebAssembly policy in the
 # path), nginx (one worker) and HAProxy (one thread) in front of the same nginx backend,
 # loaded with wrk (HTTP/1.1) and h2load (h2c). Prints requests/s and p50/p99 side by
-# side, and Switchyard's ratios. Needs nginx-light, haproxy, wrk, nghttp2-client
+# side, and Switchyard's ratios; "resilient" is Switchyard again with retries (3
+# attempts, budget) and a circuit breaker on, to price the resilience layer when
+# nothing fails. Needs nginx-light, haproxy, wrk, nghttp2-client
 # (installed with apt-get when missing). Usage: [ROUNDS=N] benches/proxy-load.sh [seconds]
 # ROUNDS (default 3) interleaves that many rounds of every measurement, so a noisy
 # neighbour hurts all proxies alike; the summary quotes medians over the rounds.
@@ -28,7 +30,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 cargo build --release --locked -p switchyard >/dev/null 2>&1 || cargo build --release --locked -p switchyard
 
-BACKEND=18081 NGINX=18082 NGINX_H2=18083 HAPROXY=18084 SWITCHYARD=18085
+BACKEND=18081 NGINX=18082 NGINX_H2=18083 HAPROXY=18084 SWITCHYARD=18085 RESILIENT=18086
 
 # A single-worker nginx named $1 whose http block is $2.
 nginx_conf() {
@@ -88,7 +90,14 @@ policy = "${POLICY:-least-request}"
 protocol = "http1"
 endpoints = [ { address = "127.0.0.1:$BACKEND" } ]
 CONF
+sed -e "s/$SWITCHYARD/$RESILIENT/" "$WORK/switchyard.toml" > "$WORK/resilient.toml"
+cat >> "$WORK/resilient.toml" <<CONF
+[clusters.retries]
+attempts = 3
+[clusters.circuit_breaker]
+CONF
 RUST_LOG=warn target/release/switchyard run --config "$WORK/switchyard.toml" &
+RUST_LOG=warn target/release/switchyard run --config "$WORK/resilient.toml" &
 sleep 1.5
 
 # wrk: "Requests/sec" and the 50%/99% latency lines.
@@ -120,6 +129,7 @@ for round in $(seq "$ROUNDS"); do
     h1 nginx $NGINX $CONNS
     h1 haproxy $HAPROXY $CONNS
     h1 switchyard $SWITCHYARD $CONNS
+    h1 resilient $RESILIENT $CONNS
     h1 direct $BACKEND 1
     h1 nginx $NGINX 1
     h1 haproxy $HAPROXY 1
@@ -145,6 +155,7 @@ END {
   printf "medians: h1 32 conns: switchyard %.0f, nginx %.0f, haproxy %.0f req/s; h2c: switchyard %.0f, nginx %.0f, haproxy %.0f req/s\n", r["switchyard h1 32"], r["nginx h1 32"], r["haproxy h1 32"], r["switchyard h2 32"], r["nginx h2 32"], r["haproxy h2 32"]
   printf "switchyard/nginx   h1: %.2fx   h2c: %.2fx\n", r["switchyard h1 32"]/r["nginx h1 32"], r["switchyard h2 32"]/r["nginx h2 32"]
   printf "switchyard/haproxy h1: %.2fx   h2c: %.2fx\n", r["switchyard h1 32"]/r["haproxy h1 32"], r["switchyard h2 32"]/r["haproxy h2 32"]
+  printf "resilience layer (retries + breaker, nothing failing) h1 32 conns: %.0f vs %.0f req/s, %.3fx\n", r["resilient h1 32"], r["switchyard h1 32"], r["resilient h1 32"]/r["switchyard h1 32"]
   d=l["direct h1 1"]
   printf "added p50 at 1 conn: switchyard %.0f us, nginx %.0f us, haproxy %.0f us\n", l["switchyard h1 1"]-d, l["nginx h1 1"]-d, l["haproxy h1 1"]-d
 }' "$WORK/results"
