@@ -1,6 +1,7 @@
-//! A circuit breaker per endpoint, end to end: an endpoint answering 503s is cut off
-//! once its failure share passes the threshold (traffic takes the policy's next
-//! choice), is tried again after the cool-down, and closes when the trials succeed.
+//! Circuit breaking end to end: an endpoint answering 503s is cut off once its failure
+//! share passes the threshold (traffic takes the policy's next choice), is tried again
+//! after the cool-down, and closes when the trials succeed; a cluster at its
+//! `max_requests` answers 503 at once.
 
 mod common;
 
@@ -74,4 +75,42 @@ async fn a_failing_endpoint_is_cut_off_tried_again_and_restored() {
         seen()
     );
     assert_eq!(breaker_state(admin, &flaky_addr).await, "closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_at_max_requests_refuses_at_once() {
+    let slow = backend::named("slow", Duration::from_millis(400)).await;
+    let extra = "[clusters.limits]\nmax_requests = 2\n";
+    let proxy = proxy(&config("round-robin", &[(slow.addr, 1)], extra));
+    let web = proxy.listener_addr("web").unwrap();
+    let started = std::time::Instant::now();
+    let requests: Vec<_> = (0..5)
+        .map(|i| {
+            tokio::spawn(async move {
+                // Staggered so that the first two are in flight before the rest.
+                tokio::time::sleep(Duration::from_millis(if i < 2 { 0 } else { 100 })).await;
+                let (status, _, _) = common::client::get(web, "/", i % 2 == 1).await;
+                (status.as_u16(), started.elapsed())
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for request in requests {
+        answers.push(request.await.unwrap());
+    }
+    let refused: Vec<_> = answers.iter().filter(|(s, _)| *s == 503).collect();
+    assert_eq!(refused.len(), 3, "{answers:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|(_, at)| *at < Duration::from_millis(350)),
+        "{answers:?}"
+    );
+    assert_eq!(slow.hits.load(Relaxed), 2);
+    let (_, _, _) = common::client::get(web, "/", false).await;
+    assert_eq!(
+        slow.hits.load(Relaxed),
+        3,
+        "admitted again once they finished"
+    );
 }

@@ -169,6 +169,12 @@ fn retries(families: &mut Families, upstream: &Upstream) {
         &cluster,
         budget.exhausted() as f64,
     );
+    families.counter(
+        "switchyard_cluster_requests_refused_total",
+        "Requests answered 503 at once because the cluster had max_requests in flight.",
+        &cluster,
+        upstream.refused() as f64,
+    );
 }
 
 /// Metric families in the order first seen, one per name.

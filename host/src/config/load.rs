@@ -165,6 +165,11 @@ fn validate(config: &Config) -> Result<(), String> {
         }
         check_health(config, cluster).map_err(|m| format!("clusters[{i}].{m}"))?;
         check_retries(&cluster.retries).map_err(|m| format!("clusters[{i}].retries.{m}"))?;
+        if cluster.limits.max_requests == Some(0) {
+            return Err(format!(
+                "clusters[{i}].limits.max_requests: must be at least 1"
+            ));
+        }
         if let Some(breaker) = &cluster.circuit_breaker {
             check_breaker(breaker).map_err(|m| format!("clusters[{i}].circuit_breaker.{m}"))?;
         }

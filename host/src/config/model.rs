@@ -147,6 +147,9 @@ pub struct ClusterConfig {
     pub retries: RetriesConfig,
     /// A circuit breaker per endpoint; none when absent.
     pub circuit_breaker: Option<BreakerConfig>,
+    /// Limits on the whole cluster.
+    #[serde(default)]
+    pub limits: ClusterLimitsConfig,
     /// The health scorer: a built-in or NAME of `NAME.wasm` in the policy directory.
     /// Health checking is on when this or `health_check` is set.
     pub health_policy: Option<String>,
@@ -344,6 +347,14 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// `[clusters.limits]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterLimitsConfig {
+    /// Requests in flight to the cluster at once; more are answered 503 at once.
+    pub max_requests: Option<u32>,
 }
 
 /// `[clusters.circuit_breaker]`.

@@ -30,7 +30,16 @@ pub(crate) async fn forward(
             Instant::now(),
         )
     });
-    let (response, endpoint) = relay(upstream, request, client).await;
+    // Held until the response head: a streaming body no longer counts.
+    let admitted = upstream.admit();
+    let (response, endpoint) = match admitted {
+        Some(_) => relay(upstream, request, client).await,
+        None => {
+            let message = format!("cluster {}: too many requests in flight", upstream.name());
+            (text(StatusCode::SERVICE_UNAVAILABLE, message), None)
+        }
+    };
+    drop(admitted);
     if let Some((method, path, started)) = &logged {
         let endpoint = endpoint.map(|addr| addr.to_string());
         Access {

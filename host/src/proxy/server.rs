@@ -231,7 +231,8 @@ pub fn build_upstreams(
             Arc::clone(&binding),
             settings(config, cluster),
             retries(cluster),
-        );
+        )
+        .with_max_requests(cluster.limits.max_requests);
         if let Some(scorer) = scorer_setup(cluster) {
             let name = scorer.policy.clone();
             let scorer = registry

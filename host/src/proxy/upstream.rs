@@ -8,6 +8,7 @@ use crate::policy::{ClusterPolicy, Pick, PolicyBinding, RequestView};
 use crate::proxy::retry::{RetryBudget, RetrySettings};
 use arc_swap::Guard;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// How a cluster's endpoints are reached.
@@ -36,7 +37,28 @@ pub struct Upstream {
     settings: UpstreamSettings,
     retry: RetrySettings,
     budget: RetryBudget,
+    admission: Admission,
     health: Option<Arc<HealthView>>,
+}
+
+/// The cluster's limit on requests in flight.
+#[derive(Debug, Default)]
+struct Admission {
+    max: Option<u32>,
+    active: AtomicU32,
+    refused: AtomicU64,
+}
+
+/// A request admitted to its cluster; leaves the count when dropped.
+#[must_use = "the request counts against the cluster's limit while this lives"]
+pub(crate) struct Admitted<'a>(Option<&'a AtomicU32>);
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        if let Some(active) = self.0 {
+            active.fetch_sub(1, Relaxed);
+        }
+    }
 }
 
 impl Upstream {
@@ -58,8 +80,35 @@ impl Upstream {
             settings,
             retry,
             budget,
+            admission: Admission::default(),
             health: None,
         }
+    }
+
+    /// Caps the requests in flight to the cluster at `max`.
+    pub fn with_max_requests(mut self, max: Option<u32>) -> Self {
+        self.admission.max = max;
+        self
+    }
+
+    /// Admits a request unless the cluster has `max_requests` in flight already (then
+    /// `None`, counted).
+    pub(crate) fn admit(&self) -> Option<Admitted<'_>> {
+        let Some(max) = self.admission.max else {
+            return Some(Admitted(None));
+        };
+        let active = &self.admission.active;
+        if active.fetch_add(1, Relaxed) >= max {
+            active.fetch_sub(1, Relaxed);
+            self.admission.refused.fetch_add(1, Relaxed);
+            return None;
+        }
+        Some(Admitted(Some(active)))
+    }
+
+    /// Requests refused by `max_requests` since start.
+    pub fn refused(&self) -> u64 {
+        self.admission.refused.load(Relaxed)
     }
 
     /// The retry rules.

@@ -275,7 +275,17 @@ impl Conn<'_> {
     /// backoff, while the cluster's retries, the retry budget and the request timeout
     /// allow. Whether the client connection stays open.
     async fn forward(&mut self, request: Request, close: bool, mut timer: Pin<&mut Sleep>) -> bool {
-        let upstream = &self.route.upstream;
+        let route = self.route;
+        let Some(_admitted) = route.upstream.admit() else {
+            self.input.advance(request.len);
+            log_access(&route.upstream, &request, 503, None, 0);
+            let message = format!(
+                "cluster {}: too many requests in flight",
+                route.upstream.name()
+            );
+            return self.reply(503, &message, close).await;
+        };
+        let upstream = &route.upstream;
         let settings = *upstream.settings();
         let retry = upstream.retry();
         let retrying = retry.enabled() && request.idempotent;
