@@ -28,6 +28,11 @@ pub trait Env {
     fn error_rate(&self, id: EndpointId) -> f32 {
         self.figures(id).error_rate
     }
+    /// A uniformly distributed number in [0, 1).
+    fn uniform(&self) -> f64 {
+        unit_interval(self.random())
+    }
+
     /// A uniformly distributed number in `0..n` (`n` > 0), without modulo bias worth
     /// mentioning for the cluster sizes a proxy sees.
     fn below(&self, n: usize) -> usize {
@@ -75,8 +80,13 @@ impl Env for HostEnv {
     }
 }
 
-/// One step of wyrand: the next state and a 64-bit output.
-pub(crate) fn wyrand(state: u64) -> (u64, u64) {
+/// `bits` as a uniformly distributed number in [0, 1) (its top 53 bits).
+pub fn unit_interval(bits: u64) -> f64 {
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// One step of wyrand: the next state and a 64-bit output. Fast, not cryptographic.
+pub fn wyrand(state: u64) -> (u64, u64) {
     let next = state.wrapping_add(0xa076_1d64_78bd_642f);
     let t = u128::from(next) * u128::from(next ^ 0xe703_7ed1_a0b4_28db);
     (next, (t >> 64) as u64 ^ t as u64)

@@ -94,7 +94,7 @@ pub use bindings::switchyard::policy::types::{
 };
 pub use choices::Choices;
 pub use config::Config;
-pub use env::{Env, HostEnv};
+pub use env::{Env, HostEnv, unit_interval, wyrand};
 pub use ewma::Ewma;
 pub use hash::{hash_key, jump_hash, mix64, parse_hash_source};
 pub use members::Members;

@@ -22,7 +22,7 @@ pub fn weighted_index(weights: &[f64], random: u64) -> Option<usize> {
     if total <= 0.0 {
         return Some(((u128::from(random) * weights.len() as u128) >> 64) as usize);
     }
-    let mut target = (random >> 11) as f64 / (1u64 << 53) as f64 * total;
+    let mut target = crate::env::unit_interval(random) * total;
     let mut last = 0;
     for (i, w) in weights.iter().enumerate() {
         if *w > 0.0 {

@@ -160,9 +160,9 @@ impl StoreState {
 
     /// wyrand: fast, good enough for balancing decisions.
     pub(crate) fn next_random(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0xa076_1d64_78bd_642f);
-        let t = u128::from(self.rng) * u128::from(self.rng ^ 0xe703_7ed1_a0b4_28db);
-        (t >> 64) as u64 ^ t as u64
+        let (state, value) = switchyard_policy_sdk::wyrand(self.rng);
+        self.rng = state;
+        value
     }
 }
 

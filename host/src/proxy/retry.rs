@@ -58,8 +58,7 @@ impl RetrySettings {
             .backoff_base
             .saturating_mul(1u32 << retry.saturating_sub(1).min(16))
             .min(self.backoff_max);
-        let fraction = (random >> 11) as f64 / (1u64 << 53) as f64;
-        ceiling.mul_f64(fraction)
+        ceiling.mul_f64(switchyard_policy_sdk::unit_interval(random))
     }
 }
 

@@ -9,14 +9,14 @@ impl Rng {
     }
 
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0xa076_1d64_78bd_642f);
-        let t = u128::from(self.0) * u128::from(self.0 ^ 0xe703_7ed1_a0b4_28db);
-        (t >> 64) as u64 ^ t as u64
+        let (state, value) = switchyard_policy_sdk::wyrand(self.0);
+        self.0 = state;
+        value
     }
 
     /// Uniform in [0, 1).
     pub(super) fn uniform(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        switchyard_policy_sdk::unit_interval(self.next())
     }
 
     /// Uniform in `0..n` (`n` > 0).

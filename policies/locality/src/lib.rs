@@ -110,8 +110,7 @@ impl Balancer for Locality {
     }
 
     fn pick(&mut self, _request: &Request, env: &impl Env) -> Choices {
-        let draw = (env.random() >> 11) as f64 / (1u64 << 53) as f64;
-        let (first, other) = if draw < self.local_share {
+        let (first, other) = if env.uniform() < self.local_share {
             (&self.local, &self.remote)
         } else {
             (&self.remote, &self.local)
