@@ -1,6 +1,6 @@
 //! JSON for `GET /clusters`: every cluster's endpoints with their health and load.
 
-use crate::cluster::{Health, Member};
+use crate::cluster::Member;
 use crate::health::EndpointView;
 use crate::policy::Verdict;
 use crate::proxy::Upstream;
@@ -48,11 +48,7 @@ fn endpoint(member: &Member, view: Option<&EndpointView>, now: Instant) -> Value
     let mut value = json!({
         "id": member.id,
         "address": member.address,
-        "health": match member.health {
-            Health::Healthy => "healthy",
-            Health::Degraded => "degraded",
-            Health::Unavailable => "unavailable",
-        },
+        "health": member.health.label(),
         "weight": member.weight,
         "weight_factor": member.weight_factor,
         "effective_weight": member.weight as f32 * member.weight_factor,

@@ -67,15 +67,11 @@ fn endpoints(families: &mut Families, upstream: &Upstream) {
             &labels,
             load.latency(),
         );
-        for (state, health) in [
-            ("healthy", Health::Healthy),
-            ("degraded", Health::Degraded),
-            ("unavailable", Health::Unavailable),
-        ] {
+        for health in Health::ALL {
             families.gauge(
                 "switchyard_endpoint_health",
                 "1 for an endpoint's current health state, 0 for the others.",
-                &[labels[0], labels[1], ("state", state)],
+                &[labels[0], labels[1], ("state", health.label())],
                 f64::from(u8::from(member.health == health)),
             );
         }
@@ -87,11 +83,7 @@ fn endpoints(families: &mut Families, upstream: &Upstream) {
         );
         if let Some(breaker) = load.breaker() {
             let current = breaker.state();
-            for state in [
-                BreakerState::Closed,
-                BreakerState::Open,
-                BreakerState::HalfOpen,
-            ] {
+            for state in BreakerState::ALL {
                 families.gauge(
                     "switchyard_endpoint_breaker_state",
                     "1 for an endpoint's circuit breaker state, 0 for the others.",

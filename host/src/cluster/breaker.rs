@@ -33,6 +33,13 @@ pub enum BreakerState {
 }
 
 impl BreakerState {
+    /// Every state.
+    pub const ALL: [BreakerState; 3] = [
+        BreakerState::Closed,
+        BreakerState::Open,
+        BreakerState::HalfOpen,
+    ];
+
     /// `closed`, `open` or `half_open`.
     pub fn label(self) -> &'static str {
         match self {

@@ -21,6 +21,20 @@ pub enum Health {
     Unavailable,
 }
 
+impl Health {
+    /// Every state, best first.
+    pub const ALL: [Health; 3] = [Health::Healthy, Health::Degraded, Health::Unavailable];
+
+    /// `healthy`, `degraded` or `unavailable`, as the admin API shows it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Health::Healthy => "healthy",
+            Health::Degraded => "degraded",
+            Health::Unavailable => "unavailable",
+        }
+    }
+}
+
 /// One endpoint of a cluster.
 #[derive(Clone, Debug)]
 pub struct Member {
