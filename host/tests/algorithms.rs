@@ -4,27 +4,18 @@
 
 mod common;
 
-use common::client::{Load, share};
-use common::{backend, config, proxy};
+use common::client::share;
+use common::{backend, config, load_with_a_slow_backend, proxy};
 use http_body_util::BodyExt;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use switchyard::cluster::Membership;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ten_times_slower_backend_gets_a_small_share() {
-    let mut endpoints = Vec::new();
-    for name in ["a", "b", "c"] {
-        endpoints.push((backend::named(name, Duration::from_millis(2)).await.addr, 1));
-    }
-    let slow = backend::named("slow", Duration::from_millis(20)).await;
-    endpoints.push((slow.addr, 1));
-    let proxy = proxy(&config("peak-ewma", &endpoints, ""));
-    let started = Instant::now();
-    let load = Load::start(proxy.listener_addr("web").unwrap(), 8);
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
-    let sent = load.since(started + Duration::from_millis(500), None);
+    let slow = Duration::from_millis(20);
+    let sent = load_with_a_slow_backend("peak-ewma", "", &["a", "b", "c"], slow, 8).await;
     let slow_share = share(&sent, "slow");
     eprintln!(
         "peak-ewma: the 10× slower backend served {slow_share:.3} of {} requests",

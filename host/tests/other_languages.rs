@@ -5,12 +5,12 @@
 
 mod common;
 
-use common::client::{Load, keep_alive, share};
-use common::{backend, config, proxy, temp_dir};
+use common::client::{keep_alive, share};
+use common::{backend, config, load_with_a_slow_backend, proxy, temp_dir};
 use http_body_util::BodyExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Runs `examples/EXAMPLE/build.sh` to write `NAME.wasm` into a fresh policy directory.
 fn build(example: &str, name: &str) -> PathBuf {
@@ -45,17 +45,9 @@ fn in_dir(dir: &Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_policy_steers_away_from_a_slow_backend() {
     let dir = build("python-policy", "py-least-latency");
-    let mut endpoints = Vec::new();
-    for name in ["a", "b"] {
-        endpoints.push((backend::named(name, Duration::from_millis(2)).await.addr, 1));
-    }
-    let slow = backend::named("slow", Duration::from_millis(25)).await;
-    endpoints.push((slow.addr, 1));
-    let proxy = proxy(&config("py-least-latency", &endpoints, &in_dir(&dir)));
-    let started = Instant::now();
-    let load = Load::start(proxy.listener_addr("web").unwrap(), 6);
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
-    let sent = load.since(started + Duration::from_millis(500), None);
+    let slow = Duration::from_millis(25);
+    let sent =
+        load_with_a_slow_backend("py-least-latency", &in_dir(&dir), &["a", "b"], slow, 6).await;
     let slow_share = share(&sent, "slow");
     eprintln!(
         "py-least-latency: the slow backend served {slow_share:.3} of {} requests",

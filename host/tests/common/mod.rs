@@ -85,6 +85,29 @@ pub fn proxy(text: &str) -> switchyard::proxy::Proxy {
     switchyard::proxy::Proxy::start(&config, engine()).expect("proxy starts")
 }
 
+/// Backends `fast` (answering in 2 ms) and one named `slow` (after `slow_delay`) behind
+/// `policy` (with `extra` configuration), loaded on `connections` keep-alive connections
+/// for 2.5 s: the requests sent after the first 0.5 s.
+pub async fn load_with_a_slow_backend(
+    policy: &str,
+    extra: &str,
+    fast: &[&'static str],
+    slow_delay: std::time::Duration,
+    connections: usize,
+) -> Vec<client::Sent> {
+    use std::time::{Duration, Instant};
+    let mut endpoints = Vec::new();
+    for name in fast {
+        endpoints.push((backend::named(name, Duration::from_millis(2)).await.addr, 1));
+    }
+    endpoints.push((backend::named("slow", slow_delay).await.addr, 1));
+    let proxy = proxy(&config(policy, &endpoints, extra));
+    let started = Instant::now();
+    let load = client::Load::start(proxy.listener_addr("web").unwrap(), connections);
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    load.since(started + Duration::from_millis(500), None)
+}
+
 /// A one-listener, one-cluster configuration on an ephemeral port.
 pub fn config(policy: &str, endpoints: &[(std::net::SocketAddr, u32)], extra: &str) -> String {
     let endpoints: Vec<String> = endpoints
