@@ -1,7 +1,9 @@
 //! Circuit breaking end to end: an endpoint answering 503s is cut off once its failure
-//! share passes the threshold (traffic takes the policy's next choice), is tried again
-//! after the cool-down, and closes when the trials succeed; a cluster at its
-//! `max_requests` answers 503 at once.
+//! share passes the threshold (traffic takes the policy's next choice, and the policy
+//! sees it unavailable while it cools down), is tried again after the cool-down, and
+//! closes when the trials succeed; a cluster at its `max_requests` answers 503 at once;
+//! at `max_connections`, requests wait for a connection up to `max_pending` and the
+//! rest are answered 503 at once.
 
 mod common;
 
@@ -39,6 +41,15 @@ async fn breaker_state(admin: std::net::SocketAddr, endpoint: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The endpoint's health in the membership the policy sees, from `/clusters`.
+async fn membership_health(admin: std::net::SocketAddr, endpoint: &str) -> String {
+    let (_, _, body) = common::client::get(admin, "/clusters", false).await;
+    let clusters: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let endpoints = clusters["clusters"][0]["endpoints"].as_array().unwrap();
+    let found = endpoints.iter().find(|e| e["address"] == endpoint).unwrap();
+    found["health"].as_str().unwrap().to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_endpoint_is_cut_off_tried_again_and_restored() {
     let flaky_backend = backend::scripted(flaky).await;
@@ -63,6 +74,8 @@ async fn a_failing_endpoint_is_cut_off_tried_again_and_restored() {
     assert!(first[10..].iter().all(|s| *s == 200), "{first:?}");
     assert_eq!(seen(), 5);
     assert_eq!(breaker_state(admin, &flaky_addr).await, "open");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(membership_health(admin, &flaky_addr).await, "unavailable");
 
     // Recovered; after the cool-down two trials go through and close the breaker.
     FAILING.store(false, Relaxed);
@@ -75,6 +88,7 @@ async fn a_failing_endpoint_is_cut_off_tried_again_and_restored() {
         seen()
     );
     assert_eq!(breaker_state(admin, &flaky_addr).await, "closed");
+    assert_eq!(membership_health(admin, &flaky_addr).await, "healthy");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,4 +127,44 @@ async fn a_cluster_at_max_requests_refuses_at_once() {
         3,
         "admitted again once they finished"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_connections_queues_up_to_max_pending_and_refuses_the_rest() {
+    let slow = backend::named("slow", Duration::from_millis(300)).await;
+    let extra = "[clusters.timeouts]\nconnect = \"2s\"\n\
+                 [clusters.limits]\nmax_connections = 2\nmax_pending = 1\n";
+    let proxy = proxy(&config("round-robin", &[(slow.addr, 1)], extra));
+    let web = proxy.listener_addr("web").unwrap();
+    let started = std::time::Instant::now();
+    let requests: Vec<_> = (0..5)
+        .map(|i| {
+            tokio::spawn(async move {
+                // The first two take both connections, the third waits for one of
+                // them, the last two find the queue full.
+                let delay = [0, 0, 100, 150, 150][i];
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+                let (status, _, _) = common::client::get(web, "/", false).await;
+                (status.as_u16(), started.elapsed())
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for request in requests {
+        answers.push(request.await.unwrap());
+    }
+    let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    assert_eq!(statuses, [200, 200, 200, 503, 503], "{answers:?}");
+    let (_, waited) = answers[2];
+    assert!(
+        waited >= Duration::from_millis(550),
+        "the third ran after a first finished: {answers:?}"
+    );
+    assert!(
+        answers[3..]
+            .iter()
+            .all(|(_, at)| *at < Duration::from_millis(300)),
+        "refused at once: {answers:?}"
+    );
+    assert_eq!(slow.hits.load(Relaxed), 3);
 }

@@ -100,6 +100,23 @@ async fn a_scrape_parses_and_counts_the_traffic() {
         ],
     );
     assert_eq!(picks, f64::from(sent));
+    let timed = find(
+        &scrape,
+        "switchyard_policy_pick_duration_seconds",
+        &[("cluster", "api")],
+    );
+    let Value::Histogram(buckets) = &timed[0].value else {
+        panic!("{timed:?}");
+    };
+    let all = buckets.iter().find(|b| b.less_than.is_infinite()).unwrap();
+    // One pick in 8 per worker thread is timed; two workers.
+    let expected = f64::from(sent) / 8.0;
+    assert!(
+        (expected - 2.0..=expected + 2.0).contains(&all.count),
+        "{buckets:?}"
+    );
+    let first = &buckets[0];
+    assert_eq!(first.less_than, 2e-9, "nanosecond buckets: {buckets:?}");
     let health = |state| {
         value(
             &scrape,

@@ -1,6 +1,7 @@
 //! Retries end to end: a backend process killed under GET load costs the client
 //! nothing; POSTs are never retried; the budget caps retries when every backend fails;
-//! retried responses say how many attempts they took.
+//! retried responses say how many attempts they took; over h2c a PUT body is replayed
+//! (within `buffer_bytes`) and gRPC calls are retried on configured codes only.
 
 mod common;
 
@@ -152,4 +153,118 @@ async fn the_budget_caps_retries_when_every_backend_fails() {
     eprintln!("{requests} requests to failing backends made {retries} retries");
     assert!(retries <= requests / 10 + 10, "{retries}");
     assert!(retries >= 10, "the floor allows some: {retries}");
+}
+
+/// A request through the proxy over h2c: status, `x-switchyard-attempts`, body.
+async fn h2(web: std::net::SocketAddr, method: &str, body: &'static str) -> (u16, u32, String) {
+    use http_body_util::{BodyExt, Full};
+    let request = http::Request::builder()
+        .method(method)
+        .uri("http://switchyard.test/upload")
+        .body(Full::new(bytes::Bytes::from_static(body.as_bytes())))
+        .unwrap();
+    let response = common::client::send(web, request, true).await;
+    let status = response.status().as_u16();
+    let attempts = response
+        .headers()
+        .get("x-switchyard-attempts")
+        .map_or(1, |v| v.to_str().unwrap().parse().unwrap());
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        attempts,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_h2c_a_put_body_is_replayed_to_the_next_endpoint_and_a_post_is_not_retried() {
+    let busy = backend::busy().await;
+    let good = backend::named("good", Duration::ZERO).await;
+    let endpoints = [(busy.addr, 1), (good.addr, 1)];
+    let extra = format!("{RETRIES}buffer_bytes = 64\n");
+    let proxy = proxy(&config("round-robin", &endpoints, &extra));
+    let web = proxy.listener_addr("web").unwrap();
+
+    let mut retried = 0;
+    for _ in 0..10 {
+        let (status, attempts, body) = h2(web, "PUT", "hello").await;
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "5"),
+            "the good backend got the body"
+        );
+        retried += usize::from(attempts == 2);
+    }
+    assert!(
+        retried >= 3,
+        "about half start at the busy endpoint: {retried}"
+    );
+
+    // Over `buffer_bytes`, and a POST: sent once, the busy answer reaches the client.
+    let big: &'static str = Box::leak("x".repeat(100).into_boxed_str());
+    for (method, body) in [("PUT", big), ("POST", "hello")] {
+        let mut outcomes = Vec::new();
+        for _ in 0..10 {
+            outcomes.push(h2(web, method, body).await);
+        }
+        assert!(
+            outcomes.iter().any(|(s, ..)| *s == 503),
+            "{method} of {} bytes: {outcomes:?}",
+            body.len()
+        );
+        assert!(outcomes.iter().all(|(_, a, _)| *a == 1), "{outcomes:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_calls_are_retried_on_configured_status_codes_only() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    // Both serve grpc.health.v1; only `serving` knows the service, `unaware` answers
+    // NOT_FOUND (5) — a trailers-only response the proxy can act on.
+    let (serving, _reporter) = backend::grpc_health("switchyard.test.Echo").await;
+    let (unaware, _other) = backend::grpc_health("something.Else").await;
+    let endpoints = [(serving, 1), (unaware, 1)];
+    for (extra, retried) in [
+        (format!("{RETRIES}on_grpc_status = [5]\n"), true),
+        (RETRIES.to_string(), false),
+    ] {
+        let proxy = proxy(&config("round-robin", &endpoints, &extra));
+        let channel = tonic::transport::Endpoint::from_shared(format!(
+            "http://{}",
+            proxy.listener_addr("web").unwrap()
+        ))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+        let mut client = HealthClient::new(channel);
+        let mut codes = Vec::new();
+        let mut attempts = Vec::new();
+        for _ in 0..10 {
+            let call = client
+                .check(HealthCheckRequest {
+                    service: "switchyard.test.Echo".into(),
+                })
+                .await;
+            let metadata = match &call {
+                Ok(response) => response.metadata().clone(),
+                Err(status) => status.metadata().clone(),
+            };
+            codes.push(call.map_or_else(|s| s.code(), |_| tonic::Code::Ok));
+            attempts.push(
+                metadata
+                    .get("x-switchyard-attempts")
+                    .map_or(1, |v| v.to_str().unwrap().parse::<u32>().unwrap()),
+            );
+        }
+        if retried {
+            assert!(codes.iter().all(|c| *c == tonic::Code::Ok), "{codes:?}");
+            assert!(attempts.contains(&2), "{attempts:?}");
+        } else {
+            assert!(codes.contains(&tonic::Code::NotFound), "{codes:?}");
+            assert!(attempts.iter().all(|a| *a == 1), "{attempts:?}");
+        }
+    }
 }

@@ -19,8 +19,8 @@ fn cluster(upstream: &Upstream) -> Value {
     let health = upstream.health().map(|view| {
         let panic = snapshot.as_ref().is_some_and(|s| s.panic);
         json!({
-            "scorer": view.scorer().name(),
-            "scorer_quarantined": view.scorer().is_quarantined(),
+            "scorer": view.scorer().map(|s| s.name()),
+            "scorer_quarantined": view.scorer().is_some_and(|s| s.is_quarantined()),
             "panic": panic,
             "dropped_reports": view.dropped_reports(),
         })

@@ -138,6 +138,13 @@ fn policy(families: &mut Families, upstream: &Upstream) {
             count as f64,
         );
     }
+    families.histogram(
+        "switchyard_policy_pick_duration_seconds",
+        "Time a pick takes, policy call and host fallback included (one pick in 8 \
+         is timed, per cluster since start).",
+        &labels,
+        upstream.pick_durations(),
+    );
     families.gauge(
         "switchyard_policy_quarantined",
         "1 while the serving policy version is quarantined.",
@@ -167,6 +174,23 @@ fn retries(families: &mut Families, upstream: &Upstream) {
         &cluster,
         upstream.refused() as f64,
     );
+    if let Some(limit) = upstream.connection_limit() {
+        families.gauge(
+            "switchyard_cluster_upstream_connections",
+            "Upstream connections open to the cluster (idle pooled ones included), \
+             when it has max_connections.",
+            &cluster,
+            limit.open() as f64,
+        );
+        families.counter(
+            "switchyard_cluster_connection_overflow_total",
+            "Requests answered 503 because max_connections was reached and max_pending \
+             requests waited already, or no connection came free within the connect \
+             timeout.",
+            &cluster,
+            limit.overflowed() as f64,
+        );
+    }
 }
 
 /// Metric families in the order first seen, one per name.
@@ -192,12 +216,12 @@ impl Families {
         self.push(name, help, MetricType::GAUGE, metric);
     }
 
-    fn histogram(
+    fn histogram<const UNIT_NS: u64>(
         &mut self,
         name: &str,
         help: &str,
         labels: &[(&str, &str)],
-        latency: &crate::cluster::LatencyHistogram,
+        latency: &crate::cluster::Histogram<UNIT_NS>,
     ) {
         let buckets = latency.cumulative();
         let mut histogram = Histogram::default();

@@ -165,6 +165,13 @@ impl Breaker {
         self.inner().state
     }
 
+    /// Whether it is open and still cooling down: the endpoint is left out of the
+    /// membership the policies see until then, and offered again for half-open trials.
+    pub fn cooling(&self) -> bool {
+        let inner = self.inner();
+        inner.state == BreakerState::Open && inner.since.elapsed() < self.settings.cool_down
+    }
+
     /// Times it has opened.
     pub fn opened(&self) -> u64 {
         self.inner().opened

@@ -1,46 +1,54 @@
-//! A lock-free latency histogram with about 19% bucket resolution, for percentiles.
+//! A lock-free latency histogram with about 19% bucket resolution, for percentiles,
+//! counting in a unit of `UNIT_NS` nanoseconds: microseconds for requests, nanoseconds
+//! for policy picks.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Buckets per power of two.
 const STEPS: f64 = 4.0;
-/// Buckets in all: up to 2^24 µs (about 16 s); slower lands in the last.
+/// Buckets in all: up to 2^24 units (about 16 s in µs); slower lands in the last.
 const BUCKETS: usize = 97;
 
-/// Counts of latencies in exponentially growing buckets.
+/// Request latencies, in microseconds (up to about 16 s).
+pub type LatencyHistogram = Histogram<1_000>;
+/// Policy pick durations, in nanoseconds (up to about 16 ms).
+pub type PickHistogram = Histogram<1>;
+
+/// Counts of durations in exponentially growing buckets of `UNIT_NS` nanoseconds.
 #[derive(Debug)]
-pub struct LatencyHistogram {
+pub struct Histogram<const UNIT_NS: u64> {
     buckets: [AtomicU64; BUCKETS],
-    sum_us: AtomicU64,
+    sum_units: AtomicU64,
 }
 
-impl Default for LatencyHistogram {
+impl<const UNIT_NS: u64> Default for Histogram<UNIT_NS> {
     fn default() -> Self {
         Self {
             buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            sum_us: AtomicU64::new(0),
+            sum_units: AtomicU64::new(0),
         }
     }
 }
 
-impl LatencyHistogram {
+impl<const UNIT_NS: u64> Histogram<UNIT_NS> {
     /// Adds one observation.
     pub fn record(&self, latency: Duration) {
-        let micros = latency.as_micros().max(1);
-        let index = (((micros as f64).log2() * STEPS) as usize).min(BUCKETS - 1);
+        let units = (latency.as_nanos() / u128::from(UNIT_NS)).max(1);
+        let index = (((units as f64).log2() * STEPS) as usize).min(BUCKETS - 1);
         self.buckets[index].fetch_add(1, Relaxed);
-        self.sum_us
-            .fetch_add(micros.min(u128::from(u64::MAX)) as u64, Relaxed);
+        self.sum_units
+            .fetch_add(units.min(u128::from(u64::MAX)) as u64, Relaxed);
     }
 
     /// The sum of all observations.
     pub fn sum(&self) -> Duration {
-        Duration::from_micros(self.sum_us.load(Relaxed))
+        Duration::from_nanos(self.sum_units.load(Relaxed).saturating_mul(UNIT_NS))
     }
 
-    /// Cumulative counts at power-of-two upper bounds (2, 4, 8 … 2^24 µs, in seconds),
-    /// for a Prometheus histogram; what is slower counts only in [`count`](Self::count).
+    /// Cumulative counts at power-of-two upper bounds (2, 4, 8 … 2^24 units, in
+    /// seconds), for a Prometheus histogram; what is slower counts only in
+    /// [`count`](Self::count).
     pub fn cumulative(&self) -> Vec<(f64, u64)> {
         let mut seen = 0;
         self.buckets[..BUCKETS - 1]
@@ -48,7 +56,7 @@ impl LatencyHistogram {
             .enumerate()
             .map(|(i, chunk)| {
                 seen += chunk.iter().map(|b| b.load(Relaxed)).sum::<u64>();
-                (2f64.powi(i as i32 + 1) / 1e6, seen)
+                (2f64.powi(i as i32 + 1) * UNIT_NS as f64 / 1e9, seen)
             })
             .collect()
     }
@@ -70,8 +78,8 @@ impl LatencyHistogram {
         for (i, c) in counts.iter().enumerate() {
             seen += c;
             if seen >= rank {
-                let upper_us = 2f64.powf((i + 1) as f64 / STEPS);
-                return Some(Duration::from_secs_f64(upper_us / 1e6));
+                let upper = 2f64.powf((i + 1) as f64 / STEPS);
+                return Some(Duration::from_secs_f64(upper * UNIT_NS as f64 / 1e9));
             }
         }
         None
@@ -100,5 +108,19 @@ mod tests {
         let at = |seconds: f64| cumulative.iter().find(|(b, _)| *b >= seconds).unwrap().1;
         // 1–8 ms are at or under 8.192 ms; 1–16 ms under 16.384 ms.
         assert_eq!((at(0.008), at(0.016)), (8, 16));
+    }
+
+    #[test]
+    fn picks_count_in_nanoseconds() {
+        let h = PickHistogram::default();
+        for ns in [100, 200, 300, 400] {
+            h.record(Duration::from_nanos(ns));
+        }
+        assert_eq!(h.sum(), Duration::from_nanos(1_000));
+        let p50 = h.quantile(0.5).unwrap().as_nanos();
+        assert!((200..240).contains(&p50), "p50 {p50}");
+        let cumulative = h.cumulative();
+        let at = |seconds: f64| cumulative.iter().find(|(b, _)| *b >= seconds).unwrap().1;
+        assert_eq!((at(128e-9), at(256e-9), at(512e-9)), (1, 2, 4));
     }
 }

@@ -80,6 +80,11 @@ impl EndpointLoad {
         self.breaker.get()
     }
 
+    /// Whether an open breaker keeps the endpoint out of the policies' membership.
+    pub fn circuit_cooling(&self) -> bool {
+        self.breaker.get().is_some_and(Breaker::cooling)
+    }
+
     /// Whether a request may be sent now: always, unless a breaker is open (a
     /// half-open breaker's trial is taken).
     pub fn admits(&self) -> bool {

@@ -10,7 +10,7 @@ mod membership;
 mod reports;
 
 pub use breaker::{Breaker, BreakerSettings, BreakerState};
-pub use histogram::LatencyHistogram;
+pub use histogram::{Histogram, LatencyHistogram, PickHistogram};
 
 pub use load::{EndpointLoad, InFlight, StatusClass};
 pub use membership::{EndpointId, Health, Member, Membership};

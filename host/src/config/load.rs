@@ -116,6 +116,15 @@ fn check_retries(retries: &super::model::RetriesConfig) -> Result<(), String> {
     if let Some(status) = retries.on_status.iter().find(|s| !(500..=599).contains(*s)) {
         return Err(format!("on_status: {status} is not a 5xx status"));
     }
+    if let Some(code) = retries
+        .on_grpc_status
+        .iter()
+        .find(|c| !(1..=16).contains(*c))
+    {
+        return Err(format!(
+            "on_grpc_status: {code} is not a gRPC error code (1 to 16)"
+        ));
+    }
     if retries.budget_percent > 100 {
         return Err(format!(
             "budget_percent: must be 0 to 100, not {}",
@@ -165,10 +174,13 @@ fn validate(config: &Config) -> Result<(), String> {
         }
         check_health(config, cluster).map_err(|m| format!("clusters[{i}].{m}"))?;
         check_retries(&cluster.retries).map_err(|m| format!("clusters[{i}].retries.{m}"))?;
-        if cluster.limits.max_requests == Some(0) {
-            return Err(format!(
-                "clusters[{i}].limits.max_requests: must be at least 1"
-            ));
+        for (key, value) in [
+            ("max_requests", cluster.limits.max_requests),
+            ("max_connections", cluster.limits.max_connections),
+        ] {
+            if value == Some(0) {
+                return Err(format!("clusters[{i}].limits.{key}: must be at least 1"));
+            }
         }
         if let Some(breaker) = &cluster.circuit_breaker {
             check_breaker(breaker).map_err(|m| format!("clusters[{i}].circuit_breaker.{m}"))?;

@@ -350,11 +350,28 @@ pub enum LogFormat {
 }
 
 /// `[clusters.limits]`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterLimitsConfig {
     /// Requests in flight to the cluster at once; more are answered 503 at once.
     pub max_requests: Option<u32>,
+    /// Upstream connections open to the cluster's endpoints at once (idle pooled ones
+    /// included); a request that needs another waits for one to close.
+    pub max_connections: Option<u32>,
+    /// Requests waiting for a connection under `max_connections`; more are answered
+    /// 503 at once.
+    #[serde(default = "default_max_pending")]
+    pub max_pending: u32,
+}
+
+impl Default for ClusterLimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_requests: None,
+            max_connections: None,
+            max_pending: default_max_pending(),
+        }
+    }
 }
 
 /// `[clusters.circuit_breaker]`.
@@ -396,6 +413,13 @@ pub struct RetriesConfig {
     pub on_status: Vec<u16>,
     /// A request with this header counts as idempotent whatever its method.
     pub idempotent_header: Option<String>,
+    /// gRPC status codes retried (gRPC calls are retried on these only; none by default).
+    #[serde(default)]
+    pub on_grpc_status: Vec<u32>,
+    /// Request bodies up to this many bytes are kept for replay; larger ones are not
+    /// retried.
+    #[serde(default = "default_buffer_bytes")]
+    pub buffer_bytes: usize,
     /// Retries allowed as a percentage of requests over 10 s.
     #[serde(default = "default_budget_percent")]
     pub budget_percent: u32,
@@ -412,6 +436,8 @@ impl Default for RetriesConfig {
             backoff_max: default_backoff_max(),
             on_status: default_retry_on(),
             idempotent_header: None,
+            on_grpc_status: Vec::new(),
+            buffer_bytes: default_buffer_bytes(),
             budget_percent: default_budget_percent(),
             budget_min_per_second: default_budget_min(),
         }
@@ -514,6 +540,12 @@ fn default_budget_percent() -> u32 {
 }
 fn default_budget_min() -> u32 {
     3
+}
+fn default_max_pending() -> u32 {
+    1024
+}
+fn default_buffer_bytes() -> usize {
+    64 * 1024
 }
 fn default_max_idle() -> usize {
     // h2c clients multiplex many requests onto few connections; each becomes an

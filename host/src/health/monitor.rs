@@ -1,5 +1,6 @@
 //! One cluster's health task: probe results and request outcomes go to the scorer, its
-//! verdicts become the membership the balancer sees.
+//! verdicts (and the endpoints' open circuit breakers) become the membership the
+//! balancer sees.
 
 use crate::cluster::{EndpointId, Member, Membership, Outcome, Report, Reports};
 use crate::health::probe::{ProbeResult, ProbeSpec, Prober};
@@ -32,7 +33,7 @@ const PROBE_GRID: Duration = Duration::from_millis(10);
 pub struct ClusterMonitor {
     cluster: String,
     balancer: Arc<PolicyBinding>,
-    scorer: Arc<ScorerBinding>,
+    scorer: Option<Arc<ScorerBinding>>,
     probe: Option<ProbeSpec>,
     rules: Composition,
     base: Vec<Member>,
@@ -41,21 +42,24 @@ pub struct ClusterMonitor {
 }
 
 impl ClusterMonitor {
-    /// Health for the cluster balanced by `balancer` and judged by `scorer`; from now
-    /// on its endpoints report every request outcome.
+    /// Health for the cluster balanced by `balancer` and judged by `scorer`, if any
+    /// (then, from now on, its endpoints report every request outcome); without one,
+    /// only the endpoints' circuit breakers change the membership.
     pub fn new(
         balancer: Arc<PolicyBinding>,
-        scorer: Arc<ScorerBinding>,
+        scorer: Option<Arc<ScorerBinding>>,
         probe: Option<ProbeSpec>,
         rules: Composition,
     ) -> Self {
         let base = balancer.current().membership().members().to_vec();
         let reports = Arc::new(Reports::default());
-        for member in &base {
-            member.load.report_to(member.id, Arc::clone(&reports));
+        if scorer.is_some() {
+            for member in &base {
+                member.load.report_to(member.id, Arc::clone(&reports));
+            }
         }
         let view = Arc::new(HealthView::new(
-            Arc::clone(&scorer),
+            scorer.clone(),
             Arc::clone(&reports),
             base.len(),
         ));
@@ -111,6 +115,9 @@ impl ClusterMonitor {
                         judge.probed(id, result);
                     }
                     judge.drain();
+                    if judge.breakers {
+                        judge.check_breakers();
+                    }
                 }
                 _ = tick.tick() => judge.tick(),
                 _ = stop.changed() => break,
@@ -160,6 +167,10 @@ struct Judge {
     states: Vec<EndpointState>,
     /// The latest probe observations of each endpoint, oldest first.
     recent_probes: Vec<std::collections::VecDeque<Observation>>,
+    /// Per endpoint, whether its breaker was open and cooling at the last check.
+    cooling: Vec<bool>,
+    /// Whether the cluster's endpoints have breakers to check.
+    breakers: bool,
     published: Arc<Membership>,
     panic: bool,
     ramping: bool,
@@ -182,6 +193,8 @@ impl Judge {
             index,
             states: vec![EndpointState::default(); n],
             recent_probes: vec![std::collections::VecDeque::new(); n],
+            cooling: vec![false; n],
+            breakers: monitor.base.iter().any(|m| m.load.breaker().is_some()),
             published,
             panic: false,
             ramping: false,
@@ -195,13 +208,16 @@ impl Judge {
 
     /// Switches to a newly installed scorer version, if there is one.
     fn take_new_version(&mut self) {
-        let Some(mut instance) = self.monitor.scorer.take_new() else {
+        let Some(scorer) = &self.monitor.scorer else {
+            return;
+        };
+        let Some(mut instance) = scorer.take_new() else {
             return;
         };
         if self.instance.is_some() {
             tracing::info!(
                 cluster = self.monitor.cluster.as_str(),
-                scorer = self.monitor.scorer.name(),
+                scorer = scorer.name(),
                 "health scorer version installed"
             );
         }
@@ -215,7 +231,7 @@ impl Judge {
     /// quarantined (then the last verdicts stand).
     fn faulted(&mut self, fault: &crate::policy::Fault) {
         self.instance = None;
-        let fresh = self.monitor.scorer.fault(fault);
+        let fresh = self.monitor.scorer.as_ref().and_then(|s| s.fault(fault));
         self.carry_on_with(fresh);
     }
 
@@ -287,13 +303,30 @@ impl Judge {
         }
     }
 
+    /// Counts an answer from the scorer.
+    fn answered(&self) {
+        if let Some(scorer) = &self.monitor.scorer {
+            scorer.answered();
+        }
+    }
+
+    /// Notes endpoints whose breaker opened or finished cooling down since the last
+    /// publication.
+    fn check_breakers(&mut self) {
+        for (member, cooling) in self.monitor.base.iter().zip(&mut self.cooling) {
+            let now = member.load.circuit_cooling();
+            self.changed |= now != *cooling;
+            *cooling = now;
+        }
+    }
+
     fn tick(&mut self) {
         let Some(instance) = &mut self.instance else {
             return;
         };
         match instance.tick(Instant::now(), &self.published) {
             Ok(verdicts) => {
-                self.monitor.scorer.answered();
+                self.answered();
                 for (id, verdict) in verdicts {
                     self.verdict(id, verdict, VerdictSource::Scorer);
                 }
@@ -308,7 +341,7 @@ impl Judge {
         };
         match instance.observe(observation) {
             Ok(verdict) => {
-                self.monitor.scorer.answered();
+                self.answered();
                 if let Some(verdict) = verdict {
                     self.verdict(observation.endpoint, verdict, source);
                 }
@@ -370,7 +403,9 @@ impl Judge {
             self.monitor
                 .balancer
                 .set_membership(Arc::clone(&membership));
-            self.monitor.scorer.set_membership(Arc::clone(&membership));
+            if let Some(scorer) = &self.monitor.scorer {
+                scorer.set_membership(Arc::clone(&membership));
+            }
             self.published = Arc::clone(&membership);
             if let Some(instance) = &mut self.instance
                 && let Err(fault) = instance.sync(&membership)

@@ -119,7 +119,8 @@ pub struct Composed {
     pub ramping: bool,
 }
 
-/// Applies `states` (in `base`'s order) to `base` at `now`.
+/// Applies `states` (in `base`'s order) to `base` at `now`; an endpoint whose circuit
+/// breaker is open and cooling down is unavailable whatever its verdict.
 pub fn compose(
     base: &[Member],
     states: &[EndpointState],
@@ -133,6 +134,7 @@ pub fn compose(
         .map(|(member, state)| {
             let mut member = member.clone();
             let (health, factor) = match state.verdict {
+                _ if member.load.circuit_cooling() => (Health::Unavailable, 1.0),
                 Verdict::Healthy => (Health::Healthy, 1.0),
                 Verdict::Degraded(f) => (Health::Degraded, f),
                 Verdict::Ejected(_) => (Health::Unavailable, 1.0),

@@ -26,13 +26,17 @@ pub struct EndpointView {
 
 /// A cluster's health, shared between its health task and readers.
 pub struct HealthView {
-    scorer: Arc<ScorerBinding>,
+    scorer: Option<Arc<ScorerBinding>>,
     reports: Arc<Reports>,
     current: Mutex<HealthSnapshot>,
 }
 
 impl HealthView {
-    pub(crate) fn new(scorer: Arc<ScorerBinding>, reports: Arc<Reports>, endpoints: usize) -> Self {
+    pub(crate) fn new(
+        scorer: Option<Arc<ScorerBinding>>,
+        reports: Arc<Reports>,
+        endpoints: usize,
+    ) -> Self {
         Self {
             scorer,
             reports,
@@ -43,9 +47,9 @@ impl HealthView {
         }
     }
 
-    /// The cluster's health scorer.
-    pub fn scorer(&self) -> &ScorerBinding {
-        &self.scorer
+    /// The cluster's health scorer, if it has one.
+    pub fn scorer(&self) -> Option<&ScorerBinding> {
+        self.scorer.as_deref()
     }
 
     /// Request outcomes the scorer never saw because its queue was full.

@@ -3,11 +3,13 @@
 //! version before stays at hand: when the serving one faults or is quarantined, it
 //! answers instead of the host's round-robin.
 
-use crate::cluster::Membership;
+use crate::cluster::{Membership, PickHistogram};
 use crate::policy::engine::PolicyComponent;
 use crate::policy::{ClusterPolicy, LoadError, Pick, PickSource, PolicyLimits, RequestView};
 use arc_swap::{ArcSwap, ArcSwapOption, Guard};
+use std::cell::Cell;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// How a cluster uses its policy; the same for every version of it.
 #[derive(Clone, Debug)]
@@ -35,6 +37,23 @@ pub struct PolicyBinding {
     /// Held while the membership changes or a version is installed, so that no
     /// version misses a change.
     changing: Mutex<()>,
+    /// Durations of sampled picks.
+    pick_durations: PickHistogram,
+}
+
+/// One pick in this many is timed (a clock read costs about a tenth of a pick).
+const TIME_ONE_PICK_IN: u32 = 8;
+
+/// Whether this thread's next pick is one to time.
+fn timed() -> bool {
+    thread_local! {
+        static PICKS: Cell<u32> = const { Cell::new(0) };
+    }
+    PICKS.with(|picks| {
+        let n = picks.get().wrapping_add(1);
+        picks.set(n);
+        n.is_multiple_of(TIME_ONE_PICK_IN)
+    })
 }
 
 impl PolicyBinding {
@@ -50,6 +69,7 @@ impl PolicyBinding {
             active: ArcSwap::from_pointee(policy),
             previous: ArcSwapOption::empty(),
             changing: Mutex::new(()),
+            pick_durations: PickHistogram::default(),
         })
     }
 
@@ -67,6 +87,21 @@ impl PolicyBinding {
     /// quarantined, the previous version answers if it can; else the host's
     /// round-robin does (see [`ClusterPolicy::pick`]).
     pub fn pick(&self, request: &impl RequestView) -> Pick {
+        if !timed() {
+            return self.choose(request);
+        }
+        let started = Instant::now();
+        let pick = self.choose(request);
+        self.pick_durations.record(started.elapsed());
+        pick
+    }
+
+    /// How long picks take, from one in [`TIME_ONE_PICK_IN`].
+    pub fn pick_durations(&self) -> &PickHistogram {
+        &self.pick_durations
+    }
+
+    fn choose(&self, request: &impl RequestView) -> Pick {
         let pick = self.active.load().pick(request);
         if pick.source == PickSource::Policy {
             return pick;

@@ -2,7 +2,9 @@
 //! or a short one the proxy writes itself.
 
 use crate::cluster::{InFlight, Outcome};
+use crate::proxy::connection_limit::ConnectionLimit;
 use crate::proxy::pool;
+use crate::proxy::replay::RequestBody;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{Either, Full};
@@ -10,6 +12,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -19,8 +22,11 @@ pub(crate) type ProxyBody = Either<UpstreamBody, Full<Bytes>>;
 /// A pooled HTTP/1.1 connection to hand back once the exchange is over.
 pub(crate) struct Reuse {
     pub(crate) addr: SocketAddr,
-    pub(crate) conn: http1::SendRequest<Incoming>,
+    pub(crate) conn: http1::SendRequest<RequestBody>,
     pub(crate) max_idle: usize,
+    /// The cluster's connection limit: while requests wait for a slot, the
+    /// connection is closed rather than pooled.
+    pub(crate) limit: Option<Arc<ConnectionLimit>>,
 }
 
 /// The upstream's response body. Its endpoint's request stays in flight until the body
@@ -86,7 +92,8 @@ impl UpstreamBody {
                 },
             );
             if let Some(reuse) = p.reuse.filter(|_| end == End::Clean) {
-                pool::checkin(reuse.addr, reuse.conn, reuse.max_idle);
+                let wanted = reuse.limit.as_ref().is_some_and(|l| l.wanted());
+                pool::checkin(reuse.addr, reuse.conn, reuse.max_idle, wanted);
             }
         }
     }

@@ -1,19 +1,24 @@
-//! Forwarding one request: pick, connect (falling through the policy's preference
-//! list when an endpoint cannot be reached), send, stream the response back.
+//! Forwarding one request on the general path (HTTP/2, gRPC, and the HTTP/1.1 the
+//! fast path hands over): pick, connect (falling through the policy's preference list
+//! when an endpoint cannot be reached), send, retry on the next endpoint when the
+//! cluster's rules allow, stream the response back.
 
-use crate::cluster::{Member, Outcome};
+use crate::cluster::{InFlight, Member, Outcome};
 use crate::config::model::UpstreamProtocol;
 use crate::proxy::access::Access;
 use crate::proxy::body::{ProxyBody, Reuse, UpstreamBody, text};
 use crate::proxy::headers::{PolicyView, add_forwarded, authority, join_cookies, strip_hop_by_hop};
 use crate::proxy::pool::{self, Connection};
+use crate::proxy::replay::{Attempts, RequestBody};
+use crate::proxy::retry::{ATTEMPTS_HEADER, RetrySettings, idempotent_method};
 use crate::proxy::upstream::Upstream;
 use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
 use http_body_util::Either;
 use hyper::body::Incoming;
+use hyper::client::conn::http1;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Forwards `request` from `client` to an endpoint of `upstream`. Never fails: problems
 /// become 502, 503 or 504 responses with a one-line body.
@@ -32,14 +37,19 @@ pub(crate) async fn forward(
     });
     // Held until the response head: a streaming body no longer counts.
     let admitted = upstream.admit();
-    let (response, endpoint) = match admitted {
+    let (mut response, endpoint, attempts) = match admitted {
         Some(_) => relay(upstream, request, client).await,
         None => {
             let message = format!("cluster {}: too many requests in flight", upstream.name());
-            (text(StatusCode::SERVICE_UNAVAILABLE, message), None)
+            (text(StatusCode::SERVICE_UNAVAILABLE, message), None, 0)
         }
     };
     drop(admitted);
+    if attempts > 1 {
+        response
+            .headers_mut()
+            .insert(ATTEMPTS_HEADER, HeaderValue::from(attempts));
+    }
     if let Some((method, path, started)) = &logged {
         let endpoint = endpoint.map(|addr| addr.to_string());
         Access {
@@ -47,7 +57,7 @@ pub(crate) async fn forward(
             path,
             status: response.status().as_u16(),
             endpoint: endpoint.as_deref(),
-            attempts: 1,
+            attempts,
             started: *started,
         }
         .log(upstream);
@@ -55,25 +65,18 @@ pub(crate) async fn forward(
     response
 }
 
-/// Picks, connects (falling through the pick on connect failures) and sends; the
-/// response, and the endpoint it came from or was tried last.
+/// Picks and sends along the pick, retrying while the rules allow; the response, the
+/// endpoint it came from or was tried last, and the attempts made.
 async fn relay(
     upstream: &Upstream,
     mut request: Request<Incoming>,
     client: SocketAddr,
-) -> (Response<ProxyBody>, Option<SocketAddr>) {
+) -> (Response<ProxyBody>, Option<SocketAddr>, u32) {
     join_cookies(request.headers_mut());
     let pick = upstream.pick(&PolicyView {
         request: &request,
         client,
     });
-    if pick.endpoints.is_empty() {
-        let response = text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("no endpoint in cluster {}", upstream.name()),
-        );
-        return (response, None);
-    }
     let downstream = request.version();
     let settings = upstream.settings();
     let http2 = match settings.protocol {
@@ -85,56 +88,73 @@ async fn relay(
     strip_hop_by_hop(request.headers_mut());
     add_forwarded(request.headers_mut(), client, host.as_deref());
 
-    let mut last_error = None;
-    let mut circuit_open = None;
-    let mut tried = None;
-    for id in &pick.endpoints {
-        let Some(member) = pick.membership.get(*id) else {
-            continue;
-        };
-        if !member.load.admits() {
-            tried = Some(member.socket);
-            circuit_open = Some(member);
-            continue;
-        }
-        match pool::checkout(
-            member.socket,
-            http2,
-            settings.connect_timeout,
-            settings.idle_timeout,
-        )
-        .await
-        {
-            Ok(conn) => {
-                prepare(&mut request, http2, host.as_deref(), member);
-                let mut response = send(upstream, conn, member, request).await;
-                *response.version_mut() = downstream;
-                return (response, Some(member.socket));
-            }
-            Err(e) => {
-                tried = Some(member.socket);
-                e.record(&member.load, settings.connect_timeout);
-                tracing::debug!(cluster = upstream.name(), endpoint = %member.address, "{e}");
-                last_error = Some(e);
-            }
-        }
+    let retry = upstream.retry();
+    let grpc = is_grpc(&request);
+    let retriable = retry.enabled() && retriable(&request, grpc, retry);
+    if retry.enabled() {
+        upstream.budget().request();
     }
-    let response = match (last_error, circuit_open) {
-        (Some(e), _) => text(e.status(), e.to_string()),
-        (None, Some(member)) => text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("{}: circuit open", member.address),
-        ),
-        (None, None) => text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("no endpoint in cluster {}", upstream.name()),
-        ),
-    };
-    (response, tried)
+    let deadline = Instant::now() + settings.request_timeout;
+    let mut requests = Attempts::new(request, retriable.then_some(retry.buffer_bytes));
+    let mut next = 0;
+    let mut attempts = 0;
+    let mut last = None;
+    let mut tried = None;
+    let dial = upstream.dial();
+    let open = |member: &Member| pool::checkout(member.socket, http2, dial);
+    while let Some((member, conn)) = upstream.reach(&pick, &mut next, &mut last, open).await {
+        let Some(mut request) = requests.next() else {
+            break;
+        };
+        attempts += 1;
+        tried = Some(member.socket);
+        prepare(&mut request, http2, host.as_deref(), member);
+        let per_try = settings
+            .per_try_timeout
+            .min(deadline.saturating_duration_since(Instant::now()));
+        let sent = send(conn, member, request, per_try).await;
+        let may_retry = retriable
+            && attempts < retry.attempts
+            && next < pick.endpoints.len()
+            && requests.replayable()
+            && sent.retried_by(retry, grpc);
+        if may_retry && upstream.back_off(attempts, deadline).await {
+            last = Some(sent.give_up(member));
+            continue;
+        }
+        let mut response = sent.respond(upstream, member);
+        *response.version_mut() = downstream;
+        return (response, Some(member.socket), attempts);
+    }
+    let (status, message) =
+        last.unwrap_or_else(|| (503, format!("no endpoint in cluster {}", upstream.name())));
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    (text(status, message), tried, attempts)
+}
+
+/// Whether the request may be tried again: a gRPC call when the cluster retries some
+/// gRPC codes, another request when it is idempotent.
+fn retriable(request: &Request<Incoming>, grpc: bool, retry: &RetrySettings) -> bool {
+    if grpc {
+        return !retry.on_grpc_status.is_empty();
+    }
+    idempotent_method(request.method().as_str())
+        || retry
+            .idempotent_header
+            .as_deref()
+            .is_some_and(|name| request.headers().contains_key(name))
+}
+
+/// Whether the request is a gRPC call.
+fn is_grpc(request: &Request<Incoming>) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
 }
 
 /// Sets the URI, version and `Host` for the upstream protocol.
-fn prepare(request: &mut Request<Incoming>, http2: bool, host: Option<&str>, member: &Member) {
+fn prepare(request: &mut Request<RequestBody>, http2: bool, host: Option<&str>, member: &Member) {
     let authority = host.unwrap_or(&member.address);
     let mut parts = std::mem::take(request.uri_mut()).into_parts();
     if parts.path_and_query.is_none() {
@@ -164,14 +184,26 @@ fn prepare(request: &mut Request<Incoming>, http2: bool, host: Option<&str>, mem
     }
 }
 
-/// Sends on `conn` under the request timeout and wraps the response for accounting.
+/// What one attempt got.
+enum Sent {
+    /// A response head; the request stays charged to the endpoint until its body ends.
+    Answered {
+        response: Response<Incoming>,
+        in_flight: InFlight,
+        latency: Duration,
+        reuse: Option<http1::SendRequest<RequestBody>>,
+    },
+    /// No response (reset, timeout); already counted against the endpoint.
+    Failed { status: StatusCode, message: String },
+}
+
+/// Sends on `conn` within `timeout`.
 async fn send(
-    upstream: &Upstream,
     conn: Connection,
     member: &Member,
-    request: Request<Incoming>,
-) -> Response<ProxyBody> {
-    let settings = upstream.settings();
+    request: Request<RequestBody>,
+    timeout: Duration,
+) -> Sent {
     // Dropped unfinished (the client went away before the headers came) it leaves the
     // in-flight count without blaming the endpoint.
     let in_flight = member.load.start();
@@ -179,46 +211,117 @@ async fn send(
     let (result, reuse) = match conn {
         Connection::Http1(mut conn) => {
             let sent = conn.send_request(request);
-            (
-                tokio::time::timeout(settings.per_try_timeout, sent).await,
-                Some(conn),
-            )
+            (tokio::time::timeout(timeout, sent).await, Some(conn))
         }
         Connection::Http2(mut conn) => {
             let sent = conn.send_request(request);
-            (
-                tokio::time::timeout(settings.per_try_timeout, sent).await,
-                None,
-            )
+            (tokio::time::timeout(timeout, sent).await, None)
         }
     };
     match result {
         Err(_) => {
             in_flight.finish(started.elapsed(), Outcome::TimedOut);
-            text(
-                StatusCode::GATEWAY_TIMEOUT,
-                format!(
-                    "{} did not answer within {:?}",
-                    member.address, settings.per_try_timeout
-                ),
-            )
+            Sent::Failed {
+                status: StatusCode::GATEWAY_TIMEOUT,
+                message: format!("{} did not answer within {timeout:?}", member.address),
+            }
         }
         Ok(Err(e)) => {
             in_flight.finish(started.elapsed(), Outcome::Failed);
-            text(StatusCode::BAD_GATEWAY, format!("{}: {e}", member.address))
+            Sent::Failed {
+                status: StatusCode::BAD_GATEWAY,
+                message: format!("{}: {e}", member.address),
+            }
         }
-        Ok(Ok(response)) => {
-            let latency = started.elapsed();
-            let status = response.status().as_u16();
-            let (mut parts, body) = response.into_parts();
-            strip_hop_by_hop(&mut parts.headers);
-            let reuse = reuse.map(|conn| Reuse {
-                addr: member.socket,
-                conn,
-                max_idle: settings.max_idle,
-            });
-            let body = UpstreamBody::new(body, in_flight, latency, status, reuse);
-            Response::from_parts(parts, Either::Left(body))
+        Ok(Ok(response)) => Sent::Answered {
+            response,
+            in_flight,
+            latency: started.elapsed(),
+            reuse,
+        },
+    }
+}
+
+impl Sent {
+    /// Whether `retry` tries again after this: for gRPC, on its configured codes only
+    /// (a failure counts as UNAVAILABLE, a timeout as DEADLINE_EXCEEDED); otherwise on
+    /// its statuses and on every failure.
+    fn retried_by(&self, retry: &RetrySettings, grpc: bool) -> bool {
+        match (self, grpc) {
+            (Sent::Answered { response, .. }, true) => {
+                grpc_code(response).is_some_and(|code| retry.retries_grpc(code))
+            }
+            (Sent::Answered { response, .. }, false) => {
+                retry.retries_status(response.status().as_u16())
+            }
+            (Sent::Failed { status, .. }, true) => {
+                retry.retries_grpc(if *status == StatusCode::GATEWAY_TIMEOUT {
+                    GRPC_DEADLINE_EXCEEDED
+                } else {
+                    GRPC_UNAVAILABLE
+                })
+            }
+            (Sent::Failed { .. }, false) => true,
         }
+    }
+
+    /// Ends an attempt that is retried: its outcome is recorded, its response
+    /// dropped; the status and message the client gets if no later attempt answers.
+    fn give_up(self, member: &Member) -> (u16, String) {
+        match self {
+            Sent::Answered {
+                response,
+                in_flight,
+                latency,
+                ..
+            } => {
+                let status = response.status().as_u16();
+                in_flight.finish(latency, Outcome::Status(status));
+                (status, format!("{} answered {status}", member.address))
+            }
+            Sent::Failed { status, message } => (status.as_u16(), message),
+        }
+    }
+
+    /// The response for the client, its body accounted to `member` as it streams.
+    fn respond(self, upstream: &Upstream, member: &Member) -> Response<ProxyBody> {
+        match self {
+            Sent::Failed { status, message } => text(status, message),
+            Sent::Answered {
+                response,
+                in_flight,
+                latency,
+                reuse,
+            } => {
+                let status = response.status().as_u16();
+                let (mut parts, body) = response.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                let reuse = reuse.map(|conn| Reuse {
+                    addr: member.socket,
+                    conn,
+                    max_idle: upstream.settings().max_idle,
+                    limit: upstream.connection_limit().cloned(),
+                });
+                let body = UpstreamBody::new(body, in_flight, latency, status, reuse);
+                Response::from_parts(parts, Either::Left(body))
+            }
+        }
+    }
+}
+
+/// gRPC's UNAVAILABLE.
+const GRPC_UNAVAILABLE: u32 = 14;
+/// gRPC's DEADLINE_EXCEEDED.
+const GRPC_DEADLINE_EXCEEDED: u32 = 4;
+
+/// The gRPC status of a response known from its head: `grpc-status` of a
+/// trailers-only response, or the code the gRPC spec maps an HTTP error status to.
+fn grpc_code(response: &Response<Incoming>) -> Option<u32> {
+    if let Some(value) = response.headers().get("grpc-status") {
+        return value.to_str().ok()?.parse().ok();
+    }
+    match response.status().as_u16() {
+        429 | 502 | 503 | 504 => Some(GRPC_UNAVAILABLE),
+        _ => None,
     }
 }

@@ -10,14 +10,17 @@
 
 mod access;
 mod body;
+mod connection_limit;
 mod detect;
 mod forward;
 pub(crate) mod h1;
 mod headers;
 pub(crate) mod pool;
+mod replay;
 pub mod retry;
 mod server;
 mod upstream;
 
+pub use connection_limit::{ConnectionLimit, Overflow};
 pub use server::{Built, Proxy, build_upstreams, worker_count};
 pub use upstream::{Upstream, UpstreamSettings};

@@ -7,12 +7,14 @@
 //! requests.
 
 use crate::cluster::EndpointLoad;
-use hyper::body::Incoming;
+use crate::proxy::connection_limit::{ConnectionLimit, Overflow, Socket};
+use crate::proxy::replay::RequestBody;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
@@ -28,6 +30,20 @@ pub(crate) enum ConnectError {
     /// The HTTP handshake failed.
     #[error("HTTP handshake with {0}: {1}")]
     Handshake(SocketAddr, hyper::Error),
+    /// The cluster's connection limit left no room: not the endpoint's fault.
+    #[error("connecting to {0}: {1}")]
+    Overflow(SocketAddr, Overflow),
+}
+
+/// How a cluster reaches its endpoints.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Dial<'a> {
+    /// Connect timeout (and the longest wait for a connection slot).
+    pub(crate) connect_timeout: Duration,
+    /// Idle connections older than this are not reused.
+    pub(crate) idle_timeout: Duration,
+    /// The cluster's connection limit, if any.
+    pub(crate) limit: Option<&'a Arc<ConnectionLimit>>,
 }
 
 impl ConnectError {
@@ -35,33 +51,41 @@ impl ConnectError {
     pub(crate) fn record(&self, load: &EndpointLoad, connect_timeout: Duration) {
         match self {
             ConnectError::Timeout(_) => load.record_connect_failure(connect_timeout, true),
+            ConnectError::Overflow(..) => {}
             _ => load.record_connect_failure(Duration::ZERO, false),
         }
     }
 
-    /// What the client is answered: 504 when the connect timed out, else 502.
+    /// What the client is answered: 504 when the connect timed out, 503 when the
+    /// cluster's connection limit left no room, else 502.
     pub(crate) fn status(&self) -> http::StatusCode {
         match self {
             ConnectError::Timeout(_) => http::StatusCode::GATEWAY_TIMEOUT,
+            ConnectError::Overflow(..) => http::StatusCode::SERVICE_UNAVAILABLE,
             _ => http::StatusCode::BAD_GATEWAY,
         }
+    }
+
+    /// Whether every other endpoint of the cluster would fail the same way.
+    pub(crate) fn cluster_wide(&self) -> bool {
+        matches!(self, ConnectError::Overflow(..))
     }
 }
 
 /// A connection ready for one request.
 pub(crate) enum Connection {
     /// Exclusive until checked in again.
-    Http1(http1::SendRequest<Incoming>),
+    Http1(http1::SendRequest<RequestBody>),
     /// Shared, multiplexed.
-    Http2(http2::SendRequest<Incoming>),
+    Http2(http2::SendRequest<RequestBody>),
 }
 
 /// What a worker keeps for one endpoint.
 #[derive(Default)]
 struct Idle {
-    sockets: IdleList<TcpStream>,
-    http1: IdleList<http1::SendRequest<Incoming>>,
-    http2: Option<http2::SendRequest<Incoming>>,
+    sockets: IdleList<Socket>,
+    http1: IdleList<http1::SendRequest<RequestBody>>,
+    http2: Option<http2::SendRequest<RequestBody>>,
 }
 
 /// Idle connections of one kind, the most recently used last.
@@ -128,29 +152,26 @@ fn idle<R>(addr: SocketAddr, f: impl FnOnce(&mut Idle) -> R) -> R {
 pub(crate) async fn checkout(
     addr: SocketAddr,
     http2: bool,
-    connect_timeout: Duration,
-    idle_timeout: Duration,
+    dial: Dial<'_>,
 ) -> Result<Connection, ConnectError> {
     if http2 {
         if let Some(mut conn) = pooled_http2(addr)
-            && ready(conn.ready(), connect_timeout).await
+            && ready(conn.ready(), dial.connect_timeout).await
         {
             return Ok(Connection::Http2(conn));
         }
-        let conn = connect_http2(addr, connect_timeout).await?;
+        let conn = connect_http2(addr, dial).await?;
         idle(addr, |idle| idle.http2 = Some(conn.clone()));
         return Ok(Connection::Http2(conn));
     }
     while let Some(mut conn) = idle(addr, |idle| {
-        idle.http1.pop(idle_timeout, |conn| !conn.is_closed())
+        idle.http1.pop(dial.idle_timeout, |conn| !conn.is_closed())
     }) {
-        if ready(conn.ready(), connect_timeout).await {
+        if ready(conn.ready(), dial.connect_timeout).await {
             return Ok(Connection::Http1(conn));
         }
     }
-    Ok(Connection::Http1(
-        connect_http1(addr, connect_timeout).await?,
-    ))
+    Ok(Connection::Http1(connect_http1(addr, dial).await?))
 }
 
 /// Whether a pooled connection becomes ready within `timeout`. One still sending an
@@ -159,9 +180,15 @@ async fn ready(readiness: impl Future<Output = hyper::Result<()>>, timeout: Dura
     matches!(tokio::time::timeout(timeout, readiness).await, Ok(Ok(())))
 }
 
-/// Returns an HTTP/1.1 connection whose exchange has completed.
-pub(crate) fn checkin(addr: SocketAddr, conn: http1::SendRequest<Incoming>, max_idle: usize) {
-    if conn.is_closed() {
+/// Returns an HTTP/1.1 connection whose exchange has completed; it is closed instead
+/// when `wanted_elsewhere` (its cluster has requests waiting for a connection slot).
+pub(crate) fn checkin(
+    addr: SocketAddr,
+    conn: http1::SendRequest<RequestBody>,
+    max_idle: usize,
+    wanted_elsewhere: bool,
+) {
+    if conn.is_closed() || wanted_elsewhere {
         return;
     }
     idle(addr, |idle| idle.http1.push(conn, max_idle));
@@ -171,13 +198,14 @@ pub(crate) fn checkin(addr: SocketAddr, conn: http1::SendRequest<Incoming>, max_
 /// turn out to have been closed by the endpoint just now).
 pub(crate) async fn checkout_socket(
     addr: SocketAddr,
-    connect_timeout: Duration,
-    idle_timeout: Duration,
-) -> Result<(TcpStream, bool), ConnectError> {
-    let pooled = idle(addr, |idle| idle.sockets.pop(idle_timeout, quiet));
+    dial: Dial<'_>,
+) -> Result<(Socket, bool), ConnectError> {
+    let pooled = idle(addr, |idle| {
+        idle.sockets.pop(dial.idle_timeout, |s| quiet(s))
+    });
     match pooled {
         Some(socket) => Ok((socket, true)),
-        None => Ok((tcp(addr, connect_timeout).await?, false)),
+        None => Ok((connect(addr, dial).await?, false)),
     }
 }
 
@@ -188,12 +216,15 @@ pub(crate) fn quiet(socket: &TcpStream) -> bool {
     matches!(socket.try_read(&mut [0u8; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
 
-/// Returns a fast-path socket whose exchange has completed cleanly.
-pub(crate) fn checkin_socket(addr: SocketAddr, socket: TcpStream, max_idle: usize) {
-    idle(addr, |idle| idle.sockets.push(socket, max_idle));
+/// Returns a fast-path socket whose exchange has completed cleanly (closed instead
+/// when its slot is wanted by a waiting request).
+pub(crate) fn checkin_socket(addr: SocketAddr, socket: Socket, max_idle: usize) {
+    if !socket.wanted_elsewhere() {
+        idle(addr, |idle| idle.sockets.push(socket, max_idle));
+    }
 }
 
-fn pooled_http2(addr: SocketAddr) -> Option<http2::SendRequest<Incoming>> {
+fn pooled_http2(addr: SocketAddr) -> Option<http2::SendRequest<RequestBody>> {
     idle(addr, |idle| {
         let conn = idle.http2.as_ref()?;
         (!conn.is_closed()).then(|| conn.clone())
@@ -212,11 +243,26 @@ pub(crate) async fn tcp(addr: SocketAddr, timeout: Duration) -> Result<TcpStream
     Ok(stream)
 }
 
+/// A new connection to `addr` for the cluster `dial` describes, within its
+/// connection limit.
+pub(crate) async fn connect(addr: SocketAddr, dial: Dial<'_>) -> Result<Socket, ConnectError> {
+    let slot = match dial.limit {
+        Some(limit) => Some(
+            limit
+                .slot(dial.connect_timeout)
+                .await
+                .map_err(|e| ConnectError::Overflow(addr, e))?,
+        ),
+        None => None,
+    };
+    Ok(Socket::new(tcp(addr, dial.connect_timeout).await?, slot))
+}
+
 async fn connect_http1(
     addr: SocketAddr,
-    timeout: Duration,
-) -> Result<http1::SendRequest<Incoming>, ConnectError> {
-    let io = TokioIo::new(tcp(addr, timeout).await?);
+    dial: Dial<'_>,
+) -> Result<http1::SendRequest<RequestBody>, ConnectError> {
+    let io = TokioIo::new(connect(addr, dial).await?);
     let (send, conn) = http1::Builder::new()
         .handshake(io)
         .await
@@ -227,9 +273,9 @@ async fn connect_http1(
 
 async fn connect_http2(
     addr: SocketAddr,
-    timeout: Duration,
-) -> Result<http2::SendRequest<Incoming>, ConnectError> {
-    let io = TokioIo::new(tcp(addr, timeout).await?);
+    dial: Dial<'_>,
+) -> Result<http2::SendRequest<RequestBody>, ConnectError> {
+    let io = TokioIo::new(connect(addr, dial).await?);
     let (send, conn) = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
         .keep_alive_interval(Duration::from_secs(20))

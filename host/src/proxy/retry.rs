@@ -20,6 +20,10 @@ pub struct RetrySettings {
     /// A request carrying this header (any value) counts as idempotent whatever its
     /// method.
     pub idempotent_header: Option<String>,
+    /// gRPC status codes that are retried; gRPC calls are retried on nothing else.
+    pub on_grpc_status: Vec<u32>,
+    /// Request bodies up to this size are kept for replay; larger ones are not retried.
+    pub buffer_bytes: usize,
     /// Retries allowed as a share of requests over the budget window.
     pub budget_ratio: f64,
     /// Retries allowed per second whatever the traffic.
@@ -34,6 +38,8 @@ impl Default for RetrySettings {
             backoff_max: Duration::from_millis(250),
             on_status: vec![502, 503, 504],
             idempotent_header: None,
+            on_grpc_status: Vec::new(),
+            buffer_bytes: 64 * 1024,
             budget_ratio: 0.2,
             budget_min_per_second: 3,
         }
@@ -49,6 +55,11 @@ impl RetrySettings {
     /// Whether a response with `status` is worth another attempt.
     pub fn retries_status(&self, status: u16) -> bool {
         self.on_status.contains(&status)
+    }
+
+    /// Whether a gRPC call that ended with `code` is worth another attempt.
+    pub fn retries_grpc(&self, code: u32) -> bool {
+        self.on_grpc_status.contains(&code)
     }
 
     /// The wait before retry number `retry` (1 for the first): uniform in

@@ -12,6 +12,7 @@ use crate::policy::{
     ComponentCache, DEFAULT_HEALTH_POLICY, PolicyEngine, PolicyLimits, PolicyRegistry, PolicySetup,
     ScorerSetup,
 };
+use crate::proxy::connection_limit::ConnectionLimit;
 use crate::proxy::detect::{Prefixed, Protocol, detect};
 use crate::proxy::forward::forward;
 use crate::proxy::h1;
@@ -183,7 +184,7 @@ pub struct Built {
     pub registry: Arc<PolicyRegistry>,
     /// Every cluster.
     pub upstreams: Vec<Arc<Upstream>>,
-    /// The health of the clusters that check it, not running yet.
+    /// The health of the clusters that check it or break circuits, not running yet.
     pub monitors: Vec<ClusterMonitor>,
 }
 
@@ -232,14 +233,24 @@ pub fn build_upstreams(
             settings(config, cluster),
             retries(cluster),
         )
-        .with_max_requests(cluster.limits.max_requests);
-        if let Some(scorer) = scorer_setup(cluster) {
-            let name = scorer.policy.clone();
-            let scorer = registry
-                .bind_scorer(scorer, binding.current().membership())
-                .with_context(|| {
-                    format!("clusters[{i}] ({:?}): health_policy {name:?}", cluster.name)
-                })?;
+        .with_max_requests(cluster.limits.max_requests)
+        .with_connection_limit(
+            cluster
+                .limits
+                .max_connections
+                .map(|max| ConnectionLimit::new(max, cluster.limits.max_pending)),
+        );
+        let scorer = scorer_setup(cluster)
+            .map(|scorer| {
+                let name = scorer.policy.clone();
+                registry
+                    .bind_scorer(scorer, binding.current().membership())
+                    .with_context(|| {
+                        format!("clusters[{i}] ({:?}): health_policy {name:?}", cluster.name)
+                    })
+            })
+            .transpose()?;
+        if scorer.is_some() || cluster.circuit_breaker.is_some() {
             let rules = Composition {
                 panic_threshold: cluster.panic_threshold as f32 / 100.0,
                 slow_start: cluster.slow_start.0,
@@ -346,6 +357,8 @@ fn retries(cluster: &ClusterConfig) -> RetrySettings {
         backoff_max: r.backoff_max.0,
         on_status: r.on_status.clone(),
         idempotent_header: r.idempotent_header.as_ref().map(|h| h.to_ascii_lowercase()),
+        on_grpc_status: r.on_grpc_status.clone(),
+        buffer_bytes: r.buffer_bytes,
         budget_ratio: f64::from(r.budget_percent) / 100.0,
         budget_min_per_second: r.budget_min_per_second,
     }

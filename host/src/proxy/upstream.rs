@@ -1,15 +1,17 @@
 //! A cluster at run time: its policy binding (the serving policy version, which holds
 //! the membership) and how to reach its endpoints.
 
-use crate::cluster::Membership;
+use crate::cluster::{Member, Membership, PickHistogram};
 use crate::config::model::UpstreamProtocol;
 use crate::health::HealthView;
 use crate::policy::{ClusterPolicy, Pick, PolicyBinding, RequestView};
-use crate::proxy::retry::{RetryBudget, RetrySettings};
+use crate::proxy::connection_limit::ConnectionLimit;
+use crate::proxy::pool::{ConnectError, Dial};
+use crate::proxy::retry::{RetryBudget, RetrySettings, jitter};
 use arc_swap::Guard;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How a cluster's endpoints are reached.
 #[derive(Clone, Copy, Debug)]
@@ -38,6 +40,7 @@ pub struct Upstream {
     retry: RetrySettings,
     budget: RetryBudget,
     admission: Admission,
+    connections: Option<Arc<ConnectionLimit>>,
     health: Option<Arc<HealthView>>,
 }
 
@@ -81,6 +84,7 @@ impl Upstream {
             retry,
             budget,
             admission: Admission::default(),
+            connections: None,
             health: None,
         }
     }
@@ -89,6 +93,26 @@ impl Upstream {
     pub fn with_max_requests(mut self, max: Option<u32>) -> Self {
         self.admission.max = max;
         self
+    }
+
+    /// Caps the cluster's open upstream connections as `limit` says.
+    pub fn with_connection_limit(mut self, limit: Option<ConnectionLimit>) -> Self {
+        self.connections = limit.map(Arc::new);
+        self
+    }
+
+    /// The cluster's connection limit, if it has one.
+    pub fn connection_limit(&self) -> Option<&Arc<ConnectionLimit>> {
+        self.connections.as_ref()
+    }
+
+    /// How the cluster's endpoints are dialled.
+    pub(crate) fn dial(&self) -> Dial<'_> {
+        Dial {
+            connect_timeout: self.settings.connect_timeout,
+            idle_timeout: self.settings.idle_timeout,
+            limit: self.connections.as_ref(),
+        }
     }
 
     /// Admits a request unless the cluster has `max_requests` in flight already (then
@@ -114,6 +138,56 @@ impl Upstream {
     /// The retry rules.
     pub fn retry(&self) -> &RetrySettings {
         &self.retry
+    }
+
+    /// The first endpoint of `pick` from position `next` on that admits a request (its
+    /// circuit is not open) and that `open` connects to, with the connection. Endpoints
+    /// that cannot be reached are counted against and skipped; `last` says why the
+    /// latest was passed over. None when the pick runs out, or at once when the
+    /// cluster's connection limit leaves no room.
+    pub(crate) async fn reach<'p, T, F>(
+        &self,
+        pick: &'p Pick,
+        next: &mut usize,
+        last: &mut Option<(u16, String)>,
+        open: impl Fn(&'p Member) -> F,
+    ) -> Option<(&'p Member, T)>
+    where
+        F: Future<Output = Result<T, ConnectError>>,
+    {
+        while let Some(id) = pick.endpoints.get(*next) {
+            *next += 1;
+            let Some(member) = pick.membership.get(*id) else {
+                continue;
+            };
+            if !member.load.admits() {
+                *last = Some((503, format!("{}: circuit open", member.address)));
+                continue;
+            }
+            match open(member).await {
+                Ok(conn) => return Some((member, conn)),
+                Err(e) => {
+                    e.record(&member.load, self.settings.connect_timeout);
+                    tracing::debug!(cluster = self.name(), endpoint = %member.address, "{e}");
+                    *last = Some((e.status().as_u16(), e.to_string()));
+                    if e.cluster_wide() {
+                        return None;
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Waits before retry number `attempts` (jittered backoff) if `deadline` leaves
+    /// room and the budget a retry; false when they do not.
+    pub(crate) async fn back_off(&self, attempts: u32, deadline: Instant) -> bool {
+        let wait = self.retry.backoff(attempts, jitter());
+        if Instant::now() + wait >= deadline || !self.budget.try_retry() {
+            return false;
+        }
+        tokio::time::sleep(wait).await;
+        true
     }
 
     /// The retry budget.
@@ -147,6 +221,11 @@ impl Upstream {
     /// Chooses endpoints for `request` (see [`PolicyBinding::pick`]).
     pub fn pick(&self, request: &impl RequestView) -> Pick {
         self.policy.pick(request)
+    }
+
+    /// How long picks take (sampled).
+    pub fn pick_durations(&self) -> &PickHistogram {
+        self.policy.pick_durations()
     }
 
     /// The policy version serving the cluster now.

@@ -131,6 +131,18 @@ impl http_body::Body for Download {
     }
 }
 
+/// A backend (HTTP/1.1 and h2c) that answers every request 503 `busy`, after reading
+/// its body.
+pub async fn busy() -> Backend {
+    serve(|request: Request<Incoming>| async move {
+        let _ = request.into_body().collect().await;
+        let mut response = Response::new(full("busy".to_string()));
+        *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+        response
+    })
+    .await
+}
+
 /// A backend that answers every request with bytes that are not HTTP.
 pub async fn garbage() -> Backend {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

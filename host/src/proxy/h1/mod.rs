@@ -18,8 +18,9 @@ pub(crate) use whole::{WholeResponse, read_response};
 use crate::cluster::{InFlight, Member, Outcome};
 use crate::policy::RequestView;
 use crate::proxy::access::Access;
+use crate::proxy::connection_limit::Socket;
 use crate::proxy::pool::{self, ConnectError};
-use crate::proxy::retry::{ATTEMPTS_HEADER, idempotent_method, jitter};
+use crate::proxy::retry::{ATTEMPTS_HEADER, idempotent_method};
 use crate::proxy::server::Route;
 use bytes::{Buf, BytesMut};
 use framing::Framing;
@@ -143,7 +144,7 @@ enum Attempt {
 /// A response head from an endpoint, not relayed yet.
 struct Answer {
     head: ResponseHead,
-    socket: TcpStream,
+    socket: Socket,
     in_flight: InFlight,
     latency: std::time::Duration,
 }
@@ -288,7 +289,9 @@ impl Conn<'_> {
         let upstream = &route.upstream;
         let settings = *upstream.settings();
         let retry = upstream.retry();
-        let retrying = retry.enabled() && request.idempotent;
+        let retrying = retry.enabled()
+            && request.idempotent
+            && request.len - request.head_len <= retry.buffer_bytes;
         if retry.enabled() {
             upstream.budget().request();
         }
@@ -300,7 +303,11 @@ impl Conn<'_> {
         let mut last = None;
         let mut tried = None;
         let kept_open = loop {
-            let Some((member, socket, reused)) = self.connect(&request, &mut next, &mut last).await
+            let dial = upstream.dial();
+            let open = |member: &Member| pool::checkout_socket(member.socket, dial);
+            let Some((member, (socket, reused))) = upstream
+                .reach(&request.pick, &mut next, &mut last, open)
+                .await
             else {
                 break None;
             };
@@ -319,7 +326,7 @@ impl Conn<'_> {
                     let status = answer.head.status;
                     if may_retry
                         && retry.retries_status(status)
-                        && self.back_off(attempts, deadline).await
+                        && upstream.back_off(attempts, deadline).await
                     {
                         answer
                             .in_flight
@@ -349,7 +356,7 @@ impl Conn<'_> {
                     };
                     in_flight.finish(elapsed, outcome);
                     last = Some((status, message));
-                    if may_retry && self.back_off(attempts, deadline).await {
+                    if may_retry && upstream.back_off(attempts, deadline).await {
                         continue;
                     }
                     break None;
@@ -376,42 +383,6 @@ impl Conn<'_> {
         self.stream.write_all(&self.out).await.is_ok() && !close
     }
 
-    /// A socket to the next reachable endpoint of the pick from position `next` on;
-    /// endpoints that cannot be reached are counted against and skipped.
-    async fn connect<'p>(
-        &self,
-        request: &'p Request,
-        next: &mut usize,
-        last: &mut Option<(u16, String)>,
-    ) -> Option<(&'p Member, TcpStream, bool)> {
-        let settings = self.route.upstream.settings();
-        while let Some(id) = request.pick.endpoints.get(*next) {
-            *next += 1;
-            let Some(member) = request.pick.membership.get(*id) else {
-                continue;
-            };
-            if !member.load.admits() {
-                *last = Some((503, format!("{}: circuit open", member.address)));
-                continue;
-            }
-            match pool::checkout_socket(
-                member.socket,
-                settings.connect_timeout,
-                settings.idle_timeout,
-            )
-            .await
-            {
-                Ok((socket, reused)) => return Some((member, socket, reused)),
-                Err(e) => {
-                    e.record(&member.load, settings.connect_timeout);
-                    tracing::debug!(cluster = self.route.upstream.name(), endpoint = %member.address, "{e}");
-                    *last = Some((e.status().as_u16(), e.to_string()));
-                }
-            }
-        }
-        None
-    }
-
     /// Puts the request for `member` in `out`: the kept head, a `Host` when the client
     /// sent none, the body.
     fn write_request(&mut self, request: &Request, member: &Member) {
@@ -427,30 +398,17 @@ impl Conn<'_> {
             .extend_from_slice(&self.input[request.head_len..request.len]);
     }
 
-    /// Waits before retry number `attempts` (jittered backoff) if the request
-    /// deadline leaves room and the budget a retry; false when it does not.
-    async fn back_off(&self, attempts: u32, deadline: Instant) -> bool {
-        let upstream = &self.route.upstream;
-        let wait = upstream.retry().backoff(attempts, jitter());
-        if Instant::now() + wait >= deadline || !upstream.budget().try_retry() {
-            return false;
-        }
-        tokio::time::sleep(wait).await;
-        true
-    }
-
     /// Sends the request in `out` to `member` and reads the response head; the
     /// request is charged to the endpoint from here on.
     async fn attempt(
         &mut self,
         member: &Member,
-        mut socket: TcpStream,
+        mut socket: Socket,
         reused: bool,
         request: &Request,
         close: bool,
         mut timer: Pin<&mut Sleep>,
     ) -> Attempt {
-        let settings = *self.route.upstream.settings();
         let in_flight = member.load.start();
         let started = Instant::now();
         let mut result = self
@@ -460,7 +418,7 @@ impl Conn<'_> {
             // The endpoint closed the idle connection as the request went out, so it
             // never saw it: send it once more on a new connection.
             self.write_request(request, member);
-            result = match pool::tcp(member.socket, settings.connect_timeout).await {
+            result = match pool::connect(member.socket, self.route.upstream.dial()).await {
                 Ok(fresh) => {
                     socket = fresh;
                     self.send(&mut socket, request.head, close, timer).await
