@@ -9,6 +9,7 @@ pub mod admin;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod discovery;
 pub mod health;
 pub mod policy;
 pub mod proxy;

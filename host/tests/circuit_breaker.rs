@@ -43,8 +43,7 @@ async fn breaker_state(admin: std::net::SocketAddr, endpoint: &str) -> String {
 
 /// The endpoint's health in the membership the policy sees, from `/clusters`.
 async fn membership_health(admin: std::net::SocketAddr, endpoint: &str) -> String {
-    let (_, _, body) = common::client::get(admin, "/clusters", false).await;
-    let clusters: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let clusters = common::client::json(admin, "/clusters").await;
     let endpoints = clusters["clusters"][0]["endpoints"].as_array().unwrap();
     let found = endpoints.iter().find(|e| e["address"] == endpoint).unwrap();
     found["health"].as_str().unwrap().to_string()

@@ -8,7 +8,6 @@ mod common;
 use common::client::{Load, Sent, share};
 use common::process::BackendProcess;
 use common::{backend, component_bytes, config, proxy, temp_dir};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -19,12 +18,6 @@ use switchyard::policy::ReloadOutcome;
 #[test]
 fn backend_process() {
     common::process::serve_if_asked();
-}
-
-async fn admin_json(addr: SocketAddr, path: &str) -> serde_json::Value {
-    let (status, _, body) = common::client::get(addr, path, false).await;
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).unwrap()
 }
 
 /// A policy directory holding the `hostile-scorer` fixture.
@@ -79,7 +72,7 @@ async fn a_killed_backend_is_dropped_within_two_probe_intervals_and_ramps_back()
     );
 
     let admin = proxy.admin_addr().unwrap();
-    let clusters = admin_json(admin, "/clusters").await;
+    let clusters = common::client::json(admin, "/clusters").await;
     let endpoint = &clusters["clusters"][0]["endpoints"][2];
     eprintln!(
         "kill: {} connect attempts reached c before it was taken out (failed over to a or b)",

@@ -1,12 +1,15 @@
-//! JSON for `GET /clusters`: every cluster's endpoints with their health and load.
+//! JSON for `GET /clusters`: every cluster's discovery, and its endpoints with their
+//! health and load.
 
-use crate::cluster::Member;
+use crate::cluster::{EndpointId, Member};
+use crate::discovery::DiscoveryView;
 use crate::health::EndpointView;
 use crate::policy::Verdict;
 use crate::proxy::Upstream;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 /// `GET /clusters`.
 pub(crate) fn status(upstreams: &[Arc<Upstream>]) -> Value {
@@ -26,20 +29,35 @@ fn cluster(upstream: &Upstream) -> Value {
         })
     });
     let now = Instant::now();
+    let views: HashMap<EndpointId, &EndpointView> = snapshot
+        .iter()
+        .flat_map(|s| s.endpoints.iter().map(|v| (v.id, v)))
+        .collect();
     let endpoints: Vec<Value> = membership
         .members()
         .iter()
-        .enumerate()
-        .map(|(i, member)| {
-            let view = snapshot.as_ref().and_then(|s| s.endpoints.get(i));
-            endpoint(member, view, now)
-        })
+        .map(|member| endpoint(member, views.get(&member.id).copied(), now))
         .collect();
     json!({
         "name": upstream.name(),
         "policy": upstream.policy_name(),
+        "discovery": upstream.discovery().map(|view| discovery(view)),
         "health": health,
         "endpoints": endpoints,
+    })
+}
+
+fn discovery(view: &DiscoveryView) -> Value {
+    let status = view.status();
+    let time = |t: SystemTime| humantime::format_rfc3339_millis(t).to_string();
+    json!({
+        "source": view.source(),
+        "last_update": status.last_update.map(time),
+        "last_seen": status.last_seen.map(time),
+        "version": status.version,
+        "endpoints_found": status.endpoints,
+        "holding_empty": status.holding_empty,
+        "last_error": status.last_error.map(|(at, error)| json!({ "at": time(at), "error": error })),
     })
 }
 

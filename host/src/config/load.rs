@@ -17,8 +17,8 @@ pub struct ConfigError {
     pub message: String,
 }
 
-/// Reads and validates `path`. Relative `policies.dir` and `policies.cache_dir` are
-/// taken relative to the file.
+/// Reads and validates `path`. Relative `policies.dir`, `policies.cache_dir` and
+/// discovery file paths are taken relative to the file.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
@@ -30,6 +30,13 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     for dir in [&mut config.policies.dir, &mut config.policies.cache_dir] {
         if let Some(relative) = dir.as_ref().filter(|d| d.is_relative()) {
             *dir = Some(base.join(relative));
+        }
+    }
+    for cluster in &mut config.clusters {
+        if let super::model::DiscoveryConfig::File { path, .. } = &mut cluster.discovery
+            && path.is_relative()
+        {
+            *path = base.join(&*path);
         }
     }
     validate(&config).map_err(|message| ConfigError { file, message })?;
@@ -139,6 +146,60 @@ fn check_retries(retries: &super::model::RetriesConfig) -> Result<(), String> {
     Ok(())
 }
 
+fn check_discovery(cluster: &super::model::ClusterConfig) -> Result<(), String> {
+    use super::model::{DiscoveryConfig, DnsRecord};
+    let kind = match &cluster.discovery {
+        DiscoveryConfig::Static if cluster.endpoints.is_empty() => {
+            return Err("endpoints: a cluster without discovery needs at least one".into());
+        }
+        DiscoveryConfig::Static => return Ok(()),
+        DiscoveryConfig::File { .. } => "file",
+        DiscoveryConfig::Dns {
+            name,
+            record,
+            port,
+            min_refresh,
+            max_refresh,
+            ..
+        } => {
+            if name.is_empty() {
+                return Err("discovery.name: must not be empty".into());
+            }
+            if *record == DnsRecord::A && port.is_none() {
+                return Err("discovery.port: needed with record = \"a\"".into());
+            }
+            if min_refresh.0.is_zero() || max_refresh < min_refresh {
+                return Err(
+                    "discovery.min_refresh: must be above zero and at most max_refresh".into(),
+                );
+            }
+            "dns"
+        }
+        DiscoveryConfig::Etcd {
+            endpoints, prefix, ..
+        } => {
+            if endpoints.is_empty() {
+                return Err("discovery.endpoints: at least one etcd URL is needed".into());
+            }
+            if let Some(url) = endpoints.iter().find(|u| !u.starts_with("http://")) {
+                return Err(format!(
+                    "discovery.endpoints: {url:?} is not an http:// URL"
+                ));
+            }
+            if prefix.is_empty() {
+                return Err("discovery.prefix: must not be empty".into());
+            }
+            "etcd"
+        }
+    };
+    if !cluster.endpoints.is_empty() {
+        return Err(format!(
+            "endpoints: not used with discovery kind {kind:?}; remove them"
+        ));
+    }
+    Ok(())
+}
+
 /// Cross-reference and range checks; the error is `key.path: reason`.
 fn validate(config: &Config) -> Result<(), String> {
     if config.workers == Some(0) {
@@ -190,6 +251,7 @@ fn validate(config: &Config) -> Result<(), String> {
                 "clusters[{i}].policy_limits.pick_deadline: must be above zero"
             ));
         }
+        check_discovery(cluster).map_err(|m| format!("clusters[{i}].{m}"))?;
         let mut addresses = HashSet::new();
         for (j, endpoint) in cluster.endpoints.iter().enumerate() {
             let key = format!("clusters[{i}].endpoints[{j}]");
@@ -443,6 +505,26 @@ request = "3s"
                 "policy_config = { }",
                 "policy_config = { }\nhealth_config = { unhealthy_threshold = 1 }\nhealth_check = { }",
                 "clusters[0].health_config.unhealthy_threshold: set it in [clusters.health_check]",
+            ),
+            (
+                "policy_config = { }",
+                "policy_config = { }\ndiscovery = { kind = \"etcd\", endpoints = [\"127.0.0.1:2379\"], prefix = \"/s/\" }",
+                "clusters[0].discovery.endpoints: \"127.0.0.1:2379\" is not an http:// URL",
+            ),
+            (
+                "policy_config = { }",
+                "policy_config = { }\ndiscovery = { kind = \"file\", path = \"e.toml\" }",
+                "clusters[0].endpoints: not used with discovery kind \"file\"; remove them",
+            ),
+            (
+                "policy_config = { }",
+                "policy_config = { }\ndiscovery = { kind = \"dns\", name = \"api.test\" }",
+                "clusters[0].discovery.port: needed with record = \"a\"",
+            ),
+            (
+                "policy_config = { }",
+                "policy_config = { }\ndiscovery = { kind = \"zookeeper\" }",
+                "clusters[0].discovery.kind: unknown variant `zookeeper`, expected one of `static`, `file`, `dns`, `etcd`",
             ),
         ] {
             let err = check(&EXAMPLE.replace(from, to)).unwrap_err().to_string();

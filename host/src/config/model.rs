@@ -131,8 +131,13 @@ pub struct ClusterConfig {
     /// Sandbox limits of the policy.
     #[serde(default)]
     pub policy_limits: PolicyLimitsConfig,
-    /// The endpoints.
+    /// The endpoints of a static cluster.
+    #[serde(default)]
     pub endpoints: Vec<EndpointConfig>,
+    /// Where the endpoints come from: `endpoints` above (static), a watched file,
+    /// DNS, or etcd.
+    #[serde(default)]
+    pub discovery: DiscoveryConfig,
     /// Upstream protocol.
     #[serde(default)]
     pub protocol: UpstreamProtocol,
@@ -282,6 +287,66 @@ impl<'de> Deserialize<'de> for ConfigValue {
             ))),
         }
     }
+}
+
+/// `discovery` of a cluster.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum DiscoveryConfig {
+    /// The cluster's `endpoints` list.
+    #[default]
+    Static,
+    /// A TOML (`endpoints = [...]`) or JSON (`[...]` or `{"endpoints": [...]}`) file
+    /// of endpoints, re-read when it changes.
+    File {
+        /// The file, relative to the configuration file.
+        path: PathBuf,
+        /// How long an empty result is ignored before it empties the cluster.
+        #[serde(default = "default_empty_grace")]
+        empty_grace: Dur,
+    },
+    /// A name's A/AAAA or SRV records, re-resolved at their TTL.
+    Dns {
+        /// The name to resolve.
+        name: String,
+        /// `a` (A and AAAA, with `port`) or `srv` (targets and ports from SRV).
+        #[serde(default)]
+        record: DnsRecord,
+        /// The endpoints' port, for `a` records.
+        port: Option<u16>,
+        /// The nameserver (`ip:port`, UDP); the system's when absent.
+        nameserver: Option<Address>,
+        /// Re-resolve no sooner than this after a lookup, whatever the TTL.
+        #[serde(default = "default_min_refresh")]
+        min_refresh: Dur,
+        /// Re-resolve at least this often.
+        #[serde(default = "default_max_refresh")]
+        max_refresh: Dur,
+        /// How long an empty result is ignored before it empties the cluster.
+        #[serde(default = "default_empty_grace")]
+        empty_grace: Dur,
+    },
+    /// The endpoints under a key prefix in etcd, watched.
+    Etcd {
+        /// etcd client URLs, e.g. `http://127.0.0.1:2379`.
+        endpoints: Vec<String>,
+        /// The key prefix, e.g. `/services/user/`.
+        prefix: String,
+        /// How long an empty result is ignored before it empties the cluster.
+        #[serde(default = "default_empty_grace")]
+        empty_grace: Dur,
+    },
+}
+
+/// Which DNS records name a cluster's endpoints.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DnsRecord {
+    /// A and AAAA records, with the configured port.
+    #[default]
+    A,
+    /// SRV records: each target's addresses with the record's port and weight.
+    Srv,
 }
 
 /// One endpoint of a static cluster.
@@ -540,6 +605,15 @@ fn default_budget_percent() -> u32 {
 }
 fn default_budget_min() -> u32 {
     3
+}
+fn default_empty_grace() -> Dur {
+    Dur(Duration::from_secs(30))
+}
+fn default_min_refresh() -> Dur {
+    Dur(Duration::from_secs(1))
+}
+fn default_max_refresh() -> Dur {
+    Dur(Duration::from_secs(60))
 }
 fn default_max_pending() -> u32 {
     1024

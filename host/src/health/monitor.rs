@@ -1,8 +1,9 @@
-//! One cluster's health task: probe results and request outcomes go to the scorer, its
-//! verdicts (and the endpoints' open circuit breakers) become the membership the
-//! balancer sees.
+//! One cluster's membership task: discovered endpoints (kept with their health when
+//! they stay), probe results and request outcomes judged by the scorer, and the
+//! endpoints' open circuit breakers become the membership the balancer sees.
 
-use crate::cluster::{EndpointId, Member, Membership, Outcome, Report, Reports};
+use crate::cluster::{BreakerSettings, EndpointId, Member, Membership, Outcome, Report, Reports};
+use crate::discovery::{Discovered, Discovery, Endpoints};
 use crate::health::probe::{ProbeResult, ProbeSpec, Prober};
 use crate::health::state::{Composition, EndpointState, VerdictSource, compose};
 use crate::health::view::HealthView;
@@ -39,6 +40,11 @@ pub struct ClusterMonitor {
     base: Vec<Member>,
     reports: Arc<Reports>,
     view: Arc<HealthView>,
+    discovery: Option<Discovery>,
+    /// Breaker settings for endpoints discovery adds.
+    breaker: Option<BreakerSettings>,
+    /// The id the next discovered endpoint gets.
+    next_id: EndpointId,
 }
 
 impl ClusterMonitor {
@@ -61,8 +67,9 @@ impl ClusterMonitor {
         let view = Arc::new(HealthView::new(
             scorer.clone(),
             Arc::clone(&reports),
-            base.len(),
+            base.iter().map(|m| m.id),
         ));
+        let next_id = base.iter().map(|m| m.id + 1).max().unwrap_or(0);
         Self {
             cluster: balancer.setup().cluster.clone(),
             balancer,
@@ -72,7 +79,34 @@ impl ClusterMonitor {
             base,
             reports,
             view,
+            discovery: None,
+            breaker: None,
+            next_id,
         }
+    }
+
+    /// The same, its endpoints from `discovery`; those it adds get circuit breakers
+    /// with `breaker` settings.
+    pub fn with_discovery(self, discovery: Discovery, breaker: Option<BreakerSettings>) -> Self {
+        Self {
+            discovery: Some(discovery),
+            breaker,
+            ..self
+        }
+    }
+
+    /// A member for a newly discovered endpoint.
+    fn admit(&mut self, found: &Discovered) -> Member {
+        let mut member = Member::new(self.next_id, found.address, found.weight);
+        self.next_id += 1;
+        describe(&mut member, found);
+        if let Some(settings) = self.breaker {
+            member.load.break_circuit(settings);
+        }
+        if self.scorer.is_some() {
+            member.load.report_to(member.id, Arc::clone(&self.reports));
+        }
+        member
     }
 
     /// What the admin API shows of this cluster's health.
@@ -80,30 +114,27 @@ impl ClusterMonitor {
         Arc::clone(&self.view)
     }
 
-    /// Runs until `stop` turns true: the judging loop here, one probe task per endpoint
-    /// on `probes` (another thread's runtime, so that a slow scorer call never delays
-    /// a probe or its timeout).
-    pub async fn run(self, probing: tokio::runtime::Handle, mut stop: watch::Receiver<bool>) {
-        let (results, mut incoming) = mpsc::channel(self.base.len().max(1) * 2);
-        let mut probes = Vec::new();
-        let origin = tokio::time::Instant::now();
-        if let Some(spec) = &self.probe {
-            for (position, member) in self.base.iter().enumerate() {
-                let prober = Prober::new(member.socket, spec.clone());
-                let first = spec
-                    .interval
-                    .mul_f64(position as f64 / self.base.len() as f64);
-                probes.push(probing.spawn(probe_loop(
-                    member.id,
-                    prober,
-                    origin,
-                    first,
-                    results.clone(),
-                )));
-            }
+    /// Runs until `stop` turns true: the judging loop here, discovery (if any) beside
+    /// it, one probe task per endpoint on `probing` (another thread's runtime, so that
+    /// a slow scorer call never delays a probe or its timeout).
+    pub async fn run(mut self, probing: tokio::runtime::Handle, mut stop: watch::Receiver<bool>) {
+        let (results, mut incoming) = mpsc::channel((self.base.len() * 2).max(256));
+        let mut discovered = self.discovery.take().map(|discovery| {
+            let (out, discovered) = watch::channel(None);
+            tokio::spawn(discovery.run(out));
+            discovered
+        });
+        let mut probes = Probes {
+            spec: self.probe.clone(),
+            runtime: probing,
+            origin: tokio::time::Instant::now(),
+            results,
+            tasks: HashMap::new(),
+        };
+        for (position, member) in self.base.iter().enumerate() {
+            probes.start(member, position as f64 / self.base.len() as f64);
         }
-        drop(results);
-        let mut judge = Judge::new(self);
+        let mut judge = Judge::new(self, probes);
         let mut drain = tokio::time::interval(DRAIN_EVERY);
         let mut tick = tokio::time::interval(TICK_EVERY);
         loop {
@@ -120,12 +151,82 @@ impl ClusterMonitor {
                     }
                 }
                 _ = tick.tick() => judge.tick(),
+                endpoints = next(&mut discovered) => judge.rebase(&endpoints),
                 _ = stop.changed() => break,
             }
             judge.publish_if_changed();
         }
-        for probe in probes {
-            probe.abort();
+    }
+}
+
+/// Sets what discovery says of an endpoint on its member.
+fn describe(member: &mut Member, found: &Discovered) {
+    member.weight = found.weight.max(1);
+    member.zone.clone_from(&found.zone);
+    member.metadata = found
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+}
+
+/// The next settled endpoint set from discovery; never, without discovery (or once
+/// it has stopped).
+async fn next(discovered: &mut Option<watch::Receiver<Option<Endpoints>>>) -> Endpoints {
+    loop {
+        let Some(receiver) = discovered else {
+            return std::future::pending().await;
+        };
+        if receiver.changed().await.is_err() {
+            *discovered = None;
+            continue;
+        }
+        if let Some(endpoints) = receiver.borrow_and_update().clone() {
+            return endpoints;
+        }
+    }
+}
+
+/// The probe tasks of a cluster's endpoints.
+struct Probes {
+    spec: Option<ProbeSpec>,
+    runtime: tokio::runtime::Handle,
+    origin: tokio::time::Instant,
+    results: mpsc::Sender<(EndpointId, ProbeResult)>,
+    tasks: HashMap<EndpointId, tokio::task::JoinHandle<()>>,
+}
+
+impl Probes {
+    /// Starts probing `member` (when probes run), first after `phase` (0 to 1) of
+    /// an interval, so that endpoints are not all probed at once.
+    fn start(&mut self, member: &Member, phase: f64) {
+        let Some(spec) = &self.spec else {
+            return;
+        };
+        let prober = Prober::new(member.socket, spec.clone());
+        let first = spec.interval.mul_f64(phase);
+        let task = self.runtime.spawn(probe_loop(
+            member.id,
+            prober,
+            self.origin,
+            first,
+            self.results.clone(),
+        ));
+        self.tasks.insert(member.id, task);
+    }
+
+    /// Stops probing endpoint `id`.
+    fn stop(&mut self, id: EndpointId) {
+        if let Some(task) = self.tasks.remove(&id) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Probes {
+    fn drop(&mut self) {
+        for task in self.tasks.values() {
+            task.abort();
         }
     }
 }
@@ -162,6 +263,7 @@ async fn probe_loop(
 /// The judging side of a cluster's health task.
 struct Judge {
     monitor: ClusterMonitor,
+    probes: Probes,
     instance: Option<ScorerInstance>,
     index: HashMap<EndpointId, usize>,
     states: Vec<EndpointState>,
@@ -175,11 +277,13 @@ struct Judge {
     panic: bool,
     ramping: bool,
     changed: bool,
+    /// The endpoints changed: publish whatever their health.
+    rebased: bool,
     last_publish: Instant,
 }
 
 impl Judge {
-    fn new(monitor: ClusterMonitor) -> Self {
+    fn new(monitor: ClusterMonitor, probes: Probes) -> Self {
         let n = monitor.base.len();
         let index = monitor
             .base
@@ -189,6 +293,7 @@ impl Judge {
             .collect();
         let published = monitor.balancer.current().membership();
         let mut judge = Self {
+            probes,
             instance: None,
             index,
             states: vec![EndpointState::default(); n],
@@ -199,6 +304,7 @@ impl Judge {
             panic: false,
             ramping: false,
             changed: false,
+            rebased: false,
             last_publish: Instant::now(),
             monitor,
         };
@@ -310,6 +416,60 @@ impl Judge {
         }
     }
 
+    /// Takes a new endpoint set from discovery: endpoints that stay keep their id,
+    /// load figures, health and probes (their weight, zone and metadata are updated);
+    /// new ones start healthy and are probed; removed ones stop being probed.
+    fn rebase(&mut self, endpoints: &[Discovered]) {
+        let old: HashMap<std::net::SocketAddr, usize> = self
+            .monitor
+            .base
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.socket, i))
+            .collect();
+        let mut kept = vec![false; self.monitor.base.len()];
+        let n = endpoints.len();
+        let mut base = Vec::with_capacity(n);
+        let mut states = Vec::with_capacity(n);
+        let mut recent = Vec::with_capacity(n);
+        let mut cooling = Vec::with_capacity(n);
+        for (position, found) in endpoints.iter().enumerate() {
+            match old.get(&found.address) {
+                Some(&i) => {
+                    kept[i] = true;
+                    let mut member = self.monitor.base[i].clone();
+                    describe(&mut member, found);
+                    base.push(member);
+                    states.push(self.states[i].clone());
+                    recent.push(std::mem::take(&mut self.recent_probes[i]));
+                    cooling.push(self.cooling[i]);
+                }
+                None => {
+                    let member = self.monitor.admit(found);
+                    self.probes.start(&member, position as f64 / n as f64);
+                    base.push(member);
+                    states.push(EndpointState::default());
+                    recent.push(std::collections::VecDeque::new());
+                    cooling.push(false);
+                }
+            }
+        }
+        for (member, kept) in self.monitor.base.iter().zip(kept) {
+            if !kept {
+                self.probes.stop(member.id);
+            }
+        }
+        self.index = base.iter().enumerate().map(|(i, m)| (m.id, i)).collect();
+        self.breakers = base.iter().any(|m| m.load.breaker().is_some());
+        self.monitor.view.rebase(base.iter().map(|m| m.id));
+        self.monitor.base = base;
+        self.states = states;
+        self.recent_probes = recent;
+        self.cooling = cooling;
+        self.rebased = true;
+        self.changed = true;
+    }
+
     /// Notes endpoints whose breaker opened or finished cooling down since the last
     /// publication.
     fn check_breakers(&mut self) {
@@ -393,11 +553,12 @@ impl Judge {
             self.panic = composed.panic;
         }
         self.ramping = composed.ramping;
-        let fresh = composed
-            .members
-            .iter()
-            .zip(self.published.members())
-            .any(|(a, b)| a.health != b.health || a.weight_factor != b.weight_factor);
+        let fresh = std::mem::take(&mut self.rebased)
+            || composed
+                .members
+                .iter()
+                .zip(self.published.members())
+                .any(|(a, b)| a.health != b.health || a.weight_factor != b.weight_factor);
         if fresh {
             let membership = Arc::new(Membership::new(composed.members));
             self.monitor

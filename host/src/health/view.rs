@@ -1,6 +1,6 @@
 //! What the admin API shows of a cluster's health, kept current by its health task.
 
-use crate::cluster::Reports;
+use crate::cluster::{EndpointId, Reports};
 use crate::health::probe::ProbeResult;
 use crate::health::state::EndpointState;
 use crate::policy::ScorerBinding;
@@ -11,13 +11,15 @@ use std::sync::{Arc, Mutex};
 pub struct HealthSnapshot {
     /// Too few endpoints are healthy: all of them serve.
     pub panic: bool,
-    /// Per endpoint, in membership order.
+    /// Per endpoint, in the order of the cluster's endpoints.
     pub endpoints: Vec<EndpointView>,
 }
 
 /// One endpoint's health.
 #[derive(Clone, Debug, Default)]
 pub struct EndpointView {
+    /// The endpoint's id.
+    pub id: EndpointId,
     /// Verdict, its source, ejections.
     pub state: EndpointState,
     /// The latest probe, if probes run.
@@ -35,16 +37,34 @@ impl HealthView {
     pub(crate) fn new(
         scorer: Option<Arc<ScorerBinding>>,
         reports: Arc<Reports>,
-        endpoints: usize,
+        ids: impl Iterator<Item = EndpointId>,
     ) -> Self {
-        Self {
+        let view = Self {
             scorer,
             reports,
-            current: Mutex::new(HealthSnapshot {
-                panic: false,
-                endpoints: vec![EndpointView::default(); endpoints],
-            }),
-        }
+            current: Mutex::new(HealthSnapshot::default()),
+        };
+        view.rebase(ids);
+        view
+    }
+
+    /// The endpoints are now those with `ids`, in that order; those that stay keep
+    /// what is known of them.
+    pub(crate) fn rebase(&self, ids: impl Iterator<Item = EndpointId>) {
+        let mut current = self.lock();
+        let mut old: std::collections::HashMap<EndpointId, EndpointView> = current
+            .endpoints
+            .drain(..)
+            .map(|view| (view.id, view))
+            .collect();
+        current.endpoints = ids
+            .map(|id| {
+                old.remove(&id).unwrap_or(EndpointView {
+                    id,
+                    ..EndpointView::default()
+                })
+            })
+            .collect();
     }
 
     /// The cluster's health scorer, if it has one.

@@ -7,6 +7,7 @@ use crate::cluster::{BreakerSettings, Member, Membership};
 use crate::config::Config;
 use crate::config::model::UpstreamProtocol;
 use crate::config::model::{ClusterConfig, ListenerConfig};
+use crate::discovery::Discovery;
 use crate::health::{ClusterMonitor, Composition, HealthChecker, ProbeSpec};
 use crate::policy::{
     ComponentCache, DEFAULT_HEALTH_POLICY, PolicyEngine, PolicyLimits, PolicyRegistry, PolicySetup,
@@ -250,13 +251,20 @@ pub fn build_upstreams(
                     })
             })
             .transpose()?;
-        if scorer.is_some() || cluster.circuit_breaker.is_some() {
+        let discovery = Discovery::of(cluster);
+        if let Some(discovery) = &discovery {
+            upstream = upstream.with_discovery(discovery.view());
+        }
+        if scorer.is_some() || cluster.circuit_breaker.is_some() || discovery.is_some() {
             let rules = Composition {
                 panic_threshold: cluster.panic_threshold as f32 / 100.0,
                 slow_start: cluster.slow_start.0,
             };
             let probe = cluster.health_check.as_ref().map(ProbeSpec::from);
-            let monitor = ClusterMonitor::new(binding, scorer, probe, rules);
+            let mut monitor = ClusterMonitor::new(binding, scorer, probe, rules);
+            if let Some(discovery) = discovery {
+                monitor = monitor.with_discovery(discovery, breaker_settings(cluster));
+            }
             upstream = upstream.with_health(monitor.view());
             monitors.push(monitor);
         }
@@ -322,19 +330,26 @@ fn membership(cluster: &ClusterConfig) -> Membership {
                 let mut member = Member::new(i as u32, e.address.0, e.weight);
                 member.zone = e.zone.clone();
                 member.metadata = e.metadata.clone().into_iter().collect();
-                if let Some(breaker) = &cluster.circuit_breaker {
-                    member.load.break_circuit(BreakerSettings {
-                        failure_ratio: f64::from(breaker.failure_percent) / 100.0,
-                        min_requests: breaker.min_requests,
-                        window: breaker.window.0,
-                        cool_down: breaker.cool_down.0,
-                        half_open_requests: breaker.half_open_requests,
-                    });
+                if let Some(settings) = breaker_settings(cluster) {
+                    member.load.break_circuit(settings);
                 }
                 member
             })
             .collect(),
     )
+}
+
+fn breaker_settings(cluster: &ClusterConfig) -> Option<BreakerSettings> {
+    cluster
+        .circuit_breaker
+        .as_ref()
+        .map(|breaker| BreakerSettings {
+            failure_ratio: f64::from(breaker.failure_percent) / 100.0,
+            min_requests: breaker.min_requests,
+            window: breaker.window.0,
+            cool_down: breaker.cool_down.0,
+            half_open_requests: breaker.half_open_requests,
+        })
 }
 
 fn settings(config: &Config, cluster: &ClusterConfig) -> UpstreamSettings {

@@ -3,6 +3,7 @@
 
 use crate::cluster::{Member, Membership, PickHistogram};
 use crate::config::model::UpstreamProtocol;
+use crate::discovery::DiscoveryView;
 use crate::health::HealthView;
 use crate::policy::{ClusterPolicy, Pick, PolicyBinding, RequestView};
 use crate::proxy::connection_limit::ConnectionLimit;
@@ -42,6 +43,7 @@ pub struct Upstream {
     admission: Admission,
     connections: Option<Arc<ConnectionLimit>>,
     health: Option<Arc<HealthView>>,
+    discovery: Option<Arc<DiscoveryView>>,
 }
 
 /// The cluster's limit on requests in flight.
@@ -86,6 +88,7 @@ impl Upstream {
             admission: Admission::default(),
             connections: None,
             health: None,
+            discovery: None,
         }
     }
 
@@ -201,6 +204,19 @@ impl Upstream {
             health: Some(view),
             ..self
         }
+    }
+
+    /// The same cluster, its endpoints discovered as `view` shows.
+    pub fn with_discovery(self, view: Arc<DiscoveryView>) -> Self {
+        Self {
+            discovery: Some(view),
+            ..self
+        }
+    }
+
+    /// The cluster's discovery, unless it is static.
+    pub fn discovery(&self) -> Option<&Arc<DiscoveryView>> {
+        self.discovery.as_ref()
     }
 
     /// The cluster's health, when it is checked.

@@ -52,6 +52,32 @@ pub async fn get(addr: SocketAddr, path: &str, http2: bool) -> (StatusCode, Head
     (status, headers, String::from_utf8_lossy(&body).into_owned())
 }
 
+/// `GET path` answered 200 with JSON (an admin endpoint): the value.
+pub async fn json(addr: SocketAddr, path: &str) -> serde_json::Value {
+    let (status, _, body) = get(addr, path, false).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// How many of `n` GETs of `/` (one after another on one kept-alive connection) each
+/// backend answered, by the name in the body; failures count under their status.
+pub async fn answered_by(proxy: SocketAddr, n: usize) -> std::collections::BTreeMap<String, usize> {
+    let mut sender = keep_alive(proxy).await;
+    let mut counts = std::collections::BTreeMap::new();
+    for _ in 0..n {
+        sender.ready().await.unwrap();
+        let response = sender.send_request(get_root("t")).await.unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let who = match status.as_u16() {
+            200 => String::from_utf8_lossy(&body).into_owned(),
+            other => other.to_string(),
+        };
+        *counts.entry(who).or_default() += 1;
+    }
+    counts
+}
+
 /// Writes `bytes` on `stream` and returns the text of what one read brings back
 /// (within 3 s): enough for a short response.
 pub async fn raw_exchange(stream: &mut tokio::net::TcpStream, bytes: &[u8]) -> String {
