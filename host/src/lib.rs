@@ -10,6 +10,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod discovery;
+pub mod etcd;
 pub mod health;
 pub mod policy;
 pub mod proxy;

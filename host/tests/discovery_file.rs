@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::client::{answered_by, json};
+use common::client::{answered_by, json, until_answered_by};
 use common::{backend, proxy, temp_dir};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn endpoints_file(addresses: &[SocketAddr]) -> String {
     let list: Vec<String> = addresses
@@ -22,22 +22,6 @@ fn replace(path: &std::path::Path, text: &str) {
     let fresh = path.with_extension("new");
     std::fs::write(&fresh, text).unwrap();
     std::fs::rename(&fresh, path).unwrap();
-}
-
-/// Waits (up to 3 s) until 30 requests are answered by exactly `names`.
-async fn until_served_by(web: SocketAddr, names: &[&str]) -> Duration {
-    let started = Instant::now();
-    loop {
-        let seen = answered_by(web, 30).await;
-        if seen.keys().map(String::as_str).eq(names.iter().copied()) {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "expected {names:?}, saw {seen:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,7 +43,7 @@ async fn membership_follows_the_file_and_a_broken_file_changes_nothing() {
         proxy.listener_addr("web").unwrap(),
         proxy.admin_addr().unwrap(),
     );
-    until_served_by(web, &["a", "b"]).await;
+    until_answered_by(web, &["a", "b"], Duration::from_secs(3)).await;
     let ids = |clusters: &serde_json::Value| -> Vec<(String, u64)> {
         clusters["clusters"][0]["endpoints"]
             .as_array()
@@ -76,7 +60,7 @@ async fn membership_follows_the_file_and_a_broken_file_changes_nothing() {
     let before = ids(&json(admin, "/clusters").await);
 
     replace(&path, &endpoints_file(&[a.addr, b.addr, c.addr]));
-    let took = until_served_by(web, &["a", "b", "c"]).await;
+    let took = until_answered_by(web, &["a", "b", "c"], Duration::from_secs(3)).await;
     eprintln!("an endpoint added to the file served within {took:?}");
     let after = json(admin, "/clusters").await;
     let kept: Vec<_> = ids(&after)
@@ -89,7 +73,7 @@ async fn membership_follows_the_file_and_a_broken_file_changes_nothing() {
     assert!(discovery["source"].as_str().unwrap().starts_with("file "));
 
     replace(&path, &endpoints_file(&[b.addr, c.addr]));
-    until_served_by(web, &["b", "c"]).await;
+    until_answered_by(web, &["b", "c"], Duration::from_secs(3)).await;
     let a_hits = a.hits.load(std::sync::atomic::Ordering::Relaxed);
 
     // Broken: the last good membership stays, the error is shown.

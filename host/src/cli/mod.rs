@@ -3,6 +3,7 @@
 mod demo;
 pub mod logging;
 mod policy_cmd;
+mod register;
 mod run;
 
 pub use demo::backend as demo_backend;
@@ -48,6 +49,10 @@ pub enum Command {
         #[arg(long, default_value_t = 3000)]
         requests: usize,
     },
+    /// Register one instance of a service in etcd on a lease kept alive until SIGINT or
+    /// SIGTERM (then revoked); if this process dies, the lease expires and the
+    /// instance vanishes.
+    Register(register::Registration),
     /// Work with policy components.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
@@ -67,6 +72,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             requests,
         } => demo::run(once, listen, requests),
+        Command::Register(registration) => register::run(registration),
         Command::Policy(command) => policy_cmd::run(command),
     }
 }

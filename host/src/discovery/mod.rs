@@ -7,7 +7,9 @@
 //! keeps the health of the endpoints that stay, and pushes the new membership to the
 //! cluster's policies. Sources run on the health thread, off the request path.
 
+mod dns;
 mod endpoint;
+mod etcd;
 mod file;
 
 pub use endpoint::{Discovered, merge, parse_file};
@@ -42,6 +44,11 @@ pub struct Discovery {
 
 enum Source {
     File(PathBuf),
+    Dns(dns::Spec),
+    Etcd {
+        endpoints: Vec<String>,
+        prefix: String,
+    },
 }
 
 impl Discovery {
@@ -54,7 +61,40 @@ impl Discovery {
                 empty_grace.0,
                 format!("file {}", path.display()),
             ),
-            _ => return None,
+            DiscoveryConfig::Dns {
+                name,
+                record,
+                port,
+                nameserver,
+                min_refresh,
+                max_refresh,
+                empty_grace,
+            } => {
+                let server =
+                    nameserver.map_or("the system's nameserver".into(), |a| a.0.to_string());
+                let described = format!("dns {record:?} {name} via {server}");
+                let spec = dns::Spec {
+                    name: name.clone(),
+                    record: *record,
+                    port: *port,
+                    nameserver: nameserver.map(|a| a.0),
+                    min_refresh: min_refresh.0,
+                    max_refresh: max_refresh.0,
+                };
+                (Source::Dns(spec), empty_grace.0, described)
+            }
+            DiscoveryConfig::Etcd {
+                endpoints,
+                prefix,
+                empty_grace,
+            } => {
+                let described = format!("etcd {} {prefix}", endpoints.join(","));
+                let source = Source::Etcd {
+                    endpoints: endpoints.clone(),
+                    prefix: prefix.clone(),
+                };
+                (source, empty_grace.0, described)
+            }
         };
         Some(Self {
             cluster: cluster.name.clone(),
@@ -75,6 +115,10 @@ impl Discovery {
         let (reports, incoming) = mpsc::channel(16);
         let source = match self.source {
             Source::File(path) => tokio::spawn(file::run(path, reports)),
+            Source::Dns(spec) => tokio::spawn(dns::run(spec, reports)),
+            Source::Etcd { endpoints, prefix } => {
+                tokio::spawn(etcd::run(endpoints, prefix, reports))
+            }
         };
         Settle {
             cluster: self.cluster,

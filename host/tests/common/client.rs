@@ -78,6 +78,23 @@ pub async fn answered_by(proxy: SocketAddr, n: usize) -> std::collections::BTree
     counts
 }
 
+/// Waits (up to `limit`) until 30 GETs are answered by exactly the backends `names`
+/// (sorted); how long that took.
+pub async fn until_answered_by(proxy: SocketAddr, names: &[&str], limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let seen = answered_by(proxy, 30).await;
+        if seen.keys().map(String::as_str).eq(names.iter().copied()) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "expected {names:?}, saw {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Writes `bytes` on `stream` and returns the text of what one read brings back
 /// (within 3 s): enough for a short response.
 pub async fn raw_exchange(stream: &mut tokio::net::TcpStream, bytes: &[u8]) -> String {

@@ -63,6 +63,7 @@ pub fn bind_with(
 
 pub mod backend;
 pub mod client;
+pub mod etcd;
 pub mod process;
 
 /// Runs the `switchyard` binary with `args`: whether it succeeded, stdout, stderr.
