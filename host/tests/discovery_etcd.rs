@@ -167,3 +167,50 @@ fn register_deregisters_on_sigterm() {
     // Revoked, not left to its 30 s lease.
     registered_within(false);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_put_switches_the_policy_of_every_proxy_in_the_fleet() {
+    let etcd = Etcd::start();
+    let a = backend::named("a", Duration::ZERO).await;
+    let b = backend::named("b", Duration::ZERO).await;
+    let config = common::config("round-robin", &[(a.addr, 1), (b.addr, 1)], "")
+        + &format!(
+            "[admin]\nlisten = \"127.0.0.1:0\"\n[etcd]\nendpoints = [\"{}\"]\n",
+            etcd.url()
+        );
+    let proxies = [proxy(&config), proxy(&config)];
+    let webs: Vec<SocketAddr> = proxies
+        .iter()
+        .map(|p| p.listener_addr("web").unwrap())
+        .collect();
+    for web in &webs {
+        assert_eq!(answered_by(*web, 20).await.len(), 2, "round-robin spreads");
+    }
+    // ring-hash hashes the client IP by default: every request from here goes to one
+    // backend.
+    etcd.put("/switchyard/clusters/api/policy", "ring-hash");
+    let put = Instant::now();
+    for web in &webs {
+        let started = Instant::now();
+        while answered_by(*web, 20).await.len() != 1 {
+            assert!(started.elapsed() < Duration::from_secs(3), "not switched");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    eprintln!(
+        "both proxies switched within {:?} of the put",
+        put.elapsed()
+    );
+    for proxy in &proxies {
+        let clusters = json(proxy.admin_addr().unwrap(), "/clusters").await;
+        assert_eq!(clusters["clusters"][0]["policy"], "ring-hash");
+    }
+    // An unknown policy changes nothing; removing the key brings the file's back.
+    etcd.put("/switchyard/clusters/api/policy", "no-such-policy");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(answered_by(webs[0], 20).await.len(), 1);
+    assert!(etcd.ctl(&["del", "/switchyard/clusters/api/policy"]).0);
+    for web in &webs {
+        until_answered_by(*web, &["a", "b"], Duration::from_secs(3)).await;
+    }
+}

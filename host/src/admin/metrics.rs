@@ -110,9 +110,10 @@ fn endpoints(families: &mut Families, upstream: &Upstream) {
 }
 
 fn policy(families: &mut Families, upstream: &Upstream) {
+    let policy_name = upstream.policy_name();
     let labels = [
         ("cluster", upstream.name()),
-        ("policy", upstream.policy_name()),
+        ("policy", policy_name.as_str()),
     ];
     let policy = upstream.policy();
     let stats = policy.stats();

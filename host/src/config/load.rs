@@ -146,6 +146,16 @@ fn check_retries(retries: &super::model::RetriesConfig) -> Result<(), String> {
     Ok(())
 }
 
+fn check_etcd_urls(urls: &[String]) -> Result<(), String> {
+    if urls.is_empty() {
+        return Err("at least one etcd URL is needed".into());
+    }
+    match urls.iter().find(|u| !u.starts_with("http://")) {
+        Some(url) => Err(format!("{url:?} is not an http:// URL")),
+        None => Ok(()),
+    }
+}
+
 fn check_discovery(cluster: &super::model::ClusterConfig) -> Result<(), String> {
     use super::model::{DiscoveryConfig, DnsRecord};
     let kind = match &cluster.discovery {
@@ -178,14 +188,7 @@ fn check_discovery(cluster: &super::model::ClusterConfig) -> Result<(), String> 
         DiscoveryConfig::Etcd {
             endpoints, prefix, ..
         } => {
-            if endpoints.is_empty() {
-                return Err("discovery.endpoints: at least one etcd URL is needed".into());
-            }
-            if let Some(url) = endpoints.iter().find(|u| !u.starts_with("http://")) {
-                return Err(format!(
-                    "discovery.endpoints: {url:?} is not an http:// URL"
-                ));
-            }
+            check_etcd_urls(endpoints).map_err(|m| format!("discovery.endpoints: {m}"))?;
             if prefix.is_empty() {
                 return Err("discovery.prefix: must not be empty".into());
             }
@@ -202,6 +205,9 @@ fn check_discovery(cluster: &super::model::ClusterConfig) -> Result<(), String> 
 
 /// Cross-reference and range checks; the error is `key.path: reason`.
 fn validate(config: &Config) -> Result<(), String> {
+    if let Some(fleet) = &config.etcd {
+        check_etcd_urls(&fleet.endpoints).map_err(|m| format!("etcd.endpoints: {m}"))?;
+    }
     if config.workers == Some(0) {
         return Err("workers: must be at least 1".into());
     }

@@ -31,6 +31,22 @@ pub struct Config {
     pub listeners: Vec<ListenerConfig>,
     /// Clusters of endpoints.
     pub clusters: Vec<ClusterConfig>,
+    /// Take each cluster's policy and policy configuration from etcd, so that one
+    /// `etcdctl put` steers a whole fleet of proxies.
+    pub etcd: Option<FleetConfig>,
+}
+
+/// `[etcd]`: per cluster, `PREFIX/clusters/NAME/policy` (a policy name) and
+/// `PREFIX/clusters/NAME/policy_config` (a JSON object) override the file's `policy`
+/// and `policy_config` while they exist.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetConfig {
+    /// etcd client URLs, e.g. `http://127.0.0.1:2379`.
+    pub endpoints: Vec<String>,
+    /// The key prefix.
+    #[serde(default = "default_fleet_prefix")]
+    pub prefix: String,
 }
 
 /// `[admin]`.
@@ -605,6 +621,9 @@ fn default_budget_percent() -> u32 {
 }
 fn default_budget_min() -> u32 {
     3
+}
+fn default_fleet_prefix() -> String {
+    "/switchyard/".into()
 }
 fn default_empty_grace() -> Dur {
     Dur(Duration::from_secs(30))

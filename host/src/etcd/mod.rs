@@ -1,8 +1,11 @@
-//! etcd: one way to connect (used by discovery, `switchyard register` and the fleet
-//! settings), and a watched key prefix that resumes after disconnects.
+//! etcd: one way to connect (used by discovery, `switchyard register` and the
+//! fleet), a watched key prefix that resumes after disconnects, and the fleet's
+//! policy keys.
 
+mod fleet;
 mod prefix;
 
+pub use fleet::{Fleet, Steered};
 pub use prefix::{PrefixEvent, watch_prefix};
 
 use etcd_client::{Client, ConnectOptions};

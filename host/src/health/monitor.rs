@@ -71,7 +71,7 @@ impl ClusterMonitor {
         ));
         let next_id = base.iter().map(|m| m.id + 1).max().unwrap_or(0);
         Self {
-            cluster: balancer.setup().cluster.clone(),
+            cluster: balancer.cluster().to_string(),
             balancer,
             scorer,
             probe,

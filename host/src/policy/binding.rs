@@ -30,7 +30,9 @@ pub struct PolicySetup {
 
 /// The policy version serving one cluster.
 pub struct PolicyBinding {
-    setup: PolicySetup,
+    cluster: String,
+    /// Replaced when the cluster switches to another policy.
+    setup: Mutex<PolicySetup>,
     active: ArcSwap<ClusterPolicy>,
     /// The last version replaced while it was not quarantined.
     previous: ArcSwapOption<ClusterPolicy>,
@@ -65,7 +67,8 @@ impl PolicyBinding {
     ) -> Result<Self, LoadError> {
         let policy = start(&setup, component, membership)?;
         Ok(Self {
-            setup,
+            cluster: setup.cluster.clone(),
+            setup: Mutex::new(setup),
             active: ArcSwap::from_pointee(policy),
             previous: ArcSwapOption::empty(),
             changing: Mutex::new(()),
@@ -73,9 +76,29 @@ impl PolicyBinding {
         })
     }
 
-    /// How the cluster uses its policy.
-    pub fn setup(&self) -> &PolicySetup {
-        &self.setup
+    /// The cluster's name.
+    pub fn cluster(&self) -> &str {
+        &self.cluster
+    }
+
+    /// How the cluster uses its policy now.
+    pub fn setup(&self) -> PolicySetup {
+        self.setup.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Switches the cluster to `component`, used as `setup` says (another policy, or
+    /// the same with another configuration): started on the current membership and
+    /// serving from the next pick; the version it replaces stays at hand as the
+    /// previous one.
+    pub(crate) fn switch(
+        &self,
+        setup: PolicySetup,
+        component: Arc<PolicyComponent>,
+    ) -> Result<(), LoadError> {
+        let next = start(&setup, component, self.active.load().membership())?;
+        self.install(next);
+        *self.setup.lock().unwrap_or_else(|e| e.into_inner()) = setup;
+        Ok(())
     }
 
     /// The version serving now. Cheap: no lock, no reference count.
@@ -129,7 +152,7 @@ impl PolicyBinding {
         component: Arc<PolicyComponent>,
     ) -> Result<ClusterPolicy, LoadError> {
         let current = self.active.load_full();
-        let next = start(&self.setup, component, current.membership())?;
+        let next = start(&self.setup(), component, current.membership())?;
         if let Some(state) = current.save_state() {
             next.restore_state(state).map_err(LoadError::Smoke)?;
         }

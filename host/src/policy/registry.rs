@@ -129,7 +129,7 @@ enum Prepared {
 impl Bound {
     fn cluster(&self) -> &str {
         match self {
-            Bound::Balancer(b) => &b.setup().cluster,
+            Bound::Balancer(b) => b.cluster(),
             Bound::Scorer(b) => &b.setup().cluster,
         }
     }
@@ -274,6 +274,54 @@ impl PolicyRegistry {
         });
         entry.bindings.push(bound);
         Ok(binding)
+    }
+
+    /// Switches the cluster `binding` serves to balancer `policy` with `config` (found
+    /// as [`bind`](Self::bind) finds it); reloads of `policy` reach the cluster from
+    /// now on, those of its old policy no longer do. Nothing changes on an error.
+    pub fn switch(
+        &self,
+        binding: &Arc<PolicyBinding>,
+        policy: &str,
+        config: Vec<(String, String)>,
+    ) -> Result<(), LoadError> {
+        let _reloading = lock(&self.reloading);
+        let old = binding.setup();
+        if old.policy == policy && old.config == config {
+            return Ok(());
+        }
+        let existing = lock(&self.entries).get(policy).map(|e| e.component.clone());
+        let (component, version) = match existing {
+            Some(component) => (component, None),
+            None => {
+                let (component, version) = self.load_initial(policy)?;
+                (component, Some(version))
+            }
+        };
+        let Linked::Balancer(balancer) = &component else {
+            return Err(LoadError::ScorerNotBalancer);
+        };
+        let setup = PolicySetup {
+            policy: policy.to_string(),
+            config,
+            ..old.clone()
+        };
+        binding.switch(setup, Arc::clone(balancer))?;
+        let mut entries = lock(&self.entries);
+        if let Some(entry) = entries.get_mut(&old.policy) {
+            entry
+                .bindings
+                .retain(|b| !matches!(b, Bound::Balancer(b) if Arc::ptr_eq(b, binding)));
+        }
+        let entry = entries.entry(policy.to_string()).or_insert_with(|| Entry {
+            version: version.expect("a policy seen for the first time has just been loaded"),
+            component,
+            bindings: Vec::new(),
+            file_removed: false,
+            last_error: None,
+        });
+        entry.bindings.push(Bound::Balancer(Arc::clone(binding)));
+        Ok(())
     }
 
     /// Loads `dir/NAME.wasm` again if it changed, or handles its removal.

@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::config::model::UpstreamProtocol;
 use crate::config::model::{ClusterConfig, ListenerConfig};
 use crate::discovery::Discovery;
+use crate::etcd::{Fleet, Steered};
 use crate::health::{ClusterMonitor, Composition, HealthChecker, ProbeSpec};
 use crate::policy::{
     ComponentCache, DEFAULT_HEALTH_POLICY, PolicyEngine, PolicyLimits, PolicyRegistry, PolicySetup,
@@ -54,6 +55,7 @@ pub struct Proxy {
     workers: Vec<std::thread::JoinHandle<()>>,
     watcher: Option<PolicyWatcher>,
     admin: Option<AdminServer>,
+    fleet: Option<Fleet>,
 }
 
 /// What one listener serves.
@@ -77,6 +79,22 @@ impl Proxy {
             monitors,
         } = build_upstreams(config, engine, workers)?;
         let health = HealthChecker::start(monitors).context("starting the health thread")?;
+        let fleet = match &config.etcd {
+            Some(fleet) => {
+                let steered = config
+                    .clusters
+                    .iter()
+                    .zip(&upstreams)
+                    .map(|(cluster, upstream)| Steered {
+                        binding: Arc::clone(upstream.binding()),
+                        default: (cluster.policy.clone(), policy_config(cluster)),
+                    })
+                    .collect();
+                let started = Fleet::start(fleet, Arc::clone(&registry), steered);
+                Some(started.context("starting the fleet watch")?)
+            }
+            None => None,
+        };
         let by_name: HashMap<&str, &Arc<Upstream>> =
             upstreams.iter().map(|u| (u.name(), u)).collect();
 
@@ -135,6 +153,7 @@ impl Proxy {
             workers,
             watcher,
             admin,
+            fleet,
         })
     }
 
@@ -169,6 +188,7 @@ impl Proxy {
     /// Stops accepting, lets in-flight requests finish (up to the drain timeout), and
     /// waits for the workers.
     pub fn shutdown(self) {
+        drop(self.fleet);
         drop(self.watcher);
         let _ = self.shutdown.send(true);
         for worker in self.workers {
@@ -208,11 +228,7 @@ pub fn build_upstreams(
         let setup = PolicySetup {
             cluster: cluster.name.clone(),
             policy: cluster.policy.clone(),
-            config: cluster
-                .policy_config
-                .iter()
-                .map(|(k, v)| (k.clone(), v.0.clone()))
-                .collect(),
+            config: policy_config(cluster),
             zone: config.zone.clone(),
             limits: PolicyLimits {
                 pick_deadline: cluster.policy_limits.pick_deadline.0,
@@ -337,6 +353,15 @@ fn membership(cluster: &ClusterConfig) -> Membership {
             })
             .collect(),
     )
+}
+
+/// The cluster's `policy_config` as key/values.
+fn policy_config(cluster: &ClusterConfig) -> Vec<(String, String)> {
+    cluster
+        .policy_config
+        .iter()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect()
 }
 
 fn breaker_settings(cluster: &ClusterConfig) -> Option<BreakerSettings> {

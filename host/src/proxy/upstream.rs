@@ -80,7 +80,7 @@ impl Upstream {
     ) -> Self {
         let budget = RetryBudget::new(retry.budget_ratio, retry.budget_min_per_second);
         Self {
-            name: policy.setup().cluster.clone(),
+            name: policy.cluster().to_string(),
             policy,
             settings,
             retry,
@@ -230,8 +230,13 @@ impl Upstream {
     }
 
     /// The name of the cluster's balancer.
-    pub fn policy_name(&self) -> &str {
-        &self.policy.setup().policy
+    pub fn policy_name(&self) -> String {
+        self.policy.setup().policy
+    }
+
+    /// The cluster's tie to its policy.
+    pub fn binding(&self) -> &Arc<PolicyBinding> {
+        &self.policy
     }
 
     /// Chooses endpoints for `request` (see [`PolicyBinding::pick`]).
