@@ -12,22 +12,9 @@ cd "$(dirname "$0")/.."
 DURATION=${1:-10}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-16}
-WORK=$(mktemp -d)
-cleanup() {
-    kill $(jobs -p) 2>/dev/null || true
-    for pid in "$WORK"/*.pid; do [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-need=()
-for tool in nginx:nginx-light wrk:wrk; do
-    command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
-done
-if [ ${#need[@]} -gt 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-cargo build --release --locked -p switchyard >/dev/null 2>&1 || cargo build --release --locked -p switchyard
+source benches/common.sh
+need nginx:nginx-light wrk:wrk
+build
 
 PROXY=18090
 BACKENDS=(18091 18092 18093)
@@ -107,13 +94,7 @@ for round in $(seq "$ROUNDS"); do
     sleep 3 # probes see it back (healthy_threshold 2 at 1 s)
 done
 
-awk '
-function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; if (v ~ /s$/) return (v+0)*1e6; return v+0 }
-function median(list,   n, v, i, j, t) {
-  n = split(list, v, " ")
-  for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j-1]+0 > v[j]+0; j--) { t = v[j]; v[j] = v[j-1]; v[j-1] = t }
-  return n % 2 ? v[(n+1)/2] : (v[n/2] + v[n/2+1]) / 2
-}
+awk "$AWK_STATS"'
 { p50[$1]=p50[$1]" "us($2); p99[$1]=p99[$1]" "us($3); bad[$1]+=$4 }
 END {
   printf "medians: steady p50 %.0f us, p99 %.0f us; kill p50 %.0f us, p99 %.0f us\n", median(p50["steady"]), median(p99["steady"]), median(p50["kill"]), median(p99["kill"])

@@ -13,22 +13,9 @@ cd "$(dirname "$0")/.."
 DURATION=${1:-10}
 ROUNDS=${ROUNDS:-3}
 CONNS=32
-WORK=$(mktemp -d)
-cleanup() {
-    kill $(jobs -p) 2>/dev/null || true
-    for pid in "$WORK"/*.pid; do [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-need=()
-for tool in nginx:nginx-light haproxy:haproxy wrk:wrk h2load:nghttp2-client; do
-    command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
-done
-if [ ${#need[@]} -gt 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-cargo build --release --locked -p switchyard >/dev/null 2>&1 || cargo build --release --locked -p switchyard
+source benches/common.sh
+need nginx:nginx-light haproxy:haproxy wrk:wrk h2load:nghttp2-client
+build
 
 BACKEND=18081 NGINX=18082 NGINX_H2=18083 HAPROXY=18084 SWITCHYARD=18085 RESILIENT=18086
 
@@ -141,13 +128,7 @@ done
 
 # Medians over the rounds: throughput against each competitor, added median latency
 # at one connection.
-awk '
-function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; if (v ~ /s$/) return (v+0)*1e6; return v+0 }
-function median(list,   n, v, i, j, t) {
-  n = split(list, v, " ")
-  for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j-1]+0 > v[j]+0; j--) { t = v[j]; v[j] = v[j-1]; v[j-1] = t }
-  return n % 2 ? v[(n+1)/2] : (v[n/2] + v[n/2+1]) / 2
-}
+awk "$AWK_STATS"'
 { key=$1" "$2" "$3; rps[key]=rps[key]" "$4; if ($5 != "") p50[key]=p50[key]" "us($5) }
 END {
   for (k in rps) r[k]=median(rps[k])

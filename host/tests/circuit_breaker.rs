@@ -90,19 +90,21 @@ async fn a_failing_endpoint_is_cut_off_tried_again_and_restored() {
     assert_eq!(membership_health(admin, &flaky_addr).await, "healthy");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cluster_at_max_requests_refuses_at_once() {
-    let slow = backend::named("slow", Duration::from_millis(400)).await;
-    let extra = "[clusters.limits]\nmax_requests = 2\n";
-    let proxy = proxy(&config("round-robin", &[(slow.addr, 1)], extra));
-    let web = proxy.listener_addr("web").unwrap();
+/// A GET through `web` after each delay (in ms) from now, all at once (with `mixed`,
+/// every other one over h2c): each answer's status, and when it came.
+async fn staggered_gets(
+    web: std::net::SocketAddr,
+    delays: &[u64],
+    mixed: bool,
+) -> Vec<(u16, Duration)> {
     let started = std::time::Instant::now();
-    let requests: Vec<_> = (0..5)
-        .map(|i| {
+    let requests: Vec<_> = delays
+        .iter()
+        .enumerate()
+        .map(|(i, &delay)| {
             tokio::spawn(async move {
-                // Staggered so that the first two are in flight before the rest.
-                tokio::time::sleep(Duration::from_millis(if i < 2 { 0 } else { 100 })).await;
-                let (status, _, _) = common::client::get(web, "/", i % 2 == 1).await;
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+                let (status, _, _) = common::client::get(web, "/", mixed && i % 2 == 1).await;
                 (status.as_u16(), started.elapsed())
             })
         })
@@ -111,6 +113,17 @@ async fn a_cluster_at_max_requests_refuses_at_once() {
     for request in requests {
         answers.push(request.await.unwrap());
     }
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_at_max_requests_refuses_at_once() {
+    let slow = backend::named("slow", Duration::from_millis(400)).await;
+    let extra = "[clusters.limits]\nmax_requests = 2\n";
+    let proxy = proxy(&config("round-robin", &[(slow.addr, 1)], extra));
+    let web = proxy.listener_addr("web").unwrap();
+    // Staggered so that the first two are in flight before the rest.
+    let answers = staggered_gets(web, &[0, 0, 100, 100, 100], true).await;
     let refused: Vec<_> = answers.iter().filter(|(s, _)| *s == 503).collect();
     assert_eq!(refused.len(), 3, "{answers:?}");
     assert!(
@@ -135,23 +148,9 @@ async fn max_connections_queues_up_to_max_pending_and_refuses_the_rest() {
                  [clusters.limits]\nmax_connections = 2\nmax_pending = 1\n";
     let proxy = proxy(&config("round-robin", &[(slow.addr, 1)], extra));
     let web = proxy.listener_addr("web").unwrap();
-    let started = std::time::Instant::now();
-    let requests: Vec<_> = (0..5)
-        .map(|i| {
-            tokio::spawn(async move {
-                // The first two take both connections, the third waits for one of
-                // them, the last two find the queue full.
-                let delay = [0, 0, 100, 150, 150][i];
-                tokio::time::sleep(Duration::from_millis(delay)).await;
-                let (status, _, _) = common::client::get(web, "/", false).await;
-                (status.as_u16(), started.elapsed())
-            })
-        })
-        .collect();
-    let mut answers = Vec::new();
-    for request in requests {
-        answers.push(request.await.unwrap());
-    }
+    // Over HTTP/1.1 (one request per connection): the first two take both
+    // connections, the third waits for one of them, the last two find the queue full.
+    let answers = staggered_gets(web, &[0, 0, 100, 150, 150], false).await;
     let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
     assert_eq!(statuses, [200, 200, 200, 503, 503], "{answers:?}");
     let (_, waited) = answers[2];

@@ -255,15 +255,28 @@ impl PolicyRegistry {
         bind: impl FnOnce(&Linked) -> Result<(T, Bound), LoadError>,
     ) -> Result<T, LoadError> {
         let _reloading = lock(&self.reloading);
+        let (component, version) = self.component(name)?;
+        let (binding, bound) = bind(&component)?;
+        self.attach(name, component, version, bound);
+        Ok(binding)
+    }
+
+    /// The loaded component of `name`, or its first version loaded now (with that
+    /// version, for [`attach`](Self::attach)).
+    fn component(&self, name: &str) -> Result<(Linked, Option<PolicyVersion>), LoadError> {
         let existing = lock(&self.entries).get(name).map(|e| e.component.clone());
-        let (component, version) = match existing {
-            Some(component) => (component, None),
+        match existing {
+            Some(component) => Ok((component, None)),
             None => {
                 let (component, version) = self.load_initial(name)?;
-                (component, Some(version))
+                Ok((component, Some(version)))
             }
-        };
-        let (binding, bound) = bind(&component)?;
+        }
+    }
+
+    /// Records that `bound` uses policy `name` (entered with `component` and
+    /// `version` if it is new).
+    fn attach(&self, name: &str, component: Linked, version: Option<PolicyVersion>, bound: Bound) {
         let mut entries = lock(&self.entries);
         let entry = entries.entry(name.to_string()).or_insert_with(|| Entry {
             version: version.expect("a policy seen for the first time has just been loaded"),
@@ -273,7 +286,6 @@ impl PolicyRegistry {
             last_error: None,
         });
         entry.bindings.push(bound);
-        Ok(binding)
     }
 
     /// Switches the cluster `binding` serves to balancer `policy` with `config` (found
@@ -290,14 +302,7 @@ impl PolicyRegistry {
         if old.policy == policy && old.config == config {
             return Ok(());
         }
-        let existing = lock(&self.entries).get(policy).map(|e| e.component.clone());
-        let (component, version) = match existing {
-            Some(component) => (component, None),
-            None => {
-                let (component, version) = self.load_initial(policy)?;
-                (component, Some(version))
-            }
-        };
+        let (component, version) = self.component(policy)?;
         let Linked::Balancer(balancer) = &component else {
             return Err(LoadError::ScorerNotBalancer);
         };
@@ -307,20 +312,17 @@ impl PolicyRegistry {
             ..old.clone()
         };
         binding.switch(setup, Arc::clone(balancer))?;
-        let mut entries = lock(&self.entries);
-        if let Some(entry) = entries.get_mut(&old.policy) {
+        if let Some(entry) = lock(&self.entries).get_mut(&old.policy) {
             entry
                 .bindings
                 .retain(|b| !matches!(b, Bound::Balancer(b) if Arc::ptr_eq(b, binding)));
         }
-        let entry = entries.entry(policy.to_string()).or_insert_with(|| Entry {
-            version: version.expect("a policy seen for the first time has just been loaded"),
+        self.attach(
+            policy,
             component,
-            bindings: Vec::new(),
-            file_removed: false,
-            last_error: None,
-        });
-        entry.bindings.push(Bound::Balancer(Arc::clone(binding)));
+            version,
+            Bound::Balancer(Arc::clone(binding)),
+        );
         Ok(())
     }
 

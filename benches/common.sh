@@ -1,0 +1,35 @@
+# Sourced by the load scripts in benches/ (from the repository root): a work directory
+# removed on exit, with every process the script started; `need` installs the apt
+# packages of missing tools; `build` makes the release binary; AWK_STATS holds awk
+# functions for the summaries: us("1.5ms") in microseconds, median(" 3 1 2").
+WORK=$(mktemp -d)
+cleanup() {
+    kill $(jobs -p) 2>/dev/null || true
+    for pid in "$WORK"/*.pid; do [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# need TOOL:PACKAGE...
+need() {
+    local missing=()
+    for tool in "$@"; do
+        command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+build() {
+    cargo build --release --locked -p switchyard >/dev/null 2>&1 || cargo build --release --locked -p switchyard
+}
+
+AWK_STATS='
+function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; if (v ~ /s$/) return (v+0)*1e6; return v+0 }
+function median(list,   n, v, i, j, t) {
+  n = split(list, v, " ")
+  for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j-1]+0 > v[j]+0; j--) { t = v[j]; v[j] = v[j-1]; v[j-1] = t }
+  return n % 2 ? v[(n+1)/2] : (v[n/2] + v[n/2+1]) / 2
+}
+'
