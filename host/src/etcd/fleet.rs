@@ -123,12 +123,13 @@ fn steer(
     }
     let (policy, config) = wanted.clone();
     match registry.switch(&cluster.binding, &policy, config) {
-        Ok(()) => tracing::info!(
+        Ok(true) => tracing::info!(
             cluster = name,
             policy,
             revision,
-            "fleet: cluster policy set from etcd"
+            "fleet: cluster policy switched"
         ),
+        Ok(false) => {}
         Err(e) => tracing::error!(
             cluster = name,
             policy,

@@ -130,19 +130,22 @@ impl ClusterPolicy {
         self.membership.load_full()
     }
 
-    /// Replaces the membership. Idle instances get it now; instances in use get it
-    /// before their next pick.
+    /// Replaces the membership. Idle instances get it now, one at a time, so that
+    /// picks meanwhile still find the others idle (an instance the pick takes before
+    /// this reaches it gets the membership then); instances in use get it before their
+    /// next pick.
     pub fn set_membership(&self, membership: Arc<Membership>) {
         self.membership.store(Arc::clone(&membership));
-        let mut synced = Vec::with_capacity(self.idle.len());
-        while let Some(mut instance) = self.idle.pop() {
+        for _ in 0..self.idle.len() {
+            let Some(mut instance) = self.idle.pop() else {
+                break;
+            };
             match instance.sync(&membership) {
-                Ok(()) => synced.push(instance),
+                Ok(()) => {
+                    let _ = self.idle.push(instance);
+                }
                 Err(fault) => self.record_fault(&fault),
             }
-        }
-        for instance in synced {
-            let _ = self.idle.push(instance);
         }
     }
 

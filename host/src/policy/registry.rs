@@ -290,17 +290,18 @@ impl PolicyRegistry {
 
     /// Switches the cluster `binding` serves to balancer `policy` with `config` (found
     /// as [`bind`](Self::bind) finds it); reloads of `policy` reach the cluster from
-    /// now on, those of its old policy no longer do. Nothing changes on an error.
+    /// now on, those of its old policy no longer do. Whether anything changed (not
+    /// when the cluster uses that already); nothing changes on an error.
     pub fn switch(
         &self,
         binding: &Arc<PolicyBinding>,
         policy: &str,
         config: Vec<(String, String)>,
-    ) -> Result<(), LoadError> {
+    ) -> Result<bool, LoadError> {
         let _reloading = lock(&self.reloading);
         let old = binding.setup();
         if old.policy == policy && old.config == config {
-            return Ok(());
+            return Ok(false);
         }
         let (component, version) = self.component(policy)?;
         let Linked::Balancer(balancer) = &component else {
@@ -323,7 +324,7 @@ impl PolicyRegistry {
             version,
             Bound::Balancer(Arc::clone(binding)),
         );
-        Ok(())
+        Ok(true)
     }
 
     /// Loads `dir/NAME.wasm` again if it changed, or handles its removal.
