@@ -2,6 +2,7 @@
 //! embedded default policy in front of them, a burst of traffic, and a table of how it
 //! spread. Then it keeps serving until Ctrl-C (unless `--once`).
 
+use super::signals::Signals;
 use crate::config::Config;
 use crate::policy::{DEFAULT_POLICY, PolicyEngine};
 use crate::proxy::{Proxy, Upstream};
@@ -38,6 +39,7 @@ pub fn run(once: bool, listen: SocketAddr, requests: usize) -> anyhow::Result<()
         }
         anyhow::Ok(addrs)
     })?;
+    let signals = runtime.block_on(async { Signals::install() })?;
     let config = demo_config(listen, &backends)?;
     let engine = PolicyEngine::new().map_err(|e| anyhow::anyhow!("{e:#}"))?;
     let proxy = Proxy::start(&config, &engine)?;
@@ -61,7 +63,7 @@ pub fn run(once: bool, listen: SocketAddr, requests: usize) -> anyhow::Result<()
     );
     if !once {
         println!("Still serving: try `curl http://{addr}/`. Ctrl-C to stop.");
-        super::run::wait_for_signal(&proxy)?;
+        runtime.block_on(super::run::serve_until_stopped(signals, &proxy));
     }
     proxy.shutdown();
     anyhow::ensure!(failures == 0, "{failures} demo requests failed");

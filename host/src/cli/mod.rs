@@ -5,6 +5,7 @@ pub mod logging;
 mod policy_cmd;
 mod register;
 mod run;
+mod signals;
 
 pub use demo::backend as demo_backend;
 

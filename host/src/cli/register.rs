@@ -2,6 +2,7 @@
 //! lease, keeps the lease alive, and revokes it on SIGINT/SIGTERM. Should this process
 //! die, the lease expires and the instance vanishes from every proxy watching.
 
+use super::signals::Signals;
 use crate::etcd::connect;
 use etcd_client::{Client, PutOptions};
 use std::cell::Cell;
@@ -63,16 +64,14 @@ pub fn run(registration: Registration) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut terminate = signal(SignalKind::terminate())?;
+        let mut signals = Signals::install()?;
         let client = connect(&registration.etcd)
             .await
             .map_err(anyhow::Error::msg)?;
         let lease = Cell::new(None);
         tokio::select! {
             () = keep_registered(client.clone(), &registration, &lease) => {}
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate.recv() => {}
+            () = signals.stop() => {}
         }
         // Revoking the lease deletes the key at once rather than at its expiry.
         if let Some(id) = lease.get() {

@@ -1,5 +1,6 @@
 //! `switchyard run` and `switchyard check-config`.
 
+use super::signals::{Asked, Signals};
 use crate::config::load_file;
 use crate::policy::PolicyEngine;
 use crate::proxy::{Proxy, build_upstreams, worker_count};
@@ -10,11 +11,15 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
     let config = load_file(path)?;
     super::logging::init(config.log.format);
     let engine = PolicyEngine::new().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let signals = runtime.block_on(async { Signals::install() })?;
     let proxy = Proxy::start(&config, &engine)?;
     for (name, addr) in proxy.listeners() {
         tracing::info!(listener = name.as_str(), %addr, workers = worker_count(&config), "listening");
     }
-    wait_for_signal(&proxy)?;
+    runtime.block_on(serve_until_stopped(signals, &proxy));
     tracing::info!(drain = ?config.drain_timeout.0, "shutting down: finishing requests in flight");
     proxy.shutdown();
     tracing::info!("stopped");
@@ -37,25 +42,10 @@ pub fn check(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Blocks until SIGINT or SIGTERM; on SIGHUP, rescans the policy directory.
-pub(crate) fn wait_for_signal(proxy: &Proxy) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut terminate = signal(SignalKind::terminate())?;
-        let mut hangup = signal(SignalKind::hangup())?;
-        loop {
-            tokio::select! {
-                result = tokio::signal::ctrl_c() => return result,
-                _ = terminate.recv() => return Ok(()),
-                _ = hangup.recv() => {
-                    tracing::info!("SIGHUP: rescanning the policy directory");
-                    proxy.registry().rescan();
-                }
-            }
-        }
-    })?;
-    Ok(())
+/// Waits for SIGINT or SIGTERM; on SIGHUP, rescans the policy directory.
+pub(crate) async fn serve_until_stopped(mut signals: Signals, proxy: &Proxy) {
+    while let Asked::Rescan = signals.next().await {
+        tracing::info!("SIGHUP: rescanning the policy directory");
+        proxy.registry().rescan();
+    }
 }
