@@ -2,11 +2,12 @@
 //! registered with `switchyard register` (and with `etcdctl put`) receive traffic; an
 //! instance whose register process and backend die vanishes after its lease's TTL with
 //! no client request failing; the proxy keeps serving while etcd is down and follows
-//! changes made after it is back.
+//! changes made after it is back; an etcd down when the proxy starts is shown, retried
+//! and found once it is up, while the other clusters serve.
 
 mod common;
 
-use common::client::{Load, answered_by, json, until_answered_by};
+use common::client::{Load, answered_by, get, json, until_answered_by};
 use common::etcd::Etcd;
 use common::process::BackendProcess;
 use common::{backend, proxy};
@@ -132,6 +133,49 @@ async fn registrations_drive_membership_through_deaths_and_an_etcd_restart() {
         "the outage was seen: {discovery}"
     );
     assert_eq!(answered_by(web, 40).await.len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_etcd_down_at_start_is_retried_while_the_other_clusters_serve() {
+    let mut etcd = Etcd::stopped();
+    let a = backend::named("a", Duration::ZERO).await;
+    let s = backend::named("s", Duration::ZERO).await;
+    let fixed = format!(
+        "[[listeners]]\nname = \"fixed\"\nlisten = \"127.0.0.1:0\"\ncluster = \"fixed\"\n\
+         [[clusters]]\nname = \"fixed\"\npolicy = \"round-robin\"\n\
+         endpoints = [{{ address = \"{}\" }}]\n",
+        s.addr
+    );
+    let proxy = proxy(&etcd_config(&etcd, &fixed));
+    let (web, fixed, admin) = (
+        proxy.listener_addr("web").unwrap(),
+        proxy.listener_addr("fixed").unwrap(),
+        proxy.admin_addr().unwrap(),
+    );
+    until_answered_by(fixed, &["s"], Duration::from_secs(5)).await;
+    let (status, _, body) = get(web, "/", false).await;
+    assert_eq!(status, 503, "the etcd cluster has no endpoint yet: {body}");
+    let started = Instant::now();
+    let error = loop {
+        let clusters = json(admin, "/clusters").await;
+        let discovery = &clusters["clusters"][0]["discovery"];
+        if let Some(error) = discovery["last_error"]["error"].as_str() {
+            break error.to_string();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no discovery error shown: {discovery}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(error.contains(&etcd.url()), "the error names etcd: {error}");
+
+    // etcd comes up: the retries find it.
+    etcd.resume();
+    etcd.put("/services/api/a", &a.addr.to_string());
+    let took = until_answered_by(web, &["a"], Duration::from_secs(10)).await;
+    eprintln!("etcd up after the proxy: its first instance served within {took:?}");
+    until_answered_by(fixed, &["s"], Duration::ZERO).await;
 }
 
 #[test]

@@ -117,6 +117,47 @@ fn membership_changes_reach_every_instance() {
 }
 
 #[test]
+fn picks_answer_from_their_instance_while_a_hand_over_runs() {
+    let policy =
+        Arc::new(bind("round-robin", &[], Arc::new(Membership::synthetic(10_000))).unwrap());
+    policy.prewarm(3);
+    let request = RequestInfo::get("/");
+    // Pushing 10,000 members takes milliseconds per instance, so picks in a loop
+    // meanwhile meet instances the hand-over has not reached; on a loaded machine it
+    // may take a few tries.
+    for _ in 0..5 {
+        let new = Arc::new(Membership::synthetic(10_000));
+        let changer = {
+            let (policy, new) = (Arc::clone(&policy), Arc::clone(&new));
+            std::thread::spawn(move || policy.set_membership(new))
+        };
+        let mut from_older = 0;
+        while !changer.is_finished() {
+            let published = policy.membership().generation();
+            let pick = policy.pick(&request);
+            assert_eq!(pick.source, PickSource::Policy);
+            assert!(pick.membership.get(pick.endpoints[0]).is_some());
+            if published == new.generation() && pick.membership.generation() != published {
+                from_older += 1;
+            }
+        }
+        changer.join().unwrap();
+        for _ in 0..20 {
+            let pick = policy.pick(&request);
+            assert_eq!(
+                pick.membership.generation(),
+                new.generation(),
+                "the hand-over reached every instance"
+            );
+        }
+        if from_older > 0 {
+            return;
+        }
+    }
+    panic!("no pick answered from an instance the hand-over had not reached yet");
+}
+
+#[test]
 fn concurrent_picks_use_their_own_instances() {
     let policy = Arc::new(bind("least-request", &[], membership(&[1; 100])).unwrap());
     let threads: Vec<_> = (0..4)

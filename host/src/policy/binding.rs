@@ -24,7 +24,8 @@ pub struct PolicySetup {
     pub zone: String,
     /// Sandbox limits.
     pub limits: PolicyLimits,
-    /// Instances to prepare before a version serves (one per worker thread).
+    /// Instances to prepare before a version serves (one per worker thread, and one
+    /// spare for the membership hand-over).
     pub prewarm: usize,
 }
 

@@ -7,10 +7,10 @@ use crate::policy::bindings::{Needs, Setup};
 use crate::policy::engine::PolicyComponent;
 use crate::policy::faults::FaultLog;
 use crate::policy::instance::Instance;
+use crate::policy::instance_pool::{InstancePool, Pooled};
 use crate::policy::request::{RequestInfo, RequestView, to_wit};
 use crate::policy::{Fault, LoadError, PolicyLimits};
 use arc_swap::ArcSwap;
-use crossbeam_queue::ArrayQueue;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
@@ -70,7 +70,7 @@ pub struct ClusterPolicy {
     needs: Needs,
     limits: PolicyLimits,
     membership: ArcSwap<Membership>,
-    idle: ArrayQueue<Instance>,
+    pool: InstancePool,
     fallback_next: AtomicUsize,
     picks: AtomicU64,
     fallbacks: AtomicU64,
@@ -114,14 +114,14 @@ impl ClusterPolicy {
             needs,
             limits,
             membership: ArcSwap::new(membership),
-            idle: ArrayQueue::new(POOL),
+            pool: InstancePool::new(POOL),
             fallback_next: AtomicUsize::new(0),
             picks: AtomicU64::new(0),
             fallbacks: AtomicU64::new(0),
             faults: FaultLog::default(),
             inherited: OnceLock::new(),
         };
-        let _ = policy.idle.push(instance);
+        policy.pool.put(policy.pool.adopt(instance));
         Ok(policy)
     }
 
@@ -130,32 +130,23 @@ impl ClusterPolicy {
         self.membership.load_full()
     }
 
-    /// Replaces the membership. Idle instances get it now, one at a time, so that
-    /// picks meanwhile still find the others idle (an instance the pick takes before
-    /// this reaches it gets the membership then); instances in use get it before their
-    /// next pick.
+    /// Replaces the membership and hands it to every instance, one at a time, on the
+    /// calling thread. Picks meanwhile never wait for it: one that takes an instance
+    /// not reached yet answers from the membership that instance has.
     pub fn set_membership(&self, membership: Arc<Membership>) {
+        let _handing_over = self.pool.begin_handover();
         self.membership.store(Arc::clone(&membership));
-        for _ in 0..self.idle.len() {
-            let Some(mut instance) = self.idle.pop() else {
-                break;
-            };
-            match instance.sync(&membership) {
-                Ok(()) => {
-                    let _ = self.idle.push(instance);
-                }
-                Err(fault) => self.record_fault(&fault),
-            }
-        }
+        self.pool
+            .hand_over(&membership, |fault| self.record_fault(&fault));
     }
 
     /// Creates instances until `n` are idle, so that the first requests on every worker
     /// do not pay for instantiation.
     pub fn prewarm(&self, n: usize) {
-        while self.idle.len() < n.min(POOL) {
+        while self.pool.idle() < n.min(POOL) {
             match self.start_instance(&self.membership.load_full()) {
                 Ok(instance) => {
-                    if self.idle.push(instance).is_err() {
+                    if !self.pool.put(instance) {
                         break;
                     }
                 }
@@ -171,10 +162,10 @@ impl ClusterPolicy {
     /// over (empty or over [`MAX_STATE_BYTES`] counts as none). A fault here is
     /// counted and the successor starts fresh.
     pub fn save_state(&self) -> Option<Vec<u8>> {
-        let mut instance = self.idle.pop()?;
-        match instance.save_state() {
+        let mut pooled = self.pool.take()?;
+        match pooled.instance.save_state() {
             Ok(state) => {
-                let _ = self.idle.push(instance);
+                self.pool.put(pooled);
                 if state.len() > MAX_STATE_BYTES {
                     tracing::warn!(
                         policy = self.component.name(),
@@ -206,13 +197,13 @@ impl ClusterPolicy {
         if self.inherited.set(state).is_err() {
             return Ok(());
         }
-        let mut restored = Vec::with_capacity(self.idle.len());
-        while let Some(mut instance) = self.idle.pop() {
-            self.restore_into(&mut instance)?;
-            restored.push(instance);
+        let mut restored = Vec::with_capacity(self.pool.idle());
+        while let Some(mut pooled) = self.pool.take() {
+            self.restore_into(&mut pooled.instance)?;
+            restored.push(pooled);
         }
-        for instance in restored {
-            let _ = self.idle.push(instance);
+        for pooled in restored {
+            self.pool.put(pooled);
         }
         Ok(())
     }
@@ -227,25 +218,34 @@ impl ClusterPolicy {
     /// Chooses endpoints for `request`. Never fails and never waits: a policy fault or
     /// quarantine is answered by the host's round-robin and counted.
     pub fn pick(&self, request: &impl RequestView) -> Pick {
-        let membership = self.membership.load_full();
+        let published = self.membership.load_full();
         if self.faults.is_quarantined() {
-            return self.fallback(membership, PickSource::Quarantined);
+            return self.fallback(published, PickSource::Quarantined);
         }
-        let mut instance = match self.idle.pop() {
-            Some(instance) => instance,
-            None => match self.start_instance(&membership) {
-                Ok(instance) => instance,
-                Err(fault) => return self.fault(membership, fault),
+        let mut pooled = match self.pool.take() {
+            Some(pooled) => pooled,
+            None => match self.start_instance(&published) {
+                Ok(pooled) => pooled,
+                Err(fault) => return self.fault(published, fault),
             },
         };
-        if let Err(fault) = instance.sync(&membership) {
-            return self.fault(membership, fault);
-        }
-        let answer = instance.pick(&to_wit(&self.needs, request));
+        let membership = if pooled.instance.membership().generation() == published.generation()
+            || !self.pool.is_handing_over()
+        {
+            if let Err(fault) = pooled.instance.sync(&published) {
+                return self.fault(published, fault);
+            }
+            published
+        } else {
+            // A hand-over runs and has not reached this instance yet: it answers from
+            // the membership it has, which its ids refer to.
+            Arc::clone(pooled.instance.membership())
+        };
+        let answer = pooled.instance.pick(&to_wit(&self.needs, request));
         let answer = match answer {
             Ok(ids) => {
                 // The instance is sound whatever it answered; keep it.
-                let _ = self.idle.push(instance);
+                self.pool.put(pooled);
                 validate(&ids, &membership).map(|()| ids)
             }
             // A trapped instance cannot be entered again; it is dropped here.
@@ -292,7 +292,7 @@ impl ClusterPolicy {
         }
     }
 
-    fn start_instance(&self, membership: &Arc<Membership>) -> Result<Instance, Fault> {
+    fn start_instance(&self, membership: &Arc<Membership>) -> Result<Pooled, Fault> {
         let mut instance = Instance::start(&self.component, &self.limits, Arc::clone(membership))?;
         if let Err(refusal) = instance.init(&self.setup)? {
             return Err(Fault::InvalidAnswer(format!(
@@ -301,7 +301,7 @@ impl ClusterPolicy {
         }
         instance.sync(membership)?;
         self.restore_into(&mut instance)?;
-        Ok(instance)
+        Ok(self.pool.adopt(instance))
     }
 
     fn fault(&self, membership: Arc<Membership>, fault: Fault) -> Pick {

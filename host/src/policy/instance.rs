@@ -78,6 +78,11 @@ impl<E> Sandboxed<E> {
         Ok(())
     }
 
+    /// The membership last pushed: the one the load imports and the answers refer to.
+    pub(crate) fn membership(&self) -> &Arc<Membership> {
+        &self.store.data().membership
+    }
+
     /// Calls into the instance under `deadline`; any failure is a classified [`Fault`].
     pub(crate) fn call<R>(
         &mut self,
@@ -132,6 +137,11 @@ impl Instance {
             p.switchyard_policy_balancing()
                 .call_set_members(s, endpoints)
         })
+    }
+
+    /// The membership last pushed: the one this instance's answers refer to.
+    pub(crate) fn membership(&self) -> &Arc<Membership> {
+        self.guest.membership()
     }
 
     /// Calls `save-state`: what this instance hands its successor.

@@ -22,6 +22,7 @@ mod error;
 mod faults;
 mod inspect;
 mod instance;
+mod instance_pool;
 mod log;
 mod registry;
 mod request;

@@ -235,7 +235,8 @@ pub fn build_upstreams(
                 memory_bytes: cluster.policy_limits.memory_mib << 20,
                 ..PolicyLimits::default()
             },
-            prewarm: workers,
+            // One per worker, and one a membership hand-over may hold meanwhile.
+            prewarm: workers + 1,
         };
         let binding = registry
             .bind(setup, Arc::new(membership(cluster)))

@@ -24,14 +24,20 @@ fn free_port() -> u16 {
 impl Etcd {
     /// Starts a fresh etcd and waits until it answers.
     pub fn start() -> Self {
-        let mut etcd = Self {
+        let mut etcd = Self::stopped();
+        etcd.resume();
+        etcd
+    }
+
+    /// One not started yet: its ports are chosen, nothing listens on them until
+    /// [`resume`](Self::resume).
+    pub fn stopped() -> Self {
+        Self {
             child: None,
             dir: super::temp_dir("etcd"),
             client: free_port(),
             peer: free_port(),
-        };
-        etcd.resume();
-        etcd
+        }
     }
 
     /// `http://127.0.0.1:PORT`.

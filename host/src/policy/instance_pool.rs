@@ -1,0 +1,130 @@
+//! The idle instances of one cluster policy, and the hand-over of a new membership to
+//! them off the request path.
+//!
+//! A hand-over pushes the membership into one idle instance at a time (for 10,000
+//! endpoints each push takes milliseconds). While it runs, a pick that takes an
+//! instance not reached yet answers from the membership that instance has, rather than
+//! waiting for the push; the hand-over keeps going until every live instance has it.
+
+use crate::cluster::Membership;
+use crate::policy::Fault;
+use crate::policy::instance::Instance;
+use crossbeam_queue::ArrayQueue;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::time::{Duration, Instant};
+
+/// Longest a hand-over waits for instances in use to come back; one still out after
+/// this syncs itself on its next pick.
+const HANDOVER_LIMIT: Duration = Duration::from_secs(1);
+/// Pause of a hand-over that finds no instance left to reach idle.
+const WAIT_FOR_RETURN: Duration = Duration::from_micros(20);
+
+/// A pool of idle instances; it counts every instance it made, idle or in use.
+pub(crate) struct InstancePool {
+    idle: ArrayQueue<Pooled>,
+    live: Arc<AtomicUsize>,
+    handovers: AtomicUsize,
+}
+
+/// An instance of the pool, idle or taken.
+pub(crate) struct Pooled {
+    /// The instance.
+    pub(crate) instance: Instance,
+    /// Generation of the membership whose hand-over last reached it.
+    reached: u64,
+    _live: Live,
+}
+
+/// One count in [`InstancePool::live`], given back when the instance is dropped.
+struct Live(Arc<AtomicUsize>);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, SeqCst);
+    }
+}
+
+/// While held, picks may answer from an instance's older membership.
+pub(crate) struct HandingOver<'a>(&'a AtomicUsize);
+
+impl Drop for HandingOver<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, SeqCst);
+    }
+}
+
+impl InstancePool {
+    /// An empty pool keeping at most `capacity` idle instances.
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            idle: ArrayQueue::new(capacity),
+            live: Arc::new(AtomicUsize::new(0)),
+            handovers: AtomicUsize::new(0),
+        }
+    }
+
+    /// Counts `instance` as one of the pool's.
+    pub(crate) fn adopt(&self, instance: Instance) -> Pooled {
+        self.live.fetch_add(1, SeqCst);
+        Pooled {
+            instance,
+            reached: 0,
+            _live: Live(Arc::clone(&self.live)),
+        }
+    }
+
+    /// An idle instance, if there is one.
+    pub(crate) fn take(&self) -> Option<Pooled> {
+        self.idle.pop()
+    }
+
+    /// Returns `pooled` to the idle ones; false (and it is dropped) when the pool is full.
+    pub(crate) fn put(&self, pooled: Pooled) -> bool {
+        self.idle.push(pooled).is_ok()
+    }
+
+    /// Idle instances now.
+    pub(crate) fn idle(&self) -> usize {
+        self.idle.len()
+    }
+
+    /// True while a hand-over runs: an instance may still have an older membership.
+    pub(crate) fn is_handing_over(&self) -> bool {
+        self.handovers.load(SeqCst) > 0
+    }
+
+    /// Marks a hand-over as begun; take it before publishing the new membership.
+    pub(crate) fn begin_handover(&self) -> HandingOver<'_> {
+        self.handovers.fetch_add(1, SeqCst);
+        HandingOver(&self.handovers)
+    }
+
+    /// Pushes `membership` into every instance, one idle one at a time, waiting (up to
+    /// [`HANDOVER_LIMIT`]) for those in use to come back. An instance that faults is
+    /// dropped and its fault given to `faulted`.
+    pub(crate) fn hand_over(&self, membership: &Arc<Membership>, mut faulted: impl FnMut(Fault)) {
+        let generation = membership.generation();
+        let until = Instant::now() + HANDOVER_LIMIT;
+        let mut reached = 0;
+        while reached < self.live.load(SeqCst) && Instant::now() < until {
+            let Some(mut pooled) = self.idle.pop() else {
+                std::thread::sleep(WAIT_FOR_RETURN);
+                continue;
+            };
+            if pooled.reached == generation {
+                self.put(pooled);
+                std::thread::sleep(WAIT_FOR_RETURN);
+                continue;
+            }
+            pooled.reached = generation;
+            match pooled.instance.sync(membership) {
+                Ok(()) => {
+                    reached += 1;
+                    self.put(pooled);
+                }
+                Err(fault) => faulted(fault),
+            }
+        }
+    }
+}
