@@ -1,7 +1,8 @@
 //! DNS discovery end to end against a real DNS server (dnsmasq) on loopback: a
 //! cluster follows a name's SRV records (targets on 127.0.0.1, one port per backend)
 //! within the refresh bound; while the name does not resolve, the last membership
-//! stays.
+//! stays. A records serve with the configured port (tests use 127.0.0.1 only, so one
+//! address).
 
 mod common;
 
@@ -10,12 +11,24 @@ use common::{backend, proxy};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// dnsmasq serving `_api._tcp.test` SRV records, one per port in `ports`, all with
-/// target `a.test` (127.0.0.1), TTL 1 s. Killed when dropped.
+/// dnsmasq serving the `.test` zone with `records` (dnsmasq options), TTL 1 s.
+/// Killed when dropped.
 struct Dns(Child);
 
+/// `_api._tcp.test` SRV records, one per port in `ports`, all with target `a.test`
+/// (127.0.0.1).
+fn srv(ports: &[u16]) -> Vec<String> {
+    let mut records = vec!["--host-record=a.test,127.0.0.1".to_string()];
+    records.extend(
+        ports
+            .iter()
+            .map(|p| format!("--srv-host=_api._tcp.test,a.test,{p},0,1")),
+    );
+    records
+}
+
 impl Dns {
-    fn start(port: u16, ports: &[u16]) -> Self {
+    fn start(port: u16, records: &[String]) -> Self {
         let binary = ["/usr/sbin/dnsmasq", "dnsmasq"]
             .into_iter()
             .find(|b| Command::new(b).arg("--version").output().is_ok())
@@ -31,12 +44,9 @@ impl Dns {
             "--no-hosts",
             "--local=/test/",
             "--local-ttl=1",
-            "--host-record=a.test,127.0.0.1",
         ]);
-        for backend in ports {
-            command.arg(format!("--srv-host=_api._tcp.test,a.test,{backend},0,1"));
-        }
         let child = command
+            .args(records)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -67,7 +77,7 @@ async fn membership_follows_srv_records_and_survives_a_name_that_does_not_resolv
     let b = backend::named("b", Duration::ZERO).await;
     let c = backend::named("c", Duration::ZERO).await;
     let port = free_udp_port();
-    let mut dns = Dns::start(port, &[a.addr.port(), b.addr.port()]);
+    let mut dns = Dns::start(port, &srv(&[a.addr.port(), b.addr.port()]));
     let config = format!(
         "workers = 2\n[admin]\nlisten = \"127.0.0.1:0\"\n\
          [[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ncluster = \"api\"\n\
@@ -85,7 +95,7 @@ async fn membership_follows_srv_records_and_survives_a_name_that_does_not_resolv
     // Records rewritten (dnsmasq reads SRV records only at start): the cluster follows
     // within the refresh bound (TTL 1 s, max_refresh 1 s), plus the restart.
     drop(dns);
-    dns = Dns::start(port, &[a.addr.port(), b.addr.port(), c.addr.port()]);
+    dns = Dns::start(port, &srv(&[a.addr.port(), b.addr.port(), c.addr.port()]));
     let took = until_answered_by(web, &["a", "b", "c"], Duration::from_secs(3)).await;
     eprintln!("a new SRV record served within {took:?}");
     let clusters = json(admin, "/clusters").await;
@@ -106,4 +116,22 @@ async fn membership_follows_srv_records_and_survives_a_name_that_does_not_resolv
     let clusters = json(admin, "/clusters").await;
     let error = clusters["clusters"][0]["discovery"]["last_error"]["error"].to_string();
     assert!(error.contains("_api._tcp.test"), "{clusters}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_records_with_the_configured_port_serve() {
+    let backend = backend::named("a", Duration::ZERO).await;
+    let dns_port = free_udp_port();
+    let _dns = Dns::start(dns_port, &["--host-record=api.test,127.0.0.1".to_string()]);
+    let config = format!(
+        "workers = 2\n\
+         [[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ncluster = \"api\"\n\
+         [[clusters]]\nname = \"api\"\npolicy = \"round-robin\"\n\
+         discovery = {{ kind = \"dns\", name = \"api.test\", record = \"a\", port = {}, \
+         nameserver = \"127.0.0.1:{dns_port}\", min_refresh = \"100ms\", max_refresh = \"1s\" }}\n",
+        backend.addr.port()
+    );
+    let proxy = proxy(&config);
+    let web = proxy.listener_addr("web").unwrap();
+    until_answered_by(web, &["a"], Duration::from_secs(5)).await;
 }
