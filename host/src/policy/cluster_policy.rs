@@ -25,11 +25,54 @@ pub const MAX_STATE_BYTES: usize = 1 << 20;
 #[derive(Clone, Debug)]
 pub struct Pick {
     /// Endpoints in order of preference; empty only when the cluster is.
-    pub endpoints: Vec<EndpointId>,
+    pub endpoints: Preference,
     /// Who chose.
     pub source: PickSource,
     /// The membership the choice was made from: where the ids lead.
     pub membership: Arc<Membership>,
+}
+
+/// Up to [`Preference::CAPACITY`] endpoint ids in order of preference, held inline so
+/// that a pick allocates nothing. Reads as a slice.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Preference {
+    ids: [EndpointId; Preference::CAPACITY],
+    len: u8,
+}
+
+impl Preference {
+    /// The most ids a preference holds: what the WIT `preference` record carries.
+    pub const CAPACITY: usize = 4;
+
+    /// The first [`CAPACITY`](Self::CAPACITY) of `ids`.
+    pub fn new(ids: impl IntoIterator<Item = EndpointId>) -> Self {
+        let mut preference = Self::default();
+        for id in ids.into_iter().take(Self::CAPACITY) {
+            preference.ids[usize::from(preference.len)] = id;
+            preference.len += 1;
+        }
+        preference
+    }
+}
+
+impl std::ops::Deref for Preference {
+    type Target = [EndpointId];
+
+    fn deref(&self) -> &[EndpointId] {
+        &self.ids[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Debug for Preference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq<Vec<EndpointId>> for Preference {
+    fn eq(&self, other: &Vec<EndpointId>) -> bool {
+        **self == **other
+    }
 }
 
 /// Who made a pick.
@@ -292,7 +335,7 @@ impl ClusterPolicy {
         }
     }
 
-    fn start_instance(&self, membership: &Arc<Membership>) -> Result<Pooled, Fault> {
+    fn start_instance(&self, membership: &Arc<Membership>) -> Result<Box<Pooled>, Fault> {
         let mut instance = Instance::start(&self.component, &self.limits, Arc::clone(membership))?;
         if let Err(refusal) = instance.init(&self.setup)? {
             return Err(Fault::InvalidAnswer(format!(
@@ -327,12 +370,13 @@ impl ClusterPolicy {
         self.fallbacks.fetch_add(1, Relaxed);
         let routable = membership.routable();
         let endpoints = if routable.is_empty() {
-            Vec::new()
+            Preference::default()
         } else {
             let start = self.fallback_next.fetch_add(1, Relaxed);
-            (0..FALLBACK_CHOICES.min(routable.len()))
-                .map(|k| membership.members()[routable[(start + k) % routable.len()]].id)
-                .collect()
+            Preference::new(
+                (0..FALLBACK_CHOICES.min(routable.len()))
+                    .map(|k| membership.members()[routable[(start + k) % routable.len()]].id),
+            )
         };
         Pick {
             endpoints,

@@ -6,7 +6,7 @@ use crate::policy::bindings::{self, Balancer, Endpoint, Needs, PolicyInfo, Reque
 use crate::policy::engine::{PolicyComponent, TICK};
 use crate::policy::log::PolicyLog;
 use crate::policy::sandbox::StoreState;
-use crate::policy::{Fault, PolicyLimits};
+use crate::policy::{Fault, PolicyLimits, Preference};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
@@ -161,14 +161,14 @@ impl Instance {
     }
 
     /// Calls `pick` under the pick deadline; the answer's ids in order.
-    pub(crate) fn pick(&mut self, request: &Request) -> Result<Vec<u32>, Fault> {
+    pub(crate) fn pick(&mut self, request: &Request) -> Result<Preference, Fault> {
         let deadline = self.guest.limits().pick_deadline;
         let answer = self.guest.call(deadline, |p, s| {
             p.switchyard_policy_balancing().call_pick(s, request)
         })?;
         let (a, b, c, d) = answer.ids;
         match usize::from(answer.len) {
-            len @ 0..=4 => Ok([a, b, c, d][..len].to_vec()),
+            len @ 0..=4 => Ok(Preference::new([a, b, c, d].into_iter().take(len))),
             len => Err(Fault::InvalidAnswer(format!(
                 "a preference of length {len}; at most 4 fit"
             ))),

@@ -21,8 +21,9 @@ const HANDOVER_LIMIT: Duration = Duration::from_secs(1);
 const WAIT_FOR_RETURN: Duration = Duration::from_micros(20);
 
 /// A pool of idle instances; it counts every instance it made, idle or in use.
+/// Instances are boxed so that taking and returning one moves a pointer.
 pub(crate) struct InstancePool {
-    idle: ArrayQueue<Pooled>,
+    idle: ArrayQueue<Box<Pooled>>,
     live: Arc<AtomicUsize>,
     handovers: AtomicUsize,
 }
@@ -65,22 +66,22 @@ impl InstancePool {
     }
 
     /// Counts `instance` as one of the pool's.
-    pub(crate) fn adopt(&self, instance: Instance) -> Pooled {
+    pub(crate) fn adopt(&self, instance: Instance) -> Box<Pooled> {
         self.live.fetch_add(1, SeqCst);
-        Pooled {
+        Box::new(Pooled {
             instance,
             reached: 0,
             _live: Live(Arc::clone(&self.live)),
-        }
+        })
     }
 
     /// An idle instance, if there is one.
-    pub(crate) fn take(&self) -> Option<Pooled> {
+    pub(crate) fn take(&self) -> Option<Box<Pooled>> {
         self.idle.pop()
     }
 
     /// Returns `pooled` to the idle ones; false (and it is dropped) when the pool is full.
-    pub(crate) fn put(&self, pooled: Pooled) -> bool {
+    pub(crate) fn put(&self, pooled: Box<Pooled>) -> bool {
         self.idle.push(pooled).is_ok()
     }
 

@@ -38,7 +38,9 @@ pub use builtin::{
 };
 pub use cache::{CacheOrigin, ComponentCache, Sha256Digest, default_cache_dir};
 pub use clock::SimulatedHost;
-pub use cluster_policy::{ClusterPolicy, MAX_STATE_BYTES, Pick, PickSource, PolicyStats};
+pub use cluster_policy::{
+    ClusterPolicy, MAX_STATE_BYTES, Pick, PickSource, PolicyStats, Preference,
+};
 pub(crate) use engine::lower_priority;
 pub use engine::{PolicyComponent, PolicyEngine};
 pub use error::{Fault, LoadError};

@@ -1,7 +1,8 @@
 //! The request attributes a pick sees, taken from whatever the proxy has.
 
 use crate::policy::bindings::{HashSource, Method, Needs, Request};
-use std::net::SocketAddr;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
 use switchyard_policy_sdk::hash_key;
 
 /// Read access to a request, implemented by the proxy for its own request type (and by
@@ -123,10 +124,42 @@ fn hash_of(source: &HashSource, view: &impl RequestView) -> Option<u64> {
             Some(hash_key(path.split('?').next().unwrap_or(path).as_bytes()))
         }
         HashSource::Authority => view.authority().map(|a| hash_key(a.as_bytes())),
-        HashSource::ClientIp => view
-            .client_addr()
-            .map(|a| hash_key(a.ip().to_string().as_bytes())),
+        HashSource::ClientIp => view.client_addr().map(|a| ip_key(a.ip())),
     }
+}
+
+/// `hash_key` of the IP's text (as `Display` writes it), without allocating: a pick
+/// hashing on the client IP pays no formatter.
+fn ip_key(ip: IpAddr) -> u64 {
+    let mut text = [0u8; 45];
+    let len = match ip {
+        IpAddr::V4(v4) => {
+            let mut len = 0;
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    text[len] = b'.';
+                    len += 1;
+                }
+                if octet >= 100 {
+                    text[len] = b'0' + octet / 100;
+                    len += 1;
+                }
+                if octet >= 10 {
+                    text[len] = b'0' + octet / 10 % 10;
+                    len += 1;
+                }
+                text[len] = b'0' + octet % 10;
+                len += 1;
+            }
+            len
+        }
+        IpAddr::V6(v6) => {
+            let mut rest = &mut text[..];
+            write!(rest, "{v6}").expect("an IPv6 address's text fits in 45 bytes");
+            45 - rest.len()
+        }
+    };
+    hash_key(&text[..len])
 }
 
 /// The value of cookie `name` in a `Cookie` header.
@@ -175,6 +208,16 @@ mod tests {
         assert_eq!(by_path.hash_key, Some(hash_key(b"/a")));
         let by_ip = to_wit(&needs(Some(HashSource::ClientIp)), &info);
         assert_eq!(by_ip.hash_key, Some(hash_key(b"127.0.0.1")));
+        for ip in [
+            "0.0.0.0",
+            "10.20.3.255",
+            "192.168.100.9",
+            "::1",
+            "2001:db8::ff00:42:8329",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_key(ip), hash_key(ip.to_string().as_bytes()), "{ip}");
+        }
         let missing = to_wit(&needs(Some(HashSource::Cookie("nope".into()))), &info);
         assert_eq!(missing.hash_key, None);
     }
