@@ -189,7 +189,7 @@ impl ClusterPolicy {
         while self.pool.idle() < n.min(POOL) {
             match self.start_instance(&self.membership.load_full()) {
                 Ok(instance) => {
-                    if !self.pool.put(instance) {
+                    if !self.pool.put_spare(instance) {
                         break;
                     }
                 }
@@ -245,7 +245,7 @@ impl ClusterPolicy {
             self.restore_into(&mut pooled.instance)?;
             restored.push(pooled);
         }
-        for pooled in restored {
+        for pooled in restored.into_iter().rev() {
             self.pool.put(pooled);
         }
         Ok(())

@@ -5,13 +5,17 @@
 //! endpoints each push takes milliseconds). While it runs, a pick that takes an
 //! instance not reached yet answers from the membership that instance has, rather than
 //! waiting for the push; the hand-over keeps going until every live instance has it.
+//!
+//! Picks take the instance returned last (a stack), so a caller alone keeps using one
+//! warm instance, and a round-robin on one worker stays in order; the hand-over takes
+//! its instances from the other end.
 
 use crate::cluster::Membership;
 use crate::policy::Fault;
 use crate::policy::instance::Instance;
-use crossbeam_queue::ArrayQueue;
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Longest a hand-over waits for instances in use to come back; one still out after
@@ -21,9 +25,11 @@ const HANDOVER_LIMIT: Duration = Duration::from_secs(1);
 const WAIT_FOR_RETURN: Duration = Duration::from_micros(20);
 
 /// A pool of idle instances; it counts every instance it made, idle or in use.
-/// Instances are boxed so that taking and returning one moves a pointer.
+/// Instances are boxed so that taking and returning one moves a pointer; the lock is
+/// held for just that.
 pub(crate) struct InstancePool {
-    idle: ArrayQueue<Box<Pooled>>,
+    idle: Mutex<VecDeque<Box<Pooled>>>,
+    capacity: usize,
     live: Arc<AtomicUsize>,
     handovers: AtomicUsize,
 }
@@ -59,7 +65,8 @@ impl InstancePool {
     /// An empty pool keeping at most `capacity` idle instances.
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            idle: ArrayQueue::new(capacity),
+            idle: Mutex::new(VecDeque::with_capacity(capacity)),
+            capacity,
             live: Arc::new(AtomicUsize::new(0)),
             handovers: AtomicUsize::new(0),
         }
@@ -75,19 +82,40 @@ impl InstancePool {
         })
     }
 
-    /// An idle instance, if there is one.
+    /// The idle instance returned last, if there is one.
     pub(crate) fn take(&self) -> Option<Box<Pooled>> {
-        self.idle.pop()
+        self.lock().pop_back()
     }
 
-    /// Returns `pooled` to the idle ones; false (and it is dropped) when the pool is full.
+    /// Returns `pooled` to the idle ones, to be taken next; false (and it is dropped)
+    /// when the pool is full.
     pub(crate) fn put(&self, pooled: Box<Pooled>) -> bool {
-        self.idle.push(pooled).is_ok()
+        self.insert(pooled, VecDeque::push_back)
+    }
+
+    /// Adds `pooled` as a spare, taken after every other idle instance; false (and it
+    /// is dropped) when the pool is full.
+    pub(crate) fn put_spare(&self, pooled: Box<Pooled>) -> bool {
+        self.insert(pooled, VecDeque::push_front)
+    }
+
+    fn insert(&self, pooled: Box<Pooled>, at: fn(&mut VecDeque<Box<Pooled>>, Box<Pooled>)) -> bool {
+        let mut idle = self.lock();
+        let room = idle.len() < self.capacity;
+        if room {
+            at(&mut idle, pooled);
+        }
+        room
     }
 
     /// Idle instances now.
     pub(crate) fn idle(&self) -> usize {
-        self.idle.len()
+        self.lock().len()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, VecDeque<Box<Pooled>>> {
+        // Nothing panics while holding it; a poisoned pool is still a sound pool.
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// True while a hand-over runs: an instance may still have an older membership.
@@ -109,20 +137,20 @@ impl InstancePool {
         let until = Instant::now() + HANDOVER_LIMIT;
         let mut reached = 0;
         while reached < self.live.load(SeqCst) && Instant::now() < until {
-            let Some(mut pooled) = self.idle.pop() else {
+            let next = {
+                let mut idle = self.lock();
+                let position = idle.iter().position(|p| p.reached != generation);
+                position.and_then(|i| idle.remove(i))
+            };
+            let Some(mut pooled) = next else {
                 std::thread::sleep(WAIT_FOR_RETURN);
                 continue;
             };
-            if pooled.reached == generation {
-                self.put(pooled);
-                std::thread::sleep(WAIT_FOR_RETURN);
-                continue;
-            }
             pooled.reached = generation;
             match pooled.instance.sync(membership) {
                 Ok(()) => {
                     reached += 1;
-                    self.put(pooled);
+                    self.put_spare(pooled);
                 }
                 Err(fault) => faulted(fault),
             }

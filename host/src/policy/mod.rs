@@ -1,10 +1,11 @@
 //! Balancing policies as sandboxed WebAssembly components.
 //!
 //! [`PolicyEngine`] compiles and validates components ([`PolicyComponent`]);
-//! [`ClusterPolicy`] runs one for a cluster: a lock-free pool of instances (one per
-//! concurrent caller, so each worker effectively has its own), membership pushed on
-//! change, a deadline and memory cap on every call, and a host round-robin fallback,
-//! fault counters and quarantine so that a misbehaving policy never fails a request.
+//! [`ClusterPolicy`] runs one for a cluster: a pool of instances (one per concurrent
+//! caller, taken last-in first-out, so each worker effectively keeps its own),
+//! membership handed over on change without making picks wait, a deadline and memory
+//! cap on every call, and a host round-robin fallback, fault counters and quarantine so
+//! that a misbehaving policy never fails a request.
 //! [`PolicyRegistry`] knows every loaded version by name and swaps new ones in for the
 //! clusters using them ([`PolicyBinding`]), through a cache of compiled components.
 //!
