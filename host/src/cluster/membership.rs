@@ -135,7 +135,8 @@ impl Membership {
         )
     }
 
-    /// Distinct for every snapshot; lets a policy instance see that it is stale.
+    /// Distinct for every snapshot, and larger for a later one; lets a policy
+    /// instance see that it is stale.
     pub fn generation(&self) -> u64 {
         self.generation
     }

@@ -163,10 +163,13 @@ impl PolicyBinding {
     /// Replaces the membership the serving version, and the one before it, pick from.
     pub fn set_membership(&self, membership: Arc<Membership>) {
         let _changing = self.changing.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(previous) = &*self.previous.load() {
-            previous.set_membership(Arc::clone(&membership));
+        // The serving version first: the previous one only answers when it faults.
+        self.active
+            .load_full()
+            .set_membership(Arc::clone(&membership));
+        if let Some(previous) = self.previous.load_full() {
+            previous.set_membership(membership);
         }
-        self.active.load().set_membership(membership);
     }
 
     /// Makes `next` the serving version: the next pick uses it.

@@ -272,17 +272,19 @@ impl ClusterPolicy {
                 Err(fault) => return self.fault(published, fault),
             },
         };
-        let membership = if pooled.instance.membership().generation() == published.generation()
-            || !self.pool.is_handing_over()
-        {
+        let has = pooled.instance.membership().generation();
+        let membership = if has == published.generation() {
+            published
+        } else if has > published.generation() || self.pool.is_handing_over() {
+            // The instance has a newer membership than this pick loaded (a hand-over
+            // finished meanwhile), or a hand-over runs and has not reached it yet: it
+            // answers from the membership it has, which its ids refer to.
+            Arc::clone(pooled.instance.membership())
+        } else {
             if let Err(fault) = pooled.instance.sync(&published) {
                 return self.fault(published, fault);
             }
             published
-        } else {
-            // A hand-over runs and has not reached this instance yet: it answers from
-            // the membership it has, which its ids refer to.
-            Arc::clone(pooled.instance.membership())
         };
         let answer = pooled.instance.pick(&to_wit(&self.needs, request));
         let answer = match answer {

@@ -14,7 +14,7 @@ use crate::cluster::Membership;
 use crate::policy::Fault;
 use crate::policy::instance::Instance;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -30,8 +30,19 @@ const WAIT_FOR_RETURN: Duration = Duration::from_micros(20);
 pub(crate) struct InstancePool {
     idle: Mutex<VecDeque<Box<Pooled>>>,
     capacity: usize,
-    live: Arc<AtomicUsize>,
+    census: Arc<Census>,
     handovers: AtomicUsize,
+}
+
+/// The pool's instances, idle or in use, and how many of them the running hand-over
+/// has reached; kept right when instances are dropped anywhere.
+#[derive(Default)]
+struct Census {
+    live: AtomicUsize,
+    /// Generation of the membership being handed over.
+    generation: AtomicU64,
+    /// Live instances that hand-over has reached.
+    reached: AtomicUsize,
 }
 
 /// An instance of the pool, idle or taken.
@@ -40,15 +51,15 @@ pub(crate) struct Pooled {
     pub(crate) instance: Instance,
     /// Generation of the membership whose hand-over last reached it.
     reached: u64,
-    _live: Live,
+    census: Arc<Census>,
 }
 
-/// One count in [`InstancePool::live`], given back when the instance is dropped.
-struct Live(Arc<AtomicUsize>);
-
-impl Drop for Live {
+impl Drop for Pooled {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, SeqCst);
+        if self.reached == self.census.generation.load(SeqCst) {
+            self.census.reached.fetch_sub(1, SeqCst);
+        }
+        self.census.live.fetch_sub(1, SeqCst);
     }
 }
 
@@ -67,18 +78,18 @@ impl InstancePool {
         Self {
             idle: Mutex::new(VecDeque::with_capacity(capacity)),
             capacity,
-            live: Arc::new(AtomicUsize::new(0)),
+            census: Arc::default(),
             handovers: AtomicUsize::new(0),
         }
     }
 
     /// Counts `instance` as one of the pool's.
     pub(crate) fn adopt(&self, instance: Instance) -> Box<Pooled> {
-        self.live.fetch_add(1, SeqCst);
+        self.census.live.fetch_add(1, SeqCst);
         Box::new(Pooled {
             instance,
             reached: 0,
-            _live: Live(Arc::clone(&self.live)),
+            census: Arc::clone(&self.census),
         })
     }
 
@@ -100,12 +111,17 @@ impl InstancePool {
     }
 
     fn insert(&self, pooled: Box<Pooled>, at: fn(&mut VecDeque<Box<Pooled>>, Box<Pooled>)) -> bool {
-        let mut idle = self.lock();
-        let room = idle.len() < self.capacity;
-        if room {
-            at(&mut idle, pooled);
-        }
-        room
+        let rejected = {
+            let mut idle = self.lock();
+            if idle.len() < self.capacity {
+                at(&mut idle, pooled);
+                None
+            } else {
+                Some(pooled)
+            }
+        };
+        // Dropped, if at all, outside the lock: a store takes a while to free.
+        rejected.is_none()
     }
 
     /// Idle instances now.
@@ -134,9 +150,13 @@ impl InstancePool {
     /// dropped and its fault given to `faulted`.
     pub(crate) fn hand_over(&self, membership: &Arc<Membership>, mut faulted: impl FnMut(Fault)) {
         let generation = membership.generation();
+        let census = &self.census;
+        if census.generation.swap(generation, SeqCst) == generation {
+            return; // handed over already
+        }
+        census.reached.store(0, SeqCst);
         let until = Instant::now() + HANDOVER_LIMIT;
-        let mut reached = 0;
-        while reached < self.live.load(SeqCst) && Instant::now() < until {
+        while census.reached.load(SeqCst) < census.live.load(SeqCst) && Instant::now() < until {
             let next = {
                 let mut idle = self.lock();
                 let position = idle.iter().position(|p| p.reached != generation);
@@ -146,10 +166,10 @@ impl InstancePool {
                 std::thread::sleep(WAIT_FOR_RETURN);
                 continue;
             };
-            pooled.reached = generation;
             match pooled.instance.sync(membership) {
                 Ok(()) => {
-                    reached += 1;
+                    pooled.reached = generation;
+                    census.reached.fetch_add(1, SeqCst);
                     self.put_spare(pooled);
                 }
                 Err(fault) => faulted(fault),
