@@ -3,6 +3,7 @@
 //! written to with `etcdctl`.
 
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 /// A running (or stopped) etcd; killed when dropped.
@@ -13,12 +14,20 @@ pub struct Etcd {
     peer: u16,
 }
 
+/// A loopback port nothing listens on, chosen below Linux's ephemeral range (32768
+/// and up): etcd binds it later, maybe seconds later, and a port from that range could
+/// meanwhile become the local end of one of the many connections the tests make.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let offset = std::process::id().wrapping_mul(7_919) % SPAN;
+    loop {
+        let port = (FIRST + (offset + NEXT.fetch_add(1, Relaxed)) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 impl Etcd {
@@ -69,7 +78,7 @@ impl Etcd {
                 "error",
             ])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(self.log()).unwrap())
             .spawn()
             .expect("etcd is installed (apt-get install etcd-server; scripts/test.sh does)");
         self.child = Some(child);
@@ -77,10 +86,18 @@ impl Etcd {
         while !self.ctl(&["endpoint", "health"]).0 {
             assert!(
                 started.elapsed() < Duration::from_secs(15),
-                "etcd did not start"
+                "etcd did not start on {} (peer port {}): {}",
+                self.url(),
+                self.peer,
+                std::fs::read_to_string(self.log()).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Where etcd's errors go: beside its data directory.
+    fn log(&self) -> std::path::PathBuf {
+        self.dir.with_extension("log")
     }
 
     /// Kills it (SIGKILL); its data stays for [`resume`](Self::resume).
@@ -118,5 +135,6 @@ impl Drop for Etcd {
     fn drop(&mut self) {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_file(self.log());
     }
 }
