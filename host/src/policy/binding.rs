@@ -84,7 +84,16 @@ impl PolicyBinding {
 
     /// How the cluster uses its policy now.
     pub fn setup(&self) -> PolicySetup {
-        self.setup.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.lock_setup().clone()
+    }
+
+    /// The name of the cluster's policy now.
+    pub fn policy_name(&self) -> String {
+        self.lock_setup().policy.clone()
+    }
+
+    fn lock_setup(&self) -> std::sync::MutexGuard<'_, PolicySetup> {
+        self.setup.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Switches the cluster to `component`, used as `setup` says (another policy, or
@@ -98,7 +107,7 @@ impl PolicyBinding {
     ) -> Result<(), LoadError> {
         let next = start(&setup, component, self.active.load().membership())?;
         self.install(next);
-        *self.setup.lock().unwrap_or_else(|e| e.into_inner()) = setup;
+        *self.lock_setup() = setup;
         Ok(())
     }
 

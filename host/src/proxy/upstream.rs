@@ -231,7 +231,7 @@ impl Upstream {
 
     /// The name of the cluster's balancer.
     pub fn policy_name(&self) -> String {
-        self.policy.setup().policy
+        self.policy.policy_name()
     }
 
     /// The cluster's tie to its policy.
