@@ -108,13 +108,11 @@ fn steer(
     let wanted = match wanted {
         Ok(wanted) => wanted,
         Err(reason) => {
-            if applied.is_some() {
-                tracing::error!(
-                    cluster = name,
-                    revision,
-                    "fleet: {reason}; the cluster keeps its policy"
-                );
-            }
+            tracing::error!(
+                cluster = name,
+                revision,
+                "fleet: {reason}; the cluster keeps its policy"
+            );
             return;
         }
     };
