@@ -1,7 +1,8 @@
 # Sourced by the load scripts in benches/ (from the repository root): a work directory
 # removed on exit, with every process the script started; `need` installs the apt
 # packages of missing tools; `build` makes the release binary; AWK_STATS holds awk
-# functions for the summaries: us("1.5ms") in microseconds, median(" 3 1 2").
+# functions for the summaries: us("1.5ms") in microseconds, median(" 3 1 2"); BIN is
+# where `build` leaves the binary (CARGO_TARGET_DIR is honoured).
 WORK=$(mktemp -d)
 cleanup() {
     kill $(jobs -p) 2>/dev/null || true
@@ -21,6 +22,7 @@ need() {
     fi
 }
 
+BIN="${CARGO_TARGET_DIR:-target}/release/switchyard"
 build() {
     cargo build --release --locked -p switchyard >/dev/null 2>&1 || cargo build --release --locked -p switchyard
 }

@@ -66,7 +66,7 @@ kind = "http"
 path = "/"
 interval = "1s"
 CONF
-RUST_LOG=warn target/release/switchyard run --config "$WORK/switchyard.toml" &
+RUST_LOG=warn "$BIN" run --config "$WORK/switchyard.toml" &
 sleep 1.5
 
 # One wrk window: "name p50 p99 non2xx".

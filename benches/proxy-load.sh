@@ -83,8 +83,8 @@ cat >> "$WORK/resilient.toml" <<CONF
 attempts = 3
 [clusters.circuit_breaker]
 CONF
-RUST_LOG=warn target/release/switchyard run --config "$WORK/switchyard.toml" &
-RUST_LOG=warn target/release/switchyard run --config "$WORK/resilient.toml" &
+RUST_LOG=warn "$BIN" run --config "$WORK/switchyard.toml" &
+RUST_LOG=warn "$BIN" run --config "$WORK/resilient.toml" &
 sleep 1.5
 
 # wrk: "Requests/sec" and the 50%/99% latency lines.
