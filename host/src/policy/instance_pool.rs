@@ -57,7 +57,12 @@ pub(crate) struct Pooled {
 impl Drop for Pooled {
     fn drop(&mut self) {
         if self.reached == self.census.generation.load(SeqCst) {
-            self.census.reached.fetch_sub(1, SeqCst);
+            // Never below zero: before any hand-over both generations are 0, and a new
+            // hand-over may reset the count between the load above and this.
+            let _ = self
+                .census
+                .reached
+                .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1));
         }
         self.census.live.fetch_sub(1, SeqCst);
     }
