@@ -31,6 +31,15 @@ impl Framing {
     }
 }
 
+/// Content of a chunked body.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Piece<'a> {
+    /// Chunk data.
+    Data(&'a [u8]),
+    /// A byte of the trailer section (field lines with their CRLFs).
+    Trailer(u8),
+}
+
 /// A malformed chunked body.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("malformed chunked body")]
@@ -90,10 +99,21 @@ impl Chunked {
     /// Consumes bytes up to the end of the body: how many belong to it, and whether the
     /// body ended within them.
     pub(super) fn advance(&mut self, bytes: &[u8]) -> Result<(usize, bool), ChunkError> {
+        self.decode(bytes, |_| {})
+    }
+
+    /// As [`advance`](Self::advance), handing `out` the body's content as it passes:
+    /// chunk data, and the bytes of trailer field lines.
+    pub(super) fn decode(
+        &mut self,
+        bytes: &[u8],
+        mut out: impl FnMut(Piece<'_>),
+    ) -> Result<(usize, bool), ChunkError> {
         let mut i = 0;
         while i < bytes.len() && self.state != State::Done {
             if self.state == State::Data {
                 let take = self.size.min((bytes.len() - i) as u64);
+                out(Piece::Data(&bytes[i..i + take as usize]));
                 self.size -= take;
                 i += take as usize;
                 if self.size == 0 {
@@ -101,7 +121,13 @@ impl Chunked {
                 }
                 continue;
             }
-            self.step(bytes[i])?;
+            let byte = bytes[i];
+            let trailer = matches!(self.state, State::Trailer | State::TrailerLf)
+                || (self.state == State::TrailerStart && byte != b'\r');
+            self.step(byte)?;
+            if trailer {
+                out(Piece::Trailer(byte));
+            }
             i += 1;
         }
         Ok((i, self.state == State::Done))
@@ -187,6 +213,25 @@ mod tests {
             );
         }
         assert_eq!(end_of(b"0\r\n\r\n", 64), Ok(Some(5)));
+    }
+
+    #[test]
+    fn decodes_data_and_trailers_in_any_split() {
+        let body = b"5\r\nhello\r\nA;ext=1\r\n0123456789\r\n0\r\ngrpc-status: 0\r\nx: y\r\n\r\n";
+        for piece in 1..body.len() {
+            let mut chunked = Chunked::new();
+            let (mut data, mut trailers) = (Vec::new(), Vec::new());
+            for part in body.chunks(piece) {
+                chunked
+                    .decode(part, |p| match p {
+                        Piece::Data(d) => data.extend_from_slice(d),
+                        Piece::Trailer(b) => trailers.push(b),
+                    })
+                    .unwrap();
+            }
+            assert_eq!(data, b"hello0123456789", "piece {piece}");
+            assert_eq!(trailers, b"grpc-status: 0\r\nx: y\r\n", "piece {piece}");
+        }
     }
 
     #[test]

@@ -261,14 +261,66 @@ impl ResponseHead {
     }
 }
 
-/// Parses the response at the start of `input` and writes the head to send the client
-/// into `out`: hop-by-hop fields removed, `Connection: close` when `close` (or when
-/// only the upstream closing ends the body).
+/// Where the head of a response goes once it is parsed: the fields to pass on, with
+/// hop-by-hop ones removed.
+pub(super) trait ResponseSink {
+    /// The status line.
+    fn status(&mut self, status: u16, reason: &str);
+    /// An end-to-end field.
+    fn field(&mut self, name: &str, value: &[u8]);
+    /// The `Transfer-Encoding` field: the client sees the body as the upstream framed
+    /// it (HTTP/1.1), or decoded (HTTP/2, which has no such field).
+    fn transfer_coding(&mut self, name: &str, value: &[u8]);
+    /// The body's `Content-Length`, one value, as parsed.
+    fn length(&mut self, n: u64);
+    /// The end of the head; `close` when the client connection closes after it.
+    fn end(&mut self, close: bool);
+}
+
+/// The head for an HTTP/1.1 client, as bytes.
+impl ResponseSink for Vec<u8> {
+    fn status(&mut self, status: u16, reason: &str) {
+        self.extend_from_slice(b"HTTP/1.1 ");
+        self.extend_from_slice(itoa3(status).as_slice());
+        self.push(b' ');
+        self.extend_from_slice(reason.as_bytes());
+        self.extend_from_slice(b"\r\n");
+    }
+    fn field(&mut self, name: &str, value: &[u8]) {
+        write_field(self, name.as_bytes(), value);
+    }
+    fn transfer_coding(&mut self, name: &str, value: &[u8]) {
+        // The body goes through as it is, so its coding does too.
+        write_field(self, name.as_bytes(), value);
+    }
+    fn length(&mut self, n: u64) {
+        write_length(self, n);
+    }
+    fn end(&mut self, close: bool) {
+        if close {
+            self.extend_from_slice(b"connection: close\r\n");
+        }
+        self.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Nothing kept of the head (the proxy's own requests need only its framing).
+impl ResponseSink for () {
+    fn status(&mut self, _: u16, _: &str) {}
+    fn field(&mut self, _: &str, _: &[u8]) {}
+    fn transfer_coding(&mut self, _: &str, _: &[u8]) {}
+    fn length(&mut self, _: u64) {}
+    fn end(&mut self, _: bool) {}
+}
+
+/// Parses the response at the start of `input` and gives `out` the head to send the
+/// client: hop-by-hop fields removed, `Connection: close` when `close` (or when only
+/// the upstream closing ends the body).
 pub(super) fn parse_response(
     input: &[u8],
     head_request: bool,
     close: bool,
-    out: &mut Vec<u8>,
+    out: &mut impl ResponseSink,
 ) -> Parsed<ResponseHead> {
     let mut slots = header_slots();
     let mut response = httparse::Response::new(&mut []);
@@ -318,16 +370,11 @@ pub(super) fn parse_response(
         return Parsed::Refuse(502);
     };
 
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(itoa3(status).as_slice());
-    out.push(b' ');
-    out.extend_from_slice(response.reason.unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\n");
+    out.status(status, response.reason.unwrap_or(""));
     for h in headers {
         let name = h.name;
         if name.eq_ignore_ascii_case("transfer-encoding") {
-            // The body goes through as it is, so its coding does too.
-            write_field(out, name.as_bytes(), h.value);
+            out.transfer_coding(name, h.value);
             continue;
         }
         if name.eq_ignore_ascii_case("content-length")
@@ -337,16 +384,13 @@ pub(super) fn parse_response(
         {
             continue;
         }
-        write_field(out, name.as_bytes(), h.value);
+        out.field(name, h.value);
     }
     // One length, as parsed; none beside a transfer coding (RFC 9112 §6.3).
     if let (None, Some(n)) = (chunked, content_length) {
-        write_length(out, n);
+        out.length(n);
     }
-    if close {
-        out.extend_from_slice(b"connection: close\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
+    out.end(close);
     Parsed::Ready(ResponseHead {
         head_len,
         status,

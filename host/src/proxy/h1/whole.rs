@@ -1,8 +1,9 @@
 //! Reading one whole HTTP/1.1 response from a socket, for the proxy's own requests
 //! (health probes): the same strict head parser and body framing as the fast path.
 
-use super::framing::Framing;
-use super::head::{Parsed, parse_response};
+use super::READ_CHUNK;
+use super::framing::{Framing, Piece};
+use super::head::{Parsed, ResponseHead, ResponseSink, parse_response};
 use bytes::{Buf, BytesMut};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -25,25 +26,23 @@ pub(crate) async fn read_response(
     buf: &mut BytesMut,
     cap: usize,
 ) -> Result<WholeResponse, String> {
-    let mut scratch = Vec::new();
-    let head = loop {
-        scratch.clear();
-        match parse_response(buf, false, false, &mut scratch) {
-            Parsed::Ready(head) if head.interim() => buf.advance(head.head_len),
-            Parsed::Ready(head) => break head,
-            Parsed::Partial => fill(stream, buf, "the response head").await?,
-            Parsed::Refuse(_) | Parsed::Handoff => return Err("malformed response head".into()),
-        }
-    };
-    buf.advance(head.head_len);
+    let head = read_head(stream, buf, false, &mut ())
+        .await
+        .map_err(|e| e.to_string())?;
     let mut framing = head.framing;
-    let mut raw = Vec::new();
+    let mut body = Vec::new();
     loop {
-        let (take, done) = framing
-            .advance(buf)
-            .map_err(|e| format!("reading the body: {e}"))?;
-        let room = cap.saturating_sub(raw.len());
-        raw.extend_from_slice(&buf[..take.min(room)]);
+        let (take, done) = match &mut framing {
+            Framing::Chunked(chunked) => chunked.decode(buf, |piece| {
+                if let Piece::Data(data) = piece {
+                    keep(&mut body, data, cap);
+                }
+            }),
+            other => other
+                .advance(buf)
+                .inspect(|&(take, _)| keep(&mut body, &buf[..take], cap)),
+        }
+        .map_err(|e| format!("reading the body: {e}"))?;
         buf.advance(take);
         if done {
             break;
@@ -55,10 +54,6 @@ pub(crate) async fn read_response(
             Err(e) => return Err(format!("reading the body: {e}")),
         }
     }
-    let body = match head.framing {
-        Framing::Chunked(_) => dechunk(&raw),
-        _ => raw,
-    };
     Ok(WholeResponse {
         status: head.status,
         body,
@@ -66,49 +61,57 @@ pub(crate) async fn read_response(
     })
 }
 
-async fn fill(stream: &mut TcpStream, buf: &mut BytesMut, what: &str) -> Result<(), String> {
-    match stream.read_buf(buf).await {
-        Ok(0) => Err(format!("the connection closed before {what}")),
-        Ok(_) => Ok(()),
-        Err(e) => Err(format!("reading {what}: {e}")),
-    }
+/// Appends `data` to `body` as far as `cap` allows.
+fn keep(body: &mut Vec<u8>, data: &[u8], cap: usize) {
+    let room = cap.saturating_sub(body.len());
+    body.extend_from_slice(&data[..data.len().min(room)]);
 }
 
-/// The data of a chunked body that the framing has already checked (perhaps cut
-/// short): sizes, extensions and trailers dropped.
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut data = Vec::with_capacity(raw.len());
-    while let Some(line_end) = raw.windows(2).position(|w| w == b"\r\n") {
-        let size_text = raw[..line_end]
-            .split(|&b| b == b';' || b == b' ' || b == b'\t')
-            .next()
-            .unwrap_or_default();
-        let size = std::str::from_utf8(size_text)
-            .ok()
-            .and_then(|s| usize::from_str_radix(s, 16).ok())
-            .unwrap_or(0);
-        raw = &raw[line_end + 2..];
-        if size == 0 {
-            break;
+/// Why no response head was read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HeadError {
+    /// The connection closed before a byte of response.
+    #[error("the connection closed before the response head")]
+    Closed,
+    /// The connection closed within the head.
+    #[error("the response head was cut short")]
+    Cut,
+    /// Reading failed.
+    #[error("reading the response head: {0}")]
+    Io(std::io::Error),
+    /// Not a well-formed response head.
+    #[error("malformed response head")]
+    Malformed,
+}
+
+/// Reads a final response head from `stream` (interim 1xx ones are skipped), `buf`
+/// holding what was read before, and gives it to `out`; the head leaves `buf`, what
+/// follows it stays.
+pub(super) async fn read_head(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    head_request: bool,
+    out: &mut impl ResponseSink,
+) -> Result<ResponseHead, HeadError> {
+    let mut received = !buf.is_empty();
+    loop {
+        match parse_response(buf, head_request, false, out) {
+            Parsed::Ready(head) => {
+                buf.advance(head.head_len);
+                if !head.interim() {
+                    return Ok(head);
+                }
+            }
+            Parsed::Partial => {
+                buf.reserve(READ_CHUNK);
+                match stream.read_buf(buf).await {
+                    Ok(0) if received => return Err(HeadError::Cut),
+                    Ok(0) => return Err(HeadError::Closed),
+                    Ok(_) => received = true,
+                    Err(e) => return Err(HeadError::Io(e)),
+                }
+            }
+            Parsed::Refuse(_) | Parsed::Handoff => return Err(HeadError::Malformed),
         }
-        let take = size.min(raw.len());
-        data.extend_from_slice(&raw[..take]);
-        raw = &raw[(take + 2).min(raw.len())..];
-    }
-    data
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dechunks_checked_and_cut_bodies() {
-        assert_eq!(
-            dechunk(b"2\r\nok\r\n3;x=1\r\n go\r\n0\r\nA: b\r\n\r\n"),
-            b"ok go"
-        );
-        assert_eq!(dechunk(b"5\r\nhel"), b"hel");
-        assert_eq!(dechunk(b"0\r\n\r\n"), b"");
     }
 }
