@@ -1,6 +1,7 @@
 //! The HTTP/1.1 fast path end to end: responses relayed with their exact framing,
 //! requests rewritten, pooled connections the endpoint closed, the hand-over of a
-//! connection to the general path, and the sweep of idle pooled connections.
+//! connection to the general path, and the sweep of idle pooled connections; h2c
+//! requests without a body on the same pooled sockets.
 
 mod common;
 
@@ -120,6 +121,108 @@ async fn responses_pass_through_with_their_framing() {
     stop(proxy).await;
 }
 
+/// Endpoints spoken to in HTTP/1.1 whatever the client speaks.
+const HTTP1_UPSTREAM: &str = "protocol = \"http1\"\n";
+
+/// One h2c connection to the proxy: `(method, path)` in turn, each answered with its
+/// status, headers, body and trailers.
+async fn h2c_calls(
+    addr: std::net::SocketAddr,
+    calls: &[(&str, &str)],
+) -> Vec<(u16, http::HeaderMap, String, Option<http::HeaderMap>)> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let mut answers = Vec::new();
+    for (method, path) in calls {
+        let request = http::Request::builder()
+            .method(*method)
+            .uri(format!("http://api.test{path}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let collected = body.collect().await.unwrap();
+        let trailers = collected.trailers().cloned();
+        let text = String::from_utf8_lossy(&collected.to_bytes()).into_owned();
+        answers.push((parts.status.as_u16(), parts.headers, text, trailers));
+    }
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_requests_without_a_body_go_out_on_pooled_sockets() {
+    let backend = scripted(framed).await;
+    let proxy = proxy(&config("round-robin", &[(backend.addr, 1)], HTTP1_UPSTREAM));
+    let addr = proxy.listener_addr("web").unwrap();
+    let calls = [
+        ("GET", "/chunked"),
+        ("HEAD", "/head"),
+        ("GET", "/empty"),
+        ("GET", "/hints"),
+        ("POST", "/echo"),
+        ("GET", "/until-close"),
+        ("GET", "/chunked"),
+    ];
+    let answers = h2c_calls(addr, &calls).await;
+    let summary: Vec<(u16, &str)> = answers.iter().map(|a| (a.0, a.2.as_str())).collect();
+    assert_eq!(
+        summary,
+        [
+            (200, "hello world"),
+            (200, ""),
+            (204, ""),
+            (200, "ok"),
+            (200, ""),
+            (200, "until close"),
+            (200, "hello world"),
+        ]
+    );
+    let (_, chunked_headers, _, trailers) = &answers[0];
+    assert!(!chunked_headers.contains_key("transfer-encoding"));
+    let trailers = trailers
+        .as_ref()
+        .expect("the chunked body's trailers arrive");
+    assert_eq!(trailers["x-checksum"], "42");
+    assert_eq!(
+        answers[1].1["content-length"], "11",
+        "HEAD keeps its length"
+    );
+
+    let requests = backend.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 7);
+    let first = &requests[0];
+    assert!(first.starts_with("GET /chunked HTTP/1.1\r\n"), "{first}");
+    for field in [
+        "host: api.test\r\n",
+        "x-forwarded-for: 127.0.0.1\r\n",
+        "forwarded: for=127.0.0.1;proto=http;host=\"api.test\"\r\n",
+    ] {
+        assert!(first.contains(field), "{field} in {first}");
+    }
+    assert!(
+        requests[4].starts_with("POST /echo") && requests[4].contains("content-length: 0\r\n"),
+        "a bodiless POST says so: {}",
+        requests[4]
+    );
+    assert_eq!(
+        backend.connections.load(Relaxed),
+        2,
+        "one pooled connection until the body delimited by close, then another"
+    );
+    let membership = proxy.upstream("api").unwrap().membership();
+    let load = &membership.members()[0].load;
+    assert_eq!(
+        (load.completed(), load.failed(), load.in_flight()),
+        (7, 0, 0)
+    );
+    stop(proxy).await;
+}
+
 /// Answers the first request on each connection; at the second, closes without a
 /// word, as an endpoint does that drops an idle connection just as a request arrives.
 fn closes_when_reused(_: &str, index: usize) -> Option<(Vec<u8>, bool)> {
@@ -150,6 +253,20 @@ async fn a_pooled_connection_closed_by_the_endpoint_is_retried_only_for_safe_met
     assert_eq!(backend.connections.load(Relaxed), 2);
     assert_eq!(backend.requests.lock().unwrap().len(), 4);
     stop(proxy).await;
+
+    // The same over h2c, whose bodiless requests go out on pooled sockets too.
+    let backend = scripted(closes_when_reused).await;
+    let h2c_proxy = common::proxy(&config("round-robin", &[(backend.addr, 1)], HTTP1_UPSTREAM));
+    let answers = h2c_calls(
+        h2c_proxy.listener_addr("web").unwrap(),
+        &[("GET", "/"), ("GET", "/"), ("POST", "/")],
+    )
+    .await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+    assert_eq!(statuses, [200, 200, 502], "{answers:?}");
+    assert_eq!(backend.connections.load(Relaxed), 2);
+    assert_eq!(backend.requests.lock().unwrap().len(), 4);
+    stop(h2c_proxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,7 @@
 
 use crate::cluster::{InFlight, Outcome};
 use crate::proxy::connection_limit::ConnectionLimit;
+use crate::proxy::h1::SocketBody;
 use crate::proxy::pool;
 use crate::proxy::replay::RequestBody;
 use bytes::Bytes;
@@ -29,11 +30,56 @@ pub(crate) struct Reuse {
     pub(crate) limit: Option<Arc<ConnectionLimit>>,
 }
 
+/// A response body as it comes from the upstream.
+pub(crate) enum Received {
+    /// From a hyper client connection.
+    Hyper(Incoming),
+    /// Read from a pooled socket by the proxy's own HTTP/1.1 exchange.
+    Socket(SocketBody),
+}
+
+impl Body for Received {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let frame = match self.get_mut() {
+            Received::Hyper(inner) => {
+                ready!(Pin::new(inner).poll_frame(cx)).map(|f| f.map_err(Into::into))
+            }
+            Received::Socket(inner) => {
+                ready!(Pin::new(inner).poll_frame(cx)).map(|f| f.map_err(Into::into))
+            }
+        };
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Received::Hyper(inner) => inner.is_end_stream(),
+            Received::Socket(inner) => inner.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Received::Hyper(inner) => inner.size_hint(),
+            Received::Socket(inner) => inner.size_hint(),
+        }
+    }
+}
+
+/// A boxed body error.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The upstream's response body. Its endpoint's request stays in flight until the body
 /// ends (streams included); then the outcome is recorded and an HTTP/1.1 connection
 /// goes back to the pool.
 pub(crate) struct UpstreamBody {
-    inner: Incoming,
+    inner: Received,
     pending: Option<Pending>,
 }
 
@@ -60,7 +106,7 @@ impl UpstreamBody {
     /// Wraps `inner`, the body of a response with `status` that came `latency` after
     /// the request was sent.
     pub(crate) fn new(
-        inner: Incoming,
+        inner: Received,
         in_flight: InFlight,
         latency: Duration,
         status: u16,
@@ -101,12 +147,12 @@ impl UpstreamBody {
 
 impl Body for UpstreamBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
         match &frame {
             None => self.complete(End::Clean),

@@ -6,14 +6,16 @@
 use crate::cluster::{InFlight, Member, Outcome};
 use crate::config::model::UpstreamProtocol;
 use crate::proxy::access::Access;
-use crate::proxy::body::{ProxyBody, Reuse, UpstreamBody, text};
+use crate::proxy::body::{ProxyBody, Received, Reuse, UpstreamBody, text};
+use crate::proxy::h1::{self, Home};
 use crate::proxy::headers::{PolicyView, add_forwarded, authority, join_cookies, strip_hop_by_hop};
-use crate::proxy::pool::{self, Connection};
+use crate::proxy::pool::{self, Connection, Wanted};
 use crate::proxy::replay::{Attempts, RequestBody};
 use crate::proxy::retry::{ATTEMPTS_HEADER, RetrySettings, idempotent_method};
 use crate::proxy::upstream::Upstream;
 use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
+use http_body::Body as _;
 use http_body_util::Either;
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
@@ -90,6 +92,16 @@ async fn relay(
 
     let retry = upstream.retry();
     let grpc = is_grpc(&request);
+    // A request without a body to an HTTP/1.1 endpoint (most HTTP/2 clients' calls)
+    // goes out on a plain pooled socket; the rest through hyper's clients.
+    let wanted = if http2 {
+        Wanted::Http2
+    } else if !grpc && request.body().is_end_stream() {
+        Wanted::Socket
+    } else {
+        Wanted::Http1
+    };
+    let idempotent = idempotent_method(request.method().as_str());
     let retriable = retry.enabled() && retriable(&request, grpc, retry);
     if retry.enabled() {
         upstream.budget().request();
@@ -101,7 +113,7 @@ async fn relay(
     let mut last = None;
     let mut tried = None;
     let dial = upstream.dial();
-    let open = |member: &Member| pool::checkout(member.socket, http2, dial);
+    let open = |member: &Member| pool::checkout(member.socket, wanted, dial);
     while let Some((member, conn)) = upstream.reach(&pick, &mut next, &mut last, open).await {
         let Some(mut request) = requests.next() else {
             break;
@@ -112,7 +124,7 @@ async fn relay(
         let per_try = settings
             .per_try_timeout
             .min(deadline.saturating_duration_since(Instant::now()));
-        let sent = send(conn, member, request, per_try).await;
+        let sent = send(conn, member, request, per_try, upstream, idempotent).await;
         let may_retry = retriable
             && attempts < retry.attempts
             && next < pick.endpoints.len()
@@ -185,10 +197,13 @@ fn prepare(request: &mut Request<RequestBody>, http2: bool, host: Option<&str>, 
 }
 
 /// What one attempt got.
+// An answer is the common case: boxing it to even out the variants would allocate for
+// every request.
+#[allow(clippy::large_enum_variant)]
 enum Sent {
     /// A response head; the request stays charged to the endpoint until its body ends.
     Answered {
-        response: Response<Incoming>,
+        response: Response<Received>,
         in_flight: InFlight,
         latency: Duration,
         reuse: Option<http1::SendRequest<RequestBody>>,
@@ -197,12 +212,15 @@ enum Sent {
     Failed { status: StatusCode, message: String },
 }
 
-/// Sends on `conn` within `timeout`.
+/// Sends on `conn` within `timeout`; on a plain socket, an `idempotent` request may
+/// be sent again on a new connection when the pooled one turns out closed.
 async fn send(
     conn: Connection,
     member: &Member,
     request: Request<RequestBody>,
     timeout: Duration,
+    upstream: &Upstream,
+    idempotent: bool,
 ) -> Sent {
     // Dropped unfinished (the client went away before the headers came) it leaves the
     // in-flight count without blaming the endpoint.
@@ -211,11 +229,29 @@ async fn send(
     let (result, reuse) = match conn {
         Connection::Http1(mut conn) => {
             let sent = conn.send_request(request);
-            (tokio::time::timeout(timeout, sent).await, Some(conn))
+            let result = tokio::time::timeout(timeout, sent).await;
+            (result.map(hyper_answer), Some(conn))
         }
         Connection::Http2(mut conn) => {
             let sent = conn.send_request(request);
-            (tokio::time::timeout(timeout, sent).await, None)
+            (
+                tokio::time::timeout(timeout, sent).await.map(hyper_answer),
+                None,
+            )
+        }
+        Connection::Socket(socket, reused) => {
+            let home = Home {
+                addr: member.socket,
+                max_idle: upstream.settings().max_idle,
+            };
+            let (parts, _) = request.into_parts();
+            let sent = h1::exchange(socket, reused, &parts, idempotent, home, upstream.dial());
+            let result = tokio::time::timeout(timeout, sent).await;
+            let answer = |sent: Result<_, h1::ExchangeError>| {
+                sent.map(|r: Response<_>| r.map(Received::Socket))
+                    .map_err(|e| e.to_string())
+            };
+            (result.map(answer), None)
         }
     };
     match result {
@@ -240,6 +276,12 @@ async fn send(
             reuse,
         },
     }
+}
+
+/// A hyper client's answer, its body as [`Received`] and its error as text.
+fn hyper_answer(sent: hyper::Result<Response<Incoming>>) -> Result<Response<Received>, String> {
+    sent.map(|r| r.map(Received::Hyper))
+        .map_err(|e| e.to_string())
 }
 
 impl Sent {
@@ -295,7 +337,10 @@ impl Sent {
             } => {
                 let status = response.status().as_u16();
                 let (mut parts, body) = response.into_parts();
-                strip_hop_by_hop(&mut parts.headers);
+                if let Received::Hyper(_) = body {
+                    // The proxy's own exchange passes on end-to-end fields only.
+                    strip_hop_by_hop(&mut parts.headers);
+                }
                 let reuse = reuse.map(|conn| Reuse {
                     addr: member.socket,
                     conn,
@@ -316,7 +361,7 @@ const GRPC_DEADLINE_EXCEEDED: u32 = 4;
 
 /// The gRPC status of a response known from its head: `grpc-status` of a
 /// trailers-only response, or the code the gRPC spec maps an HTTP error status to.
-fn grpc_code(response: &Response<Incoming>) -> Option<u32> {
+fn grpc_code(response: &Response<Received>) -> Option<u32> {
     if let Some(value) = response.headers().get("grpc-status") {
         return value.to_str().ok()?.parse().ok();
     }

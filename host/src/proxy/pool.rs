@@ -2,9 +2,9 @@
 //!
 //! Each worker runs its own single-threaded runtime, so its pool is a thread-local with
 //! no lock. HTTP/1.1 connections are checked out for one request and come back when
-//! the response body has ended: plain sockets for the fast path, hyper connections for
-//! the general path. One HTTP/2 connection per endpoint is shared by all the worker's
-//! requests.
+//! the response body has ended: plain sockets for the fast path and for the general
+//! path's requests without a body, hyper connections for its others. One HTTP/2
+//! connection per endpoint is shared by all the worker's requests.
 
 use crate::cluster::EndpointLoad;
 use crate::proxy::connection_limit::{ConnectionLimit, Overflow, Socket};
@@ -78,6 +78,20 @@ pub(crate) enum Connection {
     Http1(http1::SendRequest<RequestBody>),
     /// Shared, multiplexed.
     Http2(http2::SendRequest<RequestBody>),
+    /// A socket for the proxy's own HTTP/1.1 exchange, exclusive until checked in
+    /// again, and whether it was pooled.
+    Socket(Socket, bool),
+}
+
+/// What kind of connection a request needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wanted {
+    /// hyper's HTTP/1.1 client (request bodies, gRPC).
+    Http1,
+    /// hyper's HTTP/2 client.
+    Http2,
+    /// A plain socket, for a request without a body.
+    Socket,
 }
 
 /// What a worker keeps for one endpoint.
@@ -149,18 +163,25 @@ fn idle<R>(addr: SocketAddr, f: impl FnOnce(&mut Idle) -> R) -> R {
 }
 
 /// A ready connection to `addr`: a pooled one if there is one, else a new one.
+///
+/// Connecting is boxed here and below: it is rare, and its futures are large, which
+/// would make every request's future larger (and slower to move) for nothing.
 pub(crate) async fn checkout(
     addr: SocketAddr,
-    http2: bool,
+    wanted: Wanted,
     dial: Dial<'_>,
 ) -> Result<Connection, ConnectError> {
-    if http2 {
+    if wanted == Wanted::Socket {
+        let (socket, reused) = checkout_socket(addr, dial).await?;
+        return Ok(Connection::Socket(socket, reused));
+    }
+    if wanted == Wanted::Http2 {
         if let Some(mut conn) = pooled_http2(addr)
             && ready(conn.ready(), dial.connect_timeout).await
         {
             return Ok(Connection::Http2(conn));
         }
-        let conn = connect_http2(addr, dial).await?;
+        let conn = Box::pin(connect_http2(addr, dial)).await?;
         idle(addr, |idle| idle.http2 = Some(conn.clone()));
         return Ok(Connection::Http2(conn));
     }
@@ -171,7 +192,9 @@ pub(crate) async fn checkout(
             return Ok(Connection::Http1(conn));
         }
     }
-    Ok(Connection::Http1(connect_http1(addr, dial).await?))
+    Ok(Connection::Http1(
+        Box::pin(connect_http1(addr, dial)).await?,
+    ))
 }
 
 /// Whether a pooled connection becomes ready within `timeout`. One still sending an
@@ -205,7 +228,7 @@ pub(crate) async fn checkout_socket(
     });
     match pooled {
         Some(socket) => Ok((socket, true)),
-        None => Ok((connect(addr, dial).await?, false)),
+        None => Ok((Box::pin(connect(addr, dial)).await?, false)),
     }
 }
 

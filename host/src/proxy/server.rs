@@ -553,7 +553,10 @@ async fn serve(
     let upstream = Arc::clone(&route.upstream);
     let service = service_fn(move |request| {
         let upstream = Arc::clone(&upstream);
-        async move { Ok::<_, Infallible>(forward(&upstream, request, peer).await) }
+        // Boxed: a request's future is large (kilobytes), and a future moves by being
+        // copied, several times before its first poll (into hyper's stream task, into
+        // the runtime); boxed, only a pointer does.
+        async move { Ok::<_, Infallible>(Box::pin(forward(&upstream, request, peer)).await) }
     });
     let io = TokioIo::new(Prefixed::new(input, stream));
     match protocol {

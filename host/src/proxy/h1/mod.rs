@@ -9,10 +9,12 @@
 //! HTTP/1.0, upgrades, `Expect`, chunked or larger uploads and absolute-form targets
 //! are handed, with the rest of their connection, to the general (hyper) path.
 
+mod client;
 mod framing;
 mod head;
 mod whole;
 
+pub(crate) use client::{ExchangeError, Home, SocketBody, exchange};
 pub(crate) use whole::{WholeResponse, read_response};
 
 use crate::cluster::{InFlight, Member, Outcome};

@@ -1,0 +1,341 @@
+//! HTTP/1.1 exchanges of the general path on pooled sockets, for requests without a
+//! body (most HTTP/2 clients' calls to HTTP/1.1 endpoints): the request head written
+//! from its parts, the response head read into `http` types, and the body streamed
+//! (decoded from chunks) by a [`SocketBody`] that hands the socket back to the pool
+//! when it ends. No connection task, channel or second head encoding per request, as
+//! hyper's client would need.
+
+use super::READ_CHUNK;
+use super::framing::{Framing, Piece};
+use super::head::{MAX_HEADERS, ResponseSink};
+use super::whole::{HeadError, read_head};
+use crate::proxy::connection_limit::Socket;
+use crate::proxy::pool::{self, Dial};
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
+use http::{HeaderMap, Method, Response, StatusCode, request};
+use http_body::{Body, Frame, SizeHint};
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use tokio::io::AsyncWriteExt;
+
+/// Most bytes of trailer fields taken from a chunked body.
+const MAX_TRAILER_BYTES: usize = 64 << 10;
+
+/// Where a socket goes back once its exchange is over.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Home {
+    /// The endpoint.
+    pub(crate) addr: SocketAddr,
+    /// Idle connections kept per endpoint and worker.
+    pub(crate) max_idle: usize,
+}
+
+/// Why an exchange gave no response.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ExchangeError {
+    /// Writing the request failed.
+    #[error("sending the request: {0}")]
+    Write(std::io::Error),
+    /// No usable response head.
+    #[error(transparent)]
+    Head(#[from] HeadError),
+    /// A pooled connection turned out closed and a new one could not be had.
+    #[error(transparent)]
+    Connect(#[from] pool::ConnectError),
+}
+
+/// Sends the bodiless request `parts` on `socket` and reads the response head; the
+/// body streams from the socket. A pooled (`reused`) socket that the endpoint had
+/// just closed gets an `idempotent` request sent once more on a new connection, as
+/// the endpoint never saw it.
+pub(crate) async fn exchange(
+    socket: Socket,
+    reused: bool,
+    parts: &request::Parts,
+    idempotent: bool,
+    home: Home,
+    dial: Dial<'_>,
+) -> Result<Response<SocketBody>, ExchangeError> {
+    let mut head = Vec::with_capacity(512);
+    write_head(&mut head, parts);
+    let head_request = parts.method == Method::HEAD;
+    match send(socket, &head, head_request, home).await {
+        Err(ExchangeError::Head(HeadError::Closed) | ExchangeError::Write(_))
+            if reused && idempotent =>
+        {
+            // Rare: boxed, so that it does not enlarge every exchange's future.
+            Box::pin(async {
+                let fresh = pool::connect(home.addr, dial).await?;
+                send(fresh, &head, head_request, home).await
+            })
+            .await
+        }
+        sent => sent,
+    }
+}
+
+/// Writes `head` on `socket` and reads the response head.
+async fn send(
+    mut socket: Socket,
+    head: &[u8],
+    head_request: bool,
+    home: Home,
+) -> Result<Response<SocketBody>, ExchangeError> {
+    socket.write_all(head).await.map_err(ExchangeError::Write)?;
+    let mut buf = BytesMut::new();
+    let mut out = HeadParts::default();
+    let parsed = read_head(&mut socket, &mut buf, head_request, &mut out).await?;
+    let (parts, ()) = out.response().ok_or(HeadError::Malformed)?.into_parts();
+    let body = SocketBody::new(socket, buf, parsed.framing, parsed.reusable, home);
+    Ok(Response::from_parts(parts, body))
+}
+
+/// Writes the HTTP/1.1 head of `parts` (origin form, `Host` set), with
+/// `Content-Length: 0` where the method gives a body meaning and none was said.
+fn write_head(out: &mut Vec<u8>, parts: &request::Parts) {
+    out.extend_from_slice(parts.method.as_str().as_bytes());
+    out.push(b' ');
+    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in &parts.headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    let bodiless_method = matches!(
+        parts.method,
+        Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS | Method::TRACE
+    );
+    if !bodiless_method && !parts.headers.contains_key(CONTENT_LENGTH) {
+        out.extend_from_slice(b"content-length: 0\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A response head as `http` types, for a client that frames the body itself.
+#[derive(Default)]
+struct HeadParts {
+    status: u16,
+    headers: HeaderMap,
+    /// A field `http` does not accept.
+    invalid: bool,
+}
+
+impl HeadParts {
+    /// The head, unless a field was unacceptable.
+    fn response(self) -> Option<Response<()>> {
+        if self.invalid {
+            return None;
+        }
+        let mut response = Response::new(());
+        *response.status_mut() = StatusCode::from_u16(self.status).ok()?;
+        *response.headers_mut() = self.headers;
+        Some(response)
+    }
+}
+
+impl ResponseSink for HeadParts {
+    fn status(&mut self, status: u16, _reason: &str) {
+        // An interim head may have come first: start over.
+        self.status = status;
+        self.headers.clear();
+        self.invalid = false;
+    }
+    fn field(&mut self, name: &str, value: &[u8]) {
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value),
+        ) {
+            (Ok(name), Ok(value)) => {
+                self.headers.append(name, value);
+            }
+            _ => self.invalid = true,
+        }
+    }
+    fn transfer_coding(&mut self, _name: &str, _value: &[u8]) {
+        // The body is decoded.
+    }
+    fn length(&mut self, n: u64) {
+        self.headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
+    }
+    fn end(&mut self, _close: bool) {}
+}
+
+/// A response body read from its socket as the client takes it, decoded from its
+/// HTTP/1.1 framing; at a clean end the socket goes back to the pool.
+pub(crate) struct SocketBody {
+    /// Until the body has ended.
+    socket: Option<Socket>,
+    /// Bytes read and not yet given out.
+    buf: BytesMut,
+    framing: Framing,
+    /// Whether the connection may carry another request.
+    reusable: bool,
+    home: Home,
+    /// Trailer field lines of a chunked body, as they come.
+    trailer_lines: Vec<u8>,
+    /// Decoded trailers, given out after the last data (boxed: they are rare, and the
+    /// body is moved around).
+    trailers: Option<Box<HeaderMap>>,
+}
+
+impl SocketBody {
+    fn new(socket: Socket, buf: BytesMut, framing: Framing, reusable: bool, home: Home) -> Self {
+        let mut body = Self {
+            socket: Some(socket),
+            buf,
+            framing,
+            reusable,
+            home,
+            trailer_lines: Vec::new(),
+            trailers: None,
+        };
+        if framing == Framing::Empty {
+            body.end(true);
+        }
+        body
+    }
+
+    /// The body has ended: the socket goes back to the pool when it is `clean` (all
+    /// of the body read, nothing after it), else it closes.
+    fn end(&mut self, clean: bool) {
+        if let Some(socket) = self.socket.take()
+            && clean
+            && self.reusable
+            && self.buf.is_empty()
+        {
+            pool::checkin_socket(self.home.addr, socket, self.home.max_idle);
+        }
+    }
+
+    /// The next frame from what is buffered, if there is one; ends the body when its
+    /// last byte is given out.
+    fn buffered(&mut self) -> Result<Option<Frame<Bytes>>, std::io::Error> {
+        if let Some(trailers) = self.trailers.take() {
+            return Ok(Some(Frame::trailers(*trailers)));
+        }
+        if self.ended() || self.buf.is_empty() {
+            return Ok(None);
+        }
+        match &mut self.framing {
+            Framing::Chunked(chunked) => {
+                let mut data = BytesMut::new();
+                let trailer_lines = &mut self.trailer_lines;
+                let (used, done) = chunked
+                    .decode(&self.buf, |piece| match piece {
+                        Piece::Data(bytes) => data.extend_from_slice(bytes),
+                        Piece::Trailer(byte) => trailer_lines.push(byte),
+                    })
+                    .map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))?;
+                self.buf.advance(used);
+                if self.trailer_lines.len() > MAX_TRAILER_BYTES {
+                    return Err(std::io::Error::new(
+                        ErrorKind::InvalidData,
+                        "trailers too large",
+                    ));
+                }
+                if done {
+                    self.trailers = parse_trailers(&self.trailer_lines).map(Box::new);
+                    self.end(true);
+                }
+                if data.is_empty() {
+                    return Ok(self.trailers.take().map(|t| Frame::trailers(*t)));
+                }
+                Ok(Some(Frame::data(data.freeze())))
+            }
+            framing => {
+                // Length or until close: the bytes themselves.
+                let (take, done) = framing
+                    .advance(&self.buf)
+                    .map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))?;
+                let data = self.buf.split_to(take).freeze();
+                if done {
+                    self.end(true);
+                }
+                Ok(Some(Frame::data(data)))
+            }
+        }
+    }
+
+    fn ended(&self) -> bool {
+        self.socket.is_none()
+    }
+}
+
+/// Trailer field lines as a header map (`None` when there are none or they do not
+/// parse: the data has arrived whole either way).
+fn parse_trailers(lines: &[u8]) -> Option<HeaderMap> {
+    if lines.is_empty() {
+        return None;
+    }
+    let mut section = lines.to_vec();
+    section.extend_from_slice(b"\r\n");
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let Ok(httparse::Status::Complete((_, fields))) = httparse::parse_headers(&section, &mut slots)
+    else {
+        return None;
+    };
+    let mut trailers = HeaderMap::with_capacity(fields.len());
+    for field in fields {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(field.name.as_bytes()),
+            HeaderValue::from_bytes(field.value),
+        ) {
+            trailers.append(name, value);
+        }
+    }
+    Some(trailers)
+}
+
+impl Body for SocketBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(frame) = this.buffered().transpose() {
+                return Poll::Ready(Some(frame));
+            }
+            let Some(socket) = this.socket.as_mut() else {
+                return Poll::Ready(None);
+            };
+            this.buf.reserve(READ_CHUNK);
+            let read = loop {
+                ready!(socket.poll_read_ready(cx))?;
+                match socket.try_read_buf(&mut this.buf) {
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+                    read => break read?,
+                }
+            };
+            if read == 0 {
+                if this.framing == Framing::UntilClose {
+                    this.end(false);
+                    return Poll::Ready(None);
+                }
+                this.end(false);
+                return Poll::Ready(Some(Err(ErrorKind::UnexpectedEof.into())));
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended() && self.trailers.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.framing {
+            _ if self.is_end_stream() => SizeHint::with_exact(0),
+            Framing::Length(left) => SizeHint::with_exact(left),
+            _ => SizeHint::default(),
+        }
+    }
+}
