@@ -22,6 +22,17 @@ async fn stop(proxy: switchyard::proxy::Proxy) {
         .unwrap();
 }
 
+/// Asserts that the one endpoint completed `n` requests, none failed and none is left
+/// in flight.
+fn assert_all_completed(proxy: &switchyard::proxy::Proxy, n: u64) {
+    let membership = proxy.upstream("api").unwrap().membership();
+    let load = &membership.members()[0].load;
+    assert_eq!(
+        (load.completed(), load.failed(), load.in_flight()),
+        (n, 0, 0)
+    );
+}
+
 /// Canned responses by path, each framed its own way.
 fn framed(request: &str, _: usize) -> Option<(Vec<u8>, bool)> {
     let path = request.split(' ').nth(1).unwrap_or("");
@@ -46,6 +57,9 @@ fn framed(request: &str, _: usize) -> Option<(Vec<u8>, bool)> {
             return Some((response.into_bytes(), false));
         }
         "/until-close" => return Some((b"HTTP/1.1 200 OK\r\n\r\nuntil close".to_vec(), true)),
+        "/not-modified" => b"HTTP/1.1 304 Not Modified\r\netag: \"v1\"\r\n\r\n",
+        // Bytes after the body: the connection cannot be trusted with another request.
+        "/trailing-bytes" => b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokXYZ",
         _ => b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n",
     };
     Some((response.to_vec(), false))
@@ -112,12 +126,7 @@ async fn responses_pass_through_with_their_framing() {
         1,
         "one pooled upstream connection carried all six"
     );
-    let membership = proxy.upstream("api").unwrap().membership();
-    let load = &membership.members()[0].load;
-    assert_eq!(
-        (load.completed(), load.failed(), load.in_flight()),
-        (6, 0, 0)
-    );
+    assert_all_completed(&proxy, 6);
     stop(proxy).await;
 }
 
@@ -165,6 +174,8 @@ async fn h2c_requests_without_a_body_go_out_on_pooled_sockets() {
         ("GET", "/empty"),
         ("GET", "/hints"),
         ("POST", "/echo"),
+        ("GET", "/not-modified"),
+        ("GET", "/trailing-bytes"),
         ("GET", "/until-close"),
         ("GET", "/chunked"),
     ];
@@ -178,6 +189,8 @@ async fn h2c_requests_without_a_body_go_out_on_pooled_sockets() {
             (204, ""),
             (200, "ok"),
             (200, ""),
+            (304, ""),
+            (200, "ok"),
             (200, "until close"),
             (200, "hello world"),
         ]
@@ -194,7 +207,7 @@ async fn h2c_requests_without_a_body_go_out_on_pooled_sockets() {
     );
 
     let requests = backend.requests.lock().unwrap().clone();
-    assert_eq!(requests.len(), 7);
+    assert_eq!(requests.len(), 9);
     let first = &requests[0];
     assert!(first.starts_with("GET /chunked HTTP/1.1\r\n"), "{first}");
     for field in [
@@ -211,15 +224,11 @@ async fn h2c_requests_without_a_body_go_out_on_pooled_sockets() {
     );
     assert_eq!(
         backend.connections.load(Relaxed),
-        2,
-        "one pooled connection until the body delimited by close, then another"
+        3,
+        "one pooled connection until bytes trailed a body, one for the body delimited \
+         by close, then another"
     );
-    let membership = proxy.upstream("api").unwrap().membership();
-    let load = &membership.members()[0].load;
-    assert_eq!(
-        (load.completed(), load.failed(), load.in_flight()),
-        (7, 0, 0)
-    );
+    assert_all_completed(&proxy, 9);
     stop(proxy).await;
 }
 

@@ -101,7 +101,7 @@ async fn relay(
     } else {
         Wanted::Http1
     };
-    let idempotent = idempotent_method(request.method().as_str());
+    let idempotent = idempotent(&request, retry);
     let retriable = retry.enabled() && retriable(&request, grpc, retry);
     if retry.enabled() {
         upstream.budget().request();
@@ -150,6 +150,12 @@ fn retriable(request: &Request<Incoming>, grpc: bool, retry: &RetrySettings) -> 
     if grpc {
         return !retry.on_grpc_status.is_empty();
     }
+    idempotent(request, retry)
+}
+
+/// Whether the request is safe to send again: by its method, or marked so by the
+/// cluster's idempotency header.
+fn idempotent(request: &Request<Incoming>, retry: &RetrySettings) -> bool {
     idempotent_method(request.method().as_str())
         || retry
             .idempotent_header
@@ -249,7 +255,7 @@ async fn send(
             let result = tokio::time::timeout(timeout, sent).await;
             let answer = |sent: Result<_, h1::ExchangeError>| {
                 sent.map(|r: Response<_>| r.map(Received::Socket))
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| (e.status(), e.to_string()))
             };
             (result.map(answer), None)
         }
@@ -262,10 +268,15 @@ async fn send(
                 message: format!("{} did not answer within {timeout:?}", member.address),
             }
         }
-        Ok(Err(e)) => {
-            in_flight.finish(started.elapsed(), Outcome::Failed);
+        Ok(Err((status, e))) => {
+            let outcome = if status == StatusCode::GATEWAY_TIMEOUT {
+                Outcome::TimedOut
+            } else {
+                Outcome::Failed
+            };
+            in_flight.finish(started.elapsed(), outcome);
             Sent::Failed {
-                status: StatusCode::BAD_GATEWAY,
+                status,
                 message: format!("{}: {e}", member.address),
             }
         }
@@ -278,10 +289,12 @@ async fn send(
     }
 }
 
-/// A hyper client's answer, its body as [`Received`] and its error as text.
-fn hyper_answer(sent: hyper::Result<Response<Incoming>>) -> Result<Response<Received>, String> {
+/// A hyper client's answer, its body as [`Received`], its error as 502 and text.
+fn hyper_answer(
+    sent: hyper::Result<Response<Incoming>>,
+) -> Result<Response<Received>, (StatusCode, String)> {
     sent.map(|r| r.map(Received::Hyper))
-        .map_err(|e| e.to_string())
+        .map_err(|e| (StatusCode::BAD_GATEWAY, e.to_string()))
 }
 
 impl Sent {

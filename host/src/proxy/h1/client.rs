@@ -10,6 +10,7 @@ use super::framing::{Framing, Piece};
 use super::head::{MAX_HEADERS, ResponseSink};
 use super::whole::{HeadError, read_head};
 use crate::proxy::connection_limit::Socket;
+use crate::proxy::headers::is_hop_by_hop;
 use crate::proxy::pool::{self, Dial};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
@@ -45,6 +46,17 @@ pub(crate) enum ExchangeError {
     /// A pooled connection turned out closed and a new one could not be had.
     #[error(transparent)]
     Connect(#[from] pool::ConnectError),
+}
+
+impl ExchangeError {
+    /// What the client is answered: as [`pool::ConnectError::status`] when no new
+    /// connection could be had, else 502.
+    pub(crate) fn status(&self) -> http::StatusCode {
+        match self {
+            ExchangeError::Connect(e) => e.status(),
+            _ => http::StatusCode::BAD_GATEWAY,
+        }
+    }
 }
 
 /// Sends the bodiless request `parts` on `socket` and reads the response head; the
@@ -281,7 +293,13 @@ fn parse_trailers(lines: &[u8]) -> Option<HeaderMap> {
         return None;
     };
     let mut trailers = HeaderMap::with_capacity(fields.len());
-    for field in fields {
+    // Fields about the connection or the framing have no place in HTTP/2 trailers.
+    let end_to_end = |name: &str| {
+        !is_hop_by_hop(name)
+            && !name.eq_ignore_ascii_case("te")
+            && !name.eq_ignore_ascii_case("content-length")
+    };
+    for field in fields.iter().filter(|f| end_to_end(f.name)) {
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(field.name.as_bytes()),
             HeaderValue::from_bytes(field.value),

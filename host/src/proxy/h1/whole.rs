@@ -70,7 +70,7 @@ fn keep(body: &mut Vec<u8>, data: &[u8], cap: usize) {
 /// Why no response head was read.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum HeadError {
-    /// The connection closed before a byte of response.
+    /// The connection closed (or was reset) before a byte of response.
     #[error("the connection closed before the response head")]
     Closed,
     /// The connection closed within the head.
@@ -106,7 +106,8 @@ pub(super) async fn read_head(
                 buf.reserve(READ_CHUNK);
                 match stream.read_buf(buf).await {
                     Ok(0) if received => return Err(HeadError::Cut),
-                    Ok(0) => return Err(HeadError::Closed),
+                    // A reset before any answer is the same news as a close.
+                    Ok(0) | Err(_) if !received => return Err(HeadError::Closed),
                     Ok(_) => received = true,
                     Err(e) => return Err(HeadError::Io(e)),
                 }
