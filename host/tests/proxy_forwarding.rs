@@ -237,28 +237,33 @@ async fn shutdown_finishes_requests_in_flight() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_and_response_bodies_stream_through() {
     let a = named("alpha", FAST).await;
-    let proxy = proxy(&config("round-robin", &[(a.addr, 1)], ""));
-    let addr = proxy.listener_addr("web").unwrap();
-    for http2 in [false, true] {
-        let uri = if http2 { "http://x/upload" } else { "/upload" };
-        let request = http::Request::post(uri)
-            .header("host", "x")
-            .body(Full::new(Bytes::from(vec![7u8; 3 << 20])))
-            .unwrap();
-        let response = send(addr, request, http2).await;
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        assert_eq!(body, format!("{}", 3 << 20).as_bytes());
-        let (status, _, body) = get(addr, "/download/4", http2).await;
-        assert_eq!((status.as_u16(), body.len()), (200, 4 << 20));
+    // The endpoint spoken to as the client speaks, then always in HTTP/1.1: an h2c
+    // download then streams, chunked, through the proxy's own exchange.
+    for upstream in ["", "protocol = \"http1\"\n"] {
+        let proxy = proxy(&config("round-robin", &[(a.addr, 1)], upstream));
+        let addr = proxy.listener_addr("web").unwrap();
+        for http2 in [false, true] {
+            let uri = if http2 { "http://x/upload" } else { "/upload" };
+            let request = http::Request::post(uri)
+                .header("host", "x")
+                .body(Full::new(Bytes::from(vec![7u8; 3 << 20])))
+                .unwrap();
+            let response = send(addr, request, http2).await;
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(body, format!("{}", 3 << 20).as_bytes());
+            let (status, _, body) = get(addr, "/download/4", http2).await;
+            assert_eq!((status.as_u16(), body.len()), (200, 4 << 20), "{upstream}");
+            assert!(body.bytes().all(|b| b == b'x'), "{upstream}");
+        }
+        let membership = proxy.upstream("api").unwrap().membership();
+        let load = &membership.members()[0].load;
+        assert_eq!(
+            (load.completed(), load.in_flight()),
+            (4, 0),
+            "charged until each body ended"
+        );
+        stop(proxy).await;
     }
-    let membership = proxy.upstream("api").unwrap().membership();
-    let load = &membership.members()[0].load;
-    assert_eq!(
-        (load.completed(), load.in_flight()),
-        (4, 0),
-        "charged until each body ended"
-    );
-    stop(proxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
