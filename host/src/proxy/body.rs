@@ -30,47 +30,10 @@ pub(crate) struct Reuse {
     pub(crate) limit: Option<Arc<ConnectionLimit>>,
 }
 
-/// A response body as it comes from the upstream.
-pub(crate) enum Received {
-    /// From a hyper client connection.
-    Hyper(Incoming),
-    /// Read from a pooled socket by the proxy's own HTTP/1.1 exchange.
-    Socket(SocketBody),
-}
-
-impl Body for Received {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let frame = match self.get_mut() {
-            Received::Hyper(inner) => {
-                ready!(Pin::new(inner).poll_frame(cx)).map(|f| f.map_err(Into::into))
-            }
-            Received::Socket(inner) => {
-                ready!(Pin::new(inner).poll_frame(cx)).map(|f| f.map_err(Into::into))
-            }
-        };
-        Poll::Ready(frame)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            Received::Hyper(inner) => inner.is_end_stream(),
-            Received::Socket(inner) => inner.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            Received::Hyper(inner) => inner.size_hint(),
-            Received::Socket(inner) => inner.size_hint(),
-        }
-    }
-}
+/// A response body as it comes from the upstream: from a hyper client connection
+/// (`Left`), or read from a pooled socket by the proxy's own HTTP/1.1 exchange
+/// (`Right`).
+pub(crate) type Received = Either<Incoming, SocketBody>;
 
 /// A boxed body error.
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -102,7 +102,13 @@ async fn relay(
         Wanted::Http1
     };
     let idempotent = idempotent(&request, retry);
-    let retriable = retry.enabled() && retriable(&request, grpc, retry);
+    // gRPC calls are retried on their configured codes, other requests when idempotent.
+    let retriable = retry.enabled()
+        && if grpc {
+            !retry.on_grpc_status.is_empty()
+        } else {
+            idempotent
+        };
     if retry.enabled() {
         upstream.budget().request();
     }
@@ -142,15 +148,6 @@ async fn relay(
         last.unwrap_or_else(|| (503, format!("no endpoint in cluster {}", upstream.name())));
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     (text(status, message), tried, attempts)
-}
-
-/// Whether the request may be tried again: a gRPC call when the cluster retries some
-/// gRPC codes, another request when it is idempotent.
-fn retriable(request: &Request<Incoming>, grpc: bool, retry: &RetrySettings) -> bool {
-    if grpc {
-        return !retry.on_grpc_status.is_empty();
-    }
-    idempotent(request, retry)
 }
 
 /// Whether the request is safe to send again: by its method, or marked so by the
@@ -254,7 +251,7 @@ async fn send(
             let sent = h1::exchange(socket, reused, &parts, idempotent, home, upstream.dial());
             let result = tokio::time::timeout(timeout, sent).await;
             let answer = |sent: Result<_, h1::ExchangeError>| {
-                sent.map(|r: Response<_>| r.map(Received::Socket))
+                sent.map(|r: Response<_>| r.map(Either::Right))
                     .map_err(|e| (e.status(), e.to_string()))
             };
             (result.map(answer), None)
@@ -293,7 +290,7 @@ async fn send(
 fn hyper_answer(
     sent: hyper::Result<Response<Incoming>>,
 ) -> Result<Response<Received>, (StatusCode, String)> {
-    sent.map(|r| r.map(Received::Hyper))
+    sent.map(|r| r.map(Either::Left))
         .map_err(|e| (StatusCode::BAD_GATEWAY, e.to_string()))
 }
 
@@ -350,7 +347,7 @@ impl Sent {
             } => {
                 let status = response.status().as_u16();
                 let (mut parts, body) = response.into_parts();
-                if let Received::Hyper(_) = body {
+                if let Either::Left(_) = body {
                     // The proxy's own exchange passes on end-to-end fields only.
                     strip_hop_by_hop(&mut parts.headers);
                 }

@@ -7,10 +7,9 @@
 
 use super::READ_CHUNK;
 use super::framing::{Framing, Piece};
-use super::head::{MAX_HEADERS, ResponseSink};
+use super::head::{MAX_HEADERS, ResponseSink, about_the_connection};
 use super::whole::{HeadError, read_head};
 use crate::proxy::connection_limit::Socket;
-use crate::proxy::headers::is_hop_by_hop;
 use crate::proxy::pool::{self, Dial};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
@@ -294,12 +293,7 @@ fn parse_trailers(lines: &[u8]) -> Option<HeaderMap> {
     };
     let mut trailers = HeaderMap::with_capacity(fields.len());
     // Fields about the connection or the framing have no place in HTTP/2 trailers.
-    let end_to_end = |name: &str| {
-        !is_hop_by_hop(name)
-            && !name.eq_ignore_ascii_case("te")
-            && !name.eq_ignore_ascii_case("content-length")
-    };
-    for field in fields.iter().filter(|f| end_to_end(f.name)) {
+    for field in fields.iter().filter(|f| !about_the_connection(f.name)) {
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(field.name.as_bytes()),
             HeaderValue::from_bytes(field.value),

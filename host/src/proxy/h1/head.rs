@@ -377,11 +377,7 @@ pub(super) fn parse_response(
             out.transfer_coding(name, h.value);
             continue;
         }
-        if name.eq_ignore_ascii_case("content-length")
-            || name.eq_ignore_ascii_case("te")
-            || is_hop_by_hop(name)
-            || named.contains(name)
-        {
+        if about_the_connection(name) || named.contains(name) {
             continue;
         }
         out.field(name, h.value);
@@ -398,6 +394,14 @@ pub(super) fn parse_response(
         reusable: !upstream_close && framing != Framing::UntilClose,
         close,
     })
+}
+
+/// Whether a response field (any case) describes the connection or the framing, which
+/// the proxy writes for its own side: never passed on as it came.
+pub(super) fn about_the_connection(name: &str) -> bool {
+    name.eq_ignore_ascii_case("content-length")
+        || name.eq_ignore_ascii_case("te")
+        || is_hop_by_hop(name)
 }
 
 /// Writes a short plain-text response of the proxy's own.
