@@ -6,7 +6,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::backend::{named, scripted};
+use common::backend::{named, scripted, scripted_resetting};
 use common::client::raw_exchange;
 use common::{config, proxy};
 use http_body_util::{BodyExt, Full};
@@ -243,39 +243,56 @@ fn closes_when_reused(_: &str, index: usize) -> Option<(Vec<u8>, bool)> {
     })
 }
 
+/// A backend running [`closes_when_reused`] that ends the connection by `ending`: a
+/// "close" or a "reset".
+async fn closing_or_resetting(ending: &str) -> common::backend::Scripted {
+    match ending {
+        "close" => scripted(closes_when_reused).await,
+        _ => scripted_resetting(closes_when_reused).await,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pooled_connection_closed_by_the_endpoint_is_retried_only_for_safe_methods() {
-    let backend = scripted(closes_when_reused).await;
-    let proxy = proxy(&config("round-robin", &[(backend.addr, 1)], ""));
-    let addr = proxy.listener_addr("web").unwrap();
-    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut exchange = async |request: &[u8]| raw_exchange(&mut client, request).await;
-    let get = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-    assert!(exchange(get).await.ends_with("\r\n\r\nok"));
-    let again = exchange(get).await;
-    assert!(
-        again.ends_with("\r\n\r\nok"),
-        "a GET is sent again: {again}"
-    );
-    let post = exchange(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n!").await;
-    assert!(post.starts_with("HTTP/1.1 502"), "a POST is not: {post}");
-    assert_eq!(backend.connections.load(Relaxed), 2);
-    assert_eq!(backend.requests.lock().unwrap().len(), 4);
-    stop(proxy).await;
+    // An endpoint closing the connection, and one resetting it, have the same effect.
+    for ending in ["close", "reset"] {
+        let backend = closing_or_resetting(ending).await;
+        let proxy = proxy(&config("round-robin", &[(backend.addr, 1)], ""));
+        let addr = proxy.listener_addr("web").unwrap();
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut exchange = async |request: &[u8]| raw_exchange(&mut client, request).await;
+        let get = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert!(exchange(get).await.ends_with("\r\n\r\nok"));
+        let again = exchange(get).await;
+        assert!(
+            again.ends_with("\r\n\r\nok"),
+            "{ending}: a GET is sent again: {again}"
+        );
+        let post = exchange(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n!").await;
+        assert!(
+            post.starts_with("HTTP/1.1 502"),
+            "{ending}: a POST is not: {post}"
+        );
+        assert_eq!(backend.connections.load(Relaxed), 2, "{ending}");
+        assert_eq!(backend.requests.lock().unwrap().len(), 4, "{ending}");
+        stop(proxy).await;
+    }
 
     // The same over h2c, whose bodiless requests go out on pooled sockets too.
-    let backend = scripted(closes_when_reused).await;
-    let h2c_proxy = common::proxy(&config("round-robin", &[(backend.addr, 1)], HTTP1_UPSTREAM));
-    let answers = h2c_calls(
-        h2c_proxy.listener_addr("web").unwrap(),
-        &[("GET", "/"), ("GET", "/"), ("POST", "/")],
-    )
-    .await;
-    let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
-    assert_eq!(statuses, [200, 200, 502], "{answers:?}");
-    assert_eq!(backend.connections.load(Relaxed), 2);
-    assert_eq!(backend.requests.lock().unwrap().len(), 4);
-    stop(h2c_proxy).await;
+    for ending in ["close", "reset"] {
+        let backend = closing_or_resetting(ending).await;
+        let h2c_proxy = common::proxy(&config("round-robin", &[(backend.addr, 1)], HTTP1_UPSTREAM));
+        let answers = h2c_calls(
+            h2c_proxy.listener_addr("web").unwrap(),
+            &[("GET", "/"), ("GET", "/"), ("POST", "/")],
+        )
+        .await;
+        let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+        assert_eq!(statuses, [200, 200, 502], "{ending}: {answers:?}");
+        assert_eq!(backend.connections.load(Relaxed), 2, "{ending}");
+        assert_eq!(backend.requests.lock().unwrap().len(), 4, "{ending}");
+        stop(h2c_proxy).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

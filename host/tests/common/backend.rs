@@ -221,6 +221,16 @@ pub struct Scripted {
 pub type Script = fn(&str, usize) -> Option<(Vec<u8>, bool)>;
 
 pub async fn scripted(answer: Script) -> Scripted {
+    scripted_ending(answer, false).await
+}
+
+/// A scripted backend that resets the connection (RST, not FIN) where `answer` says
+/// `None`.
+pub async fn scripted_resetting(answer: Script) -> Scripted {
+    scripted_ending(answer, true).await
+}
+
+async fn scripted_ending(answer: Script, reset: bool) -> Scripted {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -245,6 +255,10 @@ pub async fn scripted(answer: Script) -> Scripted {
                     };
                     seen.lock().unwrap().push(request.clone());
                     let Some((response, close)) = answer(&request, index) else {
+                        if reset {
+                            // A zero linger time makes the close a reset.
+                            let _ = stream.set_zero_linger();
+                        }
                         return;
                     };
                     if stream.write_all(&response).await.is_err() || close {
