@@ -8,7 +8,9 @@ use crate::config::model::UpstreamProtocol;
 use crate::proxy::access::Access;
 use crate::proxy::body::{ProxyBody, Received, Reuse, UpstreamBody, text};
 use crate::proxy::h1::{self, Home};
-use crate::proxy::headers::{PolicyView, add_forwarded, authority, join_cookies, strip_hop_by_hop};
+use crate::proxy::headers::{
+    ClientFields, PolicyView, add_forwarded, authority, join_cookies, strip_hop_by_hop,
+};
 use crate::proxy::pool::{self, Connection, Wanted};
 use crate::proxy::replay::{Attempts, RequestBody};
 use crate::proxy::retry::{ATTEMPTS_HEADER, RetrySettings, idempotent_method};
@@ -27,7 +29,7 @@ use std::time::{Duration, Instant};
 pub(crate) async fn forward(
     upstream: &Upstream,
     request: Request<Incoming>,
-    client: SocketAddr,
+    client: &ClientFields,
 ) -> Response<ProxyBody> {
     let logged = upstream.settings().access_log.then(|| {
         let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
@@ -72,12 +74,12 @@ pub(crate) async fn forward(
 async fn relay(
     upstream: &Upstream,
     mut request: Request<Incoming>,
-    client: SocketAddr,
+    client: &ClientFields,
 ) -> (Response<ProxyBody>, Option<SocketAddr>, u32) {
     join_cookies(request.headers_mut());
     let pick = upstream.pick(&PolicyView {
         request: &request,
-        client,
+        client: client.addr,
     });
     let downstream = request.version();
     let settings = upstream.settings();

@@ -59,27 +59,52 @@ pub(crate) fn join_cookies(headers: &mut HeaderMap) {
 }
 
 /// Appends the client to `X-Forwarded-For` and `Forwarded`.
-pub(crate) fn add_forwarded(headers: &mut HeaderMap, client: SocketAddr, host: Option<&str>) {
-    let ip = client.ip().to_string();
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(previous) => format!("{previous}, {ip}"),
-        None => ip,
+pub(crate) fn add_forwarded(headers: &mut HeaderMap, client: &ClientFields, host: Option<&str>) {
+    let mut previous = headers.get_all("x-forwarded-for").iter().peekable();
+    let xff = if previous.peek().is_none() {
+        Some(client.ip.clone())
+    } else {
+        let mut list = Vec::new();
+        for value in previous {
+            list.extend_from_slice(value.as_bytes());
+            list.extend_from_slice(b", ");
+        }
+        list.extend_from_slice(client.ip.as_bytes());
+        HeaderValue::from_bytes(&list).ok()
     };
-    if let Ok(value) = HeaderValue::from_str(&xff) {
+    if let Some(value) = xff {
         headers.insert("x-forwarded-for", value);
     }
-    let mut element = forwarded_for(client).into_bytes();
+    let mut element = client.forwarded_for.as_bytes().to_vec();
     push_forwarded_host(&mut element, host);
     if let Ok(value) = HeaderValue::from_bytes(&element) {
         headers.append(header::FORWARDED, value);
     }
 }
 
-/// The start of this hop's `Forwarded` element (RFC 7239): `for=CLIENT;proto=http`.
-pub(crate) fn forwarded_for(client: SocketAddr) -> String {
-    match client {
-        SocketAddr::V4(v4) => format!("for={};proto=http", v4.ip()),
-        SocketAddr::V6(v6) => format!("for=\"[{}]\";proto=http", v6.ip()),
+/// A client connection as forwarding headers name it, formatted once per connection.
+pub(crate) struct ClientFields {
+    /// The client's address.
+    pub(crate) addr: SocketAddr,
+    /// Its IP, as `X-Forwarded-For` lists it.
+    pub(crate) ip: HeaderValue,
+    /// The start of this hop's `Forwarded` element (RFC 7239): `for=CLIENT;proto=http`.
+    pub(crate) forwarded_for: String,
+}
+
+impl ClientFields {
+    /// For the client at `addr`.
+    pub(crate) fn new(addr: SocketAddr) -> Self {
+        let ip = addr.ip().to_string();
+        let forwarded_for = match addr {
+            SocketAddr::V4(_) => format!("for={ip};proto=http"),
+            SocketAddr::V6(_) => format!("for=\"[{ip}]\";proto=http"),
+        };
+        Self {
+            addr,
+            ip: HeaderValue::try_from(ip).expect("an IP address is a valid field value"),
+            forwarded_for,
+        }
     }
 }
 
@@ -185,19 +210,30 @@ mod tests {
 
     #[test]
     fn appends_forwarding_headers() {
+        let local = ClientFields::new("127.0.0.1:5000".parse().unwrap());
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
-        add_forwarded(&mut h, "127.0.0.1:5000".parse().unwrap(), Some("api.test"));
-        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+        h.append("x-forwarded-for", HeaderValue::from_static("10.0.0.2"));
+        add_forwarded(&mut h, &local, Some("api.test"));
+        let xff: Vec<_> = h.get_all("x-forwarded-for").iter().collect();
+        assert_eq!(
+            xff,
+            ["10.0.0.1, 10.0.0.2, 127.0.0.1"],
+            "one list, every hop"
+        );
         assert_eq!(
             h[header::FORWARDED],
             "for=127.0.0.1;proto=http;host=\"api.test\""
         );
-        add_forwarded(&mut h, "[::1]:5000".parse().unwrap(), None);
+        add_forwarded(
+            &mut h,
+            &ClientFields::new("[::1]:5000".parse().unwrap()),
+            None,
+        );
         let all: Vec<_> = h.get_all(header::FORWARDED).iter().collect();
         assert_eq!(all[1], "for=\"[::1]\";proto=http");
         let forged = "a\", for=6.6.6.6;x=\"";
-        add_forwarded(&mut h, "127.0.0.1:5000".parse().unwrap(), Some(forged));
+        add_forwarded(&mut h, &local, Some(forged));
         let all: Vec<_> = h.get_all(header::FORWARDED).iter().collect();
         assert_eq!(
             all[2], "for=127.0.0.1;proto=http",

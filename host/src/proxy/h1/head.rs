@@ -3,7 +3,7 @@
 
 use super::framing::{Chunked, Framing};
 use crate::policy::RequestView;
-use crate::proxy::headers::{forwarded_for, is_hop_by_hop, lists_token, push_forwarded_host};
+use crate::proxy::headers::{ClientFields, is_hop_by_hop, lists_token, push_forwarded_host};
 use httparse::Header;
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
@@ -190,22 +190,6 @@ impl<'h, 'b> RequestHead<'h, 'b> {
         out.extend_from_slice(client.forwarded_for.as_bytes());
         push_forwarded_host(out, self.host);
         out.extend_from_slice(b"\r\n");
-    }
-}
-
-/// The client as forwarding headers name it, formatted once per connection.
-pub(super) struct ClientFields {
-    ip: String,
-    forwarded_for: String,
-}
-
-impl ClientFields {
-    /// For `client`.
-    pub(super) fn new(client: SocketAddr) -> Self {
-        Self {
-            ip: client.ip().to_string(),
-            forwarded_for: forwarded_for(client),
-        }
     }
 }
 

@@ -21,15 +21,13 @@ use crate::cluster::{InFlight, Member, Outcome};
 use crate::policy::RequestView;
 use crate::proxy::access::Access;
 use crate::proxy::connection_limit::Socket;
+use crate::proxy::headers::ClientFields;
 use crate::proxy::pool::{self, ConnectError};
 use crate::proxy::retry::{ATTEMPTS_HEADER, idempotent_method};
 use crate::proxy::server::Route;
 use bytes::{Buf, BytesMut};
 use framing::Framing;
-use head::{
-    ClientFields, Parsed, RequestHead, ResponseHead, header_slots, parse_response, write_text,
-};
-use std::net::SocketAddr;
+use head::{Parsed, RequestHead, ResponseHead, header_slots, parse_response, write_text};
 use std::pin::Pin;
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -54,7 +52,7 @@ pub(crate) enum Ended {
 /// Serves HTTP/1.1 requests on `stream` from `client`; `input` holds bytes already read.
 pub(crate) async fn serve(
     stream: &mut TcpStream,
-    client: SocketAddr,
+    client: &ClientFields,
     route: &Route,
     input: BytesMut,
     signal: &mut watch::Receiver<bool>,
@@ -62,7 +60,6 @@ pub(crate) async fn serve(
     let mut conn = Conn {
         stream,
         client,
-        fields: ClientFields::new(client),
         route,
         input,
         out: Vec::with_capacity(4096),
@@ -192,8 +189,7 @@ enum Relayed {
 
 struct Conn<'a> {
     stream: &'a mut TcpStream,
-    client: SocketAddr,
-    fields: ClientFields,
+    client: &'a ClientFields,
     route: &'a Route,
     /// Bytes from the client not yet consumed.
     input: BytesMut,
@@ -249,11 +245,11 @@ impl Conn<'_> {
             Parsed::Handoff => return Parsed::Handoff,
             Parsed::Refuse(status) => return Parsed::Refuse(status),
         };
-        let view = head.view(self.client);
+        let view = head.view(self.client.addr);
         let pick = self.route.upstream.pick(&view);
         let idempotent_header = self.route.upstream.retry().idempotent_header.as_deref();
         self.out.clear();
-        head.write_upstream(&mut self.out, &self.fields);
+        head.write_upstream(&mut self.out, self.client);
         let method = head.method();
         Parsed::Ready(Request {
             head_len: head.head_len,
