@@ -7,7 +7,7 @@
 
 use super::READ_CHUNK;
 use super::framing::{Framing, Piece};
-use super::head::{MAX_HEADERS, ResponseSink, about_the_connection};
+use super::head::{MAX_HEADERS, ResponseSink, about_the_connection, write_field, write_length};
 use super::whole::{HeadError, read_head};
 use crate::proxy::connection_limit::Socket;
 use crate::proxy::pool::{self, Dial};
@@ -113,17 +113,14 @@ fn write_head(out: &mut Vec<u8>, parts: &request::Parts) {
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     for (name, value) in &parts.headers {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        write_field(out, name.as_str().as_bytes(), value.as_bytes());
     }
     let bodiless_method = matches!(
         parts.method,
         Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS | Method::TRACE
     );
     if !bodiless_method && !parts.headers.contains_key(CONTENT_LENGTH) {
-        out.extend_from_slice(b"content-length: 0\r\n");
+        write_length(out, 0);
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -158,14 +155,11 @@ impl ResponseSink for HeadParts {
         self.invalid = false;
     }
     fn field(&mut self, name: &str, value: &[u8]) {
-        match (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_bytes(value),
-        ) {
-            (Ok(name), Ok(value)) => {
+        match http_field(name, value) {
+            Some((name, value)) => {
                 self.headers.append(name, value);
             }
-            _ => self.invalid = true,
+            None => self.invalid = true,
         }
     }
     fn transfer_coding(&mut self, _name: &str, _value: &[u8]) {
@@ -294,14 +288,17 @@ fn parse_trailers(lines: &[u8]) -> Option<HeaderMap> {
     let mut trailers = HeaderMap::with_capacity(fields.len());
     // Fields about the connection or the framing have no place in HTTP/2 trailers.
     for field in fields.iter().filter(|f| !about_the_connection(f.name)) {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(field.name.as_bytes()),
-            HeaderValue::from_bytes(field.value),
-        ) {
+        if let Some((name, value)) = http_field(field.name, field.value) {
             trailers.append(name, value);
         }
     }
     Some(trailers)
+}
+
+/// A field line as `http` types, if `http` accepts both parts.
+fn http_field(name: &str, value: &[u8]) -> Option<(HeaderName, HeaderValue)> {
+    let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
+    Some((name, HeaderValue::from_bytes(value).ok()?))
 }
 
 impl Body for SocketBody {
@@ -329,12 +326,12 @@ impl Body for SocketBody {
                 }
             };
             if read == 0 {
-                if this.framing == Framing::UntilClose {
-                    this.end(false);
-                    return Poll::Ready(None);
-                }
+                // The end of the body only when the close is what delimits it.
                 this.end(false);
-                return Poll::Ready(Some(Err(ErrorKind::UnexpectedEof.into())));
+                return Poll::Ready(match this.framing {
+                    Framing::UntilClose => None,
+                    _ => Some(Err(ErrorKind::UnexpectedEof.into())),
+                });
             }
         }
     }

@@ -405,7 +405,8 @@ pub(super) fn write_text(out: &mut Vec<u8>, status: u16, message: &str, close: b
     );
 }
 
-fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+/// Writes one field line.
+pub(super) fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
@@ -460,7 +461,8 @@ impl<'b> Named<'b> {
     }
 }
 
-fn write_length(out: &mut Vec<u8>, n: u64) {
+/// Writes a `Content-Length` field line.
+pub(super) fn write_length(out: &mut Vec<u8>, n: u64) {
     use std::io::Write;
     // Writing to a Vec cannot fail.
     let _ = write!(out, "content-length: {n}\r\n");
