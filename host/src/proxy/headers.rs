@@ -5,19 +5,30 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use std::net::SocketAddr;
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 7] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "transfer-encoding",
-    "upgrade",
+static HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
+
+/// `X-Forwarded-For`, named once: a name given as text is parsed at every use.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Removes hop-by-hop headers, including those named in `Connection`. `TE: trailers`
 /// is kept: gRPC needs it end to end.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages have none (HTTP/2 forbids them): one look at each name they have
+    // costs less than a lookup of every hop-by-hop name.
+    if !headers
+        .keys()
+        .any(|name| name == header::TE || HOP_BY_HOP.contains(name))
+    {
+        return;
+    }
     // Decided first: RFC 9110 has clients name TE in Connection, which would remove it.
     let keep_te = headers
         .get(header::TE)
@@ -29,10 +40,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .flat_map(|v| v.split(','))
         .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
         .collect();
-    for name in &named {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
+    for name in named.iter().chain(&HOP_BY_HOP) {
         headers.remove(name);
     }
     headers.remove(header::TE);
@@ -60,7 +68,7 @@ pub(crate) fn join_cookies(headers: &mut HeaderMap) {
 
 /// Appends the client to `X-Forwarded-For` and `Forwarded`.
 pub(crate) fn add_forwarded(headers: &mut HeaderMap, client: &ClientFields, host: Option<&str>) {
-    let mut previous = headers.get_all("x-forwarded-for").iter().peekable();
+    let mut previous = headers.get_all(&X_FORWARDED_FOR).iter().peekable();
     let xff = if previous.peek().is_none() {
         Some(client.ip.clone())
     } else {
@@ -73,7 +81,7 @@ pub(crate) fn add_forwarded(headers: &mut HeaderMap, client: &ClientFields, host
         HeaderValue::from_bytes(&list).ok()
     };
     if let Some(value) = xff {
-        headers.insert("x-forwarded-for", value);
+        headers.insert(X_FORWARDED_FOR, value);
     }
     let mut element = client.forwarded_for.as_bytes().to_vec();
     push_forwarded_host(&mut element, host);
@@ -130,7 +138,9 @@ fn is_authority(host: &str) -> bool {
 /// Whether `name` (any case) is a hop-by-hop header always removed at the proxy. `TE`
 /// and the headers that `Connection` names are handled by the caller.
 pub(crate) fn is_hop_by_hop(name: &str) -> bool {
-    HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
+    HOP_BY_HOP
+        .iter()
+        .any(|h| h.as_str().eq_ignore_ascii_case(name))
 }
 
 /// Whether a comma-separated header value (such as `Connection`) lists `token`.
@@ -196,6 +206,20 @@ mod tests {
         assert_eq!(h.len(), 2, "{h:?}");
         assert_eq!(h[header::TE], "trailers");
         assert_eq!(h["x-kept"], "yes");
+    }
+
+    #[test]
+    fn leaves_end_to_end_headers_alone() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("api.test"));
+        h.append("x-kept", HeaderValue::from_static("1"));
+        h.append("x-kept", HeaderValue::from_static("2"));
+        let before = h.clone();
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h, before);
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h, before, "a custom-named hop-by-hop header goes too");
     }
 
     #[test]
