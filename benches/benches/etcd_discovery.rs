@@ -1,5 +1,5 @@
-//! etcd discovery speed, against a real etcd (`etcd` on PATH: apt-get install
-//! etcd-server) and a proxy in this process:
+//! etcd discovery speed, against a real etcd (`etcd` and `etcdctl` on PATH: apt-get
+//! install etcd-server etcd-client) and a proxy in this process:
 //!
 //! - **change → serving**: a key put under the watched prefix, until the membership the
 //!   cluster's policy picks from holds it (median and p90 over 50 puts).
@@ -12,7 +12,6 @@
 
 use etcd_client::{Client, Txn, TxnOp};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use switchyard::policy::{PolicyEngine, RequestInfo};
 use switchyard::proxy::{Proxy, Upstream};
@@ -21,53 +20,18 @@ use switchyard::proxy::{Proxy, Upstream};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+// The tests' etcd server (and the temporary directory it keeps its data in); the
+// bench does not stop and resume it.
+#[allow(dead_code)]
+#[path = "../../host/tests/common/etcd.rs"]
+mod etcd;
+#[path = "../../host/tests/common/temp.rs"]
+mod temp;
+use etcd::Etcd;
+use temp::temp_dir;
+
 const CHANGES: usize = 50;
 const BIG: usize = 10_000;
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// etcd on a temporary directory; killed when dropped.
-struct Etcd(Child, std::path::PathBuf);
-
-impl Etcd {
-    fn start(client: u16) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("switchyard-bench-etcd-{}", std::process::id()));
-        let peer = format!("http://127.0.0.1:{}", free_port());
-        let url = format!("http://127.0.0.1:{client}");
-        let child = Command::new("etcd")
-            .args(["--data-dir", dir.to_str().unwrap()])
-            .args([
-                "--listen-client-urls",
-                &url,
-                "--advertise-client-urls",
-                &url,
-            ])
-            .args([
-                "--listen-peer-urls",
-                &peer,
-                "--initial-advertise-peer-urls",
-                &peer,
-            ])
-            .args(["--initial-cluster", &format!("default={peer}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("etcd on PATH (apt-get install etcd-server)");
-        Self(child, dir)
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-        let _ = std::fs::remove_dir_all(&self.1);
-    }
-}
 
 fn proxy(engine: &PolicyEngine, url: &str, prefix: &str) -> Proxy {
     let text = format!(
@@ -107,23 +71,11 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let _etcd = Etcd::start(port);
-    let mut client = runtime.block_on(async {
-        let started = Instant::now();
-        loop {
-            let client = Client::connect([url.as_str()], None).await.unwrap();
-            if client.clone().get("/", None).await.is_ok() {
-                break client;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(15),
-                "etcd did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    });
+    let etcd = Etcd::start();
+    let url = etcd.url();
+    let mut client = runtime
+        .block_on(Client::connect([url.as_str()], None))
+        .unwrap();
     let engine = PolicyEngine::new().unwrap();
 
     // Change → serving.

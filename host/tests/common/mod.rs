@@ -65,6 +65,8 @@ pub mod backend;
 pub mod client;
 pub mod etcd;
 pub mod process;
+mod temp;
+pub use temp::temp_dir;
 
 /// Runs the `switchyard` binary with `args`: whether it succeeded, stdout, stderr.
 pub fn switchyard(args: &[&str]) -> (bool, String, String) {
@@ -121,20 +123,6 @@ pub fn config(policy: &str, endpoints: &[(std::net::SocketAddr, u32)], extra: &s
          [[clusters]]\nname = \"api\"\npolicy = \"{policy}\"\nendpoints = [{}]\n{extra}",
         endpoints.join(", ")
     )
-}
-
-/// A fresh, empty directory under the system's temporary directory.
-pub fn temp_dir(tag: &str) -> std::path::PathBuf {
-    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "switchyard-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// `component` with a custom section holding `tag` appended: the same policy, other
