@@ -57,6 +57,17 @@ fn framed(request: &str, _: usize) -> Option<(Vec<u8>, bool)> {
             return Some((response.into_bytes(), false));
         }
         "/until-close" => return Some((b"HTTP/1.1 200 OK\r\n\r\nuntil close".to_vec(), true)),
+        "/many-trailers" => {
+            let fields: String = (0..101).map(|i| format!("x-t{i}: {i}\r\n")).collect();
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n{fields}\r\n"
+            );
+            return Some((response.into_bytes(), false));
+        }
+        "/bad-trailers" => {
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
+              2\r\nok\r\n0\r\nno colon here\r\n\r\n"
+        }
         "/not-modified" => b"HTTP/1.1 304 Not Modified\r\netag: \"v1\"\r\n\r\n",
         // Bytes after the body: the connection cannot be trusted with another request.
         "/trailing-bytes" => b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokXYZ",
@@ -161,6 +172,50 @@ async fn h2c_calls(
         answers.push((parts.status.as_u16(), parts.headers, text, trailers));
     }
     answers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_trailer_section_fails_the_h2c_stream_not_the_connection() {
+    let backend = scripted(framed).await;
+    let proxy = proxy(&config("round-robin", &[(backend.addr, 1)], HTTP1_UPSTREAM));
+    let stream = tokio::net::TcpStream::connect(proxy.listener_addr("web").unwrap())
+        .await
+        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    for path in ["/many-trailers", "/bad-trailers", "/chunked"] {
+        let request = http::Request::builder()
+            .uri(format!("http://api.test{path}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let answer = match sender.send_request(request).await {
+            Ok(response) => response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("{e:?}")),
+            // Head and reset can arrive together: then the reset is all there is.
+            Err(e) => Err(format!("{e:?}")),
+        };
+        if path == "/chunked" {
+            // The same client connection still serves, trailers and all.
+            let trailers = answer.unwrap().trailers().cloned().unwrap();
+            assert_eq!(trailers["x-checksum"], "42");
+        } else {
+            // Not a clean end without the trailers: the client must not take the
+            // answer for whole (for gRPC, its status is in them).
+            let Err(e) = answer else {
+                panic!("{path}: ended cleanly without its trailers")
+            };
+            assert!(e.contains("INTERNAL_ERROR"), "{path}: {e}");
+        }
+    }
+    stop(proxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

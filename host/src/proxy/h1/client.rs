@@ -245,7 +245,11 @@ impl SocketBody {
                     ));
                 }
                 if done {
-                    self.trailers = parse_trailers(&self.trailer_lines).map(Box::new);
+                    // A trailer section that cannot be read fails the body: ending it
+                    // cleanly without the trailers would tell the client all was well.
+                    let trailers = parse_trailers(&self.trailer_lines)
+                        .map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))?;
+                    self.trailers = trailers.map(Box::new);
                     self.end(true);
                 }
                 if data.is_empty() {
@@ -272,18 +276,19 @@ impl SocketBody {
     }
 }
 
-/// Trailer field lines as a header map (`None` when there are none or they do not
-/// parse: the data has arrived whole either way).
-fn parse_trailers(lines: &[u8]) -> Option<HeaderMap> {
+/// Trailer field lines as a header map (`None` when there are none); an error when
+/// they do not parse, or are more than a head may have.
+fn parse_trailers(lines: &[u8]) -> Result<Option<HeaderMap>, &'static str> {
     if lines.is_empty() {
-        return None;
+        return Ok(None);
     }
     let mut section = lines.to_vec();
     section.extend_from_slice(b"\r\n");
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let Ok(httparse::Status::Complete((_, fields))) = httparse::parse_headers(&section, &mut slots)
-    else {
-        return None;
+    let fields = match httparse::parse_headers(&section, &mut slots) {
+        Ok(httparse::Status::Complete((_, fields))) => fields,
+        Err(httparse::Error::TooManyHeaders) => return Err("more than 100 trailer fields"),
+        _ => return Err("malformed trailer section"),
     };
     let mut trailers = HeaderMap::with_capacity(fields.len());
     // Fields about the connection or the framing have no place in HTTP/2 trailers.
@@ -292,7 +297,7 @@ fn parse_trailers(lines: &[u8]) -> Option<HeaderMap> {
             trailers.append(name, value);
         }
     }
-    Some(trailers)
+    Ok(Some(trailers))
 }
 
 /// A field line as `http` types, if `http` accepts both parts.
