@@ -273,14 +273,7 @@ async fn a_cancelled_request_leaves_the_in_flight_count() {
     let addr = proxy.listener_addr("web").unwrap();
     // An h2 client gives up after 100 ms: its stream is reset while the proxy waits for
     // the upstream's headers (a gRPC deadline does the same).
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
+    let mut sender = common::client::h2c(addr).await;
     let request = http::Request::get("http://x/")
         .body(http_body_util::Empty::<Bytes>::new())
         .unwrap();

@@ -7,7 +7,7 @@ mod common;
 
 use bytes::Bytes;
 use common::backend::{named, scripted, scripted_resetting};
-use common::client::raw_exchange;
+use common::client::{h2c, raw_exchange};
 use common::{config, proxy};
 use http_body_util::{BodyExt, Full};
 use std::sync::Arc;
@@ -150,13 +150,7 @@ async fn h2c_calls(
     addr: std::net::SocketAddr,
     calls: &[(&str, &str)],
 ) -> Vec<(u16, http::HeaderMap, String, Option<http::HeaderMap>)> {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let io = hyper_util::rt::TokioIo::new(stream);
-    let (mut sender, conn) =
-        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
-            .await
-            .unwrap();
-    tokio::spawn(conn);
+    let mut sender = h2c(addr).await;
     let mut answers = Vec::new();
     for (method, path) in calls {
         let request = http::Request::builder()
@@ -178,16 +172,7 @@ async fn h2c_calls(
 async fn an_unreadable_trailer_section_fails_the_h2c_stream_not_the_connection() {
     let backend = scripted(framed).await;
     let proxy = proxy(&config("round-robin", &[(backend.addr, 1)], HTTP1_UPSTREAM));
-    let stream = tokio::net::TcpStream::connect(proxy.listener_addr("web").unwrap())
-        .await
-        .unwrap();
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
+    let mut sender = h2c(proxy.listener_addr("web").unwrap()).await;
     for path in ["/many-trailers", "/bad-trailers", "/chunked"] {
         let request = http::Request::builder()
             .uri(format!("http://api.test{path}"))
