@@ -64,6 +64,35 @@ fn endless_loop_hits_the_deadline() {
 }
 
 #[test]
+fn endless_loop_after_the_engine_idled_hits_the_deadline() {
+    // An engine of its own: the shared one is kept awake by the other tests' calls.
+    let engine = switchyard::policy::PolicyEngine::new().unwrap();
+    let component = engine
+        .compile("hostile", &component_bytes("hostile"))
+        .unwrap();
+    let config = [("mode".to_string(), "loop".to_string())];
+    let policy = switchyard::policy::ClusterPolicy::new(
+        component,
+        "test",
+        &config,
+        "",
+        PolicyLimits::default(),
+        membership(&[]),
+    )
+    .unwrap();
+    // Long enough for its epoch ticker to fall asleep (no call for 100 ticks).
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    policy.set_membership(membership(&[1, 1, 1]));
+    let pick = policy.pick(&RequestInfo::get("/"));
+    assert_fallback(&pick, |f| matches!(f, Fault::Deadline(_)));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the loop was stopped"
+    );
+}
+
+#[test]
 fn endless_loop_in_init_is_refused_at_load() {
     let err = bind("hostile", &[("mode", "init-loop")], membership(&[1]))
         .err()

@@ -8,15 +8,12 @@ use crate::policy::instance::Instance;
 use crate::policy::log::PolicyLog;
 use crate::policy::sandbox::StoreState;
 use crate::policy::scorer::ScorerComponent;
+use crate::policy::ticker::Ticker;
 use crate::policy::{LoadError, PolicyLimits, Sha256Digest, wasi};
 use std::sync::Arc;
-use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
-/// How often the epoch advances. A deadline's first check comes one to two ticks after
-/// it (see `CpuDeadline`); a slower tick means fewer wake-ups of an idle proxy.
-pub(crate) const TICK: Duration = Duration::from_millis(1);
 /// Scheduling niceness of background policy work (compiling, preparing versions): a
 /// policy loading while the proxy is busy takes longer instead of slowing requests.
 /// Compilation, the bulk of it, also runs in the `SCHED_IDLE` class.
@@ -28,11 +25,13 @@ pub struct PolicyEngine {
     engine: Engine,
     linker: Arc<Linker<StoreState>>,
     compilers: Arc<rayon::ThreadPool>,
+    ticker: Arc<Ticker>,
 }
 
 impl PolicyEngine {
     /// An engine with epoch interruption on, the policy imports and the
-    /// capability-free WASI linked, and a background thread ticking the epoch.
+    /// capability-free WASI linked, and a background thread ticking the epoch while
+    /// policy calls run.
     pub fn new() -> wasmtime::Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
@@ -41,7 +40,7 @@ impl PolicyEngine {
         let mut linker = Linker::new(&engine);
         Balancer::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |state| state)?;
         wasi::add_to_linker(&mut linker)?;
-        start_ticker(&engine);
+        let ticker = Ticker::start(&engine);
         let compilers = rayon::ThreadPoolBuilder::new()
             .thread_name(|i| format!("policy-compile-{i}"))
             .start_handler(|_| lower_priority(true))
@@ -50,6 +49,7 @@ impl PolicyEngine {
             engine,
             linker: Arc::new(linker),
             compilers: Arc::new(compilers),
+            ticker,
         })
     }
 
@@ -104,10 +104,12 @@ impl PolicyEngine {
                 version: sha256.to_string()[..12].to_string(),
                 pre: BalancerPre::new(pre).map_err(link_error)?,
                 log: Arc::new(PolicyLog::new(name)),
+                ticker: Arc::clone(&self.ticker),
             })),
             World::HealthScorer => Linked::Scorer(Arc::new(ScorerComponent::new(
                 name,
                 HealthScorerPre::new(pre).map_err(link_error)?,
+                Arc::clone(&self.ticker),
             ))),
         })
     }
@@ -125,21 +127,6 @@ pub(crate) enum Linked {
     Balancer(Arc<PolicyComponent>),
     /// A health scorer.
     Scorer(Arc<ScorerComponent>),
-}
-
-/// Advances the engine's epoch every [`TICK`] until the engine is dropped.
-fn start_ticker(engine: &Engine) {
-    let weak = engine.weak();
-    std::thread::Builder::new()
-        .name("policy-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(TICK);
-            }
-        })
-        .expect("spawning the policy epoch thread");
 }
 
 /// Gives the calling thread background priority (Linux schedules threads
@@ -164,6 +151,8 @@ pub struct PolicyComponent {
     version: String,
     pub(crate) pre: BalancerPre<StoreState>,
     pub(crate) log: Arc<PolicyLog>,
+    /// Keeps the epoch advancing while the policy's calls run.
+    pub(crate) ticker: Arc<Ticker>,
 }
 
 impl PolicyComponent {

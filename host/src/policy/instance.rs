@@ -3,9 +3,10 @@
 
 use crate::cluster::Membership;
 use crate::policy::bindings::{self, Balancer, Endpoint, Needs, PolicyInfo, Request, Setup};
-use crate::policy::engine::{PolicyComponent, TICK};
+use crate::policy::engine::PolicyComponent;
 use crate::policy::log::PolicyLog;
 use crate::policy::sandbox::StoreState;
+use crate::policy::ticker::{TICK, Ticker};
 use crate::policy::{Fault, PolicyLimits, Preference};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,7 @@ const MAX_MESSAGE: usize = 300;
 pub(crate) struct Sandboxed<E> {
     store: Store<StoreState>,
     exports: E,
+    ticker: Arc<Ticker>,
     limits: PolicyLimits,
     /// Generation of the membership last pushed.
     seen: u64,
@@ -28,6 +30,7 @@ impl<E> Sandboxed<E> {
     /// the setup deadline; `membership` answers the load imports until replaced.
     pub(crate) fn start(
         engine: &Engine,
+        ticker: &Arc<Ticker>,
         log: &Arc<PolicyLog>,
         limits: &PolicyLimits,
         membership: Arc<Membership>,
@@ -44,12 +47,15 @@ impl<E> Sandboxed<E> {
             })
         });
         store.data_mut().deadline.arm(limits.setup_deadline);
-        store.set_epoch_deadline(ticks(limits.setup_deadline));
+        let setup_ticks = ticks(limits.setup_deadline);
+        store.set_epoch_deadline(setup_ticks);
+        ticker.busy(setup_ticks);
         let exports =
             instantiate(&mut store).map_err(|e| fault(&store, limits.setup_deadline, &e))?;
         Ok(Self {
             store,
             exports,
+            ticker: Arc::clone(ticker),
             limits: *limits,
             seen: 0,
         })
@@ -90,7 +96,9 @@ impl<E> Sandboxed<E> {
         f: impl FnOnce(&E, &mut Store<StoreState>) -> wasmtime::Result<R>,
     ) -> Result<R, Fault> {
         self.store.data_mut().deadline.arm(deadline);
-        self.store.set_epoch_deadline(ticks(deadline));
+        let ticks = ticks(deadline);
+        self.store.set_epoch_deadline(ticks);
+        self.ticker.busy(ticks);
         f(&self.exports, &mut self.store).map_err(|e| fault(&self.store, deadline, &e))
     }
 }
@@ -109,9 +117,14 @@ impl Instance {
         membership: Arc<Membership>,
     ) -> Result<Self, Fault> {
         let pre = &component.pre;
-        let guest = Sandboxed::start(pre.engine(), &component.log, limits, membership, |store| {
-            pre.instantiate(store)
-        })?;
+        let guest = Sandboxed::start(
+            pre.engine(),
+            &component.ticker,
+            &component.log,
+            limits,
+            membership,
+            |store| pre.instantiate(store),
+        )?;
         Ok(Self { guest })
     }
 

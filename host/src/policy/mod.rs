@@ -30,6 +30,7 @@ mod request;
 mod sandbox;
 mod scorer;
 mod scorer_binding;
+mod ticker;
 mod wasi;
 
 pub use binding::{PolicyBinding, PolicySetup};

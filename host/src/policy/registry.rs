@@ -120,10 +120,11 @@ enum Bound {
     Scorer(Arc<ScorerBinding>),
 }
 
-/// A new version readied for one cluster.
+/// A new version readied for one cluster (boxed: it is moved around, and made once
+/// per reload).
 enum Prepared {
     Balancer(Box<ClusterPolicy>),
-    Scorer(PreparedScorer),
+    Scorer(Box<PreparedScorer>),
 }
 
 impl Bound {
@@ -152,7 +153,9 @@ impl Bound {
             (Bound::Balancer(b), Linked::Balancer(c)) => b
                 .prepare(Arc::clone(c))
                 .map(|p| Prepared::Balancer(Box::new(p))),
-            (Bound::Scorer(b), Linked::Scorer(c)) => b.prepare(Arc::clone(c)).map(Prepared::Scorer),
+            (Bound::Scorer(b), Linked::Scorer(c)) => b
+                .prepare(Arc::clone(c))
+                .map(|p| Prepared::Scorer(Box::new(p))),
             (Bound::Balancer(_), Linked::Scorer(_)) => Err(LoadError::ScorerNotBalancer),
             (Bound::Scorer(_), Linked::Balancer(_)) => Err(LoadError::BalancerNotScorer),
         }
@@ -161,7 +164,7 @@ impl Bound {
     fn install(&self, next: Prepared) {
         match (self, next) {
             (Bound::Balancer(b), Prepared::Balancer(next)) => b.install(*next),
-            (Bound::Scorer(b), Prepared::Scorer(next)) => b.install(next),
+            (Bound::Scorer(b), Prepared::Scorer(next)) => b.install(*next),
             _ => unreachable!("prepared for the cluster's own role"),
         }
     }

@@ -8,6 +8,7 @@ use crate::policy::clock;
 use crate::policy::instance::Sandboxed;
 use crate::policy::log::PolicyLog;
 use crate::policy::sandbox::StoreState;
+use crate::policy::ticker::Ticker;
 use crate::policy::{Fault, LoadError, PolicyLimits};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,14 +21,17 @@ pub struct ScorerComponent {
     name: String,
     pub(crate) pre: HealthScorerPre<StoreState>,
     pub(crate) log: Arc<PolicyLog>,
+    /// Keeps the epoch advancing while the scorer's calls run.
+    pub(crate) ticker: Arc<Ticker>,
 }
 
 impl ScorerComponent {
-    pub(crate) fn new(name: &str, pre: HealthScorerPre<StoreState>) -> Self {
+    pub(crate) fn new(name: &str, pre: HealthScorerPre<StoreState>, ticker: Arc<Ticker>) -> Self {
         Self {
             name: name.to_string(),
             pre,
             log: Arc::new(PolicyLog::new(name)),
+            ticker,
         }
     }
 
@@ -119,6 +123,7 @@ impl ScorerInstance {
         let pre = &component.pre;
         let guest = Sandboxed::start(
             pre.engine(),
+            &component.ticker,
             &component.log,
             limits,
             Arc::clone(membership),
