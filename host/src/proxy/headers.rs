@@ -21,18 +21,17 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// Removes hop-by-hop headers, including those named in `Connection`. `TE: trailers`
 /// is kept: gRPC needs it end to end.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Most messages have none (HTTP/2 forbids them): one look at each name they have
-    // costs less than a lookup of every hop-by-hop name.
-    if !headers
-        .keys()
-        .any(|name| name == header::TE || HOP_BY_HOP.contains(name))
-    {
+    // Most messages have none (HTTP/2 forbids them, and gRPC's `TE: trailers` passes
+    // as it is): one look at each name they have costs less than a lookup of every
+    // hop-by-hop name.
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) && te_passes(headers) {
         return;
     }
     // Decided first: RFC 9110 has clients name TE in Connection, which would remove it.
     let keep_te = headers
-        .get(header::TE)
-        .is_some_and(|v| lists_token(v.as_bytes(), b"trailers"));
+        .get_all(header::TE)
+        .iter()
+        .any(|v| lists_token(v.as_bytes(), b"trailers"));
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -46,6 +45,16 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove(header::TE);
     if keep_te {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+}
+
+/// Whether the message's `TE` is absent or just `trailers`: then it passes unchanged.
+fn te_passes(headers: &HeaderMap) -> bool {
+    let mut te = headers.get_all(header::TE).iter();
+    match (te.next(), te.next()) {
+        (None, _) => true,
+        (Some(value), None) => value.as_bytes().eq_ignore_ascii_case(b"trailers"),
+        _ => false,
     }
 }
 
@@ -206,6 +215,29 @@ mod tests {
         assert_eq!(h.len(), 2, "{h:?}");
         assert_eq!(h[header::TE], "trailers");
         assert_eq!(h["x-kept"], "yes");
+    }
+
+    #[test]
+    fn te_is_kept_only_as_trailers() {
+        let mut h = HeaderMap::new();
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc"),
+        );
+        let before = h.clone();
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h, before, "gRPC's TE: trailers passes as it is");
+        h.insert(header::TE, HeaderValue::from_static("gzip"));
+        strip_hop_by_hop(&mut h);
+        assert!(!h.contains_key(header::TE), "{h:?}");
+        for [first, second] in [["trailers", "deflate"], ["deflate", "trailers"]] {
+            h.insert(header::TE, HeaderValue::from_static(first));
+            h.append(header::TE, HeaderValue::from_static(second));
+            strip_hop_by_hop(&mut h);
+            assert_eq!(h[header::TE], "trailers", "TE: {first}, then TE: {second}");
+            assert_eq!(h.get_all(header::TE).iter().count(), 1);
+        }
     }
 
     #[test]
