@@ -4,17 +4,20 @@
 # loaded with wrk (HTTP/1.1) and h2load (h2c). Prints requests/s and p50/p99 side by
 # side, and Switchyard's ratios; "resilient" is Switchyard again with retries (3
 # attempts, budget) and a circuit breaker on, to price the resilience layer when
-# nothing fails. Needs nginx-light, haproxy, wrk, nghttp2-client
+# nothing fails. Needs nginx-light, haproxy, wrk, nghttp2-client, procps
 # (installed with apt-get when missing). Usage: [ROUNDS=N] benches/proxy-load.sh [seconds]
 # ROUNDS (default 3) interleaves that many rounds of every measurement, so a noisy
-# neighbour hurts all proxies alike; the summary quotes medians over the rounds.
+# neighbour hurts all proxies alike; the summary quotes medians over the rounds. Each
+# run also prints the CPU time the proxy and the backend spent per request (from
+# /proc/PID/stat): on two cores shared by client, proxy and backend, throughput depends
+# on all three, and CPU per request shows what each one costs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
 ROUNDS=${ROUNDS:-3}
 CONNS=32
 source benches/common.sh
-need nginx:nginx-light haproxy:haproxy wrk:wrk h2load:nghttp2-client
+need nginx:nginx-light haproxy:haproxy wrk:wrk h2load:nghttp2-client pgrep:procps
 build
 
 BACKEND=18081 NGINX=18082 NGINX_H2=18083 HAPROXY=18084 SWITCHYARD=18085 RESILIENT=18086
@@ -63,7 +66,14 @@ backend app
     http-request add-header Forwarded "for=%ci;proto=http;host=\\"%[req.hdr(host)]\\""
     server b1 127.0.0.1:$BACKEND
 CONF
-haproxy -f "$WORK/haproxy.cfg" -q &
+# Every server runs in a session of its own, as nginx (a daemon) does and as services
+# do under a service manager. With the kernel's autogroup scheduling (on by default on
+# Debian), the processes of one session share one CPU share: a proxy left in this
+# script's session would share it with wrk and h2load (measured on 2026-11-24:
+# Switchyard's HTTP/1.1 throughput 15% lower that way, the backend behind it 20% more
+# CPU per request).
+setsid haproxy -f "$WORK/haproxy.cfg" -q &
+HAPROXY_PID=$!
 
 cat > "$WORK/switchyard.toml" <<CONF
 workers = 1
@@ -83,30 +93,60 @@ cat >> "$WORK/resilient.toml" <<CONF
 attempts = 3
 [clusters.circuit_breaker]
 CONF
-RUST_LOG=warn "$BIN" run --config "$WORK/switchyard.toml" &
-RUST_LOG=warn "$BIN" run --config "$WORK/resilient.toml" &
+RUST_LOG=warn setsid "$BIN" run --config "$WORK/switchyard.toml" &
+SWITCHYARD_PID=$!
+RUST_LOG=warn setsid "$BIN" run --config "$WORK/resilient.toml" &
+RESILIENT_PID=$!
 sleep 1.5
+# The worker process of a single-worker nginx whose master's pid file is $1.
+nginx_worker() { pgrep -P "$(cat "$WORK/$1.pid")"; }
+BACKEND_PID=$(nginx_worker backend)
+NGINX_PID=$(nginx_worker nginx)
+declare -A PID=([direct]=$BACKEND_PID [nginx]=$NGINX_PID [haproxy]=$HAPROXY_PID
+    [switchyard]=$SWITCHYARD_PID [resilient]=$RESILIENT_PID)
+
+# CPU time (clock ticks) process $1 has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICKS_PER_SECOND=$(getconf CLK_TCK)
+# Runs "$@" (a load generator) against proxy $NAME; sets OUT to its output and CPU to
+# "proxy backend", each process's CPU µs per request given the request count that
+# REQUESTS_AWK extracts from the output, and CPU_TEXT to the same in words. "direct"
+# has no proxy: its proxy figure is "-".
+measure() {
+    local proxy=${PID[$NAME]} p0 b0 p1 b1 n
+    p0=$(cpu_ticks "$proxy"); b0=$(cpu_ticks "$BACKEND_PID")
+    OUT=$("$@" 2>&1)
+    p1=$(cpu_ticks "$proxy"); b1=$(cpu_ticks "$BACKEND_PID")
+    n=$(awk "$REQUESTS_AWK" <<<"$OUT")
+    CPU=$(awk -v p=$((p1 - p0)) -v b=$((b1 - b0)) -v n="$n" -v k="$TICKS_PER_SECOND" \
+        -v direct=$([ "$NAME" = direct ] && echo 1) 'BEGIN {
+        us = 1e6 / k / (n > 0 ? n : 1)
+        if (direct) printf "- %.1f", b * us; else printf "%.1f %.1f", p * us, b * us }')
+    if [ "$NAME" = direct ]; then CPU_TEXT="backend ${CPU#* }"; else CPU_TEXT="${CPU% *} + backend ${CPU#* }"; fi
+}
 
 # wrk: "Requests/sec" and the 50%/99% latency lines.
 h1() { # name port conns
-    local out
-    out=$(wrk -t1 -c"$3" -d"${DURATION}s" --latency "http://127.0.0.1:$2/" 2>&1)
+    NAME=$1 REQUESTS_AWK='/ requests in / {print $1}'
+    measure wrk -t1 -c"$3" -d"${DURATION}s" --latency "http://127.0.0.1:$2/"
     local rps p50 p99
-    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-    p50=$(awk '$1=="50%" {print $2}' <<<"$out")
-    p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-    printf '%-11s %-6s %4s conns %12s req/s   p50 %9s   p99 %9s\n' "$1" h1 "$3" "$rps" "$p50" "$p99"
-    echo "$1 h1 $3 $rps $p50" >> "$WORK/results"
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$OUT")
+    p50=$(awk '$1=="50%" {print $2}' <<<"$OUT")
+    p99=$(awk '$1=="99%" {print $2}' <<<"$OUT")
+    printf '%-11s %-6s %4s conns %12s req/s   p50 %9s   p99 %9s   cpu/req %s us\n' \
+        "$1" h1 "$3" "$rps" "$p50" "$p99" "$CPU_TEXT"
+    echo "$1 h1 $3 $rps $CPU $p50" >> "$WORK/results"
 }
 h2() { # name port
-    local out rps
-    out=$(h2load -c"$CONNS" -m10 -D"$DURATION" "http://127.0.0.1:$2/" 2>&1)
-    rps=$(awk '/finished in/ {print $4}' <<<"$out")
-    local p50 p99
-    p50=$(awk '/time for request:/ {print $6}' <<<"$out")
-    p99=$(awk '/time for request:/ {print $5}' <<<"$out")
-    printf '%-11s %-6s %4s conns %12s req/s   mean %8s   max %9s\n' "$1" h2c "$CONNS" "$rps" "$p50" "$p99"
-    echo "$1 h2 $CONNS $rps" >> "$WORK/results"
+    NAME=$1 REQUESTS_AWK='/^requests:/ {print $8}'
+    measure h2load -c"$CONNS" -m10 -D"$DURATION" "http://127.0.0.1:$2/"
+    local rps mean max
+    rps=$(awk '/finished in/ {print $4}' <<<"$OUT")
+    mean=$(awk '/time for request:/ {print $6}' <<<"$OUT")
+    max=$(awk '/time for request:/ {print $5}' <<<"$OUT")
+    printf '%-11s %-6s %4s conns %12s req/s   mean %8s   max %9s   cpu/req %s us\n' \
+        "$1" h2c "$CONNS" "$rps" "$mean" "$max" "$CPU_TEXT"
+    echo "$1 h2 $CONNS $rps $CPU" >> "$WORK/results"
 }
 
 echo "== $(date -u +%F) — ${DURATION}s per run, $ROUNDS rounds, wrk -t1, h2load -m10; policy ${POLICY:-least-request} (WebAssembly)"
@@ -129,14 +169,17 @@ done
 # Medians over the rounds: throughput against each competitor, added median latency
 # at one connection.
 awk "$AWK_STATS"'
-{ key=$1" "$2" "$3; rps[key]=rps[key]" "$4; if ($5 != "") p50[key]=p50[key]" "us($5) }
+{ key=$1" "$2" "$3; rps[key]=rps[key]" "$4; pc[key]=pc[key]" "$5; bc[key]=bc[key]" "$6
+  if ($7 != "") p50[key]=p50[key]" "us($7) }
 END {
-  for (k in rps) r[k]=median(rps[k])
+  for (k in rps) { r[k]=median(rps[k]); c[k]=median(pc[k]); b[k]=median(bc[k]) }
   for (k in p50) l[k]=median(p50[k])
   printf "medians: h1 32 conns: switchyard %.0f, nginx %.0f, haproxy %.0f req/s; h2c: switchyard %.0f, nginx %.0f, haproxy %.0f req/s\n", r["switchyard h1 32"], r["nginx h1 32"], r["haproxy h1 32"], r["switchyard h2 32"], r["nginx h2 32"], r["haproxy h2 32"]
   printf "switchyard/nginx   h1: %.2fx   h2c: %.2fx\n", r["switchyard h1 32"]/r["nginx h1 32"], r["switchyard h2 32"]/r["nginx h2 32"]
   printf "switchyard/haproxy h1: %.2fx   h2c: %.2fx\n", r["switchyard h1 32"]/r["haproxy h1 32"], r["switchyard h2 32"]/r["haproxy h2 32"]
   printf "resilience layer (retries + breaker, nothing failing) h1 32 conns: %.0f vs %.0f req/s, %.3fx\n", r["resilient h1 32"], r["switchyard h1 32"], r["resilient h1 32"]/r["switchyard h1 32"]
+  printf "cpu us/req, proxy + backend: h1 32 conns: switchyard %.1f + %.1f, nginx %.1f + %.1f, haproxy %.1f + %.1f (direct: backend %.1f)\n", c["switchyard h1 32"], b["switchyard h1 32"], c["nginx h1 32"], b["nginx h1 32"], c["haproxy h1 32"], b["haproxy h1 32"], b["direct h1 32"]
+  printf "cpu us/req, proxy + backend: h2c: switchyard %.1f + %.1f, nginx %.1f + %.1f, haproxy %.1f + %.1f\n", c["switchyard h2 32"], b["switchyard h2 32"], c["nginx h2 32"], b["nginx h2 32"], c["haproxy h2 32"], b["haproxy h2 32"]
   d=l["direct h1 1"]
   printf "added p50 at 1 conn: switchyard %.0f us, nginx %.0f us, haproxy %.0f us\n", l["switchyard h1 1"]-d, l["nginx h1 1"]-d, l["haproxy h1 1"]-d
 }' "$WORK/results"
