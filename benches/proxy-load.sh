@@ -125,28 +125,29 @@ measure() {
     if [ "$NAME" = direct ]; then CPU_TEXT="backend ${CPU#* }"; else CPU_TEXT="${CPU% *} + backend ${CPU#* }"; fi
 }
 
+# Prints one run and records it for the summary: name, protocol (h1 or h2), connections,
+# req/s, two latency figures each after its label, and the p50 the summary keeps (h1).
+report() { # name protocol conns rps label value label value [p50]
+    printf '%-11s %-6s %4s conns %12s req/s   %s %9s   %s %9s   cpu/req %s us\n' \
+        "$1" "${2/h2/h2c}" "$3" "$4" "$5" "$6" "$7" "$8" "$CPU_TEXT"
+    echo "$1 $2 $3 $4 $CPU ${9:-}" >> "$WORK/results"
+}
 # wrk: "Requests/sec" and the 50%/99% latency lines.
 h1() { # name port conns
     NAME=$1 REQUESTS_AWK='/ requests in / {print $1}'
     measure wrk -t1 -c"$3" -d"${DURATION}s" --latency "http://127.0.0.1:$2/"
-    local rps p50 p99
-    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$OUT")
+    local p50
     p50=$(awk '$1=="50%" {print $2}' <<<"$OUT")
-    p99=$(awk '$1=="99%" {print $2}' <<<"$OUT")
-    printf '%-11s %-6s %4s conns %12s req/s   p50 %9s   p99 %9s   cpu/req %s us\n' \
-        "$1" h1 "$3" "$rps" "$p50" "$p99" "$CPU_TEXT"
-    echo "$1 h1 $3 $rps $CPU $p50" >> "$WORK/results"
+    report "$1" h1 "$3" "$(awk '/Requests\/sec/ {print $2}' <<<"$OUT")" \
+        p50 "$p50" p99 "$(awk '$1=="99%" {print $2}' <<<"$OUT")" "$p50"
 }
+# h2load: "finished in ... N req/s" and the mean and max of "time for request".
 h2() { # name port
     NAME=$1 REQUESTS_AWK='/^requests:/ {print $8}'
     measure h2load -c"$CONNS" -m10 -D"$DURATION" "http://127.0.0.1:$2/"
-    local rps mean max
-    rps=$(awk '/finished in/ {print $4}' <<<"$OUT")
-    mean=$(awk '/time for request:/ {print $6}' <<<"$OUT")
-    max=$(awk '/time for request:/ {print $5}' <<<"$OUT")
-    printf '%-11s %-6s %4s conns %12s req/s   mean %8s   max %9s   cpu/req %s us\n' \
-        "$1" h2c "$CONNS" "$rps" "$mean" "$max" "$CPU_TEXT"
-    echo "$1 h2 $CONNS $rps $CPU" >> "$WORK/results"
+    report "$1" h2 "$CONNS" "$(awk '/finished in/ {print $4}' <<<"$OUT")" \
+        mean "$(awk '/time for request:/ {print $6}' <<<"$OUT")" \
+        max "$(awk '/time for request:/ {print $5}' <<<"$OUT")"
 }
 
 echo "== $(date -u +%F) — ${DURATION}s per run, $ROUNDS rounds, wrk -t1, h2load -m10; policy ${POLICY:-least-request} (WebAssembly)"
