@@ -68,6 +68,7 @@ fn framed(request: &str, _: usize) -> Option<(Vec<u8>, bool)> {
             b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
               2\r\nok\r\n0\r\nno colon here\r\n\r\n"
         }
+        "/custom-reason" => b"HTTP/1.1 299 Custom Thing\r\ncontent-length: 2\r\n\r\nok",
         "/not-modified" => b"HTTP/1.1 304 Not Modified\r\netag: \"v1\"\r\n\r\n",
         // Bytes after the body: the connection cannot be trusted with another request.
         "/trailing-bytes" => b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokXYZ",
@@ -386,6 +387,25 @@ async fn a_large_upload_moves_its_connection_to_the_general_path() {
         response.starts_with("HTTP/1.0 200") && response.ends_with("alpha"),
         "{response}"
     );
+    stop(proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reason_phrase_of_its_own_reaches_http1_clients_on_both_paths() {
+    let backend = scripted(framed).await;
+    let proxy = proxy(&config("round-robin", &[(backend.addr, 1)], ""));
+    let addr = proxy.listener_addr("web").unwrap();
+    // HTTP/1.1 takes the fast path, HTTP/1.0 the general one (the proxy's own exchange
+    // upstream, then hyper's server).
+    for version in ["HTTP/1.1", "HTTP/1.0"] {
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET /custom-reason {version}\r\nHost: a\r\n\r\n");
+        let response = raw_exchange(&mut client, request.as_bytes()).await;
+        assert!(
+            response.starts_with(&format!("{version} 299 Custom Thing\r\n")),
+            "{version}: {response}"
+        );
+    }
     stop(proxy).await;
 }
 

@@ -15,6 +15,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Response, StatusCode, request};
 use http_body::{Body, Frame, SizeHint};
+use hyper::ext::ReasonPhrase;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -129,6 +130,9 @@ fn write_head(out: &mut Vec<u8>, parts: &request::Parts) {
 #[derive(Default)]
 struct HeadParts {
     status: u16,
+    /// The reason phrase, when it is not the status code's standard one: hyper's server
+    /// writes it to HTTP/1.x clients (hyper's own client keeps it the same way).
+    reason: Option<ReasonPhrase>,
     headers: HeaderMap,
     /// A field `http` does not accept.
     invalid: bool,
@@ -143,14 +147,25 @@ impl HeadParts {
         let mut response = Response::new(());
         *response.status_mut() = StatusCode::from_u16(self.status).ok()?;
         *response.headers_mut() = self.headers;
+        if let Some(reason) = self.reason {
+            response.extensions_mut().insert(reason);
+        }
         Some(response)
     }
 }
 
 impl ResponseSink for HeadParts {
-    fn status(&mut self, status: u16, _reason: &str) {
+    fn status(&mut self, status: u16, reason: &str) {
         // An interim head may have come first: start over.
         self.status = status;
+        let standard = StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason());
+        self.reason = match reason {
+            "" => None,
+            reason if Some(reason) == standard => None,
+            reason => ReasonPhrase::try_from(reason.as_bytes()).ok(),
+        };
         self.headers.clear();
         self.invalid = false;
     }
@@ -276,6 +291,10 @@ impl SocketBody {
     }
 }
 
+/// The error for more trailer fields than a head may have: [`MAX_HEADERS`] is 100.
+const TOO_MANY_TRAILERS: &str = "more than 100 trailer fields";
+const _: () = assert!(MAX_HEADERS == 100, "TOO_MANY_TRAILERS states the limit");
+
 /// Trailer field lines as a header map (`None` when there are none); an error when
 /// they do not parse, or are more than a head may have.
 fn parse_trailers(lines: &[u8]) -> Result<Option<HeaderMap>, &'static str> {
@@ -287,7 +306,7 @@ fn parse_trailers(lines: &[u8]) -> Result<Option<HeaderMap>, &'static str> {
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let fields = match httparse::parse_headers(&section, &mut slots) {
         Ok(httparse::Status::Complete((_, fields))) => fields,
-        Err(httparse::Error::TooManyHeaders) => return Err("more than 100 trailer fields"),
+        Err(httparse::Error::TooManyHeaders) => return Err(TOO_MANY_TRAILERS),
         _ => return Err("malformed trailer section"),
     };
     let mut trailers = HeaderMap::with_capacity(fields.len());
