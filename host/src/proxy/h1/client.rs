@@ -129,7 +129,8 @@ fn write_head(out: &mut Vec<u8>, parts: &request::Parts) {
 /// A response head as `http` types, for a client that frames the body itself.
 #[derive(Default)]
 struct HeadParts {
-    status: u16,
+    /// `None` when the code is not one `http` accepts.
+    status: Option<StatusCode>,
     /// The reason phrase, when it is not the status code's standard one: hyper's server
     /// writes it to HTTP/1.x clients (hyper's own client keeps it the same way).
     reason: Option<ReasonPhrase>,
@@ -145,7 +146,7 @@ impl HeadParts {
             return None;
         }
         let mut response = Response::new(());
-        *response.status_mut() = StatusCode::from_u16(self.status).ok()?;
+        *response.status_mut() = self.status?;
         *response.headers_mut() = self.headers;
         if let Some(reason) = self.reason {
             response.extensions_mut().insert(reason);
@@ -157,10 +158,8 @@ impl HeadParts {
 impl ResponseSink for HeadParts {
     fn status(&mut self, status: u16, reason: &str) {
         // An interim head may have come first: start over.
-        self.status = status;
-        let standard = StatusCode::from_u16(status)
-            .ok()
-            .and_then(|s| s.canonical_reason());
+        self.status = StatusCode::from_u16(status).ok();
+        let standard = self.status.and_then(|s| s.canonical_reason());
         self.reason = match reason {
             "" => None,
             reason if Some(reason) == standard => None,
