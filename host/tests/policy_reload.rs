@@ -306,6 +306,41 @@ async fn wait_for_error(registry: &PolicyRegistry, name: &str, since: Instant) {
     }
 }
 
+/// A file that fails to load is tried once per content: one failure, not one a second
+/// for as long as it stays; putting the serving content back clears the error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_file_is_tried_once_per_content() {
+    let live = component_bytes("round-robin");
+    let (backends, dir, file) = setup("once-per-content", &live).await;
+    let proxy = proxy("live", &dir, &backends, "");
+    let registry = proxy.registry();
+    let failed = || registry.reloads().failed.load(Relaxed);
+    let truncated = &live[..live.len() / 2];
+    let started = Instant::now();
+    write(&file, truncated, Write::Rename);
+    wait_for_error(registry, "live", started).await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(failed(), 1, "the failed file was tried again");
+    // The same broken bytes written again are not tried again.
+    write(&file, truncated, Write::InPlace);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(failed(), 1);
+    // The serving content back in place: no reload, and no error to report.
+    write(&file, &live, Write::Rename);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while registry.status()[0].last_error.is_some() {
+        assert!(Instant::now() < deadline, "the error was never cleared");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(registry.reloads().loaded.load(Relaxed), 0);
+    // Broken again: a new failure, since the file held something else in between.
+    let started = Instant::now();
+    write(&file, truncated, Write::Rename);
+    wait_for_error(registry, "live", started).await;
+    assert_eq!(failed(), 2);
+    proxy.shutdown();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_a_file_reverts_to_the_builtin_or_keeps_the_last_good_version() {
     let backends = backends().await;

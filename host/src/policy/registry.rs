@@ -12,7 +12,7 @@ use crate::policy::{
     ClusterPolicy, LoadError, PolicyStats, ScorerBinding, ScorerInstance, ScorerSetup, World,
     builtin,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -178,6 +178,9 @@ pub struct PolicyRegistry {
     entries: Mutex<BTreeMap<String, Entry>>,
     reloading: Mutex<()>,
     reloads: ReloadCounts,
+    /// Per file, the content that last failed to load: it is not tried (nor logged)
+    /// again until the file holds something else.
+    refused: Mutex<HashMap<PathBuf, Sha256Digest>>,
 }
 
 /// Reloads of policy files since start, by result.
@@ -213,6 +216,7 @@ impl PolicyRegistry {
             entries: Mutex::new(BTreeMap::new()),
             reloading: Mutex::new(()),
             reloads: ReloadCounts::default(),
+            refused: Mutex::new(HashMap::new()),
         }
     }
 
@@ -412,6 +416,7 @@ impl PolicyRegistry {
     fn reload_file_locked(&self, path: &Path) -> ReloadOutcome {
         let name = policy_name(path);
         if !path.exists() {
+            lock(&self.refused).remove(path);
             return self.removed(&name, path);
         }
         let started = Instant::now();
@@ -420,12 +425,18 @@ impl PolicyRegistry {
             Err(e) => return self.failed(&name, path, e.to_string()),
         };
         let digest = Sha256Digest::of(&bytes);
+        if lock(&self.refused).get(path) == Some(&digest) {
+            tracing::debug!(policy = name.as_str(), sha256 = %digest, "failed before; not reloaded");
+            return ReloadOutcome::Unchanged { name };
+        }
+        lock(&self.refused).remove(path);
         let current = self.active(&name);
         if current.as_ref().is_some_and(|v| v.sha256 == digest) {
             tracing::debug!(policy = name.as_str(), sha256 = %digest, "unchanged; not reloaded");
             if let Some(entry) = lock(&self.entries).get_mut(&name) {
-                // The file may be back after a removal.
+                // The file may be back after a removal, or after a failed version.
                 entry.file_removed = false;
+                entry.last_error = None;
             }
             return ReloadOutcome::Unchanged { name };
         }
@@ -445,7 +456,10 @@ impl PolicyRegistry {
                     sha256: version.sha256,
                 }
             }
-            Err(e) => self.failed(&name, path, e.to_string()),
+            Err(e) => {
+                lock(&self.refused).insert(path.to_path_buf(), digest);
+                self.failed(&name, path, e.to_string())
+            }
         }
     }
 

@@ -44,10 +44,11 @@ impl PolicyWatcher {
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 let change = match event {
                     Ok(event) if event.need_rescan() => Change::Rescan("events were lost".into()),
-                    Ok(event) => {
-                        let complete = completes_write(&event.kind);
-                        Change::Touched(event.paths, complete)
-                    }
+                    Ok(event) => match step(&event.kind) {
+                        Some(complete) => Change::Touched(event.paths, complete),
+                        // A file opened or read (loading it does that) has not changed.
+                        None => return,
+                    },
                     Err(e) => Change::Rescan(e.to_string()),
                 };
                 let _ = sender.send(change);
@@ -79,14 +80,15 @@ impl Drop for PolicyWatcher {
     }
 }
 
-/// True for the steps after which a file is normally complete.
-fn completes_write(kind: &EventKind) -> bool {
-    matches!(
-        kind,
-        EventKind::Access(AccessKind::Close(AccessMode::Write))
-            | EventKind::Modify(ModifyKind::Name(_))
-            | EventKind::Remove(_)
-    )
+/// What an event says of its files: `None` if they have not changed (opened, read,
+/// closed after reading), else whether the step normally completes a write.
+fn step(kind: &EventKind) -> Option<bool> {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => Some(true),
+        EventKind::Access(_) => None,
+        EventKind::Modify(ModifyKind::Name(_)) | EventKind::Remove(_) => Some(true),
+        _ => Some(false),
+    }
 }
 
 /// Collects changes per file and reloads each once it has settled.
