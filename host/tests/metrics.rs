@@ -3,29 +3,11 @@
 
 mod common;
 
+use common::scrape::{find, value};
 use common::{backend, config, proxy};
 use http_body_util::BodyExt;
-use prometheus_parse::{Sample, Scrape, Value};
+use prometheus_parse::{Scrape, Value};
 use std::time::Duration;
-
-/// The samples of `metric` whose labels include all of `labels`.
-fn find<'a>(scrape: &'a Scrape, metric: &str, labels: &[(&str, &str)]) -> Vec<&'a Sample> {
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
-        .collect()
-}
-
-/// The value of the one sample of `metric` with `labels`.
-fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
-    let found = find(scrape, metric, labels);
-    assert_eq!(found.len(), 1, "{metric} {labels:?}: {found:?}");
-    match &found[0].value {
-        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
-        other => panic!("{metric}: {other:?}"),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scrape_parses_and_counts_the_traffic() {

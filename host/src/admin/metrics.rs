@@ -5,7 +5,7 @@
 
 use crate::cluster::{BreakerState, Health, StatusClass};
 use crate::policy::PolicyRegistry;
-use crate::proxy::Upstream;
+use crate::proxy::{ClientFault, ListenerStats, Upstream};
 use prometheus::proto::{
     Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
 };
@@ -17,8 +17,23 @@ use std::sync::atomic::Ordering::Relaxed;
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The scrape body.
-pub(crate) fn render(registry: &PolicyRegistry, upstreams: &[Arc<Upstream>]) -> Vec<u8> {
+pub(crate) fn render(
+    registry: &PolicyRegistry,
+    upstreams: &[Arc<Upstream>],
+    listeners: &[(String, Arc<ListenerStats>)],
+) -> Vec<u8> {
     let mut families = Families::default();
+    for (name, stats) in listeners {
+        for kind in ClientFault::ALL {
+            families.counter(
+                "switchyard_downstream_errors_total",
+                "Requests a client got wrong, by kind: malformed (400), too_large (413, 431), \
+                 timeout (408), aborted (the client left mid-request).",
+                &[("listener", name), ("kind", kind.label())],
+                stats.faults(kind) as f64,
+            );
+        }
+    }
     for upstream in upstreams {
         endpoints(&mut families, upstream);
         policy(&mut families, upstream);

@@ -3,7 +3,7 @@
 
 use crate::admin::{clusters, metrics, policies};
 use crate::policy::PolicyRegistry;
-use crate::proxy::Upstream;
+use crate::proxy::{ListenerStats, Upstream};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
@@ -23,16 +23,18 @@ pub struct AdminServer {
 }
 
 impl AdminServer {
-    /// Binds `addr` and serves the admin API for `registry` and `upstreams` on a thread
-    /// of its own.
+    /// Binds `addr` and serves the admin API for `registry`, `upstreams` and the
+    /// `listeners` (by name) on a thread of its own.
     pub fn start(
         addr: SocketAddr,
         registry: Arc<PolicyRegistry>,
         upstreams: Vec<Arc<Upstream>>,
+        listeners: Vec<(String, Arc<ListenerStats>)>,
     ) -> std::io::Result<Self> {
         let state = Arc::new(State {
             registry,
             upstreams,
+            listeners,
         });
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
@@ -75,6 +77,7 @@ impl Drop for AdminServer {
 struct State {
     registry: Arc<PolicyRegistry>,
     upstreams: Vec<Arc<Upstream>>,
+    listeners: Vec<(String, Arc<ListenerStats>)>,
 }
 
 async fn serve(
@@ -122,7 +125,7 @@ async fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Byte
             json(StatusCode::OK, &policies::status(&state.registry.status()))
         }
         "/metrics" if method == Method::GET => {
-            let body = metrics::render(&state.registry, &state.upstreams);
+            let body = metrics::render(&state.registry, &state.upstreams, &state.listeners);
             let mut response = Response::new(Full::new(Bytes::from(body)));
             response.headers_mut().insert(
                 header::CONTENT_TYPE,

@@ -233,6 +233,7 @@ fn validate(config: &Config) -> Result<(), String> {
             ("timeouts.connect", cluster.timeouts.connect),
             ("timeouts.request", cluster.timeouts.request),
             ("timeouts.per_try", cluster.timeouts.per_try),
+            ("timeouts.body_idle", cluster.timeouts.body_idle),
             ("pool.idle_timeout", cluster.pool.idle_timeout),
         ] {
             if value.0.is_zero() {
@@ -275,9 +276,28 @@ fn validate(config: &Config) -> Result<(), String> {
     let mut listener_names = HashSet::new();
     let mut addresses = HashSet::new();
     for (i, listener) in config.listeners.iter().enumerate() {
-        if listener.header_read_timeout.0.is_zero() {
+        for (key, value) in [
+            ("header_read_timeout", listener.header_read_timeout),
+            ("body_read_timeout", listener.body_read_timeout),
+            ("idle_timeout", listener.idle_timeout),
+        ] {
+            if value.0.is_zero() {
+                return Err(format!("listeners[{i}].{key}: must be above zero"));
+            }
+        }
+        if !(1..=10_000).contains(&listener.h2_max_concurrent_streams) {
             return Err(format!(
-                "listeners[{i}].header_read_timeout: must be above zero"
+                "listeners[{i}].h2_max_concurrent_streams: must be 1 to 10000"
+            ));
+        }
+        if listener.max_connections == Some(0) {
+            return Err(format!(
+                "listeners[{i}].max_connections: must be at least 1"
+            ));
+        }
+        if listener.max_request_body_bytes == Some(0) {
+            return Err(format!(
+                "listeners[{i}].max_request_body_bytes: must be at least 1 (leave it out for no limit)"
             ));
         }
         if listener.max_header_bytes > 16 << 20 {

@@ -117,6 +117,21 @@ pub struct ListenerConfig {
     /// Largest request head accepted (bigger gets 431).
     #[serde(default = "default_max_header_bytes")]
     pub max_header_bytes: usize,
+    /// Largest request body accepted (a larger one gets 413); unlimited when absent.
+    pub max_request_body_bytes: Option<u64>,
+    /// A client uploading a body may pause this long (then 408).
+    #[serde(default = "default_body_read_timeout")]
+    pub body_read_timeout: Dur,
+    /// A client connection with no request in progress is closed after this long
+    /// (HTTP/2: with GOAWAY).
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: Dur,
+    /// Streams an HTTP/2 client may have open at once on one connection.
+    #[serde(default = "default_h2_max_concurrent_streams")]
+    pub h2_max_concurrent_streams: u32,
+    /// Client connections open at once, over all workers; beyond it a new connection
+    /// is closed as soon as it is accepted. Unlimited when absent.
+    pub max_connections: Option<usize>,
 }
 
 /// Protocol spoken to upstream endpoints.
@@ -395,6 +410,10 @@ pub struct TimeoutsConfig {
     /// One attempt, from sending it to the response headers (capped by `request`).
     #[serde(default = "default_per_try")]
     pub per_try: Dur,
+    /// While a body is relayed, longest time in which no byte moves; then the exchange
+    /// is cut off.
+    #[serde(default = "default_body_idle")]
+    pub body_idle: Dur,
 }
 
 impl Default for TimeoutsConfig {
@@ -403,6 +422,7 @@ impl Default for TimeoutsConfig {
             connect: default_connect(),
             request: default_request(),
             per_try: default_per_try(),
+            body_idle: default_body_idle(),
         }
     }
 }
@@ -567,6 +587,15 @@ fn default_header_read_timeout() -> Dur {
 }
 fn default_max_header_bytes() -> usize {
     64 << 10
+}
+fn default_body_read_timeout() -> Dur {
+    Dur(Duration::from_secs(60))
+}
+fn default_h2_max_concurrent_streams() -> u32 {
+    100
+}
+fn default_body_idle() -> Dur {
+    Dur(Duration::from_secs(60))
 }
 fn default_policy() -> String {
     crate::policy::DEFAULT_POLICY.to_string()

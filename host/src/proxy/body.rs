@@ -2,8 +2,10 @@
 //! or a short one the proxy writes itself.
 
 use crate::cluster::{InFlight, Outcome};
+use crate::proxy::client_body::{BoxError, Upload};
 use crate::proxy::connection_limit::ConnectionLimit;
 use crate::proxy::h1::SocketBody;
+use crate::proxy::pauses::Pauses;
 use crate::proxy::pool;
 use crate::proxy::replay::RequestBody;
 use bytes::Bytes;
@@ -14,7 +16,7 @@ use hyper::client::conn::http1;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// What the proxy answers with.
@@ -35,16 +37,20 @@ pub(crate) struct Reuse {
 /// (`Right`).
 pub(crate) type Received = Either<Incoming, SocketBody>;
 
-/// A boxed body error.
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
 /// The upstream's response body. Its endpoint's request stays in flight until the body
 /// ends (streams included); then the outcome is recorded and an HTTP/1.1 connection
-/// goes back to the pool.
+/// goes back to the pool. A body in which nothing arrives for the cluster's
+/// `body_idle` is cut off, as the endpoint's failure.
 pub(crate) struct UpstreamBody {
     inner: Received,
     pending: Option<Pending>,
+    pauses: Pauses,
 }
+
+/// The response body was cut off: nothing arrived for too long.
+#[derive(Debug, thiserror::Error)]
+#[error("the endpoint sent nothing of the response body for {0:?}")]
+struct Stalled(Duration);
 
 /// How a response body ended.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -63,26 +69,38 @@ struct Pending {
     latency: Duration,
     status: u16,
     reuse: Option<Reuse>,
+    /// The client's upload, if the request had a body.
+    upload: Option<Arc<Upload>>,
+}
+
+/// How the request that a response answers was sent.
+pub(crate) struct Exchange {
+    /// In flight to the endpoint until the response body ends.
+    pub(crate) in_flight: InFlight,
+    /// From sending the request to the response head.
+    pub(crate) latency: Duration,
+    /// The connection to pool afterwards, if any.
+    pub(crate) reuse: Option<Reuse>,
+    /// The client's upload, if the request had a body: when the client broke it off,
+    /// an upstream failure that follows is not the endpoint's.
+    pub(crate) upload: Option<Arc<Upload>>,
+    /// Longest pause in the response body.
+    pub(crate) body_idle: Duration,
 }
 
 impl UpstreamBody {
-    /// Wraps `inner`, the body of a response with `status` that came `latency` after
-    /// the request was sent.
-    pub(crate) fn new(
-        inner: Received,
-        in_flight: InFlight,
-        latency: Duration,
-        status: u16,
-        reuse: Option<Reuse>,
-    ) -> Self {
+    /// Wraps `inner`, the body of a response with `status` to `exchange`.
+    pub(crate) fn new(inner: Received, status: u16, exchange: Exchange) -> Self {
         let mut body = Self {
             inner,
             pending: Some(Pending {
-                in_flight,
-                latency,
+                in_flight: exchange.in_flight,
+                latency: exchange.latency,
                 status,
-                reuse,
+                reuse: exchange.reuse,
+                upload: exchange.upload,
             }),
+            pauses: Pauses::new(exchange.body_idle),
         };
         if body.inner.is_end_stream() {
             body.complete(End::Clean);
@@ -93,6 +111,11 @@ impl UpstreamBody {
     /// Records the outcome, once.
     fn complete(&mut self, end: End) {
         if let Some(p) = self.pending.take() {
+            // The upstream exchange fails when the client breaks off its request body.
+            let end = match p.upload.as_ref().and_then(|u| u.fault()) {
+                Some(_) => End::Abandoned,
+                None => end,
+            };
             p.in_flight.finish(
                 p.latency,
                 match end {
@@ -116,7 +139,16 @@ impl Body for UpstreamBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(frame) => frame,
+            Poll::Pending if self.pauses.exceeded(cx) => {
+                self.complete(End::Broken);
+                let limit = self.pauses.limit();
+                return Poll::Ready(Some(Err(Box::new(Stalled(limit)))));
+            }
+            Poll::Pending => return Poll::Pending,
+        };
+        self.pauses.moved();
         match &frame {
             None => self.complete(End::Clean),
             Some(Err(_)) => self.complete(End::Broken),

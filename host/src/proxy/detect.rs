@@ -1,12 +1,9 @@
 //! Which protocol a new client connection speaks (HTTP/2 with prior knowledge starts
-//! with a fixed preface), and replaying the bytes read to find out to whoever serves it.
+//! with a fixed preface).
 
-use bytes::{Buf, BytesMut};
-use std::io::IoSlice;
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use bytes::BytesMut;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 /// The client connection preface of HTTP/2 (RFC 9113 §3.4).
@@ -39,65 +36,5 @@ pub(crate) async fn detect(
         if seen == PREFACE.len() {
             return Some((Protocol::Http2, input));
         }
-    }
-}
-
-/// A connection whose first bytes were already read: they are read again first.
-pub(crate) struct Prefixed {
-    prefix: BytesMut,
-    io: TcpStream,
-}
-
-impl Prefixed {
-    /// `io`, with `prefix` to be read before anything else.
-    pub(crate) fn new(prefix: BytesMut, io: TcpStream) -> Self {
-        Self { prefix, io }
-    }
-}
-
-impl AsyncRead for Prefixed {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        if this.prefix.is_empty() {
-            return Pin::new(&mut this.io).poll_read(cx, buf);
-        }
-        let n = this.prefix.len().min(buf.remaining());
-        buf.put_slice(&this.prefix[..n]);
-        this.prefix.advance(n);
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl AsyncWrite for Prefixed {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }

@@ -10,11 +10,15 @@
 
 mod access;
 mod body;
+mod client_body;
+mod connection;
 mod connection_limit;
 mod detect;
 mod forward;
 pub(crate) mod h1;
 mod headers;
+mod listener;
+mod pauses;
 pub(crate) mod pool;
 mod replay;
 pub mod retry;
@@ -22,5 +26,6 @@ mod server;
 mod upstream;
 
 pub use connection_limit::{ConnectionLimit, Overflow};
+pub use listener::{ClientFault, ListenerStats};
 pub use server::{Built, Proxy, build_upstreams, worker_count};
 pub use upstream::{Upstream, UpstreamSettings};

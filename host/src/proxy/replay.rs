@@ -4,10 +4,10 @@
 //! flows as before, it just cannot be retried once its recording is incomplete or
 //! over the size.
 
+use crate::proxy::client_body::{BoxError, ClientBody};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Uri, Version};
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -17,7 +17,7 @@ use std::task::{Context, Poll, ready};
 pub(crate) enum RequestBody {
     /// The client's body, passed through (and copied into the recording, if any).
     Streamed {
-        inner: Incoming,
+        inner: ClientBody,
         recording: Option<Arc<Mutex<Recording>>>,
     },
     /// A recorded body, sent again.
@@ -53,7 +53,7 @@ struct Recorder(Arc<Mutex<Recording>>);
 
 impl RequestBody {
     /// `inner` passed through as is.
-    fn streamed(inner: Incoming) -> Self {
+    fn streamed(inner: ClientBody) -> Self {
         Self::Streamed {
             inner,
             recording: None,
@@ -61,7 +61,7 @@ impl RequestBody {
     }
 
     /// `inner` passed through and recorded while it stays within `limit` bytes.
-    fn recorded(inner: Incoming, limit: usize) -> (Self, Recorder) {
+    fn recorded(inner: ClientBody, limit: usize) -> (Self, Recorder) {
         let recording = Arc::new(Mutex::new(Recording {
             limit,
             state: if inner.is_end_stream() {
@@ -127,12 +127,12 @@ impl Recording {
 
 impl Body for RequestBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
             Self::Streamed { inner, recording } => {
                 let frame = ready!(Pin::new(&mut *inner).poll_frame(cx));
@@ -192,7 +192,7 @@ struct Head {
 impl Attempts {
     /// Attempts of `request`; with `keep`, its body is recorded up to that many bytes
     /// for replays, without it there is only the first attempt.
-    pub(crate) fn new(request: Request<Incoming>, keep: Option<usize>) -> Self {
+    pub(crate) fn new(request: Request<ClientBody>, keep: Option<usize>) -> Self {
         let (parts, body) = request.into_parts();
         let Some(limit) = keep else {
             let first = Request::from_parts(parts, RequestBody::streamed(body));

@@ -14,11 +14,13 @@ use crate::policy::{
     ComponentCache, DEFAULT_HEALTH_POLICY, PolicyEngine, PolicyLimits, PolicyRegistry, PolicySetup,
     ScorerSetup,
 };
+use crate::proxy::connection::{Activity, ClientIo, Expired, Tracked};
 use crate::proxy::connection_limit::ConnectionLimit;
-use crate::proxy::detect::{Prefixed, Protocol, detect};
+use crate::proxy::detect::{Protocol, detect};
 use crate::proxy::forward::forward;
 use crate::proxy::h1;
 use crate::proxy::headers::ClientFields;
+use crate::proxy::listener::{ClientLimits, ListenerStats, Route};
 use crate::proxy::pool;
 use crate::proxy::retry::RetrySettings;
 use crate::proxy::upstream::{Upstream, UpstreamSettings};
@@ -59,16 +61,6 @@ pub struct Proxy {
     fleet: Option<Fleet>,
 }
 
-/// What one listener serves.
-pub(crate) struct Route {
-    /// The cluster its requests go to.
-    pub(crate) upstream: Arc<Upstream>,
-    /// Time allowed for a request head (and, between requests, for the next one).
-    pub(crate) header_read_timeout: Duration,
-    /// Largest request head.
-    pub(crate) max_header_bytes: usize,
-}
-
 impl Proxy {
     /// Builds every cluster's policy, binds every listener, starts the workers, the
     /// policy directory watcher and the admin listener.
@@ -102,8 +94,10 @@ impl Proxy {
         let mut sockets: Vec<Vec<(std::net::TcpListener, Arc<Route>)>> =
             (0..workers).map(|_| Vec::new()).collect();
         let mut listeners = Vec::new();
+        let mut stats = Vec::new();
         for listener in &config.listeners {
             let route = Arc::new(route(listener, by_name[listener.cluster.as_str()]));
+            stats.push((listener.name.clone(), Arc::clone(&route.stats)));
             let mut addr = listener.listen.0;
             refuse_if_taken(addr)
                 .with_context(|| format!("listener {:?}: binding {addr}", listener.name))?;
@@ -140,8 +134,13 @@ impl Proxy {
         };
         let admin = match &config.admin {
             Some(admin) => Some(
-                AdminServer::start(admin.listen.0, Arc::clone(&registry), upstreams.clone())
-                    .with_context(|| format!("admin.listen: binding {}", admin.listen.0))?,
+                AdminServer::start(
+                    admin.listen.0,
+                    Arc::clone(&registry),
+                    upstreams.clone(),
+                    stats,
+                )
+                .with_context(|| format!("admin.listen: binding {}", admin.listen.0))?,
             ),
             None => None,
         };
@@ -385,6 +384,7 @@ fn settings(config: &Config, cluster: &ClusterConfig) -> UpstreamSettings {
         connect_timeout: cluster.timeouts.connect.0,
         request_timeout: cluster.timeouts.request.0,
         per_try_timeout: cluster.timeouts.per_try.0.min(cluster.timeouts.request.0),
+        body_idle: cluster.timeouts.body_idle.0,
         max_idle: cluster.pool.max_idle_per_endpoint,
         idle_timeout: cluster.pool.idle_timeout.0,
         access_log: config.log.access,
@@ -409,8 +409,15 @@ fn retries(cluster: &ClusterConfig) -> RetrySettings {
 fn route(listener: &ListenerConfig, upstream: &Arc<Upstream>) -> Route {
     Route {
         upstream: Arc::clone(upstream),
-        header_read_timeout: listener.header_read_timeout.0,
-        max_header_bytes: listener.max_header_bytes.max(MIN_HEADER_BYTES),
+        limits: ClientLimits {
+            header_read_timeout: listener.header_read_timeout.0,
+            max_header_bytes: listener.max_header_bytes.max(MIN_HEADER_BYTES),
+            max_request_body_bytes: listener.max_request_body_bytes,
+            body_read_timeout: listener.body_read_timeout.0,
+            idle_timeout: listener.idle_timeout.0,
+            h2_max_concurrent_streams: listener.h2_max_concurrent_streams,
+        },
+        stats: Arc::new(ListenerStats::default()),
     }
 }
 
@@ -538,7 +545,7 @@ async fn serve(
     _open: mpsc::Sender<()>,
 ) {
     let detected = tokio::select! {
-        detected = detect(&mut stream, route.header_read_timeout) => detected,
+        detected = detect(&mut stream, route.limits.header_read_timeout) => detected,
         _ = signal.changed() => None,
     };
     let Some((protocol, mut input)) = detected else {
@@ -552,36 +559,48 @@ async fn serve(
             h1::Ended::Handoff(rest) => input = rest,
         }
     }
-    let upstream = Arc::clone(&route.upstream);
+    let activity = Activity::new();
+    let serving = Arc::clone(&route);
+    let watched = Arc::clone(&activity);
     let service = service_fn(move |request| {
-        let upstream = Arc::clone(&upstream);
+        let route = Arc::clone(&serving);
         let client = Arc::clone(&client);
+        let mut in_progress = watched.begin();
         async move {
             // In the heap: a request's future is large (kilobytes), and a future moves
             // by being copied, several times before its first poll (into hyper's stream
             // task, into the runtime). Allocated first and written into its slot, it is
             // not built on the stack and then copied (a profile: memmove from here went
             // from 1.9% to 0.8% of the worker's time).
-            let future = Box::write(Box::new_uninit(), forward(&upstream, request, &client));
-            Ok::<_, Infallible>(Box::into_pin(future).await)
+            let future = Box::write(Box::new_uninit(), forward(&route, request, &client));
+            let response = Box::into_pin(future).await;
+            in_progress.answered();
+            Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_progress)))
         }
     });
-    let io = TokioIo::new(Prefixed::new(input, stream));
+    let io = TokioIo::new(ClientIo::new(input, stream, Arc::clone(&activity)));
+    let limits = route.limits;
+    let idle = limits.idle_timeout;
+    let stalled = route.upstream.settings().body_idle;
+    let watchdog = activity.watchdog(idle, stalled);
     match protocol {
         Protocol::Http1 => {
             let mut builder = http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .header_read_timeout(route.header_read_timeout)
-                .max_buf_size(route.max_header_bytes);
-            until_drained(builder.serve_connection(io, service), signal).await;
+                .header_read_timeout(route.limits.header_read_timeout)
+                .max_buf_size(route.limits.max_header_bytes);
+            let connection = builder.serve_connection(io, service);
+            until_drained(connection, signal, watchdog).await;
         }
         Protocol::Http2 => {
             let mut builder = http2::Builder::new(TokioExecutor::new());
             builder
                 .timer(TokioTimer::new())
-                .max_header_list_size(route.max_header_bytes as u32);
-            until_drained(builder.serve_connection(io, service), signal).await;
+                .max_header_list_size(route.limits.max_header_bytes as u32)
+                .max_concurrent_streams(route.limits.h2_max_concurrent_streams);
+            let connection = builder.serve_connection(io, service);
+            until_drained(connection, signal, watchdog).await;
         }
     }
 }
@@ -596,13 +615,25 @@ async fn linger(mut stream: TcpStream) {
     let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
-/// Runs a hyper connection; on shutdown, lets it finish the requests it has and close.
-async fn until_drained(connection: impl GracefulConnection, mut signal: watch::Receiver<bool>) {
+/// Runs a hyper connection until it ends or its `watchdog` expires it: idle, it is
+/// closed politely (HTTP/2: GOAWAY); stalled, at once. On shutdown, lets it finish the
+/// requests it has and close.
+async fn until_drained(
+    connection: impl GracefulConnection,
+    mut signal: watch::Receiver<bool>,
+    watchdog: impl Future<Output = Expired>,
+) {
     tokio::pin!(connection);
     if !*signal.borrow() {
         tokio::select! {
+            // The watchdog after the connection: it sees what the connection just did.
+            biased;
             _ = connection.as_mut() => return,
             _ = signal.changed() => {}
+            expired = watchdog => match expired {
+                Expired::Idle => {}
+                Expired::Stalled => return,
+            },
         }
     }
     connection.as_mut().graceful_shutdown();

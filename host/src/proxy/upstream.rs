@@ -25,6 +25,8 @@ pub struct UpstreamSettings {
     pub request_timeout: Duration,
     /// One attempt, from sending it to the response headers.
     pub per_try_timeout: Duration,
+    /// Longest time in which no byte of a body being relayed moves.
+    pub body_idle: Duration,
     /// Idle HTTP/1.1 connections kept per endpoint and worker.
     pub max_idle: usize,
     /// Idle connections older than this are not reused.

@@ -73,6 +73,7 @@ async fn answer(name: &'static str, delay: Duration, request: Request<Incoming>)
         None => seen("host"),
     };
     let (xff, forwarded) = (seen("x-forwarded-for"), seen("forwarded"));
+    let framing = format!("{}|{}", seen("content-length"), seen("transfer-encoding"));
     let version = format!("{:?}", request.version());
     let path = request.uri().path().to_string();
     let body: Body = if path == "/upload" {
@@ -99,6 +100,7 @@ async fn answer(name: &'static str, delay: Duration, request: Request<Incoming>)
         ("x-seen-host", host),
         ("x-seen-forwarded", forwarded),
         ("x-seen-version", version),
+        ("x-seen-framing", framing),
     ] {
         headers.insert(key, value.parse().unwrap());
     }
@@ -141,6 +143,32 @@ pub async fn busy() -> Backend {
         response
     })
     .await
+}
+
+/// Requests a [`holding`] backend holds now, and the most it held at once.
+#[derive(Default)]
+pub struct Concurrency {
+    pub now: AtomicUsize,
+    pub peak: AtomicUsize,
+}
+
+/// A backend (HTTP/1.1 and h2c) that reads each request's body to its end before it
+/// answers `done`, counting the requests it holds meanwhile.
+pub async fn holding() -> (Backend, Arc<Concurrency>) {
+    let counts = Arc::new(Concurrency::default());
+    let seen = Arc::clone(&counts);
+    let backend = serve(move |request: Request<Incoming>| {
+        let counts = Arc::clone(&seen);
+        async move {
+            let now = counts.now.fetch_add(1, Relaxed) + 1;
+            counts.peak.fetch_max(now, Relaxed);
+            let _ = request.into_body().collect().await;
+            counts.now.fetch_sub(1, Relaxed);
+            Response::new(full("done".to_string()))
+        }
+    })
+    .await;
+    (backend, counts)
 }
 
 /// A backend that answers every request with bytes that are not HTTP.

@@ -227,3 +227,40 @@ impl Drop for Load {
 pub fn share(sent: &[Sent], backend: &str) -> f64 {
     sent.iter().filter(|s| s.backend == backend).count() as f64 / sent.len().max(1) as f64
 }
+
+/// Sends `bytes` on a new connection to `addr` and reads until one whole response (a
+/// head and its `Content-Length` body) has arrived or the peer closes, within 5 s: its
+/// text, or what came before the peer closed.
+pub async fn raw_request(addr: SocketAddr, bytes: &[u8]) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    raw_response(&mut stream, bytes).await
+}
+
+/// As [`raw_request`], on an open connection.
+pub async fn raw_response(stream: &mut tokio::net::TcpStream, bytes: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // The peer may answer and close before it reads all of `bytes`.
+    let _ = stream.write_all(bytes).await;
+    let mut got = Vec::new();
+    let read = async {
+        loop {
+            if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+                let body = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok());
+                if body.is_some_and(|len| got.len() >= end + 4 + len) {
+                    return;
+                }
+            }
+            let mut chunk = [0u8; 8192];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), read).await;
+    String::from_utf8_lossy(&got).into_owned()
+}

@@ -64,7 +64,9 @@ pub fn bind_with(
 pub mod backend;
 pub mod client;
 pub mod etcd;
+pub mod h2raw;
 pub mod process;
+pub mod scrape;
 mod temp;
 pub use temp::temp_dir;
 

@@ -49,11 +49,14 @@ pub(super) struct RequestHead<'h, 'b> {
 }
 
 impl<'h, 'b> RequestHead<'h, 'b> {
-    /// Parses the request at the start of `input`, with its whole body.
+    /// Parses the request at the start of `input`, with its whole body; refuses a head
+    /// over `max_header_bytes` (431), a declared body over `max_body` (413), and an
+    /// HTTP/1.1 request without exactly one `Host` (400, RFC 9112 §3.2).
     pub(super) fn parse(
         input: &'b [u8],
         slots: &'h mut HeaderSlots<'b>,
         max_header_bytes: usize,
+        max_body: u64,
     ) -> Parsed<Self> {
         let mut request = httparse::Request::new(&mut []);
         let head_len = match request.parse_with_uninit_headers(input, slots) {
@@ -100,7 +103,13 @@ impl<'h, 'b> RequestHead<'h, 'b> {
         let Some(named) = Named::of(request.headers) else {
             return Parsed::Refuse(400);
         };
+        if host.is_none() {
+            return Parsed::Refuse(400);
+        }
         let body_len = content_length.unwrap_or(0);
+        if body_len > max_body {
+            return Parsed::Refuse(413);
+        }
         if body_len > MAX_BUFFERED_BODY {
             return Parsed::Handoff;
         }
@@ -129,11 +138,6 @@ impl<'h, 'b> RequestHead<'h, 'b> {
             .headers
             .iter()
             .any(|h| h.name.eq_ignore_ascii_case("connection") && lists_token(h.value, b"close"))
-    }
-
-    /// Whether the request has a `Host` field.
-    pub(super) fn has_host(&self) -> bool {
-        self.host.is_some()
     }
 
     /// The request as a policy sees it.
@@ -500,7 +504,8 @@ mod tests {
 
     fn upstream_head(raw: &str) -> String {
         let mut slots = header_slots();
-        let Parsed::Ready(head) = RequestHead::parse(raw.as_bytes(), &mut slots, 8192) else {
+        let Parsed::Ready(head) = RequestHead::parse(raw.as_bytes(), &mut slots, 8192, u64::MAX)
+        else {
             panic!("not taken: {raw}");
         };
         let mut out = Vec::new();
@@ -528,22 +533,23 @@ mod tests {
 
     #[test]
     fn requests_the_fast_path_leaves_or_refuses() {
-        let verdict = |raw: &str| {
+        let verdict_under = |raw: &str, max_body: u64| {
             let mut slots = header_slots();
-            match RequestHead::parse(raw.as_bytes(), &mut slots, 100) {
+            match RequestHead::parse(raw.as_bytes(), &mut slots, 100, max_body) {
                 Parsed::Partial => "partial".to_string(),
                 Parsed::Ready(_) => "ready".to_string(),
                 Parsed::Handoff => "handoff".to_string(),
                 Parsed::Refuse(s) => s.to_string(),
             }
         };
+        let verdict = |raw: &str| verdict_under(raw, u64::MAX);
         assert_eq!(verdict("GET / HTTP/1.1\r\nHost: x\r\n"), "partial");
         assert_eq!(
-            verdict("POST / HTTP/1.1\r\ncontent-length: 3\r\n\r\nab"),
+            verdict("POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nab"),
             "partial"
         );
         assert_eq!(
-            verdict("POST / HTTP/1.1\r\ncontent-length: 3\r\n\r\nabc"),
+            verdict("POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nabc"),
             "ready"
         );
         assert_eq!(verdict("GET / HTTP/1.0\r\n\r\n"), "handoff");
@@ -556,15 +562,17 @@ mod tests {
             verdict("POST / HTTP/1.1\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n"),
             "handoff"
         );
-        assert_eq!(
-            verdict("POST / HTTP/1.1\r\ncontent-length: 99999999\r\n\r\n"),
-            "handoff"
-        );
+        let large = "POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 99999999\r\n\r\n";
+        assert_eq!(verdict(large), "handoff");
+        assert_eq!(verdict_under(large, 1000), "413");
+        let small = "POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 1001\r\n\r\n";
+        assert_eq!(verdict_under(small, 1000), "413");
         assert_eq!(
             verdict("GET / HTTP/1.1\r\nupgrade: websocket\r\n\r\n"),
             "handoff"
         );
         assert_eq!(verdict("NOT HTTP\r\n\r\n"), "400");
+        assert_eq!(verdict("GET / HTTP/1.1\r\n\r\n"), "400", "no Host");
         assert_eq!(
             verdict("GET / HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n"),
             "400"
@@ -653,7 +661,7 @@ mod tests {
         let connection = tokens.join(", ");
         let request = format!("GET / HTTP/1.1\r\nConnection: {connection}\r\n\r\n");
         let mut slots = header_slots();
-        let parsed = RequestHead::parse(request.as_bytes(), &mut slots, 8192);
+        let parsed = RequestHead::parse(request.as_bytes(), &mut slots, 8192, u64::MAX);
         assert!(matches!(parsed, Parsed::Refuse(400)));
         let response = format!("HTTP/1.1 200 OK\r\nConnection: {connection}\r\n\r\n");
         let parsed = parse_response(response.as_bytes(), false, false, &mut Vec::new());

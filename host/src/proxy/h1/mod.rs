@@ -5,7 +5,8 @@
 //!
 //! It takes requests whose whole body arrived with the head (up to
 //! [`MAX_BUFFERED_BODY`](head::MAX_BUFFERED_BODY) by `Content-Length`, most API calls;
-//! the header read timeout covers that body too).
+//! the header read timeout covers that body too, and a client that stalls in it gets
+//! 408). Between requests a connection may stay idle for the listener's idle timeout.
 //! HTTP/1.0, upgrades, `Expect`, chunked or larger uploads and absolute-form targets
 //! are handed, with the rest of their connection, to the general (hyper) path.
 
@@ -22,9 +23,9 @@ use crate::policy::RequestView;
 use crate::proxy::access::Access;
 use crate::proxy::connection_limit::Socket;
 use crate::proxy::headers::ClientFields;
+use crate::proxy::listener::{ClientFault, Route};
 use crate::proxy::pool::{self, ConnectError};
 use crate::proxy::retry::{ATTEMPTS_HEADER, idempotent_method};
-use crate::proxy::server::Route;
 use bytes::{Buf, BytesMut};
 use framing::Framing;
 use head::{Parsed, RequestHead, ResponseHead, header_slots, parse_response, write_text};
@@ -67,7 +68,7 @@ pub(crate) async fn serve(
         upstream_input: BytesMut::new(),
     };
     // One timer per connection, reset for each deadline, and one wait for shutdown.
-    let timer = tokio::time::sleep(route.header_read_timeout);
+    let timer = tokio::time::sleep(route.limits.header_read_timeout);
     tokio::pin!(timer);
     let mut watcher = signal.clone();
     let shutdown = async move {
@@ -81,9 +82,12 @@ pub(crate) async fn serve(
             Some(Parsed::Handoff) => return Ended::Handoff(conn.input),
             Some(Parsed::Refuse(status)) => {
                 let why = match status {
+                    408 => "request not received in time",
+                    413 => "request body too large",
                     431 => "request head too large",
                     _ => "malformed request",
                 };
+                route.stats.count(ClientFault::of_status(status));
                 conn.reply(status, why, true).await;
                 return Ended::Closed;
             }
@@ -108,8 +112,6 @@ struct Request {
     idempotent: bool,
     /// The client asked to close afterwards.
     close: bool,
-    /// The client sent a `Host`.
-    has_host: bool,
     /// The policy's choice.
     pick: crate::policy::Pick,
     /// Method, path and when it was taken, kept for the access log when it is on.
@@ -203,17 +205,22 @@ struct Conn<'a> {
 
 impl Conn<'_> {
     /// Reads until a whole request is buffered, or what the fast path does not take;
-    /// `None` when the client left or timed out, or the proxy is shutting down.
+    /// `None` when the client left or stayed idle too long, or the proxy is shutting
+    /// down; a refusal with 408 when a request started and did not arrive in time.
     async fn next_request(
         &mut self,
         mut shutdown: Pin<&mut impl Future<Output = ()>>,
         mut timer: Pin<&mut Sleep>,
     ) -> Option<Parsed<Request>> {
-        // hyper's rule too: the header read timeout runs from the end of the previous
-        // exchange, so it also bounds idle keep-alive.
-        timer
-            .as_mut()
-            .reset((Instant::now() + self.route.header_read_timeout).into());
+        // Idle until the next request's first byte, then the header read timeout.
+        let limits = &self.route.limits;
+        let mut idle = self.input.is_empty();
+        let wait = if idle {
+            limits.idle_timeout
+        } else {
+            limits.header_read_timeout
+        };
+        timer.as_mut().reset((Instant::now() + wait).into());
         loop {
             if !self.input.is_empty() {
                 match self.take_request() {
@@ -228,8 +235,13 @@ impl Conn<'_> {
                     if !matches!(read, Ok(n) if n > 0) {
                         return None;
                     }
+                    if idle {
+                        idle = false;
+                        let deadline = Instant::now() + limits.header_read_timeout;
+                        timer.as_mut().reset(deadline.into());
+                    }
                 }
-                () = timer.as_mut() => return None,
+                () = timer.as_mut() => return (!idle).then_some(Parsed::Refuse(408)),
                 // Completes once; the connection then closes, never polling it again.
                 () = shutdown.as_mut(), if self.input.is_empty() => return None,
             }
@@ -239,12 +251,15 @@ impl Conn<'_> {
     /// Parses the buffered request, asks the policy and writes the upstream head.
     fn take_request(&mut self) -> Parsed<Request> {
         let mut slots = header_slots();
-        let head = match RequestHead::parse(&self.input, &mut slots, self.route.max_header_bytes) {
-            Parsed::Ready(head) => head,
-            Parsed::Partial => return Parsed::Partial,
-            Parsed::Handoff => return Parsed::Handoff,
-            Parsed::Refuse(status) => return Parsed::Refuse(status),
-        };
+        let limits = &self.route.limits;
+        let max_body = limits.max_request_body_bytes.unwrap_or(u64::MAX);
+        let head =
+            match RequestHead::parse(&self.input, &mut slots, limits.max_header_bytes, max_body) {
+                Parsed::Ready(head) => head,
+                Parsed::Partial => return Parsed::Partial,
+                Parsed::Handoff => return Parsed::Handoff,
+                Parsed::Refuse(status) => return Parsed::Refuse(status),
+            };
         let view = head.view(self.client.addr);
         let pick = self.route.upstream.pick(&view);
         let idempotent_header = self.route.upstream.retry().idempotent_header.as_deref();
@@ -258,7 +273,6 @@ impl Conn<'_> {
             idempotent: idempotent_method(method)
                 || idempotent_header.is_some_and(|name| view.header(name).is_some()),
             close: head.wants_close(),
-            has_host: head.has_host(),
             logged: self
                 .route
                 .upstream
@@ -311,7 +325,7 @@ impl Conn<'_> {
             };
             attempts += 1;
             tried = Some(member);
-            self.write_request(&request, member);
+            self.write_request(&request);
             let per_try = (Instant::now() + settings.per_try_timeout).min(deadline);
             timer.as_mut().reset(per_try.into());
             let may_retry =
@@ -339,7 +353,7 @@ impl Conn<'_> {
                         Some(member),
                         attempts,
                     );
-                    break Some(self.deliver(member, answer, attempts).await);
+                    break Some(self.deliver(member, answer, attempts, timer.as_mut()).await);
                 }
                 Attempt::Failed(failure, in_flight, elapsed) => {
                     let Some((status, message)) = failure.answer(member, settings.per_try_timeout)
@@ -381,16 +395,10 @@ impl Conn<'_> {
         self.stream.write_all(&self.out).await.is_ok() && !close
     }
 
-    /// Puts the request for `member` in `out`: the kept head, a `Host` when the client
-    /// sent none, the body.
-    fn write_request(&mut self, request: &Request, member: &Member) {
+    /// Puts the request in `out`: the kept head and the body.
+    fn write_request(&mut self, request: &Request) {
         self.out.clear();
         self.out.extend_from_slice(&self.head);
-        if !request.has_host {
-            self.out.extend_from_slice(b"host: ");
-            self.out.extend_from_slice(member.address.as_bytes());
-            self.out.extend_from_slice(b"\r\n");
-        }
         self.out.extend_from_slice(b"\r\n");
         self.out
             .extend_from_slice(&self.input[request.head_len..request.len]);
@@ -415,7 +423,7 @@ impl Conn<'_> {
         if matches!(result, Err(Failure::Closed)) && reused && request.idempotent {
             // The endpoint closed the idle connection as the request went out, so it
             // never saw it: send it once more on a new connection.
-            self.write_request(request, member);
+            self.write_request(request);
             result = match pool::connect(member.socket, self.route.upstream.dial()).await {
                 Ok(fresh) => {
                     socket = fresh;
@@ -440,7 +448,13 @@ impl Conn<'_> {
 
     /// Relays an answer to the client, accounting the request to the endpoint until
     /// the response body has ended. Whether the client connection stays open.
-    async fn deliver(&mut self, member: &Member, answer: Answer, attempts: u32) -> bool {
+    async fn deliver(
+        &mut self,
+        member: &Member,
+        answer: Answer,
+        attempts: u32,
+        timer: Pin<&mut Sleep>,
+    ) -> bool {
         let Answer {
             head,
             mut socket,
@@ -450,7 +464,7 @@ impl Conn<'_> {
         if attempts > 1 {
             add_attempts(&mut self.out, attempts);
         }
-        match self.relay(&mut socket, &head).await {
+        match self.relay(&mut socket, &head, timer).await {
             Relayed::Complete => {
                 if head.reusable && self.upstream_input.is_empty() {
                     let max_idle = self.route.upstream.settings().max_idle;
@@ -524,32 +538,37 @@ impl Conn<'_> {
     }
 
     /// Writes the client's head (in `out`) and the body, as its framing delimits it.
-    async fn relay(&mut self, socket: &mut TcpStream, head: &ResponseHead) -> Relayed {
+    /// Each read from the endpoint and each write to the client must move within the
+    /// cluster's `body_idle`: a stalled endpoint breaks the response, a client that
+    /// stops reading abandons it.
+    async fn relay(
+        &mut self,
+        socket: &mut TcpStream,
+        head: &ResponseHead,
+        mut timer: Pin<&mut Sleep>,
+    ) -> Relayed {
+        let idle = self.route.upstream.settings().body_idle;
         let mut framing = head.framing;
         let Ok((used, mut done)) = framing.advance(&self.upstream_input) else {
             return Relayed::Broken;
         };
         self.out.extend_from_slice(&self.upstream_input[..used]);
         self.upstream_input.advance(used);
-        if self.stream.write_all(&self.out).await.is_err() {
+        if !write_within(self.stream, &self.out, idle, timer.as_mut()).await {
             return Relayed::Abandoned;
         }
         while !done {
             self.upstream_input.reserve(READ_CHUNK);
-            match socket.read_buf(&mut self.upstream_input).await {
-                Ok(0) if framing == Framing::UntilClose => break,
-                Ok(0) | Err(_) => return Relayed::Broken,
-                Ok(_) => {}
+            match read_within(socket, &mut self.upstream_input, idle, timer.as_mut()).await {
+                Some(0) if framing == Framing::UntilClose => break,
+                Some(0) | None => return Relayed::Broken,
+                Some(_) => {}
             }
             let Ok((used, end)) = framing.advance(&self.upstream_input) else {
                 return Relayed::Broken;
             };
-            if self
-                .stream
-                .write_all(&self.upstream_input[..used])
-                .await
-                .is_err()
-            {
+            let bytes = &self.upstream_input[..used];
+            if !write_within(self.stream, bytes, idle, timer.as_mut()).await {
                 return Relayed::Abandoned;
             }
             self.upstream_input.advance(used);
@@ -579,6 +598,58 @@ impl Conn<'_> {
         self.out.clear();
         write_text(&mut self.out, status, message, close);
         self.stream.write_all(&self.out).await.is_ok() && !close
+    }
+}
+
+/// Writes all of `bytes` unless no byte can be written for `idle`: whether it did. The
+/// timer is armed only when the socket cannot take them at once.
+async fn write_within(
+    stream: &mut TcpStream,
+    bytes: &[u8],
+    idle: std::time::Duration,
+    mut timer: Pin<&mut Sleep>,
+) -> bool {
+    let mut at = 0;
+    while at < bytes.len() {
+        match stream.try_write(&bytes[at..]) {
+            Ok(n) => at += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                timer.as_mut().reset((Instant::now() + idle).into());
+                tokio::select! {
+                    biased;
+                    ready = stream.writable() => if ready.is_err() {
+                        return false;
+                    },
+                    () = timer.as_mut() => return false,
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// Reads into `buf` unless nothing comes for `idle`: how many bytes (0 at the end of
+/// the stream), or `None` on an error or a stall.
+async fn read_within(
+    socket: &mut TcpStream,
+    buf: &mut BytesMut,
+    idle: std::time::Duration,
+    mut timer: Pin<&mut Sleep>,
+) -> Option<usize> {
+    loop {
+        match socket.try_read_buf(buf) {
+            Ok(n) => return Some(n),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                timer.as_mut().reset((Instant::now() + idle).into());
+                tokio::select! {
+                    biased;
+                    ready = socket.readable() => ready.ok()?,
+                    () = timer.as_mut() => return None,
+                }
+            }
+            Err(_) => return None,
+        }
     }
 }
 

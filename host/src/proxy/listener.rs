@@ -1,0 +1,107 @@
+//! What one listener serves and allows its clients, and what it counts against them.
+//!
+//! A fault on the client's side of an exchange — malformed framing, a body over the
+//! limit, a stalled upload, a client that leaves mid-request — is answered and counted
+//! here, on the listener, and never against the endpoint that was being asked.
+
+use crate::proxy::upstream::Upstream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// What one listener serves.
+pub(crate) struct Route {
+    /// The cluster its requests go to.
+    pub(crate) upstream: Arc<Upstream>,
+    /// What its clients may do.
+    pub(crate) limits: ClientLimits,
+    /// What it counts against its clients.
+    pub(crate) stats: Arc<ListenerStats>,
+}
+
+/// What a listener allows its clients.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ClientLimits {
+    /// Time allowed for a request head, from its first byte.
+    pub(crate) header_read_timeout: Duration,
+    /// Largest request head.
+    pub(crate) max_header_bytes: usize,
+    /// Largest request body; `None`: unlimited.
+    pub(crate) max_request_body_bytes: Option<u64>,
+    /// Longest pause in the middle of an upload.
+    pub(crate) body_read_timeout: Duration,
+    /// Longest time a connection may stay open with no request in progress.
+    pub(crate) idle_timeout: Duration,
+    /// Streams an HTTP/2 connection may have open at once.
+    pub(crate) h2_max_concurrent_streams: u32,
+}
+
+/// A fault on the client's side of an exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientFault {
+    /// Malformed framing or a malformed head: 400.
+    Malformed,
+    /// A head or body over the listener's limit: 431 or 413.
+    TooLarge,
+    /// The client stalled while sending its request: 408.
+    Timeout,
+    /// The client left in the middle of its request: nothing to answer.
+    Aborted,
+}
+
+impl ClientFault {
+    /// Every kind, in the order counted.
+    pub const ALL: [ClientFault; 4] = [
+        ClientFault::Malformed,
+        ClientFault::TooLarge,
+        ClientFault::Timeout,
+        ClientFault::Aborted,
+    ];
+
+    /// The `kind` label in metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            ClientFault::Malformed => "malformed",
+            ClientFault::TooLarge => "too_large",
+            ClientFault::Timeout => "timeout",
+            ClientFault::Aborted => "aborted",
+        }
+    }
+
+    /// The status answered for a body fault, and why, in words.
+    pub(crate) fn answer(self) -> (u16, &'static str) {
+        match self {
+            ClientFault::Malformed => (400, "malformed request body"),
+            ClientFault::TooLarge => (413, "request body too large"),
+            ClientFault::Timeout => (408, "request body not received in time"),
+            ClientFault::Aborted => (400, "request body cut off by the client"),
+        }
+    }
+
+    /// The fault behind a status the proxy refuses a request with.
+    pub(crate) fn of_status(status: u16) -> Self {
+        match status {
+            408 => ClientFault::Timeout,
+            413 | 431 => ClientFault::TooLarge,
+            _ => ClientFault::Malformed,
+        }
+    }
+}
+
+/// What one listener has counted against its clients, read by the admin API.
+#[derive(Debug, Default)]
+pub struct ListenerStats {
+    faults: [AtomicU64; ClientFault::ALL.len()],
+}
+
+impl ListenerStats {
+    /// Counts one `fault`.
+    pub(crate) fn count(&self, fault: ClientFault) {
+        self.faults[fault as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Faults of `kind` counted so far.
+    pub fn faults(&self, kind: ClientFault) -> u64 {
+        self.faults[kind as usize].load(Relaxed)
+    }
+}

@@ -1,0 +1,181 @@
+//! Nothing a client opens may stay open doing nothing: a connection that never says
+//! what it speaks, a keep-alive connection between requests (HTTP/1.1 and HTTP/2), a
+//! response body that stops moving because the endpoint stalls or the client stops
+//! reading.
+
+use crate::common::backend;
+use crate::common::client::raw_response;
+use crate::common::h2raw::{self, END_HEADERS, END_STREAM, HEADERS, RawH2};
+use crate::common::proxy;
+use crate::setup;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Reads until the proxy closes `stream` (or resets it), within `limit`: how long it
+/// took and how many bytes came.
+async fn until_closed(stream: &mut TcpStream, limit: Duration) -> (Duration, usize) {
+    let started = Instant::now();
+    let mut received = 0;
+    let mut buf = vec![0u8; 64 << 10];
+    let read = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => received += n,
+            }
+        }
+    };
+    tokio::time::timeout(limit, read)
+        .await
+        .unwrap_or_else(|_| panic!("still open after {limit:?}"));
+    (started.elapsed(), received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_sends_nothing_is_closed_by_the_header_read_timeout() {
+    let a = backend::named("a", Duration::ZERO).await;
+    let proxy = proxy(&setup("header_read_timeout = \"300ms\"", "", &[a.addr]));
+    let web = proxy.listener_addr("web").unwrap();
+    for sent in [&b""[..], b"PRI * HTTP/2.0\r\n"] {
+        let mut stream = TcpStream::connect(web).await.unwrap();
+        stream.write_all(sent).await.unwrap();
+        let (took, _) = until_closed(&mut stream, Duration::from_secs(5)).await;
+        assert!(took < Duration::from_secs(2), "{sent:?}: {took:?}");
+    }
+}
+
+/// Between requests an HTTP/1.1 connection may idle for `idle_timeout`, longer than the
+/// header read timeout; once a request has started, its head must come within the
+/// header read timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_idles_for_the_idle_timeout() {
+    let a = backend::named("a", Duration::ZERO).await;
+    let listener = "header_read_timeout = \"300ms\"\nidle_timeout = \"1200ms\"";
+    let proxy = proxy(&setup(listener, "", &[a.addr]));
+    let web = proxy.listener_addr("web").unwrap();
+    let mut stream = TcpStream::connect(web).await.unwrap();
+    let get = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+    assert!(
+        raw_response(&mut stream, get)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let again = raw_response(&mut stream, get).await;
+    assert!(
+        again.starts_with("HTTP/1.1 200"),
+        "idle past the header read timeout: {again:?}"
+    );
+    let (took, _) = until_closed(&mut stream, Duration::from_secs(5)).await;
+    assert!(
+        took >= Duration::from_millis(1100) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    // A head begun and not finished: 408 after the header read timeout.
+    let mut stream = TcpStream::connect(web).await.unwrap();
+    assert!(
+        raw_response(&mut stream, get)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    let answer = raw_response(&mut stream, b"GET / HTTP/1.1\r\nHo").await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+}
+
+/// An HTTP/2 connection with no stream open is ended with GOAWAY after `idle_timeout`;
+/// one with a stream open is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_http2_connection_gets_goaway() {
+    let a = backend::named("a", Duration::ZERO).await;
+    let first = proxy(&setup("idle_timeout = \"500ms\"", "", &[a.addr]));
+    let web = first.listener_addr("web").unwrap();
+    let mut client = RawH2::connect(web).await;
+    let block = h2raw::request("GET", "/");
+    assert!(
+        client
+            .send(&h2raw::frame(HEADERS, END_HEADERS | END_STREAM, 1, &block))
+            .await
+    );
+    let started = Instant::now();
+    let code = client.until_goaway(Duration::from_secs(5)).await;
+    assert_eq!(code, Some(0), "GOAWAY with NO_ERROR");
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(450), "{took:?}");
+
+    // A request whose response takes longer than the idle timeout is not cut off.
+    let slow = backend::named("slow", Duration::from_millis(1200)).await;
+    let second = proxy(&setup("idle_timeout = \"500ms\"", "", &[slow.addr]));
+    let (status, _, body) =
+        crate::common::client::get(second.listener_addr("web").unwrap(), "/", true).await;
+    assert_eq!((status.as_u16(), body.as_str()), (200, "slow"));
+}
+
+/// An endpoint that stops in the middle of its response body: the response is cut off
+/// after `body_idle`, on both forwarding paths.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_body_that_stalls_is_cut_off() {
+    let stalling = backend::scripted(|_, _| {
+        Some((
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b".to_vec(),
+            false,
+        ))
+    })
+    .await;
+    let cluster = "protocol = \"http1\"\n[clusters.timeouts]\nbody_idle = \"300ms\"";
+    let proxy = proxy(&setup("", cluster, &[stalling.addr]));
+    let web = proxy.listener_addr("web").unwrap();
+    // The fast path.
+    let mut stream = TcpStream::connect(web).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let (took, received) = until_closed(&mut stream, Duration::from_secs(5)).await;
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(received < 200, "{received}");
+    // The general path (HTTP/1.0 is handed to it).
+    let mut stream = TcpStream::connect(web).await.unwrap();
+    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+    let (took, _) = until_closed(&mut stream, Duration::from_secs(5)).await;
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    // HTTP/2: the stream is reset.
+    let mut client = RawH2::connect(web).await;
+    let block = h2raw::request("GET", "/");
+    assert!(
+        client
+            .send(&h2raw::frame(HEADERS, END_HEADERS | END_STREAM, 1, &block))
+            .await
+    );
+    let started = Instant::now();
+    let reset = loop {
+        let frame = client.next(Duration::from_secs(5)).await.expect("a reset");
+        if frame.kind == h2raw::RST_STREAM && frame.stream == 1 {
+            break started.elapsed();
+        }
+    };
+    assert!(reset < Duration::from_secs(2), "{reset:?}");
+}
+
+/// A client that stops reading a large response: its connection is closed after
+/// `body_idle` without progress, on both HTTP/1.1 paths.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_cut_off() {
+    let a = backend::named("a", Duration::ZERO).await;
+    let cluster = "[clusters.timeouts]\nbody_idle = \"400ms\"";
+    let proxy = proxy(&setup("", cluster, &[a.addr]));
+    let web = proxy.listener_addr("web").unwrap();
+    for request in [
+        &b"GET /download/64 HTTP/1.1\r\nHost: t\r\n\r\n"[..],
+        b"GET /download/64 HTTP/1.0\r\n\r\n",
+    ] {
+        let mut stream = TcpStream::connect(web).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        stream.write_all(request).await.unwrap();
+        // Let the socket buffers fill, then look: the proxy gave up meanwhile.
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        let (_, received) = until_closed(&mut stream, Duration::from_secs(5)).await;
+        let text = String::from_utf8_lossy(request);
+        assert!(received < 32 << 20, "{text:?}: {received} bytes");
+    }
+}
