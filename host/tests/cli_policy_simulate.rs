@@ -58,6 +58,35 @@ fn latency_aware_policies_avoid_the_slow_endpoint_and_round_robin_does_not() {
     }
 }
 
+/// A policy that stops sending an endpoint anything cannot learn that it recovered:
+/// only the endpoint's figures fading (toward the cluster's median latency, with
+/// `load_decay`) bring it back.
+#[test]
+fn an_avoided_endpoint_regains_its_share_as_its_figures_fade() {
+    let report = simulate("peak-ewma", "avoided-then-recovers.toml", &[]);
+    let (avoided, recovered) = (share(&report, 1, 1), share(&report, 2, 1));
+    eprintln!("b's share while slow {avoided:.3}, after it recovers {recovered:.3}");
+    assert!(avoided < 0.02 && recovered > 0.15, "{avoided} {recovered}");
+
+    let text = std::fs::read_to_string(scenario("avoided-then-recovers.toml")).unwrap();
+    let dir = std::env::temp_dir().join(format!("switchyard-decay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("no-decay.toml");
+    std::fs::write(
+        &file,
+        text.replace("load_decay = \"2s\"", "load_decay = \"1h\""),
+    )
+    .unwrap();
+    let args = ["policy", "simulate", "peak-ewma", "--json", "--scenario"];
+    let (ok, stdout, stderr) = switchyard(&[&args[..], &[file.to_str().unwrap()]].concat());
+    assert!(ok, "{stderr}");
+    let stuck: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        share(&stuck, 2, 1) < 0.01,
+        "without fading it never comes back"
+    );
+}
+
 #[test]
 fn consistent_hashing_moves_about_a_tenth_of_the_keys() {
     for policy in ["maglev", "ring-hash"] {

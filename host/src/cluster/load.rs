@@ -1,5 +1,8 @@
-//! Per-endpoint load figures, updated lock-free by the requests that use the endpoint.
+//! Per-endpoint load figures, updated lock-free by the requests that use the endpoint,
+//! and fading with time when no request refreshes them: an endpoint a policy avoids
+//! because of its figures must not keep them forever.
 
+use super::clock::now_ns;
 use super::{Breaker, BreakerSettings, EndpointId, LatencyHistogram, Outcome, Report, Reports};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
@@ -22,10 +25,120 @@ pub struct EndpointLoad {
     /// Finished requests by [`StatusClass`].
     classes: [AtomicU64; StatusClass::ALL.len()],
     latency: LatencyHistogram,
+    /// When the figures were last brought up to date, on the cluster clock.
+    updated_ns: AtomicU64,
+    /// How the figures fade; they keep their values without it.
+    decay: OnceLock<Arc<LoadDecay>>,
     /// Where outcomes are reported when the cluster's health is checked.
     reporter: OnceLock<(EndpointId, Arc<Reports>)>,
     /// The circuit breaker, when the cluster has one.
     breaker: OnceLock<Breaker>,
+}
+
+/// How a cluster's load figures fade while no request refreshes them: the error rate
+/// toward 0, the latency EWMA toward the cluster's median latency (so that an endpoint
+/// avoided for a bad figure regains average standing, not the best), both by
+/// `exp(-elapsed / time constant)`, evaluated when they are read — no timer.
+#[derive(Debug)]
+pub struct LoadDecay {
+    time_constant_ns: f64,
+    /// The median of the members' latency figures, µs; 0 until known.
+    median_us: AtomicU32,
+    /// When the median was last computed, on the cluster clock.
+    refreshed_ns: AtomicU64,
+}
+
+/// How often the median latency is computed again, at most.
+const MEDIAN_EVERY_NS: u64 = 500_000_000;
+
+impl LoadDecay {
+    /// Figures fade with `time_constant`.
+    pub fn new(time_constant: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            time_constant_ns: (time_constant.as_nanos() as f64).max(1.0),
+            median_us: AtomicU32::new(0),
+            refreshed_ns: AtomicU64::new(0),
+        })
+    }
+
+    /// The latency figures fade toward: the members' median, µs (0: not known yet).
+    pub fn median_us(&self) -> u32 {
+        self.median_us.load(Relaxed)
+    }
+
+    /// Computes the median latency figure of the members with `loads` again (those
+    /// with one), unless that was done less than half a second ago. O(n); call it
+    /// periodically, off the request path.
+    pub fn refresh<'a>(&self, loads: impl IntoIterator<Item = &'a EndpointLoad>) {
+        let now = now_ns();
+        let last = self.refreshed_ns.load(Relaxed);
+        if last != 0 && now.saturating_sub(last) < MEDIAN_EVERY_NS {
+            return;
+        }
+        self.refreshed_ns.store(now.max(1), Relaxed);
+        let mut latencies: Vec<u32> = loads
+            .into_iter()
+            .map(EndpointLoad::latency_ewma_us)
+            .filter(|&us| us > 0)
+            .collect();
+        if latencies.is_empty() {
+            return;
+        }
+        let (even, middle) = (latencies.len().is_multiple_of(2), latencies.len() / 2);
+        let (below, &mut upper, _) = latencies.select_nth_unstable(middle);
+        // With an even count, the mean of the two middle figures.
+        let median = match below.iter().max() {
+            Some(&lower) if even => lower / 2 + upper / 2 + (lower & upper & 1),
+            _ => upper,
+        };
+        self.median_us.store(median, Relaxed);
+    }
+
+    /// What remains of a figure's distance from its resting value after `elapsed_ns`.
+    fn remaining(&self, elapsed_ns: u64) -> Option<f32> {
+        // Under a thousandth of the time constant the figure has not moved by 0.1%.
+        if (elapsed_ns as f64) < self.time_constant_ns / 1024.0 {
+            return None;
+        }
+        Some((-(elapsed_ns as f64) / self.time_constant_ns).exp() as f32)
+    }
+
+    /// A latency EWMA `elapsed_ns` after it was set.
+    fn latency(&self, us: u32, elapsed_ns: u64) -> u32 {
+        let median = self.median_us();
+        match self.remaining(elapsed_ns) {
+            Some(left) if us > 0 && median > 0 => {
+                let (us, median) = (us as f32, median as f32);
+                (median + (us - median) * left).round().max(1.0) as u32
+            }
+            _ => us,
+        }
+    }
+
+    /// An error rate `elapsed_ns` after it was set.
+    fn error_rate(&self, rate: f32, elapsed_ns: u64) -> f32 {
+        self.remaining(elapsed_ns).map_or(rate, |left| rate * left)
+    }
+}
+
+/// What every endpoint of a cluster gets when it joins: fading figures, and a circuit
+/// breaker when the cluster has one.
+#[derive(Clone, Debug)]
+pub struct LoadSetup {
+    /// How the figures fade.
+    pub decay: Arc<LoadDecay>,
+    /// The breaker's settings, if any.
+    pub breaker: Option<BreakerSettings>,
+}
+
+impl LoadSetup {
+    /// Sets up `load` (only its first setup has an effect).
+    pub fn apply(&self, load: &EndpointLoad) {
+        let _ = load.decay.set(Arc::clone(&self.decay));
+        if let Some(settings) = self.breaker {
+            load.break_circuit(settings);
+        }
+    }
 }
 
 impl EndpointLoad {
@@ -34,14 +147,29 @@ impl EndpointLoad {
         self.in_flight.load(Relaxed)
     }
 
-    /// Latency EWMA in microseconds; 0 before the first response.
+    /// Latency EWMA in microseconds, faded for the time since the last response; 0
+    /// before the first response.
     pub fn latency_ewma_us(&self) -> u32 {
-        self.latency_ewma_us.load(Relaxed)
+        self.figures().0
     }
 
-    /// Recent error rate, 0.0 to 1.0.
+    /// Recent error rate, 0.0 to 1.0, faded for the time since the last outcome.
     pub fn error_rate(&self) -> f32 {
-        f32::from_bits(self.error_rate_bits.load(Relaxed))
+        self.figures().1
+    }
+
+    /// The latency EWMA (µs) and the error rate as of now, with one look at the clock.
+    pub fn figures(&self) -> (u32, f32) {
+        let latency = self.latency_ewma_us.load(Relaxed);
+        let error_rate = f32::from_bits(self.error_rate_bits.load(Relaxed));
+        let Some(decay) = self.decay.get() else {
+            return (latency, error_rate);
+        };
+        let elapsed = now_ns().saturating_sub(self.updated_ns.load(Relaxed));
+        (
+            decay.latency(latency, elapsed),
+            decay.error_rate(error_rate, elapsed),
+        )
     }
 
     /// Requests finished so far.
@@ -112,8 +240,19 @@ impl EndpointLoad {
         if let Some(breaker) = self.breaker.get() {
             breaker.record(true);
         }
-        self.record_outcome(true);
+        let faded = self.age();
+        self.record_latency(None, faded);
+        self.record_outcome(true, faded);
         self.report(elapsed, Outcome::NoConnection { timed_out });
+    }
+
+    /// Marks the figures as current from now: how long they had been fading.
+    fn age(&self) -> u64 {
+        let Some(_) = self.decay.get() else {
+            return 0;
+        };
+        let now = now_ns();
+        now.saturating_sub(self.updated_ns.swap(now, Relaxed))
     }
 
     fn report(&self, latency: Duration, outcome: Outcome) {
@@ -140,21 +279,36 @@ impl EndpointLoad {
             self.failed.fetch_add(1, Relaxed);
         }
         self.latency.record(latency);
+        let faded = self.age();
         let sample = latency.as_micros().min(u128::from(u32::MAX)) as f32;
-        let _ = self.latency_ewma_us.fetch_update(Relaxed, Relaxed, |old| {
-            Some(if old == 0 {
-                sample.max(1.0) as u32
-            } else {
-                (old as f32 + LATENCY_ALPHA * (sample - old as f32)).max(1.0) as u32
-            })
-        });
-        self.record_outcome(failed);
+        self.record_latency(Some(sample), faded);
+        self.record_outcome(failed, faded);
     }
 
-    fn record_outcome(&self, failed: bool) {
+    /// Adds a latency `sample` (µs) to the EWMA, after fading it for the `faded` ns
+    /// since its last update.
+    fn record_latency(&self, sample: Option<f32>, faded: u64) {
+        let decay = self.decay.get();
+        let _ = self.latency_ewma_us.fetch_update(Relaxed, Relaxed, |old| {
+            let old = decay.map_or(old, |d| d.latency(old, faded));
+            Some(match sample {
+                None => old,
+                Some(sample) if old == 0 => sample.max(1.0) as u32,
+                Some(sample) => {
+                    (old as f32 + LATENCY_ALPHA * (sample - old as f32)).max(1.0) as u32
+                }
+            })
+        });
+    }
+
+    /// Adds an outcome to the error rate, after fading it for the `faded` ns since its
+    /// last update.
+    fn record_outcome(&self, failed: bool, faded: u64) {
+        let decay = self.decay.get();
         let outcome = if failed { 1.0 } else { 0.0 };
         let _ = self.error_rate_bits.fetch_update(Relaxed, Relaxed, |bits| {
             let old = f32::from_bits(bits);
+            let old = decay.map_or(old, |d| d.error_rate(old, faded));
             Some((old + ERROR_ALPHA * (outcome - old)).to_bits())
         });
     }
@@ -281,5 +435,66 @@ mod tests {
             (9, Outcome::NoConnection { timed_out: true }),
         ];
         assert_eq!(outcomes, expected, "the abandoned request is not reported");
+    }
+
+    #[test]
+    fn figures_fade_toward_the_median_and_zero_and_samples_start_from_the_faded_value() {
+        let second = 1_000_000_000;
+        super::super::clock::simulate(Some(second));
+        let decay = LoadDecay::new(Duration::from_secs(10));
+        let setup = LoadSetup {
+            decay: Arc::clone(&decay),
+            breaker: None,
+        };
+        let (slow, fast) = (
+            Arc::new(EndpointLoad::default()),
+            Arc::new(EndpointLoad::default()),
+        );
+        let third = Arc::new(EndpointLoad::default());
+        for load in [&slow, &fast, &third] {
+            setup.apply(load);
+        }
+        slow.start()
+            .finish(Duration::from_millis(100), Outcome::Status(503));
+        fast.start()
+            .finish(Duration::from_millis(2), Outcome::Status(200));
+        third
+            .start()
+            .finish(Duration::from_millis(4), Outcome::Status(200));
+        decay.refresh([&*slow, &*fast, &*third]);
+        assert_eq!(decay.median_us(), 4_000);
+        assert_eq!(slow.figures(), (100_000, 0.02));
+
+        // One time constant later: e^-1 of the distance is left.
+        super::super::clock::simulate(Some(11 * second));
+        let (latency, errors) = slow.figures();
+        assert_eq!(latency, 4_000 + (96_000.0 * (-1f32).exp()).round() as u32);
+        assert!((errors - 0.02 * (-1f32).exp()).abs() < 1e-6);
+        // A new sample starts from where the figure had faded to.
+        slow.start()
+            .finish(Duration::from_millis(4), Outcome::Status(200));
+        let faded = latency as f32;
+        let expected = (faded + LATENCY_ALPHA * (4_000.0 - faded)) as u32;
+        assert!(slow.latency_ewma_us().abs_diff(expected) <= 1, "{expected}");
+        // Much later, an avoided endpoint has the median's standing and no errors.
+        super::super::clock::simulate(Some(200 * second));
+        let (latency, errors) = slow.figures();
+        assert!(latency == 4_000 && errors < 1e-9, "{latency} {errors}");
+        super::super::clock::simulate(None);
+    }
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        let decay = LoadDecay::new(Duration::from_secs(10));
+        let loads: Vec<EndpointLoad> = [3_000u32, 1_000, 0, 9_000, 5_000]
+            .iter()
+            .map(|&us| {
+                let load = EndpointLoad::default();
+                load.latency_ewma_us.store(us, Relaxed);
+                load
+            })
+            .collect();
+        decay.refresh(&loads);
+        assert_eq!(decay.median_us(), 4_000, "0 (no figure yet) does not count");
     }
 }

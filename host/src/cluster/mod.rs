@@ -4,6 +4,7 @@
 //! Membership is an immutable snapshot ([`Membership`]): a change builds a new one.
 
 mod breaker;
+pub mod clock;
 mod histogram;
 mod load;
 mod membership;
@@ -12,6 +13,6 @@ mod reports;
 pub use breaker::{Breaker, BreakerSettings, BreakerState};
 pub use histogram::{Histogram, LatencyHistogram, PickHistogram};
 
-pub use load::{EndpointLoad, InFlight, StatusClass};
+pub use load::{EndpointLoad, InFlight, LoadDecay, LoadSetup, StatusClass};
 pub use membership::{EndpointId, Health, Member, Membership};
 pub use reports::{Outcome, Report, Reports};

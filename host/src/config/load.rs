@@ -235,6 +235,7 @@ fn validate(config: &Config) -> Result<(), String> {
             ("timeouts.per_try", cluster.timeouts.per_try),
             ("timeouts.body_idle", cluster.timeouts.body_idle),
             ("pool.idle_timeout", cluster.pool.idle_timeout),
+            ("load_decay", cluster.load_decay),
         ] {
             if value.0.is_zero() {
                 return Err(format!("clusters[{i}].{key}: must be above zero"));

@@ -200,6 +200,10 @@ pub struct ClusterConfig {
     /// A recovered endpoint's weight ramps up over this window ("0s": at once).
     #[serde(default = "default_slow_start")]
     pub slow_start: Dur,
+    /// Time constant with which an endpoint's error rate fades toward 0 and its
+    /// latency EWMA toward the cluster's median while no request refreshes them.
+    #[serde(default = "default_load_decay")]
+    pub load_decay: Dur,
 }
 
 /// What an active probe asks.
@@ -676,6 +680,9 @@ fn default_max_idle() -> usize {
 }
 fn default_panic_threshold() -> u32 {
     50
+}
+fn default_load_decay() -> Dur {
+    Dur(Duration::from_secs(10))
 }
 fn default_slow_start() -> Dur {
     Dur(Duration::from_secs(10))

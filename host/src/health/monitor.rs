@@ -2,7 +2,7 @@
 //! they stay), probe results and request outcomes judged by the scorer, and the
 //! endpoints' open circuit breakers become the membership the balancer sees.
 
-use crate::cluster::{BreakerSettings, EndpointId, Member, Membership, Outcome, Report, Reports};
+use crate::cluster::{EndpointId, LoadSetup, Member, Membership, Outcome, Report, Reports};
 use crate::discovery::{Discovered, Discovery, Endpoints};
 use crate::health::probe::{ProbeResult, ProbeSpec, Prober};
 use crate::health::state::{Composition, EndpointState, VerdictSource, compose};
@@ -41,8 +41,8 @@ pub struct ClusterMonitor {
     reports: Arc<Reports>,
     view: Arc<HealthView>,
     discovery: Option<Discovery>,
-    /// Breaker settings for endpoints discovery adds.
-    breaker: Option<BreakerSettings>,
+    /// What endpoints discovery adds get: fading figures, breakers.
+    setup: Option<LoadSetup>,
     /// The id the next discovered endpoint gets.
     next_id: EndpointId,
 }
@@ -80,17 +80,17 @@ impl ClusterMonitor {
             reports,
             view,
             discovery: None,
-            breaker: None,
+            setup: None,
             next_id,
         }
     }
 
-    /// The same, its endpoints from `discovery`; those it adds get circuit breakers
-    /// with `breaker` settings.
-    pub fn with_discovery(self, discovery: Discovery, breaker: Option<BreakerSettings>) -> Self {
+    /// The same, its endpoints from `discovery`; those it adds are set up as `setup`
+    /// says.
+    pub fn with_discovery(self, discovery: Discovery, setup: LoadSetup) -> Self {
         Self {
             discovery: Some(discovery),
-            breaker,
+            setup: Some(setup),
             ..self
         }
     }
@@ -100,8 +100,8 @@ impl ClusterMonitor {
         let mut member = Member::new(self.next_id, found.address, found.weight);
         self.next_id += 1;
         describe(&mut member, found);
-        if let Some(settings) = self.breaker {
-            member.load.break_circuit(settings);
+        if let Some(setup) = &self.setup {
+            setup.apply(&member.load);
         }
         if self.scorer.is_some() {
             member.load.report_to(member.id, Arc::clone(&self.reports));

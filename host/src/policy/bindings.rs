@@ -38,11 +38,14 @@ impl host::Host for StoreState {
 impl StoreState {
     fn figures_of(&self, id: u32) -> load::Figures {
         match self.membership.get(id) {
-            Some(m) => load::Figures {
-                in_flight: m.load.in_flight(),
-                latency_ewma_us: m.load.latency_ewma_us(),
-                error_rate: m.load.error_rate(),
-            },
+            Some(m) => {
+                let (latency_ewma_us, error_rate) = m.load.figures();
+                load::Figures {
+                    in_flight: m.load.in_flight(),
+                    latency_ewma_us,
+                    error_rate,
+                }
+            }
             None => load::Figures {
                 in_flight: 0,
                 latency_ewma_us: 0,

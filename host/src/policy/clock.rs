@@ -1,29 +1,16 @@
 //! The clock and random seeds behind the host imports: the process's monotonic clock
 //! and fresh seeds, or — on a thread where `switchyard policy simulate` runs — a
-//! simulated time and seeds derived from the scenario's, so that runs replay exactly.
+//! simulated time (the cluster's clock, which load figures age by too) and seeds
+//! derived from the scenario's, so that runs replay exactly.
 
+use crate::cluster::clock;
 use std::cell::Cell;
 use std::marker::PhantomData;
-use std::sync::OnceLock;
-use std::time::Instant;
+
+pub(crate) use clock::{clock_ns, now_ns};
 
 thread_local! {
-    static SIMULATED_NOW: Cell<Option<u64>> = const { Cell::new(None) };
     static SIMULATED_SEED: Cell<Option<u64>> = const { Cell::new(None) };
-}
-
-/// What `host.now-ns` answers on this thread now.
-pub(crate) fn now_ns() -> u64 {
-    SIMULATED_NOW
-        .with(Cell::get)
-        .unwrap_or_else(|| clock_ns(Instant::now()))
-}
-
-/// `at` on the `host.now-ns` clock: nanoseconds since the clock's first use.
-pub(crate) fn clock_ns(at: Instant) -> u64 {
-    static ORIGIN: OnceLock<Instant> = OnceLock::new();
-    at.saturating_duration_since(*ORIGIN.get_or_init(Instant::now))
-        .as_nanos() as u64
 }
 
 /// The next simulated seed for a new instance on this thread, when simulating.
@@ -45,7 +32,7 @@ pub struct SimulatedHost {
 impl SimulatedHost {
     /// Starts simulated time at 0 on the current thread, random seeds from `seed`.
     pub fn start(seed: u64) -> Self {
-        SIMULATED_NOW.with(|s| s.set(Some(0)));
+        clock::simulate(Some(0));
         SIMULATED_SEED.with(|s| s.set(Some(seed)));
         Self {
             _thread: PhantomData,
@@ -54,13 +41,13 @@ impl SimulatedHost {
 
     /// Sets the simulated time, in nanoseconds.
     pub fn set_now(&self, ns: u64) {
-        SIMULATED_NOW.with(|s| s.set(Some(ns)));
+        clock::simulate(Some(ns));
     }
 }
 
 impl Drop for SimulatedHost {
     fn drop(&mut self) {
-        SIMULATED_NOW.with(|s| s.set(None));
+        clock::simulate(None);
         SIMULATED_SEED.with(|s| s.set(None));
     }
 }

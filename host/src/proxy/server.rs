@@ -3,7 +3,7 @@
 //! nginx model: no work stealing, no lock between workers), graceful drain.
 
 use crate::admin::AdminServer;
-use crate::cluster::{BreakerSettings, Member, Membership};
+use crate::cluster::{BreakerSettings, LoadDecay, LoadSetup, Member, Membership};
 use crate::config::Config;
 use crate::config::model::UpstreamProtocol;
 use crate::config::model::{ClusterConfig, ListenerConfig};
@@ -225,6 +225,7 @@ pub fn build_upstreams(
     let mut upstreams = Vec::new();
     let mut monitors = Vec::new();
     for (i, cluster) in config.clusters.iter().enumerate() {
+        let load = load_setup(cluster);
         let setup = PolicySetup {
             cluster: cluster.name.clone(),
             policy: cluster.policy.clone(),
@@ -239,7 +240,7 @@ pub fn build_upstreams(
             prewarm: workers + 1,
         };
         let binding = registry
-            .bind(setup, Arc::new(membership(cluster)))
+            .bind(setup, Arc::new(membership(cluster, &load)))
             .with_context(|| {
                 format!(
                     "clusters[{i}] ({:?}): policy {:?}",
@@ -252,6 +253,7 @@ pub fn build_upstreams(
             retries(cluster),
         )
         .with_max_requests(cluster.limits.max_requests)
+        .with_load_decay(Arc::clone(&load.decay))
         .with_connection_limit(
             cluster
                 .limits
@@ -280,7 +282,7 @@ pub fn build_upstreams(
             let probe = cluster.health_check.as_ref().map(ProbeSpec::from);
             let mut monitor = ClusterMonitor::new(binding, scorer, probe, rules);
             if let Some(discovery) = discovery {
-                monitor = monitor.with_discovery(discovery, breaker_settings(cluster));
+                monitor = monitor.with_discovery(discovery, load);
             }
             upstream = upstream.with_health(monitor.view());
             monitors.push(monitor);
@@ -337,7 +339,7 @@ pub fn worker_count(config: &Config) -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-fn membership(cluster: &ClusterConfig) -> Membership {
+fn membership(cluster: &ClusterConfig, load: &LoadSetup) -> Membership {
     Membership::new(
         cluster
             .endpoints
@@ -347,9 +349,7 @@ fn membership(cluster: &ClusterConfig) -> Membership {
                 let mut member = Member::new(i as u32, e.address.0, e.weight);
                 member.zone = e.zone.clone();
                 member.metadata = e.metadata.clone().into_iter().collect();
-                if let Some(settings) = breaker_settings(cluster) {
-                    member.load.break_circuit(settings);
-                }
+                load.apply(&member.load);
                 member
             })
             .collect(),
@@ -365,8 +365,10 @@ fn policy_config(cluster: &ClusterConfig) -> Vec<(String, String)> {
         .collect()
 }
 
-fn breaker_settings(cluster: &ClusterConfig) -> Option<BreakerSettings> {
-    cluster
+/// What each endpoint of the cluster gets when it joins: fading load figures, and a
+/// circuit breaker when the cluster has one.
+fn load_setup(cluster: &ClusterConfig) -> LoadSetup {
+    let breaker = cluster
         .circuit_breaker
         .as_ref()
         .map(|breaker| BreakerSettings {
@@ -375,7 +377,11 @@ fn breaker_settings(cluster: &ClusterConfig) -> Option<BreakerSettings> {
             window: breaker.window.0,
             cool_down: breaker.cool_down.0,
             half_open_requests: breaker.half_open_requests,
-        })
+        });
+    LoadSetup {
+        decay: LoadDecay::new(cluster.load_decay.0),
+        breaker,
+    }
 }
 
 fn settings(config: &Config, cluster: &ClusterConfig) -> UpstreamSettings {
@@ -488,7 +494,8 @@ fn run_worker(
 }
 
 /// Every [`SWEEP_EVERY`], closes this worker's pooled idle connections to endpoints no
-/// cluster has any more, and those idle past their cluster's `idle_timeout`.
+/// cluster has any more, and those idle past their cluster's `idle_timeout`; and
+/// updates each cluster's median latency, which fading latency figures return to.
 async fn sweep_pool(routes: Vec<Arc<Route>>) {
     let mut every = tokio::time::interval(SWEEP_EVERY);
     loop {
@@ -497,7 +504,10 @@ async fn sweep_pool(routes: Vec<Arc<Route>>) {
         for route in &routes {
             let upstream = &route.upstream;
             let timeout = upstream.settings().idle_timeout;
-            for member in upstream.membership().members() {
+            let membership = upstream.membership();
+            let loads = membership.members().iter().map(|m| &*m.load);
+            upstream.load_decay().refresh(loads);
+            for member in membership.members() {
                 let entry = timeouts.entry(member.socket).or_insert(timeout);
                 *entry = (*entry).max(timeout);
             }

@@ -1,7 +1,7 @@
 //! A cluster at run time: its policy binding (the serving policy version, which holds
 //! the membership) and how to reach its endpoints.
 
-use crate::cluster::{Member, Membership, PickHistogram};
+use crate::cluster::{LoadDecay, Member, Membership, PickHistogram};
 use crate::config::model::UpstreamProtocol;
 use crate::discovery::DiscoveryView;
 use crate::health::HealthView;
@@ -13,6 +13,9 @@ use arc_swap::Guard;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
+
+/// The time constant of fading load figures unless configured.
+const DEFAULT_LOAD_DECAY: Duration = Duration::from_secs(10);
 
 /// How a cluster's endpoints are reached.
 #[derive(Clone, Copy, Debug)]
@@ -46,6 +49,7 @@ pub struct Upstream {
     connections: Option<Arc<ConnectionLimit>>,
     health: Option<Arc<HealthView>>,
     discovery: Option<Arc<DiscoveryView>>,
+    decay: Arc<LoadDecay>,
 }
 
 /// The cluster's limit on requests in flight.
@@ -91,6 +95,7 @@ impl Upstream {
             connections: None,
             health: None,
             discovery: None,
+            decay: LoadDecay::new(DEFAULT_LOAD_DECAY),
         }
     }
 
@@ -98,6 +103,18 @@ impl Upstream {
     pub fn with_max_requests(mut self, max: Option<u32>) -> Self {
         self.admission.max = max;
         self
+    }
+
+    /// Fades the figures of the cluster's endpoints as `decay` says (its median latency
+    /// is kept up to date by whoever calls [`load_decay`](Self::load_decay)).
+    pub fn with_load_decay(mut self, decay: Arc<LoadDecay>) -> Self {
+        self.decay = decay;
+        self
+    }
+
+    /// How the figures of the cluster's endpoints fade.
+    pub fn load_decay(&self) -> &LoadDecay {
+        &self.decay
     }
 
     /// Caps the cluster's open upstream connections as `limit` says.

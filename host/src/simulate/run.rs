@@ -5,7 +5,7 @@
 use super::report::Report;
 use super::rng::Rng;
 use super::scenario::{Change, Scenario};
-use crate::cluster::{EndpointLoad, InFlight, Member, Membership, Outcome};
+use crate::cluster::{EndpointLoad, InFlight, LoadDecay, LoadSetup, Member, Membership, Outcome};
 use crate::policy::{
     ClusterPolicy, HashSource, LoadError, PickSource, PolicyComponent, PolicyLimits, RequestInfo,
     SimulatedHost,
@@ -55,7 +55,9 @@ pub fn simulate(
 
     for i in 0..workload.requests {
         now_ns += (rng.exponential(workload.rate) * 1e9) as u64;
+        host.set_now(now_ns);
         world.complete_until(now_ns);
+        world.refresh_median();
         let mut changed = world.apply_health_until(now_ns);
         let mut labels = Vec::new();
         let mut at = 0;
@@ -71,7 +73,6 @@ pub fn simulate(
         if changed {
             policy.set_membership(world.membership());
         }
-        host.set_now(now_ns);
 
         let key = keyed.key(i, &mut rng);
         let pick = policy.pick(&keyed.request(key.as_deref()));
@@ -225,6 +226,8 @@ struct World {
     timeout: Duration,
     in_progress: BinaryHeap<Reverse<Completion>>,
     sequence: u64,
+    /// How the endpoints' figures fade, as a cluster's would.
+    decay: Arc<LoadDecay>,
 }
 
 /// One endpoint's behaviour and load.
@@ -282,6 +285,10 @@ impl Ord for Completion {
 
 impl World {
     fn new(scenario: &Scenario) -> Self {
+        let load = LoadSetup {
+            decay: LoadDecay::new(scenario.workload.load_decay.0),
+            breaker: None,
+        };
         let endpoints = scenario
             .endpoints
             .iter()
@@ -300,6 +307,7 @@ impl World {
                     unavailable: spec.down,
                     load: Arc::default(),
                 };
+                load.apply(&e.load);
                 e.set_latency(spec.latency.0, spec.latency_p99.map(|d| d.0));
                 e
             })
@@ -311,7 +319,15 @@ impl World {
             timeout: scenario.workload.timeout.0,
             in_progress: BinaryHeap::new(),
             sequence: 0,
+            decay: load.decay,
         }
+    }
+
+    /// Updates the median latency fading figures return to, as the proxy does about
+    /// once a second.
+    fn refresh_median(&self) {
+        let members = self.endpoints.iter().filter(|e| e.member);
+        self.decay.refresh(members.map(|e| &*e.load));
     }
 
     /// The membership the policy sees now: members, with health as checked.

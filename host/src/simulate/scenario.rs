@@ -55,6 +55,10 @@ pub struct Workload {
     /// 504) at this latency.
     #[serde(default = "default_timeout")]
     pub timeout: Dur,
+    /// The cluster's `load_decay`: the time constant with which an endpoint's figures
+    /// fade while no request refreshes them.
+    #[serde(default = "default_load_decay")]
+    pub load_decay: Dur,
 }
 
 impl Default for Workload {
@@ -67,6 +71,7 @@ impl Default for Workload {
             seed: default_seed(),
             detection: default_detection(),
             timeout: default_timeout(),
+            load_decay: default_load_decay(),
         }
     }
 }
@@ -180,6 +185,9 @@ fn default_detection() -> Dur {
 }
 fn default_timeout() -> Dur {
     Dur(Duration::from_secs(3))
+}
+fn default_load_decay() -> Dur {
+    Dur(Duration::from_secs(10))
 }
 fn default_weight() -> u32 {
     1

@@ -57,6 +57,25 @@ pub async fn with_health(name: &'static str, healthy: Arc<AtomicBool>) -> Backen
     .await
 }
 
+/// As [`named`], answering after 1 ms, or after `slow_delay` while `slow` is set.
+pub async fn switchable(
+    name: &'static str,
+    slow: Arc<AtomicBool>,
+    slow_delay: Duration,
+) -> Backend {
+    serve(move |request| {
+        let slow = Arc::clone(&slow);
+        async move {
+            let delay = match slow.load(Relaxed) {
+                true => slow_delay,
+                false => Duration::from_millis(1),
+            };
+            answer(name, delay, request).await
+        }
+    })
+    .await
+}
+
 async fn answer(name: &'static str, delay: Duration, request: Request<Incoming>) -> Response<Body> {
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;

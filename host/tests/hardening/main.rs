@@ -5,6 +5,7 @@
 mod common;
 
 mod client_faults;
+mod decay;
 mod framing;
 mod http2;
 mod idle;
