@@ -18,6 +18,8 @@ const MIB: usize = 1 << 20;
 struct Running {
     child: Child,
     addr: SocketAddr,
+    /// Log lines up to the listening one.
+    head: Vec<String>,
     /// Log lines after the listening one.
     lines: std::sync::mpsc::Receiver<String>,
 }
@@ -29,7 +31,7 @@ fn run(config: &str) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args(["run", "--config", file.to_str().unwrap()])
         .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
+        .env_remove("NO_COLOR")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -40,15 +42,23 @@ fn run(config: &str) -> Running {
             let _ = tx.send(line);
         }
     });
+    let mut head = Vec::new();
     let addr = loop {
         let line = lines
             .recv_timeout(Duration::from_secs(30))
             .expect("switchyard run logs its listening address");
-        if let Some(addr) = listening_addr(&line) {
+        let addr = listening_addr(&line);
+        head.push(line);
+        if let Some(addr) = addr {
             break addr;
         }
     };
-    Running { child, addr, lines }
+    Running {
+        child,
+        addr,
+        head,
+        lines,
+    }
 }
 
 impl Drop for Running {
@@ -136,6 +146,53 @@ async fn hundred_mib_streams_through_with_bounded_memory() {
         peak / MIB
     );
     assert!(terminate(running).success(), "SIGTERM drains and exits 0");
+}
+
+/// Log lines carry colour codes on a terminal only, and not even there with
+/// `NO_COLOR` set; written to a pipe or a file they are plain text.
+#[test]
+fn logs_are_coloured_only_on_a_terminal() {
+    let config = "workers = 1\n\
+         [[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ncluster = \"api\"\n\
+         [[clusters]]\nname = \"api\"\nendpoints = [{ address = \"127.0.0.1:9\" }]\n";
+    let mut running = run(config);
+    assert!(
+        running.head.iter().all(|l| !l.contains('\x1b')),
+        "escape codes in a pipe: {:?}",
+        running.head
+    );
+    let _ = running.child.kill();
+
+    // On a terminal (util-linux `script` runs it on a pseudo-terminal).
+    let file = common::temp_dir("colour").join("switchyard.toml");
+    std::fs::write(&file, config).unwrap();
+    let on_terminal = |no_color: Option<&str>| {
+        let command = format!(
+            "timeout -s INT 2 {} run --config {}",
+            env!("CARGO_BIN_EXE_switchyard"),
+            file.display()
+        );
+        let mut script = Command::new("script");
+        script
+            .args(["-qec", &command, "/dev/null"])
+            .env("RUST_LOG", "info");
+        match no_color {
+            Some(value) => script.env("NO_COLOR", value),
+            None => script.env_remove("NO_COLOR"),
+        };
+        let out = script.output().expect("script (util-linux) runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let coloured = on_terminal(None);
+    assert!(
+        coloured.contains("listening") && coloured.contains('\x1b'),
+        "{coloured:?}"
+    );
+    let plain = on_terminal(Some("1"));
+    assert!(
+        plain.contains("listening") && !plain.contains('\x1b'),
+        "{plain:?}"
+    );
 }
 
 /// The backends that answer `n` requests in a row.
