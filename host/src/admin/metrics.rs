@@ -5,7 +5,7 @@
 
 use crate::cluster::{BreakerState, Health, StatusClass};
 use crate::policy::PolicyRegistry;
-use crate::proxy::{ClientFault, ListenerStats, Upstream};
+use crate::proxy::{ClientFault, Descriptors, ListenerStats, Refusal, Upstream};
 use prometheus::proto::{
     Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
 };
@@ -23,7 +23,35 @@ pub(crate) fn render(
     listeners: &[(String, Arc<ListenerStats>)],
 ) -> Vec<u8> {
     let mut families = Families::default();
+    let descriptors = Descriptors::get();
+    families.gauge(
+        "switchyard_descriptors_limit",
+        "The process's file descriptor limit (raised to the hard limit at start).",
+        &[],
+        descriptors.limit as f64,
+    );
+    families.gauge(
+        "switchyard_descriptors_for_clients",
+        "Client connections the process accepts at once; the other descriptors are kept for upstream connections and the admin API.",
+        &[],
+        descriptors.for_clients as f64,
+    );
     for (name, stats) in listeners {
+        families.gauge(
+            "switchyard_listener_connections",
+            "Client connections open on a listener.",
+            &[("listener", name)],
+            stats.open() as f64,
+        );
+        for reason in Refusal::ALL {
+            families.counter(
+                "switchyard_listener_connections_refused_total",
+                "Client connections closed as soon as accepted, by reason: max_connections \
+                 (the listener's), descriptors (the process's share for clients, or none left).",
+                &[("listener", name), ("reason", reason.label())],
+                stats.refused(reason) as f64,
+            );
+        }
         for kind in ClientFault::ALL {
             families.counter(
                 "switchyard_downstream_errors_total",

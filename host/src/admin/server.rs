@@ -3,7 +3,7 @@
 
 use crate::admin::{clusters, metrics, policies};
 use crate::policy::PolicyRegistry;
-use crate::proxy::{ListenerStats, Upstream};
+use crate::proxy::{Backoff, Failures, ListenerStats, Spare, Upstream, out_of_descriptors};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
@@ -40,17 +40,13 @@ impl AdminServer {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
+        // Made here, so that a failure (no descriptors left) stops the start.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let thread = std::thread::Builder::new()
             .name("switchyard-admin".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                match runtime {
-                    Ok(runtime) => runtime.block_on(serve(listener, state, stopped)),
-                    Err(e) => tracing::error!("cannot start the admin runtime: {e}"),
-                }
-            })?;
+            .spawn(move || runtime.block_on(serve(listener, state, stopped)))?;
         Ok(Self {
             addr,
             stop,
@@ -80,6 +76,9 @@ struct State {
     listeners: Vec<(String, Arc<ListenerStats>)>,
 }
 
+/// Accepts admin connections until stopped. Out of descriptors, it lets go of a spare
+/// one it keeps for the purpose, so that the admin API answers even then (one
+/// connection at a time), and backs off instead of spinning.
 async fn serve(
     listener: std::net::TcpListener,
     state: Arc<State>,
@@ -89,28 +88,42 @@ async fn serve(
         Ok(listener) => listener,
         Err(e) => return tracing::error!("cannot register the admin listener: {e}"),
     };
+    let spare = Arc::new(Spare::new());
+    let mut failures = Failures::default();
+    let mut backoff = Backoff::default();
     loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    tracing::warn!("admin accept failed: {e}");
-                    continue;
-                }
-            },
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
             _ = stopped.changed() => return,
         };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                failures.note(&e, false);
+                if !(out_of_descriptors(&e) && spare.release()) {
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff.pause()) => {}
+                        _ = stopped.changed() => return,
+                    }
+                }
+                continue;
+            }
+        };
+        backoff = Backoff::default();
         let state = Arc::clone(&state);
         let service = service_fn(move |request| {
             let state = Arc::clone(&state);
             async move { Ok::<_, Infallible>(route(&state, &request).await) }
         });
+        let spare = Arc::clone(&spare);
         tokio::spawn(async move {
             let connection = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service);
             if let Err(e) = connection.await {
                 tracing::debug!("admin connection: {e}");
             }
+            // Its descriptor is free again: hold a spare if none is held.
+            spare.restore();
         });
     }
 }

@@ -6,7 +6,7 @@
 
 use crate::proxy::upstream::Upstream;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 /// What one listener serves.
@@ -34,6 +34,9 @@ pub(crate) struct ClientLimits {
     pub(crate) idle_timeout: Duration,
     /// Streams an HTTP/2 connection may have open at once.
     pub(crate) h2_max_concurrent_streams: u32,
+    /// Connections open at once, over all workers; `None`: no limit but the process's
+    /// descriptors.
+    pub(crate) max_connections: Option<usize>,
 }
 
 /// A fault on the client's side of an exchange.
@@ -88,10 +91,37 @@ impl ClientFault {
     }
 }
 
-/// What one listener has counted against its clients, read by the admin API.
+/// Why a new connection was closed as soon as it was accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The listener's `max_connections` were open.
+    MaxConnections,
+    /// Client connections had used the descriptors the proxy lets them have (the
+    /// rest are kept for upstream connections and the admin API), or the process had
+    /// none left at all.
+    Descriptors,
+}
+
+impl Refusal {
+    /// Every reason, in the order counted.
+    pub const ALL: [Refusal; 2] = [Refusal::MaxConnections, Refusal::Descriptors];
+
+    /// The `reason` label in metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Refusal::MaxConnections => "max_connections",
+            Refusal::Descriptors => "descriptors",
+        }
+    }
+}
+
+/// What one listener has counted, read by the admin API.
 #[derive(Debug, Default)]
 pub struct ListenerStats {
     faults: [AtomicU64; ClientFault::ALL.len()],
+    refused: [AtomicU64; Refusal::ALL.len()],
+    /// Client connections open now, over all workers.
+    pub(crate) open: AtomicUsize,
 }
 
 impl ListenerStats {
@@ -100,8 +130,23 @@ impl ListenerStats {
         self.faults[fault as usize].fetch_add(1, Relaxed);
     }
 
+    /// Counts a connection closed at once for `reason`.
+    pub(crate) fn refuse(&self, reason: Refusal) {
+        self.refused[reason as usize].fetch_add(1, Relaxed);
+    }
+
     /// Faults of `kind` counted so far.
     pub fn faults(&self, kind: ClientFault) -> u64 {
         self.faults[kind as usize].load(Relaxed)
+    }
+
+    /// Connections closed at once for `reason` so far.
+    pub fn refused(&self, reason: Refusal) -> u64 {
+        self.refused[reason as usize].load(Relaxed)
+    }
+
+    /// Client connections open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Relaxed)
     }
 }

@@ -8,6 +8,7 @@
 //! hyper (`forward`). Nothing here knows wasmtime: policies are reached through
 //! [`ClusterPolicy`](crate::policy::ClusterPolicy).
 
+mod accept;
 mod access;
 mod body;
 mod client_body;
@@ -25,7 +26,8 @@ pub mod retry;
 mod server;
 mod upstream;
 
+pub use accept::{Backoff, Descriptors, Failures, Spare, out_of_descriptors};
 pub use connection_limit::{ConnectionLimit, Overflow};
-pub use listener::{ClientFault, ListenerStats};
+pub use listener::{ClientFault, ListenerStats, Refusal};
 pub use server::{Built, Proxy, build_upstreams, worker_count};
 pub use upstream::{Upstream, UpstreamSettings};

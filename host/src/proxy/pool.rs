@@ -33,6 +33,10 @@ pub(crate) enum ConnectError {
     /// The cluster's connection limit left no room: not the endpoint's fault.
     #[error("connecting to {0}: {1}")]
     Overflow(SocketAddr, Overflow),
+    /// The proxy itself ran out of something a connection needs (file descriptors,
+    /// buffers, local ports): not the endpoint's fault.
+    #[error("connecting to {0}: the proxy is out of resources: {1}")]
+    Local(SocketAddr, std::io::Error),
 }
 
 /// How a cluster reaches its endpoints.
@@ -51,24 +55,42 @@ impl ConnectError {
     pub(crate) fn record(&self, load: &EndpointLoad, connect_timeout: Duration) {
         match self {
             ConnectError::Timeout(_) => load.record_connect_failure(connect_timeout, true),
-            ConnectError::Overflow(..) => {}
+            ConnectError::Overflow(..) | ConnectError::Local(..) => {}
             _ => load.record_connect_failure(Duration::ZERO, false),
         }
     }
 
     /// What the client is answered: 504 when the connect timed out, 503 when the
-    /// cluster's connection limit left no room, else 502.
+    /// cluster's connection limit left no room or the proxy ran out of descriptors,
+    /// else 502.
     pub(crate) fn status(&self) -> http::StatusCode {
         match self {
             ConnectError::Timeout(_) => http::StatusCode::GATEWAY_TIMEOUT,
-            ConnectError::Overflow(..) => http::StatusCode::SERVICE_UNAVAILABLE,
+            ConnectError::Overflow(..) | ConnectError::Local(..) => {
+                http::StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => http::StatusCode::BAD_GATEWAY,
         }
     }
 
     /// Whether every other endpoint of the cluster would fail the same way.
     pub(crate) fn cluster_wide(&self) -> bool {
-        matches!(self, ConnectError::Overflow(..))
+        matches!(self, ConnectError::Overflow(..) | ConnectError::Local(..))
+    }
+
+    /// A failed connect to `addr`: the proxy's own shortage, or the endpoint's.
+    fn io(addr: SocketAddr, e: std::io::Error) -> Self {
+        let local = [
+            libc::EMFILE,
+            libc::ENFILE,
+            libc::ENOBUFS,
+            libc::ENOMEM,
+            libc::EADDRNOTAVAIL,
+        ];
+        match e.raw_os_error() {
+            Some(code) if local.contains(&code) => ConnectError::Local(addr, e),
+            _ => ConnectError::Io(addr, e),
+        }
     }
 }
 
@@ -155,6 +177,20 @@ pub(crate) fn sweep(idle_timeout_of: impl Fn(SocketAddr) -> Option<Duration>) {
                 }
             })
     });
+}
+
+/// Closes every idle connection of this worker (the process is short of
+/// descriptors): how many it held. Connections in use are not touched.
+pub(crate) fn close_idle() -> usize {
+    POOL.with(|pool| {
+        let dropped = std::mem::take(&mut *pool.borrow_mut());
+        dropped
+            .values()
+            .map(|idle| {
+                idle.sockets.0.len() + idle.http1.0.len() + usize::from(idle.http2.is_some())
+            })
+            .sum()
+    })
 }
 
 /// Runs `f` on this worker's idle connections to `addr`.
@@ -259,10 +295,10 @@ pub(crate) async fn tcp(addr: SocketAddr, timeout: Duration) -> Result<TcpStream
     let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| ConnectError::Timeout(addr))?
-        .map_err(|e| ConnectError::Io(addr, e))?;
+        .map_err(|e| ConnectError::io(addr, e))?;
     stream
         .set_nodelay(true)
-        .map_err(|e| ConnectError::Io(addr, e))?;
+        .map_err(|e| ConnectError::io(addr, e))?;
     Ok(stream)
 }
 

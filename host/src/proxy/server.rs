@@ -14,6 +14,7 @@ use crate::policy::{
     ComponentCache, DEFAULT_HEALTH_POLICY, PolicyEngine, PolicyLimits, PolicyRegistry, PolicySetup,
     ScorerSetup,
 };
+use crate::proxy::accept::{Admitted, Descriptors, accept_loop};
 use crate::proxy::connection::{Activity, ClientIo, Expired, Tracked};
 use crate::proxy::connection_limit::ConnectionLimit;
 use crate::proxy::detect::{Protocol, detect};
@@ -117,9 +118,15 @@ impl Proxy {
             .enumerate()
             .map(|(i, bound)| {
                 let signal = signal.clone();
+                // Made here, so that a failure stops the start instead of a worker.
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("starting a worker's runtime")?;
                 std::thread::Builder::new()
                     .name(format!("switchyard-worker-{i}"))
-                    .spawn(move || run_worker(bound, signal, drain))
+                    .spawn(move || run_worker(runtime, bound, signal, drain))
+                    .context("starting a worker thread")
             })
             .collect::<Result<Vec<_>, _>>()?;
         let watcher = match (&config.policies.dir, config.policies.watch) {
@@ -144,6 +151,15 @@ impl Proxy {
             ),
             None => None,
         };
+        // Counted once all is running, so that the clients' share leaves what the
+        // proxy itself holds.
+        let descriptors = Descriptors::get();
+        tracing::info!(
+            limit = descriptors.limit,
+            raised_from = descriptors.started_with,
+            for_clients = descriptors.for_clients,
+            "file descriptors"
+        );
         Ok(Self {
             registry,
             health,
@@ -422,6 +438,7 @@ fn route(listener: &ListenerConfig, upstream: &Arc<Upstream>) -> Route {
             body_read_timeout: listener.body_read_timeout.0,
             idle_timeout: listener.idle_timeout.0,
             h2_max_concurrent_streams: listener.h2_max_concurrent_streams,
+            max_connections: listener.max_connections,
         },
         stats: Arc::new(ListenerStats::default()),
     }
@@ -450,20 +467,11 @@ fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 }
 
 fn run_worker(
+    runtime: tokio::runtime::Runtime,
     bound: Vec<(std::net::TcpListener, Arc<Route>)>,
     signal: watch::Receiver<bool>,
     drain: Duration,
 ) {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            tracing::error!("cannot start a worker runtime: {e}");
-            return;
-        }
-    };
     runtime.block_on(async move {
         // Every connection holds a clone; `recv` answers `None` once all are gone.
         let (open, mut all_closed) = mpsc::channel::<()>(1);
@@ -519,30 +527,29 @@ async fn sweep_pool(routes: Vec<Arc<Route>>) {
 async fn accept(
     listener: tokio::net::TcpListener,
     route: Arc<Route>,
-    mut signal: watch::Receiver<bool>,
+    signal: watch::Receiver<bool>,
     open: mpsc::Sender<()>,
 ) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-            _ = signal.changed() => return,
-        };
-        let _ = stream.set_nodelay(true);
-        tokio::spawn(serve(
-            stream,
-            peer,
-            Arc::clone(&route),
-            signal.clone(),
-            open.clone(),
-        ));
-    }
+    let mut stopping = signal.clone();
+    let stop = async move {
+        let _ = stopping.changed().await;
+    };
+    accept_loop(
+        listener,
+        Arc::clone(&route),
+        stop,
+        |stream, peer, admitted| {
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(serve(
+                stream,
+                peer,
+                Arc::clone(&route),
+                signal.clone(),
+                (open.clone(), admitted),
+            ));
+        },
+    )
+    .await;
 }
 
 /// Serves one client connection: HTTP/1.1 on the fast path as long as it can, the rest
@@ -552,7 +559,7 @@ async fn serve(
     peer: SocketAddr,
     route: Arc<Route>,
     mut signal: watch::Receiver<bool>,
-    _open: mpsc::Sender<()>,
+    _open: (mpsc::Sender<()>, Admitted),
 ) {
     let detected = tokio::select! {
         detected = detect(&mut stream, route.limits.header_read_timeout) => detected,

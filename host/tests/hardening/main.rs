@@ -9,6 +9,7 @@ mod decay;
 mod framing;
 mod http2;
 mod idle;
+mod limits;
 
 use std::net::SocketAddr;
 
