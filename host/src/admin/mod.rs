@@ -9,10 +9,13 @@
 //!   class, latency histograms, in-flight, health state, effective weight, ejections,
 //!   policy picks, fallbacks, faults, quarantine and reloads.
 //! - `POST /policies/reload`: rescans the policy directory now; answers what it did.
+//!
+//! With `admin.token_file` set, every request needs `Authorization: Bearer <token>`
+//! (401 otherwise; `GET /metrics` may be left public with `metrics_public`).
 
 mod clusters;
 mod metrics;
 mod policies;
 mod server;
 
-pub use server::AdminServer;
+pub use server::{AdminAccess, AdminServer};

@@ -15,6 +15,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
 
+/// Who may use the admin API.
+#[derive(Clone, Debug, Default)]
+pub struct AdminAccess {
+    /// The token every request must carry as `Authorization: Bearer <token>`; `None`:
+    /// anyone who can connect (the config check allows that on loopback only).
+    pub token: Option<String>,
+    /// `GET /metrics` needs no token.
+    pub metrics_public: bool,
+}
+
 /// A running admin listener; [`stop`](Self::stop) or dropping it stops it.
 pub struct AdminServer {
     addr: SocketAddr,
@@ -24,14 +34,16 @@ pub struct AdminServer {
 
 impl AdminServer {
     /// Binds `addr` and serves the admin API for `registry`, `upstreams` and the
-    /// `listeners` (by name) on a thread of its own.
+    /// `listeners` (by name) on a thread of its own, to those `access` lets in.
     pub fn start(
         addr: SocketAddr,
+        access: AdminAccess,
         registry: Arc<PolicyRegistry>,
         upstreams: Vec<Arc<Upstream>>,
         listeners: Vec<(String, Arc<ListenerStats>)>,
     ) -> std::io::Result<Self> {
         let state = Arc::new(State {
+            access,
             registry,
             upstreams,
             listeners,
@@ -71,6 +83,7 @@ impl Drop for AdminServer {
 
 /// What the admin API reports on and acts upon.
 struct State {
+    access: AdminAccess,
     registry: Arc<PolicyRegistry>,
     upstreams: Vec<Arc<Upstream>>,
     listeners: Vec<(String, Arc<ListenerStats>)>,
@@ -130,6 +143,17 @@ async fn serve(
 
 async fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     let method = request.method();
+    if !authorized(&state.access, request) {
+        let mut response = error(
+            StatusCode::UNAUTHORIZED,
+            "this admin API needs `Authorization: Bearer <token>` (admin.token_file)",
+        );
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer realm=\"switchyard-admin\""),
+        );
+        return response;
+    }
     match request.uri().path() {
         "/clusters" if method == Method::GET => {
             json(StatusCode::OK, &clusters::status(&state.upstreams))
@@ -165,6 +189,34 @@ async fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Byte
             "not found; try GET /clusters, GET /policies, GET /metrics or POST /policies/reload",
         ),
     }
+}
+
+/// Whether `access` lets `request` in: no token is set, the request carries it, or it
+/// is a metrics scrape and those are public.
+fn authorized(access: &AdminAccess, request: &Request<Incoming>) -> bool {
+    let Some(token) = &access.token else {
+        return true;
+    };
+    if access.metrics_public && request.uri().path() == "/metrics" {
+        return true;
+    }
+    request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "))
+        .is_some_and(|given| same_secret(given, token.as_bytes()))
+}
+
+/// Compares two secrets in time that depends on neither: their SHA-256 digests, byte
+/// by byte, without stopping at the first difference.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
+    let differences = a
+        .iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(differences) == 0
 }
 
 fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {

@@ -1,7 +1,7 @@
 //! Reading a configuration file: TOML syntax, shape, then cross-references. Every error
 //! names the file and the key path.
 
-use super::model::{ClusterConfig, Config, ProbeKind};
+use super::model::{AdminConfig, ClusterConfig, Config, ProbeKind};
 use crate::policy::{builtin_names, builtin_scorer_names};
 use std::collections::HashSet;
 use std::path::Path;
@@ -17,8 +17,8 @@ pub struct ConfigError {
     pub message: String,
 }
 
-/// Reads and validates `path`. Relative `policies.dir`, `policies.cache_dir` and
-/// discovery file paths are taken relative to the file.
+/// Reads and validates `path`. Relative `policies.dir`, `policies.cache_dir`,
+/// `admin.token_file` and discovery file paths are taken relative to the file.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
@@ -27,6 +27,11 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     })?;
     let mut config = parse(&file, &text)?;
     let base = path.parent().unwrap_or(Path::new("."));
+    if let Some(file) = config.admin.as_mut().and_then(|a| a.token_file.as_mut())
+        && file.is_relative()
+    {
+        *file = base.join(&*file);
+    }
     for dir in [&mut config.policies.dir, &mut config.policies.cache_dir] {
         if let Some(relative) = dir.as_ref().filter(|d| d.is_relative()) {
             *dir = Some(base.join(relative));
@@ -214,6 +219,9 @@ fn validate(config: &Config) -> Result<(), String> {
     if config.listeners.is_empty() {
         return Err("listeners: at least one [[listeners]] is needed".into());
     }
+    if let Some(admin) = &config.admin {
+        check_admin(admin)?;
+    }
     let mut names = HashSet::new();
     for (i, cluster) in config.clusters.iter().enumerate() {
         if !names.insert(cluster.name.as_str()) {
@@ -330,6 +338,40 @@ fn validate(config: &Config) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The admin API must not be open to the network without a token: it changes what the
+/// proxy does and shows its whole topology.
+fn check_admin(admin: &AdminConfig) -> Result<(), String> {
+    match &admin.token_file {
+        None if !admin.listen.0.ip().is_loopback() => Err(format!(
+            "admin.listen: {} is not a loopback address, and the admin API can change \
+             what the proxy does: set admin.token_file (requests then need \
+             `Authorization: Bearer <token>`) or listen on 127.0.0.1",
+            admin.listen.0
+        )),
+        None => Ok(()),
+        Some(file) => read_token(file)
+            .map(drop)
+            .map_err(|e| format!("admin.token_file: {e}")),
+    }
+}
+
+/// The admin token in `file`: its content without surrounding whitespace, not empty.
+pub fn read_token(file: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(format!("{} is empty", file.display()));
+    }
+    if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{}: the token must be one line without spaces",
+            file.display()
+        ));
+    }
+    Ok(token.to_string())
 }
 
 /// The health keys of one cluster; the error is `key: reason` within the cluster.

@@ -53,8 +53,14 @@ pub struct FleetConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
-    /// Address of the admin HTTP listener.
+    /// Address of the admin HTTP listener; one that is not loopback needs `token_file`.
     pub listen: Address,
+    /// A file holding the token every admin request must carry as
+    /// `Authorization: Bearer <token>`; relative to the configuration file.
+    pub token_file: Option<PathBuf>,
+    /// Let `GET /metrics` through without the token.
+    #[serde(default)]
+    pub metrics_public: bool,
 }
 
 /// `[policies]`.

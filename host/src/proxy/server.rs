@@ -2,11 +2,12 @@
 //! every worker with `SO_REUSEPORT`, one single-threaded runtime per worker thread (the
 //! nginx model: no work stealing, no lock between workers), graceful drain.
 
-use crate::admin::AdminServer;
+use crate::admin::{AdminAccess, AdminServer};
 use crate::cluster::{BreakerSettings, LoadDecay, LoadSetup, Member, Membership};
 use crate::config::Config;
 use crate::config::model::UpstreamProtocol;
-use crate::config::model::{ClusterConfig, ListenerConfig};
+use crate::config::model::{AdminConfig, ClusterConfig, ListenerConfig};
+use crate::config::read_token;
 use crate::discovery::Discovery;
 use crate::etcd::{Fleet, Steered};
 use crate::health::{ClusterMonitor, Composition, HealthChecker, ProbeSpec};
@@ -143,6 +144,7 @@ impl Proxy {
             Some(admin) => Some(
                 AdminServer::start(
                     admin.listen.0,
+                    admin_access(admin)?,
                     Arc::clone(&registry),
                     upstreams.clone(),
                     stats,
@@ -345,6 +347,20 @@ fn scorer_setup(cluster: &ClusterConfig) -> Option<ScorerSetup> {
             memory_bytes: cluster.policy_limits.memory_mib << 20,
             ..PolicyLimits::default()
         },
+    })
+}
+
+/// Who may use the admin API: the token from `token_file`, read now.
+fn admin_access(admin: &AdminConfig) -> anyhow::Result<AdminAccess> {
+    let token = admin
+        .token_file
+        .as_deref()
+        .map(read_token)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("admin.token_file: {e}"))?;
+    Ok(AdminAccess {
+        token,
+        metrics_public: admin.metrics_public,
     })
 }
 
