@@ -67,6 +67,7 @@ pub mod etcd;
 pub mod h2raw;
 pub mod process;
 pub mod scrape;
+pub mod strict;
 mod temp;
 pub use temp::temp_dir;
 

@@ -7,6 +7,7 @@ mod common;
 mod admin;
 mod client_faults;
 mod decay;
+mod desync;
 mod framing;
 mod http2;
 mod idle;

@@ -35,6 +35,16 @@ pub(super) enum Parsed<T> {
     Refuse(u16),
 }
 
+/// Whether a parsed head ends a line with a bare LF. RFC 9112 §2.2 lets a recipient
+/// take one as a line ending, and `httparse` does; but a proxy in front of this one
+/// may have read it as part of a field, and then the two would disagree on where
+/// requests begin: refused. (`httparse` refuses a CR that no LF follows, so each CR
+/// of the head ends a line: a bare LF is there exactly when LFs outnumber CRs.)
+fn bare_lf(head: &[u8]) -> bool {
+    let count = |byte: u8| head.iter().filter(|&&b| b == byte).count();
+    count(b'\n') > count(b'\r')
+}
+
 /// A parsed request head, borrowing the buffer.
 pub(super) struct RequestHead<'h, 'b> {
     request: httparse::Request<'h, 'b>,
@@ -70,6 +80,9 @@ impl<'h, 'b> RequestHead<'h, 'b> {
         };
         if head_len > max_header_bytes {
             return Parsed::Refuse(431);
+        }
+        if bare_lf(&input[..head_len]) {
+            return Parsed::Refuse(400);
         }
         // HTTP/1.0, absolute-form targets, upgrades, `Expect` and bodies without a
         // (small) length are the general path's.
@@ -573,6 +586,16 @@ mod tests {
         );
         assert_eq!(verdict("NOT HTTP\r\n\r\n"), "400");
         assert_eq!(verdict("GET / HTTP/1.1\r\n\r\n"), "400", "no Host");
+        assert_eq!(
+            verdict("GET / HTTP/1.1\r\nHost: x\nX: y\r\n\r\n"),
+            "400",
+            "bare LF"
+        );
+        assert_eq!(
+            verdict("GET / HTTP/1.1\nHost: x\n\n"),
+            "400",
+            "LF line endings"
+        );
         assert_eq!(
             verdict("GET / HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n"),
             "400"
