@@ -20,12 +20,17 @@ pub struct ConfigError {
 /// Reads and validates `path`. Relative `policies.dir`, `policies.cache_dir`,
 /// `admin.token_file` and discovery file paths are taken relative to the file.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
-    let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: file.clone(),
+        file: path.display().to_string(),
         message: format!("cannot read: {e}"),
     })?;
-    let mut config = parse(&file, &text)?;
+    load_text(path, &text)
+}
+
+/// As [`load_file`], with the file's `text` already read.
+pub fn load_text(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let file = path.display().to_string();
+    let mut config = parse(&file, text)?;
     let base = path.parent().unwrap_or(Path::new("."));
     if let Some(file) = config.admin.as_mut().and_then(|a| a.token_file.as_mut())
         && file.is_relative()

@@ -17,6 +17,8 @@ mod connection_limit;
 mod detect;
 mod forward;
 pub(crate) mod h1;
+#[cfg(feature = "fuzzing")]
+pub use h1::fuzz;
 mod headers;
 mod listener;
 mod pauses;

@@ -128,7 +128,7 @@ fn write_head(out: &mut Vec<u8>, parts: &request::Parts) {
 
 /// A response head as `http` types, for a client that frames the body itself.
 #[derive(Default)]
-struct HeadParts {
+pub(super) struct HeadParts {
     /// `None` when the code is not one `http` accepts.
     status: Option<StatusCode>,
     /// The reason phrase, when it is not the status code's standard one: hyper's server
@@ -141,7 +141,7 @@ struct HeadParts {
 
 impl HeadParts {
     /// The head, unless a field was unacceptable.
-    fn response(self) -> Option<Response<()>> {
+    pub(super) fn response(self) -> Option<Response<()>> {
         if self.invalid {
             return None;
         }
@@ -296,7 +296,7 @@ const _: () = assert!(MAX_HEADERS == 100, "TOO_MANY_TRAILERS states the limit");
 
 /// Trailer field lines as a header map (`None` when there are none); an error when
 /// they do not parse, or are more than a head may have.
-fn parse_trailers(lines: &[u8]) -> Result<Option<HeaderMap>, &'static str> {
+pub(super) fn parse_trailers(lines: &[u8]) -> Result<Option<HeaderMap>, &'static str> {
     if lines.is_empty() {
         return Ok(None);
     }

@@ -12,6 +12,8 @@
 
 mod client;
 mod framing;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 mod head;
 mod whole;
 
