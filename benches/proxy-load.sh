@@ -11,6 +11,9 @@
 # run also prints the CPU time the proxy and the backend spent per request (from
 # /proc/PID/stat): on two cores shared by client, proxy and backend, throughput depends
 # on all three, and CPU per request shows what each one costs.
+# BASELINE=PATH (another switchyard binary, e.g. a build of the previous commit) adds
+# it as "baseline", same configuration, in every round: a before/after comparison in
+# one run, summarised as the CPU per request of each build, medians and spread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
@@ -21,6 +24,7 @@ need nginx:nginx-light haproxy:haproxy wrk:wrk h2load:nghttp2-client pgrep:procp
 build
 
 BACKEND=18081 NGINX=18082 NGINX_H2=18083 HAPROXY=18084 SWITCHYARD=18085 RESILIENT=18086
+BASELINE_PORT=18087
 
 # A single-worker nginx named $1 whose http block is $2.
 nginx_conf() {
@@ -97,13 +101,18 @@ RUST_LOG=warn setsid "$BIN" run --config "$WORK/switchyard.toml" &
 SWITCHYARD_PID=$!
 RUST_LOG=warn setsid "$BIN" run --config "$WORK/resilient.toml" &
 RESILIENT_PID=$!
+if [ -n "${BASELINE:-}" ]; then
+    sed -e "s/$SWITCHYARD/$BASELINE_PORT/" "$WORK/switchyard.toml" > "$WORK/baseline.toml"
+    RUST_LOG=warn setsid "$BASELINE" run --config "$WORK/baseline.toml" &
+    BASELINE_PID=$!
+fi
 sleep 1.5
 # The worker process of a single-worker nginx whose master's pid file is $1.
 nginx_worker() { pgrep -P "$(cat "$WORK/$1.pid")"; }
 BACKEND_PID=$(nginx_worker backend)
 NGINX_PID=$(nginx_worker nginx)
 declare -A PID=([direct]=$BACKEND_PID [nginx]=$NGINX_PID [haproxy]=$HAPROXY_PID
-    [switchyard]=$SWITCHYARD_PID [resilient]=$RESILIENT_PID)
+    [switchyard]=$SWITCHYARD_PID [resilient]=$RESILIENT_PID [baseline]=${BASELINE_PID:-})
 
 # CPU time (clock ticks) process $1 has used so far.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -159,6 +168,7 @@ for round in $(seq "$ROUNDS"); do
     h1 nginx $NGINX $CONNS
     h1 haproxy $HAPROXY $CONNS
     h1 switchyard $SWITCHYARD $CONNS
+    [ -z "${BASELINE:-}" ] || h1 baseline $BASELINE_PORT $CONNS
     h1 resilient $RESILIENT $CONNS
     h1 direct $BACKEND 1
     h1 nginx $NGINX 1
@@ -167,11 +177,13 @@ for round in $(seq "$ROUNDS"); do
     h2 nginx $NGINX_H2
     h2 haproxy $((HAPROXY + 10))
     h2 switchyard $SWITCHYARD
+    [ -z "${BASELINE:-}" ] || h2 baseline $BASELINE_PORT
 done
 
 # Medians over the rounds: throughput against each competitor, added median latency
 # at one connection.
 awk "$AWK_STATS"'
+BEGIN { proto["h1 32"] = "h1 32 conns"; proto["h2 32"] = "h2c" }
 { key=$1" "$2" "$3; rps[key]=rps[key]" "$4; pc[key]=pc[key]" "$5; bc[key]=bc[key]" "$6
   if ($7 != "") p50[key]=p50[key]" "us($7) }
 END {
@@ -185,4 +197,11 @@ END {
   printf "cpu us/req, proxy + backend: h2c: switchyard %.1f + %.1f, nginx %.1f + %.1f, haproxy %.1f + %.1f\n", c["switchyard h2 32"], b["switchyard h2 32"], c["nginx h2 32"], b["nginx h2 32"], c["haproxy h2 32"], b["haproxy h2 32"]
   d=l["direct h1 1"]
   printf "added p50 at 1 conn: switchyard %.0f us, nginx %.0f us, haproxy %.0f us\n", l["switchyard h1 1"]-d, l["nginx h1 1"]-d, l["haproxy h1 1"]-d
+  if (("baseline h1 32") in r) for (p in proto) {
+    k = "switchyard " p; bk = "baseline " p
+    n = split(pc[k], mine, " "); split(pc[bk], theirs, " ")
+    lo = hi = ""
+    for (i = 1; i <= n; i++) { q = mine[i] / theirs[i]; if (lo == "" || q < lo) lo = q; if (hi == "" || q > hi) hi = q }
+    printf "this build vs baseline, %s: cpu us/req %.2f vs %.2f (%+.1f%%; per-round ratios %.3f..%.3f), req/s %.0f vs %.0f\n", proto[p], c[k], c[bk], (c[k]/c[bk]-1)*100, lo, hi, r[k], r[bk]
+  }
 }' "$WORK/results"
