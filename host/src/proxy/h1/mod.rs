@@ -229,6 +229,12 @@ impl Conn<'_> {
                     Parsed::Partial => {}
                     taken => return Some(taken),
                 }
+                // A request has begun (most arrive whole, and never get here).
+                if idle {
+                    idle = false;
+                    let deadline = Instant::now() + limits.header_read_timeout;
+                    timer.as_mut().reset(deadline.into());
+                }
             }
             self.input.reserve(READ_CHUNK);
             tokio::select! {
@@ -236,11 +242,6 @@ impl Conn<'_> {
                 read = self.stream.read_buf(&mut self.input) => {
                     if !matches!(read, Ok(n) if n > 0) {
                         return None;
-                    }
-                    if idle {
-                        idle = false;
-                        let deadline = Instant::now() + limits.header_read_timeout;
-                        timer.as_mut().reset(deadline.into());
                     }
                 }
                 () = timer.as_mut() => return (!idle).then_some(Parsed::Refuse(408)),
