@@ -5,8 +5,7 @@ mod common;
 
 use common::scrape::{find, value};
 use common::{backend, config, proxy};
-use http_body_util::BodyExt;
-use prometheus_parse::{Scrape, Value};
+use prometheus_parse::Value;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,28 +23,7 @@ async fn a_scrape_parses_and_counts_the_traffic() {
         assert_eq!(status, 200);
     }
 
-    let admin = proxy.admin_addr().unwrap();
-    let response = common::client::send(
-        admin,
-        http::Request::get("/metrics")
-            .header("host", "admin")
-            .body(http_body_util::Empty::<bytes::Bytes>::new())
-            .unwrap(),
-        false,
-    )
-    .await;
-    assert_eq!(response.status(), 200);
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        content_type.starts_with("text/plain; version=0.0.4"),
-        "{content_type}"
-    );
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    let text = String::from_utf8(body.to_vec()).unwrap();
-    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parses");
+    let (scrape, text) = common::scrape::scrape(proxy.admin_addr().unwrap()).await;
 
     let (live, dead) = (live.addr.to_string(), dead.to_string());
     let at = |endpoint: &str, class: &str| {

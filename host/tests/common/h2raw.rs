@@ -48,6 +48,22 @@ impl RawH2 {
         }
     }
 
+    /// Sends `GET path` on `stream`, ended (no body).
+    pub async fn get(&mut self, stream: u32, path: &str) -> bool {
+        let block = request("GET", path);
+        self.send(&frame(HEADERS, END_HEADERS | END_STREAM, stream, &block))
+            .await
+    }
+
+    /// Opens `n` streams (1, 3, 5, …) with `POST path` and never ends them.
+    pub async fn open_streams(&mut self, n: u32, path: &str) -> bool {
+        let block = request("POST", path);
+        let flood: Vec<u8> = (0..n)
+            .flat_map(|i| frame(HEADERS, END_HEADERS, 2 * i + 1, &block))
+            .collect();
+        self.send(&flood).await
+    }
+
     /// Writes `bytes` (frames built with [`frame`]); false once the peer has closed.
     pub async fn send(&mut self, bytes: &[u8]) -> bool {
         self.stream.write_all(bytes).await.is_ok()

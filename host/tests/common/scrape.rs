@@ -4,8 +4,8 @@ use http_body_util::BodyExt;
 use prometheus_parse::{Sample, Scrape, Value};
 use std::net::SocketAddr;
 
-/// Scrapes `GET /metrics` from the admin listener at `admin`: the parsed samples and
-/// the text, for failure messages.
+/// Scrapes `GET /metrics` from the admin listener at `admin`, which must answer in
+/// the Prometheus text format: the parsed samples and the text, for failure messages.
 pub async fn scrape(admin: SocketAddr) -> (Scrape, String) {
     let response = super::client::send(
         admin,
@@ -17,6 +17,11 @@ pub async fn scrape(admin: SocketAddr) -> (Scrape, String) {
     )
     .await;
     assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"].to_str().unwrap();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
     let body = response.into_body().collect().await.unwrap().to_bytes();
     let text = String::from_utf8(body.to_vec()).unwrap();
     let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parses");

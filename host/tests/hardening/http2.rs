@@ -16,12 +16,7 @@ async fn streams_over_the_limit_never_reach_the_endpoint() {
     let proxy = proxy(&setup("h2_max_concurrent_streams = 50", "", &[held.addr]));
     let web = proxy.listener_addr("web").unwrap();
     let mut client = RawH2::connect(web).await;
-    let mut flood = Vec::new();
-    for i in 0..500u32 {
-        let block = h2raw::request("POST", "/upload");
-        flood.extend(h2raw::frame(HEADERS, END_HEADERS, 2 * i + 1, &block));
-    }
-    assert!(client.send(&flood).await);
+    assert!(client.open_streams(500, "/upload").await);
     let started = std::time::Instant::now();
     while counts.now.load(Relaxed) < 50 && started.elapsed() < Duration::from_secs(5) {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -37,12 +32,7 @@ async fn the_default_stream_limit_is_100() {
     let (held, counts) = backend::holding().await;
     let proxy = proxy(&setup("", "", &[held.addr]));
     let mut client = RawH2::connect(proxy.listener_addr("web").unwrap()).await;
-    let mut flood = Vec::new();
-    for i in 0..300u32 {
-        let block = h2raw::request("POST", "/upload");
-        flood.extend(h2raw::frame(HEADERS, END_HEADERS, 2 * i + 1, &block));
-    }
-    assert!(client.send(&flood).await);
+    assert!(client.open_streams(300, "/upload").await);
     let started = std::time::Instant::now();
     while counts.now.load(Relaxed) < 100 && started.elapsed() < Duration::from_secs(5) {
         tokio::time::sleep(Duration::from_millis(20)).await;

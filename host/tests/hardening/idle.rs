@@ -5,7 +5,7 @@
 
 use crate::common::backend;
 use crate::common::client::raw_response;
-use crate::common::h2raw::{self, END_HEADERS, END_STREAM, HEADERS, RawH2};
+use crate::common::h2raw::{self, RawH2};
 use crate::common::proxy;
 use crate::setup;
 use std::time::{Duration, Instant};
@@ -91,12 +91,7 @@ async fn an_idle_http2_connection_gets_goaway() {
     let first = proxy(&setup("idle_timeout = \"500ms\"", "", &[a.addr]));
     let web = first.listener_addr("web").unwrap();
     let mut client = RawH2::connect(web).await;
-    let block = h2raw::request("GET", "/");
-    assert!(
-        client
-            .send(&h2raw::frame(HEADERS, END_HEADERS | END_STREAM, 1, &block))
-            .await
-    );
+    assert!(client.get(1, "/").await);
     let started = Instant::now();
     let code = client.until_goaway(Duration::from_secs(5)).await;
     assert_eq!(code, Some(0), "GOAWAY with NO_ERROR");
@@ -141,12 +136,7 @@ async fn a_response_body_that_stalls_is_cut_off() {
     assert!(took < Duration::from_secs(2), "{took:?}");
     // HTTP/2: the stream is reset.
     let mut client = RawH2::connect(web).await;
-    let block = h2raw::request("GET", "/");
-    assert!(
-        client
-            .send(&h2raw::frame(HEADERS, END_HEADERS | END_STREAM, 1, &block))
-            .await
-    );
+    assert!(client.get(1, "/").await);
     let started = Instant::now();
     let reset = loop {
         let frame = client.next(Duration::from_secs(5)).await.expect("a reset");
