@@ -8,7 +8,8 @@
 # wasm32-wasip2 target (and none can be downloaded), which the host's build script
 # needs to embed the built-in policies; so the targets build with the pinned stable
 # toolchain and RUSTC_BOOTSTRAP=1, without a sanitizer (`--sanitizer none`: the code
-# under test is safe Rust; libFuzzer's coverage guidance works the same). New corpus
+# under test is safe Rust; libFuzzer's coverage guidance works the same; 4 codegen units
+# keep the build of wasmtime and the rest within minutes). New corpus
 # entries go to host/fuzz/corpus/TARGET (not committed); the committed seeds are in
 # host/fuzz/seeds/TARGET; a crash is saved under host/fuzz/artifacts/TARGET.
 set -euo pipefail
@@ -27,7 +28,7 @@ for target in "${TARGETS[@]}"; do
     log=$(mktemp)
     echo "== $target: ${SECONDS_EACH}s"
     set +e
-    cargo fuzz run --sanitizer none "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
+    cargo fuzz run --sanitizer none --codegen-units 4 "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
         -max_total_time="$SECONDS_EACH" -print_final_stats=1 -max_len=65536 2>&1 | tee "$log" |
         grep -E '^(#[0-9]+ +(INITED|DONE)|==|SUMMARY|stat::)' || true
     status=${PIPESTATUS[0]}

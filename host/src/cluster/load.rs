@@ -2,7 +2,7 @@
 //! and fading with time when no request refreshes them: an endpoint a policy avoids
 //! because of its figures must not keep them forever.
 
-use super::clock::now_ns;
+use super::clock::coarse_now_ns as now_ns;
 use super::{Breaker, BreakerSettings, EndpointId, LatencyHistogram, Outcome, Report, Reports};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
@@ -25,7 +25,7 @@ pub struct EndpointLoad {
     /// Finished requests by [`StatusClass`].
     classes: [AtomicU64; StatusClass::ALL.len()],
     latency: LatencyHistogram,
-    /// When the figures were last brought up to date, on the cluster clock.
+    /// When the figures were last brought up to date, on the coarse clock.
     updated_ns: AtomicU64,
     /// How the figures fade; they keep their values without it.
     decay: OnceLock<Arc<LoadDecay>>,
@@ -44,7 +44,7 @@ pub struct LoadDecay {
     time_constant_ns: f64,
     /// The median of the members' latency figures, µs; 0 until known.
     median_us: AtomicU32,
-    /// When the median was last computed, on the cluster clock.
+    /// When the median was last computed, on the coarse clock.
     refreshed_ns: AtomicU64,
 }
 

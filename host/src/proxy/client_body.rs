@@ -182,7 +182,8 @@ impl Body for ClientBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        // Unwatched, it had ended when it came (and asking h2 takes a lock).
+        self.watch.is_none() || self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

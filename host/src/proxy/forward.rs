@@ -58,7 +58,7 @@ pub(crate) async fn forward(
         let response = text(StatusCode::SERVICE_UNAVAILABLE, message);
         return finish(upstream, response, None, 0, logged);
     };
-    let (mut request, upload) = watched(request, route);
+    let mut request = request;
     join_cookies(request.headers_mut());
     let pick = upstream.pick(&PolicyView {
         request: &request,
@@ -77,11 +77,12 @@ pub(crate) async fn forward(
 
     let retry = upstream.retry();
     let grpc = is_grpc(&request);
+    let bodiless = request.body().is_end_stream();
     // A request without a body to an HTTP/1.1 endpoint (most HTTP/2 clients' calls)
     // goes out on a plain pooled socket; the rest through hyper's clients.
     let wanted = if http2 {
         Wanted::Http2
-    } else if !grpc && request.body().is_end_stream() {
+    } else if !grpc && bodiless {
         Wanted::Socket
     } else {
         Wanted::Http1
@@ -98,7 +99,9 @@ pub(crate) async fn forward(
         upstream.budget().request();
     }
     let deadline = Instant::now() + settings.request_timeout;
-    let mut requests = Attempts::new(request, retriable.then_some(retry.buffer_bytes));
+    let (parts, body) = request.into_parts();
+    let (body, upload) = watched(body, bodiless, route);
+    let mut requests = Attempts::new(parts, body, retriable.then_some(retry.buffer_bytes));
     let mut next = 0;
     let mut attempts = 0;
     let mut last = None;
@@ -161,15 +164,11 @@ fn refusal(
     None
 }
 
-/// The request with its body watched as the route's limits say, and the upload's
-/// state for whoever reads the upstream's answer, when there is a body.
-fn watched(
-    request: Request<Incoming>,
-    route: &Route,
-) -> (Request<ClientBody>, Option<Arc<Upload>>) {
-    let (parts, body) = request.into_parts();
-    if body.is_end_stream() {
-        return (Request::from_parts(parts, ClientBody::ended(body)), None);
+/// The request's body watched as the route's limits say (unless it is `bodiless`),
+/// and the upload's state for whoever reads the upstream's answer.
+fn watched(body: Incoming, bodiless: bool, route: &Route) -> (ClientBody, Option<Arc<Upload>>) {
+    if bodiless {
+        return (ClientBody::ended(body), None);
     }
     let upload = Upload::new(Arc::clone(&route.stats));
     let limits = &route.limits;
@@ -179,7 +178,7 @@ fn watched(
         limits.max_request_body_bytes,
         limits.body_read_timeout,
     );
-    (Request::from_parts(parts, body), Some(upload))
+    (body, Some(upload))
 }
 
 /// Marks a response that took more than one attempt, and writes the access log line

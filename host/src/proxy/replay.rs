@@ -190,10 +190,10 @@ struct Head {
 }
 
 impl Attempts {
-    /// Attempts of `request`; with `keep`, its body is recorded up to that many bytes
-    /// for replays, without it there is only the first attempt.
-    pub(crate) fn new(request: Request<ClientBody>, keep: Option<usize>) -> Self {
-        let (parts, body) = request.into_parts();
+    /// Attempts of the request with `parts` and `body`; with `keep`, its body is
+    /// recorded up to that many bytes for replays, without it there is only the first
+    /// attempt.
+    pub(crate) fn new(parts: http::request::Parts, body: ClientBody, keep: Option<usize>) -> Self {
         let Some(limit) = keep else {
             let first = Request::from_parts(parts, RequestBody::streamed(body));
             return Self {

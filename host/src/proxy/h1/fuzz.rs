@@ -5,7 +5,7 @@
 
 use super::client::{HeadParts, parse_trailers};
 use super::framing::{Chunked, Framing, Piece};
-use super::head::{Parsed, RequestHead, header_slots, parse_response};
+use super::head::{Parsed, RequestHead, bare_lf, header_slots, parse_response};
 use crate::policy::RequestView;
 use crate::proxy::headers::ClientFields;
 use std::net::SocketAddr;
@@ -15,15 +15,17 @@ const CLIENT: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
     4000,
 ));
 
-/// Parses `data` as the fast path does; a request it takes is rewritten for upstream,
-/// and the rewrite must be exactly one complete head with the client's method and
-/// target, no `Transfer-Encoding`, and at most one `Content-Length`, the body's.
+/// Parses `data` as the fast path does; a request it takes must have no bare LF (the
+/// byte-by-byte check confirms the per-field one), and is rewritten for upstream: the
+/// rewrite must be exactly one complete head with the client's method and target, one
+/// `Host`, no `Transfer-Encoding`, and at most one `Content-Length`.
 pub fn request_head(data: &[u8]) {
     let mut slots = header_slots();
     let Parsed::Ready(head) = RequestHead::parse(data, &mut slots, 8192, 1 << 20) else {
         return;
     };
     assert!(head.head_len + head.body_len <= data.len());
+    assert!(!bare_lf(&data[..head.head_len]), "a bare LF got through");
     let view = head.view(CLIENT);
     let (method, path) = (view.method().to_string(), view.path().to_string());
     let _ = (

@@ -35,12 +35,46 @@ pub(super) enum Parsed<T> {
     Refuse(u16),
 }
 
-/// Whether a parsed head ends a line with a bare LF. RFC 9112 §2.2 lets a recipient
-/// take one as a line ending, and `httparse` does; but a proxy in front of this one
-/// may have read it as part of a field, and then the two would disagree on where
-/// requests begin: refused. (`httparse` refuses a CR that no LF follows, so each CR
-/// of the head ends a line: a bare LF is there exactly when LFs outnumber CRs.)
-fn bare_lf(head: &[u8]) -> bool {
+/// Whether every line of a parsed head ends with CRLF. RFC 9112 §2.2 lets a recipient
+/// take a bare LF for a line ending, and `httparse` does; but a proxy in front of this
+/// one may have read it as part of a field, and then the two would disagree on where
+/// requests begin: such a head is refused. Looked for only where `httparse` found the
+/// lines to end — after the request line, after each field value and its trailing
+/// whitespace, before the final LF — so the cost is per field, not per byte.
+pub(super) fn crlf_lines(input: &[u8], request: &httparse::Request, head_len: usize) -> bool {
+    let base = input.as_ptr() as usize;
+    let end_of = |part: &[u8]| {
+        (part.as_ptr() as usize)
+            .checked_sub(base)
+            .map(|at| at + part.len())
+            .filter(|&at| at <= head_len)
+    };
+    let ends_in_cr = |at: Option<usize>| {
+        let Some(mut at) = at else {
+            // Not a slice of the input (an empty field value may not be): look at every
+            // byte instead.
+            return !bare_lf(&input[..head_len]);
+        };
+        while matches!(input.get(at), Some(b' ' | b'\t')) {
+            at += 1;
+        }
+        input.get(at) == Some(&b'\r')
+    };
+    // The request line ends one space and `HTTP/1.x` after the target.
+    let line = request
+        .path
+        .and_then(|p| end_of(p.as_bytes()))
+        .map(|at| at + 9);
+    head_len >= 2
+        && input[head_len - 2] == b'\r'
+        && ends_in_cr(line)
+        && request.headers.iter().all(|h| ends_in_cr(end_of(h.value)))
+}
+
+/// Whether `head` has a bare LF, byte by byte. (`httparse` refuses a CR that no LF
+/// follows, so each CR of a parsed head ends a line: a bare LF is there exactly when
+/// LFs outnumber CRs.)
+pub(super) fn bare_lf(head: &[u8]) -> bool {
     let count = |byte: u8| head.iter().filter(|&&b| b == byte).count();
     count(b'\n') > count(b'\r')
 }
@@ -81,7 +115,7 @@ impl<'h, 'b> RequestHead<'h, 'b> {
         if head_len > max_header_bytes {
             return Parsed::Refuse(431);
         }
-        if bare_lf(&input[..head_len]) {
+        if !crlf_lines(input, &request, head_len) {
             return Parsed::Refuse(400);
         }
         // HTTP/1.0, absolute-form targets, upgrades, `Expect` and bodies without a
