@@ -60,12 +60,18 @@ pub(super) fn crlf_lines(input: &[u8], request: &httparse::Request, head_len: us
         }
         input.get(at) == Some(&b'\r')
     };
+    // Empty lines before the request line (which `httparse` skips) must be CRLFs too.
+    let leading = request
+        .method
+        .and_then(|m| end_of(m.as_bytes()).map(|end| end - m.len()));
+    let crlfs = |n: usize| input[..n].chunks(2).all(|pair| pair == b"\r\n");
     // The request line ends one space and `HTTP/1.x` after the target.
     let line = request
         .path
         .and_then(|p| end_of(p.as_bytes()))
         .map(|at| at + 9);
     head_len >= 2
+        && leading.map_or_else(|| !bare_lf(&input[..head_len]), crlfs)
         && input[head_len - 2] == b'\r'
         && ends_in_cr(line)
         && request.headers.iter().all(|h| ends_in_cr(end_of(h.value)))
@@ -630,6 +636,32 @@ mod tests {
             "400",
             "LF line endings"
         );
+        let cases = [
+            (
+                "GET / HTTP/1.1\r\nHost: x\r\n\n",
+                "400",
+                "a bare LF at the end",
+            ),
+            (
+                "GET / HTTP/1.1\nHost: x\r\n\r\n",
+                "400",
+                "after the request line",
+            ),
+            ("\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", "400", "before it"),
+            (
+                "\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                "ready",
+                "CRLFs before it",
+            ),
+            (
+                "GET / HTTP/1.1\r\nHost: x\r\nX:\r\nY: a \t \r\n\r\n",
+                "ready",
+                "empty, spaced",
+            ),
+        ];
+        for (raw, expected, what) in cases {
+            assert_eq!(verdict(raw), expected, "{what}");
+        }
         assert_eq!(
             verdict("GET / HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n"),
             "400"
