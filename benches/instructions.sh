@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Instructions per request, counted by valgrind's callgrind: a cost figure that does not
+# move with a noisy neighbour (CPU-time figures on this shared machine swing by ±20%
+# from one round to the next, instruction counts by under 0.1%). Each binary named runs
+# with one worker in front of a single-worker nginx backend, under callgrind with
+# instrumentation off while it starts and warms up (2,000 requests); then 20,000
+# HTTP/1.1 requests (h2load --h1, 32 connections) and 20,000 h2c requests (h2load,
+# 32 connections, 10 streams each) are counted. Usage:
+#   benches/instructions.sh [BINARY...]    (default: this tree's release build)
+# Name the previous build too for a before/after comparison. Needs valgrind,
+# nginx-light, nghttp2-client (installed with apt-get when missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source benches/common.sh
+need valgrind:valgrind callgrind_control:valgrind nginx:nginx-light h2load:nghttp2-client curl:curl
+BINARIES=("$@")
+if [ ${#BINARIES[@]} -eq 0 ]; then
+    build
+    BINARIES=("$BIN")
+fi
+BACKEND=18381 PROXY=18385 REQUESTS=20000
+
+cat > "$WORK/nginx.conf" <<CONF
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server { listen 127.0.0.1:$BACKEND; location / { return 200 "hello from the backend\n"; } }
+}
+CONF
+nginx -c "$WORK/nginx.conf" -p "$WORK"
+cat > "$WORK/switchyard.toml" <<CONF
+workers = 1
+[[listeners]]
+name = "web"
+listen = "127.0.0.1:$PROXY"
+cluster = "app"
+[[clusters]]
+name = "app"
+policy = "${POLICY:-least-request}"
+protocol = "http1"
+endpoints = [ { address = "127.0.0.1:$BACKEND" } ]
+CONF
+
+# Instructions the proxy under callgrind ($1, its pid) spent on the load "$2...".
+count() {
+    local pid=$1 label=$2
+    shift 2
+    callgrind_control -z "$pid" >/dev/null 2>&1
+    callgrind_control -i on "$pid" >/dev/null 2>&1
+    "$@" >/dev/null
+    callgrind_control -i off "$pid" >/dev/null 2>&1
+    callgrind_control -d "$label" "$pid" >/dev/null 2>&1
+    sleep 1
+    awk '/^totals:/ {s += $2} END {print s}' "$WORK"/callgrind.out.*
+    rm -f "$WORK"/callgrind.out.*
+}
+
+echo "== $(date -u +%F): instructions per request, ${REQUESTS} requests each, one worker, policy ${POLICY:-least-request}"
+printf '%-60s %12s %12s\n' binary "h1 32 conns" "h2c 32x10"
+for bin in "${BINARIES[@]}"; do
+    RUST_LOG=warn valgrind --tool=callgrind --instr-atstart=no \
+        --callgrind-out-file="$WORK/callgrind.out" "$bin" run --config "$WORK/switchyard.toml" \
+        >"$WORK/valgrind.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 120); do curl -s -o /dev/null "http://127.0.0.1:$PROXY/" && break; sleep 1; done
+    h2load -n 2000 -c 8 -m 10 "http://127.0.0.1:$PROXY/" >/dev/null
+    h2load --h1 -n 2000 -c 8 "http://127.0.0.1:$PROXY/" >/dev/null
+    h1=$(count "$pid" h1 h2load --h1 -n "$REQUESTS" -c 32 "http://127.0.0.1:$PROXY/")
+    h2=$(count "$pid" h2c h2load -n "$REQUESTS" -c 32 -m 10 "http://127.0.0.1:$PROXY/")
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    rm -f "$WORK"/callgrind.out*
+    printf '%-60s %12.0f %12.0f\n' "$bin" "$((h1 / REQUESTS))" "$((h2 / REQUESTS))"
+done
