@@ -321,10 +321,17 @@ async fn a_failed_file_is_tried_once_per_content() {
     wait_for_error(registry, "live", started).await;
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     assert_eq!(failed(), 1, "the failed file was tried again");
-    // The same broken bytes written again are not tried again.
+    // The same broken bytes written again are not tried again...
     write(&file, truncated, Write::InPlace);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(failed(), 1);
+    // ... unless the operator asks for a rescan.
+    let outcomes = registry.rescan();
+    assert!(
+        matches!(outcomes[..], [ReloadOutcome::Failed { .. }]),
+        "{outcomes:?}"
+    );
+    assert_eq!(failed(), 2);
     // The serving content back in place: no reload, and no error to report.
     write(&file, &live, Write::Rename);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -337,7 +344,7 @@ async fn a_failed_file_is_tried_once_per_content() {
     let started = Instant::now();
     write(&file, truncated, Write::Rename);
     wait_for_error(registry, "live", started).await;
-    assert_eq!(failed(), 2);
+    assert_eq!(failed(), 3);
     proxy.shutdown();
 }
 

@@ -9,11 +9,18 @@ use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::Duration;
 use tokio::sync::watch;
+
+/// Admin connections open at once; more are closed as soon as accepted.
+const MAX_CONNECTIONS: usize = 64;
+/// Time a request head may take to arrive (and an idle connection to stay open).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Who may use the admin API.
 #[derive(Clone, Debug, Default)]
@@ -104,6 +111,7 @@ async fn serve(
     let spare = Arc::new(Spare::new());
     let mut failures = Failures::default();
     let mut backoff = Backoff::default();
+    let open = Arc::new(AtomicUsize::new(0));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -123,18 +131,27 @@ async fn serve(
             }
         };
         backoff = Backoff::default();
+        if open.load(Relaxed) >= MAX_CONNECTIONS {
+            // Closed at once: the admin API is for a few operators and scrapers.
+            continue;
+        }
         let state = Arc::clone(&state);
         let service = service_fn(move |request| {
             let state = Arc::clone(&state);
             async move { Ok::<_, Infallible>(route(&state, &request).await) }
         });
         let spare = Arc::clone(&spare);
+        let counted = Arc::clone(&open);
+        counted.fetch_add(1, Relaxed);
         tokio::spawn(async move {
             let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service);
             if let Err(e) = connection.await {
                 tracing::debug!("admin connection: {e}");
             }
+            counted.fetch_sub(1, Relaxed);
             // Its descriptor is free again: hold a spare if none is held.
             spare.restore();
         });

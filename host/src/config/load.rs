@@ -213,6 +213,10 @@ fn check_discovery(cluster: &super::model::ClusterConfig) -> Result<(), String> 
     Ok(())
 }
 
+/// The longest timeout accepted: far beyond any use, and far from overflowing a
+/// deadline.
+const LONGEST: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// Cross-reference and range checks; the error is `key.path: reason`.
 fn validate(config: &Config) -> Result<(), String> {
     if let Some(fleet) = &config.etcd {
@@ -252,6 +256,9 @@ fn validate(config: &Config) -> Result<(), String> {
         ] {
             if value.0.is_zero() {
                 return Err(format!("clusters[{i}].{key}: must be above zero"));
+            }
+            if value.0 > LONGEST {
+                return Err(format!("clusters[{i}].{key}: at most 30 days"));
             }
         }
         check_health(config, cluster).map_err(|m| format!("clusters[{i}].{m}"))?;
@@ -297,6 +304,9 @@ fn validate(config: &Config) -> Result<(), String> {
         ] {
             if value.0.is_zero() {
                 return Err(format!("listeners[{i}].{key}: must be above zero"));
+            }
+            if value.0 > LONGEST {
+                return Err(format!("listeners[{i}].{key}: at most 30 days"));
             }
         }
         if !(1..=10_000).contains(&listener.h2_max_concurrent_streams) {

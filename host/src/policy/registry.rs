@@ -334,10 +334,12 @@ impl PolicyRegistry {
         Ok(true)
     }
 
-    /// Loads `dir/NAME.wasm` again if it changed, or handles its removal.
+    /// Loads `dir/NAME.wasm` again if it changed, or handles its removal; a content
+    /// that failed before is not tried again until the file changes (the watcher's
+    /// call).
     pub fn reload_file(&self, path: &Path) -> ReloadOutcome {
         let _reloading = lock(&self.reloading);
-        let outcome = self.reload_file_locked(path);
+        let outcome = self.reload_file_locked(path, false);
         self.reloads.count(&outcome);
         outcome
     }
@@ -348,7 +350,8 @@ impl PolicyRegistry {
     }
 
     /// Reloads every `*.wasm` in the policy directory that changed, and handles files
-    /// that disappeared.
+    /// that disappeared; contents that failed before are tried again (an explicit
+    /// rescan: they may have failed for a passing reason).
     pub fn rescan(&self) -> Vec<ReloadOutcome> {
         let _reloading = lock(&self.reloading);
         let Some(dir) = &self.dir else {
@@ -376,7 +379,7 @@ impl PolicyRegistry {
         files
             .iter()
             .map(|file| {
-                let outcome = self.reload_file_locked(file);
+                let outcome = self.reload_file_locked(file, true);
                 self.reloads.count(&outcome);
                 outcome
             })
@@ -413,7 +416,9 @@ impl PolicyRegistry {
         lock(&self.entries).get(name).map(|e| e.version.clone())
     }
 
-    fn reload_file_locked(&self, path: &Path) -> ReloadOutcome {
+    /// Loads `path` if it changed; a content that failed before is tried again only
+    /// when `again` (an explicit rescan: it may have failed for a passing reason).
+    fn reload_file_locked(&self, path: &Path, again: bool) -> ReloadOutcome {
         let name = policy_name(path);
         if !path.exists() {
             lock(&self.refused).remove(path);
@@ -425,7 +430,7 @@ impl PolicyRegistry {
             Err(e) => return self.failed(&name, path, e.to_string()),
         };
         let digest = Sha256Digest::of(&bytes);
-        if lock(&self.refused).get(path) == Some(&digest) {
+        if !again && lock(&self.refused).get(path) == Some(&digest) {
             tracing::debug!(policy = name.as_str(), sha256 = %digest, "failed before; not reloaded");
             return ReloadOutcome::Unchanged { name };
         }

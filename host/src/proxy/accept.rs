@@ -73,7 +73,9 @@ impl Default for Spare {
 
 impl Descriptors {
     /// The process's descriptors, set up on first use: the soft limit raised to the
-    /// hard one, and the client connections' share computed from what is open now.
+    /// hard one (if [`raise_limit`] has not done it yet), and the client connections'
+    /// share computed from what is open now — so the first use belongs after
+    /// everything else the proxy opens, before clients are accepted.
     pub fn get() -> &'static Descriptors {
         static DESCRIPTORS: OnceLock<Descriptors> = OnceLock::new();
         DESCRIPTORS.get_or_init(|| {
@@ -97,8 +99,14 @@ impl Descriptors {
     }
 }
 
-/// The soft `RLIMIT_NOFILE` before and after raising it to the hard limit.
-fn raise_limit() -> (u64, u64) {
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit, once: what it was, and what it
+/// is now.
+pub(crate) fn raise_limit() -> (u64, u64) {
+    static RAISED: OnceLock<(u64, u64)> = OnceLock::new();
+    *RAISED.get_or_init(raise)
+}
+
+fn raise() -> (u64, u64) {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

@@ -18,9 +18,9 @@ use tokio::time::{Instant, Sleep};
 /// What a connection is doing, as its watchdog sees it.
 #[derive(Debug, Default)]
 pub(crate) struct Activity {
-    /// Requests in progress (bits 0-15), those of them waiting for their response
-    /// head (bits 16-31), and requests begun (bits 32-63): one atomic add when a
-    /// request starts, one when its head comes, one when it ends.
+    /// Requests in progress (bits 0-31) and those of them waiting for their response
+    /// head (bits 32-63): one atomic add when a request starts, one when its head
+    /// comes, one when it ends.
     requests: AtomicU64,
     /// Reads from and writes to the client that went through.
     moved: AtomicU64,
@@ -40,8 +40,7 @@ pub(crate) enum Expired {
 /// How many looks the watchdog takes within the body idle time.
 const LOOKS: u32 = 4;
 const IN_PROGRESS: u64 = 1;
-const AWAITING: u64 = 1 << 16;
-const BEGUN: u64 = 1 << 32;
+const AWAITING: u64 = 1 << 32;
 
 impl Activity {
     /// A connection opened now.
@@ -52,8 +51,7 @@ impl Activity {
     /// A request begins, waiting for its response head; it is in progress until the
     /// guard is dropped.
     pub(crate) fn begin(self: &Arc<Self>) -> InProgress {
-        self.requests
-            .fetch_add(IN_PROGRESS | AWAITING | BEGUN, Relaxed);
+        self.requests.fetch_add(IN_PROGRESS | AWAITING, Relaxed);
         InProgress {
             activity: Arc::clone(self),
             awaiting: true,
@@ -100,7 +98,7 @@ impl Future for Watchdog {
         let this = self.get_mut();
         loop {
             let requests = this.activity.requests.load(Relaxed);
-            let busy = requests & 0xffff != 0;
+            let busy = requests as u32 != 0;
             if busy != this.busy {
                 this.busy = busy;
                 this.still = 0;
@@ -115,7 +113,7 @@ impl Future for Watchdog {
                 return Poll::Ready(Expired::Idle);
             }
             let moved = this.activity.moved.load(Relaxed);
-            let answered = requests & 0xffff_0000 == 0;
+            let answered = requests >> 32 == 0;
             if moved == this.moved && answered {
                 this.still += 1;
                 if this.still >= LOOKS {

@@ -144,15 +144,17 @@ pub(crate) async fn forward(
 }
 
 /// Why the request is refused before any endpoint is asked: an HTTP/1.1 request must
-/// name its `Host` (RFC 9112 §3.2), and a declared body must fit the listener's limit.
+/// name its `Host`, and no request may name two (RFC 9112 §3.2); a declared body must
+/// fit the listener's limit.
 fn refusal(
     request: &Request<Incoming>,
     limits: &ClientLimits,
 ) -> Option<(ClientFault, &'static str)> {
-    if request.version() == Version::HTTP_11 && !request.headers().contains_key(header::HOST) {
+    let hosts = request.headers().get_all(header::HOST).iter().count();
+    if hosts > 1 || (hosts == 0 && request.version() == Version::HTTP_11) {
         return Some((
             ClientFault::Malformed,
-            "an HTTP/1.1 request needs a Host header",
+            "a request needs exactly one Host header",
         ));
     }
     let declared = request.body().size_hint().upper();
@@ -280,9 +282,9 @@ enum Sent {
 
 /// Sends on `conn` within `timeout`; on a plain socket, an `idempotent` request may
 /// be sent again on a new connection when the pooled one turns out closed. A failure
-/// after the client broke off its `upload` is the client's; a timeout before the
-/// upload was complete is nobody's (the client may be slow, or the endpoint slow to
-/// read it).
+/// after the client broke off its `upload` is the client's; one before the upload was
+/// complete is nobody's (the client may be slow, the endpoint slow to read it, or it
+/// refused the body and closed).
 async fn send(
     conn: Connection,
     member: &Member,
@@ -324,20 +326,29 @@ async fn send(
             (result.map(answer), None)
         }
     };
-    if let Some(upload) = upload
-        && !matches!(result, Ok(Ok(_)))
-    {
-        if let Some(fault) = upload.fault() {
-            // Dropped unfinished: the endpoint is not blamed.
-            drop(in_flight);
-            return Sent::ClientFault(fault);
-        }
-        if result.is_err() && !upload.complete() {
-            drop(in_flight);
-            return Sent::Failed {
-                status: StatusCode::GATEWAY_TIMEOUT,
-                message: format!("the request body was still on its way after {timeout:?}"),
-            };
+    if let Some(upload) = upload {
+        let failed = match &result {
+            Ok(Ok(_)) => None,
+            Err(_) => Some((
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("the request body was still on its way after {timeout:?}"),
+            )),
+            Ok(Err((status, e))) => Some((*status, format!("{}: {e}", member.address))),
+        };
+        if let Some((status, message)) = failed {
+            if let Some(fault) = upload.fault() {
+                // Dropped unfinished: the endpoint is not blamed.
+                drop(in_flight);
+                return Sent::ClientFault(fault);
+            }
+            if !upload.complete() {
+                // The client was still uploading: the endpoint may have been slow to
+                // read it, or refused the body and closed before its answer could be
+                // read. Nobody's failure, and nothing to retry (the body is not all
+                // there).
+                drop(in_flight);
+                return Sent::Failed { status, message };
+            }
         }
     }
     match result {

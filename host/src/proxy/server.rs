@@ -15,7 +15,7 @@ use crate::policy::{
     ComponentCache, DEFAULT_HEALTH_POLICY, PolicyEngine, PolicyLimits, PolicyRegistry, PolicySetup,
     ScorerSetup,
 };
-use crate::proxy::accept::{Admitted, Descriptors, accept_loop};
+use crate::proxy::accept::{Admitted, Descriptors, accept_loop, raise_limit};
 use crate::proxy::connection::{Activity, ClientIo, Expired, Tracked};
 use crate::proxy::connection_limit::ConnectionLimit;
 use crate::proxy::detect::{Protocol, detect};
@@ -67,6 +67,8 @@ impl Proxy {
     /// Builds every cluster's policy, binds every listener, starts the workers, the
     /// policy directory watcher and the admin listener.
     pub fn start(config: &Config, engine: &PolicyEngine) -> anyhow::Result<Self> {
+        // First: whatever is opened below may need it.
+        raise_limit();
         let workers = worker_count(config);
         let Built {
             registry,
@@ -112,22 +114,13 @@ impl Proxy {
             listeners.push((listener.name.clone(), addr));
         }
 
-        let (shutdown, signal) = watch::channel(false);
-        let drain = config.drain_timeout.0;
-        let workers = sockets
-            .into_iter()
-            .enumerate()
-            .map(|(i, bound)| {
-                let signal = signal.clone();
-                // Made here, so that a failure stops the start instead of a worker.
-                let runtime = tokio::runtime::Builder::new_current_thread()
+        // Made here, so that a failure stops the start instead of a worker.
+        let runtimes = (0..sockets.len())
+            .map(|_| {
+                tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .context("starting a worker's runtime")?;
-                std::thread::Builder::new()
-                    .name(format!("switchyard-worker-{i}"))
-                    .spawn(move || run_worker(runtime, bound, signal, drain))
-                    .context("starting a worker thread")
+                    .context("starting a worker's runtime")
             })
             .collect::<Result<Vec<_>, _>>()?;
         let watcher = match (&config.policies.dir, config.policies.watch) {
@@ -153,8 +146,8 @@ impl Proxy {
             ),
             None => None,
         };
-        // Counted once all is running, so that the clients' share leaves what the
-        // proxy itself holds.
+        // Counted once all else is open, before any client is accepted, so that the
+        // clients' share leaves what the proxy itself holds.
         let descriptors = Descriptors::get();
         tracing::info!(
             limit = descriptors.limit,
@@ -162,6 +155,20 @@ impl Proxy {
             for_clients = descriptors.for_clients,
             "file descriptors"
         );
+        let (shutdown, signal) = watch::channel(false);
+        let drain = config.drain_timeout.0;
+        let workers = sockets
+            .into_iter()
+            .zip(runtimes)
+            .enumerate()
+            .map(|(i, (bound, runtime))| {
+                let signal = signal.clone();
+                std::thread::Builder::new()
+                    .name(format!("switchyard-worker-{i}"))
+                    .spawn(move || run_worker(runtime, bound, signal, drain))
+                    .context("starting a worker thread")
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             registry,
             health,
@@ -624,7 +631,7 @@ async fn serve(
                 .header_read_timeout(route.limits.header_read_timeout)
                 .max_buf_size(route.limits.max_header_bytes);
             let connection = builder.serve_connection(io, service);
-            until_drained(connection, signal, watchdog).await;
+            until_drained(connection, signal, watchdog, idle).await;
         }
         Protocol::Http2 => {
             let mut builder = http2::Builder::new(TokioExecutor::new());
@@ -633,7 +640,7 @@ async fn serve(
                 .max_header_list_size(route.limits.max_header_bytes as u32)
                 .max_concurrent_streams(route.limits.h2_max_concurrent_streams);
             let connection = builder.serve_connection(io, service);
-            until_drained(connection, signal, watchdog).await;
+            until_drained(connection, signal, watchdog, idle).await;
         }
     }
 }
@@ -648,25 +655,34 @@ async fn linger(mut stream: TcpStream) {
     let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
-/// Runs a hyper connection until it ends or its `watchdog` expires it: idle, it is
-/// closed politely (HTTP/2: GOAWAY); stalled, at once. On shutdown, lets it finish the
-/// requests it has and close.
+/// Runs a hyper connection until it ends or its `watchdog` expires it: stalled, it is
+/// dropped at once; idle, it is closed politely (HTTP/2: GOAWAY), and dropped if it
+/// has not closed within `grace` (a client that never acknowledges the GOAWAY's ping
+/// would keep it open, and could go on opening streams). On shutdown, lets it finish
+/// the requests it has and close.
 async fn until_drained(
     connection: impl GracefulConnection,
     mut signal: watch::Receiver<bool>,
     watchdog: impl Future<Output = Expired>,
+    grace: Duration,
 ) {
     tokio::pin!(connection);
     if !*signal.borrow() {
-        tokio::select! {
+        let expired = tokio::select! {
             // The watchdog after the connection: it sees what the connection just did.
             biased;
             _ = connection.as_mut() => return,
-            _ = signal.changed() => {}
-            expired = watchdog => match expired {
-                Expired::Idle => {}
-                Expired::Stalled => return,
-            },
+            _ = signal.changed() => None,
+            expired = watchdog => Some(expired),
+        };
+        match expired {
+            Some(Expired::Stalled) => return,
+            Some(Expired::Idle) => {
+                connection.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(grace, connection).await;
+                return;
+            }
+            None => {}
         }
     }
     connection.as_mut().graceful_shutdown();

@@ -98,6 +98,21 @@ impl RawH2 {
         tokio::time::timeout(wait, read).await.ok().flatten()
     }
 
+    /// Whether the peer closes the connection within `wait` (frames before are read and
+    /// dropped; PINGs are never answered).
+    pub async fn closed_within(&mut self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            if self.next(left).await.is_none() {
+                return tokio::time::Instant::now() < deadline;
+            }
+        }
+    }
+
     /// Reads until a GOAWAY (its error code) or the end of the connection (`None`),
     /// within `wait`; panics if the connection is still open then.
     pub async fn until_goaway(&mut self, wait: Duration) -> Option<u32> {

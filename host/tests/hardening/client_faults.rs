@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// Asserts that nothing was counted against `endpoints`: no request without a response,
 /// no 5xx, no ejection, all healthy; and that `kind` was counted `n` times on `web`.
@@ -177,4 +178,48 @@ async fn an_abandoned_upload_blames_nobody() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     blames_nobody(proxy.admin_addr().unwrap(), &[a.addr], "aborted", 2.0).await;
+}
+
+/// An endpoint that refuses an upload early and closes while the client is still
+/// sending it: whatever the client gets (the 413, or a 502 when the close overtook it),
+/// the endpoint is not blamed for a request whose body never all arrived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_refuses_an_upload_midway_is_not_blamed() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let refusing = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = vec![0u8; 4096];
+                let _ = stream.read(&mut head).await;
+                let refusal = b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+                let _ = stream.write_all(refusal).await;
+                // Closed with the rest of the upload unread: a reset.
+            });
+        }
+    });
+    let proxy = proxy(&setup("", "", &[refusing]));
+    let web = proxy.listener_addr("web").unwrap();
+    for _ in 0..5 {
+        let mut stream = TcpStream::connect(web).await.unwrap();
+        let head = b"POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+        stream.write_all(head).await.unwrap();
+        for _ in 0..20 {
+            let chunk = [b"400\r\n".as_slice(), &[b'u'; 1024], b"\r\n"].concat();
+            if stream.write_all(&chunk).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer));
+        let _ = read.await;
+    }
+    let (scrape, text) = scrape(proxy.admin_addr().unwrap()).await;
+    let endpoint = refusing.to_string();
+    for class in ["error", "5xx"] {
+        let labels = [("endpoint", endpoint.as_str()), ("class", class)];
+        let counted = total(&scrape, "switchyard_upstream_requests_total", &labels);
+        assert_eq!(counted, 0.0, "{class}: {text}");
+    }
 }

@@ -97,6 +97,9 @@ async fn an_idle_http2_connection_gets_goaway() {
     assert_eq!(code, Some(0), "GOAWAY with NO_ERROR");
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(450), "{took:?}");
+    // A client that never acknowledges the GOAWAY's PING is cut off all the same.
+    let closed = client.closed_within(Duration::from_secs(3)).await;
+    assert!(closed, "the connection stays open after GOAWAY");
 
     // A request whose response takes longer than the idle timeout is not cut off.
     let slow = backend::named("slow", Duration::from_millis(1200)).await;
@@ -168,4 +171,41 @@ async fn a_client_that_stops_reading_is_cut_off() {
         let text = String::from_utf8_lossy(request);
         assert!(received < 32 << 20, "{text:?}: {received} bytes");
     }
+}
+
+/// A client that pipelines requests the proxy answers itself (here 502: the endpoint is
+/// down) and never reads the answers is cut off after `body_idle`, not held forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_reads_none_of_the_proxys_own_answers_is_cut_off() {
+    let dead = backend::dead();
+    let cluster = "[clusters.timeouts]\nbody_idle = \"300ms\"";
+    let proxy = proxy(&setup("", cluster, &[dead]));
+    let web = proxy.listener_addr("web").unwrap();
+    // A small receive buffer, so that the proxy's writes block after a few answers.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(web).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let requests = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n".repeat(60_000);
+    let writing = tokio::spawn(async move {
+        let _ = tokio::time::timeout(Duration::from_secs(10), writer.write_all(&requests)).await;
+        writer
+    });
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let mut received = 0usize;
+    let mut buf = vec![0u8; 64 << 10];
+    let drained = async {
+        loop {
+            match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => received += n,
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), drained)
+        .await
+        .expect("the proxy closed the connection");
+    let all = 60_000 * 100;
+    assert!(received < all, "{received} bytes: every answer was written");
+    drop(writing);
 }

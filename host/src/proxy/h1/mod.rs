@@ -90,7 +90,7 @@ pub(crate) async fn serve(
                     _ => "malformed request",
                 };
                 route.stats.count(ClientFault::of_status(status));
-                conn.reply(status, why, true).await;
+                conn.reply(status, why, true, timer.as_mut()).await;
                 return Ended::Closed;
             }
         };
@@ -299,7 +299,7 @@ impl Conn<'_> {
                 "cluster {}: too many requests in flight",
                 route.upstream.name()
             );
-            return self.reply(503, &message, close).await;
+            return self.reply(503, &message, close, timer).await;
         };
         let upstream = &route.upstream;
         let settings = *upstream.settings();
@@ -395,7 +395,8 @@ impl Conn<'_> {
         if attempts > 1 {
             add_attempts(&mut self.out, attempts);
         }
-        self.stream.write_all(&self.out).await.is_ok() && !close
+        let idle = self.route.upstream.settings().body_idle;
+        write_within(self.stream, &self.out, idle, timer).await && !close
     }
 
     /// Puts the request in `out`: the kept head and the body.
@@ -509,10 +510,12 @@ impl Conn<'_> {
                 match parse_response(&self.upstream_input, head_request, close, &mut self.out) {
                     Parsed::Ready(head) if head.interim() => {
                         self.upstream_input.advance(head.head_len);
-                        self.stream
-                            .write_all(&self.out)
-                            .await
-                            .map_err(|_| Failure::ClientGone)?;
+                        // Its own bound: the timer is the request's.
+                        let idle = self.route.upstream.settings().body_idle;
+                        let written = tokio::time::timeout(idle, self.stream.write_all(&self.out));
+                        if !matches!(written.await, Ok(Ok(()))) {
+                            return Err(Failure::ClientGone);
+                        }
                         continue;
                     }
                     Parsed::Ready(head) => {
@@ -596,11 +599,19 @@ impl Conn<'_> {
         }
     }
 
-    /// Answers with a short text of the proxy's own. Whether the connection stays open.
-    async fn reply(&mut self, status: u16, message: &str, close: bool) -> bool {
+    /// Answers with a short text of the proxy's own, unless the client takes none of it
+    /// for the cluster's `body_idle`. Whether the connection stays open.
+    async fn reply(
+        &mut self,
+        status: u16,
+        message: &str,
+        close: bool,
+        timer: Pin<&mut Sleep>,
+    ) -> bool {
         self.out.clear();
         write_text(&mut self.out, status, message, close);
-        self.stream.write_all(&self.out).await.is_ok() && !close
+        let idle = self.route.upstream.settings().body_idle;
+        write_within(self.stream, &self.out, idle, timer).await && !close
     }
 }
 
