@@ -200,8 +200,8 @@ END {
   if (("baseline h1 32") in r) for (p in proto) {
     k = "switchyard " p; bk = "baseline " p
     n = split(pc[k], mine, " "); split(pc[bk], theirs, " ")
-    lo = hi = ""
-    for (i = 1; i <= n; i++) { q = mine[i] / theirs[i]; if (lo == "" || q < lo) lo = q; if (hi == "" || q > hi) hi = q }
-    printf "this build vs baseline, %s: cpu us/req %.2f vs %.2f (%+.1f%%; per-round ratios %.3f..%.3f), req/s %.0f vs %.0f\n", proto[p], c[k], c[bk], (c[k]/c[bk]-1)*100, lo, hi, r[k], r[bk]
+    lo = hi = ""; ratios = ""
+    for (i = 1; i <= n; i++) { q = mine[i] / theirs[i]; ratios = ratios " " q; if (lo == "" || q < lo) lo = q; if (hi == "" || q > hi) hi = q }
+    printf "this build vs baseline, %s: cpu us/req %.2f vs %.2f; per-round ratio median %.3f (%.3f..%.3f); req/s %.0f vs %.0f\n", proto[p], c[k], c[bk], median(ratios), lo, hi, r[k], r[bk]
   }
 }' "$WORK/results"
