@@ -1,8 +1,9 @@
 # Sourced by the load scripts in benches/ (from the repository root): a work directory
 # removed on exit, with every process the script started; `need` installs the apt
-# packages of missing tools; `build` makes the release binary; AWK_STATS holds awk
-# functions for the summaries: us("1.5ms") in microseconds, median(" 3 1 2"); BIN is
-# where `build` leaves the binary (CARGO_TARGET_DIR is honoured).
+# packages of missing tools; `build` makes the release binary; `nginx_conf` and
+# `switchyard_conf` write the servers' configurations; AWK_STATS holds awk functions
+# for the summaries: us("1.5ms") in microseconds, median(" 3 1 2"); BIN is where
+# `build` leaves the binary (CARGO_TARGET_DIR is honoured).
 WORK=$(mktemp -d)
 cleanup() {
     kill $(jobs -p) 2>/dev/null || true
@@ -25,6 +26,43 @@ need() {
 BIN="${CARGO_TARGET_DIR:-target}/release/switchyard"
 build() {
     cargo build --release --locked -p switchyard >/dev/null 2>&1 || cargo build --release --locked -p switchyard
+}
+
+# nginx_conf NAME HTTP_BLOCK: $WORK/NAME.conf, a single-worker nginx (pid and error log
+# in $WORK) whose http block is HTTP_BLOCK; start it with nginx -c ... -p "$WORK".
+nginx_conf() {
+    cat > "$WORK/$1.conf" <<CONF
+worker_processes 1;
+pid $WORK/$1.pid;
+error_log $WORK/$1-error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+$2
+}
+CONF
+}
+
+# switchyard_conf FILE PORT BACKEND_PORT...: a one-worker Switchyard on PORT balancing
+# the backends on 127.0.0.1 over HTTP/1.1 with $POLICY (least-request by default).
+switchyard_conf() {
+    local file=$1 port=$2
+    shift 2
+    local endpoints
+    endpoints=$(printf '{ address = "127.0.0.1:%s" }, ' "$@")
+    cat > "$file" <<CONF
+workers = 1
+[[listeners]]
+name = "web"
+listen = "127.0.0.1:$port"
+cluster = "app"
+[[clusters]]
+name = "app"
+policy = "${POLICY:-least-request}"
+protocol = "http1"
+endpoints = [ ${endpoints%, } ]
+CONF
 }
 
 AWK_STATS='

@@ -13,20 +13,11 @@ source benches/common.sh
 need nginx:nginx-light haproxy:haproxy
 
 BACKEND=18181 NGINX=18182 HAPROXY=18184
-cat > "$WORK/nginx.conf" <<CONF
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    upstream backend { server 127.0.0.1:$BACKEND; keepalive 16; }
+nginx_conf nginx "    upstream backend { server 127.0.0.1:$BACKEND; keepalive 16; }
     server {
         listen 127.0.0.1:$NGINX;
-        location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
-    }
-}
-CONF
+        location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; }
+    }"
 nginx -c "$WORK/nginx.conf" -p "$WORK"
 cat > "$WORK/haproxy.cfg" <<CONF
 global

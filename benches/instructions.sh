@@ -20,30 +20,9 @@ if [ ${#BINARIES[@]} -eq 0 ]; then
 fi
 BACKEND=18381 PROXY=18385 REQUESTS=20000
 
-cat > "$WORK/nginx.conf" <<CONF
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:$BACKEND; location / { return 200 "hello from the backend\n"; } }
-}
-CONF
+nginx_conf nginx "    server { listen 127.0.0.1:$BACKEND; location / { return 200 \"hello from the backend\\n\"; } }"
 nginx -c "$WORK/nginx.conf" -p "$WORK"
-cat > "$WORK/switchyard.toml" <<CONF
-workers = 1
-[[listeners]]
-name = "web"
-listen = "127.0.0.1:$PROXY"
-cluster = "app"
-[[clusters]]
-name = "app"
-policy = "${POLICY:-least-request}"
-protocol = "http1"
-endpoints = [ { address = "127.0.0.1:$BACKEND" } ]
-CONF
+switchyard_conf "$WORK/switchyard.toml" "$PROXY" "$BACKEND"
 
 # Instructions the proxy under callgrind ($1, its pid) spent on the load "$2...".
 count() {

@@ -21,17 +21,7 @@ BACKENDS=(18091 18092 18093)
 
 # Starts the single-worker nginx backend on port $1.
 backend() {
-    cat > "$WORK/b$1.conf" <<CONF
-worker_processes 1;
-pid $WORK/b$1.pid;
-error_log $WORK/b$1-error.log;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:$1; location / { return 200 "backend $1\n"; } }
-}
-CONF
+    nginx_conf "b$1" "    server { listen 127.0.0.1:$1; location / { return 200 \"backend $1\\n\"; } }"
     nginx -c "$WORK/b$1.conf" -p "$WORK"
 }
 # Kills the nginx backend on port $1, master and worker, with SIGKILL.
@@ -43,21 +33,8 @@ kill_backend() {
 }
 for port in "${BACKENDS[@]}"; do backend "$port"; done
 
-cat > "$WORK/switchyard.toml" <<CONF
-workers = 1
-[[listeners]]
-name = "web"
-listen = "127.0.0.1:$PROXY"
-cluster = "app"
-[[clusters]]
-name = "app"
-policy = "least-request"
-protocol = "http1"
-endpoints = [
-  { address = "127.0.0.1:${BACKENDS[0]}" },
-  { address = "127.0.0.1:${BACKENDS[1]}" },
-  { address = "127.0.0.1:${BACKENDS[2]}" },
-]
+switchyard_conf "$WORK/switchyard.toml" "$PROXY" "${BACKENDS[@]}"
+cat >> "$WORK/switchyard.toml" <<CONF
 slow_start = "0s"
 [clusters.retries]
 attempts = 3

@@ -26,20 +26,6 @@ build
 BACKEND=18081 NGINX=18082 NGINX_H2=18083 HAPROXY=18084 SWITCHYARD=18085 RESILIENT=18086
 BASELINE_PORT=18087
 
-# A single-worker nginx named $1 whose http block is $2.
-nginx_conf() {
-    cat > "$WORK/$1.conf" <<CONF
-worker_processes 1;
-pid $WORK/$1.pid;
-error_log $WORK/$1-error.log;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-$2
-}
-CONF
-}
 # Every proxy does the same header work Switchyard does: X-Forwarded-For and Forwarded.
 PROXY_TO_BACKEND='location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";
         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
@@ -79,18 +65,7 @@ CONF
 setsid haproxy -f "$WORK/haproxy.cfg" -q &
 HAPROXY_PID=$!
 
-cat > "$WORK/switchyard.toml" <<CONF
-workers = 1
-[[listeners]]
-name = "web"
-listen = "127.0.0.1:$SWITCHYARD"
-cluster = "app"
-[[clusters]]
-name = "app"
-policy = "${POLICY:-least-request}"
-protocol = "http1"
-endpoints = [ { address = "127.0.0.1:$BACKEND" } ]
-CONF
+switchyard_conf "$WORK/switchyard.toml" "$SWITCHYARD" "$BACKEND"
 sed -e "s/$SWITCHYARD/$RESILIENT/" "$WORK/switchyard.toml" > "$WORK/resilient.toml"
 cat >> "$WORK/resilient.toml" <<CONF
 [clusters.retries]

@@ -264,3 +264,27 @@ pub async fn raw_response(stream: &mut tokio::net::TcpStream, bytes: &[u8]) -> S
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), read).await;
     String::from_utf8_lossy(&got).into_owned()
 }
+
+/// Reads until the peer closes `stream` (or resets it), within `limit`, else panics:
+/// how long it took and how many bytes came.
+pub async fn until_closed(
+    stream: &mut (impl tokio::io::AsyncRead + Unpin),
+    limit: std::time::Duration,
+) -> (std::time::Duration, usize) {
+    use tokio::io::AsyncReadExt;
+    let started = Instant::now();
+    let mut received = 0;
+    let mut buf = vec![0u8; 64 << 10];
+    let read = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => received += n,
+            }
+        }
+    };
+    tokio::time::timeout(limit, read)
+        .await
+        .unwrap_or_else(|_| panic!("still open after {limit:?}"));
+    (started.elapsed(), received)
+}

@@ -3,7 +3,7 @@
 //! endpoint that was receiving the request.
 
 use crate::common::backend;
-use crate::common::client::{answered_by, raw_request};
+use crate::common::client::{answered_by, raw_request, until_closed};
 use crate::common::proxy;
 use crate::common::scrape::{scrape, total, value};
 use crate::setup;
@@ -140,18 +140,8 @@ async fn a_fault_after_the_response_started_resets_the_client_only() {
         String::from_utf8_lossy(&buf[..n])
     );
     stream.write_all(b"zz\r\n").await.unwrap();
-    let mut received = n;
-    let drained = async {
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => received += n,
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), drained)
-        .await
-        .expect("the proxy cuts the connection");
+    let (_, rest) = until_closed(&mut stream, Duration::from_secs(10)).await;
+    let received = n + rest;
     assert!(
         received < 64 << 20,
         "the response was cut short: {received} bytes"

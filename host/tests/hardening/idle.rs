@@ -4,33 +4,13 @@
 //! reading.
 
 use crate::common::backend;
-use crate::common::client::raw_response;
+use crate::common::client::{raw_response, until_closed};
 use crate::common::h2raw::{self, RawH2};
 use crate::common::proxy;
 use crate::setup;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-
-/// Reads until the proxy closes `stream` (or resets it), within `limit`: how long it
-/// took and how many bytes came.
-async fn until_closed(stream: &mut TcpStream, limit: Duration) -> (Duration, usize) {
-    let started = Instant::now();
-    let mut received = 0;
-    let mut buf = vec![0u8; 64 << 10];
-    let read = async {
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => received += n,
-            }
-        }
-    };
-    tokio::time::timeout(limit, read)
-        .await
-        .unwrap_or_else(|_| panic!("still open after {limit:?}"));
-    (started.elapsed(), received)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_sends_nothing_is_closed_by_the_header_read_timeout() {
@@ -192,19 +172,7 @@ async fn a_client_that_reads_none_of_the_proxys_own_answers_is_cut_off() {
         writer
     });
     tokio::time::sleep(Duration::from_millis(2_500)).await;
-    let mut received = 0usize;
-    let mut buf = vec![0u8; 64 << 10];
-    let drained = async {
-        loop {
-            match reader.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => received += n,
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(5), drained)
-        .await
-        .expect("the proxy closed the connection");
+    let (_, received) = until_closed(&mut reader, Duration::from_secs(5)).await;
     let all = 60_000 * 100;
     assert!(received < all, "{received} bytes: every answer was written");
     drop(writing);
