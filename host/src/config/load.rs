@@ -258,7 +258,7 @@ fn validate(config: &Config) -> Result<(), String> {
                 return Err(format!("clusters[{i}].{key}: must be above zero"));
             }
             if value.0 > LONGEST {
-                return Err(format!("clusters[{i}].{key}: at most 30 days"));
+                return Err(format!("clusters[{i}].{key}: at most 720h (30 days)"));
             }
         }
         check_health(config, cluster).map_err(|m| format!("clusters[{i}].{m}"))?;
@@ -306,7 +306,7 @@ fn validate(config: &Config) -> Result<(), String> {
                 return Err(format!("listeners[{i}].{key}: must be above zero"));
             }
             if value.0 > LONGEST {
-                return Err(format!("listeners[{i}].{key}: at most 30 days"));
+                return Err(format!("listeners[{i}].{key}: at most 720h (30 days)"));
             }
         }
         if !(1..=10_000).contains(&listener.h2_max_concurrent_streams) {
@@ -604,6 +604,31 @@ request = "3s"
                 "policy_config = { }",
                 "policy_config = { }\ndiscovery = { kind = \"dns\", name = \"api.test\" }",
                 "clusters[0].discovery.port: needed with record = \"a\"",
+            ),
+            (
+                "request = \"3s\"",
+                "request = \"3s\"\nbody_idle = \"721h\"",
+                "clusters[0].timeouts.body_idle: at most 720h (30 days)",
+            ),
+            (
+                "cluster = \"api\"",
+                "cluster = \"api\"\nidle_timeout = \"0s\"",
+                "listeners[0].idle_timeout: must be above zero",
+            ),
+            (
+                "cluster = \"api\"",
+                "cluster = \"api\"\nh2_max_concurrent_streams = 0",
+                "listeners[0].h2_max_concurrent_streams: must be 1 to 10000",
+            ),
+            (
+                "cluster = \"api\"",
+                "cluster = \"api\"\nmax_connections = 0",
+                "listeners[0].max_connections: must be at least 1",
+            ),
+            (
+                "listen = \"127.0.0.1:9901\"",
+                "listen = \"0.0.0.0:9901\"",
+                "admin.listen: 0.0.0.0:9901 is not a loopback address",
             ),
             (
                 "policy_config = { }",
