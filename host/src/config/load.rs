@@ -1,6 +1,7 @@
 //! Reading a configuration file: TOML syntax, shape, then cross-references. Every error
 //! names the file and the key path.
 
+use super::duration::Dur;
 use super::model::{AdminConfig, ClusterConfig, Config, ProbeKind};
 use crate::policy::{builtin_names, builtin_scorer_names};
 use std::collections::HashSet;
@@ -217,6 +218,17 @@ fn check_discovery(cluster: &super::model::ClusterConfig) -> Result<(), String> 
 /// deadline.
 const LONGEST: Duration = Duration::from_secs(30 * 24 * 3600);
 
+/// A timeout must be above zero and at most [`LONGEST`].
+fn check_timeout(value: Dur) -> Result<(), &'static str> {
+    if value.0.is_zero() {
+        return Err("must be above zero");
+    }
+    if value.0 > LONGEST {
+        return Err("at most 720h (30 days)");
+    }
+    Ok(())
+}
+
 /// Cross-reference and range checks; the error is `key.path: reason`.
 fn validate(config: &Config) -> Result<(), String> {
     if let Some(fleet) = &config.etcd {
@@ -254,12 +266,7 @@ fn validate(config: &Config) -> Result<(), String> {
             ("pool.idle_timeout", cluster.pool.idle_timeout),
             ("load_decay", cluster.load_decay),
         ] {
-            if value.0.is_zero() {
-                return Err(format!("clusters[{i}].{key}: must be above zero"));
-            }
-            if value.0 > LONGEST {
-                return Err(format!("clusters[{i}].{key}: at most 720h (30 days)"));
-            }
+            check_timeout(value).map_err(|m| format!("clusters[{i}].{key}: {m}"))?;
         }
         check_health(config, cluster).map_err(|m| format!("clusters[{i}].{m}"))?;
         check_retries(&cluster.retries).map_err(|m| format!("clusters[{i}].retries.{m}"))?;
@@ -302,12 +309,7 @@ fn validate(config: &Config) -> Result<(), String> {
             ("body_read_timeout", listener.body_read_timeout),
             ("idle_timeout", listener.idle_timeout),
         ] {
-            if value.0.is_zero() {
-                return Err(format!("listeners[{i}].{key}: must be above zero"));
-            }
-            if value.0 > LONGEST {
-                return Err(format!("listeners[{i}].{key}: at most 720h (30 days)"));
-            }
+            check_timeout(value).map_err(|m| format!("listeners[{i}].{key}: {m}"))?;
         }
         if !(1..=10_000).contains(&listener.h2_max_concurrent_streams) {
             return Err(format!(

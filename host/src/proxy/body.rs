@@ -111,17 +111,12 @@ impl UpstreamBody {
     /// Records the outcome, once.
     fn complete(&mut self, end: End) {
         if let Some(p) = self.pending.take() {
-            // The upstream exchange fails when the client breaks off its request body,
-            // and may pause or break while the client is still sending it: neither is
-            // the endpoint's failure. A connection whose request was not all sent is
-            // never pooled.
+            // The upstream exchange fails when the client breaks off its request body
+            // (a fault leaves the upload incomplete), and may pause or break while the
+            // client is still sending it: neither is the endpoint's failure. A
+            // connection whose request was not all sent is never pooled.
             let uploaded = p.upload.as_ref().is_none_or(|u| u.complete());
-            let clients = p.upload.as_ref().is_some_and(|u| u.fault().is_some());
-            let end = if clients || !uploaded {
-                End::Abandoned
-            } else {
-                end
-            };
+            let end = if uploaded { end } else { End::Abandoned };
             p.in_flight.finish(
                 p.latency,
                 match end {

@@ -49,8 +49,13 @@ pub(crate) async fn forward(
     });
     if let Some((fault, why)) = refusal(&request, &route.limits) {
         route.stats.count(fault);
-        let status = StatusCode::from_u16(fault.answer().0).unwrap_or(StatusCode::BAD_REQUEST);
-        return finish(upstream, text(status, why.into()), None, 0, logged);
+        return finish(
+            upstream,
+            text(fault.answer().0, why.into()),
+            None,
+            0,
+            logged,
+        );
     }
     // Held until the response head: a streaming body no longer counts.
     let Some(admitted) = upstream.admit() else {
@@ -429,7 +434,7 @@ impl Sent {
             Sent::Failed { status, message } => (status.as_u16(), message),
             Sent::ClientFault(fault) => {
                 let (status, why) = fault.answer();
-                (status, why.to_string())
+                (status.as_u16(), why.to_string())
             }
         }
     }
@@ -445,7 +450,6 @@ impl Sent {
             Sent::Failed { status, message } => text(status, message),
             Sent::ClientFault(fault) => {
                 let (status, why) = fault.answer();
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
                 text(status, why.to_string())
             }
             Sent::Answered {

@@ -5,6 +5,7 @@
 //! here, on the listener, and never against the endpoint that was being asked.
 
 use crate::proxy::upstream::Upstream;
+use http::StatusCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
@@ -72,12 +73,18 @@ impl ClientFault {
     }
 
     /// The status answered for a body fault, and why, in words.
-    pub(crate) fn answer(self) -> (u16, &'static str) {
+    pub(crate) fn answer(self) -> (StatusCode, &'static str) {
         match self {
-            ClientFault::Malformed => (400, "malformed request body"),
-            ClientFault::TooLarge => (413, "request body too large"),
-            ClientFault::Timeout => (408, "request body not received in time"),
-            ClientFault::Aborted => (400, "request body cut off by the client"),
+            ClientFault::Malformed => (StatusCode::BAD_REQUEST, "malformed request body"),
+            ClientFault::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+            ClientFault::Timeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request body not received in time",
+            ),
+            ClientFault::Aborted => (
+                StatusCode::BAD_REQUEST,
+                "request body cut off by the client",
+            ),
         }
     }
 

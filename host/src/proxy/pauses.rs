@@ -38,17 +38,15 @@ impl Pauses {
     /// The stream is waiting (`poll` answered pending): whether it has waited longer
     /// than allowed. Otherwise `cx` is woken when it has.
     pub(crate) fn exceeded(&mut self, cx: &mut Context<'_>) -> bool {
-        let deadline = Instant::now() + self.limit;
+        let limit = self.limit;
         let timer = match &mut self.timer {
             Some(timer) => {
                 if self.moved {
-                    timer.as_mut().reset(deadline);
+                    timer.as_mut().reset(Instant::now() + limit);
                 }
                 timer
             }
-            None => self
-                .timer
-                .insert(Box::pin(tokio::time::sleep_until(deadline))),
+            None => self.timer.insert(Box::pin(tokio::time::sleep(limit))),
         };
         self.moved = false;
         timer.as_mut().poll(cx).is_ready()

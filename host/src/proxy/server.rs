@@ -628,8 +628,8 @@ async fn serve(
             let mut builder = http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .header_read_timeout(route.limits.header_read_timeout)
-                .max_buf_size(route.limits.max_header_bytes);
+                .header_read_timeout(limits.header_read_timeout)
+                .max_buf_size(limits.max_header_bytes);
             let connection = builder.serve_connection(io, service);
             until_drained(connection, signal, watchdog, idle).await;
         }
@@ -637,8 +637,8 @@ async fn serve(
             let mut builder = http2::Builder::new(TokioExecutor::new());
             builder
                 .timer(TokioTimer::new())
-                .max_header_list_size(route.limits.max_header_bytes as u32)
-                .max_concurrent_streams(route.limits.h2_max_concurrent_streams);
+                .max_header_list_size(limits.max_header_bytes as u32)
+                .max_concurrent_streams(limits.h2_max_concurrent_streams);
             let connection = builder.serve_connection(io, service);
             until_drained(connection, signal, watchdog, idle).await;
         }
