@@ -21,6 +21,8 @@ use tokio::sync::watch;
 const MAX_CONNECTIONS: usize = 64;
 /// Time a request head may take to arrive (and an idle connection to stay open).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest an admin connection stays open (a scraper reconnects, cheaply).
+const LIFETIME: Duration = Duration::from_secs(60);
 
 /// Who may use the admin API.
 #[derive(Clone, Debug, Default)]
@@ -148,8 +150,11 @@ async fn serve(
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_READ_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = connection.await {
-                tracing::debug!("admin connection: {e}");
+            // A client that stops reading its answers would hold its slot for good.
+            match tokio::time::timeout(LIFETIME, connection).await {
+                Ok(Err(e)) => tracing::debug!("admin connection: {e}"),
+                Err(_) => tracing::debug!("admin connection closed after {LIFETIME:?}"),
+                Ok(Ok(())) => {}
             }
             counted.fetch_sub(1, Relaxed);
             // Its descriptor is free again: hold a spare if none is held.
@@ -165,9 +170,15 @@ async fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Byte
             StatusCode::UNAUTHORIZED,
             "this admin API needs `Authorization: Bearer <token>` (admin.token_file)",
         );
-        response.headers_mut().insert(
+        let headers = response.headers_mut();
+        headers.insert(
             header::WWW_AUTHENTICATE,
             header::HeaderValue::from_static("Bearer realm=\"switchyard-admin\""),
+        );
+        // A peer without the token gets one answer per connection.
+        headers.insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
         );
         return response;
     }

@@ -59,6 +59,9 @@ enum End {
     Clean,
     /// The upstream broke it off: the endpoint's failure.
     Broken,
+    /// Nothing came for `body_idle`: the endpoint's failure, unless the client was
+    /// still sending (then who waited on whom cannot be told).
+    Stalled,
     /// The client went away first: nobody's failure, but the connection has unread
     /// data and is not reused.
     Abandoned,
@@ -111,20 +114,25 @@ impl UpstreamBody {
     /// Records the outcome, once.
     fn complete(&mut self, end: End) {
         if let Some(p) = self.pending.take() {
-            // The upstream exchange fails when the client breaks off its request body
-            // (a fault leaves the upload incomplete), and may pause or break while the
-            // client is still sending it: neither is the endpoint's failure. A
-            // connection whose request was not all sent is never pooled.
-            let uploaded = p.upload.as_ref().is_none_or(|u| u.complete());
-            let end = if uploaded { end } else { End::Abandoned };
-            p.in_flight.finish(
-                p.latency,
-                match end {
-                    End::Broken => Outcome::Broken(p.status),
-                    _ => Outcome::Status(p.status),
-                },
-            );
-            if let Some(reuse) = p.reuse.filter(|_| end == End::Clean) {
+            let upload = p.upload.as_deref();
+            let uploaded = upload.is_none_or(Upload::complete);
+            let clients = upload.is_some_and(|u| u.fault().is_some());
+            // What the end says of the endpoint. The exchange fails when the client
+            // breaks off its request body, and a stall while the client is still
+            // sending says nothing either: no outcome at all (neither a failure nor a
+            // quick success).
+            let outcome = match end {
+                _ if clients => None,
+                End::Stalled if !uploaded => None,
+                End::Broken | End::Stalled => Some(Outcome::Broken(p.status)),
+                End::Clean | End::Abandoned => Some(Outcome::Status(p.status)),
+            };
+            match outcome {
+                Some(outcome) => p.in_flight.finish(p.latency, outcome),
+                None => drop(p.in_flight),
+            }
+            // Pooled only after a clean end of an exchange whose request was all sent.
+            if let Some(reuse) = p.reuse.filter(|_| end == End::Clean && uploaded) {
                 let wanted = reuse.limit.as_ref().is_some_and(|l| l.wanted());
                 pool::checkin(reuse.addr, reuse.conn, reuse.max_idle, wanted);
             }
@@ -143,7 +151,7 @@ impl Body for UpstreamBody {
         let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(frame) => frame,
             Poll::Pending if self.pauses.exceeded(cx) => {
-                self.complete(End::Broken);
+                self.complete(End::Stalled);
                 let limit = self.pauses.limit();
                 return Poll::Ready(Some(Err(Box::new(Stalled(limit)))));
             }

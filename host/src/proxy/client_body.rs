@@ -3,6 +3,7 @@
 //! the client's, so that the forwarding code — which only sees its upstream exchange
 //! fail — answers the client for it and blames no endpoint.
 
+use crate::cluster::clock::coarse_now_ns;
 use crate::proxy::listener::{ClientFault, ListenerStats};
 use crate::proxy::pauses::Pauses;
 use bytes::Bytes;
@@ -11,7 +12,7 @@ use hyper::body::Incoming;
 use std::error::Error as _;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -23,8 +24,8 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) struct Upload {
     /// 0: no fault; else the fault's index in [`ClientFault::ALL`] plus one.
     fault: AtomicU8,
-    /// All of the body has been read.
-    complete: AtomicBool,
+    /// When all of the body had been read, on the coarse clock; 0 until then.
+    completed_ns: AtomicU64,
     stats: Arc<ListenerStats>,
 }
 
@@ -33,14 +34,25 @@ impl Upload {
     pub(crate) fn new(stats: Arc<ListenerStats>) -> Arc<Self> {
         Arc::new(Self {
             fault: AtomicU8::new(0),
-            complete: AtomicBool::new(false),
+            completed_ns: AtomicU64::new(0),
             stats,
         })
     }
 
     /// Whether all of the body has been read from the client.
     pub(crate) fn complete(&self) -> bool {
-        self.complete.load(Relaxed)
+        self.completed_ns.load(Relaxed) != 0
+    }
+
+    /// Whether all of the body had been read at least `span` ago.
+    pub(crate) fn complete_for(&self, span: Duration) -> bool {
+        let at = self.completed_ns.load(Relaxed);
+        at != 0 && coarse_now_ns().saturating_sub(at) >= span.as_nanos() as u64
+    }
+
+    /// All of the body has been read.
+    fn done(&self) {
+        self.completed_ns.store(coarse_now_ns().max(1), Relaxed);
     }
 
     /// Records `fault` and counts it on the listener; only the first one counts.
@@ -165,13 +177,13 @@ impl Body for ClientBody {
                 watch.left -= size;
                 watch.pauses.moved();
                 if this.inner.is_end_stream() {
-                    watch.upload.complete.store(true, Relaxed);
+                    watch.upload.done();
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(watch.fail(classify(&e))))),
             Poll::Ready(None) => {
-                watch.upload.complete.store(true, Relaxed);
+                watch.upload.done();
                 Poll::Ready(None)
             }
             Poll::Pending if watch.pauses.exceeded(cx) => {

@@ -149,8 +149,9 @@ pub(crate) async fn forward(
 }
 
 /// Why the request is refused before any endpoint is asked: an HTTP/1.1 request must
-/// name its `Host`, and no request may name two (RFC 9112 §3.2); a declared body must
-/// fit the listener's limit.
+/// name its `Host`, no request may name two (RFC 9112 §3.2), nor one other than its
+/// target's authority (RFC 9113 §8.3.1); a declared body must fit the listener's
+/// limit.
 fn refusal(
     request: &Request<Incoming>,
     limits: &ClientLimits,
@@ -160,6 +161,20 @@ fn refusal(
         return Some((
             ClientFault::Malformed,
             "a request needs exactly one Host header",
+        ));
+    }
+    // An absolute-form target or `:authority` names the host too: the two must agree,
+    // or the policy and the endpoint would see different hosts.
+    if let (Some(target), Some(host)) = (
+        request.uri().authority(),
+        request.headers().get(header::HOST),
+    ) && !host
+        .as_bytes()
+        .eq_ignore_ascii_case(target.as_str().as_bytes())
+    {
+        return Some((
+            ClientFault::Malformed,
+            "the Host header differs from the request target's host",
         ));
     }
     let declared = request.body().size_hint().upper();
@@ -289,7 +304,8 @@ enum Sent {
 /// be sent again on a new connection when the pooled one turns out closed. A failure
 /// after the client broke off its `upload` is the client's; one before the upload was
 /// complete is nobody's (the client may be slow, the endpoint slow to read it, or it
-/// refused the body and closed).
+/// refused the body and closed), and so is a timeout that left the endpoint under
+/// half of `timeout` after the upload ended.
 async fn send(
     conn: Connection,
     member: &Member,
@@ -346,11 +362,13 @@ async fn send(
                 drop(in_flight);
                 return Sent::ClientFault(fault);
             }
-            if !upload.complete() {
-                // The client was still uploading: the endpoint may have been slow to
-                // read it, or refused the body and closed before its answer could be
-                // read. Nobody's failure, and nothing to retry (the body is not all
-                // there).
+            // The client was still uploading: the endpoint may have been slow to read
+            // it, or refused the body and closed before its answer could be read. Or
+            // the upload ended so late that the endpoint had under half the time to
+            // answer (a client sending its last byte just before the deadline).
+            // Nobody's failure, and (incomplete) nothing to retry.
+            let late = result.is_err() && !upload.complete_for(timeout / 2);
+            if !upload.complete() || late {
                 drop(in_flight);
                 return Sent::Failed { status, message };
             }

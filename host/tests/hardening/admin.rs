@@ -24,6 +24,12 @@ async fn status(admin: SocketAddr, method: &str, path: &str, token: Option<&str>
     if response.status() == 401 {
         let challenge = response.headers().get("www-authenticate");
         assert!(challenge.is_some(), "a 401 says how to authenticate");
+        let close = response.headers().get("connection");
+        assert_eq!(
+            close.map(|v| v.as_bytes()),
+            Some(&b"close"[..]),
+            "one answer, then closed"
+        );
     }
     response.status().as_u16()
 }

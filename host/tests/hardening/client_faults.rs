@@ -213,3 +213,62 @@ async fn an_endpoint_that_refuses_an_upload_midway_is_not_blamed() {
         assert_eq!(counted, 0.0, "{class}: {text}");
     }
 }
+
+/// A client that sends the last byte of its body just before the per-try timeout
+/// leaves the endpoint no time to answer: the timeout is not the endpoint's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_finished_just_before_the_deadline_does_not_blame_the_endpoint() {
+    let a = backend::named("a", Duration::from_secs(5)).await;
+    let cluster = "[clusters.timeouts]\nrequest = \"1s\"";
+    let proxy = proxy(&setup("", cluster, &[a.addr]));
+    let web = proxy.listener_addr("web").unwrap();
+    let mut stream = TcpStream::connect(web).await.unwrap();
+    // Over the fast path's 64 KiB, so that the body streams on the general path.
+    let head = b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 70000\r\n\r\n";
+    stream.write_all(head).await.unwrap();
+    stream.write_all(&[b'x'; 69_999]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    stream.write_all(b"x").await.unwrap();
+    let answer = crate::common::client::raw_response(&mut stream, b"").await;
+    assert!(answer.starts_with("HTTP/1.1 504"), "{answer:?}");
+    let (scrape, text) = scrape(proxy.admin_addr().unwrap()).await;
+    let endpoint = a.addr.to_string();
+    let labels = [("endpoint", endpoint.as_str()), ("class", "error")];
+    let counted = total(&scrape, "switchyard_upstream_requests_total", &labels);
+    assert_eq!(counted, 0.0, "{text}");
+}
+
+/// An endpoint whose response stalls while the client is still uploading: who waited
+/// on whom cannot be told, so it counts neither as the endpoint's failure nor as a
+/// quick success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_during_an_upload_counts_for_nothing() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stalling = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = vec![0u8; 4096];
+                let _ = stream.read(&mut head).await;
+                let start = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nfirst";
+                let _ = stream.write_all(start).await;
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            });
+        }
+    });
+    let cluster = "[clusters.timeouts]\nbody_idle = \"300ms\"";
+    let proxy = proxy(&setup("", cluster, &[stalling]));
+    let web = proxy.listener_addr("web").unwrap();
+    let mut stream = TcpStream::connect(web).await.unwrap();
+    let head = b"POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+    stream.write_all(head).await.unwrap();
+    for _ in 0..10 {
+        let _ = stream.write_all(b"1\r\nx\r\n").await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (scrape, text) = scrape(proxy.admin_addr().unwrap()).await;
+    let endpoint = stalling.to_string();
+    let labels = [("endpoint", endpoint.as_str())];
+    let counted = total(&scrape, "switchyard_upstream_requests_total", &labels);
+    assert_eq!(counted, 0.0, "{text}");
+}

@@ -22,12 +22,16 @@ async fn a_request_without_exactly_one_host_gets_400() {
         // Handed to the general path before the fast path sees the second Host.
         b"POST /upload HTTP/1.1\r\nTransfer-Encoding: chunked\r\nHost: a\r\nHost: b\r\n\r\n0\r\n\r\n",
         b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+        // The target's host and Host must agree.
+        b"GET http://a/ HTTP/1.1\r\nHost: b\r\n\r\n",
     ] {
         let answer = raw_request(web, request).await;
         let text = String::from_utf8_lossy(request);
         assert!(answer.get(8..13) == Some(" 400 "), "{text:?}: {answer:?}");
     }
     assert_eq!(a.hits.load(Relaxed), 0);
+    let fine = raw_request(web, b"GET http://t/ HTTP/1.1\r\nHost: T\r\n\r\n").await;
+    assert!(fine.starts_with("HTTP/1.1 200"), "the same host: {fine:?}");
     // HTTP/1.0 has no such rule.
     let answer = raw_request(web, b"GET / HTTP/1.0\r\n\r\n").await;
     assert!(answer.starts_with("HTTP/1.0 200"), "{answer:?}");

@@ -69,6 +69,25 @@ async fn max_connections_holds_over_all_workers() {
     assert_eq!(open, 6.0, "{text}");
 }
 
+/// The fast path lets go of the cluster's `max_requests` slot at the response head, as
+/// the general path does: a client reading a long body slowly does not hold it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_does_not_hold_the_clusters_request_slot() {
+    let a = backend::named("a", Duration::ZERO).await;
+    let cluster = "[clusters.limits]\nmax_requests = 1";
+    let proxy = proxy(&setup("", cluster, &[a.addr]));
+    let web = proxy.listener_addr("web").unwrap();
+    let mut slow = TcpStream::connect(web).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut slow, b"GET /download/64 HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut other = TcpStream::connect(web).await.unwrap();
+    let answer = raw_response(&mut other, GET).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    drop(slow);
+}
+
 /// CPU time (user + system) `pid` has used, in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();

@@ -292,7 +292,9 @@ impl Conn<'_> {
     /// allow. Whether the client connection stays open.
     async fn forward(&mut self, request: Request, close: bool, mut timer: Pin<&mut Sleep>) -> bool {
         let route = self.route;
-        let Some(_admitted) = route.upstream.admit() else {
+        // Held until the response head, as on the general path: a client reading a
+        // long body slowly does not keep the cluster's slot.
+        let Some(admitted) = route.upstream.admit() else {
             self.input.advance(request.len);
             log_access(&route.upstream, &request, 503, None, 0);
             let message = format!(
@@ -356,6 +358,7 @@ impl Conn<'_> {
                         Some(member),
                         attempts,
                     );
+                    drop(admitted);
                     break Some(self.deliver(member, answer, attempts, timer.as_mut()).await);
                 }
                 Attempt::Failed(failure, in_flight, elapsed) => {
