@@ -13,8 +13,8 @@
 use etcd_client::{Client, Txn, TxnOp};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use switchyard::policy::{PolicyEngine, RequestInfo};
 use switchyard::proxy::{Proxy, Upstream};
+use switchyard_policy::{PolicyEngine, RequestInfo};
 
 /// As in the `switchyard` binary.
 #[global_allocator]
@@ -44,7 +44,10 @@ fn proxy(engine: &PolicyEngine, url: &str, prefix: &str) -> Proxy {
 }
 
 /// Picks until one answers from a membership that is `done`: how long that took.
-fn until(upstream: &Upstream, done: impl Fn(&switchyard::cluster::Membership) -> bool) -> Duration {
+fn until(
+    upstream: &Upstream,
+    done: impl Fn(&switchyard_policy::cluster::Membership) -> bool,
+) -> Duration {
     let started = Instant::now();
     let request = RequestInfo::get("/");
     while !done(&upstream.pick(&request).membership) {

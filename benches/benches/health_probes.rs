@@ -18,9 +18,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
-use switchyard::cluster::Health;
-use switchyard::policy::PolicyEngine;
 use switchyard::proxy::Proxy;
+use switchyard_policy::PolicyEngine;
+use switchyard_policy::cluster::Health;
 use tokio::sync::watch;
 
 /// As in the `switchyard` binary.

@@ -6,9 +6,9 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
-use switchyard::cluster::Membership;
-use switchyard::policy::{ClusterPolicy, PolicyEngine, PolicyLimits, RequestInfo, builtin};
 use switchyard_benches::membership;
+use switchyard_policy::cluster::Membership;
+use switchyard_policy::{ClusterPolicy, PolicyEngine, PolicyLimits, RequestInfo, builtin};
 use switchyard_policy_sdk::testing::{FakeEnv, endpoints};
 use switchyard_policy_sdk::{Balancer, Request, Setup};
 

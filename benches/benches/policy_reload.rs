@@ -5,9 +5,9 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use switchyard::policy::{PolicyEngine, PolicyRegistry, Sha256Digest, builtin};
 use switchyard::proxy::Proxy;
 use switchyard_benches::{reload_config, stamped};
+use switchyard_policy::{PolicyEngine, PolicyRegistry, Sha256Digest, builtin};
 
 /// Writes `bytes` as `file` (atomically, as a deploy tool would) and waits until the
 /// registry serves them.

@@ -7,8 +7,8 @@ use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
-use switchyard::policy::PolicyEngine;
 use switchyard::proxy::Proxy;
+use switchyard_policy::PolicyEngine;
 
 async fn connect(addr: SocketAddr) -> SendRequest<Empty<Bytes>> {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();

@@ -15,9 +15,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
-use switchyard::policy::{PolicyEngine, builtin};
 use switchyard::proxy::Proxy;
 use switchyard_benches::{reload_config, stamped};
+use switchyard_policy::{PolicyEngine, builtin};
 
 const CONNECTIONS: usize = 4;
 const SWAP_EVERY: Duration = Duration::from_millis(250);

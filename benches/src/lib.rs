@@ -1,7 +1,7 @@
 //! Shared set-up for Switchyard's criterion benches.
 
 use std::sync::Arc;
-use switchyard::cluster::{Member, Membership};
+use switchyard_policy::cluster::{Member, Membership};
 
 /// `n` healthy endpoints of weight 1, ids `0..n`.
 pub fn membership(n: usize) -> Arc<Membership> {

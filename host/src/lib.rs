@@ -7,12 +7,10 @@
 
 pub mod admin;
 pub mod cli;
-pub mod cluster;
 pub mod config;
 pub mod discovery;
 pub mod etcd;
 pub mod health;
-pub mod policy;
 pub mod proxy;
 pub mod reload;
 pub mod simulate;

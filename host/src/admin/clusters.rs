@@ -1,15 +1,15 @@
 //! JSON for `GET /clusters`: every cluster's discovery, and its endpoints with their
 //! health and load.
 
-use crate::cluster::{EndpointId, Member};
 use crate::discovery::DiscoveryView;
 use crate::health::EndpointView;
-use crate::policy::Verdict;
 use crate::proxy::Upstream;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
+use switchyard_policy::Verdict;
+use switchyard_policy::cluster::{EndpointId, Member};
 
 /// `GET /clusters`.
 pub(crate) fn status(upstreams: &[Arc<Upstream>]) -> Value {

@@ -3,8 +3,6 @@
 //! the request path two atomic adds (its status class, the latency sum). Encoded by the
 //! `prometheus` crate.
 
-use crate::cluster::{BreakerState, Health, StatusClass};
-use crate::policy::PolicyRegistry;
 use crate::proxy::{ClientFault, Descriptors, ListenerStats, Refusal, Upstream};
 use prometheus::proto::{
     Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
@@ -12,6 +10,8 @@ use prometheus::proto::{
 use prometheus::{Encoder, TextEncoder};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use switchyard_policy::PolicyRegistry;
+use switchyard_policy::cluster::{BreakerState, Health, StatusClass};
 
 /// The content type of the text format.
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -265,7 +265,7 @@ impl Families {
         name: &str,
         help: &str,
         labels: &[(&str, &str)],
-        latency: &crate::cluster::Histogram<UNIT_NS>,
+        latency: &switchyard_policy::cluster::Histogram<UNIT_NS>,
     ) {
         let buckets = latency.cumulative();
         let mut histogram = Histogram::default();

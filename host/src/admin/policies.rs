@@ -1,8 +1,8 @@
 //! JSON for the `/policies` endpoints.
 
-use crate::policy::{PolicySource, PolicyStatus, ReloadOutcome};
 use serde_json::{Value, json};
 use std::time::SystemTime;
+use switchyard_policy::{PolicySource, PolicyStatus, ReloadOutcome};
 
 /// `GET /policies`.
 pub(crate) fn status(policies: &[PolicyStatus]) -> Value {

@@ -2,7 +2,6 @@
 //! the workers are saturated, and so that a slow admin call never delays traffic.
 
 use crate::admin::{clusters, metrics, policies};
-use crate::policy::PolicyRegistry;
 use crate::proxy::{Backoff, Failures, ListenerStats, Spare, Upstream, out_of_descriptors};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
@@ -15,6 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
+use switchyard_policy::PolicyRegistry;
 use tokio::sync::watch;
 
 /// Admin connections open at once; more are closed as soon as accepted.

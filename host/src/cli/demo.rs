@@ -4,7 +4,6 @@
 
 use super::signals::Signals;
 use crate::config::Config;
-use crate::policy::{DEFAULT_POLICY, PolicyEngine};
 use crate::proxy::{Proxy, Upstream};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
@@ -16,6 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
+use switchyard_policy::{DEFAULT_POLICY, PolicyEngine};
 
 /// The demo's backends: name and how long each takes to answer.
 const BACKENDS: [(&str, Duration); 3] = [

@@ -2,6 +2,7 @@
 
 mod demo;
 pub mod logging;
+mod policy_check;
 mod policy_cmd;
 mod register;
 mod run;

@@ -1,10 +1,11 @@
 //! `switchyard policy …`: for policy authors.
 
-use crate::policy::{PolicyEngine, builtin, builtin_names, check};
+use crate::cli::policy_check as check;
 use crate::simulate::{self, Scenario};
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use std::path::PathBuf;
+use switchyard_policy::{PolicyEngine, builtin, builtin_names};
 
 /// Policy subcommands.
 #[derive(Debug, Subcommand)]

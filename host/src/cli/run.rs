@@ -2,9 +2,9 @@
 
 use super::signals::{Asked, Signals};
 use crate::config::load_file;
-use crate::policy::PolicyEngine;
 use crate::proxy::{Proxy, build_upstreams, worker_count};
 use std::path::Path;
+use switchyard_policy::PolicyEngine;
 
 /// Runs the proxy from `path` until SIGINT or SIGTERM, then drains and returns.
 pub fn run(path: &Path) -> anyhow::Result<()> {

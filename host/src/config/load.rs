@@ -3,10 +3,10 @@
 
 use super::duration::Dur;
 use super::model::{AdminConfig, ClusterConfig, Config, ProbeKind};
-use crate::policy::{builtin_names, builtin_scorer_names};
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
+use switchyard_policy::{builtin_names, builtin_scorer_names};
 
 /// A configuration problem: `FILE: key.path: what is wrong`.
 #[derive(Debug, thiserror::Error)]

@@ -99,7 +99,7 @@ impl PoliciesConfig {
         }
         self.cache_dir
             .clone()
-            .or_else(crate::policy::default_cache_dir)
+            .or_else(switchyard_policy::default_cache_dir)
     }
 }
 
@@ -608,7 +608,7 @@ fn default_body_idle() -> Dur {
     Dur(Duration::from_secs(60))
 }
 fn default_policy() -> String {
-    crate::policy::DEFAULT_POLICY.to_string()
+    switchyard_policy::DEFAULT_POLICY.to_string()
 }
 fn default_pick_deadline() -> Dur {
     Dur(Duration::from_millis(1))

@@ -8,9 +8,9 @@
 
 use super::{PrefixEvent, watch_prefix};
 use crate::config::model::FleetConfig;
-use crate::policy::{PolicyBinding, PolicyRegistry};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use switchyard_policy::{PolicyBinding, PolicyRegistry};
 use tokio::sync::{mpsc, watch};
 
 /// A cluster as the fleet steers it.

@@ -2,17 +2,19 @@
 //! they stay), probe results and request outcomes judged by the scorer, and the
 //! endpoints' open circuit breakers become the membership the balancer sees.
 
-use crate::cluster::{EndpointId, LoadSetup, Member, Membership, Outcome, Report, Reports};
 use crate::discovery::{Discovered, Discovery, Endpoints};
 use crate::health::probe::{ProbeResult, ProbeSpec, Prober};
 use crate::health::state::{Composition, EndpointState, VerdictSource, compose};
 use crate::health::view::HealthView;
-use crate::policy::{
-    Observation, ObservationSource, PolicyBinding, ScorerBinding, ScorerInstance, Verdict,
-};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use switchyard_policy::cluster::{
+    EndpointId, LoadSetup, Member, Membership, Outcome, Report, Reports,
+};
+use switchyard_policy::{
+    Observation, ObservationSource, PolicyBinding, ScorerBinding, ScorerInstance, Verdict,
+};
 use tokio::sync::{mpsc, watch};
 
 /// How often probe results and request outcomes are handed to the scorer.
@@ -335,7 +337,7 @@ impl Judge {
 
     /// The instance faulted: carry on with a fresh one, unless the scorer is now
     /// quarantined (then the last verdicts stand).
-    fn faulted(&mut self, fault: &crate::policy::Fault) {
+    fn faulted(&mut self, fault: &switchyard_policy::Fault) {
         self.instance = None;
         let fresh = self.monitor.scorer.as_ref().and_then(|s| s.fault(fault));
         self.carry_on_with(fresh);

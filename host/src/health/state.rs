@@ -1,9 +1,9 @@
 //! What the host knows of each endpoint's health, and the membership it makes: verdicts
 //! with their expiry, the panic threshold and slow start.
 
-use crate::cluster::{Health, Member};
-use crate::policy::Verdict;
 use std::time::{Duration, Instant};
+use switchyard_policy::Verdict;
+use switchyard_policy::cluster::{Health, Member};
 
 /// The least share of its weight a slow-starting endpoint gets.
 const SLOW_START_FLOOR: f32 = 0.1;
@@ -176,7 +176,7 @@ pub fn compose(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::Member;
+    use switchyard_policy::cluster::Member;
 
     fn base(n: u32) -> Vec<Member> {
         (0..n)

@@ -1,10 +1,10 @@
 //! What the admin API shows of a cluster's health, kept current by its health task.
 
-use crate::cluster::{EndpointId, Reports};
 use crate::health::probe::ProbeResult;
 use crate::health::state::EndpointState;
-use crate::policy::ScorerBinding;
 use std::sync::{Arc, Mutex};
+use switchyard_policy::ScorerBinding;
+use switchyard_policy::cluster::{EndpointId, Reports};
 
 /// A cluster's health at one moment.
 #[derive(Clone, Debug, Default)]

@@ -1,7 +1,6 @@
 //! Response bodies: the upstream's, streamed through and accounted to its endpoint,
 //! or a short one the proxy writes itself.
 
-use crate::cluster::{InFlight, Outcome};
 use crate::proxy::client_body::{BoxError, Upload};
 use crate::proxy::connection_limit::ConnectionLimit;
 use crate::proxy::h1::SocketBody;
@@ -18,6 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
+use switchyard_policy::cluster::{InFlight, Outcome};
 
 /// What the proxy answers with.
 pub(crate) type ProxyBody = Either<UpstreamBody, Full<Bytes>>;

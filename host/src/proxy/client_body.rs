@@ -3,7 +3,6 @@
 //! the client's, so that the forwarding code — which only sees its upstream exchange
 //! fail — answers the client for it and blames no endpoint.
 
-use crate::cluster::clock::coarse_now_ns;
 use crate::proxy::listener::{ClientFault, ListenerStats};
 use crate::proxy::pauses::Pauses;
 use bytes::Bytes;
@@ -15,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::Duration;
+use switchyard_policy::cluster::clock::coarse_now_ns;
 
 /// A boxed body error.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -3,7 +3,6 @@
 //! when an endpoint cannot be reached), send, retry on the next endpoint when the
 //! cluster's rules allow, stream the response back.
 
-use crate::cluster::{InFlight, Member, Outcome};
 use crate::config::model::UpstreamProtocol;
 use crate::proxy::access::Access;
 use crate::proxy::body::{Exchange, ProxyBody, Received, Reuse, UpstreamBody, text};
@@ -26,6 +25,7 @@ use hyper::client::conn::http1;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use switchyard_policy::cluster::{InFlight, Member, Outcome};
 
 /// Forwards `request` from `client` to an endpoint of the route's cluster: picks, and
 /// sends along the pick, retrying while the rules allow. Never fails: problems become

@@ -1,8 +1,8 @@
 //! Header rewriting at the proxy boundary, and the request as policies see it.
 
-use crate::policy::RequestView;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use std::net::SocketAddr;
+use switchyard_policy::RequestView;
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
 static HOP_BY_HOP: [HeaderName; 7] = [

@@ -6,7 +6,7 @@
 //! figures. HTTP/1.1 requests take a fast path (`h1`) that relays heads and bodies
 //! itself; HTTP/2, gRPC and the HTTP/1.1 requests the fast path hands over go through
 //! hyper (`forward`). Nothing here knows wasmtime: policies are reached through
-//! [`ClusterPolicy`](crate::policy::ClusterPolicy).
+//! [`ClusterPolicy`](switchyard_policy::ClusterPolicy).
 
 mod accept;
 mod access;

@@ -6,7 +6,6 @@
 //! path's requests without a body, hyper connections for its others. One HTTP/2
 //! connection per endpoint is shared by all the worker's requests.
 
-use crate::cluster::EndpointLoad;
 use crate::proxy::connection_limit::{ConnectionLimit, Overflow, Socket};
 use crate::proxy::replay::RequestBody;
 use hyper::client::conn::{http1, http2};
@@ -16,6 +15,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use switchyard_policy::cluster::EndpointLoad;
 use tokio::net::TcpStream;
 
 /// Why no connection could be had.

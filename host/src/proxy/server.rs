@@ -3,7 +3,6 @@
 //! nginx model: no work stealing, no lock between workers), graceful drain.
 
 use crate::admin::{AdminAccess, AdminServer};
-use crate::cluster::{BreakerSettings, LoadDecay, LoadSetup, Member, Membership};
 use crate::config::Config;
 use crate::config::model::UpstreamProtocol;
 use crate::config::model::{AdminConfig, ClusterConfig, ListenerConfig};
@@ -11,10 +10,6 @@ use crate::config::read_token;
 use crate::discovery::Discovery;
 use crate::etcd::{Fleet, Steered};
 use crate::health::{ClusterMonitor, Composition, HealthChecker, ProbeSpec};
-use crate::policy::{
-    ComponentCache, DEFAULT_HEALTH_POLICY, PolicyEngine, PolicyLimits, PolicyRegistry, PolicySetup,
-    ScorerSetup,
-};
 use crate::proxy::accept::{Admitted, Descriptors, accept_loop, raise_limit};
 use crate::proxy::connection::{Activity, ClientIo, Expired, Tracked};
 use crate::proxy::connection_limit::ConnectionLimit;
@@ -37,6 +32,11 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use switchyard_policy::cluster::{BreakerSettings, LoadDecay, LoadSetup, Member, Membership};
+use switchyard_policy::{
+    ComponentCache, DEFAULT_HEALTH_POLICY, PolicyEngine, PolicyLimits, PolicyRegistry, PolicySetup,
+    ScorerSetup,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};

@@ -1,11 +1,9 @@
 //! A cluster at run time: its policy binding (the serving policy version, which holds
 //! the membership) and how to reach its endpoints.
 
-use crate::cluster::{LoadDecay, Member, Membership, PickHistogram};
 use crate::config::model::UpstreamProtocol;
 use crate::discovery::DiscoveryView;
 use crate::health::HealthView;
-use crate::policy::{ClusterPolicy, Pick, PolicyBinding, RequestView};
 use crate::proxy::connection_limit::ConnectionLimit;
 use crate::proxy::pool::{ConnectError, Dial};
 use crate::proxy::retry::{RetryBudget, RetrySettings, jitter};
@@ -13,6 +11,8 @@ use arc_swap::Guard;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
+use switchyard_policy::cluster::{LoadDecay, Member, Membership, PickHistogram};
+use switchyard_policy::{ClusterPolicy, Pick, PolicyBinding, RequestView};
 
 /// The time constant of fading load figures unless configured.
 const DEFAULT_LOAD_DECAY: Duration = Duration::from_secs(10);

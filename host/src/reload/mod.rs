@@ -1,5 +1,5 @@
 //! Hot reload: a watcher on the policy directory that hands each finished change to the
-//! [`PolicyRegistry`](crate::policy::PolicyRegistry).
+//! [`PolicyRegistry`](switchyard_policy::PolicyRegistry).
 
 mod watcher;
 

@@ -7,7 +7,6 @@
 //! the file still open). A file caught half-written anyway fails validation, is
 //! reported, and never replaces the serving version.
 
-use crate::policy::{PolicyRegistry, is_policy_file, lower_priority};
 use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use std::collections::HashMap;
@@ -16,6 +15,8 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use switchyard_policy::niceness::lower_priority;
+use switchyard_policy::{PolicyRegistry, is_policy_file};
 
 /// Quiet time after a step that completes a write.
 pub const SETTLE_CLOSED: Duration = Duration::from_millis(5);

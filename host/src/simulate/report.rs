@@ -3,9 +3,9 @@
 
 use super::run::{Phase, Tally};
 use super::scenario::Scenario;
-use crate::policy::PolicyStats;
 use serde::Serialize;
 use std::fmt;
+use switchyard_policy::PolicyStats;
 
 /// The whole run.
 #[derive(Debug, Serialize)]

@@ -5,16 +5,18 @@
 use super::report::Report;
 use super::rng::Rng;
 use super::scenario::{Change, Scenario};
-use crate::cluster::{EndpointLoad, InFlight, LoadDecay, LoadSetup, Member, Membership, Outcome};
-use crate::policy::{
-    ClusterPolicy, HashSource, LoadError, PickSource, PolicyComponent, PolicyLimits, RequestInfo,
-    SimulatedHost,
-};
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use switchyard_policy::cluster::{
+    EndpointLoad, InFlight, LoadDecay, LoadSetup, Member, Membership, Outcome,
+};
+use switchyard_policy::{
+    ClusterPolicy, HashSource, LoadError, PickSource, PolicyComponent, PolicyLimits, RequestInfo,
+    SimulatedHost,
+};
 
 /// Latency of a refused connection, as the client sees it.
 const REFUSED: Duration = Duration::from_millis(1);
@@ -342,7 +344,7 @@ impl World {
                 m.zone = e.zone.clone();
                 m.load = Arc::clone(&e.load);
                 if e.unavailable {
-                    m.health = crate::cluster::Health::Unavailable;
+                    m.health = switchyard_policy::cluster::Health::Unavailable;
                 }
                 m
             })

@@ -6,9 +6,9 @@
 use super::client::{HeadParts, parse_trailers};
 use super::framing::{Chunked, Framing, Piece};
 use super::head::{Parsed, RequestHead, bare_lf, header_slots, parse_response};
-use crate::policy::RequestView;
 use crate::proxy::headers::ClientFields;
 use std::net::SocketAddr;
+use switchyard_policy::RequestView;
 
 const CLIENT: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
     std::net::Ipv4Addr::new(10, 1, 2, 3),

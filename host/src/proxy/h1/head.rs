@@ -2,11 +2,11 @@
 //! `httparse`, rewritten for the other side into one buffer.
 
 use super::framing::{Chunked, Framing};
-use crate::policy::RequestView;
 use crate::proxy::headers::{ClientFields, is_hop_by_hop, lists_token, push_forwarded_host};
 use httparse::Header;
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
+use switchyard_policy::RequestView;
 
 /// Most header fields in one head (hyper's limit too).
 pub(super) const MAX_HEADERS: usize = 100;

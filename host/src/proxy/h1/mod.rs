@@ -20,8 +20,6 @@ mod whole;
 pub(crate) use client::{ExchangeError, Home, SocketBody, exchange};
 pub(crate) use whole::{WholeResponse, read_response};
 
-use crate::cluster::{InFlight, Member, Outcome};
-use crate::policy::RequestView;
 use crate::proxy::access::Access;
 use crate::proxy::connection_limit::Socket;
 use crate::proxy::headers::ClientFields;
@@ -33,6 +31,8 @@ use framing::Framing;
 use head::{Parsed, RequestHead, ResponseHead, header_slots, parse_response, write_text};
 use std::pin::Pin;
 use std::time::Instant;
+use switchyard_policy::RequestView;
+use switchyard_policy::cluster::{InFlight, Member, Outcome};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -115,7 +115,7 @@ struct Request {
     /// The client asked to close afterwards.
     close: bool,
     /// The policy's choice.
-    pick: crate::policy::Pick,
+    pick: switchyard_policy::Pick,
     /// Method, path and when it was taken, kept for the access log when it is on.
     logged: Option<(String, String, Instant)>,
 }

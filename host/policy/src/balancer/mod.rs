@@ -1,0 +1,17 @@
+//! Balancers: components of the `balancer` world bound to clusters. A cluster's
+//! [`PolicyBinding`] holds the version serving it; its [`ClusterPolicy`] keeps a pool of
+//! instances and the fallback that keeps requests flowing when the policy misbehaves.
+
+pub(crate) mod binding;
+pub(crate) mod cluster_policy;
+pub(crate) mod instance;
+mod pool;
+mod request;
+pub(crate) mod world;
+
+pub use binding::{PolicyBinding, PolicySetup};
+pub use cluster_policy::{
+    ClusterPolicy, MAX_STATE_BYTES, Pick, PickSource, PolicyStats, Preference,
+};
+pub use request::{RequestInfo, RequestView};
+pub use world::{HashSource, Needs};

@@ -1,0 +1,224 @@
+//! The request attributes a pick sees, taken from whatever the proxy has.
+
+use crate::balancer::world::{HashSource, Method, Needs, Request};
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use switchyard_policy_sdk::hash_key;
+
+/// Read access to a request, implemented by the proxy for its own request type (and by
+/// [`RequestInfo`]), so that the policy engine does not depend on the HTTP stack.
+pub trait RequestView {
+    /// The method, such as `GET`.
+    fn method(&self) -> &str;
+    /// `:authority` or `Host`.
+    fn authority(&self) -> Option<&str>;
+    /// Path and query.
+    fn path(&self) -> &str;
+    /// The client's address.
+    fn client_addr(&self) -> Option<SocketAddr>;
+    /// A header's value by lower-case name (the first, when repeated).
+    fn header(&self, name: &str) -> Option<&str>;
+}
+
+/// A request's attributes held by value: for tests, the checker and the simulator.
+#[derive(Clone, Debug, Default)]
+pub struct RequestInfo {
+    /// Method.
+    pub method: String,
+    /// Authority.
+    pub authority: Option<String>,
+    /// Path and query.
+    pub path: String,
+    /// Client address.
+    pub client_addr: Option<SocketAddr>,
+    /// Headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+}
+
+impl RequestInfo {
+    /// `GET /` from 127.0.0.1 with no headers.
+    pub fn get(path: &str) -> Self {
+        Self {
+            method: "GET".into(),
+            authority: Some("switchyard.test".into()),
+            path: path.into(),
+            client_addr: Some(SocketAddr::from(([127, 0, 0, 1], 40_000))),
+            headers: Vec::new(),
+        }
+    }
+}
+
+impl RequestView for RequestInfo {
+    fn method(&self) -> &str {
+        &self.method
+    }
+    fn authority(&self) -> Option<&str> {
+        self.authority.as_deref()
+    }
+    fn path(&self) -> &str {
+        &self.path
+    }
+    fn client_addr(&self) -> Option<SocketAddr> {
+        self.client_addr
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The WIT request for `view`, with only what `needs` asks for.
+pub(crate) fn to_wit(needs: &Needs, view: &impl RequestView) -> Request {
+    Request {
+        method: needs.method.then(|| method(view.method())),
+        authority: if needs.authority {
+            view.authority().map(str::to_string)
+        } else {
+            None
+        },
+        path: needs.path.then(|| view.path().to_string()),
+        client_addr: if needs.client_addr {
+            view.client_addr().map(|a| a.to_string())
+        } else {
+            None
+        },
+        headers: (!needs.headers.is_empty()).then(|| {
+            needs
+                .headers
+                .iter()
+                .filter_map(|name| view.header(name).map(|v| (name.clone(), v.to_string())))
+                .collect()
+        }),
+        hash_key: needs
+            .hash_on
+            .as_ref()
+            .and_then(|source| hash_of(source, view)),
+    }
+}
+
+fn method(name: &str) -> Method {
+    match name {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "DELETE" => Method::Delete,
+        "CONNECT" => Method::Connect,
+        "OPTIONS" => Method::Options,
+        "TRACE" => Method::Trace,
+        "PATCH" => Method::Patch,
+        _ => Method::Other,
+    }
+}
+
+fn hash_of(source: &HashSource, view: &impl RequestView) -> Option<u64> {
+    match source {
+        HashSource::Header(name) => view.header(name).map(|v| hash_key(v.as_bytes())),
+        HashSource::Cookie(name) => {
+            cookie(view.header("cookie")?, name).map(|v| hash_key(v.as_bytes()))
+        }
+        HashSource::Path => {
+            let path = view.path();
+            Some(hash_key(path.split('?').next().unwrap_or(path).as_bytes()))
+        }
+        HashSource::Authority => view.authority().map(|a| hash_key(a.as_bytes())),
+        HashSource::ClientIp => view.client_addr().map(|a| ip_key(a.ip())),
+    }
+}
+
+/// `hash_key` of the IP's text (as `Display` writes it), without allocating: a pick
+/// hashing on the client IP pays no formatter.
+fn ip_key(ip: IpAddr) -> u64 {
+    let mut text = [0u8; 45];
+    let len = match ip {
+        IpAddr::V4(v4) => {
+            let mut len = 0;
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    text[len] = b'.';
+                    len += 1;
+                }
+                if octet >= 100 {
+                    text[len] = b'0' + octet / 100;
+                    len += 1;
+                }
+                if octet >= 10 {
+                    text[len] = b'0' + octet / 10 % 10;
+                    len += 1;
+                }
+                text[len] = b'0' + octet % 10;
+                len += 1;
+            }
+            len
+        }
+        IpAddr::V6(v6) => {
+            let mut rest = &mut text[..];
+            write!(rest, "{v6}").expect("an IPv6 address's text fits in 45 bytes");
+            45 - rest.len()
+        }
+    };
+    hash_key(&text[..len])
+}
+
+/// The value of cookie `name` in a `Cookie` header.
+fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header
+        .split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn needs(hash_on: Option<HashSource>) -> Needs {
+        Needs {
+            method: true,
+            authority: false,
+            path: false,
+            client_addr: true,
+            headers: vec!["x-user".into(), "x-absent".into()],
+            hash_on,
+        }
+    }
+
+    #[test]
+    fn fills_only_what_is_needed() {
+        let mut info = RequestInfo::get("/a?b=1");
+        info.headers = vec![
+            ("x-user".into(), "ann".into()),
+            ("cookie".into(), "a=1; session=s42; z=9".into()),
+        ];
+        let r = to_wit(&needs(Some(HashSource::Header("x-user".into()))), &info);
+        assert_eq!(r.method, Some(Method::Get));
+        assert_eq!((r.authority, r.path), (None, None));
+        assert_eq!(r.client_addr.as_deref(), Some("127.0.0.1:40000"));
+        assert_eq!(
+            r.headers,
+            Some(vec![("x-user".to_string(), "ann".to_string())])
+        );
+        assert_eq!(r.hash_key, Some(hash_key(b"ann")));
+        let by_cookie = to_wit(&needs(Some(HashSource::Cookie("session".into()))), &info);
+        assert_eq!(by_cookie.hash_key, Some(hash_key(b"s42")));
+        let by_path = to_wit(&needs(Some(HashSource::Path)), &info);
+        assert_eq!(by_path.hash_key, Some(hash_key(b"/a")));
+        let by_ip = to_wit(&needs(Some(HashSource::ClientIp)), &info);
+        assert_eq!(by_ip.hash_key, Some(hash_key(b"127.0.0.1")));
+        for ip in [
+            "0.0.0.0",
+            "10.20.3.255",
+            "192.168.100.9",
+            "::1",
+            "2001:db8::ff00:42:8329",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_key(ip), hash_key(ip.to_string().as_bytes()), "{ip}");
+        }
+        let missing = to_wit(&needs(Some(HashSource::Cookie("nope".into()))), &info);
+        assert_eq!(missing.hash_key, None);
+    }
+}

@@ -1,0 +1,41 @@
+//! Switchyard's policy engine: balancing and health-scoring policies as sandboxed
+//! WebAssembly components, and the cluster load figures they read.
+//!
+//! [`PolicyEngine`] ([`engine`]) compiles and validates components
+//! ([`PolicyComponent`]) and runs them in a capability-free sandbox: a deadline and a
+//! memory cap on every call.
+//! [`ClusterPolicy`] ([`balancer`]) runs one for a cluster: a pool of instances (one
+//! per concurrent caller, taken last-in first-out, so each worker effectively keeps its
+//! own), membership handed over on change without making picks wait, and a host
+//! round-robin fallback, fault counters and quarantine so that a misbehaving policy
+//! never fails a request. Health scorers ([`scorer`]) turn observations into verdicts.
+//! [`PolicyRegistry`] ([`registry`]) knows every loaded version by name and swaps new
+//! ones in for the clusters using them ([`PolicyBinding`]), through a cache of compiled
+//! components. [`cluster`] holds the endpoints and their live load.
+//!
+//! Nothing here knows HTTP or the network: requests are seen through [`RequestView`].
+//! Layers, lowest first: `cluster` → `engine` → `balancer`, `scorer` → `registry`.
+
+pub mod balancer;
+pub mod cluster;
+pub mod engine;
+pub mod niceness;
+pub mod registry;
+pub mod scorer;
+
+pub use balancer::{
+    ClusterPolicy, HashSource, MAX_STATE_BYTES, Needs, Pick, PickSource, PolicyBinding,
+    PolicySetup, PolicyStats, Preference, RequestInfo, RequestView,
+};
+pub use engine::{
+    Fault, LoadError, PolicyComponent, PolicyEngine, PolicyLimits, PolicyLog, SimulatedHost, World,
+};
+pub use registry::{
+    CacheOrigin, ComponentCache, DEFAULT_HEALTH_POLICY, DEFAULT_POLICY, LoadFailure,
+    PolicyRegistry, PolicySource, PolicyStatus, PolicyVersion, ReloadCounts, ReloadOutcome,
+    Sha256Digest, builtin, builtin_names, builtin_scorer_names, default_cache_dir, is_policy_file,
+};
+pub use scorer::{
+    Observation, ObservationSource, ScorerBinding, ScorerComponent, ScorerInstance, ScorerSetup,
+    Verdict,
+};

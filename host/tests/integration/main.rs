@@ -1,0 +1,24 @@
+//! The proxy end to end: real listeners, backends, etcd, DNS and `.wasm` components,
+//! one module per area, in one binary (one link of wasmtime, not one per area).
+//! The hardening tests, which open thousands of sockets and watch the process's file
+//! descriptors, are a binary of their own (`tests/hardening`).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod algorithms;
+mod circuit_breaker;
+mod cli_policy_check;
+mod cli_policy_simulate;
+mod cli_run;
+mod discovery_dns;
+mod discovery_etcd;
+mod discovery_file;
+mod health;
+mod metrics;
+mod other_languages;
+mod policy_reload;
+mod proxy_forwarding;
+mod proxy_grpc;
+mod proxy_http1;
+mod retries;
