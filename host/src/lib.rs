@@ -11,6 +11,7 @@ pub mod config;
 pub mod discovery;
 pub mod etcd;
 pub mod health;
+mod net;
 pub mod proxy;
 pub mod reload;
 pub mod simulate;

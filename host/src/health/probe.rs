@@ -3,8 +3,8 @@
 //! client of the endpoint would.
 
 use crate::config::model::{HealthCheckConfig, ProbeKind, StatusRange};
-use crate::proxy::h1::{WholeResponse, read_response};
-use crate::proxy::pool::{ConnectError, quiet, tcp};
+use crate::net::http1::{WholeResponse, read_response};
+use crate::net::{ConnectError, quiet, tcp};
 use bytes::{Buf, Bytes, BytesMut};
 use http::{Request, header};
 use http_body_util::{BodyExt, Full};

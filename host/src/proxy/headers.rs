@@ -1,19 +1,9 @@
 //! Header rewriting at the proxy boundary, and the request as policies see it.
 
+use crate::net::http1::{HOP_BY_HOP, lists_token};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use std::net::SocketAddr;
 use switchyard_policy::RequestView;
-
-/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
-static HOP_BY_HOP: [HeaderName; 7] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
 
 /// `X-Forwarded-For`, named once: a name given as text is parsed at every use.
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -142,21 +132,6 @@ fn is_authority(host: &str) -> bool {
         && host
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:[]%".contains(&b))
-}
-
-/// Whether `name` (any case) is a hop-by-hop header always removed at the proxy. `TE`
-/// and the headers that `Connection` names are handled by the caller.
-pub(crate) fn is_hop_by_hop(name: &str) -> bool {
-    HOP_BY_HOP
-        .iter()
-        .any(|h| h.as_str().eq_ignore_ascii_case(name))
-}
-
-/// Whether a comma-separated header value (such as `Connection`) lists `token`.
-pub(crate) fn lists_token(value: &[u8], token: &[u8]) -> bool {
-    value
-        .split(|&b| b == b',')
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 /// The authority of a request: the URI's (HTTP/2) or the `Host` header (HTTP/1.1).

@@ -6,6 +6,7 @@
 //! path's requests without a body, hyper connections for its others. One HTTP/2
 //! connection per endpoint is shared by all the worker's requests.
 
+use crate::net::{self, quiet, tcp};
 use crate::proxy::connection_limit::{ConnectionLimit, Overflow, Socket};
 use crate::proxy::replay::RequestBody;
 use hyper::client::conn::{http1, http2};
@@ -16,27 +17,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard_policy::cluster::EndpointLoad;
-use tokio::net::TcpStream;
 
 /// Why no connection could be had.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConnectError {
-    /// The connect timeout ran out.
-    #[error("connecting to {0} timed out")]
-    Timeout(SocketAddr),
-    /// The TCP connect failed.
-    #[error("connecting to {0}: {1}")]
-    Io(SocketAddr, std::io::Error),
+    /// The TCP connect failed or timed out.
+    #[error(transparent)]
+    Tcp(#[from] net::ConnectError),
     /// The HTTP handshake failed.
     #[error("HTTP handshake with {0}: {1}")]
     Handshake(SocketAddr, hyper::Error),
     /// The cluster's connection limit left no room: not the endpoint's fault.
     #[error("connecting to {0}: {1}")]
     Overflow(SocketAddr, Overflow),
-    /// The proxy itself ran out of something a connection needs (file descriptors,
-    /// buffers, local ports): not the endpoint's fault.
-    #[error("connecting to {0}: the proxy is out of resources: {1}")]
-    Local(SocketAddr, std::io::Error),
 }
 
 /// How a cluster reaches its endpoints.
@@ -54,8 +47,10 @@ impl ConnectError {
     /// Counts this failure against the endpoint whose `load` it is.
     pub(crate) fn record(&self, load: &EndpointLoad, connect_timeout: Duration) {
         match self {
-            ConnectError::Timeout(_) => load.record_connect_failure(connect_timeout, true),
-            ConnectError::Overflow(..) | ConnectError::Local(..) => {}
+            ConnectError::Tcp(net::ConnectError::Timeout(_)) => {
+                load.record_connect_failure(connect_timeout, true)
+            }
+            ConnectError::Overflow(..) | ConnectError::Tcp(net::ConnectError::Local(..)) => {}
             _ => load.record_connect_failure(Duration::ZERO, false),
         }
     }
@@ -65,8 +60,8 @@ impl ConnectError {
     /// else 502.
     pub(crate) fn status(&self) -> http::StatusCode {
         match self {
-            ConnectError::Timeout(_) => http::StatusCode::GATEWAY_TIMEOUT,
-            ConnectError::Overflow(..) | ConnectError::Local(..) => {
+            ConnectError::Tcp(net::ConnectError::Timeout(_)) => http::StatusCode::GATEWAY_TIMEOUT,
+            ConnectError::Overflow(..) | ConnectError::Tcp(net::ConnectError::Local(..)) => {
                 http::StatusCode::SERVICE_UNAVAILABLE
             }
             _ => http::StatusCode::BAD_GATEWAY,
@@ -75,22 +70,10 @@ impl ConnectError {
 
     /// Whether every other endpoint of the cluster would fail the same way.
     pub(crate) fn cluster_wide(&self) -> bool {
-        matches!(self, ConnectError::Overflow(..) | ConnectError::Local(..))
-    }
-
-    /// A failed connect to `addr`: the proxy's own shortage, or the endpoint's.
-    fn io(addr: SocketAddr, e: std::io::Error) -> Self {
-        let local = [
-            libc::EMFILE,
-            libc::ENFILE,
-            libc::ENOBUFS,
-            libc::ENOMEM,
-            libc::EADDRNOTAVAIL,
-        ];
-        match e.raw_os_error() {
-            Some(code) if local.contains(&code) => ConnectError::Local(addr, e),
-            _ => ConnectError::Io(addr, e),
-        }
+        matches!(
+            self,
+            ConnectError::Overflow(..) | ConnectError::Tcp(net::ConnectError::Local(..))
+        )
     }
 }
 
@@ -268,13 +251,6 @@ pub(crate) async fn checkout_socket(
     }
 }
 
-/// Whether an idle socket has nothing to read: neither a close nor stray bytes. The
-/// reactor's readiness answers this without a system call unless the socket was seen
-/// readable.
-pub(crate) fn quiet(socket: &TcpStream) -> bool {
-    matches!(socket.try_read(&mut [0u8; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
-}
-
 /// Returns a fast-path socket whose exchange has completed cleanly (closed instead
 /// when its slot is wanted by a waiting request).
 pub(crate) fn checkin_socket(addr: SocketAddr, socket: Socket, max_idle: usize) {
@@ -288,18 +264,6 @@ fn pooled_http2(addr: SocketAddr) -> Option<http2::SendRequest<RequestBody>> {
         let conn = idle.http2.as_ref()?;
         (!conn.is_closed()).then(|| conn.clone())
     })
-}
-
-/// A new TCP connection to `addr`, with `TCP_NODELAY`.
-pub(crate) async fn tcp(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ConnectError> {
-    let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
-        .await
-        .map_err(|_| ConnectError::Timeout(addr))?
-        .map_err(|e| ConnectError::io(addr, e))?;
-    stream
-        .set_nodelay(true)
-        .map_err(|e| ConnectError::io(addr, e))?;
-    Ok(stream)
 }
 
 /// A new connection to `addr` for the cluster `dial` describes, within its

@@ -5,10 +5,10 @@
 //! when it ends. No connection task, channel or second head encoding per request, as
 //! hyper's client would need.
 
-use super::READ_CHUNK;
-use super::framing::{Framing, Piece};
-use super::head::{MAX_HEADERS, ResponseSink, about_the_connection, write_field, write_length};
-use super::whole::{HeadError, read_head};
+use crate::net::http1::{
+    Framing, HeadError, MAX_HEADERS, Piece, READ_CHUNK, ResponseSink, about_the_connection,
+    read_head, write_field, write_length,
+};
 use crate::proxy::connection_limit::Socket;
 use crate::proxy::pool::{self, Dial};
 use bytes::{Buf, Bytes, BytesMut};

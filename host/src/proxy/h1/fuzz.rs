@@ -4,8 +4,8 @@
 //! checked for what must hold whatever they are.
 
 use super::client::{HeadParts, parse_trailers};
-use super::framing::{Chunked, Framing, Piece};
-use super::head::{Parsed, RequestHead, bare_lf, header_slots, parse_response};
+use super::head::{RequestHead, bare_lf};
+use crate::net::http1::{Chunked, Framing, Parsed, Piece, header_slots, parse_response};
 use crate::proxy::headers::ClientFields;
 use std::net::SocketAddr;
 use switchyard_policy::RequestView;

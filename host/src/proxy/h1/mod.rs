@@ -11,15 +11,13 @@
 //! are handed, with the rest of their connection, to the general (hyper) path.
 
 mod client;
-mod framing;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod head;
-mod whole;
 
 pub(crate) use client::{ExchangeError, Home, SocketBody, exchange};
-pub(crate) use whole::{WholeResponse, read_response};
 
+use crate::net::http1::{Framing, Parsed, READ_CHUNK, ResponseHead, header_slots, parse_response};
 use crate::proxy::access::Access;
 use crate::proxy::connection_limit::Socket;
 use crate::proxy::headers::ClientFields;
@@ -27,8 +25,7 @@ use crate::proxy::listener::{ClientFault, Route};
 use crate::proxy::pool::{self, ConnectError};
 use crate::proxy::retry::{ATTEMPTS_HEADER, idempotent_method};
 use bytes::{Buf, BytesMut};
-use framing::Framing;
-use head::{Parsed, RequestHead, ResponseHead, header_slots, parse_response, write_text};
+use head::{RequestHead, write_text};
 use std::pin::Pin;
 use std::time::Instant;
 use switchyard_policy::RequestView;
@@ -38,8 +35,6 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Sleep;
 
-/// Room made for each socket read.
-const READ_CHUNK: usize = 16 << 10;
 /// Buffer capacity a keep-alive connection holds on to between requests.
 const KEEP_CAPACITY: usize = 2 * READ_CHUNK;
 

@@ -3,7 +3,7 @@
 
 /// How a response body is delimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Framing {
+pub(crate) enum Framing {
     /// No body (HEAD, 1xx, 204, 304, or `Content-Length: 0`).
     Empty,
     /// Exactly this many bytes.
@@ -17,7 +17,7 @@ pub(super) enum Framing {
 impl Framing {
     /// Of the next `available` bytes, how many belong to the body and whether they end
     /// it. `Chunked` reads `bytes` to find its end.
-    pub(super) fn advance(&mut self, bytes: &[u8]) -> Result<(usize, bool), ChunkError> {
+    pub(crate) fn advance(&mut self, bytes: &[u8]) -> Result<(usize, bool), ChunkError> {
         match self {
             Framing::Empty => Ok((0, true)),
             Framing::Length(left) => {
@@ -33,7 +33,7 @@ impl Framing {
 
 /// Content of a chunked body.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Piece<'a> {
+pub(crate) enum Piece<'a> {
     /// Chunk data.
     Data(&'a [u8]),
     /// A byte of the trailer section (field lines with their CRLFs).
@@ -43,14 +43,14 @@ pub(super) enum Piece<'a> {
 /// A malformed chunked body.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("malformed chunked body")]
-pub(super) struct ChunkError;
+pub(crate) struct ChunkError;
 
 /// Largest chunk-size line (size, extensions) and trailer line accepted.
 const MAX_LINE: u32 = 4096;
 
 /// Finds the end of a chunked body (RFC 9112 §7.1) without copying or decoding it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Chunked {
+pub(crate) struct Chunked {
     state: State,
     /// Bytes left in the current chunk's data, or the size being read.
     size: u64,
@@ -88,7 +88,7 @@ enum State {
 
 impl Chunked {
     /// At the start of a body.
-    pub(super) fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             state: State::Size,
             size: 0,
@@ -98,13 +98,13 @@ impl Chunked {
 
     /// Consumes bytes up to the end of the body: how many belong to it, and whether the
     /// body ended within them.
-    pub(super) fn advance(&mut self, bytes: &[u8]) -> Result<(usize, bool), ChunkError> {
+    pub(crate) fn advance(&mut self, bytes: &[u8]) -> Result<(usize, bool), ChunkError> {
         self.decode(bytes, |_| {})
     }
 
     /// As [`advance`](Self::advance), handing `out` the body's content as it passes:
     /// chunk data, and the bytes of trailer field lines.
-    pub(super) fn decode(
+    pub(crate) fn decode(
         &mut self,
         bytes: &[u8],
         mut out: impl FnMut(Piece<'_>),

@@ -1,9 +1,10 @@
 //! Reading one whole HTTP/1.1 response from a socket, for the proxy's own requests
 //! (health probes): the same strict head parser and body framing as the fast path.
 
+use super::Parsed;
 use super::READ_CHUNK;
 use super::framing::{Framing, Piece};
-use super::head::{Parsed, ResponseHead, ResponseSink, parse_response};
+use super::response::{ResponseHead, ResponseSink, parse_response};
 use bytes::{Buf, BytesMut};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -87,7 +88,7 @@ pub(crate) enum HeadError {
 /// Reads a final response head from `stream` (interim 1xx ones are skipped), `buf`
 /// holding what was read before, and gives it to `out`; the head leaves `buf`, what
 /// follows it stays.
-pub(super) async fn read_head(
+pub(crate) async fn read_head(
     stream: &mut TcpStream,
     buf: &mut BytesMut,
     head_request: bool,
