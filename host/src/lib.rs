@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod discovery;
 pub mod etcd;
+pub mod fleet;
 pub mod health;
 mod net;
 pub mod proxy;

@@ -4,8 +4,8 @@
 //! configured bounds. A name that does not resolve leaves the last membership as it
 //! is.
 
-use super::Report;
 use super::endpoint::Discovered;
+use super::{Report, Running, Source};
 use crate::config::model::DnsRecord;
 use hickory_resolver::config::{
     ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
@@ -27,9 +27,22 @@ pub(super) struct Spec {
     pub(super) max_refresh: Duration,
 }
 
+impl Source for Spec {
+    fn describe(&self) -> String {
+        let server = self
+            .nameserver
+            .map_or("the system's nameserver".into(), |a| a.to_string());
+        format!("dns {:?} {} via {server}", self.record, self.name)
+    }
+
+    fn run(self: Box<Self>, reports: mpsc::Sender<Report>) -> Running {
+        Box::pin(run(*self, reports))
+    }
+}
+
 /// Resolves `spec.name` and reports the endpoints, again and again, until `reports`
 /// closes.
-pub(super) async fn run(spec: Spec, reports: mpsc::Sender<Report>) {
+async fn run(spec: Spec, reports: mpsc::Sender<Report>) {
     let resolver = match resolver(spec.nameserver) {
         Ok(resolver) => resolver,
         Err(e) => {

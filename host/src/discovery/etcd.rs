@@ -2,14 +2,32 @@
 //! (`{"address": …, "weight": …, "zone": …, "metadata": {…}}`) or a plain `ip:port`.
 //! A malformed value is skipped and logged with its key; the rest stands.
 
-use super::Report;
 use super::endpoint::Discovered;
+use super::{Report, Running, Source};
 use crate::etcd::{PrefixEvent, watch_prefix};
 use tokio::sync::mpsc;
 
+/// A key prefix in etcd, one key per endpoint.
+pub(super) struct EtcdSource {
+    /// The etcd cluster (`http://host:port`, ...).
+    pub(super) endpoints: Vec<String>,
+    /// The prefix whose keys are the endpoints.
+    pub(super) prefix: String,
+}
+
+impl Source for EtcdSource {
+    fn describe(&self) -> String {
+        format!("etcd {} {}", self.endpoints.join(","), self.prefix)
+    }
+
+    fn run(self: Box<Self>, reports: mpsc::Sender<Report>) -> Running {
+        Box::pin(run(self.endpoints, self.prefix, reports))
+    }
+}
+
 /// Follows `prefix` on `endpoints`, reporting the endpoints after every change, until
 /// `reports` closes.
-pub(super) async fn run(endpoints: Vec<String>, prefix: String, reports: mpsc::Sender<Report>) {
+async fn run(endpoints: Vec<String>, prefix: String, reports: mpsc::Sender<Report>) {
     let (events, mut incoming) = mpsc::channel(16);
     let watch = tokio::spawn(watch_prefix(endpoints, prefix, events));
     while let Some(event) = incoming.recv().await {

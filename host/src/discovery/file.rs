@@ -2,8 +2,8 @@
 //! file's directory is watched, so that a file written elsewhere and renamed into
 //! place is seen as well as one rewritten in place; a slow poll backs the watch up.
 
-use super::Report;
 use super::endpoint::parse_file;
+use super::{Report, Running, Source};
 use notify::{RecursiveMode, Watcher};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -15,8 +15,21 @@ const SETTLE: Duration = Duration::from_millis(20);
 /// Re-read this often even when no change was seen.
 const POLL: Duration = Duration::from_secs(5);
 
+/// Endpoints listed in a file.
+pub(super) struct FileSource(pub(super) PathBuf);
+
+impl Source for FileSource {
+    fn describe(&self) -> String {
+        format!("file {}", self.0.display())
+    }
+
+    fn run(self: Box<Self>, reports: mpsc::Sender<Report>) -> Running {
+        Box::pin(run(self.0, reports))
+    }
+}
+
 /// Reports the file's endpoints now and after every change, until `reports` closes.
-pub(super) async fn run(path: PathBuf, reports: mpsc::Sender<Report>) {
+async fn run(path: PathBuf, reports: mpsc::Sender<Report>) {
     let (changed, mut changes) = mpsc::unbounded_channel();
     let name = path.file_name().map(|n| n.to_os_string());
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {

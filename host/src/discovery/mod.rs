@@ -11,11 +11,12 @@ mod dns;
 mod endpoint;
 mod etcd;
 mod file;
+mod source;
 
 pub use endpoint::{Discovered, merge, parse_file};
+pub use source::{Report, Running, Source};
 
 use crate::config::model::{ClusterConfig, DiscoveryConfig};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch};
@@ -23,44 +24,22 @@ use tokio::sync::{mpsc, watch};
 /// A settled endpoint set, in address order.
 pub type Endpoints = Arc<Vec<Discovered>>;
 
-/// What a source reports.
-pub(crate) enum Report {
-    /// The whole current set, and its version (revision, serial or digest).
-    Found {
-        endpoints: Vec<Discovered>,
-        version: String,
-    },
-    /// Why the set could not be had this time; the last one stands.
-    Failed(String),
-}
-
 /// A cluster's discovery, ready to run.
 pub struct Discovery {
     cluster: String,
-    source: Source,
+    source: Box<dyn Source>,
     grace: Duration,
     view: Arc<DiscoveryView>,
-}
-
-enum Source {
-    File(PathBuf),
-    Dns(dns::Spec),
-    Etcd {
-        endpoints: Vec<String>,
-        prefix: String,
-    },
 }
 
 impl Discovery {
     /// The discovery `cluster` configures; `None` for a static cluster.
     pub fn of(cluster: &ClusterConfig) -> Option<Self> {
-        let (source, grace, described) = match &cluster.discovery {
+        let (source, grace): (Box<dyn Source>, _) = match &cluster.discovery {
             DiscoveryConfig::Static => return None,
-            DiscoveryConfig::File { path, empty_grace } => (
-                Source::File(path.clone()),
-                empty_grace.0,
-                format!("file {}", path.display()),
-            ),
+            DiscoveryConfig::File { path, empty_grace } => {
+                (Box::new(file::FileSource(path.clone())), empty_grace.0)
+            }
             DiscoveryConfig::Dns {
                 name,
                 record,
@@ -70,9 +49,6 @@ impl Discovery {
                 max_refresh,
                 empty_grace,
             } => {
-                let server =
-                    nameserver.map_or("the system's nameserver".into(), |a| a.0.to_string());
-                let described = format!("dns {record:?} {name} via {server}");
                 let spec = dns::Spec {
                     name: name.clone(),
                     record: *record,
@@ -81,26 +57,25 @@ impl Discovery {
                     min_refresh: min_refresh.0,
                     max_refresh: max_refresh.0,
                 };
-                (Source::Dns(spec), empty_grace.0, described)
+                (Box::new(spec), empty_grace.0)
             }
             DiscoveryConfig::Etcd {
                 endpoints,
                 prefix,
                 empty_grace,
             } => {
-                let described = format!("etcd {} {prefix}", endpoints.join(","));
-                let source = Source::Etcd {
+                let source = etcd::EtcdSource {
                     endpoints: endpoints.clone(),
                     prefix: prefix.clone(),
                 };
-                (source, empty_grace.0, described)
+                (Box::new(source), empty_grace.0)
             }
         };
         Some(Self {
             cluster: cluster.name.clone(),
+            view: Arc::new(DiscoveryView::new(source.describe())),
             source,
             grace,
-            view: Arc::new(DiscoveryView::new(described)),
         })
     }
 
@@ -113,13 +88,7 @@ impl Discovery {
     /// receiver left.
     pub async fn run(self, out: watch::Sender<Option<Endpoints>>) {
         let (reports, incoming) = mpsc::channel(16);
-        let source = match self.source {
-            Source::File(path) => tokio::spawn(file::run(path, reports)),
-            Source::Dns(spec) => tokio::spawn(dns::run(spec, reports)),
-            Source::Etcd { endpoints, prefix } => {
-                tokio::spawn(etcd::run(endpoints, prefix, reports))
-            }
-        };
+        let source = tokio::spawn(self.source.run(reports));
         Settle {
             cluster: self.cluster,
             grace: self.grace,

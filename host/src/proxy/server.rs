@@ -8,7 +8,7 @@ use crate::config::model::UpstreamProtocol;
 use crate::config::model::{AdminConfig, ClusterConfig, ListenerConfig};
 use crate::config::read_token;
 use crate::discovery::Discovery;
-use crate::etcd::{Fleet, Steered};
+use crate::fleet::{Fleet, Steered};
 use crate::health::{ClusterMonitor, Composition, HealthChecker, ProbeSpec};
 use crate::proxy::accept::{Admitted, Descriptors, accept_loop, raise_limit};
 use crate::proxy::connection::{Activity, ClientIo, Expired, Tracked};

@@ -6,8 +6,8 @@
 //! is logged and the cluster keeps its policy. Switching loads and prepares the policy
 //! on a thread of its own, off the request path.
 
-use super::{PrefixEvent, watch_prefix};
 use crate::config::model::FleetConfig;
+use crate::etcd::{PrefixEvent, watch_prefix};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use switchyard_policy::{PolicyBinding, PolicyRegistry};
