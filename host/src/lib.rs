@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod etcd;
 pub mod fleet;
 pub mod health;
+pub mod membership;
 mod net;
 pub mod proxy;
 pub mod reload;

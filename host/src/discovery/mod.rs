@@ -3,7 +3,7 @@
 //!
 //! Membership flows one way: a source reports what it found; [`Discovery::run`]
 //! merges duplicates and holds back an empty result for the grace period (the last
-//! non-empty set keeps serving, loudly); the cluster's monitor takes the settled set,
+//! non-empty set keeps serving, loudly); the cluster's membership controller takes the settled set,
 //! keeps the health of the endpoints that stay, and pushes the new membership to the
 //! cluster's policies. Sources run on the health thread, off the request path.
 

@@ -9,7 +9,8 @@ use crate::config::model::{AdminConfig, ClusterConfig, ListenerConfig};
 use crate::config::read_token;
 use crate::discovery::Discovery;
 use crate::fleet::{Fleet, Steered};
-use crate::health::{ClusterMonitor, Composition, HealthChecker, ProbeSpec};
+use crate::health::{Composition, ProbeSpec};
+use crate::membership::{Controllers, MembershipController};
 use crate::proxy::accept::{Admitted, Descriptors, accept_loop, raise_limit};
 use crate::proxy::connection::{Activity, ClientIo, Expired, Tracked};
 use crate::proxy::connection_limit::ConnectionLimit;
@@ -53,7 +54,7 @@ const LINGER: Duration = Duration::from_secs(1);
 /// A running proxy.
 pub struct Proxy {
     registry: Arc<PolicyRegistry>,
-    health: HealthChecker,
+    health: Controllers,
     upstreams: Vec<Arc<Upstream>>,
     listeners: Vec<(String, SocketAddr)>,
     shutdown: watch::Sender<bool>,
@@ -75,7 +76,7 @@ impl Proxy {
             upstreams,
             monitors,
         } = build_upstreams(config, engine, workers)?;
-        let health = HealthChecker::start(monitors).context("starting the health thread")?;
+        let health = Controllers::start(monitors).context("starting the health thread")?;
         let fleet = match &config.etcd {
             Some(fleet) => {
                 let steered = config
@@ -231,7 +232,7 @@ pub struct Built {
     /// Every cluster.
     pub upstreams: Vec<Arc<Upstream>>,
     /// The health of the clusters that check it or break circuits, not running yet.
-    pub monitors: Vec<ClusterMonitor>,
+    pub monitors: Vec<MembershipController>,
 }
 
 /// Builds the policy registry and every cluster's upstream: its policy (and health
@@ -305,7 +306,7 @@ pub fn build_upstreams(
                 slow_start: cluster.slow_start.0,
             };
             let probe = cluster.health_check.as_ref().map(ProbeSpec::from);
-            let mut monitor = ClusterMonitor::new(binding, scorer, probe, rules);
+            let mut monitor = MembershipController::new(binding, scorer, probe, rules);
             if let Some(discovery) = discovery {
                 monitor = monitor.with_discovery(discovery, load);
             }

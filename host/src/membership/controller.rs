@@ -1,11 +1,11 @@
-//! One cluster's membership task: discovered endpoints (kept with their health when
+//! One cluster's membership controller: discovered endpoints (kept with their health when
 //! they stay), probe results and request outcomes judged by the scorer, and the
 //! endpoints' open circuit breakers become the membership the balancer sees.
 
 use crate::discovery::{Discovered, Discovery, Endpoints};
-use crate::health::probe::{ProbeResult, ProbeSpec, Prober};
-use crate::health::state::{Composition, EndpointState, VerdictSource, compose};
-use crate::health::view::HealthView;
+use crate::health::{
+    Composition, EndpointState, HealthView, ProbeResult, ProbeSpec, Prober, VerdictSource, compose,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,8 +32,8 @@ const RAMP_STEP: Duration = Duration::from_millis(250);
 /// them rather than for each one.
 const PROBE_GRID: Duration = Duration::from_millis(10);
 
-/// Everything needed to run one cluster's health.
-pub struct ClusterMonitor {
+/// Everything needed to run one cluster's membership.
+pub struct MembershipController {
     cluster: String,
     balancer: Arc<PolicyBinding>,
     scorer: Option<Arc<ScorerBinding>>,
@@ -49,7 +49,7 @@ pub struct ClusterMonitor {
     next_id: EndpointId,
 }
 
-impl ClusterMonitor {
+impl MembershipController {
     /// Health for the cluster balanced by `balancer` and judged by `scorer`, if any
     /// (then, from now on, its endpoints report every request outcome); without one,
     /// only the endpoints' circuit breakers change the membership.
@@ -264,7 +264,7 @@ async fn probe_loop(
 
 /// The judging side of a cluster's health task.
 struct Judge {
-    monitor: ClusterMonitor,
+    monitor: MembershipController,
     probes: Probes,
     instance: Option<ScorerInstance>,
     index: HashMap<EndpointId, usize>,
@@ -285,7 +285,7 @@ struct Judge {
 }
 
 impl Judge {
-    fn new(monitor: ClusterMonitor, probes: Probes) -> Self {
+    fn new(monitor: MembershipController, probes: Probes) -> Self {
         let n = monitor.base.len();
         let index = monitor
             .base
