@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Policies are built for wasm32-wasip2. host/build.rs adds the target when it is
+# Policies are built for wasm32-wasip2. host/policy/build.rs adds the target when it is
 # missing; doing it here first makes a failure to fetch it obvious.
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2

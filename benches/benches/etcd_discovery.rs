@@ -13,7 +13,8 @@
 use etcd_client::{Client, Txn, TxnOp};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use switchyard::proxy::{Proxy, Upstream};
+use switchyard::app::App;
+use switchyard::proxy::Upstream;
 use switchyard_policy::{PolicyEngine, RequestInfo};
 
 /// As in the `switchyard` binary.
@@ -33,14 +34,14 @@ use temp::temp_dir;
 const CHANGES: usize = 50;
 const BIG: usize = 10_000;
 
-fn proxy(engine: &PolicyEngine, url: &str, prefix: &str) -> Proxy {
+fn proxy(engine: &PolicyEngine, url: &str, prefix: &str) -> App {
     let text = format!(
         "workers = 1\n[[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ncluster = \"svc\"\n\
          [[clusters]]\nname = \"svc\"\npolicy = \"round-robin\"\n\
          discovery = {{ kind = \"etcd\", endpoints = [\"{url}\"], prefix = \"{prefix}\" }}\n"
     );
     let config = switchyard::config::parse("bench.toml", &text).unwrap();
-    Proxy::start(&config, engine).unwrap()
+    App::start(&config, engine).unwrap()
 }
 
 /// Picks until one answers from a membership that is `done`: how long that took.

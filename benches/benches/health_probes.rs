@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
-use switchyard::proxy::Proxy;
+use switchyard::app::App;
 use switchyard_policy::PolicyEngine;
 use switchyard_policy::cluster::Health;
 use tokio::sync::watch;
@@ -138,7 +138,7 @@ fn probe_cost(engine: &PolicyEngine, backends: &Backends, kind: &str) -> f64 {
     let check = format!("kind = \"{kind}\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n");
     let text = config(&backends.addrs, &check);
     let config = switchyard::config::parse("bench.toml", &text).unwrap();
-    let proxy = Proxy::start(&config, engine).unwrap();
+    let proxy = App::start(&config, engine).unwrap();
     // The first second spreads the probes and opens the kept connections.
     std::thread::sleep(Duration::from_secs(2));
     let threads = || {
@@ -181,7 +181,7 @@ fn detection(engine: &PolicyEngine, interval_ms: u64, threshold: u32) -> Duratio
     );
     let text = config(&backends.addrs, &check);
     let config = switchyard::config::parse("bench.toml", &text).unwrap();
-    let proxy = Proxy::start(&config, engine).unwrap();
+    let proxy = App::start(&config, engine).unwrap();
     std::thread::sleep(Duration::from_millis(interval_ms * 2 + 137));
     let upstream = proxy.upstream("api").unwrap();
     backends.kill[2].send(true).unwrap();

@@ -5,7 +5,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use switchyard::proxy::Proxy;
+use switchyard::app::App;
 use switchyard_benches::{reload_config, stamped};
 use switchyard_policy::{PolicyEngine, PolicyRegistry, Sha256Digest, builtin};
 
@@ -31,7 +31,7 @@ fn reload(c: &mut Criterion) {
     std::fs::write(&file, base).unwrap();
     let config = switchyard::config::parse("bench", &reload_config(&dir, "127.0.0.1:9")).unwrap();
     let engine = PolicyEngine::new().unwrap();
-    let proxy = Proxy::start(&config, &engine).unwrap();
+    let proxy = App::start(&config, &engine).unwrap();
     let registry = proxy.registry();
 
     let mut group = c.benchmark_group("file_to_active");

@@ -7,7 +7,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
-use switchyard::proxy::Proxy;
+use switchyard::app::App;
 use switchyard_policy::PolicyEngine;
 
 async fn connect(addr: SocketAddr) -> SendRequest<Empty<Bytes>> {
@@ -38,7 +38,7 @@ fn request(c: &mut Criterion) {
     );
     let config = switchyard::config::parse("bench", &text).unwrap();
     let engine = PolicyEngine::new().unwrap();
-    let proxy = Proxy::start(&config, &engine).unwrap();
+    let proxy = App::start(&config, &engine).unwrap();
     let proxied = proxy.listener_addr("web").unwrap();
 
     let client = tokio::runtime::Builder::new_current_thread()

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
-use switchyard::proxy::Proxy;
+use switchyard::app::App;
 use switchyard_benches::{reload_config, stamped};
 use switchyard_policy::{PolicyEngine, builtin};
 
@@ -99,7 +99,7 @@ fn main() {
     let config =
         switchyard::config::parse("bench", &reload_config(&dir, &backend.to_string())).unwrap();
     let engine = PolicyEngine::new().unwrap();
-    let proxy = Proxy::start(&config, &engine).unwrap();
+    let proxy = App::start(&config, &engine).unwrap();
     let addr = proxy.listener_addr("web").unwrap();
     let registry = Arc::clone(proxy.registry());
     // Have both known versions compiled and cached before measuring.

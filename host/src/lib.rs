@@ -6,6 +6,7 @@
 //! cluster's load figures.
 
 pub mod admin;
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod discovery;

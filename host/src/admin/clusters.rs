@@ -1,25 +1,25 @@
 //! JSON for `GET /clusters`: every cluster's discovery, and its endpoints with their
 //! health and load.
 
+use super::ClusterRecord;
 use crate::discovery::DiscoveryView;
 use crate::health::EndpointView;
-use crate::proxy::Upstream;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 use switchyard_policy::Verdict;
 use switchyard_policy::cluster::{EndpointId, Member};
 
 /// `GET /clusters`.
-pub(crate) fn status(upstreams: &[Arc<Upstream>]) -> Value {
-    json!({ "clusters": upstreams.iter().map(|u| cluster(u)).collect::<Vec<_>>() })
+pub(crate) fn status(clusters: &[ClusterRecord]) -> Value {
+    json!({ "clusters": clusters.iter().map(cluster).collect::<Vec<_>>() })
 }
 
-fn cluster(upstream: &Upstream) -> Value {
+fn cluster(record: &ClusterRecord) -> Value {
+    let upstream = &record.upstream;
     let membership = upstream.membership();
-    let snapshot = upstream.health().map(|h| h.snapshot());
-    let health = upstream.health().map(|view| {
+    let snapshot = record.health.as_ref().map(|h| h.snapshot());
+    let health = record.health.as_ref().map(|view| {
         let panic = snapshot.as_ref().is_some_and(|s| s.panic);
         json!({
             "scorer": view.scorer().map(|s| s.name()),
@@ -41,7 +41,7 @@ fn cluster(upstream: &Upstream) -> Value {
     json!({
         "name": upstream.name(),
         "policy": upstream.policy_name(),
-        "discovery": upstream.discovery().map(|view| discovery(view)),
+        "discovery": record.discovery.as_deref().map(discovery),
         "health": health,
         "endpoints": endpoints,
     })

@@ -3,6 +3,7 @@
 //! the request path two atomic adds (its status class, the latency sum). Encoded by the
 //! `prometheus` crate.
 
+use super::ClusterRecord;
 use crate::proxy::{ClientFault, Descriptors, ListenerStats, Refusal, Upstream};
 use prometheus::proto::{
     Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
@@ -19,7 +20,7 @@ pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8"
 /// The scrape body.
 pub(crate) fn render(
     registry: &PolicyRegistry,
-    upstreams: &[Arc<Upstream>],
+    clusters: &[ClusterRecord],
     listeners: &[(String, Arc<ListenerStats>)],
 ) -> Vec<u8> {
     let mut families = Families::default();
@@ -62,10 +63,10 @@ pub(crate) fn render(
             );
         }
     }
-    for upstream in upstreams {
-        endpoints(&mut families, upstream);
-        policy(&mut families, upstream);
-        retries(&mut families, upstream);
+    for cluster in clusters {
+        endpoints(&mut families, cluster);
+        policy(&mut families, &cluster.upstream);
+        retries(&mut families, &cluster.upstream);
     }
     let reloads = registry.reloads();
     for (result, count) in [("loaded", &reloads.loaded), ("failed", &reloads.failed)] {
@@ -82,10 +83,11 @@ pub(crate) fn render(
     body
 }
 
-fn endpoints(families: &mut Families, upstream: &Upstream) {
+fn endpoints(families: &mut Families, record: &ClusterRecord) {
+    let upstream = &record.upstream;
     let cluster = upstream.name();
     let membership = upstream.membership();
-    let snapshot = upstream.health().map(|h| h.snapshot());
+    let snapshot = record.health.as_ref().map(|h| h.snapshot());
     for (i, member) in membership.members().iter().enumerate() {
         let endpoint = member.address.as_str();
         let labels = [("cluster", cluster), ("endpoint", endpoint)];

@@ -16,6 +16,8 @@
 mod clusters;
 mod metrics;
 mod policies;
+mod record;
 mod server;
 
+pub use record::ClusterRecord;
 pub use server::{AdminAccess, AdminServer};

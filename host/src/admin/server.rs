@@ -1,8 +1,9 @@
 //! The admin listener: plain HTTP/1.1 on its own thread, so that it answers even when
 //! the workers are saturated, and so that a slow admin call never delays traffic.
 
+use super::ClusterRecord;
 use crate::admin::{clusters, metrics, policies};
-use crate::proxy::{Backoff, Failures, ListenerStats, Spare, Upstream, out_of_descriptors};
+use crate::proxy::{Backoff, Failures, ListenerStats, Spare, out_of_descriptors};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
@@ -42,19 +43,19 @@ pub struct AdminServer {
 }
 
 impl AdminServer {
-    /// Binds `addr` and serves the admin API for `registry`, `upstreams` and the
+    /// Binds `addr` and serves the admin API for `registry`, `clusters` and the
     /// `listeners` (by name) on a thread of its own, to those `access` lets in.
     pub fn start(
         addr: SocketAddr,
         access: AdminAccess,
         registry: Arc<PolicyRegistry>,
-        upstreams: Vec<Arc<Upstream>>,
+        clusters: Vec<ClusterRecord>,
         listeners: Vec<(String, Arc<ListenerStats>)>,
     ) -> std::io::Result<Self> {
         let state = Arc::new(State {
             access,
             registry,
-            upstreams,
+            clusters,
             listeners,
         });
         let listener = std::net::TcpListener::bind(addr)?;
@@ -94,7 +95,7 @@ impl Drop for AdminServer {
 struct State {
     access: AdminAccess,
     registry: Arc<PolicyRegistry>,
-    upstreams: Vec<Arc<Upstream>>,
+    clusters: Vec<ClusterRecord>,
     listeners: Vec<(String, Arc<ListenerStats>)>,
 }
 
@@ -184,13 +185,13 @@ async fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Byte
     }
     match request.uri().path() {
         "/clusters" if method == Method::GET => {
-            json(StatusCode::OK, &clusters::status(&state.upstreams))
+            json(StatusCode::OK, &clusters::status(&state.clusters))
         }
         "/policies" if method == Method::GET => {
             json(StatusCode::OK, &policies::status(&state.registry.status()))
         }
         "/metrics" if method == Method::GET => {
-            let body = metrics::render(&state.registry, &state.upstreams, &state.listeners);
+            let body = metrics::render(&state.registry, &state.clusters, &state.listeners);
             let mut response = Response::new(Full::new(Bytes::from(body)));
             response.headers_mut().insert(
                 header::CONTENT_TYPE,

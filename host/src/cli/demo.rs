@@ -3,8 +3,9 @@
 //! spread. Then it keeps serving until Ctrl-C (unless `--once`).
 
 use super::signals::Signals;
+use crate::app::App;
 use crate::config::Config;
-use crate::proxy::{Proxy, Upstream};
+use crate::proxy::Upstream;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::service::service_fn;
@@ -42,7 +43,7 @@ pub fn run(once: bool, listen: SocketAddr, requests: usize) -> anyhow::Result<()
     let signals = runtime.block_on(async { Signals::install() })?;
     let config = demo_config(listen, &backends)?;
     let engine = PolicyEngine::new().map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    let proxy = Proxy::start(&config, &engine)?;
+    let proxy = App::start(&config, &engine)?;
     let addr = proxy.listener_addr("demo").expect("the demo listener");
     let upstream = Arc::clone(proxy.upstream("demo").expect("the demo cluster"));
     println!(

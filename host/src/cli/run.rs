@@ -1,21 +1,20 @@
 //! `switchyard run` and `switchyard check-config`.
 
 use super::signals::{Asked, Signals};
-use crate::config::load_file;
-use crate::proxy::{Proxy, build_upstreams, worker_count};
+use crate::app::{self, App, Clusters, worker_count};
 use std::path::Path;
 use switchyard_policy::PolicyEngine;
 
 /// Runs the proxy from `path` until SIGINT or SIGTERM, then drains and returns.
 pub fn run(path: &Path) -> anyhow::Result<()> {
-    let config = load_file(path)?;
+    let config = app::load(path)?;
     super::logging::init(config.log.format);
     let engine = PolicyEngine::new().map_err(|e| anyhow::anyhow!("{e:#}"))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let signals = runtime.block_on(async { Signals::install() })?;
-    let proxy = Proxy::start(&config, &engine)?;
+    let proxy = App::start(&config, &engine)?;
     for (name, addr) in proxy.listeners() {
         tracing::info!(listener = name.as_str(), %addr, workers = worker_count(&config), "listening");
     }
@@ -32,9 +31,9 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
 /// Validates `path`: its syntax and keys, and every cluster's policy, loaded and
 /// initialised with its configuration as `run` would.
 pub fn check(path: &Path) -> anyhow::Result<()> {
-    let config = load_file(path)?;
+    let config = app::load(path)?;
     let engine = PolicyEngine::new().map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    build_upstreams(&config, &engine, 1)
+    Clusters::build(&config, &engine, 1)
         .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
     println!(
         "{}: ok ({} listeners, {} clusters)",
@@ -46,7 +45,7 @@ pub fn check(path: &Path) -> anyhow::Result<()> {
 }
 
 /// Waits for SIGINT or SIGTERM; on SIGHUP, rescans the policy directory.
-pub(crate) async fn serve_until_stopped(mut signals: Signals, proxy: &Proxy) {
+pub(crate) async fn serve_until_stopped(mut signals: Signals, proxy: &App) {
     while let Asked::Rescan = signals.next().await {
         tracing::info!("SIGHUP: rescanning the policy directory");
         proxy.registry().rescan();

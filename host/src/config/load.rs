@@ -6,7 +6,6 @@ use super::model::{AdminConfig, ClusterConfig, Config, ProbeKind};
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
-use switchyard_policy::{builtin_names, builtin_scorer_names};
 
 /// A configuration problem: `FILE: key.path: what is wrong`.
 #[derive(Debug, thiserror::Error)]
@@ -251,8 +250,6 @@ fn validate(config: &Config) -> Result<(), String> {
                 cluster.name
             ));
         }
-        check_policy(config, &cluster.policy, builtin_names().collect())
-            .map_err(|m| format!("clusters[{i}].policy: {m}"))?;
         if !(1..=4096).contains(&cluster.policy_limits.memory_mib) {
             return Err(format!(
                 "clusters[{i}].policy_limits.memory_mib: must be 1 to 4096 (a WebAssembly memory holds at most 4 GiB)"
@@ -268,7 +265,7 @@ fn validate(config: &Config) -> Result<(), String> {
         ] {
             check_timeout(value).map_err(|m| format!("clusters[{i}].{key}: {m}"))?;
         }
-        check_health(config, cluster).map_err(|m| format!("clusters[{i}].{m}"))?;
+        check_health(cluster).map_err(|m| format!("clusters[{i}].{m}"))?;
         check_retries(&cluster.retries).map_err(|m| format!("clusters[{i}].retries.{m}"))?;
         for (key, value) in [
             ("max_requests", cluster.limits.max_requests),
@@ -392,11 +389,7 @@ pub fn read_token(file: &Path) -> Result<String, String> {
 }
 
 /// The health keys of one cluster; the error is `key: reason` within the cluster.
-fn check_health(config: &Config, cluster: &ClusterConfig) -> Result<(), String> {
-    if let Some(name) = &cluster.health_policy {
-        check_policy(config, name, builtin_scorer_names().collect())
-            .map_err(|m| format!("health_policy: {m}"))?;
-    }
+fn check_health(cluster: &ClusterConfig) -> Result<(), String> {
     if cluster.panic_threshold > 100 {
         return Err("panic_threshold: a percentage, 0 to 100".into());
     }
@@ -440,8 +433,26 @@ fn check_health(config: &Config, cluster: &ClusterConfig) -> Result<(), String> 
     Ok(())
 }
 
+/// Checks that every policy the clusters name is one of the built-in `balancers` (or,
+/// for `health_policy`, `scorers`) or a `NAME.wasm` in the policy directory; the error
+/// is `key.path: reason`. The built-ins are the policy engine's, which the caller
+/// knows: this module is plain data.
+pub fn check_policies(config: &Config, balancers: &[&str], scorers: &[&str]) -> Result<(), String> {
+    for (i, cluster) in config.clusters.iter().enumerate() {
+        if let Some(name) = &cluster.policy {
+            check_policy(config, name, balancers)
+                .map_err(|m| format!("clusters[{i}].policy: {m}"))?;
+        }
+        if let Some(name) = &cluster.health_policy {
+            check_policy(config, name, scorers)
+                .map_err(|m| format!("clusters[{i}].health_policy: {m}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// A policy name must be a built-in or a `NAME.wasm` in the policy directory.
-fn check_policy(config: &Config, name: &str, builtins: Vec<&str>) -> Result<(), String> {
+fn check_policy(config: &Config, name: &str, builtins: &[&str]) -> Result<(), String> {
     if let Some(dir) = &config.policies.dir
         && dir.join(format!("{name}.wasm")).is_file()
     {
@@ -493,12 +504,18 @@ connect = "500ms"
 request = "3s"
 "#;
 
+    /// Built-in names as the policy engine would give them (config knows none itself).
+    const BALANCERS: &[&str] = &["round-robin", "weighted-round-robin"];
+    const SCORERS: &[&str] = &["default-health", "latency-outlier"];
+
     fn check(text: &str) -> Result<Config, ConfigError> {
         let config = parse("switchyard.toml", text)?;
-        validate(&config).map_err(|message| ConfigError {
-            file: "switchyard.toml".into(),
-            message,
-        })?;
+        validate(&config)
+            .and_then(|()| check_policies(&config, BALANCERS, SCORERS))
+            .map_err(|message| ConfigError {
+                file: "switchyard.toml".into(),
+                message,
+            })?;
         Ok(config)
     }
 

@@ -6,5 +6,5 @@ mod load;
 pub mod model;
 
 pub use duration::Dur;
-pub use load::{ConfigError, load_file, load_text, parse, parse_toml, read_token};
+pub use load::{ConfigError, check_policies, load_file, load_text, parse, parse_toml, read_token};
 pub use model::Config;

@@ -91,18 +91,6 @@ impl Default for PoliciesConfig {
     }
 }
 
-impl PoliciesConfig {
-    /// The directory for the disk cache, if there is to be one.
-    pub fn cache_dir(&self) -> Option<PathBuf> {
-        if !self.disk_cache {
-            return None;
-        }
-        self.cache_dir
-            .clone()
-            .or_else(switchyard_policy::default_cache_dir)
-    }
-}
-
 fn default_true() -> bool {
     true
 }
@@ -159,9 +147,10 @@ pub enum UpstreamProtocol {
 pub struct ClusterConfig {
     /// Name that listeners refer to.
     pub name: String,
-    /// A built-in policy, or NAME of `NAME.wasm` in the policy directory.
-    #[serde(default = "default_policy")]
-    pub policy: String,
+    /// A built-in policy, or NAME of `NAME.wasm` in the policy directory; unset: the
+    /// default policy (round-robin).
+    #[serde(default)]
+    pub policy: Option<String>,
     /// Key/values for the policy's `init`.
     #[serde(default)]
     pub policy_config: BTreeMap<String, ConfigValue>,
@@ -606,9 +595,6 @@ fn default_h2_max_concurrent_streams() -> u32 {
 }
 fn default_body_idle() -> Dur {
     Dur(Duration::from_secs(60))
-}
-fn default_policy() -> String {
-    switchyard_policy::DEFAULT_POLICY.to_string()
 }
 fn default_pick_deadline() -> Dur {
     Dur(Duration::from_millis(1))

@@ -1,7 +1,7 @@
 //! Health checking: active probes (HTTP, TCP, gRPC health v1), each endpoint's health
 //! state under the scorer's verdicts, and how verdicts, the panic threshold and slow
 //! start compose into the weights the balancer sees. The cluster's membership
-//! controller ([`crate::membership`]) runs them.
+//! controller (`membership`) runs them.
 
 mod probe;
 mod state;

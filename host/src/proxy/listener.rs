@@ -10,34 +10,38 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
+/// The smallest `max_header_bytes` a listener gets: hyper refuses a smaller HTTP/1.1
+/// read buffer.
+pub const MIN_HEADER_BYTES: usize = 8192;
+
 /// What one listener serves.
-pub(crate) struct Route {
+pub struct Route {
     /// The cluster its requests go to.
-    pub(crate) upstream: Arc<Upstream>,
+    pub upstream: Arc<Upstream>,
     /// What its clients may do.
-    pub(crate) limits: ClientLimits,
+    pub limits: ClientLimits,
     /// What it counts against its clients.
-    pub(crate) stats: Arc<ListenerStats>,
+    pub stats: Arc<ListenerStats>,
 }
 
 /// What a listener allows its clients.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct ClientLimits {
+pub struct ClientLimits {
     /// Time allowed for a request head, from its first byte.
-    pub(crate) header_read_timeout: Duration,
+    pub header_read_timeout: Duration,
     /// Largest request head.
-    pub(crate) max_header_bytes: usize,
+    pub max_header_bytes: usize,
     /// Largest request body; `None`: unlimited.
-    pub(crate) max_request_body_bytes: Option<u64>,
+    pub max_request_body_bytes: Option<u64>,
     /// Longest pause in the middle of an upload.
-    pub(crate) body_read_timeout: Duration,
+    pub body_read_timeout: Duration,
     /// Longest time a connection may stay open with no request in progress.
-    pub(crate) idle_timeout: Duration,
+    pub idle_timeout: Duration,
     /// Streams an HTTP/2 connection may have open at once.
-    pub(crate) h2_max_concurrent_streams: u32,
+    pub h2_max_concurrent_streams: u32,
     /// Connections open at once, over all workers; `None`: no limit but the process's
     /// descriptors.
-    pub(crate) max_connections: Option<usize>,
+    pub max_connections: Option<usize>,
 }
 
 /// A fault on the client's side of an exchange.

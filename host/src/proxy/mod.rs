@@ -28,8 +28,9 @@ pub mod retry;
 mod server;
 mod upstream;
 
+pub(crate) use accept::raise_limit;
 pub use accept::{Backoff, Descriptors, Failures, Spare, out_of_descriptors};
 pub use connection_limit::{ConnectionLimit, Overflow};
-pub use listener::{ClientFault, ListenerStats, Refusal};
-pub use server::{Built, Proxy, build_upstreams, worker_count};
+pub use listener::{ClientFault, ClientLimits, ListenerStats, MIN_HEADER_BYTES, Refusal, Route};
+pub use server::{Bound, ListenerSpec, Server};
 pub use upstream::{Upstream, UpstreamSettings};

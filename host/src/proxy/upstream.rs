@@ -2,8 +2,6 @@
 //! the membership) and how to reach its endpoints.
 
 use crate::config::model::UpstreamProtocol;
-use crate::discovery::DiscoveryView;
-use crate::health::HealthView;
 use crate::proxy::connection_limit::ConnectionLimit;
 use crate::proxy::pool::{ConnectError, Dial};
 use crate::proxy::retry::{RetryBudget, RetrySettings, jitter};
@@ -47,8 +45,6 @@ pub struct Upstream {
     budget: RetryBudget,
     admission: Admission,
     connections: Option<Arc<ConnectionLimit>>,
-    health: Option<Arc<HealthView>>,
-    discovery: Option<Arc<DiscoveryView>>,
     decay: Arc<LoadDecay>,
 }
 
@@ -93,8 +89,6 @@ impl Upstream {
             budget,
             admission: Admission::default(),
             connections: None,
-            health: None,
-            discovery: None,
             decay: LoadDecay::new(DEFAULT_LOAD_DECAY),
         }
     }
@@ -215,32 +209,6 @@ impl Upstream {
     /// The retry budget.
     pub fn budget(&self) -> &RetryBudget {
         &self.budget
-    }
-
-    /// The same cluster, its health checked and shown by `view`.
-    pub fn with_health(self, view: Arc<HealthView>) -> Self {
-        Self {
-            health: Some(view),
-            ..self
-        }
-    }
-
-    /// The same cluster, its endpoints discovered as `view` shows.
-    pub fn with_discovery(self, view: Arc<DiscoveryView>) -> Self {
-        Self {
-            discovery: Some(view),
-            ..self
-        }
-    }
-
-    /// The cluster's discovery, unless it is static.
-    pub fn discovery(&self) -> Option<&Arc<DiscoveryView>> {
-        self.discovery.as_ref()
-    }
-
-    /// The cluster's health, when it is checked.
-    pub fn health(&self) -> Option<&Arc<HealthView>> {
-        self.health.as_ref()
     }
 
     /// The cluster's name.

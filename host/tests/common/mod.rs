@@ -32,9 +32,9 @@ pub fn switchyard(args: &[&str]) -> (bool, String, String) {
 }
 
 /// Starts a proxy from configuration `text`.
-pub fn proxy(text: &str) -> switchyard::proxy::Proxy {
+pub fn proxy(text: &str) -> switchyard::app::App {
     let config = switchyard::config::parse("test.toml", text).expect("test config");
-    switchyard::proxy::Proxy::start(&config, engine()).expect("proxy starts")
+    switchyard::app::App::start(&config, engine()).expect("proxy starts")
 }
 
 /// Backends `fast` (answering in 2 ms) and one named `slow` (after `slow_delay`) behind

@@ -35,7 +35,7 @@ async fn status(admin: SocketAddr, method: &str, path: &str, token: Option<&str>
 }
 
 /// A proxy whose admin listener has the token in a file and `extra` admin keys.
-fn guarded(backend: SocketAddr, extra: &str) -> switchyard::proxy::Proxy {
+fn guarded(backend: SocketAddr, extra: &str) -> switchyard::app::App {
     let dir = temp_dir("admin-token");
     let file = dir.join("token");
     std::fs::write(&file, "s3cret-Token_42\n").unwrap();

@@ -284,7 +284,7 @@ async fn run(proxy: SocketAddr, backend: &Strict, case: &Case, index: usize) -> 
 
 /// Switchyard (one worker, so that the victim reuses the pooled upstream connection a
 /// case may have left something on) in front of `backend`.
-fn switchyard_before(backend: SocketAddr) -> switchyard::proxy::Proxy {
+fn switchyard_before(backend: SocketAddr) -> switchyard::app::App {
     proxy(&format!(
         "workers = 1\n[[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ncluster = \"api\"\n\
          header_read_timeout = \"1s\"\n\

@@ -226,7 +226,8 @@ async fn a_grpc_backend_not_serving_is_drained() {
         .await;
     wait_for(1, Health::Unavailable).await;
     assert_eq!(health_of(0), Health::Healthy);
-    let view = upstream.health().unwrap().snapshot();
+    let cluster = proxy.cluster("api").unwrap();
+    let view = cluster.health.as_ref().unwrap().snapshot();
     let probe = view.endpoints[1].last_probe.clone().unwrap();
     assert_eq!((probe.success, probe.status), (false, Some(0)));
     assert!(probe.reason.unwrap().contains("NOT_SERVING"));

@@ -15,6 +15,7 @@ mod discovery_dns;
 mod discovery_etcd;
 mod discovery_file;
 mod health;
+mod layers;
 mod metrics;
 mod other_languages;
 mod policy_reload;

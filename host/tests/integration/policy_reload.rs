@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
-use switchyard::proxy::Proxy;
+use switchyard::app::App;
 use switchyard_policy::{
     CacheOrigin, PickSource, PolicyRegistry, PolicySource, PolicyStats, PolicyVersion,
     ReloadOutcome, RequestInfo, Sha256Digest,
@@ -47,7 +47,7 @@ fn expect_loaded(registry: &PolicyRegistry) {
 }
 
 /// A proxy whose cluster `api` uses policy `policy`, loaded from `dir`.
-fn proxy(policy: &str, dir: &Path, backends: &[Backend], extra: &str) -> Proxy {
+fn proxy(policy: &str, dir: &Path, backends: &[Backend], extra: &str) -> App {
     let endpoints: Vec<(SocketAddr, u32)> = backends.iter().map(|b| (b.addr, 1)).collect();
     let policies = format!(
         "[policies]\ndir = \"{}\"\ncache_dir = \"{}\"\n{extra}",
@@ -57,7 +57,7 @@ fn proxy(policy: &str, dir: &Path, backends: &[Backend], extra: &str) -> Proxy {
     common::proxy(&common::config(policy, &endpoints, &policies))
 }
 
-fn listener(proxy: &Proxy) -> SocketAddr {
+fn listener(proxy: &App) -> SocketAddr {
     proxy.listener_addr("web").unwrap()
 }
 
@@ -398,7 +398,7 @@ async fn removing_a_file_reverts_to_the_builtin_or_keeps_the_last_good_version()
     second.shutdown();
 }
 
-fn proxy_policy(proxy: &Proxy) -> String {
+fn proxy_policy(proxy: &App) -> String {
     proxy.registry().status()[0].name.clone()
 }
 
@@ -474,7 +474,7 @@ async fn known_versions_come_from_the_compiled_cache() {
         ),
     )
     .unwrap();
-    let proxy2 = Proxy::start(&config, &engine).unwrap();
+    let proxy2 = App::start(&config, &engine).unwrap();
     assert_eq!(
         proxy2.registry().active("live").unwrap().origin,
         CacheOrigin::Disk

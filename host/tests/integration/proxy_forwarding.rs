@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const FAST: Duration = Duration::ZERO;
 
-async fn stop(proxy: switchyard::proxy::Proxy) {
+async fn stop(proxy: switchyard::app::App) {
     tokio::task::spawn_blocking(move || proxy.shutdown())
         .await
         .unwrap();
@@ -307,7 +307,7 @@ async fn a_port_in_use_is_refused() {
          [[clusters]]\nname = \"api\"\nendpoints = [{{ address = \"127.0.0.1:1\" }}]\n"
     );
     let config = switchyard::config::parse("test.toml", &text).unwrap();
-    let err = switchyard::proxy::Proxy::start(&config, common::engine())
+    let err = switchyard::app::App::start(&config, common::engine())
         .err()
         .expect("the port is taken");
     let message = format!("{err:#}");

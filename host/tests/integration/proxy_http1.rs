@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use switchyard_policy::cluster::Membership;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-async fn stop(proxy: switchyard::proxy::Proxy) {
+async fn stop(proxy: switchyard::app::App) {
     tokio::task::spawn_blocking(move || proxy.shutdown())
         .await
         .unwrap();
@@ -24,7 +24,7 @@ async fn stop(proxy: switchyard::proxy::Proxy) {
 
 /// Asserts that the one endpoint completed `n` requests, none failed and none is left
 /// in flight.
-fn assert_all_completed(proxy: &switchyard::proxy::Proxy, n: u64) {
+fn assert_all_completed(proxy: &switchyard::app::App, n: u64) {
     let membership = proxy.upstream("api").unwrap().membership();
     let load = &membership.members()[0].load;
     assert_eq!(

@@ -1,0 +1,18 @@
+//! What the admin API knows of one cluster, as the composition root hands it over.
+
+use crate::discovery::DiscoveryView;
+use crate::health::HealthView;
+use crate::proxy::Upstream;
+use std::sync::Arc;
+
+/// One cluster: its upstream (membership, load, policy, retries, limits), and the
+/// views of its health and its discovery when it has them.
+#[derive(Clone)]
+pub struct ClusterRecord {
+    /// The cluster's upstream.
+    pub upstream: Arc<Upstream>,
+    /// Its health, when it is checked or its circuits broken.
+    pub health: Option<Arc<HealthView>>,
+    /// Its discovery, unless it is static.
+    pub discovery: Option<Arc<DiscoveryView>>,
+}

@@ -1,0 +1,208 @@
+//! The composition root: the one place that knows every part. [`App::start`] builds
+//! the running proxy from a [`Config`] — the policy registry and the clusters
+//! ([`Clusters`]), their membership controllers, the fleet watch, the listeners and
+//! their workers, the policy directory watcher and the admin API — and
+//! [`App::shutdown`] stops it. `run`, `demo`, `check-config` and the tests all start
+//! here; nothing below imports it.
+//!
+//! What is built from a configuration ([`Clusters`], the listeners' routes) is kept
+//! apart from what runs it (threads, sockets), so that a configuration reload can build
+//! anew from a new file, swap it in and drain the old.
+
+mod clusters;
+mod settings;
+
+pub use clusters::Clusters;
+pub use settings::worker_count;
+
+use crate::admin::{AdminServer, ClusterRecord};
+use crate::config::{Config, ConfigError, check_policies, load_file};
+use crate::fleet::{Fleet, Steered};
+use crate::membership::Controllers;
+use crate::proxy::{
+    Bound, Descriptors, ListenerSpec, ListenerStats, Route, Server, Upstream, raise_limit,
+};
+use crate::reload::PolicyWatcher;
+use anyhow::Context;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use switchyard_policy::{PolicyEngine, PolicyRegistry, builtin_names, builtin_scorer_names};
+
+/// Reads and validates the configuration file at `path`, the policies it names
+/// included: each a built-in or a file in its policy directory.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let config = load_file(path)?;
+    let balancers: Vec<&str> = builtin_names().collect();
+    let scorers: Vec<&str> = builtin_scorer_names().collect();
+    check_policies(&config, &balancers, &scorers).map_err(|message| ConfigError {
+        file: path.display().to_string(),
+        message,
+    })?;
+    Ok(config)
+}
+
+/// A running proxy.
+pub struct App {
+    registry: Arc<PolicyRegistry>,
+    clusters: Vec<ClusterRecord>,
+    controllers: Controllers,
+    server: Server,
+    watcher: Option<PolicyWatcher>,
+    admin: Option<AdminServer>,
+    fleet: Option<Fleet>,
+}
+
+impl App {
+    /// Builds every cluster's policy, binds every listener, starts the workers, the
+    /// membership controllers, the fleet watch, the policy directory watcher and the
+    /// admin listener.
+    pub fn start(config: &Config, engine: &PolicyEngine) -> anyhow::Result<Self> {
+        // First: whatever is opened below may need it.
+        raise_limit();
+        let workers = worker_count(config);
+        let Clusters {
+            registry,
+            clusters,
+            controllers,
+        } = Clusters::build(config, engine, workers)?;
+        let controllers = Controllers::start(controllers).context("starting the health thread")?;
+        let fleet = match &config.etcd {
+            Some(fleet) => {
+                let steered = config
+                    .clusters
+                    .iter()
+                    .zip(&clusters)
+                    .map(|(cluster, record)| Steered {
+                        binding: Arc::clone(record.upstream.binding()),
+                        default: (
+                            settings::policy_name(cluster).to_string(),
+                            settings::policy_config(cluster),
+                        ),
+                    })
+                    .collect();
+                let started = Fleet::start(fleet, Arc::clone(&registry), steered);
+                Some(started.context("starting the fleet watch")?)
+            }
+            None => None,
+        };
+        let (listeners, stats) = routes(config, &clusters);
+        let bound = Bound::bind(listeners, workers)?;
+        let watcher = match (&config.policies.dir, config.policies.watch) {
+            (Some(dir), true) => {
+                let watcher = PolicyWatcher::start(Arc::clone(&registry), dir)
+                    .with_context(|| format!("policies.dir: watching {}", dir.display()))?;
+                // Catch what changed between the first load and the watch.
+                registry.rescan();
+                Some(watcher)
+            }
+            _ => None,
+        };
+        let admin = match &config.admin {
+            Some(admin) => Some(
+                AdminServer::start(
+                    admin.listen.0,
+                    settings::admin_access(admin)?,
+                    Arc::clone(&registry),
+                    clusters.clone(),
+                    stats,
+                )
+                .with_context(|| format!("admin.listen: binding {}", admin.listen.0))?,
+            ),
+            None => None,
+        };
+        // Counted once all else is open, before any client is accepted, so that the
+        // clients' share leaves what the proxy itself holds.
+        let descriptors = Descriptors::get();
+        tracing::info!(
+            limit = descriptors.limit,
+            raised_from = descriptors.started_with,
+            for_clients = descriptors.for_clients,
+            "file descriptors"
+        );
+        let server = bound.serve(config.drain_timeout.0)?;
+        Ok(Self {
+            registry,
+            clusters,
+            controllers,
+            server,
+            watcher,
+            admin,
+            fleet,
+        })
+    }
+
+    /// The loaded policies: their versions, and reloads.
+    pub fn registry(&self) -> &Arc<PolicyRegistry> {
+        &self.registry
+    }
+
+    /// Where the admin API listens, when configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(AdminServer::addr)
+    }
+
+    /// The address listener `name` is bound to (useful with port 0).
+    pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.listeners()
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| *a)
+    }
+
+    /// Every listener's name and address.
+    pub fn listeners(&self) -> &[(String, SocketAddr)] {
+        self.server.listeners()
+    }
+
+    /// The cluster named `name`.
+    pub fn cluster(&self, name: &str) -> Option<&ClusterRecord> {
+        self.clusters.iter().find(|c| c.upstream.name() == name)
+    }
+
+    /// The upstream of the cluster named `name`.
+    pub fn upstream(&self, name: &str) -> Option<&Arc<Upstream>> {
+        self.cluster(name).map(|c| &c.upstream)
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to the drain timeout), and
+    /// waits for the workers.
+    pub fn shutdown(self) {
+        drop(self.fleet);
+        drop(self.watcher);
+        self.server.shutdown();
+        drop(self.controllers);
+        drop(self.admin);
+    }
+}
+
+/// Each listener with the route to its cluster, and the stats by listener name that
+/// the admin API shows.
+fn routes(
+    config: &Config,
+    clusters: &[ClusterRecord],
+) -> (Vec<ListenerSpec>, Vec<(String, Arc<ListenerStats>)>) {
+    let by_name: HashMap<&str, &Arc<Upstream>> = clusters
+        .iter()
+        .map(|c| (c.upstream.name(), &c.upstream))
+        .collect();
+    config
+        .listeners
+        .iter()
+        .map(|listener| {
+            let route = Arc::new(Route {
+                upstream: Arc::clone(by_name[listener.cluster.as_str()]),
+                limits: settings::client_limits(listener),
+                stats: Arc::new(ListenerStats::default()),
+            });
+            let stats = (listener.name.clone(), Arc::clone(&route.stats));
+            let spec = ListenerSpec {
+                name: listener.name.clone(),
+                addr: listener.listen.0,
+                route,
+            };
+            (spec, stats)
+        })
+        .unzip()
+}

@@ -1,0 +1,207 @@
+//! The configuration turned into what each part takes: plain config keys in, the
+//! settings of the policy engine, the membership, the proxy and the admin API out.
+
+use crate::admin::AdminAccess;
+use crate::config::model::{AdminConfig, ClusterConfig, ListenerConfig, PoliciesConfig};
+use crate::config::{Config, read_token};
+use crate::health::Composition;
+use crate::proxy::retry::RetrySettings;
+use crate::proxy::{ClientLimits, MIN_HEADER_BYTES, UpstreamSettings};
+use std::path::PathBuf;
+use std::time::Duration;
+use switchyard_policy::cluster::{BreakerSettings, LoadDecay, LoadSetup, Member, Membership};
+use switchyard_policy::{
+    DEFAULT_HEALTH_POLICY, DEFAULT_POLICY, PolicyLimits, PolicySetup, ScorerSetup,
+    default_cache_dir,
+};
+
+/// CPU deadline of one health-scorer `observe`.
+const SCORER_OBSERVE_DEADLINE: Duration = Duration::from_millis(5);
+
+/// Threads to run: `workers` from the config, or one per core.
+pub fn worker_count(config: &Config) -> usize {
+    config
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// The cluster's balancer: the one it names, or the default.
+pub(super) fn policy_name(cluster: &ClusterConfig) -> &str {
+    cluster.policy.as_deref().unwrap_or(DEFAULT_POLICY)
+}
+
+/// The directory of the compiled-component cache on disk, if there is to be one.
+pub(super) fn cache_dir(policies: &PoliciesConfig) -> Option<PathBuf> {
+    if !policies.disk_cache {
+        return None;
+    }
+    policies.cache_dir.clone().or_else(default_cache_dir)
+}
+
+/// How the cluster's balancer is set up, for `workers` worker threads.
+pub(super) fn policy_setup(
+    config: &Config,
+    cluster: &ClusterConfig,
+    workers: usize,
+) -> PolicySetup {
+    PolicySetup {
+        cluster: cluster.name.clone(),
+        policy: policy_name(cluster).to_string(),
+        config: policy_config(cluster),
+        zone: config.zone.clone(),
+        limits: PolicyLimits {
+            pick_deadline: cluster.policy_limits.pick_deadline.0,
+            memory_bytes: cluster.policy_limits.memory_mib << 20,
+            ..PolicyLimits::default()
+        },
+        // One per worker, and one a membership hand-over may hold meanwhile.
+        prewarm: workers + 1,
+    }
+}
+
+/// How the cluster's health scorer is set up, when its health is checked: the
+/// `health_config` keys, and the probe thresholds from `health_check`.
+pub(super) fn scorer_setup(cluster: &ClusterConfig) -> Option<ScorerSetup> {
+    if cluster.health_policy.is_none() && cluster.health_check.is_none() {
+        return None;
+    }
+    let mut config: Vec<(String, String)> = cluster
+        .health_config
+        .iter()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect();
+    if let Some(check) = &cluster.health_check {
+        config.push((
+            "healthy_threshold".into(),
+            check.healthy_threshold.to_string(),
+        ));
+        config.push((
+            "unhealthy_threshold".into(),
+            check.unhealthy_threshold.to_string(),
+        ));
+    }
+    Some(ScorerSetup {
+        cluster: cluster.name.clone(),
+        policy: cluster
+            .health_policy
+            .clone()
+            .unwrap_or_else(|| DEFAULT_HEALTH_POLICY.to_string()),
+        config,
+        limits: PolicyLimits {
+            pick_deadline: SCORER_OBSERVE_DEADLINE,
+            memory_bytes: cluster.policy_limits.memory_mib << 20,
+            ..PolicyLimits::default()
+        },
+    })
+}
+
+/// How verdicts, the panic threshold and slow start compose into weights.
+pub(super) fn composition(cluster: &ClusterConfig) -> Composition {
+    Composition {
+        panic_threshold: cluster.panic_threshold as f32 / 100.0,
+        slow_start: cluster.slow_start.0,
+    }
+}
+
+/// Who may use the admin API: the token from `token_file`, read now.
+pub(super) fn admin_access(admin: &AdminConfig) -> anyhow::Result<AdminAccess> {
+    let token = admin
+        .token_file
+        .as_deref()
+        .map(read_token)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("admin.token_file: {e}"))?;
+    Ok(AdminAccess {
+        token,
+        metrics_public: admin.metrics_public,
+    })
+}
+
+/// The cluster's configured endpoints, each set up as `load` says.
+pub(super) fn membership(cluster: &ClusterConfig, load: &LoadSetup) -> Membership {
+    Membership::new(
+        cluster
+            .endpoints
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let mut member = Member::new(i as u32, e.address.0, e.weight);
+                member.zone = e.zone.clone();
+                member.metadata = e.metadata.clone().into_iter().collect();
+                load.apply(&member.load);
+                member
+            })
+            .collect(),
+    )
+}
+
+/// The cluster's `policy_config` as key/values.
+pub(super) fn policy_config(cluster: &ClusterConfig) -> Vec<(String, String)> {
+    cluster
+        .policy_config
+        .iter()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect()
+}
+
+/// What each endpoint of the cluster gets when it joins: fading load figures, and a
+/// circuit breaker when the cluster has one.
+pub(super) fn load_setup(cluster: &ClusterConfig) -> LoadSetup {
+    let breaker = cluster
+        .circuit_breaker
+        .as_ref()
+        .map(|breaker| BreakerSettings {
+            failure_ratio: f64::from(breaker.failure_percent) / 100.0,
+            min_requests: breaker.min_requests,
+            window: breaker.window.0,
+            cool_down: breaker.cool_down.0,
+            half_open_requests: breaker.half_open_requests,
+        });
+    LoadSetup {
+        decay: LoadDecay::new(cluster.load_decay.0),
+        breaker,
+    }
+}
+
+/// How the proxy reaches the cluster's endpoints.
+pub(super) fn upstream_settings(config: &Config, cluster: &ClusterConfig) -> UpstreamSettings {
+    UpstreamSettings {
+        protocol: cluster.protocol,
+        connect_timeout: cluster.timeouts.connect.0,
+        request_timeout: cluster.timeouts.request.0,
+        per_try_timeout: cluster.timeouts.per_try.0.min(cluster.timeouts.request.0),
+        body_idle: cluster.timeouts.body_idle.0,
+        max_idle: cluster.pool.max_idle_per_endpoint,
+        idle_timeout: cluster.pool.idle_timeout.0,
+        access_log: config.log.access,
+    }
+}
+
+/// When and how the proxy retries the cluster's requests.
+pub(super) fn retries(cluster: &ClusterConfig) -> RetrySettings {
+    let r = &cluster.retries;
+    RetrySettings {
+        attempts: r.attempts,
+        backoff_base: r.backoff_base.0,
+        backoff_max: r.backoff_max.0,
+        on_status: r.on_status.clone(),
+        idempotent_header: r.idempotent_header.as_ref().map(|h| h.to_ascii_lowercase()),
+        on_grpc_status: r.on_grpc_status.clone(),
+        buffer_bytes: r.buffer_bytes,
+        budget_ratio: f64::from(r.budget_percent) / 100.0,
+        budget_min_per_second: r.budget_min_per_second,
+    }
+}
+
+/// What the listener allows its clients.
+pub(super) fn client_limits(listener: &ListenerConfig) -> ClientLimits {
+    ClientLimits {
+        header_read_timeout: listener.header_read_timeout.0,
+        max_header_bytes: listener.max_header_bytes.max(MIN_HEADER_BYTES),
+        max_request_body_bytes: listener.max_request_body_bytes,
+        body_read_timeout: listener.body_read_timeout.0,
+        idle_timeout: listener.idle_timeout.0,
+        h2_max_concurrent_streams: listener.h2_max_concurrent_streams,
+        max_connections: listener.max_connections,
+    }
+}

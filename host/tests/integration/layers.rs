@@ -1,0 +1,79 @@
+//! The layering drawn in docs/architecture.md holds: each module of the crate imports
+//! only from modules in rows below its own.
+
+/// Rows of docs/architecture.md, lowest first.
+const ROWS: &[&[&str]] = &[
+    &["config"],
+    &["net", "etcd", "simulate"],
+    &["proxy", "health", "discovery"],
+    &["membership", "fleet", "reload"],
+    &["admin"],
+    &["app"],
+    &["cli"],
+];
+
+fn row_of(module: &str) -> Option<usize> {
+    ROWS.iter().position(|row| row.contains(&module))
+}
+
+/// The `crate::NAME` paths in `text` (code and doc links alike).
+fn imports(text: &str) -> Vec<String> {
+    text.match_indices("crate::")
+        .filter(|(at, _)| !text[..*at].ends_with("switchyard_policy::"))
+        .map(|(at, prefix)| {
+            text[at + prefix.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect()
+        })
+        .collect()
+}
+
+fn sources(path: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            sources(&entry.unwrap().path(), out);
+        }
+    } else if path.extension().is_some_and(|e| e == "rs") {
+        out.push(path.to_path_buf());
+    }
+}
+
+#[test]
+fn every_module_imports_only_from_rows_below() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for file in files {
+        let relative = file.strip_prefix(&src).unwrap();
+        let module = relative.iter().next().unwrap().to_string_lossy();
+        let module = module.trim_end_matches(".rs");
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let row = row_of(module)
+            .unwrap_or_else(|| panic!("{module} (src/{}) is in no row", relative.display()));
+        let text = std::fs::read_to_string(&file).unwrap();
+        for used in imports(&text) {
+            if used == module {
+                continue;
+            }
+            checked += 1;
+            match row_of(&used) {
+                Some(below) if below < row => {}
+                _ => wrong.push(format!("src/{} uses crate::{used}", relative.display())),
+            }
+        }
+    }
+    assert!(
+        checked > 50,
+        "only {checked} imports found: is the scan broken?"
+    );
+    assert!(
+        wrong.is_empty(),
+        "imports against the layering:\n{}",
+        wrong.join("\n")
+    );
+}
