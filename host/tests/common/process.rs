@@ -1,6 +1,6 @@
 //! Backends in processes of their own, to be killed with SIGKILL: the test binary runs
-//! itself with one test selected (`backend_process`, which every test file using this
-//! declares as `common::process::serve_if_asked()`) and an address to serve on.
+//! itself with one test selected (`backend_process` at the root of the test binary,
+//! whose body is `common::process::serve_if_asked()`) and an address to serve on.
 
 use super::backend;
 use std::net::SocketAddr;

@@ -15,12 +15,6 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Not a test of its own: the body of the backend processes the tests kill.
-#[test]
-fn backend_process() {
-    common::process::serve_if_asked();
-}
-
 /// A `switchyard register` process, killed with SIGKILL when dropped.
 struct Registered(Child);
 

@@ -14,12 +14,6 @@ use std::time::{Duration, Instant};
 use switchyard_policy::ReloadOutcome;
 use switchyard_policy::cluster::Health;
 
-/// Not a test of its own: the body of the backend processes the tests kill.
-#[test]
-fn backend_process() {
-    common::process::serve_if_asked();
-}
-
 /// A policy directory holding the `hostile-scorer` fixture.
 fn hostile_scorer_dir(tag: &str) -> std::path::PathBuf {
     let dir = temp_dir(tag);

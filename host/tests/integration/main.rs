@@ -23,3 +23,10 @@ mod proxy_forwarding;
 mod proxy_grpc;
 mod proxy_http1;
 mod retries;
+
+/// Not a test of its own: the body of the backend processes that tests kill
+/// ([`common::process::BackendProcess`] runs this binary with this test selected).
+#[test]
+fn backend_process() {
+    common::process::serve_if_asked();
+}

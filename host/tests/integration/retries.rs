@@ -10,12 +10,6 @@ use common::process::BackendProcess;
 use common::{backend, config, proxy};
 use std::time::{Duration, Instant};
 
-/// Not a test of its own: the body of the backend processes the tests kill.
-#[test]
-fn backend_process() {
-    common::process::serve_if_asked();
-}
-
 const RETRIES: &str = "[clusters.retries]\nattempts = 3\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
