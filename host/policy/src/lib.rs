@@ -14,7 +14,8 @@
 //! components. [`cluster`] holds the endpoints and their live load.
 //!
 //! Nothing here knows HTTP or the network: requests are seen through [`RequestView`].
-//! Layers, lowest first: `cluster` → `engine` → `balancer`, `scorer` → `registry`.
+//! Layers, lowest first (each imports only from those before it): `cluster` and
+//! `niceness`; `engine`; `balancer` and `scorer`; `registry`.
 
 pub mod balancer;
 pub mod cluster;
@@ -24,11 +25,12 @@ pub mod registry;
 pub mod scorer;
 
 pub use balancer::{
-    ClusterPolicy, HashSource, MAX_STATE_BYTES, Needs, Pick, PickSource, PolicyBinding,
-    PolicySetup, PolicyStats, Preference, RequestInfo, RequestView,
+    ClusterPolicy, MAX_STATE_BYTES, Pick, PickSource, PolicyBinding, PolicyComponent, PolicySetup,
+    Preference, RequestInfo, RequestView,
 };
 pub use engine::{
-    Fault, LoadError, PolicyComponent, PolicyEngine, PolicyLimits, PolicyLog, SimulatedHost, World,
+    Fault, HashSource, LoadError, Needs, PolicyEngine, PolicyLimits, PolicyLog, PolicyStats,
+    SimulatedHost, World,
 };
 pub use registry::{
     CacheOrigin, ComponentCache, DEFAULT_HEALTH_POLICY, DEFAULT_POLICY, LoadFailure,

@@ -17,7 +17,9 @@ pub struct ConfigError {
     pub message: String,
 }
 
-/// Reads and validates `path`. Relative `policies.dir`, `policies.cache_dir`,
+/// Reads and validates `path`: syntax, keys, ranges and cross-references. The policy
+/// names it uses are checked apart, by [`check_policies`] against the built-ins the
+/// caller knows (`app::load` does both). Relative `policies.dir`, `policies.cache_dir`,
 /// `admin.token_file` and discovery file paths are taken relative to the file.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {

@@ -308,6 +308,49 @@ fn check_config_accepts_good_and_names_the_key_in_bad() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `check-config` (and `run`, which loads the same way) refuses a policy that is neither
+/// built in nor in the policy directory, naming the file, the key and the built-ins.
+#[test]
+fn check_config_names_an_unknown_policy_and_the_built_ins() {
+    let dir =
+        std::env::temp_dir().join(format!("switchyard-unknown-policy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = "[[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:8080\"\ncluster = \"api\"\n\
+                [[clusters]]\nname = \"api\"\npolicy = \"fancy\"\n\
+                endpoints = [ { address = \"127.0.0.1:9001\" } ]\n";
+    for (name, text, key, builtins) in [
+        (
+            "balancer.toml",
+            text.to_string(),
+            "policy",
+            switchyard_policy::builtin_names().collect::<Vec<_>>(),
+        ),
+        (
+            "scorer.toml",
+            text.replace("policy = \"fancy\"", "health_policy = \"round-robin\""),
+            "health_policy",
+            switchyard_policy::builtin_scorer_names().collect(),
+        ),
+    ] {
+        let file = dir.join(name);
+        std::fs::write(&file, text).unwrap();
+        let out = check_config(&file);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let wanted = if key == "policy" {
+            "fancy"
+        } else {
+            "round-robin"
+        };
+        let expected = format!(
+            "{name}: clusters[0].{key}: no policy {wanted:?}: not a built-in ({}) and no [policies] dir is set",
+            builtins.join(", ")
+        );
+        assert!(stderr.contains(&expected), "{stderr}\nexpected: {expected}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_access_log_writes_one_json_line_per_request() {
     let backend = named("alpha", Duration::ZERO).await;

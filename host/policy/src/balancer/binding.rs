@@ -3,9 +3,10 @@
 //! version before stays at hand: when the serving one faults or is quarantined, it
 //! answers instead of the host's round-robin.
 
+use crate::balancer::component::PolicyComponent;
+use crate::balancer::{ClusterPolicy, Pick, PickSource, RequestView};
 use crate::cluster::{Membership, PickHistogram};
-use crate::engine::PolicyComponent;
-use crate::{ClusterPolicy, LoadError, Pick, PickSource, PolicyLimits, RequestView};
+use crate::engine::{LoadError, PolicyLimits};
 use arc_swap::{ArcSwap, ArcSwapOption, Guard};
 use std::cell::Cell;
 use std::sync::{Arc, Mutex};

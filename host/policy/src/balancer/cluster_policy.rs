@@ -2,14 +2,14 @@
 //! and the fallback, fault counting and quarantine that keep requests flowing when the
 //! policy misbehaves.
 
+use crate::balancer::component::PolicyComponent;
 use crate::balancer::instance::Instance;
 use crate::balancer::pool::{InstancePool, Pooled};
 use crate::balancer::request::{RequestInfo, RequestView, to_wit};
-use crate::balancer::world::{Needs, Setup};
 use crate::cluster::{EndpointId, Membership};
-use crate::engine::PolicyComponent;
 use crate::engine::faults::FaultLog;
-use crate::{Fault, LoadError, PolicyLimits};
+use crate::engine::world::{Needs, Setup};
+use crate::engine::{Fault, LoadError, PolicyLimits, PolicyStats};
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
@@ -85,25 +85,8 @@ pub enum PickSource {
     /// The host's built-in round-robin, because the policy is quarantined.
     Quarantined,
     /// The version that served before this one, because this one faulted or is
-    /// quarantined (see [`PolicyBinding::pick`](crate::PolicyBinding::pick)).
+    /// quarantined (see [`PolicyBinding::pick`](crate::balancer::PolicyBinding::pick)).
     PreviousVersion,
-}
-
-/// Counters of one cluster policy.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PolicyStats {
-    /// Picks answered by the policy.
-    pub picks: u64,
-    /// Picks answered by the fallback (faults and quarantine).
-    pub fallbacks: u64,
-    /// Traps (panics, blocked I/O, instantiation failures).
-    pub traps: u64,
-    /// Calls that ran past their deadline.
-    pub deadlines: u64,
-    /// Instances that hit the memory cap.
-    pub memory: u64,
-    /// Answers the host could not use.
-    pub invalid_answers: u64,
 }
 
 /// A balancer serving one cluster.

@@ -1,107 +1,12 @@
-//! One live policy instance: its store, its exports, deadlines on every call.
-//! [`Sandboxed`] is the part shared by both worlds; [`Instance`] is a balancer.
+//! One live balancer instance: its exports called under the sandbox's deadlines.
 
-use crate::balancer::world::{self, Balancer, Endpoint, Needs, PolicyInfo, Request, Setup};
+use crate::balancer::cluster_policy::Preference;
+use crate::balancer::component::PolicyComponent;
 use crate::cluster::Membership;
-use crate::engine::PolicyComponent;
-use crate::engine::log::PolicyLog;
-use crate::engine::store::StoreState;
-use crate::engine::ticker::{TICK, Ticker};
-use crate::{Fault, PolicyLimits, Preference};
+use crate::engine::sandboxed::Sandboxed;
+use crate::engine::world::{Balancer, Needs, PolicyInfo, Request, Setup};
+use crate::engine::{Fault, PolicyLimits};
 use std::sync::Arc;
-use std::time::Duration;
-use wasmtime::{Engine, Store, Trap, UpdateDeadline};
-
-/// Trap messages are cut to this length for logs and errors.
-const MAX_MESSAGE: usize = 300;
-
-/// An instantiated component of either world, with its exports `E`, run under limits.
-pub(crate) struct Sandboxed<E> {
-    store: Store<StoreState>,
-    exports: E,
-    ticker: Arc<Ticker>,
-    limits: PolicyLimits,
-    /// Generation of the membership last pushed.
-    seen: u64,
-}
-
-impl<E> Sandboxed<E> {
-    /// Creates a store under `limits` and instantiates into it with `instantiate`, under
-    /// the setup deadline; `membership` answers the load imports until replaced.
-    pub(crate) fn start(
-        engine: &Engine,
-        ticker: &Arc<Ticker>,
-        log: &Arc<PolicyLog>,
-        limits: &PolicyLimits,
-        membership: Arc<Membership>,
-        instantiate: impl FnOnce(&mut Store<StoreState>) -> wasmtime::Result<E>,
-    ) -> Result<Self, Fault> {
-        let state = StoreState::new(Arc::clone(log), membership, limits);
-        let mut store = Store::new(engine, state);
-        store.limiter(|state| &mut state.memory);
-        store.epoch_deadline_callback(|mut cx| {
-            Ok(if cx.data_mut().deadline.expired() {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Continue(1)
-            })
-        });
-        store.data_mut().deadline.arm(limits.setup_deadline);
-        let setup_ticks = ticks(limits.setup_deadline);
-        store.set_epoch_deadline(setup_ticks);
-        ticker.busy(setup_ticks);
-        let exports =
-            instantiate(&mut store).map_err(|e| fault(&store, limits.setup_deadline, &e))?;
-        Ok(Self {
-            store,
-            exports,
-            ticker: Arc::clone(ticker),
-            limits: *limits,
-            seen: 0,
-        })
-    }
-
-    /// The limits calls run under.
-    pub(crate) fn limits(&self) -> &PolicyLimits {
-        &self.limits
-    }
-
-    /// Pushes `membership` with `set_members` (the export's call) unless the instance
-    /// has it already; from then on the load imports answer from it.
-    pub(crate) fn sync(
-        &mut self,
-        membership: &Arc<Membership>,
-        set_members: impl FnOnce(&E, &mut Store<StoreState>, &[Endpoint]) -> wasmtime::Result<()>,
-    ) -> Result<(), Fault> {
-        if self.seen == membership.generation() {
-            return Ok(());
-        }
-        self.store.data_mut().membership = Arc::clone(membership);
-        let endpoints = world::endpoints(membership);
-        let deadline = self.limits.setup_deadline;
-        self.call(deadline, |e, s| set_members(e, s, &endpoints))?;
-        self.seen = membership.generation();
-        Ok(())
-    }
-
-    /// The membership last pushed: the one the load imports and the answers refer to.
-    pub(crate) fn membership(&self) -> &Arc<Membership> {
-        &self.store.data().membership
-    }
-
-    /// Calls into the instance under `deadline`; any failure is a classified [`Fault`].
-    pub(crate) fn call<R>(
-        &mut self,
-        deadline: Duration,
-        f: impl FnOnce(&E, &mut Store<StoreState>) -> wasmtime::Result<R>,
-    ) -> Result<R, Fault> {
-        self.store.data_mut().deadline.arm(deadline);
-        let ticks = ticks(deadline);
-        self.store.set_epoch_deadline(ticks);
-        self.ticker.busy(ticks);
-        f(&self.exports, &mut self.store).map_err(|e| fault(&self.store, deadline, &e))
-    }
-}
 
 /// A balancer instance. Not shared: one caller at a time owns it.
 pub(crate) struct Instance {
@@ -187,31 +92,4 @@ impl Instance {
             ))),
         }
     }
-}
-
-/// Epoch ticks that surely span `deadline`: the epoch may advance right after a call
-/// starts, so one more than the deadline's length in ticks.
-fn ticks(deadline: Duration) -> u64 {
-    deadline.as_nanos().div_ceil(TICK.as_nanos()) as u64 + 1
-}
-
-/// Classifies a failed call.
-fn fault(store: &Store<StoreState>, deadline: Duration, error: &wasmtime::Error) -> Fault {
-    if store.data().memory.exceeded {
-        return Fault::Memory(store.data().memory.limit());
-    }
-    if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-        return Fault::Deadline(deadline);
-    }
-    // The root cause says what happened; the wasm backtrace is left to the log.
-    let mut message = error.root_cause().to_string().replace('\n', " ");
-    if message.len() > MAX_MESSAGE {
-        let mut end = MAX_MESSAGE;
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        message.truncate(end);
-        message.push('…');
-    }
-    Fault::Trap(message)
 }

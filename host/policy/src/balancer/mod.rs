@@ -4,14 +4,12 @@
 
 pub(crate) mod binding;
 pub(crate) mod cluster_policy;
+pub(crate) mod component;
 pub(crate) mod instance;
 mod pool;
 mod request;
-pub(crate) mod world;
 
 pub use binding::{PolicyBinding, PolicySetup};
-pub use cluster_policy::{
-    ClusterPolicy, MAX_STATE_BYTES, Pick, PickSource, PolicyStats, Preference,
-};
+pub use cluster_policy::{ClusterPolicy, MAX_STATE_BYTES, Pick, PickSource, Preference};
+pub use component::PolicyComponent;
 pub use request::{RequestInfo, RequestView};
-pub use world::{HashSource, Needs};

@@ -10,9 +10,9 @@
 //! warm instance, and a round-robin on one worker stays in order; the hand-over takes
 //! its instances from the other end.
 
-use crate::Fault;
 use crate::balancer::instance::Instance;
 use crate::cluster::Membership;
+use crate::engine::Fault;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -1,6 +1,6 @@
 //! The request attributes a pick sees, taken from whatever the proxy has.
 
-use crate::balancer::world::{HashSource, Method, Needs, Request};
+use crate::engine::world::{HashSource, Method, Needs, Request};
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use switchyard_policy_sdk::hash_key;

@@ -1,7 +1,7 @@
 //! Fault accounting shared by balancers and scorers: counters by kind, and quarantine
 //! after too many faults in a window.
 
-use crate::{Fault, PolicyLimits};
+use crate::engine::{Fault, PolicyLimits};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -82,4 +82,22 @@ impl FaultLog {
             invalid_answers: self.invalid_answers.load(Relaxed),
         }
     }
+}
+
+/// Counters of one cluster's policy: a balancer's picks, or a scorer's calls (as
+/// `picks`), and the faults of either.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PolicyStats {
+    /// Picks answered by the policy.
+    pub picks: u64,
+    /// Picks answered by the fallback (faults and quarantine).
+    pub fallbacks: u64,
+    /// Traps (panics, blocked I/O, instantiation failures).
+    pub traps: u64,
+    /// Calls that ran past their deadline.
+    pub deadlines: u64,
+    /// Instances that hit the memory cap.
+    pub memory: u64,
+    /// Answers the host could not use.
+    pub invalid_answers: u64,
 }

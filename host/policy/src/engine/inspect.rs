@@ -1,7 +1,7 @@
 //! Checks a candidate component's shape before anything runs: that it is a component,
 //! which world it implements, and that it imports nothing the sandbox does not serve.
 
-use crate::LoadError;
+use crate::engine::LoadError;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 

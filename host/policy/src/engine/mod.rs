@@ -1,32 +1,34 @@
-//! The wasmtime engine shared by all policies: compilation, linking, epoch ticks.
+//! The sandbox runtime: the wasmtime engine shared by all policies (compilation, the
+//! policy imports and a capability-free WASI linked, epoch ticks), the store each
+//! instance runs in under its limits, and faults. It knows both worlds' bindings
+//! ([`world`]) but neither what a balancer nor a scorer does with them.
 
 pub(crate) mod clock;
 pub(crate) mod error;
 pub(crate) mod faults;
 pub(crate) mod inspect;
 pub(crate) mod log;
+pub(crate) mod sandboxed;
 pub(crate) mod store;
 pub(crate) mod ticker;
 mod wasi;
+pub(crate) mod world;
 
 pub use clock::SimulatedHost;
 pub use error::{Fault, LoadError};
+pub use faults::PolicyStats;
 pub use inspect::World;
 pub use log::PolicyLog;
 pub use store::PolicyLimits;
+pub use world::{HashSource, Needs};
 
-use crate::Sha256Digest;
-use crate::balancer::instance::Instance;
-use crate::balancer::world::scorer::HealthScorerPre;
-use crate::balancer::world::{Balancer, BalancerPre, PolicyInfo};
-use crate::cluster::Membership;
 use crate::niceness::lower_priority;
-use crate::scorer::component::ScorerComponent;
 use std::sync::Arc;
 use store::StoreState;
 use ticker::Ticker;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
 use wasmtime::{Config, Engine};
+use world::Balancer;
 
 /// Compiles and links policy components. One per process; clones share it.
 #[derive(Clone)]
@@ -62,28 +64,6 @@ impl PolicyEngine {
         })
     }
 
-    /// Compiles, validates and links a balancer component named `name`.
-    pub fn compile(&self, name: &str, bytes: &[u8]) -> Result<Arc<PolicyComponent>, LoadError> {
-        let sha256 = Sha256Digest::of(bytes);
-        match self.link(name, sha256, &self.compile_only(bytes)?)? {
-            Linked::Balancer(component) => Ok(component),
-            Linked::Scorer(_) => Err(LoadError::ScorerNotBalancer),
-        }
-    }
-
-    /// Compiles, validates and links a health-scorer component named `name`.
-    pub fn compile_scorer(
-        &self,
-        name: &str,
-        bytes: &[u8],
-    ) -> Result<Arc<ScorerComponent>, LoadError> {
-        let sha256 = Sha256Digest::of(bytes);
-        match self.link(name, sha256, &self.compile_only(bytes)?)? {
-            Linked::Scorer(component) => Ok(component),
-            Linked::Balancer(_) => Err(LoadError::BalancerNotScorer),
-        }
-    }
-
     /// Compiles and validates `bytes` without linking them.
     pub(crate) fn compile_only(&self, bytes: &[u8]) -> Result<Component, LoadError> {
         inspect::check_header(bytes)?;
@@ -93,76 +73,21 @@ impl PolicyEngine {
             .map_err(|e| LoadError::Invalid(format!("{e:#}")))
     }
 
-    /// Checks a compiled component's world and links it as policy `name`, whose bytes
-    /// hash to `sha256`.
-    pub(crate) fn link(
+    /// Prepares `component` for instantiation with the policy imports and WASI.
+    pub(crate) fn instantiate_pre(
         &self,
-        name: &str,
-        sha256: Sha256Digest,
         component: &Component,
-    ) -> Result<Linked, LoadError> {
-        let world = inspect::check_interface(&self.engine, component)?;
-        let link_error = |e: wasmtime::Error| LoadError::Link {
-            world: world.name(),
-            reason: format!("{e:#}"),
-        };
-        let pre = self.linker.instantiate_pre(component).map_err(link_error)?;
-        Ok(match world {
-            World::Balancer => Linked::Balancer(Arc::new(PolicyComponent {
-                name: name.to_string(),
-                version: sha256.to_string()[..12].to_string(),
-                pre: BalancerPre::new(pre).map_err(link_error)?,
-                log: Arc::new(PolicyLog::new(name)),
-                ticker: Arc::clone(&self.ticker),
-            })),
-            World::HealthScorer => Linked::Scorer(Arc::new(ScorerComponent::new(
-                name,
-                HealthScorerPre::new(pre).map_err(link_error)?,
-                Arc::clone(&self.ticker),
-            ))),
-        })
+    ) -> wasmtime::Result<InstancePre<StoreState>> {
+        self.linker.instantiate_pre(component)
+    }
+
+    /// The epoch ticker that policy calls keep running.
+    pub(crate) fn ticker(&self) -> &Arc<Ticker> {
+        &self.ticker
     }
 
     /// The underlying wasmtime engine.
     pub(crate) fn wasmtime(&self) -> &Engine {
         &self.engine
-    }
-}
-
-/// A linked component of either world.
-#[derive(Clone)]
-pub(crate) enum Linked {
-    /// A balancer.
-    Balancer(Arc<PolicyComponent>),
-    /// A health scorer.
-    Scorer(Arc<ScorerComponent>),
-}
-
-/// A compiled, linked balancer, ready to be instantiated cheaply.
-pub struct PolicyComponent {
-    name: String,
-    version: String,
-    pub(crate) pre: BalancerPre<StoreState>,
-    pub(crate) log: Arc<PolicyLog>,
-    /// Keeps the epoch advancing while the policy's calls run.
-    pub(crate) ticker: Arc<Ticker>,
-}
-
-impl PolicyComponent {
-    /// The policy's name (built-in name or file stem).
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The first 12 hex digits of the sha256 of its bytes: which build this is.
-    pub fn version(&self) -> &str {
-        &self.version
-    }
-
-    /// The policy's own description of itself, from a throw-away instance.
-    pub fn describe(&self, limits: &PolicyLimits) -> Result<PolicyInfo, LoadError> {
-        let mut instance = Instance::start(self, limits, Arc::new(Membership::synthetic(0)))
-            .map_err(LoadError::Smoke)?;
-        instance.describe().map_err(LoadError::Smoke)
     }
 }

@@ -6,7 +6,7 @@
 //! the disk cache is used only in a directory this process created or owns and that no
 //! one else can write to.
 
-use crate::LoadError;
+use crate::engine::LoadError;
 use crate::engine::PolicyEngine;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};

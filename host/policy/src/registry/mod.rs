@@ -3,6 +3,7 @@
 
 mod builtin;
 pub(crate) mod cache;
+pub(crate) mod linked;
 mod versions;
 
 pub use builtin::{

@@ -3,15 +3,17 @@
 //! admin API and SIGHUP all reload through here, one reload at a time, off the request
 //! path.
 
+use crate::balancer::ClusterPolicy;
 use crate::balancer::binding::{PolicyBinding, PolicySetup};
 use crate::cluster::Membership;
-use crate::engine::{Linked, PolicyEngine};
+use crate::engine::PolicyEngine;
+use crate::engine::PolicyStats;
+use crate::engine::{LoadError, World};
+use crate::registry::builtin;
 use crate::registry::cache::{CacheOrigin, ComponentCache, Sha256Digest};
+use crate::registry::linked::Linked;
 use crate::scorer::binding::PreparedScorer;
-use crate::{
-    ClusterPolicy, LoadError, PolicyStats, ScorerBinding, ScorerInstance, ScorerSetup, World,
-    builtin,
-};
+use crate::scorer::{ScorerBinding, ScorerInstance, ScorerSetup};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

@@ -3,9 +3,10 @@
 //! quarantines a version that keeps faulting.
 
 use crate::cluster::Membership;
+use crate::engine::PolicyStats;
 use crate::engine::faults::FaultLog;
+use crate::engine::{Fault, LoadError, PolicyLimits};
 use crate::scorer::component::{ScorerComponent, ScorerInstance};
-use crate::{Fault, LoadError, PolicyLimits, PolicyStats};
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};

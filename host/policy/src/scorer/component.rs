@@ -1,15 +1,15 @@
 //! Health scorers: components of the `health-scorer` world, turned into checked
 //! verdicts. One instance serves a cluster, called from the health thread only.
 
-use crate::balancer::instance::Sandboxed;
-use crate::balancer::world::scorer::{self as wit, HealthScorer, HealthScorerPre};
-use crate::balancer::world::{PolicyInfo, Setup};
 use crate::cluster::{EndpointId, Membership};
 use crate::engine::clock;
 use crate::engine::log::PolicyLog;
+use crate::engine::sandboxed::Sandboxed;
 use crate::engine::store::StoreState;
 use crate::engine::ticker::Ticker;
-use crate::{Fault, LoadError, PolicyLimits};
+use crate::engine::world::scorer::{self as wit, HealthScorer, HealthScorerPre};
+use crate::engine::world::{PolicyInfo, Setup};
+use crate::engine::{Fault, LoadError, PolicyLimits};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
