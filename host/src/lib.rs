@@ -2,8 +2,9 @@
 //! WebAssembly components.
 //!
 //! Data flows one way: request → [`proxy`] listener → cluster policy pick
-//! ([`policy`], reading [`cluster`] load figures) → upstream → the response feeds the
-//! cluster's load figures.
+//! ([`switchyard_policy`], reading the cluster's load figures) → upstream → the response
+//! feeds the cluster's load figures. [`app`] is the composition root that builds and
+//! wires every part; docs/architecture.md draws the layers.
 
 pub mod admin;
 pub mod app;

@@ -1,7 +1,7 @@
 //! The sandbox runtime: the wasmtime engine shared by all policies (compilation, the
 //! policy imports and a capability-free WASI linked, epoch ticks), the store each
 //! instance runs in under its limits, and faults. It knows both worlds' bindings
-//! ([`world`]) but neither what a balancer nor a scorer does with them.
+//! (`world`) but neither what a balancer nor a scorer does with them.
 
 pub(crate) mod clock;
 pub(crate) mod error;
