@@ -149,7 +149,6 @@ pub struct ClusterConfig {
     pub name: String,
     /// A built-in policy, or NAME of `NAME.wasm` in the policy directory; unset: the
     /// default policy (round-robin).
-    #[serde(default)]
     pub policy: Option<String>,
     /// Key/values for the policy's `init`.
     #[serde(default)]

@@ -318,30 +318,29 @@ fn check_config_names_an_unknown_policy_and_the_built_ins() {
     let text = "[[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:8080\"\ncluster = \"api\"\n\
                 [[clusters]]\nname = \"api\"\npolicy = \"fancy\"\n\
                 endpoints = [ { address = \"127.0.0.1:9001\" } ]\n";
-    for (name, text, key, builtins) in [
+    for (name, key, wanted, builtins) in [
         (
             "balancer.toml",
-            text.to_string(),
             "policy",
+            "fancy",
             switchyard_policy::builtin_names().collect::<Vec<_>>(),
         ),
         (
             "scorer.toml",
-            text.replace("policy = \"fancy\"", "health_policy = \"round-robin\""),
             "health_policy",
+            "round-robin",
             switchyard_policy::builtin_scorer_names().collect(),
         ),
     ] {
         let file = dir.join(name);
-        std::fs::write(&file, text).unwrap();
+        std::fs::write(
+            &file,
+            text.replace("policy = \"fancy\"", &format!("{key} = {wanted:?}")),
+        )
+        .unwrap();
         let out = check_config(&file);
         assert!(!out.status.success());
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let wanted = if key == "policy" {
-            "fancy"
-        } else {
-            "round-robin"
-        };
         let expected = format!(
             "{name}: clusters[0].{key}: no policy {wanted:?}: not a built-in ({}) and no [policies] dir is set",
             builtins.join(", ")

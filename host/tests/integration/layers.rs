@@ -27,7 +27,6 @@ fn row_of(rows: &[&[&str]], module: &str) -> Option<usize> {
 /// The `crate::NAME` paths in `text` (code and doc links alike).
 fn imports(text: &str) -> Vec<String> {
     text.match_indices("crate::")
-        .filter(|(at, _)| !text[..*at].ends_with("switchyard_policy::"))
         .map(|(at, prefix)| {
             text[at + prefix.len()..]
                 .chars()
