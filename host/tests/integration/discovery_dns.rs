@@ -8,8 +8,10 @@ use crate::common;
 
 use common::client::{json, until_answered_by};
 use common::{backend, proxy};
+use std::io::Read;
+use std::net::UdpSocket;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// dnsmasq serving the `.test` zone with `records` (dnsmasq options), TTL 1 s.
 /// Killed when dropped.
@@ -28,6 +30,9 @@ fn srv(ports: &[u16]) -> Vec<String> {
 }
 
 impl Dns {
+    /// Starts dnsmasq on `port` and waits (up to 10 s) until it answers a query, so a
+    /// proxy's first lookup is not sent into the void (a lost UDP query costs the
+    /// resolver's whole timeout, 5 s).
     fn start(port: u16, records: &[String]) -> Self {
         let binary = ["/usr/sbin/dnsmasq", "dnsmasq"]
             .into_iter()
@@ -48,12 +53,48 @@ impl Dns {
         let child = command
             .args(records)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("starting dnsmasq");
-        Self(child)
+        let mut dns = Self(child);
+        dns.wait_until_answering(port);
+        dns
+    }
+
+    /// Asks dnsmasq for `a.test` until an answer comes; panics with its exit status
+    /// and what it printed if none comes within 10 s.
+    fn wait_until_answering(&mut self, port: u16) {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let started = Instant::now();
+        let mut answer = [0u8; 512];
+        while started.elapsed() < Duration::from_secs(10) {
+            let _ = socket.send_to(&QUERY_A_TEST, ("127.0.0.1", port));
+            if let Ok((n, _)) = socket.recv_from(&mut answer)
+                && n >= 2
+                && answer[..2] == QUERY_A_TEST[..2]
+            {
+                return;
+            }
+        }
+        let _ = self.0.kill();
+        let status = self.0.wait().unwrap();
+        let mut printed = String::new();
+        if let Some(mut stderr) = self.0.stderr.take() {
+            let _ = stderr.read_to_string(&mut printed);
+        }
+        panic!("dnsmasq on port {port} did not answer within 10 s ({status}): {printed}");
     }
 }
+
+/// A DNS query (id 0x5359, recursion desired) for the A records of `a.test`.
+const QUERY_A_TEST: [u8; 24] = [
+    0x53, 0x59, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, // header: one question
+    1, b'a', 4, b't', b'e', b's', b't', 0, // a.test
+    0, 1, 0, 1, // type A, class IN
+];
 
 impl Drop for Dns {
     fn drop(&mut self) {
@@ -64,7 +105,7 @@ impl Drop for Dns {
 
 /// A UDP port nothing uses now.
 fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
+    UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
@@ -93,10 +134,12 @@ async fn membership_follows_srv_records_and_survives_a_name_that_does_not_resolv
     until_answered_by(web, &["a", "b"], Duration::from_secs(5)).await;
 
     // Records rewritten (dnsmasq reads SRV records only at start): the cluster follows
-    // within the refresh bound (TTL 1 s, max_refresh 1 s), plus the restart.
+    // within the refresh bound (TTL 1 s, max_refresh 1 s), plus the restart. A query
+    // sent while dnsmasq restarts is lost and costs the resolver's timeout (5 s, two
+    // attempts), so the bound allows for that.
     drop(dns);
     dns = Dns::start(port, &srv(&[a.addr.port(), b.addr.port(), c.addr.port()]));
-    let took = until_answered_by(web, &["a", "b", "c"], Duration::from_secs(3)).await;
+    let took = until_answered_by(web, &["a", "b", "c"], Duration::from_secs(12)).await;
     eprintln!("a new SRV record served within {took:?}");
     let clusters = json(admin, "/clusters").await;
     let discovery = &clusters["clusters"][0]["discovery"];
