@@ -28,14 +28,15 @@ build() {
     cargo build --release --locked -p switchyard >/dev/null 2>&1 || cargo build --release --locked -p switchyard
 }
 
-# nginx_conf NAME HTTP_BLOCK: $WORK/NAME.conf, a single-worker nginx (pid and error log
-# in $WORK) whose http block is HTTP_BLOCK; start it with nginx -c ... -p "$WORK".
+# nginx_conf NAME HTTP_BLOCK [WORKER_CONNECTIONS]: $WORK/NAME.conf, a single-worker nginx
+# (pid and error log in $WORK; 4096 worker connections unless told) whose http block is
+# HTTP_BLOCK; start it with nginx -c ... -p "$WORK".
 nginx_conf() {
     cat > "$WORK/$1.conf" <<CONF
 worker_processes 1;
 pid $WORK/$1.pid;
 error_log $WORK/$1-error.log;
-events { worker_connections 4096; }
+events { worker_connections ${3:-4096}; }
 http {
     access_log off;
     keepalive_requests 1000000;

@@ -2,6 +2,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 /// The proxy allocates per request; mimalloc is faster at that than glibc's malloc.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -141,6 +141,13 @@ pub(crate) struct Admitted {
     route: Arc<Route>,
 }
 
+impl Admitted {
+    /// The listener's route.
+    pub(crate) fn route(&self) -> &Arc<Route> {
+        &self.route
+    }
+}
+
 impl Drop for Admitted {
     fn drop(&mut self) {
         self.route.stats.open.fetch_sub(1, Relaxed);
@@ -183,7 +190,7 @@ pub(crate) async fn accept_loop(
     listener: TcpListener,
     route: Arc<Route>,
     stop: impl Future<Output = ()>,
-    mut serve: impl FnMut(TcpStream, std::net::SocketAddr, Admitted),
+    mut serve: impl FnMut(TcpStream, Admitted),
 ) {
     tokio::pin!(stop);
     let mut backoff = Backoff::default();
@@ -194,10 +201,10 @@ pub(crate) async fn accept_loop(
             () = stop.as_mut() => return,
         };
         match accepted {
-            Ok((stream, peer)) => {
+            Ok((stream, _)) => {
                 backoff = Backoff::default();
                 match admit(&route) {
-                    Ok(admitted) => serve(stream, peer, admitted),
+                    Ok(admitted) => serve(stream, admitted),
                     // Dropped: closed at once, the client told so.
                     Err(reason) => route.stats.refuse(reason),
                 }

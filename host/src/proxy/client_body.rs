@@ -3,6 +3,7 @@
 //! the client's, so that the forwarding code — which only sees its upstream exchange
 //! fail — answers the client for it and blames no endpoint.
 
+use crate::proxy::connection::UnreadBody;
 use crate::proxy::listener::{ClientFault, ListenerStats};
 use crate::proxy::pauses::Pauses;
 use bytes::Bytes;
@@ -27,15 +28,19 @@ pub(crate) struct Upload {
     /// When all of the body had been read, on the coarse clock; 0 until then.
     completed_ns: AtomicU64,
     stats: Arc<ListenerStats>,
+    /// Told when all of the body has been read.
+    unread: Option<UnreadBody>,
 }
 
 impl Upload {
-    /// An upload under way; a fault in it is counted on `stats`.
-    pub(crate) fn new(stats: Arc<ListenerStats>) -> Arc<Self> {
+    /// An upload under way; a fault in it is counted on `stats`, its end told to
+    /// `unread`.
+    pub(crate) fn new(stats: Arc<ListenerStats>, unread: Option<UnreadBody>) -> Arc<Self> {
         Arc::new(Self {
             fault: AtomicU8::new(0),
             completed_ns: AtomicU64::new(0),
             stats,
+            unread,
         })
     }
 
@@ -52,7 +57,12 @@ impl Upload {
 
     /// All of the body has been read.
     fn done(&self) {
-        self.completed_ns.store(coarse_now_ns().max(1), Relaxed);
+        let before = self.completed_ns.swap(coarse_now_ns().max(1), Relaxed);
+        if before == 0
+            && let Some(unread) = &self.unread
+        {
+            unread.read();
+        }
     }
 
     /// Records `fault` and counts it on the listener; only the first one counts.

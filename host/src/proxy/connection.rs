@@ -2,13 +2,19 @@
 //! over): its socket, with the bytes protocol detection read replayed first and its
 //! traffic noted; its requests in progress; and the watchdog that ends it when it has
 //! been idle too long, or when its responses have stopped moving.
+//!
+//! An HTTP/1.1 connection may also *park*: once every request on it is answered, its
+//! bodies read whole and its responses flushed, the socket refuses hyper its next read,
+//! so that the caller can take the socket back and wait for the next request without
+//! hyper's buffers (an idle connection then costs what the fast path's does).
 
+use crate::proxy::buffers;
 use bytes::{Buf, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -24,7 +30,18 @@ pub(crate) struct Activity {
     requests: AtomicU64,
     /// Reads from and writes to the client that went through.
     moved: AtomicU64,
+    /// Request bodies begun and not read to their end.
+    unread_bodies: AtomicU32,
+    /// Whether the connection may park once it has served a request ([`ALLOWED`]),
+    /// may park now ([`ARMED`]), has ([`PARKED`]), or may not.
+    park: AtomicU8,
 }
+
+/// Parking states (see the module's doc).
+const NO_PARKING: u8 = 0;
+const ALLOWED: u8 = 1;
+const ARMED: u8 = 2;
+const PARKED: u8 = 3;
 
 /// Why the watchdog ended a connection.
 #[derive(Debug, PartialEq, Eq)]
@@ -52,10 +69,41 @@ impl Activity {
     /// guard is dropped.
     pub(crate) fn begin(self: &Arc<Self>) -> InProgress {
         self.requests.fetch_add(IN_PROGRESS | AWAITING, Relaxed);
+        // Parking waits for a first request: before it, hyper may be reading one.
+        if self.park.load(Relaxed) == ALLOWED {
+            self.park.store(ARMED, Relaxed);
+        }
         InProgress {
             activity: Arc::clone(self),
             awaiting: true,
         }
+    }
+
+    /// A request with a body begins: the connection may not park until [`UnreadBody::read`]
+    /// says all of it was read.
+    pub(crate) fn unread_body(self: &Arc<Self>) -> UnreadBody {
+        self.unread_bodies.fetch_add(1, Relaxed);
+        UnreadBody(Arc::clone(self))
+    }
+
+    /// Lets the connection park from now on (`true`), or not.
+    pub(crate) fn allow_parking(&self, allowed: bool) {
+        let state = if allowed { ALLOWED } else { NO_PARKING };
+        self.park.store(state, Relaxed);
+    }
+
+    /// Whether the connection has parked: hyper has nothing left to do on it and
+    /// waits for a read it was refused.
+    pub(crate) fn parked(&self) -> bool {
+        self.park.load(Relaxed) == PARKED
+    }
+
+    /// Whether hyper may be refused its next read: parking is allowed, no request is
+    /// in progress and every body was read whole.
+    fn may_park(&self) -> bool {
+        self.requests.load(Relaxed) == 0
+            && self.unread_bodies.load(Relaxed) == 0
+            && self.park.load(Relaxed) >= ARMED
     }
 
     /// A watchdog that expires when the connection has had no request in progress
@@ -151,6 +199,19 @@ impl Drop for InProgress {
     }
 }
 
+/// A request body not yet read to its end, on its connection.
+#[derive(Clone, Debug)]
+pub(crate) struct UnreadBody(Arc<Activity>);
+
+impl UnreadBody {
+    /// All of the body has been read; to be said once. (A body never read whole keeps
+    /// its connection from parking: hyper closes such a connection after the response
+    /// anyway.)
+    pub(crate) fn read(&self) {
+        self.0.unread_bodies.fetch_sub(1, Relaxed);
+    }
+}
+
 /// A response body whose request is in progress until the body is done.
 pub(crate) struct Tracked<B> {
     inner: B,
@@ -193,6 +254,8 @@ pub(crate) struct ClientIo {
     prefix: BytesMut,
     io: TcpStream,
     activity: Arc<Activity>,
+    /// hyper has written (or tried to) since its last flush went through.
+    unflushed: bool,
 }
 
 impl ClientIo {
@@ -202,15 +265,47 @@ impl ClientIo {
             prefix,
             io,
             activity,
+            unflushed: false,
         }
     }
 
-    /// Notes a write that went through.
-    fn noted(&self, poll: Poll<std::io::Result<usize>>) -> Poll<std::io::Result<usize>> {
+    /// The socket, taken back from a parked connection.
+    pub(crate) fn into_socket(self) -> TcpStream {
+        self.io
+    }
+
+    /// Notes a write that went through, or was tried: a parked connection that still
+    /// has bytes to send unparks, and runs again to send them.
+    fn noted(
+        &mut self,
+        poll: Poll<std::io::Result<usize>>,
+        cx: &Context<'_>,
+    ) -> Poll<std::io::Result<usize>> {
         if poll.is_ready() {
             self.activity.moved.fetch_add(1, Relaxed);
         }
+        self.unflushed = true;
+        let activity = &self.activity;
+        if activity
+            .park
+            .compare_exchange(PARKED, ARMED, Relaxed, Relaxed)
+            .is_ok()
+        {
+            cx.waker().wake_by_ref();
+        }
         poll
+    }
+
+    /// Whether to refuse hyper this read: it has nothing left in hand or unsent.
+    fn park(&self) -> bool {
+        let activity = &self.activity;
+        !self.unflushed
+            && activity.may_park()
+            && (activity
+                .park
+                .compare_exchange(ARMED, PARKED, Relaxed, Relaxed)
+                .is_ok()
+                || activity.parked())
     }
 }
 
@@ -222,6 +317,10 @@ impl AsyncRead for ClientIo {
     ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
         if this.prefix.is_empty() {
+            if this.park() {
+                // No waker kept: whoever polls the connection sees it parked at once.
+                return Poll::Pending;
+            }
             let poll = Pin::new(&mut this.io).poll_read(cx, buf);
             if poll.is_ready() {
                 this.activity.moved.fetch_add(1, Relaxed);
@@ -231,6 +330,11 @@ impl AsyncRead for ClientIo {
         let n = this.prefix.len().min(buf.remaining());
         buf.put_slice(&this.prefix[..n]);
         this.prefix.advance(n);
+        if this.prefix.is_empty() {
+            // Replayed: the buffer goes back to the worker rather than live as long as
+            // the connection.
+            buffers::give_input(std::mem::take(&mut this.prefix));
+        }
         Poll::Ready(Ok(()))
     }
 }
@@ -243,7 +347,7 @@ impl AsyncWrite for ClientIo {
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
         let poll = Pin::new(&mut this.io).poll_write(cx, buf);
-        this.noted(poll)
+        this.noted(poll, cx)
     }
 
     fn poll_write_vectored(
@@ -253,7 +357,7 @@ impl AsyncWrite for ClientIo {
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
         let poll = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
-        this.noted(poll)
+        this.noted(poll, cx)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -261,7 +365,12 @@ impl AsyncWrite for ClientIo {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_flush(cx);
+        if matches!(poll, Poll::Ready(Ok(()))) {
+            this.unflushed = false;
+        }
+        poll
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {

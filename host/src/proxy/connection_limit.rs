@@ -3,8 +3,10 @@
 //!
 //! A new connection needs a free slot. When there is none, the request waits (up to
 //! the connect timeout) as one of at most `max_pending`; further requests are refused
-//! at once. While any request waits, a connection that finishes an exchange is closed
-//! instead of pooled, so that its slot goes to the waiter whichever worker it is on.
+//! at once. A connection that finishes an exchange goes to a request waiting for one
+//! to the same endpoint on its worker (see `pool`); else, while any request waits, it
+//! is closed instead of pooled, so that its slot goes to the waiter whichever worker it
+//! is on.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -54,13 +56,16 @@ impl ConnectionLimit {
         if let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() {
             return Ok(self.slot_of(permit));
         }
-        if self.pending.fetch_add(1, Relaxed) >= self.max_pending {
-            self.pending.fetch_sub(1, Relaxed);
+        // Counted until it returns or is dropped (a waiter may get a connection
+        // handed over instead).
+        let waiting = Pending::count(&self.pending);
+        if waiting.before >= self.max_pending {
+            drop(waiting);
             self.overflowed.fetch_add(1, Relaxed);
             return Err(Overflow::TooManyPending(self.max_pending));
         }
         let waited = tokio::time::timeout(wait, Arc::clone(&self.slots).acquire_owned()).await;
-        self.pending.fetch_sub(1, Relaxed);
+        drop(waiting);
         match waited {
             Ok(Ok(permit)) => Ok(self.slot_of(permit)),
             _ => {
@@ -77,6 +82,11 @@ impl ConnectionLimit {
         }
     }
 
+    /// Whether no slot is free.
+    pub(crate) fn full(&self) -> bool {
+        self.slots.available_permits() == 0
+    }
+
     /// Whether requests wait for a slot.
     pub(crate) fn wanted(&self) -> bool {
         self.pending.load(Relaxed) > 0
@@ -90,6 +100,26 @@ impl ConnectionLimit {
     /// Requests refused since start: too many waiting, or none came free in time.
     pub fn overflowed(&self) -> u64 {
         self.overflowed.load(Relaxed)
+    }
+}
+
+/// One request counted as waiting for a slot, until dropped.
+struct Pending<'a> {
+    count: &'a AtomicUsize,
+    /// How many waited before it.
+    before: usize,
+}
+
+impl<'a> Pending<'a> {
+    fn count(count: &'a AtomicUsize) -> Self {
+        let before = count.fetch_add(1, Relaxed);
+        Self { count, before }
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Relaxed);
     }
 }
 

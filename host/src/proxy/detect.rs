@@ -1,11 +1,6 @@
 //! Which protocol a new client connection speaks (HTTP/2 with prior knowledge starts
 //! with a fixed preface).
 
-use bytes::BytesMut;
-use std::time::Duration;
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
-
 /// The client connection preface of HTTP/2 (RFC 9113 §3.4).
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -16,25 +11,33 @@ pub(crate) enum Protocol {
     Http2,
 }
 
-/// Reads from `stream` until its protocol is known; the bytes read come back with the
-/// answer. `None` when the client closes or sends nothing in time.
-pub(crate) async fn detect(
-    stream: &mut TcpStream,
-    timeout: Duration,
-) -> Option<(Protocol, BytesMut)> {
-    let mut input = BytesMut::with_capacity(16 << 10);
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        match tokio::time::timeout_at(deadline, stream.read_buf(&mut input)).await {
-            Ok(Ok(n)) if n > 0 => {}
-            _ => return None,
-        }
-        let seen = input.len().min(PREFACE.len());
-        if input[..seen] != PREFACE[..seen] {
-            return Some((Protocol::Http1, input));
-        }
-        if seen == PREFACE.len() {
-            return Some((Protocol::Http2, input));
-        }
+/// What a connection whose first bytes are `first` speaks; `None` while they could
+/// still be the start of the HTTP/2 preface.
+pub(crate) fn detect(first: &[u8]) -> Option<Protocol> {
+    let seen = first.len().min(PREFACE.len());
+    if first[..seen] != PREFACE[..seen] {
+        Some(Protocol::Http1)
+    } else if seen == PREFACE.len() {
+        Some(Protocol::Http2)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_preface_says_http2_anything_else_http1() {
+        assert_eq!(detect(b"GET / HTTP/1.1\r\n"), Some(Protocol::Http1));
+        assert_eq!(detect(b"PRI * HTTP/1.1"), Some(Protocol::Http1));
+        assert_eq!(detect(b""), None);
+        assert_eq!(detect(b"PRI * HTTP/2"), None);
+        assert_eq!(detect(PREFACE), Some(Protocol::Http2));
+        assert_eq!(
+            detect(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0"),
+            Some(Protocol::Http2)
+        );
     }
 }

@@ -7,6 +7,7 @@ use crate::config::model::UpstreamProtocol;
 use crate::proxy::access::Access;
 use crate::proxy::body::{Exchange, ProxyBody, Received, Reuse, UpstreamBody, text};
 use crate::proxy::client_body::{ClientBody, Upload};
+use crate::proxy::connection::UnreadBody;
 use crate::proxy::h1::{self, Home};
 use crate::proxy::headers::{
     ClientFields, PolicyView, add_forwarded, authority, join_cookies, strip_hop_by_hop,
@@ -104,8 +105,9 @@ pub(crate) async fn forward(
         upstream.budget().request();
     }
     let deadline = Instant::now() + settings.request_timeout;
-    let (parts, body) = request.into_parts();
-    let (body, upload) = watched(body, bodiless, route);
+    let (mut parts, body) = request.into_parts();
+    let unread = parts.extensions.remove::<UnreadBody>();
+    let (body, upload) = watched(body, bodiless, route, unread);
     let mut requests = Attempts::new(parts, body, retriable.then_some(retry.buffer_bytes));
     let mut next = 0;
     let mut attempts = 0;
@@ -187,12 +189,18 @@ fn refusal(
 }
 
 /// The request's body watched as the route's limits say (unless it is `bodiless`),
-/// and the upload's state for whoever reads the upstream's answer.
-fn watched(body: Incoming, bodiless: bool, route: &Route) -> (ClientBody, Option<Arc<Upload>>) {
+/// and the upload's state for whoever reads the upstream's answer; its end is told to
+/// `unread`.
+fn watched(
+    body: Incoming,
+    bodiless: bool,
+    route: &Route,
+    unread: Option<UnreadBody>,
+) -> (ClientBody, Option<Arc<Upload>>) {
     if bodiless {
         return (ClientBody::ended(body), None);
     }
-    let upload = Upload::new(Arc::clone(&route.stats));
+    let upload = Upload::new(Arc::clone(&route.stats), unread);
     let limits = &route.limits;
     let body = ClientBody::new(
         body,

@@ -2,6 +2,7 @@
 
 use crate::net::http1::{HOP_BY_HOP, lists_token};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use std::io::Write;
 use std::net::SocketAddr;
 use switchyard_policy::RequestView;
 
@@ -69,49 +70,70 @@ pub(crate) fn join_cookies(headers: &mut HeaderMap) {
 pub(crate) fn add_forwarded(headers: &mut HeaderMap, client: &ClientFields, host: Option<&str>) {
     let mut previous = headers.get_all(&X_FORWARDED_FOR).iter().peekable();
     let xff = if previous.peek().is_none() {
-        Some(client.ip.clone())
+        HeaderValue::from_bytes(client.ip()).ok()
     } else {
         let mut list = Vec::new();
         for value in previous {
             list.extend_from_slice(value.as_bytes());
             list.extend_from_slice(b", ");
         }
-        list.extend_from_slice(client.ip.as_bytes());
+        list.extend_from_slice(client.ip());
         HeaderValue::from_bytes(&list).ok()
     };
     if let Some(value) = xff {
         headers.insert(X_FORWARDED_FOR, value);
     }
-    let mut element = client.forwarded_for.as_bytes().to_vec();
+    let mut element = Vec::with_capacity(64);
+    client.push_forwarded_for(&mut element);
     push_forwarded_host(&mut element, host);
     if let Ok(value) = HeaderValue::from_bytes(&element) {
         headers.append(header::FORWARDED, value);
     }
 }
 
-/// A client connection as forwarding headers name it, formatted once per connection.
+/// A client connection as forwarding headers name it: its address, and its IP as
+/// text, formatted once and held inline (no allocation: an idle connection holds
+/// only its address, and this is made again for each burst of requests).
+#[derive(Clone, Copy)]
 pub(crate) struct ClientFields {
     /// The client's address.
     pub(crate) addr: SocketAddr,
-    /// Its IP, as `X-Forwarded-For` lists it.
-    pub(crate) ip: HeaderValue,
-    /// The start of this hop's `Forwarded` element (RFC 7239): `for=CLIENT;proto=http`.
-    pub(crate) forwarded_for: String,
+    /// Its IP as `X-Forwarded-For` lists it, in the first `ip_len` bytes.
+    ip: [u8; MAX_IP_TEXT],
+    ip_len: u8,
 }
+
+/// The longest IP address as text (IPv6 with an embedded IPv4 address).
+const MAX_IP_TEXT: usize = 45;
 
 impl ClientFields {
     /// For the client at `addr`.
     pub(crate) fn new(addr: SocketAddr) -> Self {
-        let ip = addr.ip().to_string();
-        let forwarded_for = match addr {
-            SocketAddr::V4(_) => format!("for={ip};proto=http"),
-            SocketAddr::V6(_) => format!("for=\"[{ip}]\";proto=http"),
-        };
-        Self {
-            addr,
-            ip: HeaderValue::try_from(ip).expect("an IP address is a valid field value"),
-            forwarded_for,
+        let mut ip = [0u8; MAX_IP_TEXT];
+        let mut text = &mut ip[..];
+        write!(text, "{}", addr.ip()).expect("an IP address fits in 45 bytes");
+        let ip_len = (MAX_IP_TEXT - text.len()) as u8;
+        Self { addr, ip, ip_len }
+    }
+
+    /// The client's IP, as `X-Forwarded-For` lists it.
+    pub(crate) fn ip(&self) -> &[u8] {
+        &self.ip[..usize::from(self.ip_len)]
+    }
+
+    /// Appends the start of this hop's `Forwarded` element (RFC 7239):
+    /// `for=CLIENT;proto=http`.
+    pub(crate) fn push_forwarded_for(&self, element: &mut Vec<u8>) {
+        element.extend_from_slice(b"for=");
+        match self.addr {
+            SocketAddr::V4(_) => element.extend_from_slice(self.ip()),
+            SocketAddr::V6(_) => {
+                element.extend_from_slice(b"\"[");
+                element.extend_from_slice(self.ip());
+                element.extend_from_slice(b"]\"");
+            }
         }
+        element.extend_from_slice(b";proto=http");
     }
 }
 

@@ -11,10 +11,12 @@
 mod accept;
 mod access;
 mod body;
+mod buffers;
 mod client_body;
 mod connection;
 mod connection_limit;
 mod detect;
+mod downstream;
 mod forward;
 pub(crate) mod h1;
 #[cfg(feature = "fuzzing")]

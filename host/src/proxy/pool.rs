@@ -12,11 +12,12 @@ use crate::proxy::replay::RequestBody;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard_policy::cluster::EndpointLoad;
+use tokio::sync::oneshot;
 
 /// Why no connection could be had.
 #[derive(Debug, thiserror::Error)]
@@ -143,12 +144,24 @@ impl<T> IdleList<T> {
 
 thread_local! {
     static POOL: RefCell<HashMap<SocketAddr, Idle>> = RefCell::new(HashMap::new());
+    /// Requests on this worker waiting, under their cluster's full connection limit,
+    /// for a socket to an address: a socket that finishes an exchange there goes to
+    /// the first of them (it would otherwise be closed to free its slot, and the
+    /// waiter would connect anew).
+    static WAITING: RefCell<HashMap<SocketAddr, VecDeque<oneshot::Sender<Socket>>>> =
+        RefCell::new(HashMap::new());
 }
 
 /// Closes this worker's idle connections that are no longer wanted: all of those to an
 /// address `idle_timeout_of` does not know (no cluster has it any more), and those idle
 /// for the timeout it gives. Connections in use are not in the pool and finish.
 pub(crate) fn sweep(idle_timeout_of: impl Fn(SocketAddr) -> Option<Duration>) {
+    WAITING.with(|waiting| {
+        waiting.borrow_mut().retain(|_, queue| {
+            queue.retain(|waiter| !waiter.is_closed());
+            !queue.is_empty()
+        })
+    });
     POOL.with(|pool| {
         pool.borrow_mut()
             .retain(|addr, idle| match idle_timeout_of(*addr) {
@@ -245,18 +258,67 @@ pub(crate) async fn checkout_socket(
     let pooled = idle(addr, |idle| {
         idle.sockets.pop(dial.idle_timeout, |s| quiet(s))
     });
-    match pooled {
-        Some(socket) => Ok((socket, true)),
-        None => Ok((Box::pin(connect(addr, dial)).await?, false)),
+    if let Some(socket) = pooled {
+        return Ok((socket, true));
+    }
+    match dial.limit {
+        Some(limit) if limit.full() => Box::pin(wait_for_socket(addr, dial, limit)).await,
+        _ => Ok((Box::pin(connect(addr, dial)).await?, false)),
     }
 }
 
-/// Returns a fast-path socket whose exchange has completed cleanly (closed instead
-/// when its slot is wanted by a waiting request).
+/// Under a full connection limit: the first of a socket to `addr` that another request
+/// on this worker finishes with, and a free slot to connect with (within the connect
+/// timeout).
+async fn wait_for_socket(
+    addr: SocketAddr,
+    dial: Dial<'_>,
+    limit: &Arc<ConnectionLimit>,
+) -> Result<(Socket, bool), ConnectError> {
+    let (handed, receive) = oneshot::channel();
+    WAITING.with(|waiting| {
+        let mut waiting = waiting.borrow_mut();
+        waiting.entry(addr).or_default().push_back(handed);
+    });
+    tokio::select! {
+        biased;
+        Ok(socket) = receive => Ok((socket, true)),
+        slot = limit.slot(dial.connect_timeout) => {
+            let slot = slot.map_err(|e| ConnectError::Overflow(addr, e))?;
+            Ok((Socket::new(tcp(addr, dial.connect_timeout).await?, Some(slot)), false))
+        }
+    }
+}
+
+/// Returns a fast-path socket whose exchange has completed cleanly: to a request on
+/// this worker waiting for one, else to the pool — or closed, when its slot is wanted
+/// by a request waiting on another worker.
 pub(crate) fn checkin_socket(addr: SocketAddr, socket: Socket, max_idle: usize) {
+    let Some(socket) = hand_over(addr, socket) else {
+        return;
+    };
     if !socket.wanted_elsewhere() {
         idle(addr, |idle| idle.sockets.push(socket, max_idle));
     }
+}
+
+/// Gives `socket` to the first request on this worker still waiting for one to
+/// `addr`; the socket back if none is.
+fn hand_over(addr: SocketAddr, mut socket: Socket) -> Option<Socket> {
+    WAITING.with(|waiting| {
+        let mut waiting = waiting.borrow_mut();
+        if let Some(queue) = waiting.get_mut(&addr) {
+            while let Some(waiter) = queue.pop_front() {
+                match waiter.send(socket) {
+                    Ok(()) => return None,
+                    // That request has gone, or connected after all.
+                    Err(back) => socket = back,
+                }
+            }
+            waiting.remove(&addr);
+        }
+        Some(socket)
+    })
 }
 
 fn pooled_http2(addr: SocketAddr) -> Option<http2::SendRequest<RequestBody>> {

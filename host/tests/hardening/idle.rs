@@ -4,7 +4,7 @@
 //! reading.
 
 use crate::common::backend;
-use crate::common::client::{raw_response, until_closed};
+use crate::common::client::{raw_request, raw_response, until_closed};
 use crate::common::h2raw::{self, RawH2};
 use crate::common::proxy;
 use crate::setup;
@@ -176,4 +176,87 @@ async fn a_client_that_reads_none_of_the_proxys_own_answers_is_cut_off() {
     let all = 60_000 * 100;
     assert!(received < all, "{received} bytes: every answer was written");
     drop(writing);
+}
+
+/// Many idle connections cost the proxy little and take nothing from live ones: 2,000
+/// keep-alive connections, each idle after one request (every fourth a chunked upload,
+/// which hyper serves and then hands back), do not stop requests on another connection,
+/// and are still usable afterwards; a connection that sends half a head meanwhile is
+/// still answered 408 after the header read timeout. (The test process holds both ends
+/// of every connection: about 4,000 descriptors; the proxy raises the limit to the
+/// hard one, 20,000 on CI's machines.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_idle_connections_stay_usable_and_take_nothing_from_live_ones() {
+    const IDLE: usize = 2_000;
+    let a = backend::named("a", Duration::ZERO).await;
+    let listener = "header_read_timeout = \"1s\"\nidle_timeout = \"60s\"";
+    let proxy = proxy(&setup(listener, "", &[a.addr]));
+    let web = proxy.listener_addr("web").unwrap();
+    let get = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+    let upload = b"POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n\
+                   5\r\nhello\r\n0\r\n\r\n";
+    let request = |i: usize| if i.is_multiple_of(4) { &upload[..] } else { &get[..] };
+
+    // Opened and used once, 200 at a time.
+    let mut idle = Vec::with_capacity(IDLE);
+    for batch in 0..IDLE / 200 {
+        let mut opening = tokio::task::JoinSet::new();
+        for i in batch * 200..(batch + 1) * 200 {
+            opening.spawn(async move {
+                let mut stream = TcpStream::connect(web).await.unwrap();
+                let answer = raw_response(&mut stream, request(i)).await;
+                (i, stream, answer)
+            });
+        }
+        while let Some(opened) = opening.join_next().await {
+            let (i, stream, answer) = opened.unwrap();
+            assert!(
+                answer.starts_with("HTTP/1.1 200"),
+                "connection {i}: {answer:?}"
+            );
+            idle.push((i, stream));
+        }
+    }
+
+    // Live traffic on another connection, and a head that never ends.
+    let mut live = TcpStream::connect(web).await.unwrap();
+    for n in 0..200 {
+        let answer = raw_response(&mut live, get).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "live request {n}: {answer:?}"
+        );
+    }
+    let started = Instant::now();
+    let half = raw_request(web, b"GET / HTTP/1.1\r\nHo").await;
+    assert!(half.starts_with("HTTP/1.1 408"), "{half:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Every idle connection answers again, over the path it took before (200 at a
+    // time, as they were opened: all at once, they would open 2,000 connections to the
+    // one backend together).
+    let mut failed = Vec::new();
+    while !idle.is_empty() {
+        let mut again = tokio::task::JoinSet::new();
+        for (i, mut stream) in idle.split_off(idle.len().saturating_sub(200)) {
+            again.spawn(async move { (i, raw_response(&mut stream, request(i)).await) });
+        }
+        while let Some(done) = again.join_next().await {
+            let (i, answer) = done.unwrap();
+            if !answer.starts_with("HTTP/1.1 200") {
+                failed.push((i, answer));
+            }
+        }
+    }
+    failed.sort();
+    assert!(
+        failed.is_empty(),
+        "{} failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
 }

@@ -219,9 +219,9 @@ impl<'h, 'b> RequestHead<'h, 'b> {
                 out.extend_from_slice(b", ");
             }
         }
-        out.extend_from_slice(client.ip.as_bytes());
+        out.extend_from_slice(client.ip());
         out.extend_from_slice(b"\r\nforwarded: ");
-        out.extend_from_slice(client.forwarded_for.as_bytes());
+        client.push_forwarded_for(out);
         push_forwarded_host(out, self.host);
         out.extend_from_slice(b"\r\n");
     }

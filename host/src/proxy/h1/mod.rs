@@ -6,8 +6,9 @@
 //! It takes requests whose whole body arrived with the head (up to
 //! [`MAX_BUFFERED_BODY`](head::MAX_BUFFERED_BODY) by `Content-Length`, most API calls;
 //! the header read timeout covers that body too, and a client that stalls in it gets
-//! 408). Between requests a connection may stay idle for the listener's idle timeout.
-//! HTTP/1.0, upgrades, `Expect`, chunked or larger uploads and absolute-form targets
+//! 408). It serves while the client's input holds requests and hands the connection
+//! back, with its buffers returned to the worker, when the input runs dry: waiting for
+//! the next request is the caller's, and costs no buffer. HTTP/1.0, upgrades, `Expect`, chunked or larger uploads and absolute-form targets
 //! are handed, with the rest of their connection, to the general (hyper) path.
 
 mod client;
@@ -19,6 +20,7 @@ pub(crate) use client::{ExchangeError, Home, SocketBody, exchange};
 
 use crate::net::http1::{Framing, Parsed, READ_CHUNK, ResponseHead, header_slots, parse_response};
 use crate::proxy::access::Access;
+use crate::proxy::buffers::{self, Scratch};
 use crate::proxy::connection_limit::Socket;
 use crate::proxy::headers::ClientFields;
 use crate::proxy::listener::{ClientFault, Route};
@@ -26,6 +28,7 @@ use crate::proxy::pool::{self, ConnectError};
 use crate::proxy::retry::{ATTEMPTS_HEADER, idempotent_method};
 use bytes::{Buf, BytesMut};
 use head::{RequestHead, write_text};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Instant;
 use switchyard_policy::RequestView;
@@ -35,48 +38,51 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Sleep;
 
-/// Buffer capacity a keep-alive connection holds on to between requests.
-const KEEP_CAPACITY: usize = 2 * READ_CHUNK;
-
 /// How a fast-path connection ended.
 pub(crate) enum Ended {
     /// It is over; close it.
     Closed,
+    /// Its requests so far are answered and nothing more is buffered: wait for the
+    /// next one.
+    Idle,
     /// These bytes start with a request for the general path, which serves the rest
     /// of the connection.
     Handoff(BytesMut),
 }
 
-/// Serves HTTP/1.1 requests on `stream` from `client`; `input` holds bytes already read.
+/// Serves the HTTP/1.1 requests in `input` (bytes already read from `stream`, a
+/// request begun) and those that follow them without a pause, from the client at
+/// `client`.
 pub(crate) async fn serve(
     stream: &mut TcpStream,
-    client: &ClientFields,
+    client: SocketAddr,
     route: &Route,
     input: BytesMut,
-    signal: &mut watch::Receiver<bool>,
+    signal: &watch::Receiver<bool>,
 ) -> Ended {
+    let client = &ClientFields::new(client);
+    let Scratch {
+        out,
+        head,
+        upstream_input,
+    } = Scratch::take();
     let mut conn = Conn {
         stream,
         client,
         route,
         input,
-        out: Vec::with_capacity(4096),
-        head: Vec::with_capacity(1024),
-        upstream_input: BytesMut::new(),
+        out,
+        head,
+        upstream_input,
     };
-    // One timer per connection, reset for each deadline, and one wait for shutdown.
+    // One timer per connection, reset for each deadline.
     let timer = tokio::time::sleep(route.limits.header_read_timeout);
     tokio::pin!(timer);
-    let mut watcher = signal.clone();
-    let shutdown = async move {
-        let _ = watcher.wait_for(|&down| down).await;
-    };
-    tokio::pin!(shutdown);
     loop {
-        let request = match conn.next_request(shutdown.as_mut(), timer.as_mut()).await {
+        let request = match conn.next_request(timer.as_mut()).await {
             Some(Parsed::Ready(request)) => request,
             None | Some(Parsed::Partial) => return Ended::Closed,
-            Some(Parsed::Handoff) => return Ended::Handoff(conn.input),
+            Some(Parsed::Handoff) => return Ended::Handoff(std::mem::take(&mut conn.input)),
             Some(Parsed::Refuse(status)) => {
                 let why = match status {
                     408 => "request not received in time",
@@ -93,7 +99,9 @@ pub(crate) async fn serve(
         if !conn.forward(request, closing, timer.as_mut()).await {
             return Ended::Closed;
         }
-        conn.trim();
+        if conn.input.is_empty() {
+            return Ended::Idle;
+        }
     }
 }
 
@@ -201,36 +209,18 @@ struct Conn<'a> {
 }
 
 impl Conn<'_> {
-    /// Reads until a whole request is buffered, or what the fast path does not take;
-    /// `None` when the client left or stayed idle too long, or the proxy is shutting
-    /// down; a refusal with 408 when a request started and did not arrive in time.
-    async fn next_request(
-        &mut self,
-        mut shutdown: Pin<&mut impl Future<Output = ()>>,
-        mut timer: Pin<&mut Sleep>,
-    ) -> Option<Parsed<Request>> {
-        // Idle until the next request's first byte, then the header read timeout.
-        let limits = &self.route.limits;
-        let mut idle = self.input.is_empty();
-        let wait = if idle {
-            limits.idle_timeout
-        } else {
-            limits.header_read_timeout
-        };
-        timer.as_mut().reset((Instant::now() + wait).into());
+    /// Reads until a whole request is buffered (one has begun in the input), or what
+    /// the fast path does not take; `None` when the client left, a refusal with 408
+    /// when the request did not arrive within the header read timeout.
+    async fn next_request(&mut self, mut timer: Pin<&mut Sleep>) -> Option<Parsed<Request>> {
+        let deadline = Instant::now() + self.route.limits.header_read_timeout;
+        timer.as_mut().reset(deadline.into());
         loop {
-            if !self.input.is_empty() {
-                match self.take_request() {
-                    Parsed::Partial => {}
-                    taken => return Some(taken),
-                }
-                // A request has begun (most arrive whole, and never get here).
-                if idle {
-                    idle = false;
-                    let deadline = Instant::now() + limits.header_read_timeout;
-                    timer.as_mut().reset(deadline.into());
-                }
+            match self.take_request() {
+                Parsed::Partial => {}
+                taken => return Some(taken),
             }
+            // Most requests arrive whole and never get here.
             self.input.reserve(READ_CHUNK);
             tokio::select! {
                 biased;
@@ -239,9 +229,7 @@ impl Conn<'_> {
                         return None;
                     }
                 }
-                () = timer.as_mut() => return (!idle).then_some(Parsed::Refuse(408)),
-                // Completes once; the connection then closes, never polling it again.
-                () = shutdown.as_mut(), if self.input.is_empty() => return None,
+                () = timer.as_mut() => return Some(Parsed::Refuse(408)),
             }
         }
     }
@@ -581,22 +569,6 @@ impl Conn<'_> {
         Relayed::Complete
     }
 
-    /// Lets go of buffer space a large exchange left, so that idle connections stay small.
-    fn trim(&mut self) {
-        if self.out.capacity() > KEEP_CAPACITY {
-            self.out = Vec::with_capacity(4096);
-        }
-        if self.head.capacity() > KEEP_CAPACITY {
-            self.head = Vec::with_capacity(1024);
-        }
-        if self.input.is_empty() && self.input.capacity() > KEEP_CAPACITY {
-            self.input = BytesMut::new();
-        }
-        if self.upstream_input.is_empty() && self.upstream_input.capacity() > KEEP_CAPACITY {
-            self.upstream_input = BytesMut::new();
-        }
-    }
-
     /// Answers with a short text of the proxy's own, unless the client takes none of it
     /// for the cluster's `body_idle`. Whether the connection stays open.
     async fn reply(
@@ -610,6 +582,19 @@ impl Conn<'_> {
         write_text(&mut self.out, status, message, close);
         let idle = self.route.upstream.settings().body_idle;
         write_within(self.stream, &self.out, idle, timer).await && !close
+    }
+}
+
+impl Drop for Conn<'_> {
+    /// Gives the buffers back to the worker.
+    fn drop(&mut self) {
+        buffers::give_input(std::mem::take(&mut self.input));
+        Scratch {
+            out: std::mem::take(&mut self.out),
+            head: std::mem::take(&mut self.head),
+            upstream_input: std::mem::take(&mut self.upstream_input),
+        }
+        .give();
     }
 }
 

@@ -1,0 +1,118 @@
+//! Buffers a worker lends its client connections while they have a request in hand,
+//! so that a connection waiting for its next request holds none: an idle connection
+//! costs its socket and a small task, not kilobytes of buffer.
+//!
+//! Each worker runs on a thread of its own, so its buffers are thread-locals with no
+//! lock. A buffer that a large exchange grew is let go rather than kept, and only so
+//! many are kept: what is lent out beyond that is allocated and freed as needed.
+
+use crate::net::http1::READ_CHUNK;
+use bytes::BytesMut;
+use std::cell::RefCell;
+
+/// Buffers of each kind a worker keeps for reuse.
+const KEEP: usize = 64;
+/// A buffer whose capacity grew beyond this is freed instead of kept.
+const KEEP_CAPACITY: usize = 2 * READ_CHUNK;
+
+/// What the HTTP/1.1 fast path needs besides the client's input while it serves a
+/// request.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    /// The head being sent (upstream or to the client), and body bytes with it.
+    pub(crate) out: Vec<u8>,
+    /// The request's rewritten head, kept while its attempts last.
+    pub(crate) head: Vec<u8>,
+    /// Bytes from the upstream not yet relayed.
+    pub(crate) upstream_input: BytesMut,
+}
+
+thread_local! {
+    static INPUTS: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+    static SCRATCH: RefCell<Vec<Scratch>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An empty buffer for a client's input, with room for one read.
+pub(crate) fn input() -> BytesMut {
+    INPUTS
+        .with(|kept| kept.borrow_mut().pop())
+        .unwrap_or_else(|| BytesMut::with_capacity(READ_CHUNK))
+}
+
+/// Takes back a client's input buffer (what it still holds is dropped).
+pub(crate) fn give_input(mut input: BytesMut) {
+    if input.capacity() == 0 || input.capacity() > KEEP_CAPACITY {
+        return;
+    }
+    input.clear();
+    INPUTS.with(|kept| keep(&mut kept.borrow_mut(), input));
+}
+
+impl Scratch {
+    /// A set of scratch buffers, empty.
+    pub(crate) fn take() -> Self {
+        SCRATCH
+            .with(|kept| kept.borrow_mut().pop())
+            .unwrap_or_else(|| Scratch {
+                out: Vec::with_capacity(4096),
+                head: Vec::with_capacity(1024),
+                upstream_input: BytesMut::new(),
+            })
+    }
+
+    /// Gives the buffers back; any that a large exchange grew are freed.
+    pub(crate) fn give(mut self) {
+        if self.out.capacity() > KEEP_CAPACITY {
+            self.out = Vec::with_capacity(4096);
+        }
+        if self.head.capacity() > KEEP_CAPACITY {
+            self.head = Vec::with_capacity(1024);
+        }
+        if self.upstream_input.capacity() > KEEP_CAPACITY {
+            self.upstream_input = BytesMut::new();
+        }
+        self.out.clear();
+        self.head.clear();
+        self.upstream_input.clear();
+        SCRATCH.with(|kept| keep(&mut kept.borrow_mut(), self));
+    }
+}
+
+/// Keeps `item` unless [`KEEP`] are kept already.
+fn keep<T>(kept: &mut Vec<T>, item: T) {
+    if kept.len() < KEEP {
+        kept.push(item);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_buffer_comes_back_empty_and_a_grown_one_is_not_kept() {
+        let mut input = input();
+        input.extend_from_slice(b"GET / HTTP/1.1\r\n");
+        let at = input.as_ptr();
+        give_input(input);
+        let again = super::input();
+        assert!(again.is_empty());
+        assert_eq!(again.as_ptr(), at, "the same buffer, reused");
+
+        let mut grown = again;
+        grown.reserve(4 * KEEP_CAPACITY);
+        give_input(grown);
+        assert!(super::input().capacity() <= KEEP_CAPACITY);
+    }
+
+    #[test]
+    fn scratch_is_reused_cleared() {
+        let mut scratch = Scratch::take();
+        scratch.out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+        let at = scratch.out.as_ptr();
+        scratch.give();
+        let again = Scratch::take();
+        assert!(again.out.is_empty() && again.head.is_empty());
+        assert_eq!(again.out.as_ptr(), at);
+    }
+}
