@@ -14,7 +14,9 @@ MODE is what each connection does before it is held:
 Connections are opened with non-blocking sockets, at most CONNECT_WINDOW handshakes
 pending at once (so a listen backlog of 511 is not overrun by one client), and at most
 REQUEST_WINDOW requests in flight at once (so a proxy whose upstream connections are
-capped at 512 is not made to refuse some). When every connection is done the client
+capped at 512 is not made to refuse some; the environment variable REQUEST_WINDOW
+overrides it, as benches/pool-memory.sh does to open one upstream connection per
+request). When every connection is done the client
 prints `ready COUNT` on stdout and holds them until stdin closes or a SIGTERM, SIGINT
 or SIGHUP comes; then it checks that the server closed none of them, resets them all
 (no TIME_WAIT left behind) and exits. Everything is bounded by SETUP_SECONDS.
@@ -35,7 +37,7 @@ import sys
 import time
 
 CONNECT_WINDOW = 200
-REQUEST_WINDOW = 100
+REQUEST_WINDOW = int(os.environ.get("REQUEST_WINDOW", "100"))
 SETUP_SECONDS = 60.0
 
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
