@@ -87,6 +87,21 @@ impl ConnectionLimit {
         self.slots.available_permits() == 0
     }
 
+    /// Why a request may not wait for a slot now, if it may not: `max_pending` wait
+    /// already (counted as a refusal).
+    pub(crate) fn queue_full(&self) -> Option<Overflow> {
+        if self.pending.load(Relaxed) < self.max_pending {
+            return None;
+        }
+        self.overflowed.fetch_add(1, Relaxed);
+        Some(Overflow::TooManyPending(self.max_pending))
+    }
+
+    /// Requests waiting for a slot now.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Relaxed)
+    }
+
     /// Whether requests wait for a slot.
     pub(crate) fn wanted(&self) -> bool {
         self.pending.load(Relaxed) > 0
@@ -140,6 +155,11 @@ pub(crate) struct Socket {
 impl Socket {
     pub(crate) fn new(stream: TcpStream, slot: Option<Slot>) -> Self {
         Self { stream, slot }
+    }
+
+    /// Requests waiting for a slot under its cluster's limit (0 without a limit).
+    pub(crate) fn waiting_for_slots(&self) -> usize {
+        self.slot.as_ref().map_or(0, |slot| slot.limit.pending())
     }
 
     /// Whether its slot would serve a waiting request better than an idle connection:

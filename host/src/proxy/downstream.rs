@@ -192,11 +192,10 @@ async fn serve_http1(
     route: &Arc<Route>,
     signal: &watch::Receiver<bool>,
 ) -> Option<(TcpStream, BytesMut)> {
-    let activity = Activity::new();
-    activity.allow_parking(true);
-    let service = Forwarding::new(route, client, &activity, true);
-    let io = TokioIo::new(ClientIo::new(input, stream, Arc::clone(&activity)));
+    let (activity, service, io) = for_hyper(stream, input, client, route, true);
     let limits = route.limits;
+    // Not `pipeline_flush`: with it, hyper holds responses back while it has read
+    // ahead, and a connection could park with them unsent.
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -234,9 +233,7 @@ async fn serve_http2(
     route: &Arc<Route>,
     signal: &watch::Receiver<bool>,
 ) {
-    let activity = Activity::new();
-    let service = Forwarding::new(route, client, &activity, false);
-    let io = TokioIo::new(ClientIo::new(input, stream, Arc::clone(&activity)));
+    let (activity, service, io) = for_hyper(stream, input, client, route, false);
     let limits = route.limits;
     let mut builder = http2::Builder::new(TokioExecutor::new());
     builder
@@ -248,6 +245,22 @@ async fn serve_http2(
     let idle = limits.idle_timeout;
     let watchdog = activity.watchdog(idle, route.upstream.settings().body_idle);
     until_drained(connection, signal.clone(), watchdog, idle, None).await;
+}
+
+/// What hyper serves a connection with: its activity (which may park it, when
+/// `parking`), the forwarding service, and the socket with `input` to be read first.
+fn for_hyper(
+    stream: TcpStream,
+    input: BytesMut,
+    client: SocketAddr,
+    route: &Arc<Route>,
+    parking: bool,
+) -> (Arc<Activity>, Forwarding, TokioIo<ClientIo>) {
+    let activity = Activity::new();
+    activity.allow_parking(parking);
+    let service = Forwarding::new(route, client, &activity, parking);
+    let io = TokioIo::new(ClientIo::new(input, stream, Arc::clone(&activity)));
+    (activity, service, io)
 }
 
 /// The service hyper calls for each request of a connection: forwards it, keeping it
@@ -466,6 +479,25 @@ mod tests {
         assert_eq!(&read[..], b"GET /next HTTP/1.1\r\nHo");
         client.write_all(b"st: t\r\n\r\n").await.unwrap();
         assert_eq!(read_until(&mut socket, "\r\n\r\n").await, "st: t\r\n\r\n");
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_is_to_close_closes_rather_than_parks() {
+        for request in [
+            &b"POST /up HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello"
+                [..],
+            b"POST /up HTTP/1.0\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
+        ] {
+            let (mut client, server) = pair().await;
+            client.write_all(request).await.unwrap();
+            assert!(echo(server, true).await.is_none(), "{request:?}");
+            let answer = read_until(&mut client, "hello").await;
+            assert!(answer.starts_with("HTTP/1."), "{answer:?}");
+            let mut rest = Vec::new();
+            let closed =
+                tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut rest));
+            assert!(matches!(closed.await, Ok(Ok(_))), "closed after the answer");
+        }
     }
 
     #[tokio::test]

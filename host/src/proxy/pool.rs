@@ -148,8 +148,43 @@ thread_local! {
     /// for a socket to an address: a socket that finishes an exchange there goes to
     /// the first of them (it would otherwise be closed to free its slot, and the
     /// waiter would connect anew).
-    static WAITING: RefCell<HashMap<SocketAddr, VecDeque<oneshot::Sender<Socket>>>> =
-        RefCell::new(HashMap::new());
+    static WAITING: RefCell<HashMap<SocketAddr, Waiters>> = RefCell::new(HashMap::new());
+}
+
+/// The requests on this worker waiting for a socket to one address.
+#[derive(Default)]
+struct Waiters {
+    /// Oldest first; some may have stopped waiting.
+    queue: VecDeque<oneshot::Sender<Socket>>,
+    /// How many still wait.
+    live: usize,
+}
+
+/// One request counted among its address's waiters until dropped.
+struct Waiting(SocketAddr);
+
+impl Waiting {
+    /// Queues a waiter for a socket to `addr`: the receiving end, and the count.
+    fn join(addr: SocketAddr) -> (oneshot::Receiver<Socket>, Self) {
+        let (handed, receive) = oneshot::channel();
+        WAITING.with(|waiting| {
+            let mut waiting = waiting.borrow_mut();
+            let waiters = waiting.entry(addr).or_default();
+            waiters.queue.push_back(handed);
+            waiters.live += 1;
+        });
+        (receive, Self(addr))
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITING.with(|waiting| {
+            if let Some(waiters) = waiting.borrow_mut().get_mut(&self.0) {
+                waiters.live = waiters.live.saturating_sub(1);
+            }
+        });
+    }
 }
 
 /// Closes this worker's idle connections that are no longer wanted: all of those to an
@@ -157,9 +192,9 @@ thread_local! {
 /// for the timeout it gives. Connections in use are not in the pool and finish.
 pub(crate) fn sweep(idle_timeout_of: impl Fn(SocketAddr) -> Option<Duration>) {
     WAITING.with(|waiting| {
-        waiting.borrow_mut().retain(|_, queue| {
-            queue.retain(|waiter| !waiter.is_closed());
-            !queue.is_empty()
+        waiting.borrow_mut().retain(|_, waiters| {
+            waiters.queue.retain(|waiter| !waiter.is_closed());
+            !waiters.queue.is_empty() || waiters.live > 0
         })
     });
     POOL.with(|pool| {
@@ -275,11 +310,10 @@ async fn wait_for_socket(
     dial: Dial<'_>,
     limit: &Arc<ConnectionLimit>,
 ) -> Result<(Socket, bool), ConnectError> {
-    let (handed, receive) = oneshot::channel();
-    WAITING.with(|waiting| {
-        let mut waiting = waiting.borrow_mut();
-        waiting.entry(addr).or_default().push_back(handed);
-    });
+    if let Some(full) = limit.queue_full() {
+        return Err(ConnectError::Overflow(addr, full));
+    }
+    let (receive, _waiting) = Waiting::join(addr);
     tokio::select! {
         biased;
         Ok(socket) = receive => Ok((socket, true)),
@@ -303,18 +337,27 @@ pub(crate) fn checkin_socket(addr: SocketAddr, socket: Socket, max_idle: usize) 
 }
 
 /// Gives `socket` to the first request on this worker still waiting for one to
-/// `addr`; the socket back if none is.
+/// `addr` — when every request waiting under the cluster's limit is on this worker
+/// (else closing it lets the slot go to the longest waiter, whichever worker it is
+/// on) and the socket is quiet; the socket back if it goes to none.
 fn hand_over(addr: SocketAddr, mut socket: Socket) -> Option<Socket> {
     WAITING.with(|waiting| {
         let mut waiting = waiting.borrow_mut();
-        if let Some(queue) = waiting.get_mut(&addr) {
-            while let Some(waiter) = queue.pop_front() {
-                match waiter.send(socket) {
-                    Ok(()) => return None,
-                    // That request has gone, or connected after all.
-                    Err(back) => socket = back,
-                }
+        let Some(waiters) = waiting.get_mut(&addr) else {
+            return Some(socket);
+        };
+        let all_here = socket.waiting_for_slots() <= waiters.live;
+        if !all_here || !quiet(&socket) {
+            return Some(socket);
+        }
+        while let Some(waiter) = waiters.queue.pop_front() {
+            match waiter.send(socket) {
+                Ok(()) => return None,
+                // That request has gone, or connected after all.
+                Err(back) => socket = back,
             }
+        }
+        if waiters.live == 0 {
             waiting.remove(&addr);
         }
         Some(socket)

@@ -195,7 +195,13 @@ async fn two_thousand_idle_connections_stay_usable_and_take_nothing_from_live_on
     let get = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
     let upload = b"POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n\
                    5\r\nhello\r\n0\r\n\r\n";
-    let request = |i: usize| if i.is_multiple_of(4) { &upload[..] } else { &get[..] };
+    let request = |i: usize| {
+        if i.is_multiple_of(4) {
+            &upload[..]
+        } else {
+            &get[..]
+        }
+    };
 
     // Opened and used once, 200 at a time.
     let mut idle = Vec::with_capacity(IDLE);
