@@ -4,19 +4,19 @@
 # the proxy's RSS against N — for Switchyard (one worker), nginx (one worker,
 # `keepalive N`) and HAProxy (one thread, `http-reuse always`) in one run.
 #
-# For each proxy and each N in COUNTS, a fresh proxy is started in front of a backend
-# that answers each request after DELAY seconds (a small asyncio server, so that N
-# requests at once keep N upstream connections busy); benches/idle_clients.py sends
-# one GET on each of N client connections, all in flight together; once every answer
-# is in, the clients close their connections, and after a pause (freed memory settles)
-# the proxy's RSS is read: what remains over the start is its N idle upstream
-# connections (the proxy's descriptor count is checked to hold them), plus whatever
-# its allocator keeps of the memory the client connections used, so the figure is an
-# upper bound. Each pool is allowed N idle connections and keeps them 10 minutes.
-# Descriptors: the proxy holds 2N during the requests, the backend N; N at most 9,000.
+# For each proxy and each N in COUNTS, two points on a fresh proxy each, the clients
+# (benches/idle_clients.py, one GET per connection) holding their connections open
+# after the answers: "pool", every request in flight at once against a backend that
+# answers after DELAY seconds (a small asyncio server), so the proxy opens N upstream
+# connections and keeps them idle afterwards; and "direct", the same with the backend
+# answering at once and at most 100 requests in flight, so the proxy keeps few. The
+# proxy's RSS is read once it has settled (unchanged for 3 s, or after 30 s: memory
+# freed after the burst of N requests in flight is given back with a delay). The cost
+# of one idle upstream connection is the slope of "pool" over N less the slope of
+# "direct" (which holds the same client connections), in KiB. Each pool may keep N
+# idle connections for 10 minutes; the proxy's descriptor count is checked to hold
+# them. Descriptors: the proxy holds 2N, so N is at most 9,000.
 #
-# Needs nginx-light, haproxy, procps, python3. Usage:
-#   [COUNTS="1000 4000"] [DELAY=2] [SWITCHYARD_BIN=PATH] benches/pool-memory.sh
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 COUNTS=${COUNTS:-1000 4000}
@@ -26,7 +26,7 @@ trap 'echo "pool-memory.sh: line $LINENO failed: $BASH_COMMAND" >&2' ERR
 need nginx:nginx-light haproxy:haproxy pgrep:procps python3:python3
 if [ -n "${SWITCHYARD_BIN:-}" ]; then BIN=$SWITCHYARD_BIN; else build; fi
 ulimit -n "$(ulimit -Hn)"
-BACKEND=18291 NGINX=18292 HAPROXY=18294 SWITCHYARD=18295
+BACKEND=18291 FAST=18290 NGINX=18292 HAPROXY=18294 SWITCHYARD=18295
 MAX=20000
 
 cat > "$WORK/backend.py" <<'PY'
@@ -47,6 +47,7 @@ async def main():
 asyncio.run(main())
 PY
 setsid python3 "$WORK/backend.py" $BACKEND "$DELAY" &
+setsid python3 "$WORK/backend.py" $FAST 0 &
 
 nginx_conf nginx "    upstream backend { server 127.0.0.1:$BACKEND; keepalive $MAX; keepalive_timeout 10m; }
     server { listen 127.0.0.1:$NGINX; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_read_timeout 60s; } }" $MAX
@@ -86,41 +87,75 @@ wait_port() {
 }
 wait_port $BACKEND
 
-# point NAME PORT N: one measurement on a fresh proxy.
+# settled PID: its RSS in KiB once unchanged for 3 s (30 s at most).
+settled() {
+    local last=-1 same=0 now
+    for _ in $(seq 30); do
+        now=$(rss_kib "$1")
+        if [ "$now" = "$last" ]; then same=$((same + 1)); else same=0; fi
+        [ $same -lt 3 ] || break
+        last=$now
+        sleep 1
+    done
+    echo "$now"
+}
+
+# point NAME PORT N KIND: one measurement on a fresh proxy whose backend is the slow
+# one (KIND pool) or the fast one (direct).
 point() {
-    local name=$1 port=$2 n=$3 pid master="" rss0 rss1 fd0 fd1
+    local name=$1 port=$2 n=$3 kind=$4 pid master="" rss0 rss1 fd0 fd1 window=$3 backend=$BACKEND
+    [ "$kind" = pool ] || { window=100; backend=$FAST; }
+    sed -e "s/:$BACKEND\b/:$backend/" "$WORK/$name.conf.in" > "$WORK/$name.conf.now"
     case $name in
-    nginx) setsid nginx -c "$WORK/nginx.conf" -p "$WORK" -g 'daemon off;' & master=$!
+    nginx) setsid nginx -c "$WORK/nginx.conf.now" -p "$WORK" -g 'daemon off;' & master=$!
            wait_port "$port"
            for _ in $(seq 100); do pid=$(pgrep -P $master) && break; sleep 0.1; done ;;
-    haproxy) setsid haproxy -f "$WORK/haproxy.cfg" -q 2>/dev/null & pid=$!; wait_port "$port" ;;
-    switchyard) RUST_LOG=warn setsid "$BIN" run --config "$WORK/switchyard.toml" & pid=$!; wait_port "$port" ;;
+    haproxy) setsid haproxy -f "$WORK/haproxy.conf.now" -q 2>/dev/null & pid=$!; wait_port "$port" ;;
+    switchyard) RUST_LOG=warn setsid "$BIN" run --config "$WORK/switchyard.conf.now" & pid=$!; wait_port "$port" ;;
     esac
     sleep 1
     rss0=$(rss_kib "$pid"); fd0=$(fd_count "$pid")
-    # One client process per 4,500 connections; each answers, then closes at once.
-    local k=$(( (n + 4499) / 4500 )) i
+    # One client process per 4,500 connections, holding them until its stdin closes.
+    local k=$(( (n + 4499) / 4500 )) i clients=()
+    mkfifo "$WORK/hold"
     for i in $(seq "$k"); do
-        REQUEST_WINDOW=$n timeout 120 python3 benches/idle_clients.py 127.0.0.1 "$port" \
-            $(( n / k )) h1 </dev/null >"$WORK/client.$i.out" 2>"$WORK/client.$i.err" &
+        REQUEST_WINDOW=$window python3 benches/idle_clients.py 127.0.0.1 "$port" $(( n / k )) h1 \
+            <"$WORK/hold" >"$WORK/client.$i.out" 2>"$WORK/client.$i.err" &
+        clients+=($!)
     done
-    wait $(jobs -p | tail -n "$k") || { cat "$WORK"/client.*.err >&2; return 1; }
-    sleep 3
-    rss1=$(rss_kib "$pid"); fd1=$(fd_count "$pid")
+    exec 9>"$WORK/hold"
+    for _ in $(seq 600); do
+        [ "$(grep -l '^ready' "$WORK"/client.*.out 2>/dev/null | wc -l)" -lt "$k" ] || break
+        for i in "${clients[@]}"; do kill -0 "$i" 2>/dev/null || { cat "$WORK"/client.*.err >&2; return 1; }; done
+        sleep 0.2
+    done
+    rss1=$(settled "$pid"); fd1=$(fd_count "$pid")
+    exec 9>&-
+    wait "${clients[@]}" || true
+    rm -f "$WORK/hold" "$WORK"/client.*
     if [ -n "$master" ]; then kill "$master"; wait "$master" 2>/dev/null || true; else kill "$pid"; wait "$pid" 2>/dev/null || true; fi
-    printf '%-11s N=%-5s rss %7s -> %7s KiB (%+7d)   idle upstream connections held: %d\n' \
-        "$name" "$n" "$rss0" "$rss1" $((rss1 - rss0)) $((fd1 - fd0))
-    echo "$name $n $((rss1 - rss0)) $((fd1 - fd0))" >> "$WORK/pool"
+    printf '%-11s %-6s N=%-5s rss %7s -> %7s KiB (%+7d)   descriptors %+d (clients and upstream)\n' \
+        "$name" "$kind" "$n" "$rss0" "$rss1" $((rss1 - rss0)) $((fd1 - fd0))
+    echo "$name $kind $n $((rss1 - rss0))" >> "$WORK/pool"
 }
 
-echo "== $(date -u +%F) — idle upstream connections; backend answers after ${DELAY}s; N in $COUNTS"
+mv "$WORK/nginx.conf" "$WORK/nginx.conf.in"
+mv "$WORK/haproxy.cfg" "$WORK/haproxy.conf.in"
+mv "$WORK/switchyard.toml" "$WORK/switchyard.conf.in"
+echo "== $(date -u +%F) — idle upstream connections; slow backend answers after ${DELAY}s; N in $COUNTS"
 for n in $COUNTS; do
-    point nginx $NGINX "$n"
-    point haproxy $HAPROXY "$n"
-    point switchyard $SWITCHYARD "$n"
+    for name in nginx haproxy switchyard; do
+        point $name "$(eval echo \$${name^^})" "$n" pool
+        point $name "$(eval echo \$${name^^})" "$n" direct
+    done
 done
-awk '{ n[$1] += 1; x[$1] += $2; y[$1] += $3; xx[$1] += $2 * $2; xy[$1] += $2 * $3 }
+awk '{ k = $1 " " $2; n[k] += 1; x[k] += $3; y[k] += $4; xx[k] += $3 * $3; xy[k] += $3 * $4; p[$1] = 1 }
 END {
-  print "KiB per idle upstream connection (slope of RSS over N, least squares):"
-  for (p in n) printf "  %-11s %6.2f\n", p, (n[p] * xy[p] - x[p] * y[p]) / (n[p] * xx[p] - x[p] * x[p])
+  print "KiB per idle upstream connection: slope of RSS over N with N idle upstream connections, less the slope without them"
+  for (q in p) {
+    a = q " pool"; b = q " direct"
+    sa = (n[a] * xy[a] - x[a] * y[a]) / (n[a] * xx[a] - x[a] * x[a])
+    sb = (n[b] * xy[b] - x[b] * y[b]) / (n[b] * xx[b] - x[b] * x[b])
+    printf "  %-11s %6.2f   (pool %.2f, direct %.2f)\n", q, sa - sb, sa, sb
+  }
 }' "$WORK/pool"

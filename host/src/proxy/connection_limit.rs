@@ -157,6 +157,11 @@ impl Socket {
         Self { stream, slot }
     }
 
+    /// Whether it holds a slot of a cluster's connection limit.
+    pub(crate) fn limited(&self) -> bool {
+        self.slot.is_some()
+    }
+
     /// Requests waiting for a slot under its cluster's limit (0 without a limit).
     pub(crate) fn waiting_for_slots(&self) -> usize {
         self.slot.as_ref().map_or(0, |slot| slot.limit.pending())

@@ -83,14 +83,15 @@ pub(crate) async fn serve(
     let signal = &shutdown.signal;
     // Its first bytes, enough of them to tell its protocol, must come within the
     // header read timeout; later, each request within the idle timeout.
-    let timer = tokio::time::sleep(route.limits.header_read_timeout);
+    let mut deadline = Instant::now() + route.limits.header_read_timeout;
+    let timer = tokio::time::sleep_until(deadline);
     tokio::pin!(timer);
     let mut input = BytesMut::new();
     let mut client = None;
     loop {
         if input.is_empty() || client.is_none() {
             let ready = std::future::poll_fn(|cx| {
-                ready_to_read(cx, &stream, timer.as_mut(), stopping.as_mut())
+                ready_to_read(cx, &stream, deadline, timer.as_mut(), stopping.as_mut())
             });
             let read = match ready.await {
                 true => read_available(&stream, &mut input),
@@ -124,41 +125,57 @@ pub(crate) async fn serve(
         let Some(client) = client else { continue };
         let fast = route.upstream.settings().protocol != UpstreamProtocol::Http2;
         let ended = if fast {
-            Box::pin(h1::serve(&mut stream, client, route, input, signal)).await
+            // Written into its allocation: a request's future is large, and built on
+            // the stack it would be copied there.
+            let serving = h1::serve(&mut stream, client, route, input, signal, timer.as_mut());
+            Box::into_pin(Box::write(Box::new_uninit(), serving)).await
         } else {
             Ended::Handoff(input)
         };
+        let idle = route.limits.idle_timeout;
+        deadline = Instant::now() + idle;
         input = match ended {
             Ended::Closed => return Box::pin(linger(stream)).await,
-            Ended::Idle => BytesMut::new(),
+            Ended::Idle => {
+                // Idle for a moment already.
+                deadline -= h1::HOT.min(idle);
+                BytesMut::new()
+            }
             Ended::Handoff(input) => {
                 match Box::pin(serve_http1(stream, input, client, route, signal)).await {
                     Some((parked, rest)) => {
                         stream = parked;
+                        deadline = Instant::now() + idle;
                         rest
                     }
                     None => return,
                 }
             }
         };
-        let idle = Instant::now() + route.limits.idle_timeout;
-        timer.as_mut().reset(idle);
     }
 }
 
-/// Whether `stream` is readable (or closed): `false` when `timer` fires or `stopping`
-/// completes first. No waiter of its own: the socket keeps the task's waker, so an
-/// idle connection's task holds only the timer and the wait for shutdown.
+/// Whether `stream` is readable (or closed): `false` when `deadline` passes (on
+/// `timer`, set only when there is a wait) or `stopping` completes first. No waiter of
+/// its own: the socket keeps the task's waker, so an idle connection's task holds only
+/// the timer and the wait for shutdown.
 fn ready_to_read(
     cx: &mut Context<'_>,
     stream: &TcpStream,
-    timer: Pin<&mut Sleep>,
+    deadline: Instant,
+    mut timer: Pin<&mut Sleep>,
     stopping: Pin<&mut impl Future>,
 ) -> Poll<bool> {
+    if let Poll::Ready(ready) = stream.poll_read_ready(cx) {
+        return Poll::Ready(ready.is_ok());
+    }
+    if timer.deadline() != deadline {
+        timer.as_mut().reset(deadline);
+    }
     if stopping.poll(cx).is_ready() || timer.poll(cx).is_ready() {
         return Poll::Ready(false);
     }
-    stream.poll_read_ready(cx).map(|ready| ready.is_ok())
+    Poll::Pending
 }
 
 /// Reads what `stream` has into `input` (a buffer from the worker's if `input` has

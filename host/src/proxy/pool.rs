@@ -341,6 +341,10 @@ pub(crate) fn checkin_socket(addr: SocketAddr, socket: Socket, max_idle: usize) 
 /// (else closing it lets the slot go to the longest waiter, whichever worker it is
 /// on) and the socket is quiet; the socket back if it goes to none.
 fn hand_over(addr: SocketAddr, mut socket: Socket) -> Option<Socket> {
+    // Only a cluster with a connection limit has requests waiting for a socket.
+    if !socket.limited() {
+        return Some(socket);
+    }
     WAITING.with(|waiting| {
         let mut waiting = waiting.borrow_mut();
         let Some(waiters) = waiting.get_mut(&addr) else {

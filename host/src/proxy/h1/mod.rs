@@ -6,9 +6,9 @@
 //! It takes requests whose whole body arrived with the head (up to
 //! [`MAX_BUFFERED_BODY`](head::MAX_BUFFERED_BODY) by `Content-Length`, most API calls;
 //! the header read timeout covers that body too, and a client that stalls in it gets
-//! 408). It serves while the client's input holds requests and hands the connection
-//! back, with its buffers returned to the worker, when the input runs dry: waiting for
-//! the next request is the caller's, and costs no buffer. HTTP/1.0, upgrades, `Expect`, chunked or larger uploads and absolute-form targets
+//! 408). It serves while requests keep coming, and hands the connection back, with its
+//! buffers returned to the worker, once none has begun for a moment ([`HOT`]): waiting
+//! longer for the next request is the caller's, and costs no buffer. HTTP/1.0, upgrades, `Expect`, chunked or larger uploads and absolute-form targets
 //! are handed, with the rest of their connection, to the general (hyper) path.
 
 mod client;
@@ -38,12 +38,17 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Sleep;
 
+/// How long a connection keeps its buffers after a response, waiting for the next
+/// request: a busy connection (one more than a few requests a second) never lets them
+/// go, an idle one holds none after this.
+pub(crate) const HOT: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// How a fast-path connection ended.
 pub(crate) enum Ended {
     /// It is over; close it.
     Closed,
-    /// Its requests so far are answered and nothing more is buffered: wait for the
-    /// next one.
+    /// Its requests so far are answered, and no other began within [`HOT`]: wait for
+    /// the next one.
     Idle,
     /// These bytes start with a request for the general path, which serves the rest
     /// of the connection.
@@ -52,13 +57,14 @@ pub(crate) enum Ended {
 
 /// Serves the HTTP/1.1 requests in `input` (bytes already read from `stream`, a
 /// request begun) and those that follow them without a pause, from the client at
-/// `client`.
+/// `client`; `timer` (the connection's one timer) is reset for each deadline.
 pub(crate) async fn serve(
     stream: &mut TcpStream,
     client: SocketAddr,
     route: &Route,
     input: BytesMut,
     signal: &watch::Receiver<bool>,
+    mut timer: Pin<&mut Sleep>,
 ) -> Ended {
     let client = &ClientFields::new(client);
     let Scratch {
@@ -75,9 +81,10 @@ pub(crate) async fn serve(
         head,
         upstream_input,
     };
-    // One timer per connection, reset for each deadline.
-    let timer = tokio::time::sleep(route.limits.header_read_timeout);
-    tokio::pin!(timer);
+    // Made once for the whole burst of requests.
+    let mut watcher = signal.clone();
+    let shutdown = watcher.wait_for(|&down| down);
+    tokio::pin!(shutdown);
     loop {
         let request = match conn.next_request(timer.as_mut()).await {
             Some(Parsed::Ready(request)) => request,
@@ -100,7 +107,11 @@ pub(crate) async fn serve(
             return Ended::Closed;
         }
         if conn.input.is_empty() {
-            return Ended::Idle;
+            match conn.next_soon(shutdown.as_mut(), timer.as_mut()).await {
+                Some(true) => {}
+                Some(false) => return Ended::Idle,
+                None => return Ended::Closed,
+            }
         }
     }
 }
@@ -213,14 +224,19 @@ impl Conn<'_> {
     /// the fast path does not take; `None` when the client left, a refusal with 408
     /// when the request did not arrive within the header read timeout.
     async fn next_request(&mut self, mut timer: Pin<&mut Sleep>) -> Option<Parsed<Request>> {
-        let deadline = Instant::now() + self.route.limits.header_read_timeout;
-        timer.as_mut().reset(deadline.into());
+        let mut waiting = false;
         loop {
             match self.take_request() {
                 Parsed::Partial => {}
                 taken => return Some(taken),
             }
-            // Most requests arrive whole and never get here.
+            // Most requests arrive whole and never get here: the timer is set for
+            // those that do not.
+            if !waiting {
+                waiting = true;
+                let deadline = Instant::now() + self.route.limits.header_read_timeout;
+                timer.as_mut().reset(deadline.into());
+            }
             self.input.reserve(READ_CHUNK);
             tokio::select! {
                 biased;
@@ -231,6 +247,27 @@ impl Conn<'_> {
                 }
                 () = timer.as_mut() => return Some(Parsed::Refuse(408)),
             }
+        }
+    }
+
+    /// Waits, with the buffers at hand, for the next request to begin: whether it did
+    /// within [`HOT`] (and the idle timeout); `None` when the client left or the proxy
+    /// is shutting down.
+    async fn next_soon(
+        &mut self,
+        mut shutdown: Pin<&mut impl Future>,
+        mut timer: Pin<&mut Sleep>,
+    ) -> Option<bool> {
+        let wait = HOT.min(self.route.limits.idle_timeout);
+        timer.as_mut().reset((Instant::now() + wait).into());
+        self.input.reserve(READ_CHUNK);
+        tokio::select! {
+            biased;
+            read = self.stream.read_buf(&mut self.input) => {
+                matches!(read, Ok(n) if n > 0).then_some(true)
+            }
+            () = timer.as_mut() => Some(false),
+            _ = shutdown.as_mut() => None,
         }
     }
 
@@ -498,8 +535,10 @@ impl Conn<'_> {
                         self.upstream_input.advance(head.head_len);
                         // Its own bound: the timer is the request's.
                         let idle = self.route.upstream.settings().body_idle;
+                        // Boxed: rare, and its timer would make every request's
+                        // future larger.
                         let written = tokio::time::timeout(idle, self.stream.write_all(&self.out));
-                        if !matches!(written.await, Ok(Ok(()))) {
+                        if !matches!(Box::pin(written).await, Ok(Ok(()))) {
                             return Err(Failure::ClientGone);
                         }
                         continue;
