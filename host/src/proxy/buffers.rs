@@ -78,6 +78,24 @@ impl Scratch {
     }
 }
 
+/// Gives the memory this worker has freed back to the system. mimalloc returns freed
+/// pages only later, as the thread allocates again; a worker whose connections have
+/// gone idle allocates nothing, and would keep what a burst of requests used. Called
+/// by each worker every second.
+pub(crate) fn return_freed_memory() {
+    #[cfg(not(feature = "system-allocator"))]
+    {
+        unsafe extern "C" {
+            /// mimalloc's: frees what it can of this thread's heap (`force`: all it can,
+            /// at a cost).
+            fn mi_collect(force: bool);
+        }
+        // SAFETY: mimalloc is linked in (the binary's allocator); collecting is safe
+        // at any time on any thread.
+        unsafe { mi_collect(false) };
+    }
+}
+
 /// Keeps `item` unless [`KEEP`] are kept already.
 fn keep<T>(kept: &mut Vec<T>, item: T) {
     if kept.len() < KEEP {

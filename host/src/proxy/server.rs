@@ -3,6 +3,7 @@
 //! lock between workers), graceful drain.
 
 use crate::proxy::accept::accept_loop;
+use crate::proxy::buffers;
 use crate::proxy::downstream::{self, Shutdown};
 use crate::proxy::listener::Route;
 use crate::proxy::pool;
@@ -175,8 +176,9 @@ fn run_worker(
 }
 
 /// Every [`SWEEP_EVERY`], closes this worker's pooled idle connections to endpoints no
-/// cluster has any more, and those idle past their cluster's `idle_timeout`; and
-/// updates each cluster's median latency, which fading latency figures return to.
+/// cluster has any more, and those idle past their cluster's `idle_timeout`; updates
+/// each cluster's median latency, which fading latency figures return to; and gives
+/// back the memory the worker freed.
 async fn sweep_pool(routes: Vec<Arc<Route>>) {
     let mut every = tokio::time::interval(SWEEP_EVERY);
     loop {
@@ -194,6 +196,7 @@ async fn sweep_pool(routes: Vec<Arc<Route>>) {
             }
         }
         pool::sweep(|addr| timeouts.get(&addr).copied());
+        buffers::return_freed_memory();
     }
 }
 
