@@ -6,7 +6,8 @@
 # a fresh proxy is started, its resident memory (VmRSS of /proc/PID/status: nginx's
 # worker, HAProxy's and Switchyard's process) read, N connections opened by
 # benches/idle_clients.py, and the RSS read again once every client has printed
-# `ready`, the proxy holds N more descriptors and a second has passed. Modes: "idle"
+# `ready`, the proxy holds N more descriptors and its RSS has settled (unchanged for
+# 3 s). Modes: "idle"
 # (connected, nothing sent), "h1" (one HTTP/1.1 GET answered, then idle keep-alive),
 # "h2c" (an HTTP/2 prior-knowledge connection that carried one GET: nginx's and
 # HAProxy's h2 ports, Switchyard's own port, which detects h2c). The figure quoted is
@@ -215,6 +216,19 @@ stop() {
 
 # --- Readings ------------------------------------------------------------------------
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# settled PID: its RSS in KiB once unchanged for 3 s (30 s at most): an allocator may
+# hand memory freed after a burst back to the system with a delay.
+settled() {
+    local last=-1 same=0 now
+    for _ in $(seq 30); do
+        now=$(rss_kib "$1")
+        if [ "$now" = "$last" ]; then same=$((same + 1)); else same=0; fi
+        [ $same -lt 3 ] || break
+        last=$now
+        sleep 1
+    done
+    echo "$now"
+}
 fd_count() { ls "/proc/$1/fd" | wc -l; }
 tcp_pages() { awk '$1 == "TCP:" {print $NF}' /proc/net/sockstat; }
 # KiB of the slab caches that hold a socket's kernel structures.
@@ -318,8 +332,7 @@ hold() {
     done
     [ "$(fd_count "$pid")" -ge $((fd0 + n)) ] ||
         echo "WARNING: $name $mode N=$n: the proxy holds $(( $(fd_count "$pid") - fd0 )) more descriptors, not $n" >&2
-    sleep 1
-    rss1=$(rss_kib "$pid"); tcp1=$(tcp_pages); slab1=$(slab_kib); sk1=$(server_skmem "$port")
+    rss1=$(settled "$pid"); tcp1=$(tcp_pages); slab1=$(slab_kib); sk1=$(server_skmem "$port")
     close_clients
     stop "$name"
     local flag=""
