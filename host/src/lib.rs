@@ -19,3 +19,8 @@ mod net;
 pub mod proxy;
 pub mod reload;
 pub mod simulate;
+
+// mimalloc is the binary's allocator; its library is linked into every program built
+// on this crate (tests, benches), so that the workers' `mi_collect` calls resolve.
+#[cfg(not(feature = "system-allocator"))]
+extern crate mimalloc;

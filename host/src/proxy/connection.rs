@@ -70,9 +70,7 @@ impl Activity {
     pub(crate) fn begin(self: &Arc<Self>) -> InProgress {
         self.requests.fetch_add(IN_PROGRESS | AWAITING, Relaxed);
         // Parking waits for a first request: before it, hyper may be reading one.
-        if self.park.load(Relaxed) == ALLOWED {
-            self.park.store(ARMED, Relaxed);
-        }
+        let _ = self.park.compare_exchange(ALLOWED, ARMED, Relaxed, Relaxed);
         InProgress {
             activity: Arc::clone(self),
             awaiting: true,
