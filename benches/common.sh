@@ -1,7 +1,8 @@
 # Sourced by the load scripts in benches/ (from the repository root): a work directory
 # removed on exit, with every process the script started; `need` installs the apt
 # packages of missing tools; `build` makes the release binary; `nginx_conf` and
-# `switchyard_conf` write the servers' configurations; AWK_STATS holds awk functions
+# `switchyard_conf` write the servers' configurations; `rss_kib` and `settled` read a
+# process's resident memory (the second once it stops moving); AWK_STATS holds awk functions
 # for the summaries: us("1.5ms") in microseconds, median(" 3 1 2"); BIN is where
 # `build` leaves the binary (CARGO_TARGET_DIR is honoured).
 WORK=$(mktemp -d)
@@ -64,6 +65,22 @@ policy = "${POLICY:-least-request}"
 protocol = "http1"
 endpoints = [ ${endpoints%, } ]
 CONF
+}
+
+# rss_kib PID: the process's resident memory in KiB.
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# settled PID: its RSS in KiB once unchanged for 3 s (30 s at most): an allocator may
+# hand memory freed after a burst back to the system with a delay.
+settled() {
+    local last=-1 same=0 now
+    for _ in $(seq 30); do
+        now=$(rss_kib "$1")
+        if [ "$now" = "$last" ]; then same=$((same + 1)); else same=0; fi
+        [ $same -lt 3 ] || break
+        last=$now
+        sleep 1
+    done
+    echo "$now"
 }
 
 AWK_STATS='

@@ -215,20 +215,6 @@ stop() {
 }
 
 # --- Readings ------------------------------------------------------------------------
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-# settled PID: its RSS in KiB once unchanged for 3 s (30 s at most): an allocator may
-# hand memory freed after a burst back to the system with a delay.
-settled() {
-    local last=-1 same=0 now
-    for _ in $(seq 30); do
-        now=$(rss_kib "$1")
-        if [ "$now" = "$last" ]; then same=$((same + 1)); else same=0; fi
-        [ $same -lt 3 ] || break
-        last=$now
-        sleep 1
-    done
-    echo "$now"
-}
 fd_count() { ls "/proc/$1/fd" | wc -l; }
 tcp_pages() { awk '$1 == "TCP:" {print $NF}' /proc/net/sockstat; }
 # KiB of the slab caches that hold a socket's kernel structures.

@@ -79,26 +79,12 @@ max_idle_per_endpoint = $MAX
 idle_timeout = "10m"
 CONF
 
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 fd_count() { ls "/proc/$1/fd" | wc -l; }
 wait_port() {
     for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
     echo "pool-memory.sh: nothing listens on port $1" >&2; return 1
 }
 wait_port $BACKEND
-
-# settled PID: its RSS in KiB once unchanged for 3 s (30 s at most).
-settled() {
-    local last=-1 same=0 now
-    for _ in $(seq 30); do
-        now=$(rss_kib "$1")
-        if [ "$now" = "$last" ]; then same=$((same + 1)); else same=0; fi
-        [ $same -lt 3 ] || break
-        last=$now
-        sleep 1
-    done
-    echo "$now"
-}
 
 # point NAME PORT N KIND: one measurement on a fresh proxy whose backend is the slow
 # one (KIND pool) or the fast one (direct).

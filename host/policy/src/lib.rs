@@ -14,12 +14,13 @@
 //! components. [`cluster`] holds the endpoints and their live load.
 //!
 //! Nothing here knows HTTP or the network: requests are seen through [`RequestView`].
-//! Layers, lowest first (each imports only from those before it): `cluster` and
-//! `niceness`; `engine`; `balancer` and `scorer`; `registry`.
+//! Layers, lowest first (each imports only from those before it): `cluster`,
+//! `niceness` and `ip_text`; `engine`; `balancer` and `scorer`; `registry`.
 
 pub mod balancer;
 pub mod cluster;
 pub mod engine;
+pub mod ip_text;
 pub mod niceness;
 pub mod registry;
 pub mod scorer;

@@ -14,7 +14,7 @@ const PROXY_ROWS: &[&[&str]] = &[
 
 /// Rows of `switchyard-policy`'s modules, lowest first.
 const POLICY_ROWS: &[&[&str]] = &[
-    &["cluster", "niceness"],
+    &["cluster", "niceness", "ip_text"],
     &["engine"],
     &["balancer", "scorer"],
     &["registry"],

@@ -1,7 +1,7 @@
 //! The request attributes a pick sees, taken from whatever the proxy has.
 
 use crate::engine::world::{HashSource, Method, Needs, Request};
-use std::io::Write;
+use crate::ip_text::IpText;
 use std::net::{IpAddr, SocketAddr};
 use switchyard_policy_sdk::hash_key;
 
@@ -131,35 +131,7 @@ fn hash_of(source: &HashSource, view: &impl RequestView) -> Option<u64> {
 /// `hash_key` of the IP's text (as `Display` writes it), without allocating: a pick
 /// hashing on the client IP pays no formatter.
 fn ip_key(ip: IpAddr) -> u64 {
-    let mut text = [0u8; 45];
-    let len = match ip {
-        IpAddr::V4(v4) => {
-            let mut len = 0;
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    text[len] = b'.';
-                    len += 1;
-                }
-                if octet >= 100 {
-                    text[len] = b'0' + octet / 100;
-                    len += 1;
-                }
-                if octet >= 10 {
-                    text[len] = b'0' + octet / 10 % 10;
-                    len += 1;
-                }
-                text[len] = b'0' + octet % 10;
-                len += 1;
-            }
-            len
-        }
-        IpAddr::V6(v6) => {
-            let mut rest = &mut text[..];
-            write!(rest, "{v6}").expect("an IPv6 address's text fits in 45 bytes");
-            45 - rest.len()
-        }
-    };
-    hash_key(&text[..len])
+    hash_key(IpText::of(ip).as_bytes())
 }
 
 /// The value of cookie `name` in a `Cookie` header.
