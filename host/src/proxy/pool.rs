@@ -337,9 +337,9 @@ pub(crate) fn checkin_socket(addr: SocketAddr, socket: Socket, max_idle: usize) 
 }
 
 /// Gives `socket` to the first request on this worker still waiting for one to
-/// `addr` — when every request waiting under the cluster's limit is on this worker
+/// `addr`, when every request waiting under the cluster's limit is on this worker
 /// (else closing it lets the slot go to the longest waiter, whichever worker it is
-/// on) and the socket is quiet; the socket back if it goes to none.
+/// on); closes it if it is not quiet; the socket back if it goes to none.
 fn hand_over(addr: SocketAddr, mut socket: Socket) -> Option<Socket> {
     // Only a cluster with a connection limit has requests waiting for a socket.
     if !socket.limited() {
@@ -350,9 +350,12 @@ fn hand_over(addr: SocketAddr, mut socket: Socket) -> Option<Socket> {
         let Some(waiters) = waiting.get_mut(&addr) else {
             return Some(socket);
         };
-        let all_here = socket.waiting_for_slots() <= waiters.live;
-        if !all_here || !quiet(&socket) {
+        if socket.waiting_for_slots() > waiters.live {
             return Some(socket);
+        }
+        if !quiet(&socket) {
+            // Bytes or an end from the endpoint after a complete response: closed.
+            return None;
         }
         while let Some(waiter) = waiters.queue.pop_front() {
             match waiter.send(socket) {
