@@ -54,27 +54,41 @@ impl Scratch {
         SCRATCH
             .with(|kept| kept.borrow_mut().pop())
             .unwrap_or_else(|| Scratch {
-                out: Vec::with_capacity(4096),
-                head: Vec::with_capacity(1024),
+                out: Vec::with_capacity(OUT_CAPACITY),
+                head: Vec::with_capacity(HEAD_CAPACITY),
                 upstream_input: BytesMut::new(),
             })
     }
 
     /// Gives the buffers back; any that a large exchange grew are freed.
     pub(crate) fn give(mut self) {
-        if self.out.capacity() > KEEP_CAPACITY {
-            self.out = Vec::with_capacity(4096);
-        }
-        if self.head.capacity() > KEEP_CAPACITY {
-            self.head = Vec::with_capacity(1024);
-        }
-        if self.upstream_input.capacity() > KEEP_CAPACITY {
-            self.upstream_input = BytesMut::new();
-        }
         self.out.clear();
         self.head.clear();
         self.upstream_input.clear();
+        fit(&mut self.out, OUT_CAPACITY);
+        fit(&mut self.head, HEAD_CAPACITY);
+        fit_bytes(&mut self.upstream_input);
         SCRATCH.with(|kept| keep(&mut kept.borrow_mut(), self));
+    }
+}
+
+/// What a fresh `out` and `head` of [`Scratch`] hold.
+pub(crate) const OUT_CAPACITY: usize = 4096;
+pub(crate) const HEAD_CAPACITY: usize = 1024;
+
+/// Lets go of the capacity a large exchange grew `buf` to, when it is over what is
+/// kept: `buf` starts again with `fresh`. (Its contents go too; call it on one whose
+/// contents are used.)
+pub(crate) fn fit(buf: &mut Vec<u8>, fresh: usize) {
+    if buf.capacity() > KEEP_CAPACITY {
+        *buf = Vec::with_capacity(fresh);
+    }
+}
+
+/// As [`fit`], for an empty `buf` (one that holds bytes keeps them).
+pub(crate) fn fit_bytes(buf: &mut BytesMut) {
+    if buf.is_empty() && buf.capacity() > KEEP_CAPACITY {
+        *buf = BytesMut::new();
     }
 }
 

@@ -9,8 +9,9 @@ use crate::common;
 use common::client::{json, until_answered_by};
 use common::{backend, proxy};
 use std::io::Read;
-use std::net::UdpSocket;
+use std::net::{TcpListener, UdpSocket};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 /// dnsmasq serving the `.test` zone with `records` (dnsmasq options), TTL 1 s.
@@ -103,13 +104,19 @@ impl Drop for Dns {
     }
 }
 
-/// A UDP port nothing uses now.
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A port free now for both UDP and TCP (dnsmasq binds both), below the kernel's
+/// ephemeral range (32768 and up unless changed): no outgoing connection of a test
+/// running alongside can take it between here, dnsmasq's start and a restart on it.
+fn free_dns_port() -> u16 {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let seed = u64::from(std::process::id()) * 7_919 + CALLS.fetch_add(1, Relaxed) * 1_009;
+    (0..2_000u64)
+        .map(|i| 20_000 + ((seed + i * 13) % 12_000) as u16)
+        .find(|&port| {
+            TcpListener::bind(("127.0.0.1", port)).is_ok()
+                && UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        })
+        .expect("a port from 20000 to 31999 free for UDP and TCP")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,7 +124,7 @@ async fn membership_follows_srv_records_and_survives_a_name_that_does_not_resolv
     let a = backend::named("a", Duration::ZERO).await;
     let b = backend::named("b", Duration::ZERO).await;
     let c = backend::named("c", Duration::ZERO).await;
-    let port = free_udp_port();
+    let port = free_dns_port();
     let mut dns = Dns::start(port, &srv(&[a.addr.port(), b.addr.port()]));
     let config = format!(
         "workers = 2\n[admin]\nlisten = \"127.0.0.1:0\"\n\
@@ -164,7 +171,7 @@ async fn membership_follows_srv_records_and_survives_a_name_that_does_not_resolv
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_records_with_the_configured_port_serve() {
     let backend = backend::named("a", Duration::ZERO).await;
-    let dns_port = free_udp_port();
+    let dns_port = free_dns_port();
     let _dns = Dns::start(dns_port, &["--host-record=api.test,127.0.0.1".to_string()]);
     let config = format!(
         "workers = 2\n\

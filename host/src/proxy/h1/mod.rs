@@ -8,8 +8,9 @@
 //! the header read timeout covers that body too, and a client that stalls in it gets
 //! 408). It serves while requests keep coming, and hands the connection back, with its
 //! buffers returned to the worker, once none has begun for a moment ([`HOT`]): waiting
-//! longer for the next request is the caller's, and costs no buffer. HTTP/1.0, upgrades, `Expect`, chunked or larger uploads and absolute-form targets
-//! are handed, with the rest of their connection, to the general (hyper) path.
+//! longer for the next request is the caller's, and costs no buffer. HTTP/1.0,
+//! upgrades, `Expect`, chunked or larger uploads and absolute-form targets are handed,
+//! with the rest of their connection, to the general (hyper) path.
 
 mod client;
 #[cfg(feature = "fuzzing")]
@@ -106,6 +107,7 @@ pub(crate) async fn serve(
         if !conn.forward(request, closing, timer.as_mut()).await {
             return Ended::Closed;
         }
+        conn.trim();
         if conn.input.is_empty() {
             match conn.next_soon(shutdown.as_mut(), timer.as_mut()).await {
                 Some(true) => {}
@@ -606,6 +608,15 @@ impl Conn<'_> {
             done = end;
         }
         Relayed::Complete
+    }
+
+    /// Lets go of buffer space a large exchange left, so that a busy connection stays
+    /// small too. The head and `out` are used by then; the inputs keep what they hold.
+    fn trim(&mut self) {
+        buffers::fit(&mut self.out, buffers::OUT_CAPACITY);
+        buffers::fit(&mut self.head, buffers::HEAD_CAPACITY);
+        buffers::fit_bytes(&mut self.input);
+        buffers::fit_bytes(&mut self.upstream_input);
     }
 
     /// Answers with a short text of the proxy's own, unless the client takes none of it
