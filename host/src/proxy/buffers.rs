@@ -41,11 +41,21 @@ pub(crate) fn input() -> BytesMut {
 
 /// Takes back a client's input buffer (what it still holds is dropped).
 pub(crate) fn give_input(mut input: BytesMut) {
-    if input.capacity() == 0 || input.capacity() > KEEP_CAPACITY {
+    let capacity = whole_capacity(&mut input);
+    if capacity == 0 || capacity > KEEP_CAPACITY {
         return;
     }
-    input.clear();
     INPUTS.with(|kept| keep(&mut kept.borrow_mut(), input));
+}
+
+/// Empties `buf` and takes back the room its consumed bytes held: the capacity of its
+/// whole allocation (`capacity` alone leaves out what `advance` went past, so a large
+/// buffer could pass for a small one).
+fn whole_capacity(buf: &mut BytesMut) -> usize {
+    buf.clear();
+    // Fails only when there is no consumed room to take back.
+    let _ = buf.try_reclaim(buf.capacity() + 1);
+    buf.capacity()
 }
 
 impl Scratch {
@@ -87,7 +97,7 @@ pub(crate) fn fit(buf: &mut Vec<u8>, fresh: usize) {
 
 /// As [`fit`], for an empty `buf` (one that holds bytes keeps them).
 pub(crate) fn fit_bytes(buf: &mut BytesMut) {
-    if buf.is_empty() && buf.capacity() > KEEP_CAPACITY {
+    if buf.is_empty() && whole_capacity(buf) > KEEP_CAPACITY {
         *buf = BytesMut::new();
     }
 }
@@ -120,6 +130,7 @@ fn keep<T>(kept: &mut Vec<T>, item: T) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Buf;
 
     #[test]
     fn a_buffer_comes_back_empty_and_a_grown_one_is_not_kept() {
@@ -135,6 +146,20 @@ mod tests {
         grown.reserve(4 * KEEP_CAPACITY);
         give_input(grown);
         assert!(super::input().capacity() <= KEEP_CAPACITY);
+    }
+
+    #[test]
+    fn a_grown_buffer_is_not_kept_once_its_bytes_are_consumed() {
+        let mut input = BytesMut::with_capacity(8 * KEEP_CAPACITY);
+        input.extend_from_slice(&vec![b'x'; 7 * KEEP_CAPACITY + 100]);
+        // What is left looks small.
+        input.advance(7 * KEEP_CAPACITY);
+        assert!(input.capacity() <= KEEP_CAPACITY);
+        let mut kept = input.clone();
+        fit_bytes(&mut kept);
+        assert_eq!(kept.len(), 100, "one that holds bytes keeps them");
+        give_input(input);
+        assert!(whole_capacity(&mut super::input()) <= KEEP_CAPACITY);
     }
 
     #[test]

@@ -78,7 +78,11 @@ pub(crate) fn add_forwarded(headers: &mut HeaderMap, client: &ClientFields, host
             list.extend_from_slice(b", ");
         }
         list.extend_from_slice(client.ip());
-        HeaderValue::from_bytes(&list).ok()
+        // Never the client's own list without this hop's entry: that would forward a
+        // forged chain as it is.
+        HeaderValue::from_bytes(&list)
+            .or_else(|_| HeaderValue::from_bytes(client.ip()))
+            .ok()
     };
     if let Some(value) = xff {
         headers.insert(X_FORWARDED_FOR, value);
