@@ -10,9 +10,10 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
 fi
 
-# Discovery tests run a real DNS server and a real etcd.
+# Discovery tests run a real DNS server and a real etcd; TLS tests real clients (curl,
+# openssl s_client).
 need=()
-for tool in dnsmasq:dnsmasq-base etcd:etcd-server etcdctl:etcd-client; do
+for tool in dnsmasq:dnsmasq-base etcd:etcd-server etcdctl:etcd-client curl:curl openssl:openssl; do
     command -v "${tool%%:*}" >/dev/null || [ -x "/usr/sbin/${tool%%:*}" ] || need+=("${tool#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -19,6 +19,7 @@ mod net;
 pub mod proxy;
 pub mod reload;
 pub mod simulate;
+pub mod tls;
 
 // mimalloc is the binary's allocator; its library is linked into every program built
 // on this crate (tests, benches), so that the workers' `mi_collect` calls resolve.

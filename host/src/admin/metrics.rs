@@ -3,13 +3,13 @@
 //! the request path two atomic adds (its status class, the latency sum). Encoded by the
 //! `prometheus` crate.
 
-use super::ClusterRecord;
-use crate::proxy::{ClientFault, Descriptors, ListenerStats, Refusal, Upstream};
+use super::{ClusterRecord, ListenerRecord};
+use crate::proxy::{ClientFault, Descriptors, Refusal, Upstream};
+use crate::tls::{HandshakeFailure, Terminator};
 use prometheus::proto::{
     Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
 };
 use prometheus::{Encoder, TextEncoder};
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use switchyard_policy::PolicyRegistry;
 use switchyard_policy::cluster::{BreakerState, Health, StatusClass};
@@ -21,7 +21,7 @@ pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8"
 pub(crate) fn render(
     registry: &PolicyRegistry,
     clusters: &[ClusterRecord],
-    listeners: &[(String, Arc<ListenerStats>)],
+    listeners: &[ListenerRecord],
 ) -> Vec<u8> {
     let mut families = Families::default();
     let descriptors = Descriptors::get();
@@ -37,7 +37,11 @@ pub(crate) fn render(
         &[],
         descriptors.for_clients as f64,
     );
-    for (name, stats) in listeners {
+    for listener in listeners {
+        let (name, stats) = (&listener.name, &listener.stats);
+        if let Some(tls) = &listener.tls {
+            tls_metrics(&mut families, name, tls);
+        }
         families.gauge(
             "switchyard_listener_connections",
             "Client connections open on a listener.",
@@ -81,6 +85,31 @@ pub(crate) fn render(
     // Encoding into a Vec fails only on a malformed family, which `Families` never builds.
     let _ = TextEncoder::new().encode(&families.list, &mut body);
     body
+}
+
+/// A TLS listener's failed handshakes by reason, and the seconds until each of its
+/// certificates expires.
+fn tls_metrics(families: &mut Families, listener: &str, tls: &Terminator) {
+    for reason in HandshakeFailure::ALL {
+        families.counter(
+            "switchyard_tls_handshake_errors_total",
+            "TLS handshakes with clients that failed, by reason: timeout, closed, client_alert, \
+             malformed, incompatible, no_certificate, no_client_certificate, \
+             bad_client_certificate, other.",
+            &[("listener", listener), ("reason", reason.label())],
+            tls.failures(reason) as f64,
+        );
+    }
+    let now = std::time::SystemTime::now();
+    for certificate in tls.status().certificates {
+        let file = certificate.file.display().to_string();
+        families.gauge(
+            "switchyard_tls_certificate_expiry_seconds",
+            "Seconds until a listener's certificate expires (negative once it has).",
+            &[("listener", listener), ("file", &file)],
+            super::tls::seconds_between(now, certificate.info.not_after) as f64,
+        );
+    }
 }
 
 fn endpoints(families: &mut Families, record: &ClusterRecord) {

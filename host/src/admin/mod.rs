@@ -8,6 +8,8 @@
 //! - `GET /metrics`: Prometheus text format: requests by cluster, endpoint and status
 //!   class, latency histograms, in-flight, health state, effective weight, ejections,
 //!   policy picks, fallbacks, faults, quarantine and reloads.
+//! - `GET /tls`: each TLS listener's certificates (file, names, not-after), when they
+//!   were loaded, the last refused reload and failed handshakes by reason.
 //! - `POST /policies/reload`: rescans the policy directory now; answers what it did.
 //!
 //! With `admin.token_file` set, every request needs `Authorization: Bearer <token>`
@@ -18,6 +20,7 @@ mod metrics;
 mod policies;
 mod record;
 mod server;
+mod tls;
 
-pub use record::ClusterRecord;
+pub use record::{ClusterRecord, ListenerRecord};
 pub use server::{AdminAccess, AdminServer};

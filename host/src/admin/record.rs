@@ -2,7 +2,8 @@
 
 use crate::discovery::DiscoveryView;
 use crate::health::HealthView;
-use crate::proxy::Upstream;
+use crate::proxy::{ListenerStats, Upstream};
+use crate::tls::Terminator;
 use std::sync::Arc;
 
 /// One cluster: its upstream (membership, load, policy, retries, limits), and the
@@ -15,4 +16,15 @@ pub struct ClusterRecord {
     pub health: Option<Arc<HealthView>>,
     /// Its discovery, unless it is static.
     pub discovery: Option<Arc<DiscoveryView>>,
+}
+
+/// One listener: what it counted against its clients, and its TLS when it has it.
+#[derive(Clone)]
+pub struct ListenerRecord {
+    /// Its name.
+    pub name: String,
+    /// Connections and client faults.
+    pub stats: Arc<ListenerStats>,
+    /// Its TLS termination: certificates, reload errors, failed handshakes.
+    pub tls: Option<Arc<Terminator>>,
 }

@@ -1,9 +1,9 @@
 //! The admin listener: plain HTTP/1.1 on its own thread, so that it answers even when
 //! the workers are saturated, and so that a slow admin call never delays traffic.
 
-use super::ClusterRecord;
-use crate::admin::{clusters, metrics, policies};
-use crate::proxy::{Backoff, Failures, ListenerStats, Spare, out_of_descriptors};
+use super::{ClusterRecord, ListenerRecord};
+use crate::admin::{clusters, metrics, policies, tls};
+use crate::proxy::{Backoff, Failures, Spare, out_of_descriptors};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
@@ -50,7 +50,7 @@ impl AdminServer {
         access: AdminAccess,
         registry: Arc<PolicyRegistry>,
         clusters: Vec<ClusterRecord>,
-        listeners: Vec<(String, Arc<ListenerStats>)>,
+        listeners: Vec<ListenerRecord>,
     ) -> std::io::Result<Self> {
         let state = Arc::new(State {
             access,
@@ -96,7 +96,7 @@ struct State {
     access: AdminAccess,
     registry: Arc<PolicyRegistry>,
     clusters: Vec<ClusterRecord>,
-    listeners: Vec<(String, Arc<ListenerStats>)>,
+    listeners: Vec<ListenerRecord>,
 }
 
 /// Accepts admin connections until stopped. Out of descriptors, it lets go of a spare
@@ -199,6 +199,7 @@ async fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Byte
             );
             response
         }
+        "/tls" if method == Method::GET => json(StatusCode::OK, &tls::status(&state.listeners)),
         "/policies/reload" if method == Method::POST => {
             // A rescan compiles; keep it off this thread's event loop.
             let registry = Arc::clone(&state.registry);
@@ -210,12 +211,12 @@ async fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Byte
                 ),
             }
         }
-        "/clusters" | "/policies" | "/policies/reload" | "/metrics" => {
+        "/clusters" | "/policies" | "/policies/reload" | "/metrics" | "/tls" => {
             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
         _ => error(
             StatusCode::NOT_FOUND,
-            "not found; try GET /clusters, GET /policies, GET /metrics or POST /policies/reload",
+            "not found; try GET /clusters, GET /policies, GET /tls, GET /metrics or POST /policies/reload",
         ),
     }
 }

@@ -15,7 +15,7 @@ mod settings;
 pub use clusters::Clusters;
 pub use settings::worker_count;
 
-use crate::admin::{AdminServer, ClusterRecord};
+use crate::admin::{AdminServer, ClusterRecord, ListenerRecord};
 use crate::config::{Config, ConfigError, check_policies, load_file};
 use crate::fleet::{Fleet, Steered};
 use crate::membership::Controllers;
@@ -23,6 +23,7 @@ use crate::proxy::{
     Bound, Descriptors, ListenerSpec, ListenerStats, Route, Server, Upstream, raise_limit,
 };
 use crate::reload::PolicyWatcher;
+use crate::tls::Terminator;
 use anyhow::Context;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -41,6 +42,14 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         message,
     })?;
     Ok(config)
+}
+
+/// Builds what [`App::start`] would from `config` (policies, clusters, listeners and
+/// their TLS files) without binding or starting anything: the first problem, if any.
+pub fn check(config: &Config, engine: &PolicyEngine) -> anyhow::Result<()> {
+    let built = Clusters::build(config, engine, 1)?;
+    routes(config, &built.clusters)?;
+    Ok(())
 }
 
 /// A running proxy.
@@ -87,7 +96,7 @@ impl App {
             }
             None => None,
         };
-        let (listeners, stats) = routes(config, &clusters);
+        let (listeners, records) = routes(config, &clusters)?;
         let bound = Bound::bind(listeners, workers)?;
         let watcher = match (&config.policies.dir, config.policies.watch) {
             (Some(dir), true) => {
@@ -106,7 +115,7 @@ impl App {
                     settings::admin_access(admin)?,
                     Arc::clone(&registry),
                     clusters.clone(),
-                    stats,
+                    records,
                 )
                 .with_context(|| format!("admin.listen: binding {}", admin.listen.0))?,
             ),
@@ -177,32 +186,43 @@ impl App {
     }
 }
 
-/// Each listener with the route to its cluster, and the stats by listener name that
-/// the admin API shows.
+/// Each listener with the route to its cluster (and its TLS, its files read now), and
+/// what the admin API shows of each.
 fn routes(
     config: &Config,
     clusters: &[ClusterRecord],
-) -> (Vec<ListenerSpec>, Vec<(String, Arc<ListenerStats>)>) {
+) -> anyhow::Result<(Vec<ListenerSpec>, Vec<ListenerRecord>)> {
     let by_name: HashMap<&str, &Arc<Upstream>> = clusters
         .iter()
         .map(|c| (c.upstream.name(), &c.upstream))
         .collect();
-    config
-        .listeners
-        .iter()
-        .map(|listener| {
-            let route = Arc::new(Route {
-                upstream: Arc::clone(by_name[listener.cluster.as_str()]),
-                limits: settings::client_limits(listener),
-                stats: Arc::new(ListenerStats::default()),
-            });
-            let stats = (listener.name.clone(), Arc::clone(&route.stats));
-            let spec = ListenerSpec {
-                name: listener.name.clone(),
-                addr: listener.listen.0,
-                route,
-            };
-            (spec, stats)
-        })
-        .unzip()
+    let mut specs = Vec::new();
+    let mut records = Vec::new();
+    for (i, listener) in config.listeners.iter().enumerate() {
+        let tls = match &listener.tls {
+            Some(tls) => {
+                let keys = format!("listeners[{i}].tls");
+                Some(Arc::new(Terminator::new(&listener.name, &keys, tls)?))
+            }
+            None => None,
+        };
+        let route = Arc::new(Route {
+            upstream: Arc::clone(by_name[listener.cluster.as_str()]),
+            limits: settings::client_limits(listener),
+            stats: Arc::new(ListenerStats::default()),
+            tls,
+            forward_client_cert: listener.forward_client_cert,
+        });
+        records.push(ListenerRecord {
+            name: listener.name.clone(),
+            stats: Arc::clone(&route.stats),
+            tls: route.tls.clone(),
+        });
+        specs.push(ListenerSpec {
+            name: listener.name.clone(),
+            addr: listener.listen.0,
+            route,
+        });
+    }
+    Ok((specs, records))
 }

@@ -1,7 +1,7 @@
 //! `switchyard run` and `switchyard check-config`.
 
 use super::signals::{Asked, Signals};
-use crate::app::{self, App, Clusters, worker_count};
+use crate::app::{self, App, worker_count};
 use std::path::Path;
 use switchyard_policy::PolicyEngine;
 
@@ -33,8 +33,7 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
 pub fn check(path: &Path) -> anyhow::Result<()> {
     let config = app::load(path)?;
     let engine = PolicyEngine::new().map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    Clusters::build(&config, &engine, 1)
-        .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
+    app::check(&config, &engine).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
     println!(
         "{}: ok ({} listeners, {} clusters)",
         path.display(),

@@ -44,6 +44,18 @@ pub fn load_text(path: &Path, text: &str) -> Result<Config, ConfigError> {
             *dir = Some(base.join(relative));
         }
     }
+    for tls in config.listeners.iter_mut().filter_map(|l| l.tls.as_mut()) {
+        let certificates = tls.certificates.iter_mut();
+        let pairs = certificates.flat_map(|c| [&mut c.cert, &mut c.key]);
+        for file in [&mut tls.cert, &mut tls.key, &mut tls.client_ca]
+            .into_iter()
+            .flatten()
+            .chain(pairs)
+            .filter(|f| f.is_relative())
+        {
+            *file = base.join(&*file);
+        }
+    }
     for cluster in &mut config.clusters {
         if let super::model::DiscoveryConfig::File { path, .. } = &mut cluster.discovery
             && path.is_relative()
@@ -97,6 +109,37 @@ fn with_line(text: &str, message: &str, span: Option<std::ops::Range<usize>>) ->
         }
         None => message.trim_end().to_string(),
     }
+}
+
+/// `[listeners.tls]`: a default pair or certificates by name, each name well formed;
+/// the error is `key: reason`. The files are read when the listener is built.
+fn check_listener_tls(tls: &super::model::ListenerTlsConfig) -> Result<(), String> {
+    match (&tls.cert, &tls.key) {
+        (Some(_), None) => return Err("key: a cert needs its key".into()),
+        (None, Some(_)) => return Err("cert: a key needs its cert".into()),
+        (None, None) if tls.certificates.is_empty() => {
+            return Err("cert: a TLS listener needs a cert and key, or certificates".into());
+        }
+        _ => {}
+    }
+    for (j, certificate) in tls.certificates.iter().enumerate() {
+        for name in &certificate.server_names {
+            let bare = name.strip_prefix("*.").unwrap_or(name);
+            let well_formed = !bare.is_empty()
+                && bare.split('.').all(|label| {
+                    !label.is_empty()
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if !well_formed {
+                return Err(format!(
+                    "certificates[{j}].server_names: {name:?} is not a host name or *.wildcard"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `[clusters.circuit_breaker]` ranges; the error is `key: reason`.
@@ -327,6 +370,9 @@ fn validate(config: &Config) -> Result<(), String> {
         }
         if listener.max_header_bytes > 16 << 20 {
             return Err(format!("listeners[{i}].max_header_bytes: at most 16 MiB"));
+        }
+        if let Some(tls) = &listener.tls {
+            check_listener_tls(tls).map_err(|m| format!("listeners[{i}].tls.{m}"))?;
         }
         if !listener_names.insert(listener.name.as_str()) {
             return Err(format!(

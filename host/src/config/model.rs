@@ -126,6 +126,70 @@ pub struct ListenerConfig {
     /// Client connections open at once, over all workers; beyond it a new connection
     /// is closed as soon as it is accepted. Unlimited when absent.
     pub max_connections: Option<usize>,
+    /// What becomes of an `X-Forwarded-Client-Cert` header a client sends.
+    #[serde(default)]
+    pub forward_client_cert: ForwardClientCert,
+    /// TLS termination; cleartext (HTTP/1.1 and h2c) when absent.
+    pub tls: Option<ListenerTlsConfig>,
+}
+
+/// `[listeners.tls]`: the listener's certificates, and whether clients must present
+/// one. File paths are relative to the configuration file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTlsConfig {
+    /// The default certificate chain (PEM, leaf first): for clients that send no
+    /// server name, or one no entry of `certificates` has.
+    pub cert: Option<PathBuf>,
+    /// Its private key (PEM: PKCS#8, SEC1 or PKCS#1).
+    pub key: Option<PathBuf>,
+    /// More certificates, chosen by the server name a client asks for (SNI).
+    #[serde(default)]
+    pub certificates: Vec<CertificateConfig>,
+    /// CA certificates (PEM) that client certificates must chain to; when set, every
+    /// client must present one (mutual TLS).
+    pub client_ca: Option<PathBuf>,
+    /// Oldest TLS version accepted: "1.2" (default) or "1.3".
+    #[serde(default)]
+    pub min_version: TlsVersion,
+}
+
+/// One certificate of a listener, for the server names it serves.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateConfig {
+    /// Names it is chosen for: exact (`api.example.com`) or a wildcard for one label
+    /// (`*.example.com`). Empty: the names in the certificate itself.
+    #[serde(default)]
+    pub server_names: Vec<String>,
+    /// Certificate chain (PEM, leaf first).
+    pub cert: PathBuf,
+    /// Private key (PEM).
+    pub key: PathBuf,
+}
+
+/// A TLS protocol version.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+pub enum TlsVersion {
+    /// TLS 1.2 (and 1.3).
+    #[default]
+    #[serde(rename = "1.2")]
+    Tls12,
+    /// TLS 1.3 only.
+    #[serde(rename = "1.3")]
+    Tls13,
+}
+
+/// What happens to the `X-Forwarded-Client-Cert` header a client sends (Envoy's
+/// names). Either way, a client certificate verified on a TLS listener is added.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ForwardClientCert {
+    /// Removed: only the proxy says who the client is.
+    #[default]
+    SanitizeSet,
+    /// Kept, for a proxy behind another that the endpoints trust.
+    AppendForward,
 }
 
 /// Protocol spoken to upstream endpoints.

@@ -248,17 +248,17 @@ impl<B: Body + Unpin> Body for Tracked<B> {
 
 /// The client's socket as hyper uses it: bytes already read are read again first;
 /// writes are noted in the connection's [`Activity`].
-pub(crate) struct ClientIo {
+pub(crate) struct ClientIo<S = TcpStream> {
     prefix: BytesMut,
-    io: TcpStream,
+    io: S,
     activity: Arc<Activity>,
     /// hyper has written (or tried to) since its last flush went through.
     unflushed: bool,
 }
 
-impl ClientIo {
+impl<S: AsyncRead + AsyncWrite + Unpin> ClientIo<S> {
     /// `io`, with `prefix` to be read before anything else.
-    pub(crate) fn new(prefix: BytesMut, io: TcpStream, activity: Arc<Activity>) -> Self {
+    pub(crate) fn new(prefix: BytesMut, io: S, activity: Arc<Activity>) -> Self {
         Self {
             prefix,
             io,
@@ -268,7 +268,7 @@ impl ClientIo {
     }
 
     /// The socket, taken back from a parked connection.
-    pub(crate) fn into_socket(self) -> TcpStream {
+    pub(crate) fn into_socket(self) -> S {
         self.io
     }
 
@@ -307,7 +307,7 @@ impl ClientIo {
     }
 }
 
-impl AsyncRead for ClientIo {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for ClientIo<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -337,7 +337,7 @@ impl AsyncRead for ClientIo {
     }
 }
 
-impl AsyncWrite for ClientIo {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for ClientIo<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

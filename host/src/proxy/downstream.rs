@@ -18,6 +18,7 @@ use crate::proxy::forward::forward;
 use crate::proxy::h1::{self, Ended};
 use crate::proxy::headers::ClientFields;
 use crate::proxy::listener::Route;
+use crate::tls::{ClientIdentity, HandshakeFailure};
 use bytes::BytesMut;
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -30,7 +31,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::{Instant, Sleep};
@@ -116,7 +117,7 @@ pub(crate) async fn serve(
                     return buffers::give_input(input);
                 };
                 if protocol == Protocol::Http2 {
-                    let serving = serve_http2(stream, input, peer, route, signal);
+                    let serving = serve_http2(stream, input, cleartext(peer), route, signal);
                     return Box::pin(serving).await;
                 }
                 client = Some(peer);
@@ -142,7 +143,8 @@ pub(crate) async fn serve(
                 BytesMut::new()
             }
             Ended::Handoff(input) => {
-                match Box::pin(serve_http1(stream, input, client, route, signal)).await {
+                let serving = serve_http1(stream, input, cleartext(client), route, signal, true);
+                match Box::pin(serving).await {
                     Some((parked, rest)) => {
                         stream = parked;
                         deadline = Instant::now() + idle;
@@ -152,6 +154,54 @@ pub(crate) async fn serve(
                 }
             }
         };
+    }
+}
+
+/// A cleartext client.
+fn cleartext(addr: SocketAddr) -> Client {
+    Client {
+        fields: ClientFields::new(addr, false),
+        identity: None,
+    }
+}
+
+/// Serves one client connection of a TLS listener: the handshake (within the header
+/// read timeout; a failure counted by reason), then hyper, HTTP/2 when ALPN chose it.
+/// `admitted` and `_open` are held until the connection closes.
+pub(crate) async fn serve_tls(
+    stream: TcpStream,
+    admitted: Admitted,
+    shutdown: Shutdown,
+    _open: mpsc::Sender<()>,
+) {
+    let route = admitted.route();
+    let (Some(terminator), Ok(peer)) = (&route.tls, stream.peer_addr()) else {
+        return;
+    };
+    let handshake = tokio_rustls::TlsAcceptor::from(terminator.config()).accept(stream);
+    let stream = match tokio::time::timeout(route.limits.header_read_timeout, handshake).await {
+        Ok(Ok(stream)) => stream,
+        failed => {
+            let failure = match failed {
+                Ok(Err(e)) => HandshakeFailure::of(&e),
+                _ => HandshakeFailure::Timeout,
+            };
+            terminator.count(failure);
+            return;
+        }
+    };
+    let (_, session) = stream.get_ref();
+    let http2 = session.alpn_protocol() == Some(b"h2");
+    let identity = session.peer_certificates().and_then(|chain| chain.first());
+    let client = Client {
+        fields: ClientFields::new(peer, true),
+        identity: identity.and_then(ClientIdentity::of).map(Arc::new),
+    };
+    let signal = &shutdown.signal;
+    if http2 {
+        serve_http2(stream, BytesMut::new(), client, route, signal).await;
+    } else {
+        serve_http1(stream, BytesMut::new(), client, route, signal, false).await;
     }
 }
 
@@ -200,16 +250,17 @@ fn read_available(stream: &TcpStream, input: &mut BytesMut) -> Option<bool> {
 }
 
 /// Serves HTTP/1.1 with hyper, `input` (read already) first, until the connection
-/// closes (`None`) or parks: then the socket comes back with the bytes hyper had read
-/// and not used.
-async fn serve_http1(
-    stream: TcpStream,
+/// closes (`None`) or parks (only with `parking`): then the socket comes back with the
+/// bytes hyper had read and not used.
+async fn serve_http1<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
     input: BytesMut,
-    client: SocketAddr,
+    client: Client,
     route: &Arc<Route>,
     signal: &watch::Receiver<bool>,
-) -> Option<(TcpStream, BytesMut)> {
-    let (activity, service, io) = for_hyper(stream, input, client, route, true);
+    parking: bool,
+) -> Option<(S, BytesMut)> {
+    let (activity, service, io) = for_hyper(stream, input, client, route, parking);
     let limits = route.limits;
     // Not `pipeline_flush`: with it, hyper holds responses back while it has read
     // ahead, and a connection could park with them unsent.
@@ -225,7 +276,7 @@ async fn serve_http1(
         signal.clone(),
         watchdog,
         limits.idle_timeout,
-        Some(&activity),
+        parking.then_some(&*activity),
     );
     if !drained.await {
         return None;
@@ -243,10 +294,10 @@ async fn serve_http1(
 
 /// Serves HTTP/2 with hyper, `input` (the preface, read already) first, until the
 /// connection closes.
-async fn serve_http2(
-    stream: TcpStream,
+async fn serve_http2<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
     input: BytesMut,
-    client: SocketAddr,
+    client: Client,
     route: &Arc<Route>,
     signal: &watch::Receiver<bool>,
 ) {
@@ -266,18 +317,31 @@ async fn serve_http2(
 
 /// What hyper serves a connection with: its activity (which may park it, when
 /// `parking`), the forwarding service, and the socket with `input` to be read first.
-fn for_hyper(
-    stream: TcpStream,
+fn for_hyper<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
     input: BytesMut,
-    client: SocketAddr,
+    client: Client,
     route: &Arc<Route>,
     parking: bool,
-) -> (Arc<Activity>, Forwarding, TokioIo<ClientIo>) {
+) -> (Arc<Activity>, Forwarding, TokioIo<ClientIo<S>>) {
     let activity = Activity::new();
     activity.allow_parking(parking);
-    let service = Forwarding::new(route, client, &activity, parking);
+    let service = Forwarding {
+        route: Arc::clone(route),
+        client,
+        activity: Arc::clone(&activity),
+        watch_bodies: parking,
+    };
     let io = TokioIo::new(ClientIo::new(input, stream, Arc::clone(&activity)));
     (activity, service, io)
+}
+
+/// A client as the requests of its connection name it.
+#[derive(Clone)]
+struct Client {
+    fields: ClientFields,
+    /// Who its certificate says it is, when the listener verified one.
+    identity: Option<Arc<ClientIdentity>>,
 }
 
 /// The service hyper calls for each request of a connection: forwards it, keeping it
@@ -285,26 +349,10 @@ fn for_hyper(
 #[derive(Clone)]
 struct Forwarding {
     route: Arc<Route>,
-    client: ClientFields,
+    client: Client,
     activity: Arc<Activity>,
     /// Whether bodies are watched to their end (for a connection that may park).
     watch_bodies: bool,
-}
-
-impl Forwarding {
-    fn new(
-        route: &Arc<Route>,
-        client: SocketAddr,
-        activity: &Arc<Activity>,
-        watch_bodies: bool,
-    ) -> Self {
-        Self {
-            route: Arc::clone(route),
-            client: ClientFields::new(client),
-            activity: Arc::clone(activity),
-            watch_bodies,
-        }
-    }
 }
 
 /// A request's forwarding, boxed: hyper keeps it for as long as the response head is
@@ -323,12 +371,13 @@ impl hyper::service::Service<Request<Incoming>> for Forwarding {
             request.extensions_mut().insert(self.activity.unread_body());
         }
         let route = Arc::clone(&self.route);
-        let client = self.client;
+        let client = self.client.clone();
         // Allocated first and written into its slot: a request's future is large
         // (kilobytes), and built on the stack it would be copied into the heap (a
         // profile: memmove from here went from 1.9% to 0.8% of the worker's time).
         let future = Box::write(Box::new_uninit(), async move {
-            let response = forward(&route, request, &client).await;
+            let identity = client.identity.as_deref();
+            let response = forward(&route, request, &client.fields, identity).await;
             in_progress.answered();
             Ok(response.map(|body| Tracked::new(body, in_progress)))
         });

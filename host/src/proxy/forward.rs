@@ -10,13 +10,15 @@ use crate::proxy::client_body::{ClientBody, Upload};
 use crate::proxy::connection::UnreadBody;
 use crate::proxy::h1::{self, Home};
 use crate::proxy::headers::{
-    ClientFields, PolicyView, add_forwarded, authority, join_cookies, strip_hop_by_hop,
+    ClientFields, PolicyView, add_forwarded, authority, join_cookies, set_client_cert,
+    strip_hop_by_hop,
 };
 use crate::proxy::listener::{ClientFault, ClientLimits, Route};
 use crate::proxy::pool::{self, Connection, Wanted};
 use crate::proxy::replay::{Attempts, RequestBody};
 use crate::proxy::retry::{ATTEMPTS_HEADER, RetrySettings, idempotent_method};
 use crate::proxy::upstream::Upstream;
+use crate::tls::ClientIdentity;
 use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
 use http_body::Body as _;
@@ -38,6 +40,7 @@ pub(crate) async fn forward(
     route: &Route,
     request: Request<Incoming>,
     client: &ClientFields,
+    identity: Option<&ClientIdentity>,
 ) -> Response<ProxyBody> {
     let upstream = &*route.upstream;
     let logged = upstream.settings().access_log.then(|| {
@@ -66,6 +69,8 @@ pub(crate) async fn forward(
     };
     let mut request = request;
     join_cookies(request.headers_mut());
+    // Before the pick: a policy that asks for the header sees only what the proxy vouches for.
+    set_client_cert(request.headers_mut(), route.forward_client_cert, identity);
     let pick = upstream.pick(&PolicyView {
         request: &request,
         client: client.addr,

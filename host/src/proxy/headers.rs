@@ -1,6 +1,8 @@
 //! Header rewriting at the proxy boundary, and the request as policies see it.
 
+use crate::config::model::ForwardClientCert;
 use crate::net::http1::{HOP_BY_HOP, lists_token};
+use crate::tls::{ClientIdentity, X_FORWARDED_CLIENT_CERT};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use std::net::SocketAddr;
 use switchyard_policy::RequestView;
@@ -103,14 +105,17 @@ pub(crate) struct ClientFields {
     /// The client's address.
     pub(crate) addr: SocketAddr,
     ip: IpText,
+    /// Whether it came over TLS.
+    https: bool,
 }
 
 impl ClientFields {
-    /// For the client at `addr`.
-    pub(crate) fn new(addr: SocketAddr) -> Self {
+    /// For the client at `addr`, over TLS if `https`.
+    pub(crate) fn new(addr: SocketAddr, https: bool) -> Self {
         Self {
             addr,
             ip: IpText::of(addr.ip()),
+            https,
         }
     }
 
@@ -120,7 +125,7 @@ impl ClientFields {
     }
 
     /// Appends the start of this hop's `Forwarded` element (RFC 7239):
-    /// `for=CLIENT;proto=http`.
+    /// `for=CLIENT;proto=http` (or `https`).
     pub(crate) fn push_forwarded_for(&self, element: &mut Vec<u8>) {
         element.extend_from_slice(b"for=");
         match self.addr {
@@ -132,6 +137,24 @@ impl ClientFields {
             }
         }
         element.extend_from_slice(b";proto=http");
+        if self.https {
+            element.push(b's');
+        }
+    }
+}
+
+/// Sets `X-Forwarded-Client-Cert`: what the client sent removed unless `mode` keeps it,
+/// and the element of the client's verified certificate added.
+pub(crate) fn set_client_cert(
+    headers: &mut HeaderMap,
+    mode: ForwardClientCert,
+    identity: Option<&ClientIdentity>,
+) {
+    if mode == ForwardClientCert::SanitizeSet {
+        headers.remove(X_FORWARDED_CLIENT_CERT);
+    }
+    if let Some(identity) = identity {
+        headers.append(X_FORWARDED_CLIENT_CERT, identity.element().clone());
     }
 }
 
@@ -261,7 +284,7 @@ mod tests {
 
     #[test]
     fn appends_forwarding_headers() {
-        let local = ClientFields::new("127.0.0.1:5000".parse().unwrap());
+        let local = ClientFields::new("127.0.0.1:5000".parse().unwrap(), false);
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
         h.append("x-forwarded-for", HeaderValue::from_static("10.0.0.2"));
@@ -278,11 +301,11 @@ mod tests {
         );
         add_forwarded(
             &mut h,
-            &ClientFields::new("[::1]:5000".parse().unwrap()),
+            &ClientFields::new("[::1]:5000".parse().unwrap(), true),
             None,
         );
         let all: Vec<_> = h.get_all(header::FORWARDED).iter().collect();
-        assert_eq!(all[1], "for=\"[::1]\";proto=http");
+        assert_eq!(all[1], "for=\"[::1]\";proto=https", "over TLS");
         let forged = "a\", for=6.6.6.6;x=\"";
         add_forwarded(&mut h, &local, Some(forged));
         let all: Vec<_> = h.get_all(header::FORWARDED).iter().collect();

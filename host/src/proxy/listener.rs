@@ -4,7 +4,9 @@
 //! limit, a stalled upload, a client that leaves mid-request — is answered and counted
 //! here, on the listener, and never against the endpoint that was being asked.
 
+use crate::config::model::ForwardClientCert;
 use crate::proxy::upstream::Upstream;
+use crate::tls::Terminator;
 use http::StatusCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -22,6 +24,10 @@ pub struct Route {
     pub limits: ClientLimits,
     /// What it counts against its clients.
     pub stats: Arc<ListenerStats>,
+    /// TLS termination, on a TLS listener.
+    pub tls: Option<Arc<Terminator>>,
+    /// What becomes of a client's own `X-Forwarded-Client-Cert`.
+    pub forward_client_cert: ForwardClientCert,
 }
 
 /// What a listener allows its clients.

@@ -210,14 +210,15 @@ async fn accept(
     let stop = async move {
         let _ = signal.changed().await;
     };
+    let tls = route.tls.is_some();
     accept_loop(listener, Arc::clone(&route), stop, |stream, admitted| {
         let _ = stream.set_nodelay(true);
-        tokio::spawn(downstream::serve(
-            stream,
-            admitted,
-            shutdown.clone(),
-            open.clone(),
-        ));
+        let (shutdown, open) = (shutdown.clone(), open.clone());
+        if tls {
+            tokio::spawn(downstream::serve_tls(stream, admitted, shutdown, open));
+        } else {
+            tokio::spawn(downstream::serve(stream, admitted, shutdown, open));
+        }
     })
     .await;
 }

@@ -92,6 +92,7 @@ async fn answer(name: &'static str, delay: Duration, request: Request<Incoming>)
         None => seen("host"),
     };
     let (xff, forwarded) = (seen("x-forwarded-for"), seen("forwarded"));
+    let client_cert = seen("x-forwarded-client-cert");
     let framing = format!("{}|{}", seen("content-length"), seen("transfer-encoding"));
     let version = format!("{:?}", request.version());
     let path = request.uri().path().to_string();
@@ -120,6 +121,7 @@ async fn answer(name: &'static str, delay: Duration, request: Request<Incoming>)
         ("x-seen-forwarded", forwarded),
         ("x-seen-version", version),
         ("x-seen-framing", framing),
+        ("x-seen-client-cert", client_cert),
     ] {
         headers.insert(key, value.parse().unwrap());
     }

@@ -8,6 +8,7 @@ mod support;
 pub use support::{component_bytes, engine, with_custom_section};
 
 pub mod backend;
+pub mod certs;
 pub mod client;
 pub mod etcd;
 pub mod h2raw;

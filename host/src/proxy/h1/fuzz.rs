@@ -26,7 +26,7 @@ pub fn request_head(data: &[u8]) {
     };
     assert!(head.head_len + head.body_len <= data.len());
     assert!(!bare_lf(&data[..head.head_len]), "a bare LF got through");
-    let view = head.view(CLIENT);
+    let view = head.view(CLIENT, false);
     let (method, path) = (view.method().to_string(), view.path().to_string());
     let _ = (
         view.authority(),
@@ -34,7 +34,7 @@ pub fn request_head(data: &[u8]) {
         view.header("x-user"),
     );
     let mut out = Vec::new();
-    head.write_upstream(&mut out, &ClientFields::new(CLIENT));
+    head.write_upstream(&mut out, &ClientFields::new(CLIENT, false), false);
     out.extend_from_slice(b"\r\n");
     let mut fields = [httparse::EMPTY_HEADER; 256];
     let mut rewritten = httparse::Request::new(&mut fields);

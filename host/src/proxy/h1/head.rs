@@ -5,6 +5,7 @@ use crate::net::http1::{
     HeaderSlots, Named, Parsed, is_hop_by_hop, lists_token, parse_length, write_field, write_length,
 };
 use crate::proxy::headers::{ClientFields, push_forwarded_host};
+use crate::tls::X_FORWARDED_CLIENT_CERT;
 use std::net::SocketAddr;
 use switchyard_policy::RequestView;
 
@@ -170,15 +171,26 @@ impl<'h, 'b> RequestHead<'h, 'b> {
             .any(|h| h.name.eq_ignore_ascii_case("connection") && lists_token(h.value, b"close"))
     }
 
-    /// The request as a policy sees it.
-    pub(super) fn view(&self, client: SocketAddr) -> View<'_, 'h, 'b> {
-        View { head: self, client }
+    /// The request as a policy sees it: without the client's own
+    /// `X-Forwarded-Client-Cert` unless `keep_client_cert`.
+    pub(super) fn view(&self, client: SocketAddr, keep_client_cert: bool) -> View<'_, 'h, 'b> {
+        View {
+            head: self,
+            client,
+            keep_client_cert,
+        }
     }
 
     /// Writes the head to send upstream, without `Host` when the client sent none and
     /// without the final empty line: hop-by-hop fields removed (`TE: trailers` kept),
-    /// the client appended to `X-Forwarded-For` and `Forwarded`.
-    pub(super) fn write_upstream(&self, out: &mut Vec<u8>, client: &ClientFields) {
+    /// the client appended to `X-Forwarded-For` and `Forwarded`; the client's own
+    /// `X-Forwarded-Client-Cert` left out unless `keep_client_cert`.
+    pub(super) fn write_upstream(
+        &self,
+        out: &mut Vec<u8>,
+        client: &ClientFields,
+        keep_client_cert: bool,
+    ) {
         let headers = &*self.request.headers;
         out.extend_from_slice(self.method().as_bytes());
         out.push(b' ');
@@ -198,6 +210,7 @@ impl<'h, 'b> RequestHead<'h, 'b> {
             if h.name.eq_ignore_ascii_case("content-length")
                 || is_hop_by_hop(h.name)
                 || self.named.contains(h.name)
+                || (!keep_client_cert && is_client_cert(h.name))
             {
                 continue;
             }
@@ -231,6 +244,12 @@ impl<'h, 'b> RequestHead<'h, 'b> {
 pub(super) struct View<'a, 'h, 'b> {
     head: &'a RequestHead<'h, 'b>,
     client: SocketAddr,
+    keep_client_cert: bool,
+}
+
+/// Whether `name` is `X-Forwarded-Client-Cert`.
+fn is_client_cert(name: &str) -> bool {
+    name.eq_ignore_ascii_case(X_FORWARDED_CLIENT_CERT.as_str())
 }
 
 impl RequestView for View<'_, '_, '_> {
@@ -247,6 +266,9 @@ impl RequestView for View<'_, '_, '_> {
         Some(self.client)
     }
     fn header(&self, name: &str) -> Option<&str> {
+        if !self.keep_client_cert && is_client_cert(name) {
+            return None;
+        }
         let h = self
             .head
             .request
@@ -288,7 +310,8 @@ mod tests {
         let mut out = Vec::new();
         head.write_upstream(
             &mut out,
-            &ClientFields::new("10.1.2.3:4000".parse().unwrap()),
+            &ClientFields::new("10.1.2.3:4000".parse().unwrap(), false),
+            false,
         );
         String::from_utf8(out).unwrap()
     }
@@ -298,7 +321,7 @@ mod tests {
         let head = upstream_head(
             "GET /a?b=1 HTTP/1.1\r\nHost: api.test\r\nConnection: keep-alive, x-secret\r\n\
              X-Secret: 1\r\nKeep-Alive: 5\r\nTE: gzip, trailers\r\nX-Forwarded-For: 10.0.0.1\r\n\
-             Accept: */*\r\n\r\n",
+             X-Forwarded-Client-Cert: Hash=forged\r\nAccept: */*\r\n\r\n",
         );
         assert_eq!(
             head,

@@ -19,6 +19,7 @@ mod head;
 
 pub(crate) use client::{ExchangeError, Home, SocketBody, exchange};
 
+use crate::config::model::ForwardClientCert;
 use crate::net::http1::{Framing, Parsed, READ_CHUNK, ResponseHead, header_slots, parse_response};
 use crate::proxy::access::Access;
 use crate::proxy::buffers::{self, Scratch};
@@ -67,7 +68,7 @@ pub(crate) async fn serve(
     signal: &watch::Receiver<bool>,
     mut timer: Pin<&mut Sleep>,
 ) -> Ended {
-    let client = &ClientFields::new(client);
+    let client = &ClientFields::new(client, false);
     let Scratch {
         out,
         head,
@@ -285,11 +286,12 @@ impl Conn<'_> {
                 Parsed::Handoff => return Parsed::Handoff,
                 Parsed::Refuse(status) => return Parsed::Refuse(status),
             };
-        let view = head.view(self.client.addr);
+        let keep_client_cert = self.route.forward_client_cert == ForwardClientCert::AppendForward;
+        let view = head.view(self.client.addr, keep_client_cert);
         let pick = self.route.upstream.pick(&view);
         let idempotent_header = self.route.upstream.retry().idempotent_header.as_deref();
         self.out.clear();
-        head.write_upstream(&mut self.out, self.client);
+        head.write_upstream(&mut self.out, self.client, keep_client_cert);
         let method = head.method();
         Parsed::Ready(Request {
             head_len: head.head_len,

@@ -1,0 +1,22 @@
+//! TLS with rustls (aws-lc-rs): certificates and keys read from PEM files, every error
+//! naming the file and the reason; a listener's server side ([`Terminator`]: SNI,
+//! ALPN, resumption, client certificates, reload without a restart); the verified
+//! client's identity as `X-Forwarded-Client-Cert`.
+
+mod failure;
+mod files;
+mod identity;
+mod names;
+mod terminator;
+
+pub use failure::HandshakeFailure;
+pub use files::{CertificateInfo, FileError};
+pub use identity::{ClientIdentity, X_FORWARDED_CLIENT_CERT};
+pub use terminator::{CertificateStatus, Terminator, TlsStatus};
+
+use std::sync::Arc;
+
+/// The crypto every TLS context of the proxy uses.
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}

@@ -1,0 +1,337 @@
+//! TLS termination with real clients: curl over HTTP/1.1 and HTTP/2, openssl s_client
+//! for server names and session resumption, client certificates, and configuration
+//! errors that name the file, the key and the reason.
+
+use crate::common;
+
+use common::backend;
+use common::certs::{Ca, Leaf, run, run_with_input, uri};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// A proxy config with one TLS listener (`tls` is the body of `[listeners.tls]`) in
+/// front of `backend`, and an admin listener.
+pub fn tls_config(backend: SocketAddr, tls: &str, extra: &str) -> String {
+    format!(
+        "workers = 2\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+         [[listeners]]\nname = \"edge\"\nlisten = \"127.0.0.1:0\"\ncluster = \"api\"\n{extra}\n\
+         [listeners.tls]\n{tls}\n\
+         [[clusters]]\nname = \"api\"\nendpoints = [{{ address = \"{backend}\" }}]\n"
+    )
+}
+
+/// curl with the test CA, `host` resolved to the proxy: its exit status, the response
+/// head and body, and curl's error text.
+async fn curl(ca: &Path, proxy: SocketAddr, host: &str, extra: &[&str]) -> (bool, String, String) {
+    let port = proxy.port();
+    let mut args: Vec<String> = [
+        "-sS",
+        "--max-time",
+        "10",
+        "-D",
+        "-",
+        "-w",
+        "\nversion=%{http_version}",
+        "--cacert",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(ca.display().to_string());
+    args.push("--resolve".into());
+    args.push(format!("{host}:{port}:127.0.0.1"));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.push(format!("https://{host}:{port}/"));
+    run("curl", args).await
+}
+
+/// The subject of the certificate the proxy shows for `server_name` (`None`: no SNI).
+async fn served_subject(ca: &Path, proxy: SocketAddr, server_name: Option<&str>) -> String {
+    let mut args = vec![
+        "s_client".to_string(),
+        "-connect".into(),
+        proxy.to_string(),
+        "-CAfile".into(),
+        ca.display().to_string(),
+    ];
+    match server_name {
+        Some(name) => args.extend(["-servername".to_string(), name.to_string()]),
+        None => args.push("-noservername".into()),
+    }
+    let (_, out, err) = run("openssl", args).await;
+    out.lines()
+        .find(|l| l.starts_with("subject="))
+        .unwrap_or_else(|| panic!("no subject in s_client's output: {out}{err}"))
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_over_http1_and_http2_and_a_certificate_by_server_name() {
+    let dir = common::temp_dir("tls-sni");
+    let ca = Ca::new(&dir, "test");
+    let default = ca.leaf(
+        &dir,
+        "default",
+        "default-cert",
+        &["default.test", "127.0.0.1"],
+    );
+    let wildcard = ca.leaf(&dir, "wildcard", "wildcard-cert", &["*.example.test"]);
+    let backend = backend::named("a", Duration::ZERO).await;
+    let tls = format!(
+        "cert = {:?}\nkey = {:?}\ncertificates = [{{ server_names = [\"*.example.test\"], cert = {:?}, key = {:?} }}]",
+        default.cert, default.key, wildcard.cert, wildcard.key
+    );
+    let proxy = common::proxy(&tls_config(backend.addr, &tls, ""));
+    let addr = proxy.listener_addr("edge").unwrap();
+
+    for (flag, version) in [("--http1.1", "1.1"), ("--http2", "2")] {
+        for host in ["api.example.test", "default.test"] {
+            let (ok, out, err) = curl(&ca.file, addr, host, &[flag]).await;
+            assert!(ok, "curl {flag} https://{host}: {err}");
+            assert!(
+                out.ends_with(&format!("\na\nversion={version}"))
+                    || out.contains(&format!("a\nversion={version}")),
+                "{out}"
+            );
+            let head = out.to_ascii_lowercase();
+            assert!(head.contains("x-backend: a"), "{out}");
+            assert!(
+                head.contains("proto=https"),
+                "the endpoint hears it came over TLS: {out}"
+            );
+        }
+    }
+    assert!(
+        served_subject(&ca.file, addr, Some("api.example.test"))
+            .await
+            .contains("wildcard-cert")
+    );
+    assert!(
+        served_subject(&ca.file, addr, Some("other.test"))
+            .await
+            .contains("default-cert")
+    );
+    assert!(
+        served_subject(&ca.file, addr, None)
+            .await
+            .contains("default-cert")
+    );
+    tokio::task::spawn_blocking(move || proxy.shutdown())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificates_are_required_and_reach_the_endpoint_as_its_identity() {
+    let dir = common::temp_dir("tls-mutual");
+    let ca = Ca::new(&dir, "servers");
+    let server = ca.leaf(&dir, "server", "server", &["api.test"]);
+    let clients = Ca::new(&dir, "clients");
+    let client = clients.leaf_with(&dir, "client", "team-a", &["client.test"], |p| {
+        p.subject_alt_names.push(uri("spiffe://example.org/team-a"));
+    });
+    let strangers = Ca::new(&dir, "strangers");
+    let stranger = strangers.leaf(&dir, "stranger", "stranger", &["client.test"]);
+    let backend = backend::named("a", Duration::ZERO).await;
+    let tls = format!(
+        "cert = {:?}\nkey = {:?}\nclient_ca = {:?}",
+        server.cert, server.key, clients.file
+    );
+    let proxy = common::proxy(&tls_config(backend.addr, &tls, ""));
+    let addr = proxy.listener_addr("edge").unwrap();
+    let admin = proxy.admin_addr().unwrap();
+
+    let (ok, _, err) = curl(&ca.file, addr, "api.test", &[]).await;
+    assert!(!ok, "a client without a certificate is refused ({err})");
+    let with = |leaf: &Leaf| {
+        [
+            "--cert".to_string(),
+            leaf.cert.display().to_string(),
+            "--key".to_string(),
+            leaf.key.display().to_string(),
+        ]
+    };
+    let stranger_args = with(&stranger);
+    let args: Vec<&str> = stranger_args.iter().map(String::as_str).collect();
+    let (ok, _, err) = curl(&ca.file, addr, "api.test", &args).await;
+    assert!(!ok, "a certificate from another CA is refused ({err})");
+
+    let client_args = with(&client);
+    for version in ["--http1.1", "--http2"] {
+        let mut args: Vec<&str> = client_args.iter().map(String::as_str).collect();
+        args.extend([
+            version,
+            "-H",
+            "X-Forwarded-Client-Cert: Hash=forged;URI=spiffe://forged",
+        ]);
+        let (ok, out, err) = curl(&ca.file, addr, "api.test", &args).await;
+        assert!(ok, "{version}: {err}");
+        let seen = out
+            .lines()
+            .find_map(|l| l.strip_prefix("x-seen-client-cert: "))
+            .unwrap_or_else(|| panic!("{version}: the endpoint saw no client cert: {out}"));
+        assert!(seen.starts_with("Hash="), "{seen}");
+        assert!(seen.contains("Subject=\"CN=team-a\""), "{seen}");
+        assert!(seen.contains(";URI=spiffe://example.org/team-a"), "{seen}");
+        assert!(
+            !seen.contains("forged"),
+            "what the client sent is removed: {seen}"
+        );
+    }
+
+    // A client that speaks cleartext to the TLS port.
+    let plain = common::client::raw_request(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(!plain.starts_with("HTTP/1.1 200"), "{plain}");
+
+    let status = common::client::json(admin, "/tls").await;
+    let failures = &status["listeners"][0]["handshake_failures"];
+    assert!(
+        failures["no_client_certificate"].as_u64() >= Some(1),
+        "{status}"
+    );
+    assert!(
+        failures["bad_client_certificate"].as_u64() >= Some(1),
+        "{status}"
+    );
+    assert!(failures["malformed"].as_u64() >= Some(1), "{status}");
+    let certificate = &status["listeners"][0]["certificates"][0];
+    assert_eq!(
+        certificate["names"],
+        serde_json::json!(["api.test"]),
+        "{status}"
+    );
+    assert!(
+        certificate["expires_in_seconds"].as_i64() > Some(86_400),
+        "{status}"
+    );
+    let (scrape, text) = common::scrape::scrape(admin).await;
+    let refused = [("listener", "edge"), ("reason", "no_client_certificate")];
+    let counted = common::scrape::value(&scrape, "switchyard_tls_handshake_errors_total", &refused);
+    assert!(counted >= 1.0, "{text}");
+    let expiry = common::scrape::total(
+        &scrape,
+        "switchyard_tls_certificate_expiry_seconds",
+        &[("listener", "edge")],
+    );
+    assert!(expiry > 86_400.0, "{text}");
+    tokio::task::spawn_blocking(move || proxy.shutdown())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_resume_whichever_worker_accepts_the_connection() {
+    let dir = common::temp_dir("tls-resume");
+    let ca = Ca::new(&dir, "test");
+    let server = ca.leaf(&dir, "server", "server", &["api.test"]);
+    let backend = backend::named("a", Duration::ZERO).await;
+    let tls = format!("cert = {:?}\nkey = {:?}", server.cert, server.key);
+    let proxy = common::proxy(&tls_config(backend.addr, &tls, ""));
+    let addr = proxy.listener_addr("edge").unwrap();
+    // The first connection saves its session; six more resume it, each a process of
+    // its own (a port of its own): the two workers share the listening port, and each
+    // connection goes to either.
+    let request = "GET / HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n\r\n";
+    for version in ["-tls1_2", "-tls1_3"] {
+        let session = dir.join(format!("session{version}"));
+        let s_client = |resume: &str| {
+            [
+                "s_client",
+                "-connect",
+                &addr.to_string(),
+                "-servername",
+                "api.test",
+                "-CAfile",
+                &ca.file.display().to_string(),
+                version,
+                "-ign_eof",
+                resume,
+                &session.display().to_string(),
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+        };
+        let (_, out, err) = run_with_input("openssl", s_client("-sess_out"), request).await;
+        assert!(
+            out.contains("\nNew, "),
+            "{version}: a first, full handshake\n{out}{err}"
+        );
+        for _ in 0..6 {
+            let (_, out, err) = run_with_input("openssl", s_client("-sess_in"), request).await;
+            assert!(out.contains("\nReused, "), "{version}: resumed\n{out}{err}");
+            assert!(
+                out.contains("x-backend: a"),
+                "{version}: and answered\n{out}{err}"
+            );
+        }
+    }
+    tokio::task::spawn_blocking(move || proxy.shutdown())
+        .await
+        .unwrap();
+}
+
+#[test]
+fn unusable_files_are_named_with_their_key_and_reason() {
+    let dir = common::temp_dir("tls-errors");
+    let ca = Ca::new(&dir, "test");
+    let good = ca.leaf(&dir, "good", "good", &["api.test"]);
+    let other = ca.leaf(&dir, "other", "other", &["api.test"]);
+    let expired = ca.leaf_with(&dir, "expired", "expired", &["api.test"], |p| {
+        p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    });
+    let garbage = dir.join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate\n").unwrap();
+    let missing = dir.join("missing.pem");
+    let cases = [
+        (
+            format!("cert = {:?}\nkey = {:?}", missing, good.key),
+            "listeners[0].tls.cert",
+            format!("{}: cannot read", missing.display()),
+        ),
+        (
+            format!("cert = {:?}\nkey = {:?}", good.cert, other.key),
+            "listeners[0].tls.key",
+            format!(
+                "{}: does not match the certificate in {}",
+                other.key.display(),
+                good.cert.display()
+            ),
+        ),
+        (
+            format!("cert = {:?}\nkey = {:?}", expired.cert, expired.key),
+            "listeners[0].tls.cert",
+            format!("{}: expired at 2021-01-01", expired.cert.display()),
+        ),
+        (
+            format!(
+                "cert = {:?}\nkey = {:?}\nclient_ca = {:?}",
+                good.cert, good.key, garbage
+            ),
+            "listeners[0].tls.client_ca",
+            format!("{}: no CERTIFICATE block", garbage.display()),
+        ),
+        (
+            format!("cert = {:?}\nkey = {:?}", good.cert, good.cert),
+            "listeners[0].tls.key",
+            format!("{}: no PRIVATE KEY block", good.cert.display()),
+        ),
+    ];
+    for (tls, key, reason) in cases {
+        let file = dir.join("switchyard.toml");
+        std::fs::write(&file, tls_config("127.0.0.1:1".parse().unwrap(), &tls, "")).unwrap();
+        let (ok, out, err) = common::switchyard(&["check-config", file.to_str().unwrap()]);
+        assert!(!ok, "{tls}: {out}");
+        let line = err
+            .lines()
+            .find(|l| l.contains(key))
+            .unwrap_or_else(|| panic!("{key} not named: {err}"));
+        assert!(line.contains(&reason), "{key}: {line}");
+        assert!(
+            line.contains(&file.display().to_string()),
+            "the config file is named: {line}"
+        );
+    }
+}
