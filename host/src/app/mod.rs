@@ -1,7 +1,7 @@
 //! The composition root: the one place that knows every part. [`App::start`] builds
 //! the running proxy from a [`Config`] — the policy registry and the clusters
 //! ([`Clusters`]), their membership controllers, the fleet watch, the listeners and
-//! their workers, the policy directory watcher and the admin API — and
+//! their workers, the policy directory and certificate watchers and the admin API — and
 //! [`App::shutdown`] stops it. `run`, `demo`, `check-config` and the tests all start
 //! here; nothing below imports it.
 //!
@@ -22,7 +22,7 @@ use crate::membership::Controllers;
 use crate::proxy::{
     Bound, Descriptors, ListenerSpec, ListenerStats, Route, Server, Upstream, raise_limit,
 };
-use crate::reload::PolicyWatcher;
+use crate::reload::{CertificateWatcher, PolicyWatcher};
 use crate::tls::Terminator;
 use anyhow::Context;
 use std::collections::HashMap;
@@ -59,6 +59,9 @@ pub struct App {
     controllers: Controllers,
     server: Server,
     watcher: Option<PolicyWatcher>,
+    /// Every TLS listener's side, reloaded on SIGHUP too.
+    terminators: Vec<Arc<Terminator>>,
+    certificates: Option<CertificateWatcher>,
     admin: Option<AdminServer>,
     fleet: Option<Fleet>,
 }
@@ -97,6 +100,15 @@ impl App {
             None => None,
         };
         let (listeners, records) = routes(config, &clusters)?;
+        let terminators: Vec<Arc<Terminator>> =
+            records.iter().filter_map(|r| r.tls.clone()).collect();
+        let certificates = match terminators.is_empty() {
+            true => None,
+            false => Some(
+                CertificateWatcher::start(terminators.clone())
+                    .context("watching the certificates' directories")?,
+            ),
+        };
         let bound = Bound::bind(listeners, workers)?;
         let watcher = match (&config.policies.dir, config.policies.watch) {
             (Some(dir), true) => {
@@ -137,6 +149,8 @@ impl App {
             controllers,
             server,
             watcher,
+            terminators,
+            certificates,
             admin,
             fleet,
         })
@@ -150,6 +164,14 @@ impl App {
     /// Where the admin API listens, when configured.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin.as_ref().map(AdminServer::addr)
+    }
+
+    /// Reads every TLS listener's certificate files again (as their watch does when
+    /// they change).
+    pub fn reload_certificates(&self) {
+        for terminator in &self.terminators {
+            terminator.reload();
+        }
     }
 
     /// The address listener `name` is bound to (useful with port 0).
@@ -180,6 +202,7 @@ impl App {
     pub fn shutdown(self) {
         drop(self.fleet);
         drop(self.watcher);
+        drop(self.certificates);
         self.server.shutdown();
         drop(self.controllers);
         drop(self.admin);

@@ -43,10 +43,12 @@ pub fn check(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits for SIGINT or SIGTERM; on SIGHUP, rescans the policy directory.
+/// Waits for SIGINT or SIGTERM; on SIGHUP, rescans the policy directory and reads the
+/// certificates again.
 pub(crate) async fn serve_until_stopped(mut signals: Signals, proxy: &App) {
     while let Asked::Rescan = signals.next().await {
-        tracing::info!("SIGHUP: rescanning the policy directory");
+        tracing::info!("SIGHUP: rescanning the policy directory, reloading certificates");
         proxy.registry().rescan();
+        proxy.reload_certificates();
     }
 }

@@ -196,7 +196,9 @@ pub enum ForwardClientCert {
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum UpstreamProtocol {
-    /// The client's: HTTP/1.1 for HTTP/1.1 requests, h2c for HTTP/2 ones (gRPC).
+    /// HTTP/2 with prior knowledge (h2c) for gRPC calls (`content-type`
+    /// `application/grpc`, `application/grpc+…` or `application/grpc;…`), HTTP/1.1 for
+    /// everything else (gRPC-Web included), whatever the client spoke.
     #[default]
     Auto,
     /// Always HTTP/1.1.

@@ -78,7 +78,7 @@ pub(crate) async fn forward(
     let downstream = request.version();
     let settings = upstream.settings();
     let http2 = match settings.protocol {
-        UpstreamProtocol::Auto => downstream == Version::HTTP_2,
+        UpstreamProtocol::Auto => speaks_grpc(&request),
         UpstreamProtocol::Http1 => false,
         UpstreamProtocol::Http2 => true,
     };
@@ -261,6 +261,21 @@ fn is_grpc<B>(request: &Request<B>) -> bool {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// Whether `request` is a gRPC call (`content-type` `application/grpc`, alone or
+/// followed by `+` or `;`), which needs HTTP/2; gRPC-Web (`application/grpc-web…`) works
+/// over HTTP/1.1.
+fn speaks_grpc<B>(request: &Request<B>) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| {
+            let value = value.as_bytes();
+            value.len() >= 16
+                && value[..16].eq_ignore_ascii_case(b"application/grpc")
+                && matches!(value.get(16), None | Some(b'+' | b';'))
+        })
 }
 
 /// Sets the URI, version and `Host` for the upstream protocol.
@@ -529,5 +544,35 @@ fn grpc_code(response: &Response<Received>) -> Option<u32> {
     match response.status().as_u16() {
         429 | 502 | 503 | 504 => Some(GRPC_UNAVAILABLE),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_calls_and_only_they_need_http2() {
+        let with = |content_type: &str| {
+            let request = Request::builder().header(header::CONTENT_TYPE, content_type);
+            speaks_grpc(&request.body(()).unwrap())
+        };
+        for grpc in [
+            "application/grpc",
+            "application/grpc+proto",
+            "Application/GRPC; charset=x",
+        ] {
+            assert!(with(grpc), "{grpc}");
+        }
+        for other in [
+            "application/grpc-web",
+            "application/grpc-web+proto",
+            "application/grpcx",
+            "application/json",
+            "application/grp",
+        ] {
+            assert!(!with(other), "{other}");
+        }
+        assert!(!speaks_grpc(&Request::new(())));
     }
 }

@@ -83,7 +83,7 @@ impl Drop for PolicyWatcher {
 
 /// What an event says of its files: `None` if they have not changed (opened, read,
 /// closed after reading), else whether the step normally completes a write.
-fn step(kind: &EventKind) -> Option<bool> {
+pub(super) fn step(kind: &EventKind) -> Option<bool> {
     match kind {
         EventKind::Access(AccessKind::Close(AccessMode::Write)) => Some(true),
         EventKind::Access(_) => None,

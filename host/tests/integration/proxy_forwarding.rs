@@ -40,15 +40,44 @@ async fn http1_and_h2c_reach_backends_with_forwarding_headers() {
                     .unwrap()
                     .starts_with("for=127.0.0.1;proto=http;host=\"switchyard.test\"")
             );
-            let expected = if http2 { "HTTP/2.0" } else { "HTTP/1.1" };
             assert_eq!(
-                headers["x-seen-version"], expected,
-                "upstream speaks the client's protocol"
+                headers["x-seen-version"], "HTTP/1.1",
+                "upstream speaks HTTP/1.1 to all but gRPC, whatever the client spoke"
             );
             *seen.entry(body).or_insert(0) += 1;
         }
     }
     assert_eq!(seen.len(), 2, "both backends served: {seen:?}");
+    stop(proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_and_http1_clients_reach_an_http1_only_backend_by_default() {
+    fn answer(_: &str, _: usize) -> Option<(Vec<u8>, bool)> {
+        Some((
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_vec(),
+            false,
+        ))
+    }
+    let backend = common::backend::scripted(answer).await;
+    let proxy = proxy(&config("round-robin", &[(backend.addr, 1)], ""));
+    let addr = proxy.listener_addr("web").unwrap();
+    for http2 in [false, true] {
+        for _ in 0..5 {
+            let (status, _, body) = get(addr, "/", http2).await;
+            assert_eq!(
+                (status.as_u16(), body.as_str()),
+                (200, "ok"),
+                "http2: {http2}"
+            );
+        }
+    }
+    let requests = backend.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 10);
+    assert!(
+        requests.iter().all(|r| r.starts_with("GET / HTTP/1.1\r\n")),
+        "{requests:?}"
+    );
     stop(proxy).await;
 }
 

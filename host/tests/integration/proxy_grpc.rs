@@ -46,9 +46,51 @@ async fn unary_streaming_and_errors_match_direct() {
     let (server, reporter) = common::backend::grpc_health(SERVICE).await;
     let proxy = proxy(&config("least-request", &[(server, 1)], ""));
     let via_proxy = proxy.listener_addr("web").unwrap();
-
-    let mut direct = client(server).await;
     let mut proxied = client(via_proxy).await;
+    calls_match_direct(server, &mut proxied, &reporter).await;
+    let picks = proxy.upstream("api").unwrap().policy().stats().picks;
+    assert!(picks >= 4, "every call went through the policy ({picks})");
+    tokio::task::spawn_blocking(move || proxy.shutdown())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_over_tls_matches_direct() {
+    use tonic::transport::{Certificate, ClientTlsConfig};
+    let dir = common::temp_dir("grpc-tls");
+    let ca = common::certs::Ca::new(&dir, "test");
+    let leaf = ca.leaf(&dir, "server", "server", &["grpc.test"]);
+    let (server, reporter) = common::backend::grpc_health(SERVICE).await;
+    let tls = format!("cert = {:?}\nkey = {:?}", leaf.cert, leaf.key);
+    let proxy = proxy(&crate::tls::tls_config(server, &tls, ""));
+    let addr = proxy.listener_addr("edge").unwrap();
+    let pem = std::fs::read_to_string(&ca.file).unwrap();
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(pem))
+        .domain_name("grpc.test");
+    let channel = Endpoint::from_shared(format!("https://{addr}"))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut proxied = HealthClient::new(channel);
+    calls_match_direct(server, &mut proxied, &reporter).await;
+    tokio::task::spawn_blocking(move || proxy.shutdown())
+        .await
+        .unwrap();
+}
+
+/// Unary calls through `proxied` answer as they do direct to `server`, an error status
+/// included; a server stream delivers a change made after it started.
+async fn calls_match_direct(
+    server: SocketAddr,
+    proxied: &mut HealthClient<Channel>,
+    reporter: &tonic_health::server::HealthReporter,
+) {
+    let mut direct = client(server).await;
     let expected = unary_outcomes(&mut direct).await;
     assert_eq!(
         expected[0],
@@ -59,12 +101,10 @@ async fn unary_streaming_and_errors_match_direct() {
         "{expected:?}"
     );
     assert_eq!(
-        unary_outcomes(&mut proxied).await,
+        unary_outcomes(proxied).await,
         expected,
         "same results and statuses"
     );
-
-    // Server streaming: the watch stream delivers a change made after it started.
     let mut stream = proxied.watch(request(SERVICE)).await.unwrap().into_inner();
     let first = stream.message().await.unwrap().unwrap();
     assert_eq!(
@@ -83,11 +123,4 @@ async fn unary_streaming_and_errors_match_direct() {
         next.status,
         health_check_response::ServingStatus::NotServing as i32
     );
-    drop(stream);
-
-    let picks = proxy.upstream("api").unwrap().policy().stats().picks;
-    assert!(picks >= 4, "every call went through the policy ({picks})");
-    tokio::task::spawn_blocking(move || proxy.shutdown())
-        .await
-        .unwrap();
 }

@@ -335,3 +335,147 @@ fn unusable_files_are_named_with_their_key_and_reason() {
         );
     }
 }
+
+/// Copies the leaf `from` over the pair at `to`, the certificate first, then (after
+/// `between`, a renewal's window where the key does not match) the key.
+async fn replace_pair(from: &Leaf, to: &Leaf, between: Duration) {
+    std::fs::copy(&from.cert, &to.cert).unwrap();
+    tokio::time::sleep(between).await;
+    std::fs::copy(&from.key, &to.key).unwrap();
+}
+
+/// Waits (5 s at most) until new handshakes see a certificate whose subject has `cn`:
+/// how long that took.
+async fn until_served(ca: &Path, proxy: SocketAddr, cn: &str) -> Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let subject = served_subject(ca, proxy, Some("api.test")).await;
+        if subject.contains(cn) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "still {subject} after 5 s, not {cn}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_certificate_serves_new_handshakes_and_no_request_fails() {
+    let dir = common::temp_dir("tls-renew");
+    let ca = Ca::new(&dir, "test");
+    let live = ca.leaf(&dir, "live", "first-cert", &["api.test"]);
+    let renewed = ca.leaf(&dir, "renewed", "renewed-cert", &["api.test"]);
+    let backend = backend::named("a", Duration::ZERO).await;
+    let tls = format!("cert = {:?}\nkey = {:?}", live.cert, live.key);
+    let proxy = common::proxy(&tls_config(backend.addr, &tls, ""));
+    let addr = proxy.listener_addr("edge").unwrap();
+    let admin = proxy.admin_addr().unwrap();
+
+    // wrk over TLS, every request on a new connection (a new handshake), while the
+    // pair is renewed one file at a time.
+    let url = format!("https://127.0.0.1:{}/", addr.port());
+    let load = tokio::spawn(run(
+        "wrk",
+        ["-t1", "-c4", "-d3s", "-H", "Connection: close", &url]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    ));
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    replace_pair(&renewed, &live, Duration::from_millis(300)).await;
+    let took = until_served(&ca.file, addr, "renewed-cert").await;
+    println!("renewed pair served by new handshakes {took:?} after its key was written");
+    let (ok, out, err) = load.await.unwrap();
+    assert!(ok, "wrk: {err}");
+    let requests: u64 = out
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .split_once(" requests in")
+                .map(|(n, _)| n.trim().parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("wrk's output: {out}"));
+    assert!(requests > 50, "{out}");
+    assert!(
+        !out.contains("Socket errors") && !out.contains("Non-2xx"),
+        "no failed request: {out}"
+    );
+    let status = common::client::json(admin, "/tls").await;
+    assert_eq!(
+        status["listeners"][0]["last_error"],
+        serde_json::Value::Null,
+        "{status}"
+    );
+
+    // A broken certificate is refused with its file and reason; the renewed one serves.
+    std::fs::write(
+        &live.cert,
+        "-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let error = loop {
+        let status = common::client::json(admin, "/tls").await;
+        if let Some(error) = status["listeners"][0]["last_error"].as_str() {
+            break error.to_string();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "not refused: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(error.starts_with("listeners[0].tls.cert: "), "{error}");
+    assert!(error.contains(&live.cert.display().to_string()), "{error}");
+    assert!(
+        served_subject(&ca.file, addr, Some("api.test"))
+            .await
+            .contains("renewed-cert")
+    );
+    let (ok, _, err) = curl(&ca.file, addr, "api.test", &[]).await;
+    assert!(ok, "still serving: {err}");
+    tokio::task::spawn_blocking(move || proxy.shutdown())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_mount_swapped_by_symlink_is_reloaded() {
+    // Kubernetes' layout: tls.crt -> ..data/tls.crt, ..data -> ..VERSION/.
+    let dir = common::temp_dir("tls-symlink");
+    let ca = Ca::new(&dir, "test");
+    let mount = dir.join("mount");
+    let version = |name: &str, cn: &str| {
+        let at = mount.join(name);
+        std::fs::create_dir_all(&at).unwrap();
+        let leaf = ca.leaf(&at, "tls", cn, &["api.test"]);
+        std::fs::rename(&leaf.cert, at.join("tls.crt")).unwrap();
+        std::fs::rename(&leaf.key, at.join("tls.key")).unwrap();
+    };
+    version("..v1", "first-cert");
+    std::os::unix::fs::symlink("..v1", mount.join("..data")).unwrap();
+    for file in ["tls.crt", "tls.key"] {
+        std::os::unix::fs::symlink(format!("..data/{file}"), mount.join(file)).unwrap();
+    }
+    let backend = backend::named("a", Duration::ZERO).await;
+    let tls = format!(
+        "cert = {:?}\nkey = {:?}",
+        mount.join("tls.crt"),
+        mount.join("tls.key")
+    );
+    let proxy = common::proxy(&tls_config(backend.addr, &tls, ""));
+    let addr = proxy.listener_addr("edge").unwrap();
+    until_served(&ca.file, addr, "first-cert").await;
+
+    version("..v2", "second-cert");
+    std::os::unix::fs::symlink("..v2", mount.join("..data_tmp")).unwrap();
+    std::fs::rename(mount.join("..data_tmp"), mount.join("..data")).unwrap();
+    std::fs::remove_dir_all(mount.join("..v1")).unwrap();
+    let took = until_served(&ca.file, addr, "second-cert").await;
+    println!("swapped secret served by new handshakes after {took:?}");
+    tokio::task::spawn_blocking(move || proxy.shutdown())
+        .await
+        .unwrap();
+}

@@ -1,0 +1,130 @@
+//! Watches the directories of the listeners' certificate and key files, and reloads a
+//! listener's TLS once a change there has settled.
+//!
+//! A whole directory is watched, not the files: a Kubernetes secret mount replaces
+//! its files by swapping a symlink (`..data`), which names none of them. A renewal
+//! that writes the certificate and then the key meets, in between, a key that does
+//! not match: the listener waits for the other half (see
+//! [`Terminator::reload`](crate::tls::Terminator::reload)) and is tried again shortly.
+
+use super::watcher::step;
+use crate::tls::{Reloaded, Terminator};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Quiet time after a step that completes a write (close, rename, removal).
+const SETTLE_CLOSED: Duration = Duration::from_millis(10);
+/// Quiet time after a step that may be followed by more writes.
+const SETTLE_OPEN: Duration = Duration::from_millis(200);
+/// How soon a listener waiting for the other half of a pair is tried again.
+const RETRY: Duration = Duration::from_millis(100);
+
+/// A running watcher; dropping it stops the watch and its thread.
+pub struct CertificateWatcher {
+    watcher: Option<RecommendedWatcher>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Entries changed in watched directories (none: anything may have changed), and
+/// whether the step completes a write.
+struct Touched(Vec<PathBuf>, bool);
+
+impl CertificateWatcher {
+    /// Watches the directories of every file of `terminators`.
+    pub fn start(terminators: Vec<Arc<Terminator>>) -> notify::Result<Self> {
+        let dirs: BTreeSet<PathBuf> = terminators
+            .iter()
+            .flat_map(|t| t.files())
+            .filter_map(|file| file.parent().map(Path::to_path_buf))
+            .collect();
+        let (sender, changes) = mpsc::channel();
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                let touched = match event {
+                    Ok(event) if event.need_rescan() => Touched(Vec::new(), true),
+                    Ok(event) => match step(&event.kind) {
+                        Some(complete) => Touched(event.paths, complete),
+                        // Opened or read (reloading does that): not changed.
+                        None => return,
+                    },
+                    Err(_) => Touched(Vec::new(), true),
+                };
+                let _ = sender.send(touched);
+            })?;
+        for dir in &dirs {
+            watcher.watch(dir, RecursiveMode::NonRecursive)?;
+        }
+        let thread = std::thread::Builder::new()
+            .name("certificate-watcher".into())
+            .spawn(move || settle_and_reload(&terminators, &changes))?;
+        Ok(Self {
+            watcher: Some(watcher),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for CertificateWatcher {
+    fn drop(&mut self) {
+        // Dropping the watcher drops the channel's sender, which ends the thread.
+        self.watcher.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Collects changes per listener and reloads each once they have settled.
+fn settle_and_reload(terminators: &[Arc<Terminator>], changes: &mpsc::Receiver<Touched>) {
+    let dirs: Vec<BTreeSet<PathBuf>> = terminators
+        .iter()
+        .map(|t| {
+            let files = t.files();
+            files
+                .iter()
+                .filter_map(|f| f.parent().map(Path::to_path_buf))
+                .collect()
+        })
+        .collect();
+    // Per listener: when it is due for a reload.
+    let mut due: Vec<Option<Instant>> = vec![None; terminators.len()];
+    loop {
+        let wait = due
+            .iter()
+            .flatten()
+            .min()
+            .map_or(Duration::from_secs(3600), |at| {
+                at.saturating_duration_since(Instant::now())
+            });
+        match changes.recv_timeout(wait) {
+            Ok(Touched(paths, complete)) => {
+                let at = Instant::now() + if complete { SETTLE_CLOSED } else { SETTLE_OPEN };
+                for (i, dirs) in dirs.iter().enumerate() {
+                    let touched = paths.is_empty()
+                        || paths
+                            .iter()
+                            .any(|p| p.parent().is_some_and(|d| dirs.contains(d)));
+                    if touched {
+                        due[i] = Some(at);
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        let now = Instant::now();
+        for (i, terminator) in terminators.iter().enumerate() {
+            if due[i].is_some_and(|at| at <= now) {
+                due[i] = match terminator.reload() {
+                    Reloaded::Waiting => Some(now + RETRY),
+                    Reloaded::Loaded | Reloaded::Refused(_) => None,
+                };
+            }
+        }
+    }
+}
