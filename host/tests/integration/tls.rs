@@ -479,3 +479,67 @@ async fn a_secret_mount_swapped_by_symlink_is_reloaded() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_routes_by_the_verified_client_identity() {
+    let dir = common::temp_dir("tls-identity");
+    let ca = Ca::new(&dir, "servers");
+    let server = ca.leaf(&dir, "server", "server", &["api.test"]);
+    let clients = Ca::new(&dir, "clients");
+    let backends = [
+        backend::named("a", Duration::ZERO).await,
+        backend::named("b", Duration::ZERO).await,
+        backend::named("c", Duration::ZERO).await,
+    ];
+    let endpoints: Vec<String> = backends
+        .iter()
+        .map(|b| format!("{{ address = \"{}\" }}", b.addr))
+        .collect();
+    let text = format!(
+        "workers = 2\n[[listeners]]\nname = \"edge\"\nlisten = \"127.0.0.1:0\"\ncluster = \"api\"\n\
+         [listeners.tls]\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n\
+         [[clusters]]\nname = \"api\"\npolicy = \"ring-hash\"\n\
+         policy_config = {{ hash_on = \"header:x-forwarded-client-cert\" }}\nendpoints = [{}]\n",
+        server.cert,
+        server.key,
+        clients.file,
+        endpoints.join(", ")
+    );
+    let proxy = common::proxy(&text);
+    let addr = proxy.listener_addr("edge").unwrap();
+    // Each identity always lands on one backend; all claim the same in the header, so
+    // only the identity the proxy sets can spread them.
+    let mut chosen = std::collections::BTreeMap::new();
+    for i in 0..6 {
+        let leaf = clients.leaf(&dir, &format!("client{i}"), &format!("client-{i}"), &[]);
+        let args = [
+            "--cert".to_string(),
+            leaf.cert.display().to_string(),
+            "--key".to_string(),
+            leaf.key.display().to_string(),
+            "-H".to_string(),
+            "X-Forwarded-Client-Cert: Hash=forged".to_string(),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..4 {
+            let (ok, out, err) = curl(&ca.file, addr, "api.test", &args).await;
+            assert!(ok, "{err}");
+            let backend = out
+                .lines()
+                .find_map(|l| l.strip_prefix("x-backend: "))
+                .unwrap();
+            seen.insert(backend.to_string());
+        }
+        assert_eq!(seen.len(), 1, "client-{i} stays on one backend: {seen:?}");
+        chosen.insert(i, seen.into_iter().next().unwrap());
+    }
+    let spread: std::collections::BTreeSet<_> = chosen.values().collect();
+    assert!(
+        spread.len() > 1,
+        "identities spread over the backends: {chosen:?}"
+    );
+    tokio::task::spawn_blocking(move || proxy.shutdown())
+        .await
+        .unwrap();
+}
