@@ -34,7 +34,7 @@ pub(crate) fn status(listeners: &[ListenerRecord]) -> Value {
             Some(json!({
                 "listener": listener.name,
                 "certificates": certificates,
-                "loaded_at": status.loaded_at.map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+                "loaded_at": status.loaded_at.map(|t| humantime::format_rfc3339_millis(t).to_string()),
                 "last_error": status.last_error,
                 "handshake_failures": failures,
             }))

@@ -196,9 +196,9 @@ pub enum ForwardClientCert {
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum UpstreamProtocol {
-    /// HTTP/2 with prior knowledge (h2c) for gRPC calls (`content-type`
-    /// `application/grpc`, `application/grpc+…` or `application/grpc;…`), HTTP/1.1 for
-    /// everything else (gRPC-Web included), whatever the client spoke.
+    /// HTTP/2 with prior knowledge (h2c) for gRPC calls (HTTP/2 requests with
+    /// `content-type` `application/grpc`, `application/grpc+…` or
+    /// `application/grpc;…`), HTTP/1.1 for everything else (gRPC-Web included).
     #[default]
     Auto,
     /// Always HTTP/1.1.

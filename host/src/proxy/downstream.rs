@@ -178,7 +178,8 @@ pub(crate) async fn serve_tls(
     let (Some(terminator), Ok(peer)) = (&route.tls, stream.peer_addr()) else {
         return;
     };
-    let handshake = tokio_rustls::TlsAcceptor::from(terminator.config()).accept(stream);
+    let config = Arc::clone(&terminator.serving().config);
+    let handshake = tokio_rustls::TlsAcceptor::from(config).accept(stream);
     let stream = match tokio::time::timeout(route.limits.header_read_timeout, handshake).await {
         Ok(Ok(stream)) => stream,
         failed => {
@@ -192,10 +193,13 @@ pub(crate) async fn serve_tls(
     };
     let (_, session) = stream.get_ref();
     let http2 = session.alpn_protocol() == Some(b"h2");
-    let identity = session.peer_certificates().and_then(|chain| chain.first());
+    let identity = match terminator.client_certificate(session) {
+        Ok(certificate) => certificate.and_then(ClientIdentity::of).map(Arc::new),
+        Err(failure) => return terminator.count(failure),
+    };
     let client = Client {
         fields: ClientFields::new(peer, true),
-        identity: identity.and_then(ClientIdentity::of).map(Arc::new),
+        identity,
     };
     let signal = &shutdown.signal;
     if http2 {

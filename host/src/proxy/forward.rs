@@ -78,7 +78,9 @@ pub(crate) async fn forward(
     let downstream = request.version();
     let settings = upstream.settings();
     let http2 = match settings.protocol {
-        UpstreamProtocol::Auto => speaks_grpc(&request),
+        // A gRPC client speaks HTTP/2: an HTTP/1.1 request's content type does not
+        // choose the protocol (the fast path, which takes HTTP/1.1, never would).
+        UpstreamProtocol::Auto => downstream == Version::HTTP_2 && speaks_grpc(&request),
         UpstreamProtocol::Http1 => false,
         UpstreamProtocol::Http2 => true,
     };

@@ -32,7 +32,11 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .flat_map(|v| v.split(','))
         .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
         .collect();
-    for name in named.iter().chain(&HOP_BY_HOP) {
+    // What the proxy itself vouches for is not the client's to remove.
+    let named = named
+        .iter()
+        .filter(|name| **name != header::HOST && **name != X_FORWARDED_CLIENT_CERT);
+    for name in named.chain(&HOP_BY_HOP) {
         headers.remove(name);
     }
     headers.remove(header::TE);
@@ -150,11 +154,27 @@ pub(crate) fn set_client_cert(
     mode: ForwardClientCert,
     identity: Option<&ClientIdentity>,
 ) {
-    if mode == ForwardClientCert::SanitizeSet {
-        headers.remove(X_FORWARDED_CLIENT_CERT);
-    }
+    let kept: Vec<&[u8]> = match mode {
+        ForwardClientCert::SanitizeSet => Vec::new(),
+        ForwardClientCert::AppendForward => headers
+            .get_all(X_FORWARDED_CLIENT_CERT)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect(),
+    };
+    // One field, the proxy's element last: a policy reading the header sees it whole.
+    let mut elements = kept;
     if let Some(identity) = identity {
-        headers.append(X_FORWARDED_CLIENT_CERT, identity.element().clone());
+        elements.push(identity.element().as_bytes());
+    }
+    let value = match elements.as_slice() {
+        [] => None,
+        [one] => HeaderValue::from_bytes(one).ok(),
+        many => HeaderValue::from_bytes(&many.join(&b","[..])).ok(),
+    };
+    headers.remove(X_FORWARDED_CLIENT_CERT);
+    if let Some(value) = value {
+        headers.insert(X_FORWARDED_CLIENT_CERT, value);
     }
 }
 
@@ -312,6 +332,34 @@ mod tests {
         assert_eq!(
             all[2], "for=127.0.0.1;proto=http",
             "a forged host is left out"
+        );
+    }
+
+    #[test]
+    fn a_client_cert_header_is_removed_or_kept_with_the_proxys_element_last() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["client.test".to_string()]).unwrap();
+        let identity = ClientIdentity::of(params.self_signed(&key).unwrap().der()).unwrap();
+        let sent = || {
+            let mut h = HeaderMap::new();
+            h.append(X_FORWARDED_CLIENT_CERT, HeaderValue::from_static("Hash=a"));
+            h.append(X_FORWARDED_CLIENT_CERT, HeaderValue::from_static("Hash=b"));
+            h
+        };
+        let mut h = sent();
+        set_client_cert(&mut h, ForwardClientCert::SanitizeSet, None);
+        assert!(h.get(X_FORWARDED_CLIENT_CERT).is_none());
+        let mut h = sent();
+        set_client_cert(&mut h, ForwardClientCert::SanitizeSet, Some(&identity));
+        assert_eq!(h[X_FORWARDED_CLIENT_CERT], identity.element());
+        let mut h = sent();
+        set_client_cert(&mut h, ForwardClientCert::AppendForward, Some(&identity));
+        let all: Vec<_> = h.get_all(X_FORWARDED_CLIENT_CERT).iter().collect();
+        let expected = format!("Hash=a,Hash=b,{}", identity.element().to_str().unwrap());
+        assert_eq!(
+            all,
+            [expected.as_str()],
+            "one field, the proxy's element last"
         );
     }
 }

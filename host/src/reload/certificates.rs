@@ -6,6 +6,8 @@
 //! that writes the certificate and then the key meets, in between, a key that does
 //! not match: the listener waits for the other half (see
 //! [`Terminator::reload`](crate::tls::Terminator::reload)) and is tried again shortly.
+//! Only entries named like a watched file, or `..`-prefixed ones (the secret mount's
+//! own), count as changes; and every file is read again every minute anyway.
 
 use super::watcher::step;
 use crate::tls::{Reloaded, Terminator};
@@ -23,6 +25,9 @@ const SETTLE_CLOSED: Duration = Duration::from_millis(10);
 const SETTLE_OPEN: Duration = Duration::from_millis(200);
 /// How soon a listener waiting for the other half of a pair is tried again.
 const RETRY: Duration = Duration::from_millis(100);
+/// How often every listener's files are read again anyway (a change the watch missed,
+/// a certificate that was not valid yet); nothing is logged when they hold what serves.
+const POLL: Duration = Duration::from_secs(60);
 
 /// A running watcher; dropping it stops the watch and its thread.
 pub struct CertificateWatcher {
@@ -79,18 +84,22 @@ impl Drop for CertificateWatcher {
     }
 }
 
+/// Whether the entry `path` (in a watched directory) may be one of `files`: one of
+/// them, or a `..`-prefixed entry of their directory (a secret mount's versions and
+/// its `..data` link).
+fn concerns(files: &[PathBuf], path: &Path) -> bool {
+    let mounted = path
+        .file_name()
+        .is_some_and(|name| name.as_encoded_bytes().starts_with(b".."));
+    files
+        .iter()
+        .any(|file| file == path || (mounted && file.parent() == path.parent()))
+}
+
 /// Collects changes per listener and reloads each once they have settled.
 fn settle_and_reload(terminators: &[Arc<Terminator>], changes: &mpsc::Receiver<Touched>) {
-    let dirs: Vec<BTreeSet<PathBuf>> = terminators
-        .iter()
-        .map(|t| {
-            let files = t.files();
-            files
-                .iter()
-                .filter_map(|f| f.parent().map(Path::to_path_buf))
-                .collect()
-        })
-        .collect();
+    let files: Vec<Vec<PathBuf>> = terminators.iter().map(|t| t.files()).collect();
+    let mut polled = Instant::now();
     // Per listener: when it is due for a reload.
     let mut due: Vec<Option<Instant>> = vec![None; terminators.len()];
     loop {
@@ -98,18 +107,14 @@ fn settle_and_reload(terminators: &[Arc<Terminator>], changes: &mpsc::Receiver<T
             .iter()
             .flatten()
             .min()
-            .map_or(Duration::from_secs(3600), |at| {
+            .map_or(POLL.saturating_sub(polled.elapsed()), |at| {
                 at.saturating_duration_since(Instant::now())
             });
         match changes.recv_timeout(wait) {
             Ok(Touched(paths, complete)) => {
                 let at = Instant::now() + if complete { SETTLE_CLOSED } else { SETTLE_OPEN };
-                for (i, dirs) in dirs.iter().enumerate() {
-                    let touched = paths.is_empty()
-                        || paths
-                            .iter()
-                            .any(|p| p.parent().is_some_and(|d| dirs.contains(d)));
-                    if touched {
+                for (i, files) in files.iter().enumerate() {
+                    if paths.is_empty() || paths.iter().any(|p| concerns(files, p)) {
                         due[i] = Some(at);
                     }
                 }
@@ -118,11 +123,16 @@ fn settle_and_reload(terminators: &[Arc<Terminator>], changes: &mpsc::Receiver<T
             Err(RecvTimeoutError::Disconnected) => return,
         }
         let now = Instant::now();
+        if polled.elapsed() >= POLL {
+            polled = now;
+            due.iter_mut()
+                .for_each(|at| *at = Some(at.map_or(now, |at| at.min(now))));
+        }
         for (i, terminator) in terminators.iter().enumerate() {
             if due[i].is_some_and(|at| at <= now) {
                 due[i] = match terminator.reload() {
                     Reloaded::Waiting => Some(now + RETRY),
-                    Reloaded::Loaded | Reloaded::Refused(_) => None,
+                    Reloaded::Loaded | Reloaded::Unchanged | Reloaded::Refused(_) => None,
                 };
             }
         }

@@ -6,7 +6,8 @@ use rustls::pki_types::CertificateDer;
 use sha2::{Digest, Sha256};
 use std::fmt::Write;
 use x509_parser::extensions::GeneralName;
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::objects::{oid_registry, oid2abbrev};
+use x509_parser::prelude::{FromDer, X509Certificate, X509Name};
 
 /// The header that carries client certificates' details to endpoints.
 pub const X_FORWARDED_CLIENT_CERT: HeaderName = HeaderName::from_static("x-forwarded-client-cert");
@@ -28,7 +29,7 @@ impl ClientIdentity {
         }
         if let Ok((_, cert)) = X509Certificate::from_der(der) {
             element.push_str(";Subject=");
-            push_quoted(&mut element, &cert.subject().to_string());
+            push_quoted(&mut element, &rfc4514(cert.subject()));
             if let Ok(Some(san)) = cert.subject_alternative_name() {
                 for name in &san.value.general_names {
                     let (key, value) = match name {
@@ -41,6 +42,10 @@ impl ClientIdentity {
                 }
             }
         }
+        if element.len() > MAX_ELEMENT {
+            // Names this long are not an identity anyone routes on: the hash is.
+            element.truncate(element.find(";Subject=").unwrap_or(element.len()));
+        }
         let element = HeaderValue::from_str(&element).ok()?;
         Some(Self { element })
     }
@@ -51,24 +56,94 @@ impl ClientIdentity {
     }
 }
 
-/// Appends `value`, quoted if it holds a character that separates XFCC's parts.
+/// The longest element, in bytes; a longer one loses its names and keeps its hash.
+const MAX_ELEMENT: usize = 4096;
+
+/// `name` as RFC 4514 writes it, as Envoy does: the last RDN first, `TYPE=value`, with
+/// `,+"\<>;=`, a leading `#` or space and a trailing space escaped by `\`, and every
+/// byte outside printable ASCII as `\XX` — so that no value can pass for another
+/// attribute. A value that is not a string is `#` and its DER bytes in hex.
+fn rfc4514(name: &X509Name<'_>) -> String {
+    let mut out = String::new();
+    let rdns: Vec<_> = name.iter_rdn().collect();
+    for (i, rdn) in rdns.into_iter().rev().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        for (j, attribute) in rdn.iter().enumerate() {
+            if j > 0 {
+                out.push('+');
+            }
+            let oid = attribute.attr_type();
+            match oid2abbrev(oid, oid_registry()) {
+                Ok(abbreviation) => out.push_str(abbreviation),
+                Err(_) => out.push_str(&oid.to_id_string()),
+            }
+            out.push('=');
+            match attribute.as_str() {
+                Ok(value) => escape_value(&mut out, value),
+                Err(_) => {
+                    out.push('#');
+                    for byte in attribute.as_slice() {
+                        let _ = write!(out, "{byte:02x}");
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Appends an attribute value with RFC 4514's escapes (and non-ASCII as `\XX`).
+fn escape_value(out: &mut String, value: &str) {
+    let last = value.len().saturating_sub(1);
+    for (i, byte) in value.bytes().enumerate() {
+        let special = b",+\"\\<>;=".contains(&byte)
+            || (i == 0 && (byte == b'#' || byte == b' '))
+            || (i == last && byte == b' ');
+        if special {
+            out.push('\\');
+            out.push(char::from(byte));
+        } else if byte.is_ascii_graphic() || byte == b' ' {
+            out.push(char::from(byte));
+        } else {
+            let _ = write!(out, "\\{byte:02X}");
+        }
+    }
+}
+
+/// Appends `value`, quoted if it holds a character that separates XFCC's parts, and
+/// every byte outside printable ASCII as `%XX` (a policy reads the header as text).
 fn push_value(out: &mut String, value: &str) {
     if value.contains([',', ';', '=', '"', ' ']) {
         push_quoted(out, value);
     } else {
-        out.extend(value.chars().filter(|c| !c.is_control()));
+        for byte in value.bytes() {
+            if byte.is_ascii_graphic() {
+                out.push(char::from(byte));
+            } else {
+                let _ = write!(out, "%{byte:02X}");
+            }
+        }
     }
 }
 
-/// Appends `value` as a quoted string: `"` and `\` escaped, control characters left
-/// out (they cannot be in a header).
+/// Appends `value` as a quoted string: `"` and `\` escaped, bytes outside printable
+/// ASCII as `%XX`.
 fn push_quoted(out: &mut String, value: &str) {
     out.push('"');
-    for c in value.chars().filter(|c| !c.is_control()) {
-        if c == '"' || c == '\\' {
-            out.push('\\');
+    for byte in value.bytes() {
+        match byte {
+            b'"' | b'\\' => {
+                out.push('\\');
+                out.push(char::from(byte));
+            }
+            b' ' => out.push(' '),
+            _ if byte.is_ascii_graphic() => out.push(char::from(byte)),
+            _ => {
+                let _ = write!(out, "%{byte:02X}");
+            }
         }
-        out.push(c);
     }
     out.push('"');
 }
@@ -98,10 +173,39 @@ mod tests {
             element.starts_with(&format!("Hash={hash};Subject=\"")),
             "{element}"
         );
-        assert!(element.contains(r#"CN=Team \"A\", east"#), "{element}");
+        // Escaped twice: RFC 4514 in the name, then the quoted string.
+        assert!(
+            element.contains(r#"Subject="CN=Team \\\"A\\\"\\, east""#),
+            "{element}"
+        );
         assert!(element.contains(";DNS=client.test"), "{element}");
         assert!(
             element.ends_with(";URI=spiffe://example.org/team-a"),
+            "{element}"
+        );
+    }
+
+    #[test]
+    fn a_subject_cannot_forge_another_attribute() {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "Real");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "x, O=admins é");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let identity = ClientIdentity::of(cert.der()).unwrap();
+        let element = identity.element().to_str().unwrap();
+        // rcgen writes the attributes in an order of its own; RFC 4514 reverses it.
+        let subject = element.split_once(";Subject=").unwrap().1;
+        assert!(
+            [
+                r#""O=Real,CN=x\\, O\\=admins \\C3\\A9""#,
+                r#""CN=x\\, O\\=admins \\C3\\A9,O=Real""#
+            ]
+            .contains(&subject),
             "{element}"
         );
     }

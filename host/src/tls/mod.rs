@@ -12,7 +12,7 @@ mod terminator;
 pub use failure::HandshakeFailure;
 pub use files::{CertificateInfo, FileError};
 pub use identity::{ClientIdentity, X_FORWARDED_CLIENT_CERT};
-pub use terminator::{CertificateStatus, Reloaded, Terminator, TlsError, TlsStatus};
+pub use terminator::{CertificateStatus, Reloaded, Serving, Terminator, TlsError, TlsStatus};
 
 use std::sync::Arc;
 

@@ -8,12 +8,16 @@ use super::files::{CertificateInfo, FileError, read_certificates, read_pair};
 use super::names::ByName;
 use crate::config::model::{ListenerTlsConfig, TlsVersion};
 use arc_swap::ArcSwap;
+use rustls::HandshakeKind;
 use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
-use rustls::server::WebPkiClientVerifier;
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{
     ProducesTickets, ServerConfig, ServerSessionMemoryCache, StoresServerSessions,
 };
+use rustls::server::{ServerConnection, WebPkiClientVerifier};
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -57,11 +61,23 @@ pub struct TlsStatus {
     pub loaded_at: Option<SystemTime>,
 }
 
+/// What new handshakes use: the server configuration, and the verifier of client
+/// certificates in it.
+pub struct Serving {
+    /// For the handshake.
+    pub config: Arc<ServerConfig>,
+    verifier: Option<Arc<dyn ClientCertVerifier>>,
+    /// Of the files' contents, to tell a change from a touch.
+    fingerprint: [u8; 32],
+}
+
 /// What a reload did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Reloaded {
     /// The files were read and are used for new handshakes.
     Loaded,
+    /// The files hold what is serving already.
+    Unchanged,
     /// A key does not match its certificate, perhaps only for the moment: try again
     /// soon.
     Waiting,
@@ -73,7 +89,8 @@ pub enum Reloaded {
 pub struct Terminator {
     listener: String,
     sources: Sources,
-    config: ArcSwap<ServerConfig>,
+    serving: ArcSwap<Serving>,
+    /// Also held while a reload reads the files, so that reloads take turns.
     status: Mutex<(TlsStatus, Option<Instant>)>,
     failures: [AtomicU64; HandshakeFailure::ALL.len()],
 }
@@ -108,11 +125,11 @@ impl Terminator {
             tickets,
             sessions: ServerSessionMemoryCache::new(SESSIONS),
         };
-        let (config, certificates) = sources.build()?;
+        let (serving, certificates) = sources.build()?;
         Ok(Self {
             listener: listener.to_string(),
             sources,
-            config: ArcSwap::from_pointee(config),
+            serving: ArcSwap::from_pointee(serving),
             status: Mutex::new((loaded(certificates), None)),
             failures: Default::default(),
         })
@@ -123,34 +140,55 @@ impl Terminator {
         &self.listener
     }
 
-    /// The configuration new handshakes use.
-    pub fn config(&self) -> Arc<ServerConfig> {
-        self.config.load_full()
+    /// What new handshakes use.
+    pub fn serving(&self) -> Arc<Serving> {
+        self.serving.load_full()
+    }
+
+    /// The client certificate of a finished handshake, as the proxy vouches for it
+    /// now. A resumed session's certificate was verified when the session began: it is
+    /// verified again, with the client CA in use now and at today's date, so that
+    /// resumption outlives neither a CA taken out of `client_ca` nor the certificate's
+    /// expiry (`Err`: it no longer verifies; `Ok(None)`: no certificate, or client
+    /// certificates are no longer asked for).
+    pub fn client_certificate<'a>(
+        &self,
+        session: &'a ServerConnection,
+    ) -> Result<Option<&'a CertificateDer<'static>>, HandshakeFailure> {
+        let Some((leaf, intermediates)) = session.peer_certificates().and_then(|c| c.split_first())
+        else {
+            return Ok(None);
+        };
+        if session.handshake_kind() != Some(HandshakeKind::Resumed) {
+            return Ok(Some(leaf));
+        }
+        let Some(verifier) = self.serving.load().verifier.clone() else {
+            return Ok(None);
+        };
+        match verifier.verify_client_cert(leaf, intermediates, UnixTime::now()) {
+            Ok(_) => Ok(Some(leaf)),
+            Err(_) => Err(HandshakeFailure::BadClientCertificate),
+        }
     }
 
     /// Every file it reads, to be watched.
     pub fn files(&self) -> Vec<PathBuf> {
-        let s = &self.sources.settings;
-        let pairs = s
-            .certificates
-            .iter()
-            .flat_map(|c| [c.cert.clone(), c.key.clone()]);
-        [s.cert.clone(), s.key.clone(), s.client_ca.clone()]
-            .into_iter()
-            .flatten()
-            .chain(pairs)
-            .collect()
+        self.sources.files()
     }
 
     /// Reads the files again and uses them for new handshakes; connections already
     /// open keep theirs. A refusal is logged once (file and reason).
     pub fn reload(&self) -> Reloaded {
-        let built = self.sources.build();
         let mut guard = self.status.lock().unwrap_or_else(|e| e.into_inner());
         let (status, waiting) = &mut *guard;
-        match built {
-            Ok((config, certificates)) => {
-                self.config.store(Arc::new(config));
+        if self.sources.fingerprint() == self.serving.load().fingerprint {
+            *waiting = None;
+            status.last_error = None;
+            return Reloaded::Unchanged;
+        }
+        match self.sources.build() {
+            Ok((serving, certificates)) => {
+                self.serving.store(Arc::new(serving));
                 *status = loaded(certificates);
                 *waiting = None;
                 tracing::info!(listener = %self.listener, "TLS certificates loaded");
@@ -194,22 +232,26 @@ impl Terminator {
 
 impl Sources {
     /// A server configuration from the files, and what it serves.
-    fn build(&self) -> Result<(ServerConfig, Vec<CertificateStatus>), TlsError> {
+    fn build(&self) -> Result<(Serving, Vec<CertificateStatus>), TlsError> {
         let s = &self.settings;
+        let fingerprint = self.fingerprint();
         let now = SystemTime::now();
         let mut names = ByName::default();
         let mut certificates = Vec::new();
-        if let (Some(cert), Some(key)) = (&s.cert, &s.key) {
-            let pair = read_pair(cert, key, &self.provider, now)
-                .map_err(|e| self.pair_error("", key, e))?;
-            names.set_default(&pair.key);
-            names.add(&pair.info.names, &pair.key);
-            certificates.push(CertificateStatus {
-                file: cert.clone(),
-                server_names: Vec::new(),
-                info: pair.info,
-            });
-        }
+        let default = match (&s.cert, &s.key) {
+            (Some(cert), Some(key)) => {
+                let pair = read_pair(cert, key, &self.provider, now)
+                    .map_err(|e| self.pair_error("", key, e))?;
+                names.set_default(&pair.key);
+                certificates.push(CertificateStatus {
+                    file: cert.clone(),
+                    server_names: Vec::new(),
+                    info: pair.info.clone(),
+                });
+                Some(pair)
+            }
+            _ => None,
+        };
         for (i, entry) in s.certificates.iter().enumerate() {
             let pair = read_pair(&entry.cert, &entry.key, &self.provider, now)
                 .map_err(|e| self.pair_error(&format!("certificates[{i}]."), &entry.key, e))?;
@@ -228,6 +270,11 @@ impl Sources {
                 info: pair.info,
             });
         }
+        // The names given explicitly first: they win over those the default certificate
+        // carries.
+        if let Some(pair) = &default {
+            names.add(&pair.info.names, &pair.key);
+        }
         let versions: &[&'static rustls::SupportedProtocolVersion] = match s.min_version {
             TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
             TlsVersion::Tls13 => &[&rustls::version::TLS13],
@@ -235,6 +282,7 @@ impl Sources {
         let builder = ServerConfig::builder_with_provider(Arc::clone(&self.provider))
             .with_protocol_versions(versions)
             .map_err(|e| self.refuse("min_version", Path::new(""), e.to_string()))?;
+        let mut verifier = None;
         let builder = match &s.client_ca {
             Some(ca) => {
                 let mut roots = RootCertStore::empty();
@@ -243,7 +291,7 @@ impl Sources {
                         self.refuse("client_ca", ca, format!("not a usable CA certificate: {e}"))
                     })?;
                 }
-                let verifier = WebPkiClientVerifier::builder_with_provider(
+                let client_verifier = WebPkiClientVerifier::builder_with_provider(
                     Arc::new(roots),
                     Arc::clone(&self.provider),
                 )
@@ -255,7 +303,8 @@ impl Sources {
                         format!("cannot verify clients with it: {e}"),
                     )
                 })?;
-                builder.with_client_cert_verifier(verifier)
+                verifier = Some(Arc::clone(&client_verifier));
+                builder.with_client_cert_verifier(client_verifier)
             }
             None => builder.with_no_client_auth(),
         };
@@ -263,7 +312,39 @@ impl Sources {
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         config.ticketer = Arc::clone(&self.tickets);
         config.session_storage = Arc::clone(&self.sessions);
-        Ok((config, certificates))
+        let serving = Serving {
+            config: Arc::new(config),
+            verifier,
+            fingerprint,
+        };
+        Ok((serving, certificates))
+    }
+
+    /// A digest of every file's contents (or of why it cannot be read).
+    fn fingerprint(&self) -> [u8; 32] {
+        let mut digest = Sha256::new();
+        for file in self.files() {
+            match std::fs::read(&file) {
+                Ok(bytes) => digest.update(&bytes),
+                Err(e) => digest.update(e.to_string().as_bytes()),
+            }
+            digest.update([0]);
+        }
+        digest.finalize().into()
+    }
+
+    /// Every file it reads.
+    fn files(&self) -> Vec<PathBuf> {
+        let s = &self.settings;
+        let pairs = s
+            .certificates
+            .iter()
+            .flat_map(|c| [c.cert.clone(), c.key.clone()]);
+        [s.cert.clone(), s.key.clone(), s.client_ca.clone()]
+            .into_iter()
+            .flatten()
+            .chain(pairs)
+            .collect()
     }
 
     /// `error` under the configuration key `key` of this listener's TLS.
