@@ -11,9 +11,9 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
 fi
 
 # Discovery tests run a real DNS server and a real etcd; TLS tests real clients (curl,
-# openssl s_client, wrk).
+# openssl s_client, wrk) and a real nginx as a TLS backend.
 need=()
-for tool in dnsmasq:dnsmasq-base etcd:etcd-server etcdctl:etcd-client curl:curl openssl:openssl wrk:wrk; do
+for tool in dnsmasq:dnsmasq-base etcd:etcd-server etcdctl:etcd-client curl:curl openssl:openssl wrk:wrk nginx:nginx-light; do
     command -v "${tool%%:*}" >/dev/null || [ -x "/usr/sbin/${tool%%:*}" ] || need+=("${tool#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

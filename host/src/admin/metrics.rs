@@ -71,6 +71,7 @@ pub(crate) fn render(
         endpoints(&mut families, cluster);
         policy(&mut families, &cluster.upstream);
         retries(&mut families, &cluster.upstream);
+        upstream_tls(&mut families, &cluster.upstream);
     }
     let reloads = registry.reloads();
     for (result, count) in [("loaded", &reloads.loaded), ("failed", &reloads.failed)] {
@@ -225,6 +226,20 @@ fn policy(families: &mut Families, upstream: &Upstream) {
         "1 while the serving policy version is quarantined.",
         &labels,
         f64::from(u8::from(policy.is_quarantined())),
+    );
+}
+
+/// A TLS cluster's failed handshakes with its endpoints.
+fn upstream_tls(families: &mut Families, upstream: &Upstream) {
+    if !upstream.tls() {
+        return;
+    }
+    families.counter(
+        "switchyard_cluster_upstream_tls_errors_total",
+        "Connections to a cluster's endpoints whose TLS handshake failed (a wrong CA, name \
+         or client certificate): each also counts as a failed connect of its endpoint.",
+        &[("cluster", upstream.name())],
+        upstream.tls_failures() as f64,
     );
 }
 

@@ -9,6 +9,7 @@ use crate::discovery::Discovery;
 use crate::health::ProbeSpec;
 use crate::membership::MembershipController;
 use crate::proxy::{ConnectionLimit, Upstream};
+use crate::tls::Originator;
 use anyhow::Context;
 use std::sync::Arc;
 use switchyard_policy::{ComponentCache, PolicyEngine, PolicyRegistry};
@@ -49,6 +50,21 @@ impl Clusters {
                         settings::policy_name(cluster)
                     )
                 })?;
+            let tls = match &cluster.tls {
+                Some(tls) => {
+                    if tls.insecure_skip_verify {
+                        tracing::warn!(
+                            cluster = %cluster.name,
+                            "insecure_skip_verify: the endpoints' certificates are not verified"
+                        );
+                    }
+                    Some(Arc::new(Originator::new(
+                        &format!("clusters[{i}].tls"),
+                        tls,
+                    )?))
+                }
+                None => None,
+            };
             let upstream = Upstream::with_retries(
                 Arc::clone(&binding),
                 settings::upstream_settings(config, cluster),
@@ -56,6 +72,7 @@ impl Clusters {
             )
             .with_max_requests(cluster.limits.max_requests)
             .with_load_decay(Arc::clone(&load.decay))
+            .with_tls(tls.clone())
             .with_connection_limit(
                 cluster
                     .limits
@@ -79,7 +96,10 @@ impl Clusters {
                 discovery: discovery.as_ref().map(Discovery::view),
             };
             if scorer.is_some() || cluster.circuit_breaker.is_some() || discovery.is_some() {
-                let probe = cluster.health_check.as_ref().map(ProbeSpec::from);
+                let probe = cluster.health_check.as_ref().map(|check| ProbeSpec {
+                    tls: tls.clone(),
+                    ..ProbeSpec::from(check)
+                });
                 let rules = settings::composition(cluster);
                 let mut controller = MembershipController::new(binding, scorer, probe, rules);
                 if let Some(discovery) = discovery {

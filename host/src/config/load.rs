@@ -56,6 +56,15 @@ pub fn load_text(path: &Path, text: &str) -> Result<Config, ConfigError> {
             *file = base.join(&*file);
         }
     }
+    for tls in config.clusters.iter_mut().filter_map(|c| c.tls.as_mut()) {
+        for file in [&mut tls.ca, &mut tls.client_cert, &mut tls.client_key]
+            .into_iter()
+            .flatten()
+            .filter(|f| f.is_relative())
+        {
+            *file = base.join(&*file);
+        }
+    }
     for cluster in &mut config.clusters {
         if let super::model::DiscoveryConfig::File { path, .. } = &mut cluster.discovery
             && path.is_relative()
@@ -138,6 +147,22 @@ fn check_listener_tls(tls: &super::model::ListenerTlsConfig) -> Result<(), Strin
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// `[clusters.tls]`: a client certificate comes with its key, a server name is a DNS
+/// name; the error is `key: reason`. The files are read when the cluster is built.
+fn check_cluster_tls(tls: &super::model::ClusterTlsConfig) -> Result<(), String> {
+    match (&tls.client_cert, &tls.client_key) {
+        (Some(_), None) => return Err("client_key: a client_cert needs its key".into()),
+        (None, Some(_)) => return Err("client_cert: a client_key needs its cert".into()),
+        _ => {}
+    }
+    if let Some(name) = &tls.server_name
+        && rustls::pki_types::DnsName::try_from(name.as_str()).is_err()
+    {
+        return Err(format!("server_name: {name:?} is not a DNS name"));
     }
     Ok(())
 }
@@ -330,6 +355,9 @@ fn validate(config: &Config) -> Result<(), String> {
         }
         check_discovery(cluster).map_err(|m| format!("clusters[{i}].{m}"))?;
         let mut addresses = HashSet::new();
+        if let Some(tls) = &cluster.tls {
+            check_cluster_tls(tls).map_err(|m| format!("clusters[{i}].tls.{m}"))?;
+        }
         for (j, endpoint) in cluster.endpoints.iter().enumerate() {
             let key = format!("clusters[{i}].endpoints[{j}]");
             if endpoint.weight == 0 {

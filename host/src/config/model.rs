@@ -207,6 +207,27 @@ pub enum UpstreamProtocol {
     Http2,
 }
 
+/// `[clusters.tls]`: TLS to the cluster's endpoints. File paths are relative to the
+/// configuration file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterTlsConfig {
+    /// CA certificates (PEM) the endpoints' certificates must chain to; the system's
+    /// trusted roots when absent.
+    pub ca: Option<PathBuf>,
+    /// The name sent (SNI) and verified in the endpoints' certificates. Without it no
+    /// name is sent, and a certificate must carry the endpoint's IP address; an
+    /// endpoint's `server_name` metadata overrides it.
+    pub server_name: Option<String>,
+    /// A client certificate chain (PEM, leaf first) for endpoints that ask for one.
+    pub client_cert: Option<PathBuf>,
+    /// Its private key.
+    pub client_key: Option<PathBuf>,
+    /// Accept any certificate (logged as a warning at start): for tests only.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
 /// `[[clusters]]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -232,6 +253,8 @@ pub struct ClusterConfig {
     /// Upstream protocol.
     #[serde(default)]
     pub protocol: UpstreamProtocol,
+    /// TLS to its endpoints; cleartext when absent.
+    pub tls: Option<ClusterTlsConfig>,
     /// Upstream timeouts.
     #[serde(default)]
     pub timeouts: TimeoutsConfig,

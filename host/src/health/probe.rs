@@ -5,6 +5,7 @@
 use crate::config::model::{HealthCheckConfig, ProbeKind, StatusRange};
 use crate::net::http1::{WholeResponse, read_response};
 use crate::net::{ConnectError, quiet, tcp};
+use crate::tls::{Alpn, Originator};
 use bytes::{Buf, Bytes, BytesMut};
 use http::{Request, header};
 use http_body_util::{BodyExt, Full};
@@ -13,9 +14,11 @@ use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use prost::Message;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse, health_check_response};
 
 /// Most of a response body an HTTP probe reads to look for `expect_body`.
@@ -32,6 +35,8 @@ pub struct ProbeSpec {
     pub timeout: Duration,
     /// Each interval is lengthened by a random amount up to this.
     pub jitter: Duration,
+    /// TLS, with the cluster's settings, when the cluster speaks it to its endpoints.
+    pub tls: Option<Arc<Originator>>,
 }
 
 /// The question a probe asks.
@@ -76,6 +81,7 @@ impl From<&HealthCheckConfig> for ProbeSpec {
             interval: c.interval.0,
             timeout: c.timeout.0,
             jitter: c.jitter.0,
+            tls: None,
         }
     }
 }
@@ -107,22 +113,45 @@ enum Failed {
     },
     /// The exchange broke off.
     Exchange(String),
+    /// The TLS handshake failed.
+    Tls(String),
+}
+
+/// A probe's connection: TCP, or TLS over it.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync {
+    /// The TCP socket under it.
+    fn socket(&self) -> &TcpStream;
+}
+
+impl Stream for TcpStream {
+    fn socket(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Stream for TlsStream<TcpStream> {
+    fn socket(&self) -> &TcpStream {
+        self.get_ref().0
+    }
 }
 
 /// The probe of one endpoint, with the connection it keeps.
 pub struct Prober {
     addr: SocketAddr,
     spec: ProbeSpec,
+    /// The endpoint's own TLS server name, if it has one.
+    server_name: Option<String>,
     /// The HTTP request, written once.
     request: Vec<u8>,
     /// The kept HTTP/1.1 connection and what was read from it.
-    http1: Option<(TcpStream, BytesMut)>,
+    http1: Option<(Box<dyn Stream>, BytesMut)>,
     http2: Option<http2::SendRequest<Full<Bytes>>>,
 }
 
 impl Prober {
-    /// A prober of `addr`; connects on its first probe.
-    pub fn new(addr: SocketAddr, spec: ProbeSpec) -> Self {
+    /// A prober of `addr` (whose TLS server name is `server_name`, when it has one of
+    /// its own); connects on its first probe.
+    pub fn new(addr: SocketAddr, spec: ProbeSpec, server_name: Option<String>) -> Self {
         let request = match &spec.kind {
             ProbeKindSpec::Http { path, host, .. } => {
                 let host = host.clone().unwrap_or_else(|| addr.to_string());
@@ -136,6 +165,7 @@ impl Prober {
         Self {
             addr,
             spec,
+            server_name,
             request,
             http1: None,
             http2: None,
@@ -177,6 +207,7 @@ impl Prober {
                 failed(None, e.to_string(), true, timed_out)
             }
             Ok(Err(Failed::Answer { status, reason })) => failed(status, reason, false, false),
+            Ok(Err(Failed::Tls(reason))) => failed(None, reason, true, false),
             Ok(Err(Failed::Exchange(reason))) => {
                 self.forget_connection();
                 failed(None, reason, false, false)
@@ -198,9 +229,7 @@ impl Prober {
     async fn ask(&mut self) -> Result<Option<u16>, Failed> {
         match &self.spec.kind {
             ProbeKindSpec::Tcp => {
-                tcp(self.addr, self.spec.timeout)
-                    .await
-                    .map_err(Failed::Connect)?;
+                self.connect(Alpn::Http1).await?;
                 Ok(None)
             }
             ProbeKindSpec::Http { .. } => {
@@ -243,21 +272,19 @@ impl Prober {
     /// The probe request on the kept connection, or on a new one when there is none;
     /// a kept connection the endpoint closed meanwhile is replaced once.
     async fn http1_exchange(&mut self) -> Result<WholeResponse, Failed> {
-        let fresh = || async {
-            let stream = tcp(self.addr, self.spec.timeout)
-                .await
-                .map_err(Failed::Connect)?;
-            Ok::<_, Failed>((stream, BytesMut::with_capacity(1024)))
-        };
         // A kept connection the endpoint wrote to or closed while idle (a 408, a FIN)
         // is not reused: what it holds is no answer to this probe.
-        let kept = self.http1.take().filter(|(stream, _)| quiet(stream));
+        let kept = self
+            .http1
+            .take()
+            .filter(|(stream, _)| quiet(stream.socket()));
         let (mut stream, mut buf, mut kept) = match kept {
             Some((stream, buf)) => (stream, buf, true),
-            None => {
-                let (stream, buf) = fresh().await?;
-                (stream, buf, false)
-            }
+            None => (
+                self.connect(Alpn::Http1).await?,
+                BytesMut::with_capacity(1024),
+                false,
+            ),
         };
         loop {
             let exchanged = match stream.write_all(&self.request).await {
@@ -272,7 +299,10 @@ impl Prober {
                     return Ok(response);
                 }
                 Err(_) if kept => {
-                    (stream, buf) = fresh().await?;
+                    (stream, buf) = (
+                        self.connect(Alpn::Http1).await?,
+                        BytesMut::with_capacity(1024),
+                    );
                     kept = false;
                 }
                 Err(reason) => return Err(Failed::Exchange(reason)),
@@ -289,11 +319,7 @@ impl Prober {
             .is_some_and(http2::SendRequest::is_ready)
         {
             self.http2 = None;
-            let io = TokioIo::new(
-                tcp(self.addr, self.spec.timeout)
-                    .await
-                    .map_err(Failed::Connect)?,
-            );
+            let io = TokioIo::new(self.connect(Alpn::Http2).await?);
             let (sender, conn) = http2::Builder::new(TokioExecutor::new())
                 .timer(TokioTimer::new())
                 .handshake(io)
@@ -303,6 +329,23 @@ impl Prober {
             self.http2 = Some(sender);
         }
         Ok(self.http2.as_mut().expect("kept or made above"))
+    }
+}
+
+impl Prober {
+    /// A new connection to the endpoint: TLS (offering `alpn`) when the cluster speaks
+    /// it.
+    async fn connect(&self, alpn: Alpn) -> Result<Box<dyn Stream>, Failed> {
+        let socket = tcp(self.addr, self.spec.timeout)
+            .await
+            .map_err(Failed::Connect)?;
+        let Some(tls) = &self.spec.tls else {
+            return Ok(Box::new(socket));
+        };
+        let named = self.server_name.as_deref();
+        let (stream, _) =
+            (tls.connect(socket, self.addr, named, alpn).await).map_err(Failed::Tls)?;
+        Ok(Box::new(stream))
     }
 }
 
@@ -395,8 +438,9 @@ mod tests {
             interval: Duration::from_secs(1),
             timeout: Duration::from_millis(100),
             jitter: Duration::from_millis(100),
+            tls: None,
         };
-        let prober = Prober::new("127.0.0.1:1".parse().unwrap(), spec);
+        let prober = Prober::new("127.0.0.1:1".parse().unwrap(), spec, None);
         for random in [0, 7, u64::MAX] {
             let delay = prober.next_delay(random);
             assert!(delay >= Duration::from_secs(1) && delay < Duration::from_millis(1100));

@@ -205,7 +205,12 @@ impl Probes {
         let Some(spec) = &self.spec else {
             return;
         };
-        let prober = Prober::new(member.socket, spec.clone());
+        let server_name = member
+            .metadata
+            .iter()
+            .find(|(key, _)| key == "server_name")
+            .map(|(_, name)| name.clone());
+        let prober = Prober::new(member.socket, spec.clone(), server_name);
         let first = spec.interval.mul_f64(phase);
         let task = self.runtime.spawn(probe_loop(
             member.id,

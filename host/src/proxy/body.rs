@@ -12,7 +12,6 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -24,7 +23,7 @@ pub(crate) type ProxyBody = Either<UpstreamBody, Full<Bytes>>;
 
 /// A pooled HTTP/1.1 connection to hand back once the exchange is over.
 pub(crate) struct Reuse {
-    pub(crate) addr: SocketAddr,
+    pub(crate) key: pool::Key,
     pub(crate) conn: http1::SendRequest<RequestBody>,
     pub(crate) max_idle: usize,
     /// The cluster's connection limit: while requests wait for a slot, the
@@ -134,7 +133,7 @@ impl UpstreamBody {
             // Pooled only after a clean end of an exchange whose request was all sent.
             if let Some(reuse) = p.reuse.filter(|_| end == End::Clean && uploaded) {
                 let wanted = reuse.limit.as_ref().is_some_and(|l| l.wanted());
-                pool::checkin(reuse.addr, reuse.conn, reuse.max_idle, wanted);
+                pool::checkin(reuse.key, reuse.conn, reuse.max_idle, wanted);
             }
         }
     }

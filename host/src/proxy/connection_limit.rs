@@ -145,16 +145,22 @@ pub(crate) struct Slot {
     limit: Arc<ConnectionLimit>,
 }
 
-/// An upstream TCP connection, holding its slot when its cluster limits connections.
+/// An upstream connection (TCP, or TLS over it), holding its slot when its cluster
+/// limits connections.
 #[derive(Debug)]
-pub(crate) struct Socket {
-    stream: TcpStream,
+pub(crate) struct Socket<S = TcpStream> {
+    stream: S,
     slot: Option<Slot>,
 }
 
-impl Socket {
-    pub(crate) fn new(stream: TcpStream, slot: Option<Slot>) -> Self {
+impl<S> Socket<S> {
+    pub(crate) fn new(stream: S, slot: Option<Slot>) -> Self {
         Self { stream, slot }
+    }
+
+    /// The stream and the slot, apart (to wrap the stream and keep the slot).
+    pub(crate) fn into_parts(self) -> (S, Option<Slot>) {
+        (self.stream, self.slot)
     }
 
     /// Whether it holds a slot of a cluster's connection limit.
@@ -174,21 +180,21 @@ impl Socket {
     }
 }
 
-impl std::ops::Deref for Socket {
-    type Target = TcpStream;
+impl<S> std::ops::Deref for Socket<S> {
+    type Target = S;
 
-    fn deref(&self) -> &TcpStream {
+    fn deref(&self) -> &S {
         &self.stream
     }
 }
 
-impl std::ops::DerefMut for Socket {
-    fn deref_mut(&mut self) -> &mut TcpStream {
+impl<S> std::ops::DerefMut for Socket<S> {
+    fn deref_mut(&mut self) -> &mut S {
         &mut self.stream
     }
 }
 
-impl AsyncRead for Socket {
+impl<S: AsyncRead + Unpin> AsyncRead for Socket<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -198,7 +204,7 @@ impl AsyncRead for Socket {
     }
 }
 
-impl AsyncWrite for Socket {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Socket<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

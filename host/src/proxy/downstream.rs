@@ -124,7 +124,9 @@ pub(crate) async fn serve(
             }
         }
         let Some(client) = client else { continue };
-        let fast = route.upstream.settings().protocol != UpstreamProtocol::Http2;
+        // The fast path speaks cleartext HTTP/1.1 upstream.
+        let upstream = &route.upstream;
+        let fast = upstream.settings().protocol != UpstreamProtocol::Http2 && !upstream.tls();
         let ended = if fast {
             // Written into its allocation: a request's future is large, and built on
             // the stack it would be copied there.

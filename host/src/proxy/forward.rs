@@ -92,13 +92,14 @@ pub(crate) async fn forward(
     let grpc = is_grpc(&request);
     let bodiless = request.body().is_end_stream();
     // A request without a body to an HTTP/1.1 endpoint (most HTTP/2 clients' calls)
-    // goes out on a plain pooled socket; the rest through hyper's clients.
-    let wanted = if http2 {
-        Wanted::Http2
-    } else if !grpc && bodiless {
-        Wanted::Socket
-    } else {
-        Wanted::Http1
+    // goes out on a plain pooled socket; the rest through hyper's clients. Over TLS,
+    // `auto` lets the endpoint choose by ALPN unless the call needs HTTP/2.
+    let tls = upstream.tls();
+    let wanted = match settings.protocol {
+        _ if http2 => Wanted::Http2,
+        UpstreamProtocol::Auto if tls => Wanted::Either,
+        _ if !tls && !grpc && bodiless => Wanted::Socket,
+        _ => Wanted::Http1,
     };
     let idempotent = idempotent(&request, retry);
     // gRPC calls are retried on their configured codes, other requests when idempotent.
@@ -121,14 +122,18 @@ pub(crate) async fn forward(
     let mut last = None;
     let mut tried = None;
     let dial = upstream.dial();
-    let open = |member: &Member| pool::checkout(member.socket, wanted, dial);
-    while let Some((member, conn)) = upstream.reach(&pick, &mut next, &mut last, open).await {
+    while let Some((member, conn)) = upstream
+        .reach(&pick, &mut next, &mut last, |member| {
+            pool::checkout(member.socket, wanted, dial.to(member))
+        })
+        .await
+    {
         let Some(mut request) = requests.next() else {
             break;
         };
         attempts += 1;
         tried = Some(member.socket);
-        prepare(&mut request, http2, host.as_deref(), member);
+        prepare(&mut request, conn.http2(), host.as_deref(), member);
         let per_try = settings
             .per_try_timeout
             .min(deadline.saturating_duration_since(Instant::now()));
@@ -513,7 +518,10 @@ impl Sent {
                     strip_hop_by_hop(&mut parts.headers);
                 }
                 let reuse = reuse.map(|conn| Reuse {
-                    addr: member.socket,
+                    key: pool::Key {
+                        addr: member.socket,
+                        tls: upstream.tls(),
+                    },
                     conn,
                     max_idle: upstream.settings().max_idle,
                     limit: upstream.connection_limit().cloned(),

@@ -9,6 +9,7 @@
 use crate::net::{self, quiet, tcp};
 use crate::proxy::connection_limit::{ConnectionLimit, Overflow, Socket};
 use crate::proxy::replay::RequestBody;
+use crate::tls::{Alpn, Originator};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::cell::RefCell;
@@ -17,6 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard_policy::cluster::EndpointLoad;
+use switchyard_policy::cluster::Member;
 use tokio::sync::oneshot;
 
 /// Why no connection could be had.
@@ -28,6 +30,9 @@ pub(crate) enum ConnectError {
     /// The HTTP handshake failed.
     #[error("HTTP handshake with {0}: {1}")]
     Handshake(SocketAddr, hyper::Error),
+    /// The TLS handshake failed (the reason names the endpoint).
+    #[error("{1}")]
+    Tls(SocketAddr, String),
     /// The cluster's connection limit left no room: not the endpoint's fault.
     #[error("connecting to {0}: {1}")]
     Overflow(SocketAddr, Overflow),
@@ -42,6 +47,58 @@ pub(crate) struct Dial<'a> {
     pub(crate) idle_timeout: Duration,
     /// The cluster's connection limit, if any.
     pub(crate) limit: Option<&'a Arc<ConnectionLimit>>,
+    /// TLS to the endpoint, when the cluster has it.
+    pub(crate) tls: Option<DialTls<'a>>,
+}
+
+/// TLS to one endpoint.
+#[derive(Clone, Copy)]
+pub(crate) struct DialTls<'a> {
+    /// The cluster's TLS client side.
+    pub(crate) originator: &'a Originator,
+    /// The endpoint's own server name, from its metadata.
+    pub(crate) server_name: Option<&'a str>,
+}
+
+impl std::fmt::Debug for DialTls<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DialTls")
+            .field("server_name", &self.server_name)
+            .finish()
+    }
+}
+
+impl<'a> Dial<'a> {
+    /// As dialled to `member`: its own server name, if it has one.
+    pub(crate) fn to<'b>(self, member: &'b Member) -> Dial<'b>
+    where
+        'a: 'b,
+    {
+        let mut dial: Dial<'b> = self;
+        if let Some(tls) = &mut dial.tls {
+            tls.server_name = member
+                .metadata
+                .iter()
+                .find(|(key, _)| key == "server_name")
+                .map(|(_, name)| name.as_str());
+        }
+        dial
+    }
+
+    /// Where its connections to `addr` are pooled.
+    pub(crate) fn key(&self, addr: SocketAddr) -> Key {
+        Key {
+            addr,
+            tls: self.tls.is_some(),
+        }
+    }
+}
+
+/// Where connections are pooled: an endpoint's address, and whether they are TLS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Key {
+    pub(crate) addr: SocketAddr,
+    pub(crate) tls: bool,
 }
 
 impl ConnectError {
@@ -89,6 +146,13 @@ pub(crate) enum Connection {
     Socket(Socket, bool),
 }
 
+impl Connection {
+    /// Whether it speaks HTTP/2.
+    pub(crate) fn http2(&self) -> bool {
+        matches!(self, Connection::Http2(_))
+    }
+}
+
 /// What kind of connection a request needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Wanted {
@@ -98,6 +162,9 @@ pub(crate) enum Wanted {
     Http2,
     /// A plain socket, for a request without a body.
     Socket,
+    /// Whichever the endpoint chooses by ALPN (TLS only): a pooled HTTP/2 connection,
+    /// else a pooled HTTP/1.1 one, else a new one.
+    Either,
 }
 
 /// What a worker keeps for one endpoint.
@@ -143,7 +210,7 @@ impl<T> IdleList<T> {
 }
 
 thread_local! {
-    static POOL: RefCell<HashMap<SocketAddr, Idle>> = RefCell::new(HashMap::new());
+    static POOL: RefCell<HashMap<Key, Idle>> = RefCell::new(HashMap::new());
     /// Requests on this worker waiting, under their cluster's full connection limit,
     /// for a socket to an address: a socket that finishes an exchange there goes to
     /// the first of them (it would otherwise be closed to free its slot, and the
@@ -199,7 +266,7 @@ pub(crate) fn sweep(idle_timeout_of: impl Fn(SocketAddr) -> Option<Duration>) {
     });
     POOL.with(|pool| {
         pool.borrow_mut()
-            .retain(|addr, idle| match idle_timeout_of(*addr) {
+            .retain(|key, idle| match idle_timeout_of(key.addr) {
                 None => false,
                 Some(timeout) => {
                     idle.sockets.expire(timeout);
@@ -224,9 +291,14 @@ pub(crate) fn close_idle() -> usize {
     })
 }
 
-/// Runs `f` on this worker's idle connections to `addr`.
-fn idle<R>(addr: SocketAddr, f: impl FnOnce(&mut Idle) -> R) -> R {
-    POOL.with(|p| f(p.borrow_mut().entry(addr).or_default()))
+/// Runs `f` on this worker's idle connections to `key`.
+fn idle<R>(key: Key, f: impl FnOnce(&mut Idle) -> R) -> R {
+    POOL.with(|p| f(p.borrow_mut().entry(key).or_default()))
+}
+
+/// Where plain sockets to `addr` are pooled.
+fn plain(addr: SocketAddr) -> Key {
+    Key { addr, tls: false }
 }
 
 /// A ready connection to `addr`: a pooled one if there is one, else a new one.
@@ -242,26 +314,27 @@ pub(crate) async fn checkout(
         let (socket, reused) = checkout_socket(addr, dial).await?;
         return Ok(Connection::Socket(socket, reused));
     }
-    if wanted == Wanted::Http2 {
-        if let Some(mut conn) = pooled_http2(addr)
-            && ready(conn.ready(), dial.connect_timeout).await
-        {
-            return Ok(Connection::Http2(conn));
-        }
-        let conn = Box::pin(connect_http2(addr, dial)).await?;
-        idle(addr, |idle| idle.http2 = Some(conn.clone()));
+    let key = dial.key(addr);
+    if wanted != Wanted::Http1
+        && let Some(mut conn) = pooled_http2(key)
+        && ready(conn.ready(), dial.connect_timeout).await
+    {
         return Ok(Connection::Http2(conn));
     }
-    while let Some(mut conn) = idle(addr, |idle| {
-        idle.http1.pop(dial.idle_timeout, |conn| !conn.is_closed())
-    }) {
-        if ready(conn.ready(), dial.connect_timeout).await {
-            return Ok(Connection::Http1(conn));
+    if wanted != Wanted::Http2 {
+        while let Some(mut conn) = idle(key, |idle| {
+            idle.http1.pop(dial.idle_timeout, |conn| !conn.is_closed())
+        }) {
+            if ready(conn.ready(), dial.connect_timeout).await {
+                return Ok(Connection::Http1(conn));
+            }
         }
     }
-    Ok(Connection::Http1(
-        Box::pin(connect_http1(addr, dial)).await?,
-    ))
+    let conn = Box::pin(connect_http(addr, wanted, dial)).await?;
+    if let Connection::Http2(shared) = &conn {
+        idle(key, |idle| idle.http2 = Some(shared.clone()));
+    }
+    Ok(conn)
 }
 
 /// Whether a pooled connection becomes ready within `timeout`. One still sending an
@@ -273,7 +346,7 @@ async fn ready(readiness: impl Future<Output = hyper::Result<()>>, timeout: Dura
 /// Returns an HTTP/1.1 connection whose exchange has completed; it is closed instead
 /// when `wanted_elsewhere` (its cluster has requests waiting for a connection slot).
 pub(crate) fn checkin(
-    addr: SocketAddr,
+    key: Key,
     conn: http1::SendRequest<RequestBody>,
     max_idle: usize,
     wanted_elsewhere: bool,
@@ -281,7 +354,7 @@ pub(crate) fn checkin(
     if conn.is_closed() || wanted_elsewhere {
         return;
     }
-    idle(addr, |idle| idle.http1.push(conn, max_idle));
+    idle(key, |idle| idle.http1.push(conn, max_idle));
 }
 
 /// A socket to `addr` for the HTTP/1.1 fast path, and whether it was pooled (then it may
@@ -290,7 +363,7 @@ pub(crate) async fn checkout_socket(
     addr: SocketAddr,
     dial: Dial<'_>,
 ) -> Result<(Socket, bool), ConnectError> {
-    let pooled = idle(addr, |idle| {
+    let pooled = idle(plain(addr), |idle| {
         idle.sockets.pop(dial.idle_timeout, |s| quiet(s))
     });
     if let Some(socket) = pooled {
@@ -332,7 +405,7 @@ pub(crate) fn checkin_socket(addr: SocketAddr, socket: Socket, max_idle: usize) 
         return;
     };
     if !socket.wanted_elsewhere() {
-        idle(addr, |idle| idle.sockets.push(socket, max_idle));
+        idle(plain(addr), |idle| idle.sockets.push(socket, max_idle));
     }
 }
 
@@ -371,8 +444,8 @@ fn hand_over(addr: SocketAddr, mut socket: Socket) -> Option<Socket> {
     })
 }
 
-fn pooled_http2(addr: SocketAddr) -> Option<http2::SendRequest<RequestBody>> {
-    idle(addr, |idle| {
+fn pooled_http2(key: Key) -> Option<http2::SendRequest<RequestBody>> {
+    idle(key, |idle| {
         let conn = idle.http2.as_ref()?;
         (!conn.is_closed()).then(|| conn.clone())
     })
@@ -393,32 +466,51 @@ pub(crate) async fn connect(addr: SocketAddr, dial: Dial<'_>) -> Result<Socket, 
     Ok(Socket::new(tcp(addr, dial.connect_timeout).await?, slot))
 }
 
-async fn connect_http1(
+/// A new hyper connection to `addr`: over TLS when the cluster has it (the protocol
+/// `Either` wants then chosen by the endpoint), HTTP/2 when wanted.
+async fn connect_http(
     addr: SocketAddr,
+    wanted: Wanted,
     dial: Dial<'_>,
-) -> Result<http1::SendRequest<RequestBody>, ConnectError> {
-    let io = TokioIo::new(connect(addr, dial).await?);
-    let (send, conn) = http1::Builder::new()
-        .handshake(io)
+) -> Result<Connection, ConnectError> {
+    let socket = connect(addr, dial).await?;
+    let Some(tls) = dial.tls else {
+        return handshake(addr, socket, wanted == Wanted::Http2).await;
+    };
+    let alpn = match wanted {
+        Wanted::Http2 => Alpn::Http2,
+        Wanted::Either => Alpn::Either,
+        Wanted::Http1 | Wanted::Socket => Alpn::Http1,
+    };
+    let (tcp, slot) = socket.into_parts();
+    let started = tls.originator.connect(tcp, addr, tls.server_name, alpn);
+    let (stream, http2) = tokio::time::timeout(dial.connect_timeout, started)
         .await
-        .map_err(|e| ConnectError::Handshake(addr, e))?;
-    drive(addr, conn);
-    Ok(send)
+        .map_err(|_| ConnectError::Tls(addr, format!("TLS handshake with {addr} timed out")))?
+        .map_err(|why| ConnectError::Tls(addr, why))?;
+    handshake(addr, Socket::new(stream, slot), http2).await
 }
 
-async fn connect_http2(
-    addr: SocketAddr,
-    dial: Dial<'_>,
-) -> Result<http2::SendRequest<RequestBody>, ConnectError> {
-    let io = TokioIo::new(connect(addr, dial).await?);
-    let (send, conn) = http2::Builder::new(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .keep_alive_interval(Duration::from_secs(20))
-        .handshake(io)
-        .await
-        .map_err(|e| ConnectError::Handshake(addr, e))?;
+/// An HTTP/1.1 or (`http2`) HTTP/2 client connection on `io`, driven on this worker.
+async fn handshake<S>(addr: SocketAddr, io: S, http2: bool) -> Result<Connection, ConnectError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(io);
+    let failed = |e| ConnectError::Handshake(addr, e);
+    if http2 {
+        let (send, conn) = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Duration::from_secs(20))
+            .handshake(io)
+            .await
+            .map_err(failed)?;
+        drive(addr, conn);
+        return Ok(Connection::Http2(send));
+    }
+    let (send, conn) = http1::Builder::new().handshake(io).await.map_err(failed)?;
     drive(addr, conn);
-    Ok(send)
+    Ok(Connection::Http1(send))
 }
 
 /// Runs a connection's I/O on this worker until it closes.

@@ -3,8 +3,9 @@
 
 use crate::config::model::UpstreamProtocol;
 use crate::proxy::connection_limit::ConnectionLimit;
-use crate::proxy::pool::{ConnectError, Dial};
+use crate::proxy::pool::{ConnectError, Dial, DialTls};
 use crate::proxy::retry::{RetryBudget, RetrySettings, jitter};
+use crate::tls::Originator;
 use arc_swap::Guard;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
@@ -46,6 +47,9 @@ pub struct Upstream {
     admission: Admission,
     connections: Option<Arc<ConnectionLimit>>,
     decay: Arc<LoadDecay>,
+    tls: Option<Arc<Originator>>,
+    /// Connections whose TLS handshake failed.
+    tls_failures: AtomicU64,
 }
 
 /// The cluster's limit on requests in flight.
@@ -90,7 +94,25 @@ impl Upstream {
             admission: Admission::default(),
             connections: None,
             decay: LoadDecay::new(DEFAULT_LOAD_DECAY),
+            tls: None,
+            tls_failures: AtomicU64::new(0),
         }
+    }
+
+    /// Speaks TLS to the cluster's endpoints as `tls` says.
+    pub fn with_tls(mut self, tls: Option<Arc<Originator>>) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Whether the cluster speaks TLS to its endpoints.
+    pub fn tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Connections to its endpoints whose TLS handshake failed so far.
+    pub fn tls_failures(&self) -> u64 {
+        self.tls_failures.load(Relaxed)
     }
 
     /// Caps the requests in flight to the cluster at `max`.
@@ -128,6 +150,10 @@ impl Upstream {
             connect_timeout: self.settings.connect_timeout,
             idle_timeout: self.settings.idle_timeout,
             limit: self.connections.as_ref(),
+            tls: self.tls.as_deref().map(|originator| DialTls {
+                originator,
+                server_name: None,
+            }),
         }
     }
 
@@ -184,6 +210,9 @@ impl Upstream {
                 Ok(conn) => return Some((member, conn)),
                 Err(e) => {
                     e.record(&member.load, self.settings.connect_timeout);
+                    if matches!(e, ConnectError::Tls(..)) {
+                        self.tls_failures.fetch_add(1, Relaxed);
+                    }
                     tracing::debug!(cluster = self.name(), endpoint = %member.address, "{e}");
                     *last = Some((e.status().as_u16(), e.to_string()));
                     if e.cluster_wide() {

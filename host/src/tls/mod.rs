@@ -1,18 +1,21 @@
 //! TLS with rustls (aws-lc-rs): certificates and keys read from PEM files, every error
 //! naming the file and the reason; a listener's server side ([`Terminator`]: SNI,
-//! ALPN, resumption, client certificates, reload without a restart); the verified
-//! client's identity as `X-Forwarded-Client-Cert`.
+//! ALPN, resumption, client certificates, reload without a restart); a cluster's
+//! client side ([`Originator`]); the verified client's identity as
+//! `X-Forwarded-Client-Cert`.
 
 mod failure;
 mod files;
 mod identity;
 mod names;
 mod terminator;
+mod upstream;
 
 pub use failure::HandshakeFailure;
 pub use files::{CertificateInfo, FileError};
 pub use identity::{ClientIdentity, X_FORWARDED_CLIENT_CERT};
 pub use terminator::{CertificateStatus, Reloaded, Serving, Terminator, TlsError, TlsStatus};
+pub use upstream::{Alpn, Originator};
 
 use std::sync::Arc;
 

@@ -12,6 +12,7 @@ pub mod certs;
 pub mod client;
 pub mod etcd;
 pub mod h2raw;
+pub mod nginx;
 pub mod process;
 pub mod scrape;
 pub mod strict;

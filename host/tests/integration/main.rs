@@ -24,6 +24,7 @@ mod proxy_grpc;
 mod proxy_http1;
 mod retries;
 mod tls;
+mod tls_upstream;
 
 /// Not a test of its own: the body of the backend processes that tests kill
 /// ([`common::process::BackendProcess`] runs this binary with this test selected).

@@ -6,8 +6,7 @@ use super::READ_CHUNK;
 use super::framing::{Framing, Piece};
 use super::response::{ResponseHead, ResponseSink, parse_response};
 use bytes::{Buf, BytesMut};
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// A response read to its end.
 #[derive(Debug)]
@@ -23,7 +22,7 @@ pub(crate) struct WholeResponse {
 /// Reads the response to a `GET` from `stream`, with `buf` holding what was read
 /// before; keeps at most `cap` bytes of the body. Errors say what was wrong.
 pub(crate) async fn read_response(
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncRead + Unpin),
     buf: &mut BytesMut,
     cap: usize,
 ) -> Result<WholeResponse, String> {
@@ -89,7 +88,7 @@ pub(crate) enum HeadError {
 /// holding what was read before, and gives it to `out`; the head leaves `buf`, what
 /// follows it stays.
 pub(crate) async fn read_head(
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncRead + Unpin),
     buf: &mut BytesMut,
     head_request: bool,
     out: &mut impl ResponseSink,

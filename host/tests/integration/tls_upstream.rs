@@ -1,0 +1,201 @@
+//! TLS to endpoints: a real nginx that requires client certificates, the name sent and
+//! verified (the cluster's, an endpoint's own, or its IP address), and a wrong CA
+//! answered 502 and counted as a TLS failure.
+
+use crate::common;
+
+use common::certs::Ca;
+use common::client::get;
+use common::nginx::{Nginx, free_port};
+use std::path::Path;
+
+/// An nginx `server` on `port` with the certificate `stem` (in `dir`), asking for
+/// client certificates signed by `client_ca`, answering who the client is, the name it
+/// asked for and the protocol.
+fn server(dir: &Path, port: u16, stem: &str, client_ca: &Path) -> String {
+    let d = dir.display();
+    format!(
+        "server {{\n listen 127.0.0.1:{port} ssl http2;\n\
+         ssl_certificate {d}/{stem}.pem;\n ssl_certificate_key {d}/{stem}.key;\n\
+         ssl_client_certificate {};\n ssl_verify_client on;\n\
+         location / {{ return 200 \"nginx client=$ssl_client_s_dn sni=$ssl_server_name $server_protocol\\n\"; }}\n}}\n",
+        client_ca.display()
+    )
+}
+
+/// One cluster `api` of `endpoints` with `[clusters.tls]` body `tls`, behind a
+/// cleartext listener, and an admin listener.
+fn config(endpoints: &str, tls: &str) -> String {
+    format!(
+        "workers = 2\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+         [[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ncluster = \"api\"\n\
+         [[clusters]]\nname = \"api\"\nendpoints = [{endpoints}]\n[clusters.tls]\n{tls}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_to_nginx_and_the_name_sent_and_verified() {
+    let dir = common::temp_dir("tls-upstream");
+    let servers = Ca::new(&dir, "servers");
+    servers.leaf(&dir, "named", "named", &["backend.test"]);
+    servers.leaf(&dir, "by-ip", "by-ip", &["127.0.0.1"]);
+    let clients = Ca::new(&dir, "clients");
+    let client = clients.leaf(&dir, "proxy", "proxy-client", &[]);
+    let (named, by_ip) = (free_port(), free_port());
+    let blocks =
+        server(&dir, named, "named", &clients.file) + &server(&dir, by_ip, "by-ip", &clients.file);
+    let nginx = Nginx::start(&dir, &blocks, &[named, by_ip]);
+    let client_tls = format!(
+        "ca = {:?}\nclient_cert = {:?}\nclient_key = {:?}\n",
+        servers.file, client.cert, client.key
+    );
+
+    // The cluster's server_name, sent and verified; ALPN lets nginx choose HTTP/2.
+    let text = config(
+        &format!("{{ address = \"127.0.0.1:{named}\" }}"),
+        &format!("{client_tls}server_name = \"backend.test\""),
+    );
+    let proxy = common::proxy(&text);
+    let addr = proxy.listener_addr("web").unwrap();
+    for http2 in [false, true] {
+        let (status, _, body) = get(addr, "/", http2).await;
+        assert_eq!(status, 200, "{body}\n{}", nginx.log());
+        assert!(
+            body.starts_with("nginx client=CN=proxy-client sni=backend.test HTTP/2.0"),
+            "{body}"
+        );
+    }
+    stop(proxy).await;
+
+    // No server_name: none is sent, and the certificate must name the IP address; an
+    // endpoint's own server_name (metadata) is used for that endpoint.
+    let text = config(
+        &format!(
+            "{{ address = \"127.0.0.1:{by_ip}\" }}, \
+             {{ address = \"127.0.0.1:{named}\", metadata = {{ server_name = \"backend.test\" }} }}"
+        ),
+        &client_tls,
+    );
+    let proxy = common::proxy(&text);
+    let addr = proxy.listener_addr("web").unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..8 {
+        let (status, _, body) = get(addr, "/", false).await;
+        assert_eq!(status, 200, "{body}");
+        seen.insert(body.split(' ').nth(2).unwrap_or_default().to_string());
+    }
+    assert_eq!(
+        seen,
+        ["sni=".to_string(), "sni=backend.test".to_string()].into(),
+        "{seen:?}"
+    );
+    stop(proxy).await;
+
+    // The named certificate reached by IP, with no name to check it against.
+    let text = config(
+        &format!("{{ address = \"127.0.0.1:{named}\" }}"),
+        &client_tls,
+    );
+    let proxy = common::proxy(&text);
+    let (status, _, body) = get(proxy.listener_addr("web").unwrap(), "/", false).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("no server_name is set"), "{body}");
+    stop(proxy).await;
+    drop(nginx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_ca_is_a_tls_failure_answered_502() {
+    let dir = common::temp_dir("tls-upstream-ca");
+    let servers = Ca::new(&dir, "servers");
+    servers.leaf(&dir, "named", "named", &["backend.test"]);
+    let clients = Ca::new(&dir, "clients");
+    let client = clients.leaf(&dir, "proxy", "proxy-client", &[]);
+    let strangers = Ca::new(&dir, "strangers");
+    let port = free_port();
+    let nginx = Nginx::start(&dir, &server(&dir, port, "named", &clients.file), &[port]);
+    let text = config(
+        &format!("{{ address = \"127.0.0.1:{port}\" }}"),
+        &format!(
+            "ca = {:?}\nserver_name = \"backend.test\"\nclient_cert = {:?}\nclient_key = {:?}\n",
+            strangers.file, client.cert, client.key
+        ),
+    );
+    let proxy = common::proxy(&text);
+    let addr = proxy.listener_addr("web").unwrap();
+    for _ in 0..3 {
+        let (status, _, body) = get(addr, "/", false).await;
+        assert_eq!(status, 502, "{body}");
+        assert!(body.contains("TLS handshake with 127.0.0.1"), "{body}");
+    }
+    let admin = proxy.admin_addr().unwrap();
+    let (scrape, text) = common::scrape::scrape(admin).await;
+    let failures = common::scrape::value(
+        &scrape,
+        "switchyard_cluster_upstream_tls_errors_total",
+        &[("cluster", "api")],
+    );
+    assert!(failures >= 3.0, "{text}");
+    stop(proxy).await;
+    drop(nginx);
+}
+
+async fn stop(proxy: switchyard::app::App) {
+    tokio::task::spawn_blocking(move || proxy.shutdown())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_probes_speak_tls_with_the_clusters_settings() {
+    let dir = common::temp_dir("tls-upstream-probes");
+    let servers = Ca::new(&dir, "servers");
+    servers.leaf(&dir, "named", "named", &["backend.test"]);
+    let clients = Ca::new(&dir, "clients");
+    let client = clients.leaf(&dir, "proxy", "proxy-client", &[]);
+    let strangers = Ca::new(&dir, "strangers");
+    let port = free_port();
+    let nginx = Nginx::start(&dir, &server(&dir, port, "named", &clients.file), &[port]);
+    for kind in ["http", "tcp"] {
+        for (ca, passes) in [(&servers.file, true), (&strangers.file, false)] {
+            let text = config(
+                &format!("{{ address = \"127.0.0.1:{port}\" }}"),
+                &format!(
+                    "ca = {ca:?}\nserver_name = \"backend.test\"\nclient_cert = {:?}\n\
+                     client_key = {:?}\n\
+                     [clusters.health_check]\nkind = \"{kind}\"\ninterval = \"100ms\"\n\
+                     timeout = \"1s\"\njitter = \"0ms\"\n",
+                    client.cert, client.key
+                ),
+            );
+            let proxy = common::proxy(&text);
+            let admin = proxy.admin_addr().unwrap();
+            let started = std::time::Instant::now();
+            let probe = loop {
+                let status = common::client::json(admin, "/clusters").await;
+                let probe = status["clusters"][0]["endpoints"][0]["last_probe"].clone();
+                if !probe.is_null() {
+                    break probe;
+                }
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(5),
+                    "{status}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            };
+            assert_eq!(
+                probe["success"], passes,
+                "{kind}, passes: {passes}: {probe}"
+            );
+            if !passes {
+                let error = probe["error"].as_str().unwrap_or_default();
+                assert!(
+                    error.contains("TLS handshake with 127.0.0.1"),
+                    "{kind}: {probe}"
+                );
+            }
+            stop(proxy).await;
+        }
+    }
+    drop(nginx);
+}
