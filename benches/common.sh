@@ -1,7 +1,8 @@
 # Sourced by the load scripts in benches/ (from the repository root): a work directory
 # removed on exit, with every process the script started; `need` installs the apt
 # packages of missing tools; `build` makes the release binary; `nginx_conf` and
-# `switchyard_conf` write the servers' configurations; `rss_kib` and `settled` read a
+# `switchyard_conf` write the servers' configurations; `h1` (wrk) and `h2` (h2load) run
+# a load and record its throughput, latency and CPU per request; `rss_kib` and `settled` read a
 # process's resident memory (the second once it stops moving); AWK_STATS holds awk functions
 # for the summaries: us("1.5ms") in microseconds, median(" 3 1 2"); BIN is where
 # `build` leaves the binary (CARGO_TARGET_DIR is honoured).
@@ -81,6 +82,63 @@ settled() {
         sleep 1
     done
     echo "$now"
+}
+
+# Load runs, for scripts that set PID (an associative array: name → the process to
+# charge, "direct" for the backend itself), BACKEND_PID, DURATION and CONNS; SCHEME is
+# http unless set (https for TLS). Each run is appended to $WORK/results.
+SCHEME=${SCHEME:-http}
+# The worker process of a single-worker nginx whose master's pid file is $1.
+nginx_worker() { pgrep -P "$(cat "$WORK/$1.pid")"; }
+
+# CPU time (clock ticks) process $1 has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICKS_PER_SECOND=$(getconf CLK_TCK)
+# measure NAME REQUESTS_AWK COMMAND...: runs COMMAND (a load generator) against proxy
+# NAME; sets OUT to its output and CPU to "proxy backend", each process's CPU µs per
+# request given the request count REQUESTS_AWK extracts from the output. "direct" has
+# no proxy: its proxy figure is "-".
+measure() {
+    local name=$1 requests=$2 p0 b0 p1 b1 n
+    shift 2
+    local proxy=${PID[$name]}
+    p0=$(cpu_ticks "$proxy"); b0=$(cpu_ticks "$BACKEND_PID")
+    OUT=$("$@" 2>&1)
+    p1=$(cpu_ticks "$proxy"); b1=$(cpu_ticks "$BACKEND_PID")
+    n=$(awk "$requests" <<<"$OUT")
+    CPU=$(awk -v p=$((p1 - p0)) -v b=$((b1 - b0)) -v n="$n" -v k="$TICKS_PER_SECOND" \
+        -v direct=$([ "$name" = direct ] && echo 1) 'BEGIN {
+        us = 1e6 / k / (n > 0 ? n : 1)
+        if (direct) printf "- %.1f", b * us; else printf "%.1f %.1f", p * us, b * us }')
+}
+
+# Prints one run and records it for the summary: name, protocol (h1 or h2), connections,
+# req/s, two latency figures each after its label, and the p50 the summary keeps (h1).
+report() { # name protocol conns rps label value label value [p50]
+    local proxy=${CPU% *} backend=${CPU#* } cpu shown=$2
+    if [ "$proxy" = - ]; then cpu="backend $backend"; else cpu="$proxy + backend $backend"; fi
+    [ "$shown$SCHEME" != h2http ] || shown=h2c
+    printf '%-11s %-6s %4s conns %12s req/s   %s %9s   %s %9s   cpu/req %s us\n' \
+        "$1" "$shown" "$3" "$4" "$5" "$6" "$7" "$8" "$cpu"
+    echo "$1 $2 $3 $4 $CPU ${9:-}" >> "$WORK/results"
+}
+
+# wrk: "Requests/sec" and the 50%/99% latency lines; more wrk arguments may follow.
+h1() { # name port conns [wrk args...]
+    local name=$1 port=$2 conns=$3
+    shift 3
+    measure "$name" '/ requests in / {print $1}' wrk -t1 -c"$conns" -d"${DURATION}s" --latency "$@" "$SCHEME://127.0.0.1:$port/"
+    local p50
+    p50=$(awk '$1=="50%" {print $2}' <<<"$OUT")
+    report "$name" h1 "$conns" "$(awk '/Requests\/sec/ {print $2}' <<<"$OUT")" \
+        p50 "$p50" p99 "$(awk '$1=="99%" {print $2}' <<<"$OUT")" "$p50"
+}
+# h2load: "finished in ... N req/s" and the mean and max of "time for request".
+h2() { # name port
+    measure "$1" '/^requests:/ {print $8}' h2load -c"$CONNS" -m10 -D"$DURATION" "$SCHEME://127.0.0.1:$2/"
+    report "$1" h2 "$CONNS" "$(awk '/finished in/ {print $4}' <<<"$OUT")" \
+        mean "$(awk '/time for request:/ {print $6}' <<<"$OUT")" \
+        max "$(awk '/time for request:/ {print $5}' <<<"$OUT")"
 }
 
 AWK_STATS='
