@@ -47,6 +47,14 @@ $2
 CONF
 }
 
+# start_backend PORT [WORKER_CONNECTIONS]: the backend the proxies are put in front of,
+# a single-worker nginx answering a short text on PORT (its worker process:
+# `nginx_worker backend`).
+start_backend() {
+    nginx_conf backend "    server { listen 127.0.0.1:$1; location / { return 200 \"hello from the backend\\n\"; } }" "${2:-}"
+    nginx -c "$WORK/backend.conf" -p "$WORK"
+}
+
 # switchyard_conf FILE PORT BACKEND_PORT...: a one-worker Switchyard on PORT balancing
 # the backends on 127.0.0.1 over HTTP/1.1 with $POLICY (least-request by default).
 switchyard_conf() {

@@ -34,8 +34,7 @@ nginx_conf nginx "    upstream backend { server 127.0.0.1:$BACKEND; keepalive 64
     server { listen 127.0.0.1:$NGINX; $PROXY_TO_BACKEND }
     server { listen 127.0.0.1:$NGINX_H2 http2; $PROXY_TO_BACKEND }"
 # The backend is a second single-worker nginx, so it never shares the proxy's worker.
-nginx_conf backend "    server { listen 127.0.0.1:$BACKEND; location / { return 200 \"hello from the backend\\n\"; } }"
-nginx -c "$WORK/backend.conf" -p "$WORK"
+start_backend $BACKEND
 nginx -c "$WORK/nginx.conf" -p "$WORK"
 
 cat > "$WORK/haproxy.cfg" <<CONF

@@ -46,8 +46,7 @@ nginx_conf nginx "    upstream backend { server 127.0.0.1:$BACKEND; keepalive 64
     server { listen 127.0.0.1:$NGINX ssl http2; $TLS_SERVER
         location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\";
         proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } }"
-nginx_conf backend "    server { listen 127.0.0.1:$BACKEND; location / { return 200 \"hello from the backend\\n\"; } }"
-nginx -c "$WORK/backend.conf" -p "$WORK"
+start_backend $BACKEND
 nginx -c "$WORK/nginx.conf" -p "$WORK"
 
 cat > "$WORK/haproxy.cfg" <<CONF

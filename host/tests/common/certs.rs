@@ -102,3 +102,32 @@ pub async fn run_with_input(
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// The certificates of a mutual-TLS setup: a servers' CA and its leaf `server` (CN
+/// `server`, for `server_names`), a clients' CA and its leaf `client` (CN `client`), and
+/// a CA nobody trusts.
+pub struct Pki {
+    pub servers: Ca,
+    pub server: Leaf,
+    pub clients: Ca,
+    pub client: Leaf,
+    pub strangers: Ca,
+}
+
+impl Pki {
+    /// Makes them in `dir`.
+    pub fn new(dir: &Path, server_names: &[&str]) -> Self {
+        let servers = Ca::new(dir, "servers");
+        let server = servers.leaf(dir, "server", "server", server_names);
+        let clients = Ca::new(dir, "clients");
+        let client = clients.leaf(dir, "client", "client", &["client.test"]);
+        let strangers = Ca::new(dir, "strangers");
+        Self {
+            servers,
+            server,
+            clients,
+            client,
+            strangers,
+        }
+    }
+}

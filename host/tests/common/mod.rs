@@ -39,6 +39,13 @@ pub fn proxy(text: &str) -> switchyard::app::App {
     switchyard::app::App::start(&config, engine()).expect("proxy starts")
 }
 
+/// Shuts `proxy` down (its workers drain) off the test's runtime.
+pub async fn stop(proxy: switchyard::app::App) {
+    tokio::task::spawn_blocking(move || proxy.shutdown())
+        .await
+        .unwrap();
+}
+
 /// Backends `fast` (answering in 2 ms) and one named `slow` (after `slow_delay`) behind
 /// `policy` (with `extra` configuration), loaded on `connections` keep-alive connections
 /// for 2.5 s: the requests sent after the first 0.5 s.

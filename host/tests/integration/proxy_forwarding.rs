@@ -5,7 +5,7 @@ use crate::common;
 use bytes::Bytes;
 use common::backend::{dead, garbage, named};
 use common::client::{get, raw_exchange, send};
-use common::{config, proxy};
+use common::{config, proxy, stop};
 use http_body_util::{BodyExt, Full};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
@@ -13,12 +13,6 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const FAST: Duration = Duration::ZERO;
-
-async fn stop(proxy: switchyard::app::App) {
-    tokio::task::spawn_blocking(move || proxy.shutdown())
-        .await
-        .unwrap();
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http1_and_h2c_reach_backends_with_forwarding_headers() {

@@ -50,9 +50,7 @@ async fn unary_streaming_and_errors_match_direct() {
     calls_match_direct(server, &mut proxied, &reporter).await;
     let picks = proxy.upstream("api").unwrap().policy().stats().picks;
     assert!(picks >= 4, "every call went through the policy ({picks})");
-    tokio::task::spawn_blocking(move || proxy.shutdown())
-        .await
-        .unwrap();
+    common::stop(proxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,9 +76,7 @@ async fn grpc_over_tls_matches_direct() {
         .unwrap();
     let mut proxied = HealthClient::new(channel);
     calls_match_direct(server, &mut proxied, &reporter).await;
-    tokio::task::spawn_blocking(move || proxy.shutdown())
-        .await
-        .unwrap();
+    common::stop(proxy).await;
 }
 
 /// Unary calls through `proxied` answer as they do direct to `server`, an error status

@@ -8,19 +8,13 @@ use crate::common;
 use bytes::Bytes;
 use common::backend::{named, scripted, scripted_resetting};
 use common::client::{h2c, raw_exchange};
-use common::{config, proxy};
+use common::{config, proxy, stop};
 use http_body_util::{BodyExt, Full};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 use switchyard_policy::cluster::Membership;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn stop(proxy: switchyard::app::App) {
-    tokio::task::spawn_blocking(move || proxy.shutdown())
-        .await
-        .unwrap();
-}
 
 /// Asserts that the one endpoint completed `n` requests, none failed and none is left
 /// in flight.

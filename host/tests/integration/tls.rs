@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::backend;
-use common::certs::{Ca, Leaf, run, run_with_input, uri};
+use common::certs::{Ca, Leaf, Pki, run, run_with_input, uri};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -18,6 +18,15 @@ pub fn tls_config(backend: SocketAddr, tls: &str, extra: &str) -> String {
          [[listeners]]\nname = \"edge\"\nlisten = \"127.0.0.1:0\"\ncluster = \"api\"\n{extra}\n\
          [listeners.tls]\n{tls}\n\
          [[clusters]]\nname = \"api\"\nendpoints = [{{ address = \"{backend}\" }}]\n"
+    )
+}
+
+/// `[listeners.tls]` lines: the server certificate of `pki`, clients verified against
+/// the CAs in `client_ca`.
+fn mutual(pki: &Pki, client_ca: &Path) -> String {
+    format!(
+        "cert = {:?}\nkey = {:?}\nclient_ca = {:?}",
+        pki.server.cert, pki.server.key, client_ca
     )
 }
 
@@ -44,6 +53,22 @@ async fn curl(ca: &Path, proxy: SocketAddr, host: &str, extra: &[&str]) -> (bool
     args.extend(extra.iter().map(|s| s.to_string()));
     args.push(format!("https://{host}:{port}/"));
     run("curl", args).await
+}
+
+/// `openssl s_client` arguments for `api.test` at the proxy at `addr`, trusting `ca`,
+/// then `extra`.
+fn s_client(addr: SocketAddr, ca: &Path, extra: &[&str]) -> Vec<String> {
+    let (addr, ca) = (addr.to_string(), ca.display().to_string());
+    let common = [
+        "s_client",
+        "-connect",
+        &addr,
+        "-servername",
+        "api.test",
+        "-CAfile",
+        &ca,
+    ];
+    common.iter().chain(extra).map(|s| s.to_string()).collect()
 }
 
 /// The subject of the certificate the proxy shows for `server_name` (`None`: no SNI).
@@ -117,27 +142,24 @@ async fn curl_over_http1_and_http2_and_a_certificate_by_server_name() {
             .await
             .contains("default-cert")
     );
-    tokio::task::spawn_blocking(move || proxy.shutdown())
-        .await
-        .unwrap();
+    common::stop(proxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_certificates_are_required_and_reach_the_endpoint_as_its_identity() {
     let dir = common::temp_dir("tls-mutual");
-    let ca = Ca::new(&dir, "servers");
-    let server = ca.leaf(&dir, "server", "server", &["api.test"]);
-    let clients = Ca::new(&dir, "clients");
-    let client = clients.leaf_with(&dir, "client", "team-a", &["client.test"], |p| {
-        p.subject_alt_names.push(uri("spiffe://example.org/team-a"));
-    });
-    let strangers = Ca::new(&dir, "strangers");
-    let stranger = strangers.leaf(&dir, "stranger", "stranger", &["client.test"]);
+    let pki = Pki::new(&dir, &["api.test"]);
+    let ca = &pki.servers;
+    let client = pki
+        .clients
+        .leaf_with(&dir, "team-a", "team-a", &["client.test"], |p| {
+            p.subject_alt_names.push(uri("spiffe://example.org/team-a"));
+        });
+    let stranger = pki
+        .strangers
+        .leaf(&dir, "stranger", "stranger", &["client.test"]);
     let backend = backend::named("a", Duration::ZERO).await;
-    let tls = format!(
-        "cert = {:?}\nkey = {:?}\nclient_ca = {:?}",
-        server.cert, server.key, clients.file
-    );
+    let tls = mutual(&pki, &pki.clients.file);
     let proxy = common::proxy(&tls_config(backend.addr, &tls, ""));
     let addr = proxy.listener_addr("edge").unwrap();
     let admin = proxy.admin_addr().unwrap();
@@ -219,9 +241,7 @@ async fn client_certificates_are_required_and_reach_the_endpoint_as_its_identity
         &[("listener", "edge")],
     );
     assert!(expiry > 86_400.0, "{text}");
-    tokio::task::spawn_blocking(move || proxy.shutdown())
-        .await
-        .unwrap();
+    common::stop(proxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,22 +260,8 @@ async fn sessions_resume_whichever_worker_accepts_the_connection() {
     for version in ["-tls1_2", "-tls1_3"] {
         let session = dir.join(format!("session{version}"));
         let s_client = |resume: &str| {
-            [
-                "s_client",
-                "-connect",
-                &addr.to_string(),
-                "-servername",
-                "api.test",
-                "-CAfile",
-                &ca.file.display().to_string(),
-                version,
-                "-ign_eof",
-                resume,
-                &session.display().to_string(),
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
+            let session = session.display().to_string();
+            s_client(addr, &ca.file, &[version, "-ign_eof", resume, &session])
         };
         let (_, out, err) = run_with_input("openssl", s_client("-sess_out"), request).await;
         assert!(
@@ -271,9 +277,7 @@ async fn sessions_resume_whichever_worker_accepts_the_connection() {
             );
         }
     }
-    tokio::task::spawn_blocking(move || proxy.shutdown())
-        .await
-        .unwrap();
+    common::stop(proxy).await;
 }
 
 #[test]
@@ -440,9 +444,7 @@ async fn a_renewed_certificate_serves_new_handshakes_and_no_request_fails() {
     );
     let (ok, _, err) = curl(&ca.file, addr, "api.test", &[]).await;
     assert!(ok, "still serving: {err}");
-    tokio::task::spawn_blocking(move || proxy.shutdown())
-        .await
-        .unwrap();
+    common::stop(proxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -479,17 +481,14 @@ async fn a_secret_mount_swapped_by_symlink_is_reloaded() {
     std::fs::remove_dir_all(mount.join("..v1")).unwrap();
     let took = until_served(&ca.file, addr, "second-cert").await;
     println!("swapped secret served by new handshakes after {took:?}");
-    tokio::task::spawn_blocking(move || proxy.shutdown())
-        .await
-        .unwrap();
+    common::stop(proxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_routes_by_the_verified_client_identity() {
     let dir = common::temp_dir("tls-identity");
-    let ca = Ca::new(&dir, "servers");
-    let server = ca.leaf(&dir, "server", "server", &["api.test"]);
-    let clients = Ca::new(&dir, "clients");
+    let pki = Pki::new(&dir, &["api.test"]);
+    let (ca, clients) = (&pki.servers, &pki.clients);
     let backends = [
         backend::named("a", Duration::ZERO).await,
         backend::named("b", Duration::ZERO).await,
@@ -501,12 +500,10 @@ async fn a_policy_routes_by_the_verified_client_identity() {
         .collect();
     let text = format!(
         "workers = 2\n[[listeners]]\nname = \"edge\"\nlisten = \"127.0.0.1:0\"\ncluster = \"api\"\n\
-         [listeners.tls]\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n\
+         [listeners.tls]\n{}\n\
          [[clusters]]\nname = \"api\"\npolicy = \"ring-hash\"\n\
          policy_config = {{ hash_on = \"header:x-forwarded-client-cert\" }}\nendpoints = [{}]\n",
-        server.cert,
-        server.key,
-        clients.file,
+        mutual(&pki, &clients.file),
         endpoints.join(", ")
     );
     let proxy = common::proxy(&text);
@@ -543,51 +540,33 @@ async fn a_policy_routes_by_the_verified_client_identity() {
         spread.len() > 1,
         "identities spread over the backends: {chosen:?}"
     );
-    tokio::task::spawn_blocking(move || proxy.shutdown())
-        .await
-        .unwrap();
+    common::stop(proxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resumed_session_is_verified_again_against_the_client_ca_in_use() {
     let dir = common::temp_dir("tls-resume-ca");
-    let ca = Ca::new(&dir, "servers");
-    let server = ca.leaf(&dir, "server", "server", &["api.test"]);
-    let clients = Ca::new(&dir, "clients");
-    let client = clients.leaf(&dir, "client", "team-a", &["client.test"]);
-    let others = Ca::new(&dir, "others");
+    let pki = Pki::new(&dir, &["api.test"]);
+    let (ca, client, others) = (&pki.servers, &pki.client, &pki.strangers);
     let client_ca = dir.join("client-ca.pem");
-    std::fs::copy(&clients.file, &client_ca).unwrap();
+    std::fs::copy(&pki.clients.file, &client_ca).unwrap();
     let backend = backend::named("a", Duration::ZERO).await;
-    let tls = format!(
-        "cert = {:?}\nkey = {:?}\nclient_ca = {:?}",
-        server.cert, server.key, client_ca
-    );
+    let tls = mutual(&pki, &client_ca);
     let proxy = common::proxy(&tls_config(backend.addr, &tls, ""));
     let addr = proxy.listener_addr("edge").unwrap();
     let admin = proxy.admin_addr().unwrap();
     let session = dir.join("session");
+    let (cert, key) = (client.cert.display(), client.key.display());
+    let (cert, key, session) = (
+        cert.to_string(),
+        key.to_string(),
+        session.display().to_string(),
+    );
     let s_client = |resume: &str| {
-        [
-            "s_client",
-            "-connect",
-            &addr.to_string(),
-            "-servername",
-            "api.test",
-            "-CAfile",
-            &ca.file.display().to_string(),
-            "-cert",
-            &client.cert.display().to_string(),
-            "-key",
-            &client.key.display().to_string(),
-            "-tls1_3",
-            "-ign_eof",
-            resume,
-            &session.display().to_string(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()
+        let extra = [
+            "-cert", &cert, "-key", &key, "-tls1_3", "-ign_eof", resume, &session,
+        ];
+        s_client(addr, &ca.file, &extra)
     };
     let request = "GET / HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n\r\n";
     let (_, out, err) = run_with_input("openssl", s_client("-sess_out"), request).await;
@@ -625,7 +604,5 @@ async fn a_resumed_session_is_verified_again_against_the_client_ca_in_use() {
     let status = common::client::json(admin, "/tls").await;
     let refused = &status["listeners"][0]["handshake_failures"]["bad_client_certificate"];
     assert!(refused.as_u64() >= Some(1), "{status}");
-    tokio::task::spawn_blocking(move || proxy.shutdown())
-        .await
-        .unwrap();
+    common::stop(proxy).await;
 }

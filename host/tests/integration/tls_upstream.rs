@@ -4,9 +4,10 @@
 
 use crate::common;
 
-use common::certs::Ca;
+use common::certs::{Ca, Pki};
 use common::client::get;
 use common::nginx::{Nginx, free_port};
+use common::stop;
 use std::path::Path;
 
 /// An nginx `server` on `port` with the certificate `stem` (in `dir`), asking for
@@ -33,22 +34,37 @@ fn config(endpoints: &str, tls: &str) -> String {
     )
 }
 
+/// `[clusters.tls]` lines trusting `ca`, with the client certificate of `pki`.
+fn client_tls(pki: &Pki, ca: &Ca) -> String {
+    format!(
+        "ca = {:?}\nclient_cert = {:?}\nclient_key = {:?}\n",
+        ca.file, pki.client.cert, pki.client.key
+    )
+}
+
+/// A mutual-TLS setup in `dir` and an nginx serving its `server` certificate (for
+/// `backend.test`) to clients of its clients' CA: the setup, nginx's port, nginx.
+fn mutual_nginx(dir: &Path) -> (Pki, u16, Nginx) {
+    let pki = Pki::new(dir, &["backend.test"]);
+    let port = free_port();
+    let nginx = Nginx::start(
+        dir,
+        &server(dir, port, "server", &pki.clients.file),
+        &[port],
+    );
+    (pki, port, nginx)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_to_nginx_and_the_name_sent_and_verified() {
     let dir = common::temp_dir("tls-upstream");
-    let servers = Ca::new(&dir, "servers");
-    servers.leaf(&dir, "named", "named", &["backend.test"]);
-    servers.leaf(&dir, "by-ip", "by-ip", &["127.0.0.1"]);
-    let clients = Ca::new(&dir, "clients");
-    let client = clients.leaf(&dir, "proxy", "proxy-client", &[]);
+    let pki = Pki::new(&dir, &["backend.test"]);
+    pki.servers.leaf(&dir, "by-ip", "by-ip", &["127.0.0.1"]);
     let (named, by_ip) = (free_port(), free_port());
-    let blocks =
-        server(&dir, named, "named", &clients.file) + &server(&dir, by_ip, "by-ip", &clients.file);
+    let clients = &pki.clients.file;
+    let blocks = server(&dir, named, "server", clients) + &server(&dir, by_ip, "by-ip", clients);
     let nginx = Nginx::start(&dir, &blocks, &[named, by_ip]);
-    let client_tls = format!(
-        "ca = {:?}\nclient_cert = {:?}\nclient_key = {:?}\n",
-        servers.file, client.cert, client.key
-    );
+    let client_tls = client_tls(&pki, &pki.servers);
 
     // The cluster's server_name, sent and verified; ALPN lets nginx choose HTTP/2.
     let text = config(
@@ -61,7 +77,7 @@ async fn mutual_tls_to_nginx_and_the_name_sent_and_verified() {
         let (status, _, body) = get(addr, "/", http2).await;
         assert_eq!(status, 200, "{body}\n{}", nginx.log());
         assert!(
-            body.starts_with("nginx client=CN=proxy-client sni=backend.test HTTP/2.0"),
+            body.starts_with("nginx client=CN=client sni=backend.test HTTP/2.0"),
             "{body}"
         );
     }
@@ -107,18 +123,12 @@ async fn mutual_tls_to_nginx_and_the_name_sent_and_verified() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_ca_is_a_tls_failure_answered_502() {
     let dir = common::temp_dir("tls-upstream-ca");
-    let servers = Ca::new(&dir, "servers");
-    servers.leaf(&dir, "named", "named", &["backend.test"]);
-    let clients = Ca::new(&dir, "clients");
-    let client = clients.leaf(&dir, "proxy", "proxy-client", &[]);
-    let strangers = Ca::new(&dir, "strangers");
-    let port = free_port();
-    let nginx = Nginx::start(&dir, &server(&dir, port, "named", &clients.file), &[port]);
+    let (pki, port, nginx) = mutual_nginx(&dir);
     let text = config(
         &format!("{{ address = \"127.0.0.1:{port}\" }}"),
         &format!(
-            "ca = {:?}\nserver_name = \"backend.test\"\nclient_cert = {:?}\nclient_key = {:?}\n",
-            strangers.file, client.cert, client.key
+            "{}server_name = \"backend.test\"",
+            client_tls(&pki, &pki.strangers)
         ),
     );
     let proxy = common::proxy(&text);
@@ -140,32 +150,19 @@ async fn a_wrong_ca_is_a_tls_failure_answered_502() {
     drop(nginx);
 }
 
-async fn stop(proxy: switchyard::app::App) {
-    tokio::task::spawn_blocking(move || proxy.shutdown())
-        .await
-        .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_probes_speak_tls_with_the_clusters_settings() {
     let dir = common::temp_dir("tls-upstream-probes");
-    let servers = Ca::new(&dir, "servers");
-    servers.leaf(&dir, "named", "named", &["backend.test"]);
-    let clients = Ca::new(&dir, "clients");
-    let client = clients.leaf(&dir, "proxy", "proxy-client", &[]);
-    let strangers = Ca::new(&dir, "strangers");
-    let port = free_port();
-    let nginx = Nginx::start(&dir, &server(&dir, port, "named", &clients.file), &[port]);
+    let (pki, port, nginx) = mutual_nginx(&dir);
     for kind in ["http", "tcp"] {
-        for (ca, passes) in [(&servers.file, true), (&strangers.file, false)] {
+        for (ca, passes) in [(&pki.servers, true), (&pki.strangers, false)] {
             let text = config(
                 &format!("{{ address = \"127.0.0.1:{port}\" }}"),
                 &format!(
-                    "ca = {ca:?}\nserver_name = \"backend.test\"\nclient_cert = {:?}\n\
-                     client_key = {:?}\n\
+                    "{}server_name = \"backend.test\"\n\
                      [clusters.health_check]\nkind = \"{kind}\"\ninterval = \"100ms\"\n\
                      timeout = \"1s\"\njitter = \"0ms\"\n",
-                    client.cert, client.key
+                    client_tls(&pki, ca)
                 ),
             );
             let proxy = common::proxy(&text);
