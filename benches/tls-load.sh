@@ -52,7 +52,7 @@ nginx -c "$WORK/nginx.conf" -p "$WORK"
 cat > "$WORK/haproxy.cfg" <<CONF
 global
     nbthread 1
-    maxconn 20000
+    maxconn 8000
 defaults
     mode http
     timeout connect 1s

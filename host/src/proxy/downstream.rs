@@ -35,6 +35,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::server::TlsStream;
 
 /// How long a closing connection waits for the client to close its side.
 const LINGER: Duration = Duration::from_secs(1);
@@ -205,10 +206,69 @@ pub(crate) async fn serve_tls(
     };
     let signal = &shutdown.signal;
     if http2 {
-        serve_http2(stream, BytesMut::new(), client, route, signal).await;
-    } else {
-        serve_http1(stream, BytesMut::new(), client, route, signal, false).await;
+        let serving = serve_http2(stream, BytesMut::new(), client, route, signal);
+        return Box::pin(serving).await;
     }
+    // HTTP/1.1: hyper serves each burst of requests and parks the connection once they
+    // are answered; between bursts only the TLS session and this task remain.
+    let stopping = shutdown.waiting.notified();
+    tokio::pin!(stopping);
+    // The first request must begin within the header read timeout, later ones within
+    // the idle timeout.
+    let mut deadline = Instant::now() + route.limits.header_read_timeout;
+    let timer = tokio::time::sleep_until(deadline);
+    tokio::pin!(timer);
+    let (mut stream, mut input) = (stream, BytesMut::new());
+    loop {
+        while input.is_empty() {
+            match read_tls(&mut stream, &mut input) {
+                Some(true) => {}
+                Some(false) => return,
+                None => {
+                    let ready = std::future::poll_fn(|cx| {
+                        let socket = stream.get_ref().0;
+                        ready_to_read(cx, socket, deadline, timer.as_mut(), stopping.as_mut())
+                    });
+                    if !ready.await {
+                        return Box::pin(close_tls(stream)).await;
+                    }
+                }
+            }
+        }
+        let serving = serve_http1(stream, input, client.clone(), route, signal, true);
+        (stream, input) = match Box::pin(serving).await {
+            Some(parked) => parked,
+            None => return,
+        };
+        deadline = Instant::now() + route.limits.idle_timeout;
+    }
+}
+
+/// Reads what the TLS session has for `input` (a buffer from the worker's if it has
+/// none) without waiting: whether bytes came (`false`: the client closed, or the
+/// session failed), `None` when none were ready (and no buffer is kept).
+fn read_tls(stream: &mut TlsStream<TcpStream>, input: &mut BytesMut) -> Option<bool> {
+    if input.capacity() == 0 {
+        *input = buffers::input();
+    }
+    let read = std::pin::pin!(stream.read_buf(input));
+    let polled = read.poll(&mut Context::from_waker(std::task::Waker::noop()));
+    match polled {
+        Poll::Ready(Ok(n)) => Some(n > 0),
+        Poll::Ready(Err(_)) => Some(false),
+        Poll::Pending => {
+            if input.is_empty() {
+                buffers::give_input(std::mem::take(input));
+            }
+            None
+        }
+    }
+}
+
+/// Closes an idle TLS connection: `close_notify`, then the write side, for a moment
+/// at most.
+async fn close_tls(mut stream: TlsStream<TcpStream>) {
+    let _ = tokio::time::timeout(LINGER, stream.shutdown()).await;
 }
 
 /// Whether `stream` is readable (or closed): `false` when `deadline` passes (on

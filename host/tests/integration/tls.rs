@@ -606,3 +606,79 @@ async fn a_resumed_session_is_verified_again_against_the_client_ca_in_use() {
     assert!(refused.as_u64() >= Some(1), "{status}");
     common::stop(proxy).await;
 }
+
+/// A TLS connection to the proxy at `addr` for `api.test`, trusting `ca`.
+async fn tls_connect(
+    addr: SocketAddr,
+    ca: &Path,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = ServerName::try_from("api.test").unwrap();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    connector.connect(name, tcp).await.unwrap()
+}
+
+/// Reads from `stream` until `n` whole answers of backend `a` came (5 s at most).
+async fn answers(stream: &mut (impl tokio::io::AsyncRead + Unpin), n: usize) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let read = async {
+        while String::from_utf8_lossy(&got).matches("\r\n\r\na").count() < n {
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(k) => got.extend_from_slice(&chunk[..k]),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), read).await;
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_tls_connection_parks_serves_again_and_times_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = common::temp_dir("tls-park");
+    let pki = Pki::new(&dir, &["api.test"]);
+    let backend = backend::named("a", Duration::ZERO).await;
+    let tls = format!("cert = {:?}\nkey = {:?}", pki.server.cert, pki.server.key);
+    let proxy = common::proxy(&tls_config(backend.addr, &tls, "idle_timeout = \"1s\""));
+    let addr = proxy.listener_addr("edge").unwrap();
+    let mut stream = tls_connect(addr, &pki.servers.file).await;
+    let request = "GET / HTTP/1.1\r\nHost: api.test\r\n\r\n";
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let first = answers(&mut stream, 1).await;
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    // Parked by now; three pipelined requests in one record wake it, and all are
+    // answered (those the session held back as well).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stream
+        .write_all(request.repeat(3).as_bytes())
+        .await
+        .unwrap();
+    let three = answers(&mut stream, 3).await;
+    assert_eq!(three.matches("HTTP/1.1 200").count(), 3, "{three}");
+    // Idle past the idle timeout: closed.
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "still open after 5 s");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900),
+        "closed after {waited:?}"
+    );
+    common::stop(proxy).await;
+}
