@@ -5,7 +5,8 @@
 # a load and record its throughput, latency and CPU per request; `rss_kib` and `settled` read a
 # process's resident memory (the second once it stops moving); AWK_STATS holds awk functions
 # for the summaries: us("1.5ms") in microseconds, median(" 3 1 2"); BIN is where
-# `build` leaves the binary (CARGO_TARGET_DIR is honoured).
+# `build` leaves the binary (CARGO_TARGET_DIR is honoured), or SWITCHYARD_BIN when that
+# is set (then nothing is built).
 WORK=$(mktemp -d)
 cleanup() {
     kill $(jobs -p) 2>/dev/null || true
@@ -25,8 +26,9 @@ need() {
     fi
 }
 
-BIN="${CARGO_TARGET_DIR:-target}/release/switchyard"
+BIN="${SWITCHYARD_BIN:-${CARGO_TARGET_DIR:-target}/release/switchyard}"
 build() {
+    [ -z "${SWITCHYARD_BIN:-}" ] || return 0
     cargo build --release --locked -p switchyard >/dev/null 2>&1 || cargo build --release --locked -p switchyard
 }
 

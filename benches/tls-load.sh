@@ -8,7 +8,9 @@
 # request a new TLS connection, no resumption); then memory per idle TLS connection
 # (RSS slope over N connections that each made one request, benches/idle_tls_clients.py).
 # Needs nginx-light, haproxy, wrk, nghttp2-client, openssl, procps (apt-get when
-# missing). Usage: [ROUNDS=N] [IDLE=N] benches/tls-load.sh [seconds]
+# missing). Usage: [ROUNDS=N] [IDLE=N] [BASELINE=PATH] benches/tls-load.sh [seconds]
+# BASELINE (another switchyard binary: an earlier build, or one with another crypto
+# provider) runs as "baseline" beside the others, same configuration, in every round.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
@@ -20,7 +22,7 @@ source benches/common.sh
 need nginx:nginx-light haproxy:haproxy wrk:wrk h2load:nghttp2-client openssl:openssl pgrep:procps
 build
 
-BACKEND=18181 NGINX=18182 HAPROXY=18184 SWITCHYARD=18185
+BACKEND=18181 NGINX=18182 HAPROXY=18184 SWITCHYARD=18185 BASELINE_PORT=18186
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
     -keyout "$WORK/key.pem" -out "$WORK/cert.pem" -subj /CN=bench.test \
@@ -79,17 +81,26 @@ CONF
 # (TOML: [listeners.tls] extends the last [[listeners]], even after [[clusters]].)
 RUST_LOG=warn setsid "$BIN" run --config "$WORK/switchyard.toml" &
 SWITCHYARD_PID=$!
+NAMES="nginx haproxy switchyard"
+if [ -n "${BASELINE:-}" ]; then
+    sed -e "s/$SWITCHYARD/$BASELINE_PORT/" "$WORK/switchyard.toml" > "$WORK/baseline.toml"
+    RUST_LOG=warn setsid "$BASELINE" run --config "$WORK/baseline.toml" &
+    BASELINE_PID=$!
+    NAMES="$NAMES baseline"
+fi
 sleep 1.5
 BACKEND_PID=$(nginx_worker backend)
 NGINX_PID=$(nginx_worker nginx)
 declare -A PID=([direct]=$BACKEND_PID [nginx]=$NGINX_PID [haproxy]=$HAPROXY_PID
-    [switchyard]=$SWITCHYARD_PID)
+    [switchyard]=$SWITCHYARD_PID [baseline]=${BASELINE_PID:-})
+declare -A PORT=([nginx]=$NGINX [haproxy]=$HAPROXY [switchyard]=$SWITCHYARD
+    [baseline]=$BASELINE_PORT)
 
 echo "== $(date -u +%F) — ${DURATION}s per run, $ROUNDS rounds, TLS 1.3 X25519 AES-128-GCM, ECDSA P-256"
 for round in $(seq "$ROUNDS"); do
     echo "-- round $round"
-    for name in nginx haproxy switchyard; do
-        port=$(eval echo "\$${name^^}")
+    for name in $NAMES; do
+        port=${PORT[$name]}
         h1 "$name" "$port" $CONNS
         h2 "$name" "$port"
         measure "$name" '/ requests in / {print $1}' wrk -t1 -c$CONNS -d"${DURATION}s" \
@@ -108,13 +119,15 @@ END {
   for (i = 1; i <= 3; i++) {
     k = kinds[i]
     printf "%-10s switchyard %8.0f  nginx %8.0f  haproxy %8.0f /s   switchyard/nginx %.2fx  switchyard/haproxy %.2fx   cpu us/req %.1f / %.1f / %.1f\n", k, r["switchyard " k], r["nginx " k], r["haproxy " k], r["switchyard " k]/r["nginx " k], r["switchyard " k]/r["haproxy " k], c["switchyard " k], c["nginx " k], c["haproxy " k]
+    if (("baseline " k) in r)
+      printf "%-10s baseline %8.0f /s, switchyard/baseline %.2fx, cpu us/req %.1f vs %.1f\n", k, r["baseline " k], r["switchyard " k]/r["baseline " k], c["switchyard " k], c["baseline " k]
   }
 }' "$WORK/results"
 
 # Memory per idle TLS connection: RSS before and after IDLE connections that each made
 # one keep-alive request and then stay open.
-for name in nginx haproxy switchyard; do
-    port=$(eval echo "\$${name^^}")
+for name in $NAMES; do
+    port=${PORT[$name]}
     pid=${PID[$name]}
     before=$(settled "$pid")
     coproc CLIENTS { python3 benches/idle_tls_clients.py 127.0.0.1 "$port" "$IDLE"; }
