@@ -70,7 +70,7 @@ PER_CLIENT=5000
 source benches/common.sh
 trap 'echo "connections.sh: line $LINENO failed: $BASH_COMMAND" >&2' ERR
 need nginx:nginx-light haproxy:haproxy wrk:wrk pgrep:procps ss:iproute2 python3:python3
-if [ -n "${SWITCHYARD_BIN:-}" ]; then BIN=$SWITCHYARD_BIN; else build; fi
+build
 for bin in "$BIN" ${BASELINE:+"$BASELINE"}; do
     [ -x "$bin" ] || { echo "connections.sh: no switchyard binary at $bin" >&2; exit 1; }
 done

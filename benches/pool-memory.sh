@@ -24,7 +24,7 @@ DELAY=${DELAY:-2}
 source benches/common.sh
 trap 'echo "pool-memory.sh: line $LINENO failed: $BASH_COMMAND" >&2' ERR
 need nginx:nginx-light haproxy:haproxy pgrep:procps python3:python3
-if [ -n "${SWITCHYARD_BIN:-}" ]; then BIN=$SWITCHYARD_BIN; else build; fi
+build
 ulimit -n "$(ulimit -Hn)"
 BACKEND=18291 FAST=18290 NGINX=18292 HAPROXY=18294 SWITCHYARD=18295
 MAX=20000
