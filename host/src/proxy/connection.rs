@@ -35,6 +35,19 @@ pub(crate) struct Activity {
     /// Whether the connection may park once it has served a request ([`ALLOWED`]),
     /// may park now ([`ARMED`]), has ([`PARKED`]), or may not.
     park: AtomicU8,
+    /// How long it must have had no request in progress before it parks (zero: at
+    /// once); a busy connection then keeps hyper's state between its requests.
+    park_after: Duration,
+    /// When it last had no request left in progress (as [`since_start`] counts), when
+    /// it parks only after a while.
+    quiet_since: AtomicU64,
+}
+
+/// Nanoseconds since the first call: a clock that fits in an atomic.
+fn since_start() -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(Instant::now);
+    start.elapsed().as_nanos() as u64
 }
 
 /// Parking states (see the module's doc).
@@ -52,6 +65,9 @@ pub(crate) enum Expired {
     /// Responses are under way, and no byte has moved either way for the body idle
     /// time.
     Stalled,
+    /// Not an end: it has had no request in progress for its `park_after`, and may
+    /// park now if it is polled again.
+    Quiet,
 }
 
 /// How many looks the watchdog takes within the body idle time.
@@ -60,9 +76,26 @@ const IN_PROGRESS: u64 = 1;
 const AWAITING: u64 = 1 << 32;
 
 impl Activity {
-    /// A connection opened now.
+    /// A connection opened now, that parks (when allowed) as soon as it may.
+    #[cfg(test)]
     pub(crate) fn new() -> Arc<Self> {
         Arc::default()
+    }
+
+    /// A connection opened now, that parks (when allowed) only once it has had no
+    /// request in progress for `after`.
+    pub(crate) fn parking_after(after: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            park_after: after,
+            ..Self::default()
+        })
+    }
+
+    /// Whether it has had no request in progress for its `park_after`.
+    fn quiet_long_enough(&self) -> bool {
+        self.park_after.is_zero()
+            || since_start().saturating_sub(self.quiet_since.load(Relaxed))
+                >= self.park_after.as_nanos() as u64
     }
 
     /// A request begins, waiting for its response head; it is in progress until the
@@ -116,6 +149,7 @@ impl Activity {
             idle,
             look: (stalled / LOOKS).max(Duration::from_millis(1)),
             timer: Box::pin(tokio::time::sleep(idle)),
+            idle_at: None,
             busy: false,
             still: 0,
             moved: 0,
@@ -129,6 +163,9 @@ pub(crate) struct Watchdog {
     idle: Duration,
     look: Duration,
     timer: Pin<Box<Sleep>>,
+    /// While the timer waits for the connection to have been quiet long enough to
+    /// park: when it will have been idle too long.
+    idle_at: Option<Instant>,
     /// Whether requests were in progress when it last looked.
     busy: bool,
     /// Looks in a row that saw nothing move.
@@ -149,13 +186,25 @@ impl Future for Watchdog {
                 this.busy = busy;
                 this.still = 0;
                 this.moved = this.activity.moved.load(Relaxed);
-                let wait = if busy { this.look } else { this.idle };
-                this.timer.as_mut().reset(Instant::now() + wait);
+                let now = Instant::now();
+                let after = this.activity.park_after;
+                let parks_later = !busy && !after.is_zero() && this.activity.may_park();
+                this.idle_at = parks_later.then(|| now + this.idle);
+                let wait = match (busy, parks_later) {
+                    (true, _) => this.look,
+                    (false, true) => after.min(this.idle),
+                    (false, false) => this.idle,
+                };
+                this.timer.as_mut().reset(now + wait);
             }
             if this.timer.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
             if !busy {
+                if let Some(idle_at) = this.idle_at.take() {
+                    this.timer.as_mut().reset(idle_at);
+                    return Poll::Ready(Expired::Quiet);
+                }
                 return Poll::Ready(Expired::Idle);
             }
             let moved = this.activity.moved.load(Relaxed);
@@ -193,7 +242,11 @@ impl InProgress {
 impl Drop for InProgress {
     fn drop(&mut self) {
         self.answered();
-        self.activity.requests.fetch_sub(IN_PROGRESS, Relaxed);
+        let activity = &self.activity;
+        let before = activity.requests.fetch_sub(IN_PROGRESS, Relaxed);
+        if before as u32 == 1 && !activity.park_after.is_zero() {
+            activity.quiet_since.store(since_start(), Relaxed);
+        }
     }
 }
 
@@ -299,6 +352,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ClientIo<S> {
         let activity = &self.activity;
         !self.unflushed
             && activity.may_park()
+            && activity.quiet_long_enough()
             && (activity
                 .park
                 .compare_exchange(ARMED, PARKED, Relaxed, Relaxed)

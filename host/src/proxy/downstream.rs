@@ -12,7 +12,7 @@ use crate::net::http1::READ_CHUNK;
 use crate::proxy::accept::Admitted;
 use crate::proxy::body::ProxyBody;
 use crate::proxy::buffers;
-use crate::proxy::connection::{Activity, ClientIo, Expired, Tracked};
+use crate::proxy::connection::{Activity, ClientIo, Expired, Tracked, Watchdog};
 use crate::proxy::detect::{Protocol, detect};
 use crate::proxy::forward::forward;
 use crate::proxy::h1::{self, Ended};
@@ -390,7 +390,9 @@ fn for_hyper<S: AsyncRead + AsyncWrite + Unpin>(
     route: &Arc<Route>,
     parking: bool,
 ) -> (Arc<Activity>, Forwarding, TokioIo<ClientIo<S>>) {
-    let activity = Activity::new();
+    // A busy connection keeps hyper's state between its requests; one quiet for a
+    // moment parks.
+    let activity = Activity::parking_after(h1::HOT);
     activity.allow_parking(parking);
     let service = Forwarding {
         route: Arc::clone(route),
@@ -471,11 +473,12 @@ async fn linger(mut stream: TcpStream) {
 async fn until_drained<C: GracefulConnection>(
     mut connection: Pin<&mut C>,
     mut signal: watch::Receiver<bool>,
-    watchdog: impl Future<Output = Expired>,
+    watchdog: Watchdog,
     grace: Duration,
     parking: Option<&Activity>,
 ) -> bool {
-    if !*signal.borrow() {
+    tokio::pin!(watchdog);
+    while !*signal.borrow() {
         // Parking happens while the connection is polled: looked at right after it.
         let parked = std::future::poll_fn(|_| match parking {
             Some(activity) if activity.parked() => Poll::Ready(()),
@@ -486,18 +489,19 @@ async fn until_drained<C: GracefulConnection>(
             biased;
             _ = connection.as_mut() => return false,
             () = parked => return true,
-            _ = signal.changed() => None,
-            expired = watchdog => Some(expired),
+            _ = signal.changed() => break,
+            expired = watchdog.as_mut() => expired,
         };
         match expired {
-            Some(Expired::Stalled) => return false,
-            Some(Expired::Idle) => {
+            // Quiet long enough to park: polled again, it does.
+            Expired::Quiet => continue,
+            Expired::Stalled => return false,
+            Expired::Idle => {
                 stop_parking(parking);
                 connection.as_mut().graceful_shutdown();
                 let _ = tokio::time::timeout(grace, connection).await;
                 return false;
             }
-            None => {}
         }
     }
     stop_parking(parking);
