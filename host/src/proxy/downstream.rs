@@ -392,7 +392,7 @@ fn for_hyper<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> (Arc<Activity>, Forwarding, TokioIo<ClientIo<S>>) {
     // A busy connection keeps hyper's state between its requests; one quiet for a
     // moment parks.
-    let activity = Activity::parking_after(h1::HOT);
+    let activity = Activity::parking_after(if parking { h1::HOT } else { Duration::ZERO });
     activity.allow_parking(parking);
     let service = Forwarding {
         route: Arc::clone(route),
