@@ -151,6 +151,7 @@ impl Activity {
             timer: Box::pin(tokio::time::sleep(idle)),
             idle_at: None,
             busy: false,
+            quiet_since: 0,
             still: 0,
             moved: 0,
         }
@@ -168,6 +169,8 @@ pub(crate) struct Watchdog {
     idle_at: Option<Instant>,
     /// Whether requests were in progress when it last looked.
     busy: bool,
+    /// When the connection last turned quiet, as it was when it last looked.
+    quiet_since: u64,
     /// Looks in a row that saw nothing move.
     still: u32,
     /// What had moved at the last look.
@@ -182,7 +185,12 @@ impl Future for Watchdog {
         loop {
             let requests = this.activity.requests.load(Relaxed);
             let busy = requests as u32 != 0;
-            if busy != this.busy {
+            // A request begun and ended between two looks turns the connection quiet
+            // anew too.
+            let quiet_since = this.activity.quiet_since.load(Relaxed);
+            let quiet_again = !busy && quiet_since != this.quiet_since;
+            this.quiet_since = quiet_since;
+            if busy != this.busy || quiet_again {
                 this.busy = busy;
                 this.still = 0;
                 this.moved = this.activity.moved.load(Relaxed);

@@ -518,10 +518,7 @@ impl Sent {
                     strip_hop_by_hop(&mut parts.headers);
                 }
                 let reuse = reuse.map(|conn| Reuse {
-                    key: pool::Key {
-                        addr: member.socket,
-                        tls: upstream.tls(),
-                    },
+                    key: upstream.dial().to(member).key(member.socket),
                     conn,
                     max_idle: upstream.settings().max_idle,
                     limit: upstream.connection_limit().cloned(),

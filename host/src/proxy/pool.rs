@@ -85,20 +85,26 @@ impl<'a> Dial<'a> {
         dial
     }
 
-    /// Where its connections to `addr` are pooled.
+    /// Where its connections to `addr` are pooled: apart for each TLS client side
+    /// (CA, client certificate) and server name, so that no connection set up for
+    /// one is used for another.
     pub(crate) fn key(&self, addr: SocketAddr) -> Key {
-        Key {
-            addr,
-            tls: self.tls.is_some(),
-        }
+        let tls = self.tls.map(|tls| {
+            let mut name = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash(&tls.server_name, &mut name);
+            let originator: *const Originator = tls.originator;
+            (originator as usize, std::hash::Hasher::finish(&name))
+        });
+        Key { addr, tls }
     }
 }
 
-/// Where connections are pooled: an endpoint's address, and whether they are TLS.
+/// Where connections are pooled: an endpoint's address and, for TLS, the cluster's
+/// client side (by address) and the server name (by hash).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Key {
     pub(crate) addr: SocketAddr,
-    pub(crate) tls: bool,
+    tls: Option<(usize, u64)>,
 }
 
 impl ConnectError {
@@ -298,7 +304,7 @@ fn idle<R>(key: Key, f: impl FnOnce(&mut Idle) -> R) -> R {
 
 /// Where plain sockets to `addr` are pooled.
 fn plain(addr: SocketAddr) -> Key {
-    Key { addr, tls: false }
+    Key { addr, tls: None }
 }
 
 /// A ready connection to `addr`: a pooled one if there is one, else a new one.
@@ -488,6 +494,10 @@ async fn connect_http(
         .await
         .map_err(|_| ConnectError::Tls(addr, format!("TLS handshake with {addr} timed out")))?
         .map_err(|why| ConnectError::Tls(addr, why))?;
+    if wanted == Wanted::Http2 && !http2 {
+        let why = format!("{addr} did not agree to HTTP/2 (ALPN h2), which this request needs");
+        return Err(ConnectError::Tls(addr, why));
+    }
     handshake(addr, Socket::new(stream, slot), http2).await
 }
 

@@ -196,3 +196,44 @@ async fn health_probes_speak_tls_with_the_clusters_settings() {
     }
     drop(nginx);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pooled_tls_connections_keep_to_their_server_name() {
+    let dir = common::temp_dir("tls-upstream-pool");
+    let pki = Pki::new(&dir, &["backend.test", "other.test"]);
+    let port = free_port();
+    let nginx = Nginx::start(
+        &dir,
+        &server(&dir, port, "server", &pki.clients.file),
+        &[port],
+    );
+    // Two clusters of the same endpoint, each with a server name of its own.
+    let tls = client_tls(&pki, &pki.servers);
+    let cluster = |name: &str, server_name: &str| {
+        format!(
+            "[[clusters]]\nname = \"{name}\"\nendpoints = [{{ address = \"127.0.0.1:{port}\" }}]\n\
+             [clusters.tls]\n{tls}server_name = \"{server_name}\"\n"
+        )
+    };
+    let text = format!(
+        "workers = 1\n\
+         [[listeners]]\nname = \"a\"\nlisten = \"127.0.0.1:0\"\ncluster = \"a\"\n\
+         [[listeners]]\nname = \"b\"\nlisten = \"127.0.0.1:0\"\ncluster = \"b\"\n{}{}",
+        cluster("a", "backend.test"),
+        cluster("b", "other.test")
+    );
+    let proxy = common::proxy(&text);
+    let (a, b) = (
+        proxy.listener_addr("a").unwrap(),
+        proxy.listener_addr("b").unwrap(),
+    );
+    for _ in 0..10 {
+        for (addr, name) in [(a, "backend.test"), (b, "other.test")] {
+            let (status, _, body) = get(addr, "/", false).await;
+            assert_eq!(status, 200, "{body}");
+            assert!(body.contains(&format!("sni={name} ")), "{name}: {body}");
+        }
+    }
+    stop(proxy).await;
+    drop(nginx);
+}
