@@ -96,7 +96,7 @@ pub(crate) async fn serve(
                 ready_to_read(cx, &stream, deadline, timer.as_mut(), stopping.as_mut())
             });
             let read = match ready.await {
-                true => read_available(&stream, &mut input),
+                true => read_available(&mut input, |buf| stream.try_read_buf(buf)),
                 false => Some(false),
             };
             let Some(read) = read else {
@@ -221,7 +221,7 @@ pub(crate) async fn serve_tls(
     let (mut stream, mut input) = (stream, BytesMut::new());
     loop {
         while input.is_empty() {
-            match read_tls(&mut stream, &mut input) {
+            match read_available(&mut input, |buf| read_tls(&mut stream, buf)) {
                 Some(true) => {}
                 Some(false) => return,
                 None => {
@@ -244,24 +244,12 @@ pub(crate) async fn serve_tls(
     }
 }
 
-/// Reads what the TLS session has for `input` (a buffer from the worker's if it has
-/// none) without waiting: whether bytes came (`false`: the client closed, or the
-/// session failed), `None` when none were ready (and no buffer is kept).
-fn read_tls(stream: &mut TlsStream<TcpStream>, input: &mut BytesMut) -> Option<bool> {
-    if input.capacity() == 0 {
-        *input = buffers::input();
-    }
-    let read = std::pin::pin!(stream.read_buf(input));
-    let polled = read.poll(&mut Context::from_waker(std::task::Waker::noop()));
-    match polled {
-        Poll::Ready(Ok(n)) => Some(n > 0),
-        Poll::Ready(Err(_)) => Some(false),
-        Poll::Pending => {
-            if input.is_empty() {
-                buffers::give_input(std::mem::take(input));
-            }
-            None
-        }
+/// What the TLS session has for a reader, without waiting (`WouldBlock`: nothing yet).
+fn read_tls(stream: &mut TlsStream<TcpStream>, buf: &mut BytesMut) -> std::io::Result<usize> {
+    let read = std::pin::pin!(stream.read_buf(buf));
+    match read.poll(&mut Context::from_waker(std::task::Waker::noop())) {
+        Poll::Ready(read) => read,
+        Poll::Pending => Err(std::io::ErrorKind::WouldBlock.into()),
     }
 }
 
@@ -294,16 +282,19 @@ fn ready_to_read(
     Poll::Pending
 }
 
-/// Reads what `stream` has into `input` (a buffer from the worker's if `input` has
-/// none): whether bytes came (`false`: the client closed), `None` when there were
-/// none after all (and no buffer is kept).
-fn read_available(stream: &TcpStream, input: &mut BytesMut) -> Option<bool> {
+/// Reads what `read` has without waiting into `input` (a buffer from the worker's if
+/// `input` has none): whether bytes came (`false`: the client closed, or the read
+/// failed), `None` when there were none after all (`WouldBlock`; no buffer is kept).
+fn read_available(
+    input: &mut BytesMut,
+    read: impl FnOnce(&mut BytesMut) -> std::io::Result<usize>,
+) -> Option<bool> {
     if input.capacity() == 0 {
         *input = buffers::input();
     } else if input.len() == input.capacity() {
         input.reserve(READ_CHUNK);
     }
-    match stream.try_read_buf(input) {
+    match read(input) {
         Ok(n) => Some(n > 0),
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
             if input.is_empty() {
