@@ -6,6 +6,7 @@ use crate::discovery::{Discovered, Discovery, Endpoints};
 use crate::health::{
     Composition, EndpointState, HealthView, ProbeResult, ProbeSpec, Prober, VerdictSource, compose,
 };
+use crate::tls;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -205,11 +206,7 @@ impl Probes {
         let Some(spec) = &self.spec else {
             return;
         };
-        let server_name = member
-            .metadata
-            .iter()
-            .find(|(key, _)| key == "server_name")
-            .map(|(_, name)| name.clone());
+        let server_name = tls::server_name(member).map(str::to_string);
         let prober = Prober::new(member.socket, spec.clone(), server_name);
         let first = spec.interval.mul_f64(phase);
         let task = self.runtime.spawn(probe_loop(

@@ -9,7 +9,7 @@
 use crate::net::{self, quiet, tcp};
 use crate::proxy::connection_limit::{ConnectionLimit, Overflow, Socket};
 use crate::proxy::replay::RequestBody;
-use crate::tls::{Alpn, Originator};
+use crate::tls::{Alpn, Originator, server_name};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::cell::RefCell;
@@ -76,11 +76,7 @@ impl<'a> Dial<'a> {
     {
         let mut dial: Dial<'b> = self;
         if let Some(tls) = &mut dial.tls {
-            tls.server_name = member
-                .metadata
-                .iter()
-                .find(|(key, _)| key == "server_name")
-                .map(|(_, name)| name.as_str());
+            tls.server_name = server_name(member);
         }
         dial
     }

@@ -1,6 +1,7 @@
 //! Reading certificates and keys from PEM files, and what a certificate says about
 //! itself (names, validity). Every error names the file and the reason.
 
+use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -91,6 +92,16 @@ pub(crate) fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'stati
             .map_err(|e| FileError::new(path, format!("not a valid X.509 certificate: {e}")))?;
     }
     Ok(chain)
+}
+
+/// The certificates in the PEM file `path` as trusted roots.
+pub(crate) fn read_roots(path: &Path) -> Result<RootCertStore, FileError> {
+    let mut roots = RootCertStore::empty();
+    for der in read_certificates(path)? {
+        let usable = roots.add(der);
+        usable.map_err(|e| FileError::new(path, format!("not a usable CA certificate: {e}")))?;
+    }
+    Ok(roots)
 }
 
 /// An error reading PEM as words: the I/O error as it is, else what was looked for.

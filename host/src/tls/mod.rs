@@ -15,7 +15,7 @@ pub use failure::HandshakeFailure;
 pub use files::{CertificateInfo, FileError};
 pub use identity::{ClientIdentity, X_FORWARDED_CLIENT_CERT};
 pub use terminator::{CertificateStatus, Reloaded, Serving, Terminator, TlsError, TlsStatus};
-pub use upstream::{Alpn, Originator};
+pub use upstream::{Alpn, Originator, server_name};
 
 use std::sync::Arc;
 

@@ -4,12 +4,11 @@
 //! refused and the one in use keeps serving.
 
 use super::failure::HandshakeFailure;
-use super::files::{CertificateInfo, FileError, read_certificates, read_pair};
+use super::files::{CertificateInfo, FileError, read_pair, read_roots};
 use super::names::ByName;
 use crate::config::model::{ListenerTlsConfig, TlsVersion};
 use arc_swap::ArcSwap;
 use rustls::HandshakeKind;
-use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::ClientCertVerifier;
@@ -125,7 +124,7 @@ impl Terminator {
             tickets,
             sessions: ServerSessionMemoryCache::new(SESSIONS),
         };
-        let (serving, certificates) = sources.build()?;
+        let (serving, certificates) = sources.build(sources.fingerprint())?;
         Ok(Self {
             listener: listener.to_string(),
             sources,
@@ -133,11 +132,6 @@ impl Terminator {
             status: Mutex::new((loaded(certificates), None)),
             failures: Default::default(),
         })
-    }
-
-    /// The listener's name.
-    pub fn listener(&self) -> &str {
-        &self.listener
     }
 
     /// What new handshakes use.
@@ -181,12 +175,13 @@ impl Terminator {
     pub fn reload(&self) -> Reloaded {
         let mut guard = self.status.lock().unwrap_or_else(|e| e.into_inner());
         let (status, waiting) = &mut *guard;
-        if self.sources.fingerprint() == self.serving.load().fingerprint {
+        let fingerprint = self.sources.fingerprint();
+        if fingerprint == self.serving.load().fingerprint {
             *waiting = None;
             status.last_error = None;
             return Reloaded::Unchanged;
         }
-        match self.sources.build() {
+        match self.sources.build(fingerprint) {
             Ok((serving, certificates)) => {
                 self.serving.store(Arc::new(serving));
                 *status = loaded(certificates);
@@ -232,9 +227,9 @@ impl Terminator {
 
 impl Sources {
     /// A server configuration from the files, and what it serves.
-    fn build(&self) -> Result<(Serving, Vec<CertificateStatus>), TlsError> {
+    /// (`fingerprint` is that of the files' contents now.)
+    fn build(&self, fingerprint: [u8; 32]) -> Result<(Serving, Vec<CertificateStatus>), TlsError> {
         let s = &self.settings;
-        let fingerprint = self.fingerprint();
         let now = SystemTime::now();
         let mut names = ByName::default();
         let mut certificates = Vec::new();
@@ -285,12 +280,7 @@ impl Sources {
         let mut verifier = None;
         let builder = match &s.client_ca {
             Some(ca) => {
-                let mut roots = RootCertStore::empty();
-                for der in read_certificates(ca).map_err(|e| self.error("client_ca", e))? {
-                    roots.add(der).map_err(|e| {
-                        self.refuse("client_ca", ca, format!("not a usable CA certificate: {e}"))
-                    })?;
-                }
+                let roots = read_roots(ca).map_err(|e| self.error("client_ca", e))?;
                 let client_verifier = WebPkiClientVerifier::builder_with_provider(
                     Arc::new(roots),
                     Arc::clone(&self.provider),

@@ -3,7 +3,7 @@
 //! or else the endpoint's IP address), a client certificate for endpoints that ask, and
 //! ALPN for the protocol wanted.
 
-use super::files::{FileError, read_certificates, read_pair};
+use super::files::{FileError, read_pair, read_roots};
 use super::terminator::TlsError;
 use crate::config::model::ClusterTlsConfig;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -15,9 +15,9 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
+use switchyard_policy::cluster::Member;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
@@ -53,7 +53,7 @@ impl Originator {
             Arc::new(AnyCertificate(Arc::clone(&provider)))
         } else {
             let roots = match &settings.ca {
-                Some(ca) => roots_from(ca).map_err(|e| error("ca", e))?,
+                Some(ca) => read_roots(ca).map_err(|e| error("ca", e))?,
                 None => system_roots(),
             };
             WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
@@ -148,6 +148,12 @@ impl Originator {
     }
 }
 
+/// An endpoint's own TLS server name: its `server_name` metadata.
+pub fn server_name(member: &Member) -> Option<&str> {
+    let named = member.metadata.iter().find(|(key, _)| key == "server_name");
+    named.map(|(_, name)| name.as_str())
+}
+
 /// Why a TLS handshake with an endpoint failed, in words; a name mismatch without a
 /// server name says what was checked.
 fn handshake_error(addr: SocketAddr, error: &std::io::Error, by_ip: bool) -> String {
@@ -169,19 +175,6 @@ fn handshake_error(addr: SocketAddr, error: &std::io::Error, by_ip: bool) -> Str
         );
     }
     format!("TLS handshake with {addr}: {error}")
-}
-
-/// The certificates in the PEM file `path` as trusted roots.
-fn roots_from(path: &Path) -> Result<RootCertStore, FileError> {
-    let mut roots = RootCertStore::empty();
-    for der in read_certificates(path)? {
-        roots.add(der).map_err(|e| FileError {
-            file: path.to_path_buf(),
-            reason: format!("not a usable CA certificate: {e}"),
-            mismatch: false,
-        })?;
-    }
-    Ok(roots)
 }
 
 /// The system's trusted roots (those it cannot read are left out, and logged).
