@@ -4,7 +4,7 @@
 use super::duration::Dur;
 use super::model::{AdminConfig, ClusterConfig, Config, ProbeKind};
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A configuration problem: `FILE: key.path: what is wrong`.
@@ -20,7 +20,7 @@ pub struct ConfigError {
 /// Reads and validates `path`: syntax, keys, ranges and cross-references. The policy
 /// names it uses are checked apart, by [`check_policies`] against the built-ins the
 /// caller knows (`app::load` does both). Relative `policies.dir`, `policies.cache_dir`,
-/// `admin.token_file` and discovery file paths are taken relative to the file.
+/// `admin.token_file`, TLS and discovery file paths are taken relative to the file.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: path.display().to_string(),
@@ -34,46 +34,42 @@ pub fn load_text(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let file = path.display().to_string();
     let mut config = parse(&file, text)?;
     let base = path.parent().unwrap_or(Path::new("."));
-    if let Some(file) = config.admin.as_mut().and_then(|a| a.token_file.as_mut())
-        && file.is_relative()
-    {
-        *file = base.join(&*file);
-    }
-    for dir in [&mut config.policies.dir, &mut config.policies.cache_dir] {
-        if let Some(relative) = dir.as_ref().filter(|d| d.is_relative()) {
-            *dir = Some(base.join(relative));
-        }
-    }
-    for tls in config.listeners.iter_mut().filter_map(|l| l.tls.as_mut()) {
-        let certificates = tls.certificates.iter_mut();
-        let pairs = certificates.flat_map(|c| [&mut c.cert, &mut c.key]);
-        for file in [&mut tls.cert, &mut tls.key, &mut tls.client_ca]
-            .into_iter()
-            .flatten()
-            .chain(pairs)
-            .filter(|f| f.is_relative())
-        {
-            *file = base.join(&*file);
-        }
-    }
-    for tls in config.clusters.iter_mut().filter_map(|c| c.tls.as_mut()) {
-        for file in [&mut tls.ca, &mut tls.client_cert, &mut tls.client_key]
-            .into_iter()
-            .flatten()
-            .filter(|f| f.is_relative())
-        {
-            *file = base.join(&*file);
-        }
-    }
-    for cluster in &mut config.clusters {
-        if let super::model::DiscoveryConfig::File { path, .. } = &mut cluster.discovery
-            && path.is_relative()
-        {
-            *path = base.join(&*path);
-        }
-    }
+    anchor_paths(&mut config, base);
     validate(&config).map_err(|message| ConfigError { file, message })?;
     Ok(config)
+}
+
+/// Takes every relative file path of `config` as relative to `base`: the token file,
+/// the policy and cache directories, TLS files, discovery files.
+fn anchor_paths(config: &mut Config, base: &Path) {
+    let mut files: Vec<&mut PathBuf> = Vec::new();
+    files.extend(config.admin.as_mut().and_then(|a| a.token_file.as_mut()));
+    files.extend(config.policies.dir.as_mut());
+    files.extend(config.policies.cache_dir.as_mut());
+    for tls in config.listeners.iter_mut().filter_map(|l| l.tls.as_mut()) {
+        files.extend(
+            [&mut tls.cert, &mut tls.key, &mut tls.client_ca]
+                .into_iter()
+                .flatten(),
+        );
+        files.extend(
+            tls.certificates
+                .iter_mut()
+                .flat_map(|c| [&mut c.cert, &mut c.key]),
+        );
+    }
+    for cluster in &mut config.clusters {
+        if let Some(tls) = &mut cluster.tls {
+            let tls_files = [&mut tls.ca, &mut tls.client_cert, &mut tls.client_key];
+            files.extend(tls_files.into_iter().flatten());
+        }
+        if let super::model::DiscoveryConfig::File { path, .. } = &mut cluster.discovery {
+            files.push(path);
+        }
+    }
+    for file in files.into_iter().filter(|f| f.is_relative()) {
+        *file = base.join(&*file);
+    }
 }
 
 /// Parses `text` (named `file` in errors) without the checks that need the file system.
