@@ -12,6 +12,7 @@ use crate::net::http1::READ_CHUNK;
 use crate::proxy::accept::Admitted;
 use crate::proxy::body::ProxyBody;
 use crate::proxy::buffers;
+use crate::proxy::client_stream::ClientStream;
 use crate::proxy::connection::{Activity, ClientIo, Expired, Tracked, Watchdog};
 use crate::proxy::detect::{Protocol, detect};
 use crate::proxy::forward::forward;
@@ -26,19 +27,14 @@ use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulConnection;
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::{Instant, Sleep};
-use tokio_rustls::server::TlsStream;
-
-/// How long a closing connection waits for the client to close its side.
-const LINGER: Duration = Duration::from_secs(1);
 
 /// A worker's shutdown as its client connections see it: the signal, and a
 /// notification for those waiting for a request (cheaper to wait on than the signal).
@@ -82,95 +78,41 @@ pub(crate) async fn serve(
     if *shutdown.signal.borrow() {
         return;
     }
-    let signal = &shutdown.signal;
     // Its first bytes, enough of them to tell its protocol, must come within the
     // header read timeout; later, each request within the idle timeout.
-    let mut deadline = Instant::now() + route.limits.header_read_timeout;
+    let deadline = Instant::now() + route.limits.header_read_timeout;
     let timer = tokio::time::sleep_until(deadline);
     tokio::pin!(timer);
     let mut input = BytesMut::new();
-    let mut client = None;
-    loop {
-        if input.is_empty() || client.is_none() {
-            let ready = std::future::poll_fn(|cx| {
-                ready_to_read(cx, &stream, deadline, timer.as_mut(), stopping.as_mut())
-            });
-            let read = match ready.await {
-                true => read_available(&mut input, |buf| stream.try_read_buf(buf)),
-                false => Some(false),
-            };
-            let Some(read) = read else {
-                continue;
-            };
-            if !read {
-                buffers::give_input(input);
-                if client.is_some() {
-                    Box::pin(linger(stream)).await;
-                }
-                return;
-            }
-            if client.is_none() {
-                let protocol = match detect(&input) {
-                    None => continue,
-                    Some(protocol) => protocol,
-                };
-                let Ok(peer) = stream.peer_addr() else {
-                    return buffers::give_input(input);
-                };
-                if protocol == Protocol::Http2 {
-                    let serving = serve_http2(stream, input, cleartext(peer), route, signal);
-                    return Box::pin(serving).await;
-                }
-                client = Some(peer);
-            }
+    let protocol = loop {
+        let wait = (deadline, timer.as_mut(), stopping.as_mut());
+        if !next_bytes(&mut stream, &mut input, wait).await {
+            return buffers::give_input(input);
         }
-        let Some(client) = client else { continue };
-        // The fast path speaks cleartext HTTP/1.1 upstream.
-        let upstream = &route.upstream;
-        let fast = upstream.settings().protocol != UpstreamProtocol::Http2 && !upstream.tls();
-        let ended = if fast {
-            // Written into its allocation: a request's future is large, and built on
-            // the stack it would be copied there.
-            let serving = h1::serve(&mut stream, client, route, input, signal, timer.as_mut());
-            Box::into_pin(Box::write(Box::new_uninit(), serving)).await
-        } else {
-            Ended::Handoff(input)
-        };
-        let idle = route.limits.idle_timeout;
-        deadline = Instant::now() + idle;
-        input = match ended {
-            Ended::Closed => return Box::pin(linger(stream)).await,
-            Ended::Idle => {
-                // Idle for a moment already.
-                deadline -= h1::HOT.min(idle);
-                BytesMut::new()
-            }
-            Ended::Handoff(input) => {
-                let serving = serve_http1(stream, input, cleartext(client), route, signal, true);
-                match Box::pin(serving).await {
-                    Some((parked, rest)) => {
-                        stream = parked;
-                        deadline = Instant::now() + idle;
-                        rest
-                    }
-                    None => return,
-                }
-            }
-        };
-    }
-}
-
-/// A cleartext client.
-fn cleartext(addr: SocketAddr) -> Client {
-    Client {
-        fields: ClientFields::new(addr, false),
+        if let Some(protocol) = detect(&input) {
+            break protocol;
+        }
+    };
+    let Ok(peer) = stream.peer_addr() else {
+        return buffers::give_input(input);
+    };
+    let client = Client {
+        fields: ClientFields::new(peer, false),
         identity: None,
+    };
+    let signal = &shutdown.signal;
+    if protocol == Protocol::Http2 {
+        let serving = serve_http2(stream, input, client, route, signal);
+        return Box::pin(serving).await;
     }
+    let wait = (deadline, timer.as_mut(), stopping.as_mut());
+    serve_http1_connection(stream, client, input, route, signal, wait).await;
 }
 
 /// Serves one client connection of a TLS listener: the handshake (within the header
-/// read timeout; a failure counted by reason), then hyper, HTTP/2 when ALPN chose it.
-/// `admitted` and `_open` are held until the connection closes.
+/// read timeout; a failure counted by reason), then HTTP/2 when ALPN chose it, else
+/// HTTP/1.1 as on a cleartext listener. `admitted` and `_open` are held until the
+/// connection closes.
 pub(crate) async fn serve_tls(
     stream: TcpStream,
     admitted: Admitted,
@@ -209,54 +151,107 @@ pub(crate) async fn serve_tls(
         let serving = serve_http2(stream, BytesMut::new(), client, route, signal);
         return Box::pin(serving).await;
     }
-    // HTTP/1.1: hyper serves each burst of requests and parks the connection once they
-    // are answered; between bursts only the TLS session and this task remain.
     let stopping = shutdown.waiting.notified();
     tokio::pin!(stopping);
-    // The first request must begin within the header read timeout, later ones within
-    // the idle timeout.
-    let mut deadline = Instant::now() + route.limits.header_read_timeout;
+    // The first request must begin within the header read timeout.
+    let deadline = Instant::now() + route.limits.header_read_timeout;
     let timer = tokio::time::sleep_until(deadline);
     tokio::pin!(timer);
-    let (mut stream, mut input) = (stream, BytesMut::new());
+    let wait = (deadline, timer.as_mut(), stopping.as_mut());
+    serve_http1_connection(stream, client, BytesMut::new(), route, signal, wait).await;
+}
+
+/// How long a connection may wait for its client's next bytes: until the deadline (on
+/// the connection's one timer), or until the proxy stops.
+type Wait<'a, F> = (Instant, Pin<&'a mut Sleep>, Pin<&'a mut F>);
+
+/// Serves a client's HTTP/1.1 requests, `input` (read already) first, until the
+/// connection closes: each burst of requests on the fast path when it can take them,
+/// else with hyper; between bursts only the connection and this task remain, waiting
+/// for the next request (the idle timeout after the first) with no buffer.
+async fn serve_http1_connection<S: ClientStream>(
+    mut stream: S,
+    client: Client,
+    mut input: BytesMut,
+    route: &Arc<Route>,
+    signal: &watch::Receiver<bool>,
+    (mut deadline, mut timer, mut stopping): Wait<'_, impl Future>,
+) {
+    // The fast path speaks cleartext HTTP/1.1 upstream, and leaves a client's
+    // certificate to the general path, which forwards its identity.
+    let upstream = &route.upstream;
+    let fast = upstream.settings().protocol != UpstreamProtocol::Http2
+        && !upstream.tls()
+        && client.identity.is_none();
+    let idle = route.limits.idle_timeout;
     loop {
-        while input.is_empty() {
-            match read_available(&mut input, |buf| read_tls(&mut stream, buf)) {
-                Some(true) => {}
-                Some(false) => return,
-                None => {
-                    let ready = std::future::poll_fn(|cx| {
-                        let socket = stream.get_ref().0;
-                        ready_to_read(cx, socket, deadline, timer.as_mut(), stopping.as_mut())
-                    });
-                    if !ready.await {
-                        return Box::pin(close_tls(stream)).await;
-                    }
-                }
+        if input.is_empty() {
+            let wait = (deadline, timer.as_mut(), stopping.as_mut());
+            if !next_bytes(&mut stream, &mut input, wait).await {
+                buffers::give_input(input);
+                return Box::pin(stream.close()).await;
             }
         }
-        let serving = serve_http1(stream, input, client.clone(), route, signal, true);
-        (stream, input) = match Box::pin(serving).await {
-            Some(parked) => parked,
-            None => return,
+        let ended = if fast {
+            // Written into its allocation: a request's future is large, and built on
+            // the stack it would be copied there.
+            let serving = h1::serve(
+                &mut stream,
+                &client.fields,
+                route,
+                input,
+                signal,
+                timer.as_mut(),
+            );
+            Box::into_pin(Box::write(Box::new_uninit(), serving)).await
+        } else {
+            Ended::Handoff(input)
         };
-        deadline = Instant::now() + route.limits.idle_timeout;
+        input = match ended {
+            Ended::Closed => return Box::pin(stream.close()).await,
+            Ended::Idle => {
+                // Idle for a moment already.
+                deadline = Instant::now() + idle - h1::HOT.min(idle);
+                BytesMut::new()
+            }
+            Ended::Handoff(input) => {
+                let serving = serve_http1(stream, input, client.clone(), route, signal, true);
+                let Some((parked, rest)) = Box::pin(serving).await else {
+                    return;
+                };
+                stream = parked;
+                deadline = Instant::now() + idle;
+                rest
+            }
+        };
     }
 }
 
-/// What the TLS session has for a reader, without waiting (`WouldBlock`: nothing yet).
-fn read_tls(stream: &mut TlsStream<TcpStream>, buf: &mut BytesMut) -> std::io::Result<usize> {
-    let read = std::pin::pin!(stream.read_buf(buf));
-    match read.poll(&mut Context::from_waker(std::task::Waker::noop())) {
-        Poll::Ready(read) => read,
-        Poll::Pending => Err(std::io::ErrorKind::WouldBlock.into()),
+/// Reads the client's next bytes into `input`, waiting for them without holding a
+/// buffer: whether bytes came (`false`: the client closed, the read failed, or the
+/// wait ended).
+async fn next_bytes<S: ClientStream>(
+    stream: &mut S,
+    input: &mut BytesMut,
+    (deadline, mut timer, mut stopping): Wait<'_, impl Future>,
+) -> bool {
+    loop {
+        if let Some(read) = read_available(input, |buf| stream.try_read_buf(buf)) {
+            return read;
+        }
+        let ready = std::future::poll_fn(|cx| {
+            ready_to_read(
+                cx,
+                stream.socket(),
+                deadline,
+                timer.as_mut(),
+                stopping.as_mut(),
+            )
+        });
+        if !ready.await {
+            return false;
+        }
     }
-}
-
-/// Closes an idle TLS connection: `close_notify`, then the write side, for a moment
-/// at most.
-async fn close_tls(mut stream: TlsStream<TcpStream>) {
-    let _ = tokio::time::timeout(LINGER, stream.shutdown()).await;
 }
 
 /// Whether `stream` is readable (or closed): `false` when `deadline` passes (on
@@ -444,17 +439,6 @@ impl hyper::service::Service<Request<Incoming>> for Forwarding {
     }
 }
 
-/// Closes a client connection gracefully: ends the write side, then reads what the
-/// client still sends for a moment, so that unread input does not turn the close into a
-/// reset that could destroy the last response before the client reads it. (Boxed where
-/// it is awaited: its buffer would make every connection's task larger.)
-async fn linger(mut stream: TcpStream) {
-    let _ = stream.shutdown().await;
-    let mut sink = [0u8; 4096];
-    let drain = async { while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {} };
-    let _ = tokio::time::timeout(LINGER, drain).await;
-}
-
 /// Runs a hyper connection until it ends, parks (whether it did; only with `parking`,
 /// the connection's activity), or its `watchdog` expires it: stalled, it is dropped at
 /// once; idle, it is closed politely (HTTP/2: GOAWAY), and dropped if it has not closed
@@ -513,6 +497,7 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use http_body_util::{BodyExt, Full};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
     /// hyper serving `server` with a service that echoes request bodies (reading them

@@ -13,6 +13,7 @@ mod access;
 mod body;
 mod buffers;
 mod client_body;
+mod client_stream;
 mod connection;
 mod connection_limit;
 mod detect;

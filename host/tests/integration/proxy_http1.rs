@@ -28,7 +28,7 @@ fn assert_all_completed(proxy: &switchyard::app::App, n: u64) {
 }
 
 /// Canned responses by path, each framed its own way.
-fn framed(request: &str, _: usize) -> Option<(Vec<u8>, bool)> {
+pub(crate) fn framed(request: &str, _: usize) -> Option<(Vec<u8>, bool)> {
     let path = request.split(' ').nth(1).unwrap_or("");
     let response: &[u8] = match path {
         "/chunked" => {
@@ -71,42 +71,41 @@ fn framed(request: &str, _: usize) -> Option<(Vec<u8>, bool)> {
     Some((response.to_vec(), false))
 }
 
+/// Six requests for [`framed`] in one write; the last one's response ends at close.
+pub(crate) const PIPELINED: &[u8] =
+    b"GET /chunked HTTP/1.1\r\nHost: api.test\r\nConnection: keep-alive, x-drop\r\n\
+      X-Drop: 1\r\nTE: trailers\r\n\r\n\
+      HEAD /head HTTP/1.1\r\nHost: api.test\r\n\r\n\
+      GET /empty HTTP/1.1\r\nHost: api.test\r\n\r\n\
+      GET /hints HTTP/1.1\r\nHost: api.test\r\n\r\n\
+      POST /echo HTTP/1.1\r\nHost: api.test\r\nContent-Length: 3\r\n\r\nabc\
+      GET /until-close HTTP/1.1\r\nHost: api.test\r\n\r\n";
+
+/// What the fast path relays for [`PIPELINED`]: each response as the endpoint framed
+/// it (chunks, trailers, an interim response), hop-by-hop fields removed.
+pub(crate) const RELAYED: &str = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
+     5\r\nhello\r\n6\r\n world\r\n0\r\nx-checksum: 42\r\n\r\n\
+     HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n\
+     HTTP/1.1 204 No Content\r\n\r\n\
+     HTTP/1.1 103 Early Hints\r\nlink: </style.css>\r\n\r\n\
+     HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok\
+     HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nabc\
+     HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil close";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn responses_pass_through_with_their_framing() {
     let backend = scripted(framed).await;
     let proxy = proxy(&config("round-robin", &[(backend.addr, 1)], ""));
     let addr = proxy.listener_addr("web").unwrap();
 
-    // Six requests pipelined in one write, the last one's response ends at close.
     let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
-    client
-        .write_all(
-            b"GET /chunked HTTP/1.1\r\nHost: api.test\r\nConnection: keep-alive, x-drop\r\n\
-              X-Drop: 1\r\nTE: trailers\r\n\r\n\
-              HEAD /head HTTP/1.1\r\nHost: api.test\r\n\r\n\
-              GET /empty HTTP/1.1\r\nHost: api.test\r\n\r\n\
-              GET /hints HTTP/1.1\r\nHost: api.test\r\n\r\n\
-              POST /echo HTTP/1.1\r\nHost: api.test\r\nContent-Length: 3\r\n\r\nabc\
-              GET /until-close HTTP/1.1\r\nHost: api.test\r\n\r\n",
-        )
-        .await
-        .unwrap();
+    client.write_all(PIPELINED).await.unwrap();
     let mut transcript = Vec::new();
     tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut transcript))
         .await
         .expect("the proxy closes after a response delimited by close")
         .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&transcript),
-        "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
-         5\r\nhello\r\n6\r\n world\r\n0\r\nx-checksum: 42\r\n\r\n\
-         HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n\
-         HTTP/1.1 204 No Content\r\n\r\n\
-         HTTP/1.1 103 Early Hints\r\nlink: </style.css>\r\n\r\n\
-         HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok\
-         HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nabc\
-         HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil close"
-    );
+    assert_eq!(String::from_utf8_lossy(&transcript), RELAYED);
 
     let requests = backend.requests.lock().unwrap().clone();
     assert_eq!(requests.len(), 6);

@@ -2,6 +2,8 @@
 //! place, asks the policy, rewrites the head into one buffer and sends it with the
 //! body on a pooled upstream socket, then relays the response byte for byte (its
 //! framing tracked, never re-encoded). No per-request task, channel or header map.
+//! Clients come in cleartext or over TLS (without a client certificate: a verified
+//! identity goes into a header the general path writes); endpoints in cleartext.
 //!
 //! It takes requests whose whole body arrived with the head (up to
 //! [`MAX_BUFFERED_BODY`](head::MAX_BUFFERED_BODY) by `Content-Length`, most API calls;
@@ -23,6 +25,7 @@ use crate::config::model::ForwardClientCert;
 use crate::net::http1::{Framing, Parsed, READ_CHUNK, ResponseHead, header_slots, parse_response};
 use crate::proxy::access::Access;
 use crate::proxy::buffers::{self, Scratch};
+use crate::proxy::client_stream::ClientStream;
 use crate::proxy::connection_limit::Socket;
 use crate::proxy::headers::ClientFields;
 use crate::proxy::listener::{ClientFault, Route};
@@ -30,7 +33,6 @@ use crate::proxy::pool::{self, ConnectError};
 use crate::proxy::retry::{ATTEMPTS_HEADER, idempotent_method};
 use bytes::{Buf, BytesMut};
 use head::{RequestHead, write_text};
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Instant;
 use switchyard_policy::RequestView;
@@ -58,17 +60,16 @@ pub(crate) enum Ended {
 }
 
 /// Serves the HTTP/1.1 requests in `input` (bytes already read from `stream`, a
-/// request begun) and those that follow them without a pause, from the client at
-/// `client`; `timer` (the connection's one timer) is reset for each deadline.
-pub(crate) async fn serve(
-    stream: &mut TcpStream,
-    client: SocketAddr,
+/// request begun) and those that follow them without a pause, from `client`; `timer`
+/// (the connection's one timer) is reset for each deadline.
+pub(crate) async fn serve<S: ClientStream>(
+    stream: &mut S,
+    client: &ClientFields,
     route: &Route,
     input: BytesMut,
     signal: &watch::Receiver<bool>,
     mut timer: Pin<&mut Sleep>,
 ) -> Ended {
-    let client = &ClientFields::new(client, false);
     let Scratch {
         out,
         head,
@@ -208,8 +209,8 @@ enum Relayed {
     Abandoned,
 }
 
-struct Conn<'a> {
-    stream: &'a mut TcpStream,
+struct Conn<'a, S> {
+    stream: &'a mut S,
     client: &'a ClientFields,
     route: &'a Route,
     /// Bytes from the client not yet consumed.
@@ -222,7 +223,7 @@ struct Conn<'a> {
     upstream_input: BytesMut,
 }
 
-impl Conn<'_> {
+impl<S: ClientStream> Conn<'_, S> {
     /// Reads until a whole request is buffered (one has begun in the input), or what
     /// the fast path does not take; `None` when the client left, a refusal with 408
     /// when the request did not arrive within the header read timeout.
@@ -423,7 +424,7 @@ impl Conn<'_> {
             add_attempts(&mut self.out, attempts);
         }
         let idle = self.route.upstream.settings().body_idle;
-        write_within(self.stream, &self.out, idle, timer).await && !close
+        self.stream.write_within(&self.out, idle, timer).await && !close
     }
 
     /// Puts the request in `out`: the kept head and the body.
@@ -541,8 +542,11 @@ impl Conn<'_> {
                         let idle = self.route.upstream.settings().body_idle;
                         // Boxed: rare, and its timer would make every request's
                         // future larger.
-                        let written = tokio::time::timeout(idle, self.stream.write_all(&self.out));
-                        if !matches!(Box::pin(written).await, Ok(Ok(()))) {
+                        let written = Box::pin(async {
+                            let timer = std::pin::pin!(tokio::time::sleep(idle));
+                            self.stream.write_within(&self.out, idle, timer).await
+                        });
+                        if !written.await {
                             return Err(Failure::ClientGone);
                         }
                         continue;
@@ -589,7 +593,11 @@ impl Conn<'_> {
         };
         self.out.extend_from_slice(&self.upstream_input[..used]);
         self.upstream_input.advance(used);
-        if !write_within(self.stream, &self.out, idle, timer.as_mut()).await {
+        if !self
+            .stream
+            .write_within(&self.out, idle, timer.as_mut())
+            .await
+        {
             return Relayed::Abandoned;
         }
         while !done {
@@ -603,7 +611,7 @@ impl Conn<'_> {
                 return Relayed::Broken;
             };
             let bytes = &self.upstream_input[..used];
-            if !write_within(self.stream, bytes, idle, timer.as_mut()).await {
+            if !self.stream.write_within(bytes, idle, timer.as_mut()).await {
                 return Relayed::Abandoned;
             }
             self.upstream_input.advance(used);
@@ -633,11 +641,11 @@ impl Conn<'_> {
         self.out.clear();
         write_text(&mut self.out, status, message, close);
         let idle = self.route.upstream.settings().body_idle;
-        write_within(self.stream, &self.out, idle, timer).await && !close
+        self.stream.write_within(&self.out, idle, timer).await && !close
     }
 }
 
-impl Drop for Conn<'_> {
+impl<S> Drop for Conn<'_, S> {
     /// Gives the buffers back to the worker.
     fn drop(&mut self) {
         buffers::give_input(std::mem::take(&mut self.input));
@@ -648,34 +656,6 @@ impl Drop for Conn<'_> {
         }
         .give();
     }
-}
-
-/// Writes all of `bytes` unless no byte can be written for `idle`: whether it did. The
-/// timer is armed only when the socket cannot take them at once.
-async fn write_within(
-    stream: &mut TcpStream,
-    bytes: &[u8],
-    idle: std::time::Duration,
-    mut timer: Pin<&mut Sleep>,
-) -> bool {
-    let mut at = 0;
-    while at < bytes.len() {
-        match stream.try_write(&bytes[at..]) {
-            Ok(n) => at += n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                timer.as_mut().reset((Instant::now() + idle).into());
-                tokio::select! {
-                    biased;
-                    ready = stream.writable() => if ready.is_err() {
-                        return false;
-                    },
-                    () = timer.as_mut() => return false,
-                }
-            }
-            Err(_) => return false,
-        }
-    }
-    true
 }
 
 /// Reads into `buf` unless nothing comes for `idle`: how many bytes (0 at the end of
