@@ -1,7 +1,7 @@
 //! A client connection as the HTTP/1.1 paths see it: a cleartext TCP socket or a TLS
-//! session over one. Both are read and written the same way; they differ in how a
-//! write is sure to have gone out, how bytes are read without waiting, and how the
-//! connection is closed.
+//! session over one. Both are read, written and closed the same way; they differ in
+//! how a write is sure to have gone out, how bytes are read without waiting, and how a
+//! connection whose response was broken off ends.
 
 use bytes::BytesMut;
 use std::io;
@@ -33,9 +33,24 @@ pub(crate) trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
         timer: Pin<&mut Sleep>,
     ) -> impl Future<Output = bool> + Send;
 
-    /// Closes the connection politely, within a moment. (Boxed where it is awaited:
-    /// it would make every connection's task larger.)
-    fn close(self) -> impl Future<Output = ()> + Send;
+    /// Ends the connection after a response the endpoint broke off, so that the client
+    /// can tell it is not whole (as [`close`] does otherwise).
+    fn cut_short(self) -> impl Future<Output = ()> + Send;
+}
+
+/// Closes a client connection politely, within a moment: ends the write side (over
+/// TLS, `close_notify` first), then reads what the client still sends, so that unread
+/// input does not turn the close into a reset that could destroy the last response
+/// before the client reads it. (Boxed where it is awaited: its buffer would make every
+/// connection's task larger.)
+pub(crate) async fn close(mut stream: impl AsyncRead + AsyncWrite + Unpin) {
+    let drain = async {
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        io::Result::Ok(())
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 impl ClientStream for TcpStream {
@@ -73,14 +88,9 @@ impl ClientStream for TcpStream {
         true
     }
 
-    /// Ends the write side, then reads what the client still sends for a moment, so
-    /// that unread input does not turn the close into a reset that could destroy the
-    /// last response before the client reads it.
-    async fn close(mut self) {
-        let _ = self.shutdown().await;
-        let mut sink = [0u8; 4096];
-        let drain = async { while matches!(self.read(&mut sink).await, Ok(n) if n > 0) {} };
-        let _ = tokio::time::timeout(LINGER, drain).await;
+    /// Nothing in cleartext tells a close from a cut: closes it.
+    async fn cut_short(self) {
+        close(self).await;
     }
 }
 
@@ -122,9 +132,10 @@ impl ClientStream for TlsStream<TcpStream> {
         }
     }
 
-    /// `close_notify`, then the write side.
-    async fn close(mut self) {
-        let _ = tokio::time::timeout(LINGER, self.shutdown()).await;
+    /// Closes the TCP connection without `close_notify`: a response delimited by the
+    /// close then reads as cut short (RFC 9112 §9.8). What was written is sent already.
+    async fn cut_short(self) {
+        close(self.into_inner().0).await;
     }
 }
 

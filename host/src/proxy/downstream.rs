@@ -1,6 +1,8 @@
-//! One client connection, from accept to close: waiting for its bytes without holding
-//! a buffer, telling HTTP/1.1 from h2c, the HTTP/1.1 fast path, and hyper for HTTP/2
-//! and for the HTTP/1.1 requests the fast path hands over.
+//! One client connection, from accept to close: the TLS handshake on a TLS listener,
+//! waiting for its bytes without holding a buffer, telling HTTP/1.1 from h2c (or ALPN
+//! telling), the HTTP/1.1 fast path, and hyper for HTTP/2 and for the HTTP/1.1
+//! requests the fast path hands over. Cleartext and TLS connections share the
+//! HTTP/1.1 loop (`ClientStream` is where they differ).
 //!
 //! Between HTTP/1.1 requests a connection is back here, in a small task that holds its
 //! socket and no buffer, whichever path served the last request: the fast path returns
@@ -12,7 +14,7 @@ use crate::net::http1::READ_CHUNK;
 use crate::proxy::accept::Admitted;
 use crate::proxy::body::ProxyBody;
 use crate::proxy::buffers;
-use crate::proxy::client_stream::ClientStream;
+use crate::proxy::client_stream::{ClientStream, close};
 use crate::proxy::connection::{Activity, ClientIo, Expired, Tracked, Watchdog};
 use crate::proxy::detect::{Protocol, detect};
 use crate::proxy::forward::forward;
@@ -153,6 +155,9 @@ pub(crate) async fn serve_tls(
     }
     let stopping = shutdown.waiting.notified();
     tokio::pin!(stopping);
+    if *signal.borrow() {
+        return Box::pin(close(stream)).await;
+    }
     // The first request must begin within the header read timeout.
     let deadline = Instant::now() + route.limits.header_read_timeout;
     let timer = tokio::time::sleep_until(deadline);
@@ -189,7 +194,7 @@ async fn serve_http1_connection<S: ClientStream>(
             let wait = (deadline, timer.as_mut(), stopping.as_mut());
             if !next_bytes(&mut stream, &mut input, wait).await {
                 buffers::give_input(input);
-                return Box::pin(stream.close()).await;
+                return Box::pin(close(stream)).await;
             }
         }
         let ended = if fast {
@@ -208,7 +213,8 @@ async fn serve_http1_connection<S: ClientStream>(
             Ended::Handoff(input)
         };
         input = match ended {
-            Ended::Closed => return Box::pin(stream.close()).await,
+            Ended::Closed => return Box::pin(close(stream)).await,
+            Ended::CutShort => return Box::pin(stream.cut_short()).await,
             Ended::Idle => {
                 // Idle for a moment already.
                 deadline = Instant::now() + idle - h1::HOT.min(idle);

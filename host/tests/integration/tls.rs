@@ -720,3 +720,35 @@ async fn http1_over_tls_takes_the_fast_path_with_its_exact_framing() {
     );
     common::stop(proxy).await;
 }
+
+/// A response delimited by the close, whose endpoint stalls after a few bytes of body.
+fn stalls_mid_body(_: &str, _: usize) -> Option<(Vec<u8>, bool)> {
+    Some((b"HTTP/1.1 200 OK\r\n\r\npartial".to_vec(), false))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_the_endpoint_breaks_off_ends_without_close_notify() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = common::temp_dir("tls-cut");
+    let pki = Pki::new(&dir, &["api.test"]);
+    let backend = backend::scripted(stalls_mid_body).await;
+    let tls = format!("cert = {:?}\nkey = {:?}", pki.server.cert, pki.server.key);
+    let config =
+        tls_config(backend.addr, &tls, "") + "[clusters.timeouts]\nbody_idle = \"300ms\"\n";
+    let proxy = common::proxy(&config);
+    let addr = proxy.listener_addr("edge").unwrap();
+    let mut stream = tls_connect(addr, &pki.servers.file).await;
+    let request = "GET / HTTP/1.1\r\nHost: api.test\r\n\r\n";
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let read = stream.read_to_end(&mut got);
+    let ended = tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .expect("closed once the endpoint stalled past body_idle");
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.ends_with("\r\n\r\npartial"), "{got}");
+    // With close_notify the client would take the part for the whole response.
+    let error = ended.expect_err("the close is not a clean TLS close");
+    assert_eq!(error.kind(), std::io::ErrorKind::UnexpectedEof, "{error}");
+    common::stop(proxy).await;
+}

@@ -51,6 +51,9 @@ pub(crate) const HOT: std::time::Duration = std::time::Duration::from_millis(250
 pub(crate) enum Ended {
     /// It is over; close it.
     Closed,
+    /// A response the endpoint broke off was relayed in part: close it so that the
+    /// client can tell the response is not whole.
+    CutShort,
     /// Its requests so far are answered, and no other began within [`HOT`]: wait for
     /// the next one.
     Idle,
@@ -83,6 +86,7 @@ pub(crate) async fn serve<S: ClientStream>(
         out,
         head,
         upstream_input,
+        cut_short: false,
     };
     // Made once for the whole burst of requests.
     let mut watcher = signal.clone();
@@ -107,7 +111,11 @@ pub(crate) async fn serve<S: ClientStream>(
         };
         let closing = request.close || *signal.borrow();
         if !conn.forward(request, closing, timer.as_mut()).await {
-            return Ended::Closed;
+            return if conn.cut_short {
+                Ended::CutShort
+            } else {
+                Ended::Closed
+            };
         }
         conn.trim();
         if conn.input.is_empty() {
@@ -221,6 +229,8 @@ struct Conn<'a, S> {
     head: Vec<u8>,
     /// Bytes from the upstream not yet relayed.
     upstream_input: BytesMut,
+    /// A response was broken off after its head went to the client.
+    cut_short: bool,
 }
 
 impl<S: ClientStream> Conn<'_, S> {
@@ -506,6 +516,7 @@ impl<S: ClientStream> Conn<'_, S> {
                 !head.close
             }
             Relayed::Broken => {
+                self.cut_short = true;
                 in_flight.finish(latency, Outcome::Broken(head.status));
                 false
             }
