@@ -359,14 +359,26 @@ async fn read_request(stream: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> 
 /// A tonic gRPC server with only the `grpc.health.v1` service, `service` set to
 /// SERVING; the reporter changes its status.
 pub async fn grpc_health(service: &str) -> (SocketAddr, tonic_health::server::HealthReporter) {
+    grpc_health_over(service, None).await
+}
+
+/// [`grpc_health`], over TLS when `tls` is given.
+pub async fn grpc_health_over(
+    service: &str,
+    tls: Option<tonic::transport::ServerTlsConfig>,
+) -> (SocketAddr, tonic_health::server::HealthReporter) {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_service_status(service, tonic_health::ServingStatus::Serving)
         .await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server.tls_config(tls).unwrap();
+    }
     tokio::spawn(
-        tonic::transport::Server::builder()
+        server
             .add_service(health)
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );

@@ -150,51 +150,79 @@ async fn a_wrong_ca_is_a_tls_failure_answered_502() {
     drop(nginx);
 }
 
+/// The first probe's result of a proxy running `config` (5 s at most).
+async fn first_probe(config: &str) -> serde_json::Value {
+    let proxy = common::proxy(config);
+    let admin = proxy.admin_addr().unwrap();
+    let started = std::time::Instant::now();
+    let probe = loop {
+        let status = common::client::json(admin, "/clusters").await;
+        let probe = status["clusters"][0]["endpoints"][0]["last_probe"].clone();
+        if !probe.is_null() {
+            break probe;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    stop(proxy).await;
+    probe
+}
+
+/// Probes of `kind` to the endpoint at `addr` (serving `backend.test`) pass when the
+/// cluster trusts the servers' CA, and fail at the handshake when it trusts another.
+async fn probes_over_tls(kind: &str, addr: std::net::SocketAddr, pki: &Pki) {
+    for (ca, passes) in [(&pki.servers, true), (&pki.strangers, false)] {
+        let text = config(
+            &format!("{{ address = \"{addr}\" }}"),
+            &format!(
+                "{}server_name = \"backend.test\"\n\
+                 [clusters.health_check]\nkind = \"{kind}\"\ninterval = \"100ms\"\n\
+                 timeout = \"1s\"\njitter = \"0ms\"\n",
+                client_tls(pki, ca)
+            ),
+        );
+        let probe = first_probe(&text).await;
+        assert_eq!(
+            probe["success"], passes,
+            "{kind}, passes: {passes}: {probe}"
+        );
+        if !passes {
+            let error = probe["error"].as_str().unwrap_or_default();
+            let expected = format!("TLS handshake with {addr}");
+            assert!(error.contains(&expected), "{kind}: {probe}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_probes_speak_tls_with_the_clusters_settings() {
     let dir = common::temp_dir("tls-upstream-probes");
     let (pki, port, nginx) = mutual_nginx(&dir);
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
     for kind in ["http", "tcp"] {
-        for (ca, passes) in [(&pki.servers, true), (&pki.strangers, false)] {
-            let text = config(
-                &format!("{{ address = \"127.0.0.1:{port}\" }}"),
-                &format!(
-                    "{}server_name = \"backend.test\"\n\
-                     [clusters.health_check]\nkind = \"{kind}\"\ninterval = \"100ms\"\n\
-                     timeout = \"1s\"\njitter = \"0ms\"\n",
-                    client_tls(&pki, ca)
-                ),
-            );
-            let proxy = common::proxy(&text);
-            let admin = proxy.admin_addr().unwrap();
-            let started = std::time::Instant::now();
-            let probe = loop {
-                let status = common::client::json(admin, "/clusters").await;
-                let probe = status["clusters"][0]["endpoints"][0]["last_probe"].clone();
-                if !probe.is_null() {
-                    break probe;
-                }
-                assert!(
-                    started.elapsed() < std::time::Duration::from_secs(5),
-                    "{status}"
-                );
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            };
-            assert_eq!(
-                probe["success"], passes,
-                "{kind}, passes: {passes}: {probe}"
-            );
-            if !passes {
-                let error = probe["error"].as_str().unwrap_or_default();
-                assert!(
-                    error.contains("TLS handshake with 127.0.0.1"),
-                    "{kind}: {probe}"
-                );
-            }
-            stop(proxy).await;
-        }
+        probes_over_tls(kind, addr, &pki).await;
     }
     drop(nginx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_health_probes_speak_tls_with_the_clusters_settings() {
+    use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+    let dir = common::temp_dir("tls-upstream-grpc-probes");
+    let pki = Pki::new(&dir, &["backend.test"]);
+    let read = |path: &Path| std::fs::read(path).unwrap();
+    // A gRPC server of its own that asks for client certificates, as nginx does.
+    let tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(
+            read(&pki.server.cert),
+            read(&pki.server.key),
+        ))
+        .client_ca_root(Certificate::from_pem(read(&pki.clients.file)));
+    let (addr, _reporter) = common::backend::grpc_health_over("", Some(tls)).await;
+    probes_over_tls("grpc", addr, &pki).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
