@@ -11,6 +11,10 @@ use switchyard_policy::ip_text::IpText;
 /// `X-Forwarded-For`, named once: a name given as text is parsed at every use.
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
+/// `X-Forwarded-Proto`: the scheme the client used, as this proxy saw it. A client's own
+/// is replaced: behind it, a cleartext client could pass for an HTTPS one.
+pub(crate) const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
+
 /// Removes hop-by-hop headers, including those named in `Connection`. `TE: trailers`
 /// is kept: gRPC needs it end to end.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
@@ -72,8 +76,11 @@ pub(crate) fn join_cookies(headers: &mut HeaderMap) {
     }
 }
 
-/// Appends the client to `X-Forwarded-For` and `Forwarded`.
+/// Appends the client to `X-Forwarded-For` and `Forwarded`, and sets
+/// `X-Forwarded-Proto`.
 pub(crate) fn add_forwarded(headers: &mut HeaderMap, client: &ClientFields, host: Option<&str>) {
+    let proto = HeaderValue::from_static(if client.https { "https" } else { "http" });
+    headers.insert(HeaderName::from_static(X_FORWARDED_PROTO), proto);
     let mut previous = headers.get_all(&X_FORWARDED_FOR).iter().peekable();
     let xff = if previous.peek().is_none() {
         HeaderValue::from_bytes(client.ip()).ok()
@@ -140,10 +147,13 @@ impl ClientFields {
                 element.extend_from_slice(b"]\"");
             }
         }
-        element.extend_from_slice(b";proto=http");
-        if self.https {
-            element.push(b's');
-        }
+        element.extend_from_slice(b";proto=");
+        element.extend_from_slice(self.scheme());
+    }
+
+    /// `http`, or `https` over TLS.
+    pub(crate) fn scheme(&self) -> &'static [u8] {
+        if self.https { b"https" } else { b"http" }
     }
 }
 
@@ -308,7 +318,9 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
         h.append("x-forwarded-for", HeaderValue::from_static("10.0.0.2"));
+        h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
         add_forwarded(&mut h, &local, Some("api.test"));
+        assert_eq!(h[X_FORWARDED_PROTO], "http", "the client's is replaced");
         let xff: Vec<_> = h.get_all("x-forwarded-for").iter().collect();
         assert_eq!(
             xff,
@@ -326,6 +338,7 @@ mod tests {
         );
         let all: Vec<_> = h.get_all(header::FORWARDED).iter().collect();
         assert_eq!(all[1], "for=\"[::1]\";proto=https", "over TLS");
+        assert_eq!(h[X_FORWARDED_PROTO], "https");
         let forged = "a\", for=6.6.6.6;x=\"";
         add_forwarded(&mut h, &local, Some(forged));
         let all: Vec<_> = h.get_all(header::FORWARDED).iter().collect();

@@ -74,7 +74,7 @@ pub(crate) fn framed(request: &str, _: usize) -> Option<(Vec<u8>, bool)> {
 /// Six requests for [`framed`] in one write; the last one's response ends at close.
 pub(crate) const PIPELINED: &[u8] =
     b"GET /chunked HTTP/1.1\r\nHost: api.test\r\nConnection: keep-alive, x-drop\r\n\
-      X-Drop: 1\r\nTE: trailers\r\n\r\n\
+      X-Drop: 1\r\nTE: trailers\r\nX-Forwarded-Proto: https\r\n\r\n\
       HEAD /head HTTP/1.1\r\nHost: api.test\r\n\r\n\
       GET /empty HTTP/1.1\r\nHost: api.test\r\n\r\n\
       GET /hints HTTP/1.1\r\nHost: api.test\r\n\r\n\
@@ -120,6 +120,9 @@ async fn responses_pass_through_with_their_framing() {
         first.contains("forwarded: for=127.0.0.1;proto=http;host=\"api.test\"\r\n"),
         "{first}"
     );
+    // The client's claim to have come over TLS is replaced.
+    assert!(first.contains("x-forwarded-proto: http\r\n"), "{first}");
+    assert!(!first.contains("https"), "{first}");
     let lower = first.to_lowercase();
     assert!(
         !lower.contains("x-drop") && !lower.contains("connection"),

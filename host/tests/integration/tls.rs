@@ -706,11 +706,12 @@ async fn http1_over_tls_takes_the_fast_path_with_its_exact_framing() {
     assert_eq!(String::from_utf8_lossy(&transcript), RELAYED);
     let requests = backend.requests.lock().unwrap().clone();
     assert_eq!(requests.len(), 6);
-    assert!(
-        requests[0].contains("forwarded: for=127.0.0.1;proto=https;host=\"api.test\"\r\n"),
-        "{}",
-        requests[0]
-    );
+    for field in [
+        "forwarded: for=127.0.0.1;proto=https;host=\"api.test\"\r\n",
+        "x-forwarded-proto: https\r\n",
+    ] {
+        assert!(requests[0].contains(field), "{field} in {}", requests[0]);
+    }
     assert_eq!(
         backend
             .connections

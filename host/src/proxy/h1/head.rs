@@ -4,7 +4,7 @@
 use crate::net::http1::{
     HeaderSlots, Named, Parsed, is_hop_by_hop, lists_token, parse_length, write_field, write_length,
 };
-use crate::proxy::headers::{ClientFields, push_forwarded_host};
+use crate::proxy::headers::{ClientFields, X_FORWARDED_PROTO, push_forwarded_host};
 use crate::tls::X_FORWARDED_CLIENT_CERT;
 use std::net::SocketAddr;
 use switchyard_policy::RequestView;
@@ -183,7 +183,8 @@ impl<'h, 'b> RequestHead<'h, 'b> {
 
     /// Writes the head to send upstream, without `Host` when the client sent none and
     /// without the final empty line: hop-by-hop fields removed (`TE: trailers` kept),
-    /// the client appended to `X-Forwarded-For` and `Forwarded`; the client's own
+    /// the client appended to `X-Forwarded-For` and `Forwarded`, `X-Forwarded-Proto`
+    /// set (the client's replaced); the client's own
     /// `X-Forwarded-Client-Cert` left out unless `keep_client_cert`.
     pub(super) fn write_upstream(
         &self,
@@ -208,6 +209,7 @@ impl<'h, 'b> RequestHead<'h, 'b> {
                 continue;
             }
             if h.name.eq_ignore_ascii_case("content-length")
+                || h.name.eq_ignore_ascii_case(X_FORWARDED_PROTO)
                 || is_hop_by_hop(h.name)
                 || self.named.contains(h.name)
                 || (!keep_client_cert && is_client_cert(h.name))
@@ -236,6 +238,8 @@ impl<'h, 'b> RequestHead<'h, 'b> {
         out.extend_from_slice(b"\r\nforwarded: ");
         client.push_forwarded_for(out);
         push_forwarded_host(out, self.host);
+        out.extend_from_slice(b"\r\nx-forwarded-proto: ");
+        out.extend_from_slice(client.scheme());
         out.extend_from_slice(b"\r\n");
     }
 }
@@ -321,13 +325,15 @@ mod tests {
         let head = upstream_head(
             "GET /a?b=1 HTTP/1.1\r\nHost: api.test\r\nConnection: keep-alive, x-secret\r\n\
              X-Secret: 1\r\nKeep-Alive: 5\r\nTE: gzip, trailers\r\nX-Forwarded-For: 10.0.0.1\r\n\
-             X-Forwarded-Client-Cert: Hash=forged\r\nAccept: */*\r\n\r\n",
+             X-Forwarded-Client-Cert: Hash=forged\r\nX-Forwarded-Proto: https\r\n\
+             Accept: */*\r\n\r\n",
         );
         assert_eq!(
             head,
             "GET /a?b=1 HTTP/1.1\r\nHost: api.test\r\nAccept: */*\r\nte: trailers\r\n\
              x-forwarded-for: 10.0.0.1, 10.1.2.3\r\n\
-             forwarded: for=10.1.2.3;proto=http;host=\"api.test\"\r\n"
+             forwarded: for=10.1.2.3;proto=http;host=\"api.test\"\r\n\
+             x-forwarded-proto: http\r\n"
         );
     }
 
