@@ -229,10 +229,22 @@ fn policy(families: &mut Families, upstream: &Upstream) {
     );
 }
 
-/// A TLS cluster's failed handshakes with its endpoints.
+/// A TLS cluster's failed handshakes with its endpoints, and the seconds until its
+/// client certificate expires.
 fn upstream_tls(families: &mut Families, upstream: &Upstream) {
-    if !upstream.tls() {
+    let Some(originator) = upstream.originator() else {
         return;
+    };
+    let now = std::time::SystemTime::now();
+    for certificate in originator.status().certificates {
+        let file = certificate.file.display().to_string();
+        families.gauge(
+            "switchyard_cluster_tls_client_certificate_expiry_seconds",
+            "Seconds until the client certificate a cluster shows its endpoints expires \
+             (negative once it has).",
+            &[("cluster", upstream.name()), ("file", &file)],
+            super::tls::seconds_between(now, certificate.info.not_after) as f64,
+        );
     }
     families.counter(
         "switchyard_cluster_upstream_tls_errors_total",

@@ -199,7 +199,10 @@ async fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Byte
             );
             response
         }
-        "/tls" if method == Method::GET => json(StatusCode::OK, &tls::status(&state.listeners)),
+        "/tls" if method == Method::GET => json(
+            StatusCode::OK,
+            &tls::status(&state.listeners, &state.clusters),
+        ),
         "/policies/reload" if method == Method::POST => {
             // A rescan compiles; keep it off this thread's event loop.
             let registry = Arc::clone(&state.registry);

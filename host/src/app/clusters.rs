@@ -58,10 +58,8 @@ impl Clusters {
                             "insecure_skip_verify: the endpoints' certificates are not verified"
                         );
                     }
-                    Some(Arc::new(Originator::new(
-                        &format!("clusters[{i}].tls"),
-                        tls,
-                    )?))
+                    let keys = format!("clusters[{i}].tls");
+                    Some(Arc::new(Originator::new(&cluster.name, &keys, tls)?))
                 }
                 None => None,
             };

@@ -23,7 +23,7 @@ use crate::proxy::{
     Bound, Descriptors, ListenerSpec, ListenerStats, Route, Server, Upstream, raise_limit,
 };
 use crate::reload::{CertificateWatcher, PolicyWatcher};
-use crate::tls::Terminator;
+use crate::tls::{Reload, Terminator};
 use anyhow::Context;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -60,7 +60,7 @@ pub struct App {
     server: Server,
     watcher: Option<PolicyWatcher>,
     /// Every TLS listener's side, reloaded on SIGHUP too.
-    terminators: Vec<Arc<Terminator>>,
+    tls: Vec<Arc<dyn Reload>>,
     certificates: Option<CertificateWatcher>,
     admin: Option<AdminServer>,
     fleet: Option<Fleet>,
@@ -100,12 +100,19 @@ impl App {
             None => None,
         };
         let (listeners, records) = routes(config, &clusters)?;
-        let terminators: Vec<Arc<Terminator>> =
-            records.iter().filter_map(|r| r.tls.clone()).collect();
-        let certificates = match terminators.is_empty() {
+        // Every listener's and cluster's TLS files, reloaded when they change.
+        let listeners_tls = records.iter().filter_map(|r| r.tls.clone());
+        let clusters_tls = clusters
+            .iter()
+            .filter_map(|c| c.upstream.originator().cloned());
+        let tls: Vec<Arc<dyn Reload>> = listeners_tls
+            .map(|t| t as Arc<dyn Reload>)
+            .chain(clusters_tls.map(|o| o as Arc<dyn Reload>))
+            .collect();
+        let certificates = match tls.is_empty() {
             true => None,
             false => Some(
-                CertificateWatcher::start(terminators.clone())
+                CertificateWatcher::start(tls.clone())
                     .context("watching the certificates' directories")?,
             ),
         };
@@ -149,7 +156,7 @@ impl App {
             controllers,
             server,
             watcher,
-            terminators,
+            tls,
             certificates,
             admin,
             fleet,
@@ -166,11 +173,11 @@ impl App {
         self.admin.as_ref().map(AdminServer::addr)
     }
 
-    /// Reads every TLS listener's certificate files again (as their watch does when
-    /// they change).
+    /// Reads every TLS listener's and cluster's certificate files again (as their
+    /// watch does when they change).
     pub fn reload_certificates(&self) {
-        for terminator in &self.terminators {
-            terminator.reload();
+        for tls in &self.tls {
+            tls.reload();
         }
     }
 

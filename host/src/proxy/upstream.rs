@@ -110,6 +110,11 @@ impl Upstream {
         self.tls.is_some()
     }
 
+    /// Its TLS client side, when it speaks TLS.
+    pub fn originator(&self) -> Option<&Arc<Originator>> {
+        self.tls.as_ref()
+    }
+
     /// Connections to its endpoints whose TLS handshake failed so far.
     pub fn tls_failures(&self) -> u64 {
         self.tls_failures.load(Relaxed)

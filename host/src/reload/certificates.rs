@@ -1,16 +1,16 @@
-//! Watches the directories of the listeners' certificate and key files, and reloads a
-//! listener's TLS once a change there has settled.
+//! Watches the directories of the listeners' and clusters' certificate and key files,
+//! and reloads a listener's or cluster's TLS once a change there has settled.
 //!
 //! A whole directory is watched, not the files: a Kubernetes secret mount replaces
 //! its files by swapping a symlink (`..data`), which names none of them. A renewal
 //! that writes the certificate and then the key meets, in between, a key that does
-//! not match: the listener waits for the other half (see
-//! [`Terminator::reload`](crate::tls::Terminator::reload)) and is tried again shortly.
+//! not match: the reload waits for the other half (see [`Reloaded::Waiting`]) and is
+//! tried again shortly.
 //! Only entries named like a watched file, or `..`-prefixed ones (the secret mount's
 //! own), count as changes; and every file is read again every minute anyway.
 
 use super::watcher::step;
-use crate::tls::{Reloaded, Terminator};
+use crate::tls::{Reload, Reloaded};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 const SETTLE_CLOSED: Duration = Duration::from_millis(10);
 /// Quiet time after a step that may be followed by more writes.
 const SETTLE_OPEN: Duration = Duration::from_millis(200);
-/// How soon a listener waiting for the other half of a pair is tried again.
+/// How soon a reload waiting for the other half of a pair is tried again.
 const RETRY: Duration = Duration::from_millis(100);
-/// How often every listener's files are read again anyway (a change the watch missed,
-/// a certificate that was not valid yet); nothing is logged when they hold what serves.
+/// How often every file is read again anyway (a change the watch missed,
+/// a certificate that was not valid yet); nothing is logged when the files hold what is in use.
 const POLL: Duration = Duration::from_secs(60);
 
 /// A running watcher; dropping it stops the watch and its thread.
@@ -40,9 +40,9 @@ pub struct CertificateWatcher {
 struct Touched(Vec<PathBuf>, bool);
 
 impl CertificateWatcher {
-    /// Watches the directories of every file of `terminators`.
-    pub fn start(terminators: Vec<Arc<Terminator>>) -> notify::Result<Self> {
-        let dirs: BTreeSet<PathBuf> = terminators
+    /// Watches the directories of every file of `tls`.
+    pub fn start(tls: Vec<Arc<dyn Reload>>) -> notify::Result<Self> {
+        let dirs: BTreeSet<PathBuf> = tls
             .iter()
             .flat_map(|t| t.files())
             .filter_map(|file| file.parent().map(Path::to_path_buf))
@@ -66,7 +66,7 @@ impl CertificateWatcher {
         }
         let thread = std::thread::Builder::new()
             .name("certificate-watcher".into())
-            .spawn(move || settle_and_reload(&terminators, &changes))?;
+            .spawn(move || settle_and_reload(&tls, &changes))?;
         Ok(Self {
             watcher: Some(watcher),
             thread: Some(thread),
@@ -96,12 +96,12 @@ fn concerns(files: &[PathBuf], path: &Path) -> bool {
         .any(|file| file == path || (mounted && file.parent() == path.parent()))
 }
 
-/// Collects changes per listener and reloads each once they have settled.
-fn settle_and_reload(terminators: &[Arc<Terminator>], changes: &mpsc::Receiver<Touched>) {
-    let files: Vec<Vec<PathBuf>> = terminators.iter().map(|t| t.files()).collect();
+/// Collects changes per listener or cluster and reloads each once they have settled.
+fn settle_and_reload(tls: &[Arc<dyn Reload>], changes: &mpsc::Receiver<Touched>) {
+    let files: Vec<Vec<PathBuf>> = tls.iter().map(|t| t.files()).collect();
     let mut polled = Instant::now();
-    // Per listener: when it is due for a reload.
-    let mut due: Vec<Option<Instant>> = vec![None; terminators.len()];
+    // Per listener or cluster: when it is due for a reload.
+    let mut due: Vec<Option<Instant>> = vec![None; tls.len()];
     loop {
         let wait = due
             .iter()
@@ -128,9 +128,9 @@ fn settle_and_reload(terminators: &[Arc<Terminator>], changes: &mpsc::Receiver<T
             due.iter_mut()
                 .for_each(|at| *at = Some(at.map_or(now, |at| at.min(now))));
         }
-        for (i, terminator) in terminators.iter().enumerate() {
+        for (i, tls) in tls.iter().enumerate() {
             if due[i].is_some_and(|at| at <= now) {
-                due[i] = match terminator.reload() {
+                due[i] = match tls.reload() {
                     Reloaded::Waiting => Some(now + RETRY),
                     Reloaded::Loaded | Reloaded::Unchanged | Reloaded::Refused(_) => None,
                 };

@@ -4,10 +4,12 @@
 //! refused and the one in use keeps serving.
 
 use super::failure::HandshakeFailure;
-use super::files::{CertificateInfo, FileError, read_pair, read_roots};
+use super::files::{FileError, read_pair, read_roots};
 use super::names::ByName;
+use super::reloading::{
+    Build, CertificateStatus, Reload, Reloaded, Reloading, TlsError, TlsStatus,
+};
 use crate::config::model::{ListenerTlsConfig, TlsVersion};
-use arc_swap::ArcSwap;
 use rustls::HandshakeKind;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, UnixTime};
@@ -16,81 +18,24 @@ use rustls::server::{
     ProducesTickets, ServerConfig, ServerSessionMemoryCache, StoresServerSessions,
 };
 use rustls::server::{ServerConnection, WebPkiClientVerifier};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 /// TLS 1.2 session IDs remembered (shared by every worker).
 const SESSIONS: usize = 4096;
-/// How long a key that does not match its certificate is taken for a pair being
-/// replaced one file at a time, before it is refused.
-const PAIR_WAIT: Duration = Duration::from_secs(10);
-
-/// A file that cannot be used, with the configuration key that names it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {error}")]
-pub struct TlsError {
-    /// The key path, such as `listeners[0].tls.cert`.
-    pub key: String,
-    /// The file and the reason.
-    pub error: FileError,
-}
-
-/// One certificate a listener serves, as loaded.
-#[derive(Debug, Clone)]
-pub struct CertificateStatus {
-    /// Its chain's file.
-    pub file: PathBuf,
-    /// The names it is chosen for (empty: the default only).
-    pub server_names: Vec<String>,
-    /// What it says about itself.
-    pub info: CertificateInfo,
-}
-
-/// What a listener's TLS has loaded, and its last failure.
-#[derive(Debug, Clone, Default)]
-pub struct TlsStatus {
-    /// The certificates serving now.
-    pub certificates: Vec<CertificateStatus>,
-    /// Why the last reload was refused, if it was (cleared by a good one).
-    pub last_error: Option<String>,
-    /// When the certificates serving now were loaded.
-    pub loaded_at: Option<SystemTime>,
-}
-
 /// What new handshakes use: the server configuration, and the verifier of client
 /// certificates in it.
 pub struct Serving {
     /// For the handshake.
     pub config: Arc<ServerConfig>,
     verifier: Option<Arc<dyn ClientCertVerifier>>,
-    /// Of the files' contents, to tell a change from a touch.
-    fingerprint: [u8; 32],
-}
-
-/// What a reload did.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Reloaded {
-    /// The files were read and are used for new handshakes.
-    Loaded,
-    /// The files hold what is serving already.
-    Unchanged,
-    /// A key does not match its certificate, perhaps only for the moment: try again
-    /// soon.
-    Waiting,
-    /// The files cannot be used; the certificates in use keep serving.
-    Refused(TlsError),
 }
 
 /// A listener's TLS server side.
 pub struct Terminator {
-    listener: String,
-    sources: Sources,
-    serving: ArcSwap<Serving>,
-    /// Also held while a reload reads the files, so that reloads take turns.
-    status: Mutex<(TlsStatus, Option<Instant>)>,
+    material: Reloading<Sources>,
     failures: [AtomicU64; HandshakeFailure::ALL.len()],
 }
 
@@ -124,19 +69,15 @@ impl Terminator {
             tickets,
             sessions: ServerSessionMemoryCache::new(SESSIONS),
         };
-        let (serving, certificates) = sources.build(sources.fingerprint())?;
         Ok(Self {
-            listener: listener.to_string(),
-            sources,
-            serving: ArcSwap::from_pointee(serving),
-            status: Mutex::new((loaded(certificates), None)),
+            material: Reloading::new(format!("listener {listener:?}"), sources)?,
             failures: Default::default(),
         })
     }
 
     /// What new handshakes use.
     pub fn serving(&self) -> Arc<Serving> {
-        self.serving.load_full()
+        self.material.built()
     }
 
     /// The client certificate of a finished handshake, as the proxy vouches for it
@@ -156,7 +97,7 @@ impl Terminator {
         if session.handshake_kind() != Some(HandshakeKind::Resumed) {
             return Ok(Some(leaf));
         }
-        let Some(verifier) = self.serving.load().verifier.clone() else {
+        let Some(verifier) = self.material.built().verifier.clone() else {
             return Ok(None);
         };
         match verifier.verify_client_cert(leaf, intermediates, UnixTime::now()) {
@@ -165,53 +106,9 @@ impl Terminator {
         }
     }
 
-    /// Every file it reads, to be watched.
-    pub fn files(&self) -> Vec<PathBuf> {
-        self.sources.files()
-    }
-
-    /// Reads the files again and uses them for new handshakes; connections already
-    /// open keep theirs. A refusal is logged once (file and reason).
-    pub fn reload(&self) -> Reloaded {
-        let mut guard = self.status.lock().unwrap_or_else(|e| e.into_inner());
-        let (status, waiting) = &mut *guard;
-        let fingerprint = self.sources.fingerprint();
-        if fingerprint == self.serving.load().fingerprint {
-            *waiting = None;
-            status.last_error = None;
-            return Reloaded::Unchanged;
-        }
-        match self.sources.build(fingerprint) {
-            Ok((serving, certificates)) => {
-                self.serving.store(Arc::new(serving));
-                *status = loaded(certificates);
-                *waiting = None;
-                tracing::info!(listener = %self.listener, "TLS certificates loaded");
-                Reloaded::Loaded
-            }
-            Err(e) if e.error.mismatch && waiting.is_none_or(|t| t.elapsed() < PAIR_WAIT) => {
-                waiting.get_or_insert_with(Instant::now);
-                Reloaded::Waiting
-            }
-            Err(e) => {
-                *waiting = None;
-                let text = e.to_string();
-                if status.last_error.as_ref() != Some(&text) {
-                    tracing::warn!(
-                        listener = %self.listener,
-                        "TLS certificates refused, the ones in use keep serving: {text}"
-                    );
-                    status.last_error = Some(text);
-                }
-                Reloaded::Refused(e)
-            }
-        }
-    }
-
     /// What it has loaded, and its last failure.
     pub fn status(&self) -> TlsStatus {
-        let guard = self.status.lock().unwrap_or_else(|e| e.into_inner());
-        guard.0.clone()
+        self.material.status()
     }
 
     /// Counts a failed handshake.
@@ -225,10 +122,21 @@ impl Terminator {
     }
 }
 
-impl Sources {
+impl Reload for Terminator {
+    fn files(&self) -> Vec<PathBuf> {
+        self.material.files()
+    }
+
+    fn reload(&self) -> Reloaded {
+        self.material.reload()
+    }
+}
+
+impl Build for Sources {
+    type Built = Serving;
+
     /// A server configuration from the files, and what it serves.
-    /// (`fingerprint` is that of the files' contents now.)
-    fn build(&self, fingerprint: [u8; 32]) -> Result<(Serving, Vec<CertificateStatus>), TlsError> {
+    fn build(&self) -> Result<(Serving, Vec<CertificateStatus>), TlsError> {
         let s = &self.settings;
         let now = SystemTime::now();
         let mut names = ByName::default();
@@ -305,22 +213,8 @@ impl Sources {
         let serving = Serving {
             config: Arc::new(config),
             verifier,
-            fingerprint,
         };
         Ok((serving, certificates))
-    }
-
-    /// A digest of every file's contents (or of why it cannot be read).
-    fn fingerprint(&self) -> [u8; 32] {
-        let mut digest = Sha256::new();
-        for file in self.files() {
-            match std::fs::read(&file) {
-                Ok(bytes) => digest.update(&bytes),
-                Err(e) => digest.update(e.to_string().as_bytes()),
-            }
-            digest.update([0]);
-        }
-        digest.finalize().into()
     }
 
     /// Every file it reads.
@@ -336,7 +230,9 @@ impl Sources {
             .chain(pairs)
             .collect()
     }
+}
 
+impl Sources {
     /// `error` under the configuration key `key` of this listener's TLS.
     fn error(&self, key: &str, error: FileError) -> TlsError {
         TlsError {
@@ -360,14 +256,5 @@ impl Sources {
             mismatch: false,
         };
         self.error(key, error)
-    }
-}
-
-/// The status of certificates loaded just now.
-fn loaded(certificates: Vec<CertificateStatus>) -> TlsStatus {
-    TlsStatus {
-        certificates,
-        last_error: None,
-        loaded_at: Some(SystemTime::now()),
     }
 }

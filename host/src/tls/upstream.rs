@@ -1,10 +1,12 @@
 //! A cluster's TLS client side: the endpoints' certificates verified against its CA (or
 //! the system's roots), the name sent and checked (the cluster's, an endpoint's own,
 //! or else the endpoint's IP address), a client certificate for endpoints that ask, and
-//! ALPN for the protocol wanted.
+//! ALPN for the protocol wanted. Its files are reloaded like a listener's.
 
 use super::files::{FileError, read_pair, read_roots};
-use super::terminator::TlsError;
+use super::reloading::{
+    Build, CertificateStatus, Reload, Reloaded, Reloading, TlsError, TlsStatus,
+};
 use crate::config::model::ClusterTlsConfig;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
@@ -15,6 +17,7 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 use switchyard_policy::cluster::Member;
@@ -33,71 +36,26 @@ pub enum Alpn {
 }
 
 /// A cluster's TLS client side.
-#[derive(Debug)]
 pub struct Originator {
-    /// By [`Alpn`]: `http/1.1`, `h2`, both.
-    configs: [Arc<ClientConfig>; 3],
+    material: Reloading<Sources>,
     server_name: Option<ServerName<'static>>,
+}
+
+/// A client configuration by [`Alpn`]: `http/1.1`, `h2`, both.
+type Configs = [Arc<ClientConfig>; 3];
+
+/// What a cluster's client configurations are built from.
+struct Sources {
+    /// Prefix of the configuration keys, such as `clusters[0].tls`.
+    keys: String,
+    settings: ClusterTlsConfig,
+    provider: Arc<CryptoProvider>,
 }
 
 impl Originator {
     /// Reads the cluster's CA and client certificate (configuration keys under
     /// `keys`); fails on the first file that cannot be used.
-    pub fn new(keys: &str, settings: &ClusterTlsConfig) -> Result<Self, TlsError> {
-        let provider = super::provider();
-        let error = |key: &str, error: FileError| TlsError {
-            key: format!("{keys}.{key}"),
-            error,
-        };
-        let verifier: Arc<dyn ServerCertVerifier> = if settings.insecure_skip_verify {
-            Arc::new(AnyCertificate(Arc::clone(&provider)))
-        } else {
-            let roots = match &settings.ca {
-                Some(ca) => read_roots(ca).map_err(|e| error("ca", e))?,
-                None => system_roots(),
-            };
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
-                .build()
-                .map_err(|e| {
-                    let file = settings.ca.clone().unwrap_or_default();
-                    let reason = format!("cannot verify endpoints with it: {e}");
-                    error(
-                        "ca",
-                        FileError {
-                            file,
-                            reason,
-                            mismatch: false,
-                        },
-                    )
-                })?
-        };
-        let client = match (&settings.client_cert, &settings.client_key) {
-            (Some(cert), Some(key)) => {
-                let pair = read_pair(cert, key, &provider, SystemTime::now()).map_err(|e| {
-                    let which = if e.file == *key {
-                        "client_key"
-                    } else {
-                        "client_cert"
-                    };
-                    error(which, e)
-                })?;
-                Some(Arc::new(ClientCert(pair.key)))
-            }
-            _ => None,
-        };
-        let config = |alpn: &[&[u8]]| {
-            let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
-                .with_safe_default_protocol_versions()
-                .expect("the provider's defaults")
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::clone(&verifier));
-            let mut config = match &client {
-                Some(client) => builder.with_client_cert_resolver(client.clone()),
-                None => builder.with_no_client_auth(),
-            };
-            config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-            Arc::new(config)
-        };
+    pub fn new(cluster: &str, keys: &str, settings: &ClusterTlsConfig) -> Result<Self, TlsError> {
         let server_name = match &settings.server_name {
             Some(name) => Some(ServerName::try_from(name.clone()).map_err(|_| TlsError {
                 key: format!("{keys}.server_name"),
@@ -109,14 +67,20 @@ impl Originator {
             })?),
             None => None,
         };
+        let sources = Sources {
+            keys: keys.to_string(),
+            settings: settings.clone(),
+            provider: super::provider(),
+        };
         Ok(Self {
-            configs: [
-                config(&[b"http/1.1"]),
-                config(&[b"h2"]),
-                config(&[b"h2", b"http/1.1"]),
-            ],
+            material: Reloading::new(format!("cluster {cluster:?}"), sources)?,
             server_name,
         })
+    }
+
+    /// What it has loaded (its client certificate), and its last failure.
+    pub fn status(&self) -> TlsStatus {
+        self.material.status()
     }
 
     /// Starts TLS on `tcp` to the endpoint at `addr` (whose own server name is
@@ -138,13 +102,113 @@ impl Originator {
                 .unwrap_or(ServerName::IpAddress(addr.ip().into())),
         };
         let by_ip = matches!(name, ServerName::IpAddress(_));
-        let config = Arc::clone(&self.configs[alpn as usize]);
+        let config = Arc::clone(&self.material.built()[alpn as usize]);
         let stream = tokio_rustls::TlsConnector::from(config)
             .connect(name, tcp)
             .await
             .map_err(|e| handshake_error(addr, &e, by_ip))?;
         let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
         Ok((stream, http2))
+    }
+}
+
+impl Reload for Originator {
+    fn files(&self) -> Vec<PathBuf> {
+        self.material.files()
+    }
+
+    fn reload(&self) -> Reloaded {
+        self.material.reload()
+    }
+}
+
+impl std::fmt::Debug for Originator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys = &self.material.builder().keys;
+        f.debug_struct("Originator").field("keys", keys).finish()
+    }
+}
+
+impl Build for Sources {
+    type Built = Configs;
+
+    fn files(&self) -> Vec<PathBuf> {
+        let s = &self.settings;
+        [&s.ca, &s.client_cert, &s.client_key]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
+    /// The client configurations from the files, and the client certificate.
+    fn build(&self) -> Result<(Configs, Vec<CertificateStatus>), TlsError> {
+        let (settings, provider) = (&self.settings, &self.provider);
+        let error = |key: &str, error: FileError| TlsError {
+            key: format!("{}.{key}", self.keys),
+            error,
+        };
+        let verifier: Arc<dyn ServerCertVerifier> = if settings.insecure_skip_verify {
+            Arc::new(AnyCertificate(Arc::clone(provider)))
+        } else {
+            let roots = match &settings.ca {
+                Some(ca) => read_roots(ca).map_err(|e| error("ca", e))?,
+                None => system_roots(),
+            };
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider))
+                .build()
+                .map_err(|e| {
+                    let file = settings.ca.clone().unwrap_or_default();
+                    let reason = format!("cannot verify endpoints with it: {e}");
+                    error(
+                        "ca",
+                        FileError {
+                            file,
+                            reason,
+                            mismatch: false,
+                        },
+                    )
+                })?
+        };
+        let mut certificates = Vec::new();
+        let client = match (&settings.client_cert, &settings.client_key) {
+            (Some(cert), Some(key)) => {
+                let pair = read_pair(cert, key, provider, SystemTime::now()).map_err(|e| {
+                    let which = if e.file == *key {
+                        "client_key"
+                    } else {
+                        "client_cert"
+                    };
+                    error(which, e)
+                })?;
+                certificates.push(CertificateStatus {
+                    file: cert.clone(),
+                    server_names: Vec::new(),
+                    info: pair.info,
+                });
+                Some(Arc::new(ClientCert(pair.key)))
+            }
+            _ => None,
+        };
+        let config = |alpn: &[&[u8]]| {
+            let builder = ClientConfig::builder_with_provider(Arc::clone(provider))
+                .with_safe_default_protocol_versions()
+                .expect("the provider's defaults")
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::clone(&verifier));
+            let mut config = match &client {
+                Some(client) => builder.with_client_cert_resolver(client.clone()),
+                None => builder.with_no_client_auth(),
+            };
+            config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+            Arc::new(config)
+        };
+        let configs = [
+            config(&[b"http/1.1"]),
+            config(&[b"h2"]),
+            config(&[b"h2", b"http/1.1"]),
+        ];
+        Ok((configs, certificates))
     }
 }
 

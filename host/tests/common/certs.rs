@@ -59,6 +59,14 @@ impl Ca {
     }
 }
 
+/// Copies the leaf `from` over the pair at `to`, the certificate first, then (after
+/// `between`, a renewal's window where the key does not match) the key.
+pub async fn replace_pair(from: &Leaf, to: &Leaf, between: std::time::Duration) {
+    std::fs::copy(&from.cert, &to.cert).unwrap();
+    tokio::time::sleep(between).await;
+    std::fs::copy(&from.key, &to.key).unwrap();
+}
+
 /// A URI subject alternative name.
 pub fn uri(uri: &str) -> SanType {
     SanType::URI(uri.try_into().unwrap())

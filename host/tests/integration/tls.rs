@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::backend;
-use common::certs::{Ca, Leaf, Pki, run, run_with_input, uri};
+use common::certs::{Ca, Leaf, Pki, replace_pair, run, run_with_input, uri};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -342,14 +342,6 @@ fn unusable_files_are_named_with_their_key_and_reason() {
             "the config file is named: {line}"
         );
     }
-}
-
-/// Copies the leaf `from` over the pair at `to`, the certificate first, then (after
-/// `between`, a renewal's window where the key does not match) the key.
-async fn replace_pair(from: &Leaf, to: &Leaf, between: Duration) {
-    std::fs::copy(&from.cert, &to.cert).unwrap();
-    tokio::time::sleep(between).await;
-    std::fs::copy(&from.key, &to.key).unwrap();
 }
 
 /// Waits (5 s at most) until new handshakes see a certificate whose subject has `cn`:

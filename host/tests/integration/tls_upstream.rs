@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use common::certs::{Ca, Pki};
+use common::certs::{Ca, Leaf, Pki, replace_pair};
 use common::client::get;
 use common::nginx::{Nginx, free_port};
 use common::stop;
@@ -262,6 +262,100 @@ async fn pooled_tls_connections_keep_to_their_server_name() {
             assert!(body.contains(&format!("sni={name} ")), "{name}: {body}");
         }
     }
+    stop(proxy).await;
+    drop(nginx);
+}
+
+/// Polls `/tls` of the proxy at `admin` (5 s at most) until `done` holds of its first
+/// cluster's entry; that entry.
+async fn cluster_tls_until(
+    admin: std::net::SocketAddr,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    loop {
+        let status = common::client::json(admin, "/tls").await;
+        let cluster = &status["clusters"][0];
+        if done(cluster) {
+            return cluster.clone();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_client_certificate_is_shown_on_new_connections() {
+    let dir = common::temp_dir("tls-upstream-renewal");
+    let pki = Pki::new(&dir, &["backend.test"]);
+    let renewed = pki
+        .clients
+        .leaf(&dir, "renewed", "renewed", &["renewed.test"]);
+    let port = free_port();
+    // One request a connection: every request is a new handshake.
+    let block = server(&dir, port, "server", &pki.clients.file)
+        .replace("location /", "keepalive_timeout 0;\n location /");
+    let nginx = Nginx::start(&dir, &block, &[port]);
+    // The cluster's client pair in a directory of its own, replaced in place.
+    let mount = dir.join("client-pair");
+    std::fs::create_dir(&mount).unwrap();
+    let pair = Leaf {
+        cert: mount.join("tls.crt"),
+        key: mount.join("tls.key"),
+    };
+    replace_pair(&pki.client, &pair, std::time::Duration::ZERO).await;
+    let text = config(
+        &format!("{{ address = \"127.0.0.1:{port}\" }}"),
+        &format!(
+            "ca = {:?}\nclient_cert = {:?}\nclient_key = {:?}\nserver_name = \"backend.test\"\n",
+            pki.servers.file, pair.cert, pair.key
+        ),
+    );
+    let proxy = common::proxy(&text);
+    let (addr, admin) = (
+        proxy.listener_addr("web").unwrap(),
+        proxy.admin_addr().unwrap(),
+    );
+    let shown = async || get(addr, "/", false).await.2;
+    let body = shown().await;
+    assert!(
+        body.starts_with("nginx client=CN=client "),
+        "{body}\n{}",
+        nginx.log()
+    );
+
+    // A broken key is refused, named with its key path; the pair in use stays.
+    std::fs::write(&pair.key, "not a key").unwrap();
+    let refused = cluster_tls_until(admin, |c| !c["last_error"].is_null()).await;
+    let error = refused["last_error"].as_str().unwrap();
+    assert!(
+        error.starts_with("clusters[0].tls.client_key: "),
+        "{refused}"
+    );
+    let body = shown().await;
+    assert!(body.starts_with("nginx client=CN=client "), "{body}");
+
+    // Renewed, the certificate first: new connections show the new one.
+    replace_pair(&renewed, &pair, std::time::Duration::from_millis(50)).await;
+    let loaded = cluster_tls_until(admin, |c| {
+        c["certificates"][0]["names"][0] == "renewed.test"
+    })
+    .await;
+    assert!(loaded["last_error"].is_null(), "{loaded}");
+    let started = std::time::Instant::now();
+    while !shown().await.starts_with("nginx client=CN=renewed ") {
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let metrics = get(admin, "/metrics", false).await.2;
+    assert!(
+        metrics
+            .contains("switchyard_cluster_tls_client_certificate_expiry_seconds{cluster=\"api\""),
+        "{metrics}"
+    );
     stop(proxy).await;
     drop(nginx);
 }
