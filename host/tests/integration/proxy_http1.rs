@@ -72,7 +72,7 @@ pub(crate) fn framed(request: &str, _: usize) -> Option<(Vec<u8>, bool)> {
 }
 
 /// Six requests for [`framed`] in one write; the last one's response ends at close.
-pub(crate) const PIPELINED: &[u8] =
+const PIPELINED: &[u8] =
     b"GET /chunked HTTP/1.1\r\nHost: api.test\r\nConnection: keep-alive, x-drop\r\n\
       X-Drop: 1\r\nTE: trailers\r\nX-Forwarded-Proto: https\r\n\r\n\
       HEAD /head HTTP/1.1\r\nHost: api.test\r\n\r\n\
@@ -83,7 +83,7 @@ pub(crate) const PIPELINED: &[u8] =
 
 /// What the fast path relays for [`PIPELINED`]: each response as the endpoint framed
 /// it (chunks, trailers, an interim response), hop-by-hop fields removed.
-pub(crate) const RELAYED: &str = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
+const RELAYED: &str = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
      5\r\nhello\r\n6\r\n world\r\n0\r\nx-checksum: 42\r\n\r\n\
      HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n\
      HTTP/1.1 204 No Content\r\n\r\n\
@@ -92,13 +92,11 @@ pub(crate) const RELAYED: &str = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\
      HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nabc\
      HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil close";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn responses_pass_through_with_their_framing() {
-    let backend = scripted(framed).await;
-    let proxy = proxy(&config("round-robin", &[(backend.addr, 1)], ""));
-    let addr = proxy.listener_addr("web").unwrap();
-
-    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+/// Sends [`PIPELINED`] on `client` and asserts that [`RELAYED`] comes back, ended by
+/// the proxy's close.
+pub(crate) async fn relays_pipelined(
+    client: &mut (impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin),
+) {
     client.write_all(PIPELINED).await.unwrap();
     let mut transcript = Vec::new();
     tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut transcript))
@@ -106,6 +104,16 @@ async fn responses_pass_through_with_their_framing() {
         .expect("the proxy closes after a response delimited by close")
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&transcript), RELAYED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_pass_through_with_their_framing() {
+    let backend = scripted(framed).await;
+    let proxy = proxy(&config("round-robin", &[(backend.addr, 1)], ""));
+    let addr = proxy.listener_addr("web").unwrap();
+
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    relays_pipelined(&mut client).await;
 
     let requests = backend.requests.lock().unwrap().clone();
     assert_eq!(requests.len(), 6);

@@ -677,8 +677,7 @@ async fn an_idle_tls_connection_parks_serves_again_and_times_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http1_over_tls_takes_the_fast_path_with_its_exact_framing() {
-    use crate::proxy_http1::{PIPELINED, RELAYED, framed};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use crate::proxy_http1::{framed, relays_pipelined};
     let dir = common::temp_dir("tls-fast");
     let pki = Pki::new(&dir, &["api.test"]);
     let backend = backend::scripted(framed).await;
@@ -686,16 +685,9 @@ async fn http1_over_tls_takes_the_fast_path_with_its_exact_framing() {
     let proxy = common::proxy(&tls_config(backend.addr, &tls, ""));
     let addr = proxy.listener_addr("edge").unwrap();
     let mut stream = tls_connect(addr, &pki.servers.file).await;
-    stream.write_all(PIPELINED).await.unwrap();
-    let mut transcript = Vec::new();
-    let read = stream.read_to_end(&mut transcript);
-    tokio::time::timeout(Duration::from_secs(5), read)
-        .await
-        .expect("the proxy closes after a response delimited by close")
-        .unwrap();
     // The interim response and the chunks as the endpoint wrote them: only the fast
     // path relays those (hyper's would re-frame them).
-    assert_eq!(String::from_utf8_lossy(&transcript), RELAYED);
+    relays_pipelined(&mut stream).await;
     let requests = backend.requests.lock().unwrap().clone();
     assert_eq!(requests.len(), 6);
     for field in [
