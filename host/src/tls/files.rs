@@ -12,6 +12,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+/// The largest certificate, key or CA file read (a system CA bundle is ~200 KiB).
+const MAX_FILE_BYTES: u64 = 4 << 20;
+
 /// Why a certificate, key or CA file cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}: {reason}", file.display())]
@@ -63,7 +66,7 @@ pub(crate) fn read_pair(
     let chain = read_certificates(cert)?;
     let info = certificate_info(&chain[0]).map_err(|reason| FileError::new(cert, reason))?;
     check_validity(&chain[0], now).map_err(|reason| FileError::new(cert, reason))?;
-    let der = PrivateKeyDer::from_pem_file(key)
+    let der = PrivateKeyDer::from_pem_slice(&read_file(key)?)
         .map_err(|e| FileError::new(key, pem_reason(e, "PRIVATE KEY")))?;
     let certified = CertifiedKey::from_der(chain, der, provider).map_err(|e| match e {
         rustls::Error::InconsistentKeys(_) => FileError {
@@ -81,8 +84,8 @@ pub(crate) fn read_pair(
 
 /// The certificates in the PEM file `path`, in order; at least one.
 pub(crate) fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, FileError> {
-    let chain = CertificateDer::pem_file_iter(path)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+    let chain = CertificateDer::pem_slice_iter(&read_file(path)?)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| FileError::new(path, pem_reason(e, "CERTIFICATE")))?;
     if chain.is_empty() {
         return Err(FileError::new(path, "no CERTIFICATE block in it"));
@@ -104,13 +107,40 @@ pub(crate) fn read_roots(path: &Path) -> Result<RootCertStore, FileError> {
     Ok(roots)
 }
 
-/// An error reading PEM as words: the I/O error as it is, else what was looked for.
-fn pem_reason(error: pem::Error, wanted: &str) -> String {
-    match error {
-        pem::Error::Io(e) => format!("cannot read: {e}"),
-        pem::Error::NoItemsFound => format!("no {wanted} block in it"),
-        e => format!("not valid PEM: {e:?}"),
+/// The contents of `path`: a regular file (not a pipe or a device, which could keep
+/// a reload waiting forever) of at most [`MAX_FILE_BYTES`].
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, FileError> {
+    let cannot = |e: std::io::Error| FileError::new(path, format!("cannot read: {e}"));
+    let metadata = std::fs::metadata(path).map_err(cannot)?;
+    if !metadata.is_file() {
+        return Err(FileError::new(path, "not a regular file"));
     }
+    let mut bytes = Vec::new();
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_FILE_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        let reason = format!("larger than {} MiB", MAX_FILE_BYTES >> 20);
+        return Err(FileError::new(path, reason));
+    }
+    Ok(bytes)
+}
+
+/// An error reading PEM as words, never quoting the file: a malformed block's text may
+/// be a private key.
+fn pem_reason(error: pem::Error, wanted: &str) -> String {
+    let why = match error {
+        pem::Error::NoItemsFound => return format!("no {wanted} block in it"),
+        pem::Error::MissingSectionEnd { .. } => "a BEGIN line without its END line",
+        pem::Error::IllegalSectionStart { .. } => "a malformed BEGIN line",
+        pem::Error::Base64Decode(_) => "a block that is not valid base64",
+        pem::Error::SectionTooLarge => "a block too large",
+        _ => "unreadable",
+    };
+    format!("not valid PEM: {why}")
 }
 
 /// Names and the end of validity of the certificate `der`.
@@ -179,4 +209,48 @@ fn check_validity(der: &CertificateDer<'_>, now: SystemTime) -> Result<(), Strin
 /// Seconds since the epoch as a time (before it: the epoch).
 fn time_of(seconds: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(u64::try_from(seconds).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("sy-files-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_malformed_key_is_refused_without_quoting_it() {
+        let dir = temp_dir("flat");
+        let key = rcgen::KeyPair::generate().unwrap().serialize_pem();
+        // A key pasted on one line: its whole text would be the "section name".
+        let path = dir.join("flat.key");
+        std::fs::write(&path, key.replace('\n', " ")).unwrap();
+        let error = PrivateKeyDer::from_pem_slice(&read_file(&path).unwrap()).unwrap_err();
+        let reason = pem_reason(error, "PRIVATE KEY");
+        let body = key.lines().nth(1).unwrap();
+        assert!(!reason.contains(&body[..16]), "{reason}");
+        assert_eq!(reason, "not valid PEM: a BEGIN line without its END line");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_regular_files_of_a_bounded_size_are_read() {
+        let dir = temp_dir("kinds");
+        let fifo = dir.join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        for path in [&dir, &fifo] {
+            let error = read_file(path).unwrap_err();
+            assert_eq!(error.reason, "not a regular file", "{}", path.display());
+        }
+        let large = dir.join("large.pem");
+        std::fs::write(&large, vec![b'a'; MAX_FILE_BYTES as usize + 1]).unwrap();
+        assert_eq!(read_file(&large).unwrap_err().reason, "larger than 4 MiB");
+        let missing = read_file(&dir.join("missing")).unwrap_err();
+        assert!(missing.reason.starts_with("cannot read: "), "{missing}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

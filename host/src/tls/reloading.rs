@@ -4,14 +4,12 @@
 //! does not match its certificate is waited for a while (a pair replaced one file at a
 //! time); files that hold what is in use already change nothing.
 
-use super::files::FileError;
+use super::files::{CertificateInfo, FileError, read_file};
 use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
-
-use super::files::CertificateInfo;
 
 /// How long a key that does not match its certificate is taken for a pair being
 /// replaced one file at a time, before it is refused.
@@ -184,9 +182,9 @@ impl<B: Build> Reloading<B> {
 fn fingerprint(files: &[PathBuf]) -> [u8; 32] {
     let mut digest = Sha256::new();
     for file in files {
-        match std::fs::read(file) {
+        match read_file(file) {
             Ok(bytes) => digest.update(&bytes),
-            Err(e) => digest.update(e.to_string().as_bytes()),
+            Err(e) => digest.update(e.reason.as_bytes()),
         }
         digest.update([0]);
     }
