@@ -83,12 +83,14 @@ impl<'a> Dial<'a> {
     }
 
     /// Where its connections to `addr` are pooled: apart for each TLS client side
-    /// (CA, client certificate) and server name, so that no connection set up for
-    /// one is used for another.
+    /// (CA, client certificate) as loaded now and server name, so that no connection
+    /// set up for one is used for another, nor one set up before a reload after it
+    /// (those are left to idle out).
     pub(crate) fn key(&self, addr: SocketAddr) -> Key {
         let tls = self.tls.map(|tls| {
             let mut name = std::hash::DefaultHasher::new();
-            std::hash::Hash::hash(&tls.server_name, &mut name);
+            let loaded = tls.originator.generation();
+            std::hash::Hash::hash(&(tls.server_name, loaded), &mut name);
             let originator: *const Originator = tls.originator;
             (originator as usize, std::hash::Hasher::finish(&name))
         });
@@ -97,7 +99,8 @@ impl<'a> Dial<'a> {
 }
 
 /// Where connections are pooled: an endpoint's address and, for TLS, the cluster's
-/// client side (by address) and the server name (by hash).
+/// client side (by address) and the server name and the client side's reload count
+/// (by hash).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Key {
     pub(crate) addr: SocketAddr,

@@ -8,6 +8,7 @@ use super::files::{CertificateInfo, FileError, read_file};
 use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -86,6 +87,8 @@ pub(crate) struct Reloading<B: Build> {
     owner: String,
     builder: B,
     built: ArcSwap<B::Built>,
+    /// How many times it was built again.
+    generation: AtomicU64,
     /// Also held while a reload reads the files, so that reloads take turns.
     state: Mutex<State>,
 }
@@ -108,6 +111,7 @@ impl<B: Build> Reloading<B> {
             owner,
             builder,
             built: ArcSwap::from_pointee(built),
+            generation: AtomicU64::new(0),
             state: Mutex::new(State {
                 status: loaded(certificates),
                 fingerprint,
@@ -119,6 +123,12 @@ impl<B: Build> Reloading<B> {
     /// What new handshakes use.
     pub(crate) fn built(&self) -> Arc<B::Built> {
         self.built.load_full()
+    }
+
+    /// How many times it was built again since it started: what was set up with the
+    /// material of an earlier generation may be let go.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Relaxed)
     }
 
     /// What it builds from.
@@ -144,6 +154,7 @@ impl<B: Build> Reloading<B> {
         match self.builder.build() {
             Ok((built, certificates)) => {
                 self.built.store(Arc::new(built));
+                self.generation.fetch_add(1, Relaxed);
                 *state = State {
                     status: loaded(certificates),
                     fingerprint,

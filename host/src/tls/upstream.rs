@@ -78,6 +78,12 @@ impl Originator {
         })
     }
 
+    /// How many times its files were loaded again: a pooled connection of an earlier
+    /// count is not reused.
+    pub fn generation(&self) -> u64 {
+        self.material.generation()
+    }
+
     /// What it has loaded (its client certificate), and its last failure.
     pub fn status(&self) -> TlsStatus {
         self.material.status()
