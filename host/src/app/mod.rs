@@ -242,6 +242,7 @@ fn routes(
             stats: Arc::new(ListenerStats::default()),
             tls,
             forward_client_cert: listener.forward_client_cert,
+            forwarded_proto: listener.forwarded_proto,
         });
         records.push(ListenerRecord {
             name: listener.name.clone(),

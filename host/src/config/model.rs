@@ -129,6 +129,9 @@ pub struct ListenerConfig {
     /// What becomes of an `X-Forwarded-Client-Cert` header a client sends.
     #[serde(default)]
     pub forward_client_cert: ForwardClientCert,
+    /// What becomes of an `X-Forwarded-Proto` header a client sends.
+    #[serde(default)]
+    pub forwarded_proto: ForwardedProto,
     /// TLS termination; cleartext (HTTP/1.1 and h2c) when absent.
     pub tls: Option<ListenerTlsConfig>,
 }
@@ -190,6 +193,19 @@ pub enum ForwardClientCert {
     SanitizeSet,
     /// Kept, for a proxy behind another that the endpoints trust.
     AppendForward,
+}
+
+/// What happens to the `X-Forwarded-Proto` header a client sends.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ForwardedProto {
+    /// Replaced by the scheme the client used (`http` or `https`): a cleartext client
+    /// cannot pass for an HTTPS one.
+    #[default]
+    Set,
+    /// Kept when the client sent one (else set): for a listener only a TLS-terminating
+    /// load balancer reaches, which says what its client used.
+    IfAbsent,
 }
 
 /// Protocol spoken to upstream endpoints.

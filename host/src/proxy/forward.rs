@@ -10,8 +10,8 @@ use crate::proxy::client_body::{ClientBody, Upload};
 use crate::proxy::connection::UnreadBody;
 use crate::proxy::h1::{self, Home};
 use crate::proxy::headers::{
-    ClientFields, PolicyView, add_forwarded, authority, join_cookies, set_client_cert,
-    strip_hop_by_hop,
+    ClientFields, Kept, PolicyView, add_forwarded, authority, join_cookies, set_client_cert,
+    strip_hop_by_hop, strip_underscore_aliases,
 };
 use crate::proxy::listener::{ClientFault, ClientLimits, Route};
 use crate::proxy::pool::{self, Connection, Wanted};
@@ -86,7 +86,9 @@ pub(crate) async fn forward(
     };
     let host = authority(&request).map(str::to_owned);
     strip_hop_by_hop(request.headers_mut());
-    add_forwarded(request.headers_mut(), client, host.as_deref());
+    strip_underscore_aliases(request.headers_mut());
+    let kept = Kept::new(route.forward_client_cert, route.forwarded_proto);
+    add_forwarded(request.headers_mut(), client, host.as_deref(), kept);
 
     let retry = upstream.retry();
     let grpc = is_grpc(&request);

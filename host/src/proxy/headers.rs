@@ -1,6 +1,6 @@
 //! Header rewriting at the proxy boundary, and the request as policies see it.
 
-use crate::config::model::ForwardClientCert;
+use crate::config::model::{ForwardClientCert, ForwardedProto};
 use crate::net::http1::{HOP_BY_HOP, lists_token};
 use crate::tls::{ClientIdentity, X_FORWARDED_CLIENT_CERT};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -14,6 +14,56 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// `X-Forwarded-Proto`: the scheme the client used, as this proxy saw it. A client's own
 /// is replaced: behind it, a cleartext client could pass for an HTTPS one.
 pub(crate) const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
+
+/// What a listener keeps of the forwarding fields a client sends itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Kept {
+    /// The client's `X-Forwarded-Client-Cert` (`append_forward`).
+    pub(crate) client_cert: bool,
+    /// The client's `X-Forwarded-Proto`, when it sent one (`if_absent`).
+    pub(crate) proto: bool,
+}
+
+impl Kept {
+    /// As a listener's settings say.
+    pub(crate) fn new(client_cert: ForwardClientCert, proto: ForwardedProto) -> Self {
+        Self {
+            client_cert: client_cert == ForwardClientCert::AppendForward,
+            proto: proto == ForwardedProto::IfAbsent,
+        }
+    }
+}
+
+/// Whether `name` spells a forwarding field the proxy writes with `_` for `-` (such as
+/// `X_Forwarded_Proto`): servers that turn fields into CGI-style variables
+/// (`HTTP_X_FORWARDED_PROTO`) would take it for the proxy's, so it is never forwarded.
+pub(crate) fn is_underscore_alias(name: &[u8]) -> bool {
+    const VOUCHED: [&[u8]; 3] = [
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-client-cert",
+    ];
+    VOUCHED.iter().any(|field| {
+        field.len() == name.len()
+            && name.contains(&b'_')
+            && field
+                .iter()
+                .zip(name)
+                .all(|(&f, &n)| f == n.to_ascii_lowercase() || (f == b'-' && n == b'_'))
+    })
+}
+
+/// Removes the fields [`is_underscore_alias`] names.
+pub(crate) fn strip_underscore_aliases(headers: &mut HeaderMap) {
+    let aliases: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| is_underscore_alias(name.as_str().as_bytes()))
+        .cloned()
+        .collect();
+    for name in aliases {
+        headers.remove(name);
+    }
+}
 
 /// Removes hop-by-hop headers, including those named in `Connection`. `TE: trailers`
 /// is kept: gRPC needs it end to end.
@@ -77,9 +127,18 @@ pub(crate) fn join_cookies(headers: &mut HeaderMap) {
 }
 
 /// Appends the client to `X-Forwarded-For` and `Forwarded`, and sets
-/// `X-Forwarded-Proto`.
-pub(crate) fn add_forwarded(headers: &mut HeaderMap, client: &ClientFields, host: Option<&str>) {
-    let proto = HeaderValue::from_static(if client.https { "https" } else { "http" });
+/// `X-Forwarded-Proto` (unless `kept` keeps the client's and it sent one).
+pub(crate) fn add_forwarded(
+    headers: &mut HeaderMap,
+    client: &ClientFields,
+    host: Option<&str>,
+    kept: Kept,
+) {
+    // The client's first, when kept; one field either way.
+    let theirs = kept.proto.then(|| headers.get(X_FORWARDED_PROTO).cloned());
+    let proto = theirs
+        .flatten()
+        .unwrap_or_else(|| HeaderValue::from_static(if client.https { "https" } else { "http" }));
     headers.insert(HeaderName::from_static(X_FORWARDED_PROTO), proto);
     let mut previous = headers.get_all(&X_FORWARDED_FOR).iter().peekable();
     let xff = if previous.peek().is_none() {
@@ -319,7 +378,7 @@ mod tests {
         h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
         h.append("x-forwarded-for", HeaderValue::from_static("10.0.0.2"));
         h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
-        add_forwarded(&mut h, &local, Some("api.test"));
+        add_forwarded(&mut h, &local, Some("api.test"), Kept::default());
         assert_eq!(h[X_FORWARDED_PROTO], "http", "the client's is replaced");
         let xff: Vec<_> = h.get_all("x-forwarded-for").iter().collect();
         assert_eq!(
@@ -335,17 +394,54 @@ mod tests {
             &mut h,
             &ClientFields::new("[::1]:5000".parse().unwrap(), true),
             None,
+            Kept::default(),
         );
         let all: Vec<_> = h.get_all(header::FORWARDED).iter().collect();
         assert_eq!(all[1], "for=\"[::1]\";proto=https", "over TLS");
         assert_eq!(h[X_FORWARDED_PROTO], "https");
         let forged = "a\", for=6.6.6.6;x=\"";
-        add_forwarded(&mut h, &local, Some(forged));
+        add_forwarded(&mut h, &local, Some(forged), Kept::default());
         let all: Vec<_> = h.get_all(header::FORWARDED).iter().collect();
         assert_eq!(
             all[2], "for=127.0.0.1;proto=http",
             "a forged host is left out"
         );
+    }
+
+    #[test]
+    fn a_clients_proto_is_kept_only_when_asked_and_aliases_never() {
+        let local = ClientFields::new("127.0.0.1:5000".parse().unwrap(), false);
+        let keep = Kept::new(ForwardClientCert::SanitizeSet, ForwardedProto::IfAbsent);
+        let mut h = HeaderMap::new();
+        add_forwarded(&mut h, &local, None, keep);
+        assert_eq!(
+            h[X_FORWARDED_PROTO], "http",
+            "set when the client sent none"
+        );
+        h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
+        add_forwarded(&mut h, &local, None, keep);
+        assert_eq!(h[X_FORWARDED_PROTO], "https", "the balancer's, kept");
+
+        for alias in [
+            "X_Forwarded_Proto",
+            "x-forwarded_for",
+            "X_FORWARDED_CLIENT_CERT",
+        ] {
+            assert!(is_underscore_alias(alias.as_bytes()), "{alias}");
+        }
+        for field in [
+            "x-forwarded-proto",
+            "x_forwarded_protocol",
+            "x_request_id",
+            "a_b",
+        ] {
+            assert!(!is_underscore_alias(field.as_bytes()), "{field}");
+        }
+        h.insert("x_forwarded_proto", HeaderValue::from_static("https"));
+        h.insert("x_request_id", HeaderValue::from_static("7"));
+        strip_underscore_aliases(&mut h);
+        assert!(h.get("x_forwarded_proto").is_none());
+        assert_eq!(h["x_request_id"], "7", "other names with `_` pass");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! limit, a stalled upload, a client that leaves mid-request — is answered and counted
 //! here, on the listener, and never against the endpoint that was being asked.
 
-use crate::config::model::ForwardClientCert;
+use crate::config::model::{ForwardClientCert, ForwardedProto};
 use crate::proxy::upstream::Upstream;
 use crate::tls::Terminator;
 use http::StatusCode;
@@ -28,6 +28,8 @@ pub struct Route {
     pub tls: Option<Arc<Terminator>>,
     /// What becomes of a client's own `X-Forwarded-Client-Cert`.
     pub forward_client_cert: ForwardClientCert,
+    /// What becomes of a client's own `X-Forwarded-Proto`.
+    pub forwarded_proto: ForwardedProto,
 }
 
 /// What a listener allows its clients.

@@ -488,3 +488,48 @@ async fn idle_pooled_connections_close_when_their_endpoint_leaves_or_idles_out()
     assert!(used.elapsed() >= Duration::from_secs(3));
     stop(proxy).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_forwarded_proto_is_replaced_or_kept_as_the_listener_says() {
+    let backend = scripted(framed).await;
+    for (setting, seen) in [
+        ("", "x-forwarded-proto: http\r\n"),
+        (
+            "forwarded_proto = \"if_absent\"\n",
+            "x-forwarded-proto: https\r\n",
+        ),
+    ] {
+        let text = config("round-robin", &[(backend.addr, 1)], "").replacen(
+            "cluster = \"api\"\n",
+            &format!("cluster = \"api\"\n{setting}"),
+            1,
+        );
+        let proxy = proxy(&text);
+        let addr = proxy.listener_addr("web").unwrap();
+        backend.requests.lock().unwrap().clear();
+        // HTTP/1.1 on the fast path, h2c through hyper (then HTTP/1.1 upstream).
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = b"GET /empty HTTP/1.1\r\nHost: api.test\r\nx-forwarded-proto: https\r\n\
+                        X_Forwarded_Proto: https\r\n\r\n";
+        let answer = raw_exchange(&mut client, request).await;
+        assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+        let mut sender = h2c(addr).await;
+        let request = http::Request::builder()
+            .uri("http://api.test/empty")
+            .header("x-forwarded-proto", "https")
+            .header("x_forwarded_proto", "https")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let answer = sender.send_request(request).await.unwrap();
+        assert_eq!(answer.status(), 204);
+        let requests = backend.requests.lock().unwrap().clone();
+        assert_eq!(requests.len(), 2);
+        for request in &requests {
+            let lower = request.to_lowercase();
+            assert!(lower.contains(seen), "{setting}: {request}");
+            assert_eq!(lower.matches("forwarded_proto").count(), 0, "{request}");
+            assert_eq!(lower.matches("x-forwarded-proto").count(), 1, "{request}");
+        }
+        stop(proxy).await;
+    }
+}

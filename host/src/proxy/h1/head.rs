@@ -4,7 +4,9 @@
 use crate::net::http1::{
     HeaderSlots, Named, Parsed, is_hop_by_hop, lists_token, parse_length, write_field, write_length,
 };
-use crate::proxy::headers::{ClientFields, X_FORWARDED_PROTO, push_forwarded_host};
+use crate::proxy::headers::{
+    ClientFields, Kept, X_FORWARDED_PROTO, is_underscore_alias, push_forwarded_host,
+};
 use crate::tls::X_FORWARDED_CLIENT_CERT;
 use std::net::SocketAddr;
 use switchyard_policy::RequestView;
@@ -184,14 +186,10 @@ impl<'h, 'b> RequestHead<'h, 'b> {
     /// Writes the head to send upstream, without `Host` when the client sent none and
     /// without the final empty line: hop-by-hop fields removed (`TE: trailers` kept),
     /// the client appended to `X-Forwarded-For` and `Forwarded`, `X-Forwarded-Proto`
-    /// set (the client's replaced); the client's own
-    /// `X-Forwarded-Client-Cert` left out unless `keep_client_cert`.
-    pub(super) fn write_upstream(
-        &self,
-        out: &mut Vec<u8>,
-        client: &ClientFields,
-        keep_client_cert: bool,
-    ) {
+    /// set; the client's own `X-Forwarded-Proto` (its first) and
+    /// `X-Forwarded-Client-Cert` left out unless `kept` keeps them; `_` spellings of
+    /// those fields left out.
+    pub(super) fn write_upstream(&self, out: &mut Vec<u8>, client: &ClientFields, kept: Kept) {
         let headers = &*self.request.headers;
         out.extend_from_slice(self.method().as_bytes());
         out.push(b' ');
@@ -199,6 +197,7 @@ impl<'h, 'b> RequestHead<'h, 'b> {
         out.extend_from_slice(b" HTTP/1.1\r\n");
         let mut keep_te = false;
         let mut forwarded_for = false;
+        let mut proto_kept = false;
         for h in headers {
             if h.name.eq_ignore_ascii_case("te") {
                 keep_te |= lists_token(h.value, b"trailers");
@@ -208,11 +207,16 @@ impl<'h, 'b> RequestHead<'h, 'b> {
                 forwarded_for = true;
                 continue;
             }
-            if h.name.eq_ignore_ascii_case("content-length")
-                || h.name.eq_ignore_ascii_case(X_FORWARDED_PROTO)
+            if h.name.eq_ignore_ascii_case(X_FORWARDED_PROTO) {
+                if !kept.proto || proto_kept || self.named.contains(h.name) {
+                    continue;
+                }
+                proto_kept = true;
+            } else if h.name.eq_ignore_ascii_case("content-length")
                 || is_hop_by_hop(h.name)
                 || self.named.contains(h.name)
-                || (!keep_client_cert && is_client_cert(h.name))
+                || (!kept.client_cert && is_client_cert(h.name))
+                || is_underscore_alias(h.name.as_bytes())
             {
                 continue;
             }
@@ -238,9 +242,12 @@ impl<'h, 'b> RequestHead<'h, 'b> {
         out.extend_from_slice(b"\r\nforwarded: ");
         client.push_forwarded_for(out);
         push_forwarded_host(out, self.host);
-        out.extend_from_slice(b"\r\nx-forwarded-proto: ");
-        out.extend_from_slice(client.scheme());
         out.extend_from_slice(b"\r\n");
+        if !proto_kept {
+            out.extend_from_slice(b"x-forwarded-proto: ");
+            out.extend_from_slice(client.scheme());
+            out.extend_from_slice(b"\r\n");
+        }
     }
 }
 
@@ -306,6 +313,10 @@ mod tests {
     use crate::net::http1::{MAX_NAMED, header_slots};
 
     fn upstream_head(raw: &str) -> String {
+        upstream_head_keeping(raw, Kept::default())
+    }
+
+    fn upstream_head_keeping(raw: &str, kept: Kept) -> String {
         let mut slots = header_slots();
         let Parsed::Ready(head) = RequestHead::parse(raw.as_bytes(), &mut slots, 8192, u64::MAX)
         else {
@@ -315,7 +326,7 @@ mod tests {
         head.write_upstream(
             &mut out,
             &ClientFields::new("10.1.2.3:4000".parse().unwrap(), false),
-            false,
+            kept,
         );
         String::from_utf8(out).unwrap()
     }
@@ -326,7 +337,7 @@ mod tests {
             "GET /a?b=1 HTTP/1.1\r\nHost: api.test\r\nConnection: keep-alive, x-secret\r\n\
              X-Secret: 1\r\nKeep-Alive: 5\r\nTE: gzip, trailers\r\nX-Forwarded-For: 10.0.0.1\r\n\
              X-Forwarded-Client-Cert: Hash=forged\r\nX-Forwarded-Proto: https\r\n\
-             Accept: */*\r\n\r\n",
+             X_Forwarded_Proto: https\r\nAccept: */*\r\n\r\n",
         );
         assert_eq!(
             head,
@@ -334,6 +345,21 @@ mod tests {
              x-forwarded-for: 10.0.0.1, 10.1.2.3\r\n\
              forwarded: for=10.1.2.3;proto=http;host=\"api.test\"\r\n\
              x-forwarded-proto: http\r\n"
+        );
+        // Behind a TLS-terminating balancer: its X-Forwarded-Proto is kept, once.
+        let kept = Kept {
+            proto: true,
+            ..Kept::default()
+        };
+        let head = upstream_head_keeping(
+            "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-Proto: https\r\n\
+             x-forwarded-proto: ftp\r\n\r\n",
+            kept,
+        );
+        assert!(head.contains("X-Forwarded-Proto: https\r\n"), "{head}");
+        assert!(
+            !head.contains("ftp") && !head.contains(": http\r\n"),
+            "{head}"
         );
     }
 

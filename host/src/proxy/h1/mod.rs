@@ -21,13 +21,12 @@ mod head;
 
 pub(crate) use client::{ExchangeError, Home, SocketBody, exchange};
 
-use crate::config::model::ForwardClientCert;
 use crate::net::http1::{Framing, Parsed, READ_CHUNK, ResponseHead, header_slots, parse_response};
 use crate::proxy::access::Access;
 use crate::proxy::buffers::{self, Scratch};
 use crate::proxy::client_stream::ClientStream;
 use crate::proxy::connection_limit::Socket;
-use crate::proxy::headers::ClientFields;
+use crate::proxy::headers::{ClientFields, Kept};
 use crate::proxy::listener::{ClientFault, Route};
 use crate::proxy::pool::{self, ConnectError};
 use crate::proxy::retry::{ATTEMPTS_HEADER, idempotent_method};
@@ -297,12 +296,12 @@ impl<S: ClientStream> Conn<'_, S> {
                 Parsed::Handoff => return Parsed::Handoff,
                 Parsed::Refuse(status) => return Parsed::Refuse(status),
             };
-        let keep_client_cert = self.route.forward_client_cert == ForwardClientCert::AppendForward;
-        let view = head.view(self.client.addr, keep_client_cert);
+        let kept = Kept::new(self.route.forward_client_cert, self.route.forwarded_proto);
+        let view = head.view(self.client.addr, kept.client_cert);
         let pick = self.route.upstream.pick(&view);
         let idempotent_header = self.route.upstream.retry().idempotent_header.as_deref();
         self.out.clear();
-        head.write_upstream(&mut self.out, self.client, keep_client_cert);
+        head.write_upstream(&mut self.out, self.client, kept);
         let method = head.method();
         Parsed::Ready(Request {
             head_len: head.head_len,
