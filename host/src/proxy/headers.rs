@@ -14,6 +14,8 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// `X-Forwarded-Proto`: the scheme the client used, as this proxy saw it. A client's own
 /// is replaced: behind it, a cleartext client could pass for an HTTPS one.
 pub(crate) const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
+/// [`X_FORWARDED_PROTO`] as a header name.
+const X_FORWARDED_PROTO_NAME: HeaderName = HeaderName::from_static(X_FORWARDED_PROTO);
 
 /// What a listener keeps of the forwarding fields a client sends itself.
 #[derive(Clone, Copy, Debug, Default)]
@@ -135,11 +137,11 @@ pub(crate) fn add_forwarded(
     kept: Kept,
 ) {
     // The client's first, when kept; one field either way.
-    let theirs = kept.proto.then(|| headers.get(X_FORWARDED_PROTO).cloned());
+    let theirs = kept.proto.then(|| headers.get(&X_FORWARDED_PROTO_NAME).cloned());
     let proto = theirs
         .flatten()
         .unwrap_or_else(|| HeaderValue::from_static(if client.https { "https" } else { "http" }));
-    headers.insert(HeaderName::from_static(X_FORWARDED_PROTO), proto);
+    headers.insert(X_FORWARDED_PROTO_NAME, proto);
     let mut previous = headers.get_all(&X_FORWARDED_FOR).iter().peekable();
     let xff = if previous.peek().is_none() {
         HeaderValue::from_bytes(client.ip()).ok()
