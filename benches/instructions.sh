@@ -7,12 +7,15 @@
 # HTTP/1.1 requests (h2load --h1, 32 connections) and 20,000 h2c requests (h2load,
 # 32 connections, 10 streams each) are counted. Usage:
 #   benches/instructions.sh [BINARY...]    (default: this tree's release build)
-# Name the previous build too for a before/after comparison. Needs valgrind,
-# nginx-light, nghttp2-client (installed with apt-get when missing).
+# Name the previous build too for a before/after comparison. TLS=1 puts TLS on the
+# proxy's listener (a fresh ECDSA P-256 certificate; HTTP/1.1 and h2 over TLS instead
+# of HTTP/1.1 and h2c). Needs valgrind, nginx-light, nghttp2-client, openssl
+# (installed with apt-get when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source benches/common.sh
-need valgrind:valgrind callgrind_control:valgrind nginx:nginx-light h2load:nghttp2-client curl:curl
+need valgrind:valgrind callgrind_control:valgrind nginx:nginx-light h2load:nghttp2-client curl:curl \
+    openssl:openssl
 BINARIES=("$@")
 if [ ${#BINARIES[@]} -eq 0 ]; then
     build
@@ -23,6 +26,17 @@ BACKEND=18381 PROXY=18385 REQUESTS=20000
 nginx_conf nginx "    server { listen 127.0.0.1:$BACKEND; location / { return 200 \"hello from the backend\\n\"; } }"
 nginx -c "$WORK/nginx.conf" -p "$WORK"
 switchyard_conf "$WORK/switchyard.toml" "$PROXY" "$BACKEND"
+SCHEME=http H2=h2c
+if [ "${TLS:-0}" = 1 ]; then
+    SCHEME=https H2=h2
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -keyout "$WORK/key.pem" -out "$WORK/cert.pem" -subj /CN=bench.test \
+        -addext subjectAltName=IP:127.0.0.1 2>/dev/null
+    # (TOML: [listeners.tls] extends the last [[listeners]], even after [[clusters]].)
+    printf '[listeners.tls]\ncert = "%s"\nkey = "%s"\n' "$WORK/cert.pem" "$WORK/key.pem" \
+        >> "$WORK/switchyard.toml"
+fi
+URL="$SCHEME://127.0.0.1:$PROXY/"
 
 # Instructions the proxy under callgrind ($1, its pid) spent on the load "$2...".
 count() {
@@ -38,18 +52,18 @@ count() {
     rm -f "$WORK"/callgrind.out.*
 }
 
-echo "== $(date -u +%F): instructions per request, ${REQUESTS} requests each, one worker, policy ${POLICY:-least-request}"
-printf '%-60s %12s %12s\n' binary "h1 32 conns" "h2c 32x10"
+echo "== $(date -u +%F): instructions per request, ${REQUESTS} requests each, one worker, policy ${POLICY:-least-request}, $SCHEME"
+printf '%-60s %12s %12s\n' binary "h1 32 conns" "$H2 32x10"
 for bin in "${BINARIES[@]}"; do
     RUST_LOG=warn valgrind --tool=callgrind --instr-atstart=no \
         --callgrind-out-file="$WORK/callgrind.out" "$bin" run --config "$WORK/switchyard.toml" \
         >"$WORK/valgrind.log" 2>&1 &
     pid=$!
-    for _ in $(seq 120); do curl -s -o /dev/null "http://127.0.0.1:$PROXY/" && break; sleep 1; done
-    h2load -n 2000 -c 8 -m 10 "http://127.0.0.1:$PROXY/" >/dev/null
-    h2load --h1 -n 2000 -c 8 "http://127.0.0.1:$PROXY/" >/dev/null
-    h1=$(count "$pid" h1 h2load --h1 -n "$REQUESTS" -c 32 "http://127.0.0.1:$PROXY/")
-    h2=$(count "$pid" h2c h2load -n "$REQUESTS" -c 32 -m 10 "http://127.0.0.1:$PROXY/")
+    for _ in $(seq 120); do curl -sk -o /dev/null "$URL" && break; sleep 1; done
+    h2load -n 2000 -c 8 -m 10 "$URL" >/dev/null
+    h2load --h1 -n 2000 -c 8 "$URL" >/dev/null
+    h1=$(count "$pid" h1 h2load --h1 -n "$REQUESTS" -c 32 "$URL")
+    h2=$(count "$pid" h2 h2load -n "$REQUESTS" -c 32 -m 10 "$URL")
     kill "$pid"; wait "$pid" 2>/dev/null || true
     rm -f "$WORK"/callgrind.out*
     printf '%-60s %12.0f %12.0f\n' "$bin" "$((h1 / REQUESTS))" "$((h2 / REQUESTS))"
