@@ -137,7 +137,9 @@ pub(crate) fn add_forwarded(
     kept: Kept,
 ) {
     // The client's first, when kept; one field either way.
-    let theirs = kept.proto.then(|| headers.get(&X_FORWARDED_PROTO_NAME).cloned());
+    let theirs = kept
+        .proto
+        .then(|| headers.get(&X_FORWARDED_PROTO_NAME).cloned());
     let proto = theirs
         .flatten()
         .unwrap_or_else(|| HeaderValue::from_static(if client.https { "https" } else { "http" }));
