@@ -9,7 +9,7 @@
 //! when its input runs dry, and hyper's connection parks (see `connection`) and gives
 //! the socket back. Only HTTP/2 connections keep hyper's state while idle.
 
-use crate::config::model::UpstreamProtocol;
+use crate::config::model::{ForwardClientCert, UpstreamProtocol};
 use crate::net::http1::READ_CHUNK;
 use crate::proxy::accept::Admitted;
 use crate::proxy::body::ProxyBody;
@@ -182,12 +182,13 @@ async fn serve_http1_connection<S: ClientStream>(
     signal: &watch::Receiver<bool>,
     (mut deadline, mut timer, mut stopping): Wait<'_, impl Future>,
 ) {
-    // The fast path speaks cleartext HTTP/1.1 upstream, and leaves a client's
-    // certificate to the general path, which forwards its identity.
+    // The fast path speaks cleartext HTTP/1.1 upstream, and leaves joining a client's
+    // own X-Forwarded-Client-Cert with its verified identity to the general path.
     let upstream = &route.upstream;
     let fast = upstream.settings().protocol != UpstreamProtocol::Http2
         && !upstream.tls()
-        && client.identity.is_none();
+        && (client.identity.is_none()
+            || route.forward_client_cert == ForwardClientCert::SanitizeSet);
     let idle = route.limits.idle_timeout;
     loop {
         if input.is_empty() {
@@ -203,6 +204,7 @@ async fn serve_http1_connection<S: ClientStream>(
             let serving = h1::serve(
                 &mut stream,
                 &client.fields,
+                client.identity.as_deref(),
                 route,
                 input,
                 signal,

@@ -173,13 +173,20 @@ impl<'h, 'b> RequestHead<'h, 'b> {
             .any(|h| h.name.eq_ignore_ascii_case("connection") && lists_token(h.value, b"close"))
     }
 
-    /// The request as a policy sees it: without the client's own
-    /// `X-Forwarded-Client-Cert` unless `keep_client_cert`.
-    pub(super) fn view(&self, client: SocketAddr, keep_client_cert: bool) -> View<'_, 'h, 'b> {
+    /// The request as a policy sees it: its `X-Forwarded-Client-Cert` the element of
+    /// the client's verified `identity` when it has one, else the client's own when
+    /// `keep_client_cert`, else none.
+    pub(super) fn view<'a>(
+        &'a self,
+        client: SocketAddr,
+        keep_client_cert: bool,
+        identity: Option<&'a str>,
+    ) -> View<'a, 'h, 'b> {
         View {
             head: self,
             client,
             keep_client_cert,
+            identity,
         }
     }
 
@@ -188,8 +195,15 @@ impl<'h, 'b> RequestHead<'h, 'b> {
     /// the client appended to `X-Forwarded-For` and `Forwarded`, `X-Forwarded-Proto`
     /// set; the client's own `X-Forwarded-Proto` (its first) and
     /// `X-Forwarded-Client-Cert` left out unless `kept` keeps them; `_` spellings of
-    /// those fields left out.
-    pub(super) fn write_upstream(&self, out: &mut Vec<u8>, client: &ClientFields, kept: Kept) {
+    /// those fields left out; the element of the client's verified `identity` added
+    /// (with `kept` keeping no client's).
+    pub(super) fn write_upstream(
+        &self,
+        out: &mut Vec<u8>,
+        client: &ClientFields,
+        kept: Kept,
+        identity: Option<&str>,
+    ) {
         let headers = &*self.request.headers;
         out.extend_from_slice(self.method().as_bytes());
         out.push(b' ');
@@ -248,6 +262,13 @@ impl<'h, 'b> RequestHead<'h, 'b> {
             out.extend_from_slice(client.scheme());
             out.extend_from_slice(b"\r\n");
         }
+        if let Some(element) = identity {
+            write_field(
+                out,
+                X_FORWARDED_CLIENT_CERT.as_str().as_bytes(),
+                element.as_bytes(),
+            );
+        }
     }
 }
 
@@ -256,6 +277,7 @@ pub(super) struct View<'a, 'h, 'b> {
     head: &'a RequestHead<'h, 'b>,
     client: SocketAddr,
     keep_client_cert: bool,
+    identity: Option<&'a str>,
 }
 
 /// Whether `name` is `X-Forwarded-Client-Cert`.
@@ -277,8 +299,8 @@ impl RequestView for View<'_, '_, '_> {
         Some(self.client)
     }
     fn header(&self, name: &str) -> Option<&str> {
-        if !self.keep_client_cert && is_client_cert(name) {
-            return None;
+        if is_client_cert(name) && (self.identity.is_some() || !self.keep_client_cert) {
+            return self.identity;
         }
         let h = self
             .head
@@ -327,6 +349,7 @@ mod tests {
             &mut out,
             &ClientFields::new("10.1.2.3:4000".parse().unwrap(), false),
             kept,
+            None,
         );
         String::from_utf8(out).unwrap()
     }
@@ -360,6 +383,33 @@ mod tests {
         assert!(
             !head.contains("ftp") && !head.contains(": http\r\n"),
             "{head}"
+        );
+    }
+
+    #[test]
+    fn a_verified_identity_replaces_what_the_client_sent_for_it() {
+        let raw = "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-Client-Cert: Hash=forged\r\n\r\n";
+        let mut slots = header_slots();
+        let Parsed::Ready(head) = RequestHead::parse(raw.as_bytes(), &mut slots, 8192, 0) else {
+            panic!("not taken");
+        };
+        let client = "10.1.2.3:4000".parse().unwrap();
+        let identity = Some("Hash=abc;DNS=client.test");
+        let view = head.view(client, false, identity);
+        assert_eq!(view.header("x-forwarded-client-cert"), identity);
+        assert_eq!(
+            head.view(client, false, None)
+                .header("x-forwarded-client-cert"),
+            None
+        );
+        let mut out = Vec::new();
+        let fields = ClientFields::new(client, true);
+        head.write_upstream(&mut out, &fields, Kept::default(), identity);
+        let out = String::from_utf8(out).unwrap();
+        assert!(!out.contains("forged"), "{out}");
+        assert!(
+            out.ends_with("x-forwarded-client-cert: Hash=abc;DNS=client.test\r\n"),
+            "{out}"
         );
     }
 

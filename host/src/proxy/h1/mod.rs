@@ -2,8 +2,9 @@
 //! place, asks the policy, rewrites the head into one buffer and sends it with the
 //! body on a pooled upstream socket, then relays the response byte for byte (its
 //! framing tracked, never re-encoded). No per-request task, channel or header map.
-//! Clients come in cleartext or over TLS (without a client certificate: a verified
-//! identity goes into a header the general path writes); endpoints in cleartext.
+//! Clients come in cleartext or over TLS (a verified client certificate's identity
+//! written as `X-Forwarded-Client-Cert`, unless the client's own is to be kept too:
+//! that joining is the general path's); endpoints in cleartext.
 //!
 //! It takes requests whose whole body arrived with the head (up to
 //! [`MAX_BUFFERED_BODY`](head::MAX_BUFFERED_BODY) by `Content-Length`, most API calls;
@@ -30,6 +31,7 @@ use crate::proxy::headers::{ClientFields, Kept};
 use crate::proxy::listener::{ClientFault, Route};
 use crate::proxy::pool::{self, ConnectError};
 use crate::proxy::retry::{ATTEMPTS_HEADER, idempotent_method};
+use crate::tls::ClientIdentity;
 use bytes::{Buf, BytesMut};
 use head::{RequestHead, write_text};
 use std::pin::Pin;
@@ -62,11 +64,13 @@ pub(crate) enum Ended {
 }
 
 /// Serves the HTTP/1.1 requests in `input` (bytes already read from `stream`, a
-/// request begun) and those that follow them without a pause, from `client`; `timer`
-/// (the connection's one timer) is reset for each deadline.
+/// request begun) and those that follow them without a pause, from `client` (whose
+/// verified `identity`, if any, replaces any `X-Forwarded-Client-Cert` it sends);
+/// `timer` (the connection's one timer) is reset for each deadline.
 pub(crate) async fn serve<S: ClientStream>(
     stream: &mut S,
     client: &ClientFields,
+    identity: Option<&ClientIdentity>,
     route: &Route,
     input: BytesMut,
     signal: &watch::Receiver<bool>,
@@ -80,6 +84,7 @@ pub(crate) async fn serve<S: ClientStream>(
     let mut conn = Conn {
         stream,
         client,
+        identity: identity.and_then(|i| i.element().to_str().ok()),
         route,
         input,
         out,
@@ -219,6 +224,8 @@ enum Relayed {
 struct Conn<'a, S> {
     stream: &'a mut S,
     client: &'a ClientFields,
+    /// The client's verified identity, as its `X-Forwarded-Client-Cert` element.
+    identity: Option<&'a str>,
     route: &'a Route,
     /// Bytes from the client not yet consumed.
     input: BytesMut,
@@ -297,11 +304,11 @@ impl<S: ClientStream> Conn<'_, S> {
                 Parsed::Refuse(status) => return Parsed::Refuse(status),
             };
         let kept = Kept::new(self.route.forward_client_cert, self.route.forwarded_proto);
-        let view = head.view(self.client.addr, kept.client_cert);
+        let view = head.view(self.client.addr, kept.client_cert, self.identity);
         let pick = self.route.upstream.pick(&view);
         let idempotent_header = self.route.upstream.retry().idempotent_header.as_deref();
         self.out.clear();
-        head.write_upstream(&mut self.out, self.client, kept);
+        head.write_upstream(&mut self.out, self.client, kept, self.identity);
         let method = head.method();
         Parsed::Ready(Request {
             head_len: head.head_len,
