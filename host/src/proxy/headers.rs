@@ -38,7 +38,8 @@ impl Kept {
 
 /// Whether `name` spells a forwarding field the proxy writes with `_` for `-` (such as
 /// `X_Forwarded_Proto`): servers that turn fields into CGI-style variables
-/// (`HTTP_X_FORWARDED_PROTO`) would take it for the proxy's, so it is never forwarded.
+/// (`HTTP_X_FORWARDED_PROTO`) would take it for the proxy's, so it is never forwarded
+/// nor shown to a policy.
 pub(crate) fn is_underscore_alias(name: &[u8]) -> bool {
     const VOUCHED: [&[u8]; 3] = [
         b"x-forwarded-for",
@@ -302,6 +303,9 @@ impl<B> RequestView for PolicyView<'_, B> {
         Some(self.client)
     }
     fn header(&self, name: &str) -> Option<&str> {
+        if is_underscore_alias(name.as_bytes()) {
+            return None;
+        }
         self.request.headers().get(name)?.to_str().ok()
     }
 }

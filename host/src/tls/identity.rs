@@ -42,15 +42,18 @@ impl ClientIdentity {
                 }
             }
         }
-        if element.len() > MAX_ELEMENT {
-            // Names this long are not an identity anyone routes on: the hash is.
+        // Names this long are not an identity anyone routes on: the hash is. The
+        // escaping leaves only printable ASCII; should anything else get through, the
+        // hash alone is kept, so that every path can write the element as text.
+        let printable = element.bytes().all(|b| (0x20..0x7f).contains(&b));
+        if element.len() > MAX_ELEMENT || !printable {
             element.truncate(element.find(";Subject=").unwrap_or(element.len()));
         }
         let element = HeaderValue::from_str(&element).ok()?;
         Some(Self { element })
     }
 
-    /// This client's element.
+    /// This client's element (printable ASCII).
     pub fn element(&self) -> &HeaderValue {
         &self.element
     }

@@ -242,6 +242,25 @@ async fn client_certificates_are_required_and_reach_the_endpoint_as_its_identity
     );
     assert!(expiry > 86_400.0, "{text}");
     common::stop(proxy).await;
+
+    // append_forward: the client's own element first, the proxy's last, in one field,
+    // over HTTP/1.1 (hyper's path) and HTTP/2.
+    let extra = "forward_client_cert = \"append_forward\"";
+    let proxy = common::proxy(&tls_config(backend.addr, &tls, extra));
+    let addr = proxy.listener_addr("edge").unwrap();
+    for version in ["--http1.1", "--http2"] {
+        let mut args: Vec<&str> = client_args.iter().map(String::as_str).collect();
+        args.extend([version, "-H", "X-Forwarded-Client-Cert: Hash=upstream"]);
+        let (ok, out, err) = curl(&ca.file, addr, "api.test", &args).await;
+        assert!(ok, "{version}: {err}");
+        let seen = out
+            .lines()
+            .find_map(|l| l.strip_prefix("x-seen-client-cert: "))
+            .unwrap_or_else(|| panic!("{version}: the endpoint saw no client cert: {out}"));
+        assert!(seen.starts_with("Hash=upstream,Hash="), "{version}: {seen}");
+        assert!(seen.contains("Subject=\"CN=team-a\""), "{version}: {seen}");
+    }
+    common::stop(proxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -302,6 +302,9 @@ impl RequestView for View<'_, '_, '_> {
         if is_client_cert(name) && (self.identity.is_some() || !self.keep_client_cert) {
             return self.identity;
         }
+        if is_underscore_alias(name.as_bytes()) {
+            return None;
+        }
         let h = self
             .head
             .request
@@ -401,6 +404,11 @@ mod tests {
             head.view(client, false, None)
                 .header("x-forwarded-client-cert"),
             None
+        );
+        assert_eq!(
+            view.header("X_Forwarded_Client_Cert"),
+            None,
+            "nor its `_` spelling"
         );
         let mut out = Vec::new();
         let fields = ClientFields::new(client, true);
