@@ -145,6 +145,17 @@ async fn curl_over_http1_and_http2_and_a_certificate_by_server_name() {
     common::stop(proxy).await;
 }
 
+/// The `X-Forwarded-Client-Cert` the endpoint saw for curl's request with `args`.
+async fn seen_client_cert(ca: &Path, proxy: SocketAddr, args: &[&str]) -> String {
+    let (ok, out, err) = curl(ca, proxy, "api.test", args).await;
+    assert!(ok, "{args:?}: {err}");
+    let seen = out
+        .lines()
+        .find_map(|l| l.strip_prefix("x-seen-client-cert: "))
+        .unwrap_or_else(|| panic!("{args:?}: the endpoint saw no client cert: {out}"));
+    seen.to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_certificates_are_required_and_reach_the_endpoint_as_its_identity() {
     let dir = common::temp_dir("tls-mutual");
@@ -191,12 +202,7 @@ async fn client_certificates_are_required_and_reach_the_endpoint_as_its_identity
             // Naming it in Connection does not remove what the proxy vouches for.
             args.extend(["-H", "Connection: keep-alive, x-forwarded-client-cert"]);
         }
-        let (ok, out, err) = curl(&ca.file, addr, "api.test", &args).await;
-        assert!(ok, "{version}: {err}");
-        let seen = out
-            .lines()
-            .find_map(|l| l.strip_prefix("x-seen-client-cert: "))
-            .unwrap_or_else(|| panic!("{version}: the endpoint saw no client cert: {out}"));
+        let seen = seen_client_cert(&ca.file, addr, &args).await;
         assert!(seen.starts_with("Hash="), "{seen}");
         assert!(seen.contains("Subject=\"CN=team-a\""), "{seen}");
         assert!(seen.contains(";URI=spiffe://example.org/team-a"), "{seen}");
@@ -251,12 +257,7 @@ async fn client_certificates_are_required_and_reach_the_endpoint_as_its_identity
     for version in ["--http1.1", "--http2"] {
         let mut args: Vec<&str> = client_args.iter().map(String::as_str).collect();
         args.extend([version, "-H", "X-Forwarded-Client-Cert: Hash=upstream"]);
-        let (ok, out, err) = curl(&ca.file, addr, "api.test", &args).await;
-        assert!(ok, "{version}: {err}");
-        let seen = out
-            .lines()
-            .find_map(|l| l.strip_prefix("x-seen-client-cert: "))
-            .unwrap_or_else(|| panic!("{version}: the endpoint saw no client cert: {out}"));
+        let seen = seen_client_cert(&ca.file, addr, &args).await;
         assert!(seen.starts_with("Hash=upstream,Hash="), "{version}: {seen}");
         assert!(seen.contains("Subject=\"CN=team-a\""), "{version}: {seen}");
     }
