@@ -35,7 +35,7 @@ pub struct AdminAccess {
     pub metrics_public: bool,
 }
 
-/// A running admin listener; [`stop`](Self::stop) or dropping it stops it.
+/// A running admin listener; dropping it stops it.
 pub struct AdminServer {
     addr: SocketAddr,
     stop: watch::Sender<bool>,

@@ -73,7 +73,7 @@ impl Default for Spare {
 
 impl Descriptors {
     /// The process's descriptors, set up on first use: the soft limit raised to the
-    /// hard one (if [`raise_limit`] has not done it yet), and the client connections'
+    /// hard one (if `raise_limit` has not done it yet), and the client connections'
     /// share computed from what is open now — so the first use belongs after
     /// everything else the proxy opens, before clients are accepted.
     pub fn get() -> &'static Descriptors {
@@ -275,7 +275,7 @@ pub struct Failures {
 }
 
 impl Failures {
-    /// Notes one failure and logs, at most every [`LOG_EVERY`], how many there were.
+    /// Notes one failure and logs, at most every 10 s, how many there were.
     pub fn note(&mut self, e: &std::io::Error, shed: bool) {
         self.count += 1;
         self.shed += u64::from(shed);

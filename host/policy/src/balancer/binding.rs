@@ -130,7 +130,7 @@ impl PolicyBinding {
         pick
     }
 
-    /// How long picks take, from one in [`TIME_ONE_PICK_IN`].
+    /// How long picks take, from one pick in eight.
     pub fn pick_durations(&self) -> &PickHistogram {
         &self.pick_durations
     }
