@@ -143,7 +143,7 @@ pub(crate) fn add_forwarded(
         .then(|| headers.get(&X_FORWARDED_PROTO_NAME).cloned());
     let proto = theirs
         .flatten()
-        .unwrap_or_else(|| HeaderValue::from_static(if client.https { "https" } else { "http" }));
+        .unwrap_or_else(|| HeaderValue::from_static(client.scheme()));
     headers.insert(X_FORWARDED_PROTO_NAME, proto);
     let mut previous = headers.get_all(&X_FORWARDED_FOR).iter().peekable();
     let xff = if previous.peek().is_none() {
@@ -212,12 +212,12 @@ impl ClientFields {
             }
         }
         element.extend_from_slice(b";proto=");
-        element.extend_from_slice(self.scheme());
+        element.extend_from_slice(self.scheme().as_bytes());
     }
 
     /// `http`, or `https` over TLS.
-    pub(crate) fn scheme(&self) -> &'static [u8] {
-        if self.https { b"https" } else { b"http" }
+    pub(crate) fn scheme(&self) -> &'static str {
+        if self.https { "https" } else { "http" }
     }
 }
 

@@ -29,7 +29,8 @@ pub struct FileError {
 }
 
 impl FileError {
-    fn new(file: &Path, reason: impl Into<String>) -> Self {
+    /// `file` cannot be used, for `reason`.
+    pub(crate) fn new(file: &Path, reason: impl Into<String>) -> Self {
         Self {
             file: file.to_path_buf(),
             reason: reason.into(),

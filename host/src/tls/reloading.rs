@@ -26,6 +26,17 @@ pub struct TlsError {
     pub error: FileError,
 }
 
+impl TlsError {
+    /// `error` under the configuration key `KEYS.KEY` (such as `listeners[0].tls` and
+    /// `cert`).
+    pub(crate) fn at(keys: &str, key: &str, error: FileError) -> Self {
+        Self {
+            key: format!("{keys}.{key}"),
+            error,
+        }
+    }
+}
+
 /// One certificate loaded: a listener's to serve, or a cluster's client certificate.
 #[derive(Debug, Clone)]
 pub struct CertificateStatus {

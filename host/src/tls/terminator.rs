@@ -56,11 +56,10 @@ impl Terminator {
     pub fn new(listener: &str, keys: &str, settings: &ListenerTlsConfig) -> Result<Self, TlsError> {
         let tickets = rustls::crypto::aws_lc_rs::Ticketer::new().map_err(|e| TlsError {
             key: keys.to_string(),
-            error: FileError {
-                file: PathBuf::new(),
-                reason: format!("cannot make session ticket keys: {e}"),
-                mismatch: false,
-            },
+            error: FileError::new(
+                Path::new(""),
+                format!("cannot make session ticket keys: {e}"),
+            ),
         })?;
         let sources = Sources {
             keys: keys.to_string(),
@@ -235,10 +234,7 @@ impl Build for Sources {
 impl Sources {
     /// `error` under the configuration key `key` of this listener's TLS.
     fn error(&self, key: &str, error: FileError) -> TlsError {
-        TlsError {
-            key: format!("{}.{key}", self.keys),
-            error,
-        }
+        TlsError::at(&self.keys, key, error)
     }
 
     /// `error` reading the pair whose key file is `key`, under `at` (`""` or
@@ -250,11 +246,6 @@ impl Sources {
 
     /// An error about `file` under the key `key`, with `reason`.
     fn refuse(&self, key: &str, file: &std::path::Path, reason: String) -> TlsError {
-        let error = FileError {
-            file: file.to_path_buf(),
-            reason,
-            mismatch: false,
-        };
-        self.error(key, error)
+        self.error(key, FileError::new(file, reason))
     }
 }

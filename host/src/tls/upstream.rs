@@ -17,7 +17,7 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 use switchyard_policy::cluster::Member;
@@ -57,13 +57,9 @@ impl Originator {
     /// `keys`); fails on the first file that cannot be used.
     pub fn new(cluster: &str, keys: &str, settings: &ClusterTlsConfig) -> Result<Self, TlsError> {
         let server_name = match &settings.server_name {
-            Some(name) => Some(ServerName::try_from(name.clone()).map_err(|_| TlsError {
-                key: format!("{keys}.server_name"),
-                error: FileError {
-                    file: Default::default(),
-                    reason: format!("{name:?} is not a DNS name"),
-                    mismatch: false,
-                },
+            Some(name) => Some(ServerName::try_from(name.clone()).map_err(|_| {
+                let reason = format!("{name:?} is not a DNS name");
+                TlsError::at(keys, "server_name", FileError::new(Path::new(""), reason))
             })?),
             None => None,
         };
@@ -150,10 +146,7 @@ impl Build for Sources {
     /// The client configurations from the files, and the client certificate.
     fn build(&self) -> Result<(Configs, Vec<CertificateStatus>), TlsError> {
         let (settings, provider) = (&self.settings, &self.provider);
-        let error = |key: &str, error: FileError| TlsError {
-            key: format!("{}.{key}", self.keys),
-            error,
-        };
+        let error = |key: &str, error: FileError| TlsError::at(&self.keys, key, error);
         let verifier: Arc<dyn ServerCertVerifier> = if settings.insecure_skip_verify {
             Arc::new(AnyCertificate(Arc::clone(provider)))
         } else {
@@ -164,16 +157,9 @@ impl Build for Sources {
             WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider))
                 .build()
                 .map_err(|e| {
-                    let file = settings.ca.clone().unwrap_or_default();
+                    let file = settings.ca.as_deref().unwrap_or(Path::new(""));
                     let reason = format!("cannot verify endpoints with it: {e}");
-                    error(
-                        "ca",
-                        FileError {
-                            file,
-                            reason,
-                            mismatch: false,
-                        },
-                    )
+                    error("ca", FileError::new(file, reason))
                 })?
         };
         let mut certificates = Vec::new();

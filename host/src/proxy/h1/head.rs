@@ -258,9 +258,11 @@ impl<'h, 'b> RequestHead<'h, 'b> {
         push_forwarded_host(out, self.host);
         out.extend_from_slice(b"\r\n");
         if !proto_kept {
-            out.extend_from_slice(b"x-forwarded-proto: ");
-            out.extend_from_slice(client.scheme());
-            out.extend_from_slice(b"\r\n");
+            write_field(
+                out,
+                X_FORWARDED_PROTO.as_bytes(),
+                client.scheme().as_bytes(),
+            );
         }
         if let Some(element) = identity {
             write_field(
