@@ -11,7 +11,7 @@ use crate::proxy::connection::UnreadBody;
 use crate::proxy::h1::{self, Home};
 use crate::proxy::headers::{
     ClientFields, Kept, PolicyView, add_forwarded, authority, join_cookies, set_client_cert,
-    strip_hop_by_hop, strip_underscore_aliases,
+    set_forwarded_proto, strip_hop_by_hop, strip_underscore_aliases,
 };
 use crate::proxy::listener::{ClientFault, ClientLimits, Route};
 use crate::proxy::pool::{self, Connection, Wanted};
@@ -71,6 +71,8 @@ pub(crate) async fn forward(
     join_cookies(request.headers_mut());
     // Before the pick: a policy that asks for the header sees only what the proxy vouches for.
     set_client_cert(request.headers_mut(), route.forward_client_cert, identity);
+    let kept = Kept::new(route.forward_client_cert, route.forwarded_proto);
+    set_forwarded_proto(request.headers_mut(), client, kept);
     let pick = upstream.pick(&PolicyView {
         request: &request,
         client: client.addr,
@@ -87,8 +89,7 @@ pub(crate) async fn forward(
     let host = authority(&request).map(str::to_owned);
     strip_hop_by_hop(request.headers_mut());
     strip_underscore_aliases(request.headers_mut());
-    let kept = Kept::new(route.forward_client_cert, route.forwarded_proto);
-    add_forwarded(request.headers_mut(), client, host.as_deref(), kept);
+    add_forwarded(request.headers_mut(), client, host.as_deref());
 
     let retry = upstream.retry();
     let grpc = is_grpc(&request);

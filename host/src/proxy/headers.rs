@@ -90,9 +90,12 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
         .collect();
     // What the proxy itself vouches for is not the client's to remove.
-    let named = named
-        .iter()
-        .filter(|name| **name != header::HOST && **name != X_FORWARDED_CLIENT_CERT);
+    let vouched = [
+        header::HOST,
+        X_FORWARDED_CLIENT_CERT,
+        X_FORWARDED_PROTO_NAME,
+    ];
+    let named = named.iter().filter(|name| !vouched.contains(name));
     for name in named.chain(&HOP_BY_HOP) {
         headers.remove(name);
     }
@@ -129,22 +132,23 @@ pub(crate) fn join_cookies(headers: &mut HeaderMap) {
     }
 }
 
-/// Appends the client to `X-Forwarded-For` and `Forwarded`, and sets
-/// `X-Forwarded-Proto` (unless `kept` keeps the client's and it sent one).
-pub(crate) fn add_forwarded(
-    headers: &mut HeaderMap,
-    client: &ClientFields,
-    host: Option<&str>,
-    kept: Kept,
-) {
-    // The client's first, when kept; one field either way.
-    let theirs = kept
-        .proto
-        .then(|| headers.get(&X_FORWARDED_PROTO_NAME).cloned());
-    let proto = theirs
-        .flatten()
-        .unwrap_or_else(|| HeaderValue::from_static(client.scheme()));
+/// Sets `X-Forwarded-Proto` to the scheme the client used, or (when `kept` keeps it and
+/// `Connection` does not name it) to the client's first: one field either way. Before
+/// the pick, so that a policy sees what the endpoint gets.
+pub(crate) fn set_forwarded_proto(headers: &mut HeaderMap, client: &ClientFields, kept: Kept) {
+    let named = || {
+        let mut connection = headers.get_all(header::CONNECTION).iter();
+        connection.any(|v| lists_token(v.as_bytes(), X_FORWARDED_PROTO.as_bytes()))
+    };
+    let theirs = (kept.proto && !named())
+        .then(|| headers.get(&X_FORWARDED_PROTO_NAME).cloned())
+        .flatten();
+    let proto = theirs.unwrap_or_else(|| HeaderValue::from_static(client.scheme()));
     headers.insert(X_FORWARDED_PROTO_NAME, proto);
+}
+
+/// Appends the client to `X-Forwarded-For` and `Forwarded`.
+pub(crate) fn add_forwarded(headers: &mut HeaderMap, client: &ClientFields, host: Option<&str>) {
     let mut previous = headers.get_all(&X_FORWARDED_FOR).iter().peekable();
     let xff = if previous.peek().is_none() {
         HeaderValue::from_bytes(client.ip()).ok()
@@ -386,7 +390,8 @@ mod tests {
         h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
         h.append("x-forwarded-for", HeaderValue::from_static("10.0.0.2"));
         h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
-        add_forwarded(&mut h, &local, Some("api.test"), Kept::default());
+        set_forwarded_proto(&mut h, &local, Kept::default());
+        add_forwarded(&mut h, &local, Some("api.test"));
         assert_eq!(h[X_FORWARDED_PROTO], "http", "the client's is replaced");
         let xff: Vec<_> = h.get_all("x-forwarded-for").iter().collect();
         assert_eq!(
@@ -398,17 +403,14 @@ mod tests {
             h[header::FORWARDED],
             "for=127.0.0.1;proto=http;host=\"api.test\""
         );
-        add_forwarded(
-            &mut h,
-            &ClientFields::new("[::1]:5000".parse().unwrap(), true),
-            None,
-            Kept::default(),
-        );
+        let tls = ClientFields::new("[::1]:5000".parse().unwrap(), true);
+        set_forwarded_proto(&mut h, &tls, Kept::default());
+        add_forwarded(&mut h, &tls, None);
         let all: Vec<_> = h.get_all(header::FORWARDED).iter().collect();
         assert_eq!(all[1], "for=\"[::1]\";proto=https", "over TLS");
         assert_eq!(h[X_FORWARDED_PROTO], "https");
         let forged = "a\", for=6.6.6.6;x=\"";
-        add_forwarded(&mut h, &local, Some(forged), Kept::default());
+        add_forwarded(&mut h, &local, Some(forged));
         let all: Vec<_> = h.get_all(header::FORWARDED).iter().collect();
         assert_eq!(
             all[2], "for=127.0.0.1;proto=http",
@@ -421,14 +423,22 @@ mod tests {
         let local = ClientFields::new("127.0.0.1:5000".parse().unwrap(), false);
         let keep = Kept::new(ForwardClientCert::SanitizeSet, ForwardedProto::IfAbsent);
         let mut h = HeaderMap::new();
-        add_forwarded(&mut h, &local, None, keep);
+        set_forwarded_proto(&mut h, &local, keep);
         assert_eq!(
             h[X_FORWARDED_PROTO], "http",
             "set when the client sent none"
         );
         h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
-        add_forwarded(&mut h, &local, None, keep);
+        set_forwarded_proto(&mut h, &local, keep);
         assert_eq!(h[X_FORWARDED_PROTO], "https", "the balancer's, kept");
+        // Named in Connection, the client's is hop-by-hop: the proxy's goes, and stays.
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("x-forwarded-proto"),
+        );
+        set_forwarded_proto(&mut h, &local, keep);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h[X_FORWARDED_PROTO], "http");
 
         for alias in [
             "X_Forwarded_Proto",

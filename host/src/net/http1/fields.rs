@@ -43,7 +43,12 @@ pub(crate) fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 pub(crate) const MAX_NAMED: usize = 16;
 
 /// Fields the proxy writes itself, which naming in `Connection` does not remove.
-const PROTECTED: [&str; 3] = ["content-length", "transfer-encoding", "host"];
+const PROTECTED: [&str; 4] = [
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "x-forwarded-client-cert",
+];
 
 /// The fields a head's `Connection` fields name, which are hop-by-hop too.
 #[derive(Debug, Default)]

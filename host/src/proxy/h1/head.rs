@@ -173,30 +173,44 @@ impl<'h, 'b> RequestHead<'h, 'b> {
             .any(|h| h.name.eq_ignore_ascii_case("connection") && lists_token(h.value, b"close"))
     }
 
-    /// The request as a policy sees it: its `X-Forwarded-Client-Cert` the element of
-    /// the client's verified `identity` when it has one, else the client's own when
-    /// `keep_client_cert`, else none.
+    /// The request as a policy sees it: its `X-Forwarded-Proto` the one the endpoint
+    /// gets; its `X-Forwarded-Client-Cert` the element of the client's verified
+    /// `identity` when it has one, else the client's own when `kept` keeps it, else
+    /// none.
     pub(super) fn view<'a>(
         &'a self,
-        client: SocketAddr,
-        keep_client_cert: bool,
+        client: &'a ClientFields,
+        kept: Kept,
         identity: Option<&'a str>,
     ) -> View<'a, 'h, 'b> {
         View {
             head: self,
             client,
-            keep_client_cert,
+            kept,
             identity,
         }
+    }
+
+    /// The `X-Forwarded-Proto` the endpoint gets: the client's first when `kept` keeps
+    /// it and `Connection` does not name it, else the scheme the client used.
+    fn forwarded_proto<'s>(&'s self, client: &ClientFields, kept: Kept) -> &'s [u8] {
+        let theirs = kept.proto && !self.named.contains(X_FORWARDED_PROTO);
+        let first = theirs.then(|| {
+            let headers = self.request.headers.iter();
+            headers
+                .filter(|h| h.name.eq_ignore_ascii_case(X_FORWARDED_PROTO))
+                .map(|h| h.value)
+                .next()
+        });
+        first.flatten().unwrap_or(client.scheme().as_bytes())
     }
 
     /// Writes the head to send upstream, without `Host` when the client sent none and
     /// without the final empty line: hop-by-hop fields removed (`TE: trailers` kept),
     /// the client appended to `X-Forwarded-For` and `Forwarded`, `X-Forwarded-Proto`
-    /// set; the client's own `X-Forwarded-Proto` (its first) and
-    /// `X-Forwarded-Client-Cert` left out unless `kept` keeps them; `_` spellings of
-    /// those fields left out; the element of the client's verified `identity` added
-    /// (with `kept` keeping no client's).
+    /// set (see `forwarded_proto`); the client's own `X-Forwarded-Client-Cert` left
+    /// out unless `kept` keeps it; `_` spellings of those fields left out; the element
+    /// of the client's verified `identity` added (with `kept` keeping no client's).
     pub(super) fn write_upstream(
         &self,
         out: &mut Vec<u8>,
@@ -211,22 +225,18 @@ impl<'h, 'b> RequestHead<'h, 'b> {
         out.extend_from_slice(b" HTTP/1.1\r\n");
         let mut keep_te = false;
         let mut forwarded_for = false;
-        let mut proto_kept = false;
         for h in headers {
             if h.name.eq_ignore_ascii_case("te") {
                 keep_te |= lists_token(h.value, b"trailers");
                 continue;
             }
             if h.name.eq_ignore_ascii_case("x-forwarded-for") {
-                forwarded_for = true;
+                // Named in Connection, the client's list goes as hyper's path drops it.
+                forwarded_for = !self.named.contains(h.name);
                 continue;
             }
-            if h.name.eq_ignore_ascii_case(X_FORWARDED_PROTO) {
-                if !kept.proto || proto_kept || self.named.contains(h.name) {
-                    continue;
-                }
-                proto_kept = true;
-            } else if h.name.eq_ignore_ascii_case("content-length")
+            if h.name.eq_ignore_ascii_case("content-length")
+                || h.name.eq_ignore_ascii_case(X_FORWARDED_PROTO)
                 || is_hop_by_hop(h.name)
                 || self.named.contains(h.name)
                 || (!kept.client_cert && is_client_cert(h.name))
@@ -257,13 +267,8 @@ impl<'h, 'b> RequestHead<'h, 'b> {
         client.push_forwarded_for(out);
         push_forwarded_host(out, self.host);
         out.extend_from_slice(b"\r\n");
-        if !proto_kept {
-            write_field(
-                out,
-                X_FORWARDED_PROTO.as_bytes(),
-                client.scheme().as_bytes(),
-            );
-        }
+        let proto = self.forwarded_proto(client, kept);
+        write_field(out, X_FORWARDED_PROTO.as_bytes(), proto);
         if let Some(element) = identity {
             write_field(
                 out,
@@ -277,8 +282,8 @@ impl<'h, 'b> RequestHead<'h, 'b> {
 /// A request head as a policy sees it.
 pub(super) struct View<'a, 'h, 'b> {
     head: &'a RequestHead<'h, 'b>,
-    client: SocketAddr,
-    keep_client_cert: bool,
+    client: &'a ClientFields,
+    kept: Kept,
     identity: Option<&'a str>,
 }
 
@@ -298,11 +303,14 @@ impl RequestView for View<'_, '_, '_> {
         self.head.request.path.unwrap_or("/")
     }
     fn client_addr(&self) -> Option<SocketAddr> {
-        Some(self.client)
+        Some(self.client.addr)
     }
     fn header(&self, name: &str) -> Option<&str> {
-        if is_client_cert(name) && (self.identity.is_some() || !self.keep_client_cert) {
+        if is_client_cert(name) && (self.identity.is_some() || !self.kept.client_cert) {
             return self.identity;
+        }
+        if name.eq_ignore_ascii_case(X_FORWARDED_PROTO) {
+            return std::str::from_utf8(self.head.forwarded_proto(self.client, self.kept)).ok();
         }
         if is_underscore_alias(name.as_bytes()) {
             return None;
@@ -384,11 +392,64 @@ mod tests {
              x-forwarded-proto: ftp\r\n\r\n",
             kept,
         );
-        assert!(head.contains("X-Forwarded-Proto: https\r\n"), "{head}");
+        assert!(head.contains("x-forwarded-proto: https\r\n"), "{head}");
+        assert_eq!(head.to_lowercase().matches("x-forwarded-proto").count(), 1);
         assert!(
             !head.contains("ftp") && !head.contains(": http\r\n"),
             "{head}"
         );
+    }
+
+    #[test]
+    fn forwarding_fields_named_in_connection_go_as_on_the_general_path() {
+        // The client's X-Forwarded-For is dropped, a kept X-Forwarded-Client-Cert stays
+        // (the proxy vouches for that field), as hyper's path does.
+        let kept = Kept {
+            client_cert: true,
+            ..Kept::default()
+        };
+        let head = upstream_head_keeping(
+            "GET / HTTP/1.1\r\nHost: a\r\n\
+             Connection: x-forwarded-for, x-forwarded-client-cert\r\n\
+             X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Client-Cert: Hash=upstream\r\n\r\n",
+            kept,
+        );
+        assert!(head.contains("x-forwarded-for: 10.1.2.3\r\n"), "{head}");
+        assert!(!head.contains("6.6.6.6"), "{head}");
+        assert!(
+            head.contains("X-Forwarded-Client-Cert: Hash=upstream\r\n"),
+            "{head}"
+        );
+    }
+
+    #[test]
+    fn a_policy_sees_the_forwarded_proto_the_endpoint_gets() {
+        let raw = "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-Proto: https\r\n\r\n";
+        let named = "GET / HTTP/1.1\r\nHost: a\r\nConnection: x-forwarded-proto\r\n\
+                     X-Forwarded-Proto: https\r\n\r\n";
+        let cleartext = ClientFields::new("10.1.2.3:4000".parse().unwrap(), false);
+        let keep = Kept {
+            proto: true,
+            ..Kept::default()
+        };
+        for (raw, kept, seen) in [
+            (raw, Kept::default(), "http"),
+            (raw, keep, "https"),
+            (named, keep, "http"),
+        ] {
+            let mut slots = header_slots();
+            let Parsed::Ready(head) = RequestHead::parse(raw.as_bytes(), &mut slots, 8192, 0)
+            else {
+                panic!("not taken");
+            };
+            let view = head.view(&cleartext, kept, None);
+            assert_eq!(view.header("X-Forwarded-Proto"), Some(seen), "{raw}");
+            let mut out = Vec::new();
+            head.write_upstream(&mut out, &cleartext, kept, None);
+            let out = String::from_utf8(out).unwrap();
+            let sent = format!("x-forwarded-proto: {seen}\r\n");
+            assert!(out.ends_with(&sent), "{raw}: {out}");
+        }
     }
 
     #[test]
@@ -398,12 +459,13 @@ mod tests {
         let Parsed::Ready(head) = RequestHead::parse(raw.as_bytes(), &mut slots, 8192, 0) else {
             panic!("not taken");
         };
-        let client = "10.1.2.3:4000".parse().unwrap();
+        let fields = ClientFields::new("10.1.2.3:4000".parse().unwrap(), true);
+        let kept = Kept::default();
         let identity = Some("Hash=abc;DNS=client.test");
-        let view = head.view(client, false, identity);
+        let view = head.view(&fields, kept, identity);
         assert_eq!(view.header("x-forwarded-client-cert"), identity);
         assert_eq!(
-            head.view(client, false, None)
+            head.view(&fields, kept, None)
                 .header("x-forwarded-client-cert"),
             None
         );
@@ -413,8 +475,7 @@ mod tests {
             "nor its `_` spelling"
         );
         let mut out = Vec::new();
-        let fields = ClientFields::new(client, true);
-        head.write_upstream(&mut out, &fields, Kept::default(), identity);
+        head.write_upstream(&mut out, &fields, kept, identity);
         let out = String::from_utf8(out).unwrap();
         assert!(!out.contains("forged"), "{out}");
         assert!(

@@ -304,7 +304,7 @@ impl<S: ClientStream> Conn<'_, S> {
                 Parsed::Refuse(status) => return Parsed::Refuse(status),
             };
         let kept = Kept::new(self.route.forward_client_cert, self.route.forwarded_proto);
-        let view = head.view(self.client.addr, kept.client_cert, self.identity);
+        let view = head.view(self.client, kept, self.identity);
         let pick = self.route.upstream.pick(&view);
         let idempotent_header = self.route.upstream.retry().idempotent_header.as_deref();
         self.out.clear();
