@@ -27,7 +27,7 @@ pub mod scorer;
 
 pub use balancer::{
     ClusterPolicy, MAX_STATE_BYTES, Pick, PickSource, PolicyBinding, PolicyComponent, PolicySetup,
-    Preference, RequestInfo, RequestView,
+    Preference, RequestInfo, RequestView, hash_of, parse_hash_source,
 };
 pub use engine::{
     Fault, HashSource, LoadError, Needs, PolicyEngine, PolicyLimits, PolicyLog, PolicyStats,

@@ -66,6 +66,20 @@ pub(crate) fn render(
                 stats.faults(kind) as f64,
             );
         }
+        families.counter(
+            "switchyard_listener_unrouted_requests_total",
+            "Requests no route of a listener matched (answered 404).",
+            &[("listener", name)],
+            stats.unrouted_requests() as f64,
+        );
+        for rule in listener.routes.rules() {
+            families.counter(
+                "switchyard_route_requests_total",
+                "Requests a route took: sent to its clusters or answered directly.",
+                &[("listener", name), ("route", &rule.name)],
+                rule.requests() as f64,
+            );
+        }
     }
     for cluster in clusters {
         endpoints(&mut families, cluster);

@@ -2,7 +2,7 @@
 
 use crate::discovery::DiscoveryView;
 use crate::health::HealthView;
-use crate::proxy::{ListenerStats, Upstream};
+use crate::proxy::{ListenerStats, Routes, Upstream};
 use crate::tls::Terminator;
 use std::sync::Arc;
 
@@ -18,7 +18,8 @@ pub struct ClusterRecord {
     pub discovery: Option<Arc<DiscoveryView>>,
 }
 
-/// One listener: what it counted against its clients, and its TLS when it has it.
+/// One listener: what it counted against its clients, its routes, and its TLS when it
+/// has it.
 #[derive(Clone)]
 pub struct ListenerRecord {
     /// Its name.
@@ -27,4 +28,6 @@ pub struct ListenerRecord {
     pub stats: Arc<ListenerStats>,
     /// Its TLS termination: certificates, reload errors, failed handshakes.
     pub tls: Option<Arc<Terminator>>,
+    /// Its routes, with the requests each took.
+    pub routes: Arc<Routes>,
 }

@@ -10,9 +10,11 @@
 //! anew from a new file, swap it in and drain the old.
 
 mod clusters;
+mod routes;
 mod settings;
 
 pub use clusters::Clusters;
+pub use routes::DEFAULT_ROUTE;
 pub use settings::worker_count;
 
 use crate::admin::{AdminServer, ClusterRecord, ListenerRecord};
@@ -20,12 +22,11 @@ use crate::config::{Config, ConfigError, check_policies, load_file};
 use crate::fleet::{Fleet, Steered};
 use crate::membership::Controllers;
 use crate::proxy::{
-    Bound, Descriptors, ListenerSpec, ListenerStats, Route, Server, Upstream, raise_limit,
+    Bound, Descriptors, Listener, ListenerSpec, ListenerStats, Server, Upstream, raise_limit,
 };
 use crate::reload::{CertificateWatcher, PolicyWatcher};
 use crate::tls::{Reload, Terminator};
 use anyhow::Context;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -45,11 +46,41 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 }
 
 /// Builds what [`App::start`] would from `config` (policies, clusters, listeners and
-/// their TLS files) without binding or starting anything: the first problem, if any.
-pub fn check(config: &Config, engine: &PolicyEngine) -> anyhow::Result<()> {
+/// their TLS files) without binding or starting anything: the first problem, if any,
+/// else what works but looks like a mistake (see [`warnings`]).
+pub fn check(config: &Config, engine: &PolicyEngine) -> anyhow::Result<Vec<String>> {
     let built = Clusters::build(config, engine, 1)?;
-    routes(config, &built.clusters)?;
-    Ok(())
+    let (listeners, _) = routes(config, &built.clusters)?;
+    Ok(warnings(config, &listeners))
+}
+
+/// What a configuration's listeners do that is likely a mistake: routes that can never
+/// match (an earlier route takes all their requests), and clusters no listener sends
+/// anything to.
+fn warnings(config: &Config, listeners: &[ListenerSpec]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (i, listener) in listeners.iter().enumerate() {
+        for (shadowed, by) in listener.serves.routes.shadowed() {
+            found.push(format!(
+                "listeners[{i}] ({:?}): route {:?} can never match: route {:?} before it takes all its requests",
+                listener.name, shadowed.name, by.name
+            ));
+        }
+    }
+    let used: Vec<&str> = listeners
+        .iter()
+        .flat_map(|l| l.serves.routes.targets())
+        .map(|u| u.name())
+        .collect();
+    for (i, cluster) in config.clusters.iter().enumerate() {
+        if !used.contains(&cluster.name.as_str()) {
+            found.push(format!(
+                "clusters[{i}] ({:?}): no listener or route sends requests to it",
+                cluster.name
+            ));
+        }
+    }
+    found
 }
 
 /// A running proxy.
@@ -100,6 +131,9 @@ impl App {
             None => None,
         };
         let (listeners, records) = routes(config, &clusters)?;
+        for warning in warnings(config, &listeners) {
+            tracing::warn!("{warning}");
+        }
         // Every listener's and cluster's TLS files, reloaded when they change.
         let listeners_tls = records.iter().filter_map(|r| r.tls.clone());
         let clusters_tls = clusters
@@ -216,15 +250,17 @@ impl App {
     }
 }
 
-/// Each listener with the route to its cluster (and its TLS, its files read now), and
-/// what the admin API shows of each.
+/// Each listener with its routes (and its TLS, its files read now), and what the admin
+/// API shows of each.
 fn routes(
     config: &Config,
     clusters: &[ClusterRecord],
 ) -> anyhow::Result<(Vec<ListenerSpec>, Vec<ListenerRecord>)> {
-    let by_name: HashMap<&str, &Arc<Upstream>> = clusters
+    let by_name: routes::ByName<'_> = config
+        .clusters
         .iter()
-        .map(|c| (c.upstream.name(), &c.upstream))
+        .zip(clusters)
+        .map(|(cluster, record)| (cluster.name.as_str(), (cluster, &record.upstream)))
         .collect();
     let mut specs = Vec::new();
     let mut records = Vec::new();
@@ -236,23 +272,25 @@ fn routes(
             }
             None => None,
         };
-        let route = Arc::new(Route {
-            upstream: Arc::clone(by_name[listener.cluster.as_str()]),
+        let serves = Arc::new(Listener {
+            routes: Arc::new(routes::build(config, i, listener, &by_name)?),
             limits: settings::client_limits(listener),
             stats: Arc::new(ListenerStats::default()),
             tls,
             forward_client_cert: listener.forward_client_cert,
             forwarded_proto: listener.forwarded_proto,
+            access_log: config.log.access,
         });
         records.push(ListenerRecord {
             name: listener.name.clone(),
-            stats: Arc::clone(&route.stats),
-            tls: route.tls.clone(),
+            stats: Arc::clone(&serves.stats),
+            tls: serves.tls.clone(),
+            routes: Arc::clone(&serves.routes),
         });
         specs.push(ListenerSpec {
             name: listener.name.clone(),
             addr: listener.listen.0,
-            route,
+            serves,
         });
     }
     Ok((specs, records))

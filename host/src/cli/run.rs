@@ -33,7 +33,11 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
 pub fn check(path: &Path) -> anyhow::Result<()> {
     let config = app::load(path)?;
     let engine = PolicyEngine::new().map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    app::check(&config, &engine).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
+    let warnings =
+        app::check(&config, &engine).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
+    for warning in &warnings {
+        println!("{}: warning: {warning}", path.display());
+    }
     println!(
         "{}: ok ({} listeners, {} clusters)",
         path.display(),

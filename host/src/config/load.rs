@@ -2,7 +2,10 @@
 //! names the file and the key path.
 
 use super::duration::Dur;
-use super::model::{AdminConfig, ClusterConfig, Config, ProbeKind};
+use super::model::{
+    AdminConfig, ClusterConfig, Config, ListenerConfig, MatchConfig, ProbeKind, RouteConfig,
+    RouteRetriesConfig,
+};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -187,39 +190,59 @@ fn check_breaker(breaker: &super::model::BreakerConfig) -> Result<(), String> {
 
 /// `[clusters.retries]` ranges; the error is `key: reason`.
 fn check_retries(retries: &super::model::RetriesConfig) -> Result<(), String> {
-    if !(1..=10).contains(&retries.attempts) {
-        return Err(format!(
-            "attempts: must be 1 to 10, not {}",
-            retries.attempts
-        ));
-    }
+    check_attempts(retries.attempts)?;
     if retries.backoff_max < retries.backoff_base {
         return Err("backoff_max: must not be below backoff_base".into());
     }
-    if let Some(status) = retries.on_status.iter().find(|s| !(500..=599).contains(*s)) {
-        return Err(format!("on_status: {status} is not a 5xx status"));
-    }
-    if let Some(code) = retries
-        .on_grpc_status
-        .iter()
-        .find(|c| !(1..=16).contains(*c))
-    {
-        return Err(format!(
-            "on_grpc_status: {code} is not a gRPC error code (1 to 16)"
-        ));
-    }
+    check_retry_on(&retries.on_status, &retries.on_grpc_status)?;
     if retries.budget_percent > 100 {
         return Err(format!(
             "budget_percent: must be 0 to 100, not {}",
             retries.budget_percent
         ));
     }
-    if let Some(name) = &retries.idempotent_header
-        && http::HeaderName::from_bytes(name.as_bytes()).is_err()
-    {
-        return Err(format!("idempotent_header: {name:?} is not a header name"));
+    check_idempotent_header(retries.idempotent_header.as_deref())
+}
+
+/// A route's `retries` overrides: the same ranges as a cluster's.
+fn check_route_retries(retries: &RouteRetriesConfig) -> Result<(), String> {
+    if let Some(attempts) = retries.attempts {
+        check_attempts(attempts)?;
+    }
+    check_retry_on(
+        retries.on_status.as_deref().unwrap_or_default(),
+        retries.on_grpc_status.as_deref().unwrap_or_default(),
+    )?;
+    check_idempotent_header(retries.idempotent_header.as_deref())
+}
+
+fn check_attempts(attempts: u32) -> Result<(), String> {
+    match attempts {
+        1..=10 => Ok(()),
+        _ => Err(format!("attempts: must be 1 to 10, not {attempts}")),
+    }
+}
+
+/// Retried statuses are 5xx, retried gRPC codes error codes.
+fn check_retry_on(statuses: &[u16], grpc: &[u32]) -> Result<(), String> {
+    if let Some(status) = statuses.iter().find(|s| !(500..=599).contains(*s)) {
+        return Err(format!("on_status: {status} is not a 5xx status"));
+    }
+    if let Some(code) = grpc.iter().find(|c| !(1..=16).contains(*c)) {
+        return Err(format!(
+            "on_grpc_status: {code} is not a gRPC error code (1 to 16)"
+        ));
     }
     Ok(())
+}
+
+fn check_idempotent_header(name: Option<&str>) -> Result<(), String> {
+    match name {
+        Some(name) if http::HeaderName::from_bytes(name.as_bytes()).is_err() => {
+            Err(format!("idempotent_header: {name:?} is not a header name"))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn check_etcd_urls(urls: &[String]) -> Result<(), String> {
@@ -410,17 +433,245 @@ fn validate(config: &Config) -> Result<(), String> {
                 listener.listen.0
             ));
         }
-        if !names.contains(listener.cluster.as_str()) {
+        let known = |name: &str| -> Result<(), String> {
+            if names.contains(name) {
+                return Ok(());
+            }
             let known: Vec<&str> = config.clusters.iter().map(|c| c.name.as_str()).collect();
-            return Err(format!(
-                "listeners[{i}].cluster: no cluster named {:?} (clusters: {})",
-                listener.cluster,
+            Err(format!(
+                "no cluster named {name:?} (clusters: {})",
                 if known.is_empty() {
                     "none".into()
                 } else {
                     known.join(", ")
                 }
+            ))
+        };
+        check_destination(listener, &known).map_err(|m| format!("listeners[{i}].{m}"))?;
+    }
+    Ok(())
+}
+
+/// Where a listener sends its requests: one `cluster`, or `routes` that each name
+/// clusters that exist (`known`) or answer directly; the error is `key.path: reason`.
+fn check_destination(
+    listener: &ListenerConfig,
+    known: &impl Fn(&str) -> Result<(), String>,
+) -> Result<(), String> {
+    match (&listener.cluster, listener.routes.is_empty()) {
+        (Some(cluster), true) => return known(cluster).map_err(|m| format!("cluster: {m}")),
+        (Some(_), false) => {
+            return Err(
+                "cluster: a listener with routes names its clusters in them \
+                        (a route with an empty match takes every request)"
+                    .into(),
+            );
+        }
+        (None, true) => return Err("cluster: a listener needs a cluster or routes".into()),
+        (None, false) => {}
+    }
+    let mut route_names = HashSet::new();
+    for (j, route) in listener.routes.iter().enumerate() {
+        let key = format!("routes[{j}]");
+        check_route(route, known).map_err(|m| format!("{key}.{m}"))?;
+        let name = route.name.clone().unwrap_or_else(|| j.to_string());
+        if !route_names.insert(name) {
+            return Err(format!("{key}.name: another route has this name"));
+        }
+    }
+    Ok(())
+}
+
+/// One route: what it matches, and exactly one destination; the error is `key: reason`.
+fn check_route(
+    route: &RouteConfig,
+    known: &impl Fn(&str) -> Result<(), String>,
+) -> Result<(), String> {
+    check_match(&route.matches).map_err(|m| format!("match.{m}"))?;
+    let destinations = [
+        route.cluster.is_some(),
+        !route.clusters.is_empty(),
+        route.respond.is_some(),
+    ];
+    if destinations.iter().filter(|&&d| d).count() != 1 {
+        return Err("cluster: a route needs exactly one of cluster, clusters or respond".into());
+    }
+    if let Some(cluster) = &route.cluster {
+        known(cluster).map_err(|m| format!("cluster: {m}"))?;
+    }
+    let mut split = HashSet::new();
+    for (k, side) in route.clusters.iter().enumerate() {
+        known(&side.name).map_err(|m| format!("clusters[{k}].name: {m}"))?;
+        if !split.insert(side.name.as_str()) {
+            return Err(format!(
+                "clusters[{k}].name: {:?} is listed twice",
+                side.name
             ));
+        }
+    }
+    if !route.clusters.is_empty() && route.clusters.iter().all(|side| side.weight == 0) {
+        return Err("clusters: the weights sum to 0, so no request could be sent".into());
+    }
+    if route
+        .clusters
+        .iter()
+        .map(|side| u64::from(side.weight))
+        .sum::<u64>()
+        > u64::from(u32::MAX)
+    {
+        return Err("clusters: the weights sum to more than 4294967295".into());
+    }
+    if route.sticky.is_some() && route.clusters.len() < 2 {
+        return Err("sticky: only a split over several clusters is sticky".into());
+    }
+    if let Some(prefix) = &route.rewrite.path_prefix {
+        if route.matches.path_prefix.is_none() {
+            return Err(
+                "rewrite.path_prefix: needs match.path_prefix, the part it replaces".into(),
+            );
+        }
+        check_path("rewrite.path_prefix", prefix)?;
+    }
+    if let Some(host) = &route.rewrite.host
+        && (host.is_empty() || !host.bytes().all(|b| b.is_ascii_graphic()) || host.contains('/'))
+    {
+        return Err(format!("rewrite.host: {host:?} is not a host[:port]"));
+    }
+    for (key, value) in [
+        ("timeouts.request", route.timeouts.request),
+        ("timeouts.per_try", route.timeouts.per_try),
+        ("timeouts.body_idle", route.timeouts.body_idle),
+    ] {
+        if let Some(value) = value {
+            check_timeout(value).map_err(|m| format!("{key}: {m}"))?;
+        }
+    }
+    check_route_retries(&route.retries).map_err(|m| format!("retries.{m}"))?;
+    if let Some(respond) = &route.respond {
+        let overrides = route.rewrite.path_prefix.is_some()
+            || route.rewrite.host.is_some()
+            || route.sticky.is_some();
+        if overrides {
+            return Err(
+                "respond: a direct answer is not sent anywhere: remove rewrite and sticky".into(),
+            );
+        }
+        check_respond(respond).map_err(|m| format!("respond.{m}"))?;
+    }
+    Ok(())
+}
+
+/// A route's `match`; the error is `key: reason`.
+fn check_match(matches: &MatchConfig) -> Result<(), String> {
+    if let Some(host) = &matches.host {
+        let bare = host.strip_prefix("*.").unwrap_or(host);
+        let name = !bare.is_empty()
+            && bare.split('.').all(|label| {
+                !label.is_empty()
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            });
+        if !name {
+            return Err(format!(
+                "host: {host:?} is not a host name (without port) or *.suffix"
+            ));
+        }
+    }
+    let paths = [
+        matches.path_prefix.is_some(),
+        matches.path.is_some(),
+        matches.path_regex.is_some(),
+        matches.grpc_service.is_some(),
+        matches.grpc_method.is_some(),
+    ];
+    if paths.iter().filter(|&&p| p).count() > 1 {
+        return Err(
+            "path: at most one of path, path_prefix, path_regex, grpc_service and grpc_method"
+                .into(),
+        );
+    }
+    if let Some(prefix) = &matches.path_prefix {
+        check_path("path_prefix", prefix)?;
+    }
+    if let Some(path) = &matches.path {
+        check_path("path", path)?;
+    }
+    if let Some(service) = &matches.grpc_service
+        && (service.is_empty()
+            || service.contains('/')
+            || !service.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        return Err(format!(
+            "grpc_service: {service:?} is not a service name like pkg.Service"
+        ));
+    }
+    if let Some(method) = &matches.grpc_method {
+        let well_formed = method.split_once('/').is_some_and(|(service, name)| {
+            !service.is_empty() && !name.is_empty() && !name.contains('/')
+        }) && method.bytes().all(|b| b.is_ascii_graphic());
+        if !well_formed {
+            return Err(format!(
+                "grpc_method: {method:?} is not a method like pkg.Service/Method"
+            ));
+        }
+    }
+    if let Some(method) = &matches.method
+        && http::Method::from_bytes(method.as_bytes()).is_err()
+    {
+        return Err(format!("method: {method:?} is not a method"));
+    }
+    for name in matches.headers.keys() {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(format!("headers: {name:?} is not a header name"));
+        }
+    }
+    Ok(())
+}
+
+/// A path in a route: it starts with `/` and holds only printable characters, no
+/// query and no dot segments (requests are matched after theirs are removed).
+fn check_path(key: &str, path: &str) -> Result<(), String> {
+    let printable = path.bytes().all(|b| b.is_ascii_graphic());
+    let dots = path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..");
+    if !path.starts_with('/') || !printable || path.contains(['?', '#']) || dots {
+        return Err(format!(
+            "{key}: {path:?} must start with '/' and hold no spaces, query or . and .. segments"
+        ));
+    }
+    Ok(())
+}
+
+/// A direct answer: a status with a reason to exist, and headers the proxy may send.
+fn check_respond(respond: &super::model::RespondConfig) -> Result<(), String> {
+    if !(200..=599).contains(&respond.status) {
+        return Err(format!(
+            "status: must be 200 to 599, not {}",
+            respond.status
+        ));
+    }
+    for (name, value) in &respond.headers {
+        let lower = name.to_ascii_lowercase();
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(format!("headers: {name:?} is not a header name"));
+        }
+        let framing = [
+            "content-length",
+            "transfer-encoding",
+            "connection",
+            "keep-alive",
+            "proxy-connection",
+            "te",
+            "trailer",
+            "upgrade",
+        ];
+        if framing.contains(&lower.as_str()) {
+            return Err(format!("headers.{name}: set by the proxy itself"));
+        }
+        if http::HeaderValue::from_str(value).is_err() {
+            return Err(format!("headers.{name}: {value:?} is not a header value"));
         }
     }
     Ok(())
@@ -596,7 +847,7 @@ request = "3s"
         let config = check(EXAMPLE).unwrap();
         assert_eq!(config.clusters[0].endpoints[0].weight, 5);
         assert_eq!(config.clusters[0].timeouts.connect.0.as_millis(), 500);
-        assert_eq!(config.listeners[0].cluster, "api");
+        assert_eq!(config.listeners[0].cluster.as_deref(), Some("api"));
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub struct Config {
     /// Where policy components come from.
     #[serde(default)]
     pub policies: PoliciesConfig,
-    /// Listeners: each takes requests for one cluster.
+    /// Listeners: each sends its requests to one cluster, or along its routes.
     pub listeners: Vec<ListenerConfig>,
     /// Clusters of endpoints.
     pub clusters: Vec<ClusterConfig>,
@@ -103,8 +103,11 @@ pub struct ListenerConfig {
     pub name: String,
     /// Address to listen on (HTTP/1.1 and h2c on the same port).
     pub listen: Address,
-    /// Cluster that serves its requests.
-    pub cluster: String,
+    /// Cluster that serves all its requests; a listener has this or `routes`.
+    pub cluster: Option<String>,
+    /// Routes, tried in order: the first that matches a request says where it goes.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
     /// A client must send its request headers within this time.
     #[serde(default = "default_header_read_timeout")]
     pub header_read_timeout: Dur,
@@ -134,6 +137,140 @@ pub struct ListenerConfig {
     pub forwarded_proto: ForwardedProto,
     /// TLS termination; cleartext (HTTP/1.1 and h2c) when absent.
     pub tls: Option<ListenerTlsConfig>,
+}
+
+/// `[[listeners.routes]]`: which requests (`match`), and where they go: one `cluster`,
+/// a weighted split over `clusters`, or a direct answer (`respond`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Name in the access log and metrics; its index when absent.
+    pub name: Option<String>,
+    /// What a request must have; everything when empty.
+    #[serde(rename = "match", default)]
+    pub matches: MatchConfig,
+    /// The cluster its requests go to.
+    pub cluster: Option<String>,
+    /// Clusters its requests are split over by weight.
+    #[serde(default)]
+    pub clusters: Vec<WeightedCluster>,
+    /// With `clusters`: a hash source (`header:NAME`, `cookie:NAME`, `path`,
+    /// `authority`, `client-ip`) that keeps one user on one side of the split; a
+    /// request without it is split by weight alone.
+    pub sticky: Option<String>,
+    /// What the endpoint gets instead of the client's path prefix and host.
+    #[serde(default)]
+    pub rewrite: RewriteConfig,
+    /// Overrides of the cluster's timeouts for this route's requests.
+    #[serde(default)]
+    pub timeouts: RouteTimeoutsConfig,
+    /// Overrides of the cluster's retry rules for this route's requests.
+    #[serde(default)]
+    pub retries: RouteRetriesConfig,
+    /// A direct answer from the proxy, no cluster asked.
+    pub respond: Option<RespondConfig>,
+}
+
+/// `match` of a route: every condition given must hold.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchConfig {
+    /// `api.example.com`, or `*.example.com` for any name below it; case-insensitive,
+    /// the port ignored.
+    pub host: Option<String>,
+    /// Whole leading path segments: `/v2` matches `/v2` and `/v2/x`, not `/v2x`.
+    pub path_prefix: Option<String>,
+    /// The exact path (without the query).
+    pub path: Option<String>,
+    /// A regular expression the whole path (without the query) must match.
+    pub path_regex: Option<String>,
+    /// The method, such as `GET`.
+    pub method: Option<String>,
+    /// Headers by name: an exact value, `{ present = true|false }` or `{ regex = "…" }`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, HeaderMatchConfig>,
+    /// A gRPC service (`pkg.Service`): gRPC calls to any of its methods.
+    pub grpc_service: Option<String>,
+    /// A gRPC method (`pkg.Service/Method`).
+    pub grpc_method: Option<String>,
+}
+
+/// What a header of a route's `match` must be.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum HeaderMatchConfig {
+    /// Exactly this value.
+    Value(String),
+    /// Present (`true`) or absent (`false`).
+    Present {
+        /// Whether the header must be there.
+        present: bool,
+    },
+    /// A value the regular expression matches whole.
+    Regex {
+        /// The expression.
+        regex: String,
+    },
+}
+
+/// One side of a weighted split.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedCluster {
+    /// The cluster.
+    pub name: String,
+    /// Its share, relative to the others' (0: none for now).
+    pub weight: u32,
+}
+
+/// `rewrite` of a route.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewriteConfig {
+    /// Replaces the path prefix the route matched (`match.path_prefix`).
+    pub path_prefix: Option<String>,
+    /// Replaces the host (`Host`, or `:authority` upstream over HTTP/2).
+    pub host: Option<String>,
+}
+
+/// `timeouts` of a route: each replaces the cluster's.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteTimeoutsConfig {
+    /// From the first attempt to the response headers, retries included.
+    pub request: Option<Dur>,
+    /// One attempt.
+    pub per_try: Option<Dur>,
+    /// Longest pause of a body being relayed.
+    pub body_idle: Option<Dur>,
+}
+
+/// `retries` of a route: each replaces the cluster's.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRetriesConfig {
+    /// Attempts per request, the first included.
+    pub attempts: Option<u32>,
+    /// Response statuses retried.
+    pub on_status: Option<Vec<u16>>,
+    /// gRPC status codes retried.
+    pub on_grpc_status: Option<Vec<u32>>,
+    /// A request with this header counts as idempotent.
+    pub idempotent_header: Option<String>,
+}
+
+/// `respond` of a route: the proxy's own answer.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RespondConfig {
+    /// The status, 200 to 599.
+    pub status: u16,
+    /// Its headers, such as `location`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Its body; empty when absent.
+    #[serde(default)]
+    pub body: String,
 }
 
 /// `[listeners.tls]`: the listener's certificates, and whether clients must present

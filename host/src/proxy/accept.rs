@@ -7,7 +7,7 @@
 //! A connection over a limit is accepted and closed at once, and counted: the client
 //! learns at once instead of waiting in the backlog.
 
-use crate::proxy::listener::{Refusal, Route};
+use crate::proxy::listener::{Listener, Refusal};
 use crate::proxy::pool;
 use std::fs::File;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -138,29 +138,33 @@ fn open_now() -> usize {
 /// A client connection counted against its listener and the process; uncounted when
 /// dropped.
 pub(crate) struct Admitted {
-    route: Arc<Route>,
+    listener: Arc<Listener>,
 }
 
 impl Admitted {
-    /// The listener's route.
-    pub(crate) fn route(&self) -> &Arc<Route> {
-        &self.route
+    /// What its listener serves.
+    pub(crate) fn listener(&self) -> &Arc<Listener> {
+        &self.listener
     }
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        self.route.stats.open.fetch_sub(1, Relaxed);
+        self.listener.stats.open.fetch_sub(1, Relaxed);
         Descriptors::get().clients.fetch_sub(1, Relaxed);
     }
 }
 
 /// Counts a new connection in, or says why it must be closed.
-fn admit(route: &Arc<Route>) -> Result<Admitted, Refusal> {
+fn admit(listener: &Arc<Listener>) -> Result<Admitted, Refusal> {
     let descriptors = Descriptors::get();
-    let open = route.stats.open.fetch_add(1, Relaxed);
+    let open = listener.stats.open.fetch_add(1, Relaxed);
     let clients = descriptors.clients.fetch_add(1, Relaxed);
-    let refusal = if route.limits.max_connections.is_some_and(|max| open >= max) {
+    let refusal = if listener
+        .limits
+        .max_connections
+        .is_some_and(|max| open >= max)
+    {
         Some(Refusal::MaxConnections)
     } else if clients >= descriptors.for_clients {
         Some(Refusal::Descriptors)
@@ -168,7 +172,7 @@ fn admit(route: &Arc<Route>) -> Result<Admitted, Refusal> {
         None
     };
     let admitted = Admitted {
-        route: Arc::clone(route),
+        listener: Arc::clone(listener),
     };
     match refusal {
         Some(reason) => Err(reason),
@@ -187,8 +191,8 @@ pub fn out_of_descriptors(e: &std::io::Error) -> bool {
 /// Accepts on `listener` until `stop` completes, handing each admitted connection to
 /// `serve`.
 pub(crate) async fn accept_loop(
-    listener: TcpListener,
-    route: Arc<Route>,
+    socket: TcpListener,
+    listener: Arc<Listener>,
     stop: impl Future<Output = ()>,
     mut serve: impl FnMut(TcpStream, Admitted),
 ) {
@@ -197,16 +201,16 @@ pub(crate) async fn accept_loop(
     let mut failures = Failures::default();
     loop {
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            accepted = socket.accept() => accepted,
             () = stop.as_mut() => return,
         };
         match accepted {
             Ok((stream, _)) => {
                 backoff = Backoff::default();
-                match admit(&route) {
+                match admit(&listener) {
                     Ok(admitted) => serve(stream, admitted),
                     // Dropped: closed at once, the client told so.
-                    Err(reason) => route.stats.refuse(reason),
+                    Err(reason) => listener.stats.refuse(reason),
                 }
             }
             Err(e) => {
@@ -216,7 +220,7 @@ pub(crate) async fn accept_loop(
                 if short && pool::close_idle() > 0 {
                     continue;
                 }
-                let shed = short && shed_one(&listener, &route);
+                let shed = short && shed_one(&socket, &listener);
                 failures.note(&e, shed);
                 // The backlog keeps the listener readable: without a pause this would
                 // spin. The pause grows while the shortage lasts.
@@ -231,7 +235,7 @@ pub(crate) async fn accept_loop(
 
 /// Out of descriptors: lets go of the spare one to accept the oldest waiting
 /// connection and close it at once, then takes the spare again. Whether one was shed.
-fn shed_one(listener: &TcpListener, route: &Route) -> bool {
+fn shed_one(socket: &TcpListener, listener: &Listener) -> bool {
     let spare = &Descriptors::get().spare;
     if !spare.release() {
         spare.restore();
@@ -239,9 +243,9 @@ fn shed_one(listener: &TcpListener, route: &Route) -> bool {
     }
     // One try, without waiting: the listener was just found readable.
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    let shed = matches!(listener.poll_accept(&mut cx), std::task::Poll::Ready(Ok(_)));
+    let shed = matches!(socket.poll_accept(&mut cx), std::task::Poll::Ready(Ok(_)));
     if shed {
-        route.stats.refuse(Refusal::Descriptors);
+        listener.stats.refuse(Refusal::Descriptors);
     }
     spare.restore();
     shed

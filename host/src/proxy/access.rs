@@ -8,6 +8,8 @@ use std::time::Instant;
 
 /// What one request came to.
 pub(crate) struct Access<'a> {
+    /// The route it took; `-` when none matched.
+    pub(crate) route: &'a str,
     /// Request method.
     pub(crate) method: &'a str,
     /// Path and query.
@@ -23,20 +25,23 @@ pub(crate) struct Access<'a> {
 }
 
 impl Access<'_> {
-    /// Writes the line for a request to `upstream`.
-    pub(crate) fn log(&self, upstream: &Upstream) {
-        let policy = upstream.policy();
+    /// Writes the line for a request sent to `upstream`, or answered by the proxy
+    /// itself (`None`).
+    pub(crate) fn log(&self, upstream: Option<&Upstream>) {
+        let policy = upstream.map(|u| u.policy());
+        let component = policy.as_ref().map(|p| p.component());
         tracing::info!(
             target: "access",
             method = self.method,
             path = self.path,
             status = self.status,
-            cluster = upstream.name(),
+            route = self.route,
+            cluster = upstream.map_or("-", |u| u.name()),
             endpoint = self.endpoint.unwrap_or("-"),
             attempts = self.attempts,
             duration_us = self.started.elapsed().as_micros() as u64,
-            policy = policy.component().name(),
-            policy_version = policy.component().version(),
+            policy = component.map_or("-", |c| c.name()),
+            policy_version = component.map_or("-", |c| c.version()),
             "request"
         );
     }

@@ -7,6 +7,7 @@ use crate::proxy::h1::SocketBody;
 use crate::proxy::pauses::Pauses;
 use crate::proxy::pool;
 use crate::proxy::replay::RequestBody;
+use crate::proxy::route::Respond;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{Either, Full};
@@ -189,5 +190,16 @@ pub(crate) fn text(status: http::StatusCode, message: String) -> http::Response<
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("text/plain; charset=utf-8"),
     );
+    response
+}
+
+/// A route's direct answer.
+pub(crate) fn direct(respond: &Respond) -> http::Response<ProxyBody> {
+    let mut response = http::Response::new(Either::Right(Full::new(respond.body.clone())));
+    *response.status_mut() = respond.status;
+    let headers = response.headers_mut();
+    for (name, value) in &respond.headers {
+        headers.append(name.clone(), value.clone());
+    }
     response
 }

@@ -9,7 +9,7 @@
 //! when its input runs dry, and hyper's connection parks (see `connection`) and gives
 //! the socket back. Only HTTP/2 connections keep hyper's state while idle.
 
-use crate::config::model::{ForwardClientCert, UpstreamProtocol};
+use crate::config::model::ForwardClientCert;
 use crate::net::http1::READ_CHUNK;
 use crate::proxy::accept::Admitted;
 use crate::proxy::body::ProxyBody;
@@ -20,7 +20,7 @@ use crate::proxy::detect::{Protocol, detect};
 use crate::proxy::forward::forward;
 use crate::proxy::h1::{self, Ended};
 use crate::proxy::headers::ClientFields;
-use crate::proxy::listener::Route;
+use crate::proxy::listener::Listener;
 use crate::tls::{ClientIdentity, HandshakeFailure};
 use bytes::BytesMut;
 use http::{Request, Response};
@@ -61,7 +61,7 @@ impl Shutdown {
 
 /// Serves one client connection: HTTP/1.1 on the fast path as long as it can, the rest
 /// (HTTP/2, and HTTP/1.1 the fast path hands over) with hyper. `admitted` (on its
-/// listener's route) and `_open` are held until the connection closes.
+/// its listener) and `_open` are held until the connection closes.
 ///
 /// This future is the whole of an idle connection's task, so it is kept small: one
 /// timer and one wait for shutdown, made once; one place where it waits for bytes;
@@ -73,7 +73,7 @@ pub(crate) async fn serve(
     shutdown: Shutdown,
     _open: mpsc::Sender<()>,
 ) {
-    let route = admitted.route();
+    let listener = admitted.listener();
     // Notified of a shutdown from here on, even before it is first polled.
     let stopping = shutdown.waiting.notified();
     tokio::pin!(stopping);
@@ -82,7 +82,7 @@ pub(crate) async fn serve(
     }
     // Its first bytes, enough of them to tell its protocol, must come within the
     // header read timeout; later, each request within the idle timeout.
-    let deadline = Instant::now() + route.limits.header_read_timeout;
+    let deadline = Instant::now() + listener.limits.header_read_timeout;
     let timer = tokio::time::sleep_until(deadline);
     tokio::pin!(timer);
     let mut input = BytesMut::new();
@@ -104,11 +104,11 @@ pub(crate) async fn serve(
     };
     let signal = &shutdown.signal;
     if protocol == Protocol::Http2 {
-        let serving = serve_http2(stream, input, client, route, signal);
+        let serving = serve_http2(stream, input, client, listener, signal);
         return Box::pin(serving).await;
     }
     let wait = (deadline, timer.as_mut(), stopping.as_mut());
-    serve_http1_connection(stream, client, input, route, signal, wait).await;
+    serve_http1_connection(stream, client, input, listener, signal, wait).await;
 }
 
 /// Serves one client connection of a TLS listener: the handshake (within the header
@@ -121,13 +121,13 @@ pub(crate) async fn serve_tls(
     shutdown: Shutdown,
     _open: mpsc::Sender<()>,
 ) {
-    let route = admitted.route();
-    let (Some(terminator), Ok(peer)) = (&route.tls, stream.peer_addr()) else {
+    let listener = admitted.listener();
+    let (Some(terminator), Ok(peer)) = (&listener.tls, stream.peer_addr()) else {
         return;
     };
     let config = Arc::clone(&terminator.serving().config);
     let handshake = tokio_rustls::TlsAcceptor::from(config).accept(stream);
-    let stream = match tokio::time::timeout(route.limits.header_read_timeout, handshake).await {
+    let stream = match tokio::time::timeout(listener.limits.header_read_timeout, handshake).await {
         Ok(Ok(stream)) => stream,
         failed => {
             let failure = match failed {
@@ -150,7 +150,7 @@ pub(crate) async fn serve_tls(
     };
     let signal = &shutdown.signal;
     if http2 {
-        let serving = serve_http2(stream, BytesMut::new(), client, route, signal);
+        let serving = serve_http2(stream, BytesMut::new(), client, listener, signal);
         return Box::pin(serving).await;
     }
     let stopping = shutdown.waiting.notified();
@@ -159,11 +159,11 @@ pub(crate) async fn serve_tls(
         return Box::pin(close(stream)).await;
     }
     // The first request must begin within the header read timeout.
-    let deadline = Instant::now() + route.limits.header_read_timeout;
+    let deadline = Instant::now() + listener.limits.header_read_timeout;
     let timer = tokio::time::sleep_until(deadline);
     tokio::pin!(timer);
     let wait = (deadline, timer.as_mut(), stopping.as_mut());
-    serve_http1_connection(stream, client, BytesMut::new(), route, signal, wait).await;
+    serve_http1_connection(stream, client, BytesMut::new(), listener, signal, wait).await;
 }
 
 /// How long a connection may wait for its client's next bytes: until the deadline (on
@@ -178,18 +178,17 @@ async fn serve_http1_connection<S: ClientStream>(
     mut stream: S,
     client: Client,
     mut input: BytesMut,
-    route: &Arc<Route>,
+    listener: &Arc<Listener>,
     signal: &watch::Receiver<bool>,
     (mut deadline, mut timer, mut stopping): Wait<'_, impl Future>,
 ) {
-    // The fast path speaks cleartext HTTP/1.1 upstream, and leaves joining a client's
-    // own X-Forwarded-Client-Cert with its verified identity to the general path.
-    let upstream = &route.upstream;
-    let fast = upstream.settings().protocol != UpstreamProtocol::Http2
-        && !upstream.tls()
+    // The fast path speaks cleartext HTTP/1.1 upstream (it hands over a request routed
+    // elsewhere), and leaves joining a client's own X-Forwarded-Client-Cert with its
+    // verified identity to the general path.
+    let fast = listener.has_fast_targets()
         && (client.identity.is_none()
-            || route.forward_client_cert == ForwardClientCert::SanitizeSet);
-    let idle = route.limits.idle_timeout;
+            || listener.forward_client_cert == ForwardClientCert::SanitizeSet);
+    let idle = listener.limits.idle_timeout;
     loop {
         if input.is_empty() {
             let wait = (deadline, timer.as_mut(), stopping.as_mut());
@@ -205,7 +204,7 @@ async fn serve_http1_connection<S: ClientStream>(
                 &mut stream,
                 &client.fields,
                 client.identity.as_deref(),
-                route,
+                listener,
                 input,
                 signal,
                 timer.as_mut(),
@@ -223,7 +222,7 @@ async fn serve_http1_connection<S: ClientStream>(
                 BytesMut::new()
             }
             Ended::Handoff(input) => {
-                let serving = serve_http1(stream, input, client.clone(), route, signal, true);
+                let serving = serve_http1(stream, input, client.clone(), listener, signal, true);
                 let Some((parked, rest)) = Box::pin(serving).await else {
                     return;
                 };
@@ -316,12 +315,12 @@ async fn serve_http1<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     stream: S,
     input: BytesMut,
     client: Client,
-    route: &Arc<Route>,
+    listener: &Arc<Listener>,
     signal: &watch::Receiver<bool>,
     parking: bool,
 ) -> Option<(S, BytesMut)> {
-    let (activity, service, io) = for_hyper(stream, input, client, route, parking);
-    let limits = route.limits;
+    let (activity, service, io) = for_hyper(stream, input, client, listener, parking);
+    let limits = listener.limits;
     // Not `pipeline_flush`: with it, hyper holds responses back while it has read
     // ahead, and a connection could park with them unsent.
     let mut builder = http1::Builder::new();
@@ -330,7 +329,7 @@ async fn serve_http1<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes);
     let mut connection = builder.serve_connection(io, service);
-    let watchdog = activity.watchdog(limits.idle_timeout, route.upstream.settings().body_idle);
+    let watchdog = activity.watchdog(limits.idle_timeout, listener.body_idle());
     let drained = until_drained(
         Pin::new(&mut connection),
         signal.clone(),
@@ -358,11 +357,11 @@ async fn serve_http2<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     stream: S,
     input: BytesMut,
     client: Client,
-    route: &Arc<Route>,
+    listener: &Arc<Listener>,
     signal: &watch::Receiver<bool>,
 ) {
-    let (activity, service, io) = for_hyper(stream, input, client, route, false);
-    let limits = route.limits;
+    let (activity, service, io) = for_hyper(stream, input, client, listener, false);
+    let limits = listener.limits;
     let mut builder = http2::Builder::new(TokioExecutor::new());
     builder
         .timer(TokioTimer::new())
@@ -371,7 +370,7 @@ async fn serve_http2<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
     let idle = limits.idle_timeout;
-    let watchdog = activity.watchdog(idle, route.upstream.settings().body_idle);
+    let watchdog = activity.watchdog(idle, listener.body_idle());
     until_drained(connection, signal.clone(), watchdog, idle, None).await;
 }
 
@@ -381,7 +380,7 @@ fn for_hyper<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     input: BytesMut,
     client: Client,
-    route: &Arc<Route>,
+    listener: &Arc<Listener>,
     parking: bool,
 ) -> (Arc<Activity>, Forwarding, TokioIo<ClientIo<S>>) {
     // A busy connection keeps hyper's state between its requests; one quiet for a
@@ -389,7 +388,7 @@ fn for_hyper<S: AsyncRead + AsyncWrite + Unpin>(
     let activity = Activity::parking_after(if parking { h1::HOT } else { Duration::ZERO });
     activity.allow_parking(parking);
     let service = Forwarding {
-        route: Arc::clone(route),
+        listener: Arc::clone(listener),
         client,
         activity: Arc::clone(&activity),
         watch_bodies: parking,
@@ -410,7 +409,7 @@ struct Client {
 /// in progress on the connection's [`Activity`] until its response body is done.
 #[derive(Clone)]
 struct Forwarding {
-    route: Arc<Route>,
+    listener: Arc<Listener>,
     client: Client,
     activity: Arc<Activity>,
     /// Whether bodies are watched to their end (for a connection that may park).
@@ -432,14 +431,14 @@ impl hyper::service::Service<Request<Incoming>> for Forwarding {
         if self.watch_bodies && !http_body::Body::is_end_stream(request.body()) {
             request.extensions_mut().insert(self.activity.unread_body());
         }
-        let route = Arc::clone(&self.route);
+        let listener = Arc::clone(&self.listener);
         let client = self.client.clone();
         // Allocated first and written into its slot: a request's future is large
         // (kilobytes), and built on the stack it would be copied into the heap (a
         // profile: memmove from here went from 1.9% to 0.8% of the worker's time).
         let future = Box::write(Box::new_uninit(), async move {
             let identity = client.identity.as_deref();
-            let response = forward(&route, request, &client.fields, identity).await;
+            let response = forward(&listener, request, &client.fields, identity).await;
             in_progress.answered();
             Ok(response.map(|body| Tracked::new(body, in_progress)))
         });

@@ -5,18 +5,19 @@
 
 use crate::config::model::UpstreamProtocol;
 use crate::proxy::access::Access;
-use crate::proxy::body::{Exchange, ProxyBody, Received, Reuse, UpstreamBody, text};
+use crate::proxy::body::{Exchange, ProxyBody, Received, Reuse, UpstreamBody, direct, text};
 use crate::proxy::client_body::{ClientBody, Upload};
 use crate::proxy::connection::UnreadBody;
 use crate::proxy::h1::{self, Home};
 use crate::proxy::headers::{
     ClientFields, Kept, PolicyView, add_forwarded, authority, join_cookies, set_client_cert,
-    set_forwarded_proto, strip_hop_by_hop, strip_underscore_aliases,
+    set_destination, set_forwarded_proto, strip_hop_by_hop, strip_underscore_aliases,
 };
-use crate::proxy::listener::{ClientFault, ClientLimits, Route};
+use crate::proxy::listener::{ClientFault, ClientLimits, Listener};
 use crate::proxy::pool::{self, Connection, Wanted};
 use crate::proxy::replay::{Attempts, RequestBody};
 use crate::proxy::retry::{ATTEMPTS_HEADER, RetrySettings, idempotent_method};
+use crate::proxy::route::Action;
 use crate::proxy::upstream::Upstream;
 use crate::tls::ClientIdentity;
 use http::uri::{PathAndQuery, Scheme};
@@ -25,25 +26,25 @@ use http_body::Body as _;
 use http_body_util::Either;
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard_policy::cluster::{InFlight, Member, Outcome};
 
-/// Forwards `request` from `client` to an endpoint of the route's cluster: picks, and
+/// Forwards `request` from `client` to an endpoint of the listener's cluster: picks, and
 /// sends along the pick, retrying while the rules allow. Never fails: problems become
 /// 502, 503 or 504 responses with a one-line body, the client's faults 400, 408 or 413.
 // One function rather than admission around a separate retry loop: a future moves by
 // being copied, and the loop's (kilobytes) was copied into this one's (merged, ~2% less
 // CPU per h2c request in a side-by-side run).
 pub(crate) async fn forward(
-    route: &Route,
+    listener: &Listener,
     request: Request<Incoming>,
     client: &ClientFields,
     identity: Option<&ClientIdentity>,
 ) -> Response<ProxyBody> {
-    let upstream = &*route.upstream;
-    let logged = upstream.settings().access_log.then(|| {
+    let logged = listener.access_log.then(|| {
         let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
         (
             request.method().to_string(),
@@ -51,28 +52,52 @@ pub(crate) async fn forward(
             Instant::now(),
         )
     });
-    if let Some((fault, why)) = refusal(&request, &route.limits) {
-        route.stats.count(fault);
-        return finish(
-            upstream,
-            text(fault.answer().0, why.into()),
-            None,
-            0,
-            logged,
-        );
+    if let Some((fault, why)) = refusal(&request, &listener.limits) {
+        listener.stats.count(fault);
+        let response = text(fault.answer().0, why.into());
+        return finish(None, "-", response, None, 0, logged);
     }
+    let mut request = request;
+    join_cookies(request.headers_mut());
+    // Before the route and the pick: what a route's conditions and a policy see of these
+    // headers is only what the proxy vouches for.
+    set_client_cert(
+        request.headers_mut(),
+        listener.forward_client_cert,
+        identity,
+    );
+    let kept = Kept::new(listener.forward_client_cert, listener.forwarded_proto);
+    set_forwarded_proto(request.headers_mut(), client, kept);
+    let view = PolicyView {
+        request: &request,
+        client: client.addr,
+    };
+    let Some(routed) = listener.routes.route(&view) else {
+        listener.stats.unrouted();
+        let response = text(StatusCode::NOT_FOUND, "no route for this request".into());
+        return finish(None, "-", response, None, 0, logged);
+    };
+    let rule = routed.rule;
+    rule.count();
+    let route = &*rule.name;
+    let forward = match &rule.action {
+        Action::Forward(forward) => forward,
+        Action::Respond(respond) => return finish(None, route, direct(respond), None, 0, logged),
+    };
+    let upstream: &Upstream = forward.split.choose(&view);
+    // The client's host, for `Forwarded`; the endpoint gets the route's, when it has one.
+    let original_host = authority(&request).map(str::to_owned);
+    let target = match routed.target {
+        Cow::Owned(target) => Some(target),
+        Cow::Borrowed(_) => None,
+    };
+    set_destination(&mut request, target, forward.host.as_deref());
     // Held until the response head: a streaming body no longer counts.
     let Some(admitted) = upstream.admit() else {
         let message = format!("cluster {}: too many requests in flight", upstream.name());
         let response = text(StatusCode::SERVICE_UNAVAILABLE, message);
-        return finish(upstream, response, None, 0, logged);
+        return finish(Some(upstream), route, response, None, 0, logged);
     };
-    let mut request = request;
-    join_cookies(request.headers_mut());
-    // Before the pick: a policy that asks for the header sees only what the proxy vouches for.
-    set_client_cert(request.headers_mut(), route.forward_client_cert, identity);
-    let kept = Kept::new(route.forward_client_cert, route.forwarded_proto);
-    set_forwarded_proto(request.headers_mut(), client, kept);
     let pick = upstream.pick(&PolicyView {
         request: &request,
         client: client.addr,
@@ -89,7 +114,7 @@ pub(crate) async fn forward(
     let host = authority(&request).map(str::to_owned);
     strip_hop_by_hop(request.headers_mut());
     strip_underscore_aliases(request.headers_mut());
-    add_forwarded(request.headers_mut(), client, host.as_deref());
+    add_forwarded(request.headers_mut(), client, original_host.as_deref());
 
     let retry = upstream.retry();
     let grpc = is_grpc(&request);
@@ -118,7 +143,7 @@ pub(crate) async fn forward(
     let deadline = Instant::now() + settings.request_timeout;
     let (mut parts, body) = request.into_parts();
     let unread = parts.extensions.remove::<UnreadBody>();
-    let (body, upload) = watched(body, bodiless, route, unread);
+    let (body, upload) = watched(body, bodiless, listener, unread);
     let mut requests = Attempts::new(parts, body, retriable.then_some(retry.buffer_bytes));
     let mut next = 0;
     let mut attempts = 0;
@@ -156,13 +181,21 @@ pub(crate) async fn forward(
         let mut response = sent.respond(upstream, member, upload);
         drop(admitted);
         *response.version_mut() = downstream;
-        return finish(upstream, response, Some(member.socket), attempts, logged);
+        let endpoint = Some(member.socket);
+        return finish(Some(upstream), route, response, endpoint, attempts, logged);
     }
     drop(admitted);
     let (status, message) =
         last.unwrap_or_else(|| (503, format!("no endpoint in cluster {}", upstream.name())));
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-    finish(upstream, text(status, message), tried, attempts, logged)
+    finish(
+        Some(upstream),
+        route,
+        text(status, message),
+        tried,
+        attempts,
+        logged,
+    )
 }
 
 /// Why the request is refused before any endpoint is asked: an HTTP/1.1 request must
@@ -203,20 +236,20 @@ fn refusal(
     None
 }
 
-/// The request's body watched as the route's limits say (unless it is `bodiless`),
+/// The request's body watched as the listener's limits say (unless it is `bodiless`),
 /// and the upload's state for whoever reads the upstream's answer; its end is told to
 /// `unread`.
 fn watched(
     body: Incoming,
     bodiless: bool,
-    route: &Route,
+    listener: &Listener,
     unread: Option<UnreadBody>,
 ) -> (ClientBody, Option<Arc<Upload>>) {
     if bodiless {
         return (ClientBody::ended(body), None);
     }
-    let upload = Upload::new(Arc::clone(&route.stats), unread);
-    let limits = &route.limits;
+    let upload = Upload::new(Arc::clone(&listener.stats), unread);
+    let limits = &listener.limits;
     let body = ClientBody::new(
         body,
         Arc::clone(&upload),
@@ -227,9 +260,11 @@ fn watched(
 }
 
 /// Marks a response that took more than one attempt, and writes the access log line
-/// when the cluster keeps one.
+/// when the listener keeps one: for a request to `upstream` along `route`, or answered
+/// by the proxy itself (no upstream).
 fn finish(
-    upstream: &Upstream,
+    upstream: Option<&Upstream>,
+    route: &str,
     mut response: Response<ProxyBody>,
     endpoint: Option<SocketAddr>,
     attempts: u32,
@@ -243,6 +278,7 @@ fn finish(
     if let Some((method, path, started)) = &logged {
         let endpoint = endpoint.map(|addr| addr.to_string());
         Access {
+            route,
             method,
             path,
             status: response.status().as_u16(),

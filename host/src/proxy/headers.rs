@@ -284,6 +284,35 @@ pub(crate) fn authority<B>(request: &http::Request<B>) -> Option<&str> {
         .or_else(|| request.headers().get(header::HOST)?.to_str().ok())
 }
 
+/// Sends `request` to the path and query `target` (when its route changed them) and
+/// to `host` (when its route replaces the client's): in its target's authority when it
+/// has one, and in `Host` when it has that.
+pub(crate) fn set_destination<B>(
+    request: &mut http::Request<B>,
+    target: Option<String>,
+    host: Option<&str>,
+) {
+    let target = target.and_then(|t| http::uri::PathAndQuery::try_from(t).ok());
+    let authority = host.and_then(|h| http::uri::Authority::try_from(h).ok());
+    if target.is_some() || (authority.is_some() && request.uri().authority().is_some()) {
+        let mut parts = std::mem::take(request.uri_mut()).into_parts();
+        if let Some(target) = target {
+            parts.path_and_query = Some(target);
+        }
+        if parts.authority.is_some() && authority.is_some() {
+            parts.authority = authority;
+        }
+        if let Ok(uri) = http::Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
+    }
+    if let Some(host) = host.and_then(|h| HeaderValue::from_str(h).ok())
+        && request.headers().contains_key(header::HOST)
+    {
+        request.headers_mut().insert(header::HOST, host);
+    }
+}
+
 /// A request as a policy sees it.
 pub(crate) struct PolicyView<'a, B> {
     pub(crate) request: &'a http::Request<B>,

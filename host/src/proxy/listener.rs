@@ -5,6 +5,7 @@
 //! here, on the listener, and never against the endpoint that was being asked.
 
 use crate::config::model::{ForwardClientCert, ForwardedProto};
+use crate::proxy::route::RouteTable;
 use crate::proxy::upstream::Upstream;
 use crate::tls::Terminator;
 use http::StatusCode;
@@ -16,10 +17,13 @@ use std::time::Duration;
 /// read buffer.
 pub const MIN_HEADER_BYTES: usize = 8192;
 
+/// A listener's routes to its clusters.
+pub type Routes = RouteTable<Arc<Upstream>>;
+
 /// What one listener serves.
-pub struct Route {
-    /// The cluster its requests go to.
-    pub upstream: Arc<Upstream>,
+pub struct Listener {
+    /// Where its requests go.
+    pub routes: Arc<Routes>,
     /// What its clients may do.
     pub limits: ClientLimits,
     /// What it counts against its clients.
@@ -30,6 +34,23 @@ pub struct Route {
     pub forward_client_cert: ForwardClientCert,
     /// What becomes of a client's own `X-Forwarded-Proto`.
     pub forwarded_proto: ForwardedProto,
+    /// Write an access-log line per request.
+    pub access_log: bool,
+}
+
+impl Listener {
+    /// The longest `body_idle` of its clusters: how long a connection's relayed bodies
+    /// and the proxy's own answers may pause.
+    pub fn body_idle(&self) -> Duration {
+        let idle = self.routes.targets().map(|u| u.settings().body_idle);
+        idle.max().unwrap_or(Duration::from_secs(60))
+    }
+
+    /// Whether some route of it leads to a cluster the HTTP/1.1 fast path reaches
+    /// (cleartext HTTP/1.1 endpoints).
+    pub(crate) fn has_fast_targets(&self) -> bool {
+        self.routes.targets().any(|u| u.fast_path())
+    }
 }
 
 /// What a listener allows its clients.
@@ -139,6 +160,7 @@ impl Refusal {
 pub struct ListenerStats {
     faults: [AtomicU64; ClientFault::ALL.len()],
     refused: [AtomicU64; Refusal::ALL.len()],
+    unrouted: AtomicU64,
     /// Client connections open now, over all workers.
     pub(crate) open: AtomicUsize,
 }
@@ -152,6 +174,16 @@ impl ListenerStats {
     /// Counts a connection closed at once for `reason`.
     pub(crate) fn refuse(&self, reason: Refusal) {
         self.refused[reason as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Counts a request no route matched.
+    pub(crate) fn unrouted(&self) {
+        self.unrouted.fetch_add(1, Relaxed);
+    }
+
+    /// Requests no route matched so far (answered 404).
+    pub fn unrouted_requests(&self) -> u64 {
+        self.unrouted.load(Relaxed)
     }
 
     /// Faults of `kind` counted so far.

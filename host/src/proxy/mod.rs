@@ -28,12 +28,15 @@ mod pauses;
 pub(crate) mod pool;
 mod replay;
 pub mod retry;
+pub mod route;
 mod server;
 mod upstream;
 
 pub(crate) use accept::raise_limit;
 pub use accept::{Backoff, Descriptors, Failures, Spare, out_of_descriptors};
 pub use connection_limit::{ConnectionLimit, Overflow};
-pub use listener::{ClientFault, ClientLimits, ListenerStats, MIN_HEADER_BYTES, Refusal, Route};
+pub use listener::{
+    ClientFault, ClientLimits, Listener, ListenerStats, MIN_HEADER_BYTES, Refusal, Routes,
+};
 pub use server::{Bound, ListenerSpec, Server};
 pub use upstream::{Upstream, UpstreamSettings};

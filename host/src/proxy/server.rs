@@ -5,7 +5,7 @@
 use crate::proxy::accept::accept_loop;
 use crate::proxy::buffers;
 use crate::proxy::downstream::{self, Shutdown};
-use crate::proxy::listener::Route;
+use crate::proxy::listener::Listener;
 use crate::proxy::pool;
 use anyhow::Context;
 use std::collections::HashMap;
@@ -24,12 +24,12 @@ pub struct ListenerSpec {
     /// The address to bind (port 0: any free port).
     pub addr: SocketAddr,
     /// What it serves.
-    pub route: Arc<Route>,
+    pub serves: Arc<Listener>,
 }
 
 /// Listeners bound on every worker and the workers' runtimes made, not serving yet.
 pub struct Bound {
-    sockets: Vec<Vec<(std::net::TcpListener, Arc<Route>)>>,
+    sockets: Vec<Vec<(std::net::TcpListener, Arc<Listener>)>>,
     runtimes: Vec<tokio::runtime::Runtime>,
     listeners: Vec<(String, SocketAddr)>,
 }
@@ -38,7 +38,7 @@ impl Bound {
     /// Binds each of `listeners` once for each of `workers` threads, and makes their
     /// runtimes, so that a failure stops the start instead of a worker.
     pub fn bind(listeners: Vec<ListenerSpec>, workers: usize) -> anyhow::Result<Self> {
-        let mut sockets: Vec<Vec<(std::net::TcpListener, Arc<Route>)>> =
+        let mut sockets: Vec<Vec<(std::net::TcpListener, Arc<Listener>)>> =
             (0..workers).map(|_| Vec::new()).collect();
         let mut bound = Vec::new();
         for listener in listeners {
@@ -49,7 +49,7 @@ impl Bound {
                 let socket = bind(addr)
                     .with_context(|| format!("listener {:?}: binding {addr}", listener.name))?;
                 addr = socket.local_addr()?;
-                worker.push((socket, Arc::clone(&listener.route)));
+                worker.push((socket, Arc::clone(&listener.serves)));
             }
             bound.push((listener.name, addr));
         }
@@ -140,22 +140,22 @@ fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 
 fn run_worker(
     runtime: tokio::runtime::Runtime,
-    bound: Vec<(std::net::TcpListener, Arc<Route>)>,
+    bound: Vec<(std::net::TcpListener, Arc<Listener>)>,
     signal: watch::Receiver<bool>,
     drain: Duration,
 ) {
     runtime.block_on(async move {
         // Every connection holds a clone; `recv` answers `None` once all are gone.
         let (open, mut all_closed) = mpsc::channel::<()>(1);
-        let routes: Vec<Arc<Route>> = bound.iter().map(|(_, r)| Arc::clone(r)).collect();
-        let sweeping = tokio::spawn(sweep_pool(routes));
+        let listeners: Vec<Arc<Listener>> = bound.iter().map(|(_, l)| Arc::clone(l)).collect();
+        let sweeping = tokio::spawn(sweep_pool(listeners));
         let mut accepting = tokio::task::JoinSet::new();
         let shutdown = Shutdown::follow(signal.clone());
-        for (socket, route) in bound {
+        for (socket, listener) in bound {
             match tokio::net::TcpListener::from_std(socket) {
-                Ok(listener) => {
+                Ok(socket) => {
                     let (signal, shutdown, open) = (signal.clone(), shutdown.clone(), open.clone());
-                    accepting.spawn(accept(listener, route, signal, shutdown, open));
+                    accepting.spawn(accept(socket, listener, signal, shutdown, open));
                 }
                 Err(e) => tracing::error!("cannot register a listener: {e}"),
             }
@@ -179,13 +179,19 @@ fn run_worker(
 /// cluster has any more, and those idle past their cluster's `idle_timeout`; updates
 /// each cluster's median latency, which fading latency figures return to; and gives
 /// back the memory the worker freed.
-async fn sweep_pool(routes: Vec<Arc<Route>>) {
+async fn sweep_pool(listeners: Vec<Arc<Listener>>) {
     let mut every = tokio::time::interval(SWEEP_EVERY);
     loop {
         every.tick().await;
         let mut timeouts: HashMap<SocketAddr, Duration> = HashMap::new();
-        for route in &routes {
-            let upstream = &route.upstream;
+        // A cluster may be reached by several routes (with their own overrides).
+        let mut seen = Vec::new();
+        for upstream in listeners.iter().flat_map(|l| l.routes.targets()) {
+            let binding = Arc::as_ptr(upstream.binding());
+            if seen.contains(&binding) {
+                continue;
+            }
+            seen.push(binding);
             let timeout = upstream.settings().idle_timeout;
             let membership = upstream.membership();
             let loads = membership.members().iter().map(|m| &*m.load);
@@ -201,8 +207,8 @@ async fn sweep_pool(routes: Vec<Arc<Route>>) {
 }
 
 async fn accept(
-    listener: tokio::net::TcpListener,
-    route: Arc<Route>,
+    socket: tokio::net::TcpListener,
+    listener: Arc<Listener>,
     mut signal: watch::Receiver<bool>,
     shutdown: Shutdown,
     open: mpsc::Sender<()>,
@@ -210,8 +216,8 @@ async fn accept(
     let stop = async move {
         let _ = signal.changed().await;
     };
-    let tls = route.tls.is_some();
-    accept_loop(listener, Arc::clone(&route), stop, |stream, admitted| {
+    let tls = listener.tls.is_some();
+    accept_loop(socket, listener, stop, |stream, admitted| {
         let _ = stream.set_nodelay(true);
         let (shutdown, open) = (shutdown.clone(), open.clone());
         if tls {

@@ -43,11 +43,18 @@ pub struct Upstream {
     policy: Arc<PolicyBinding>,
     settings: UpstreamSettings,
     retry: RetrySettings,
-    budget: RetryBudget,
-    admission: Admission,
+    /// Shared with the cluster's routes that override its settings.
+    shared: Arc<Shared>,
     connections: Option<Arc<ConnectionLimit>>,
     decay: Arc<LoadDecay>,
     tls: Option<Arc<Originator>>,
+}
+
+/// What a cluster counts over all the routes that reach it.
+#[derive(Debug)]
+struct Shared {
+    budget: RetryBudget,
+    admission: Admission,
     /// Connections whose TLS handshake failed.
     tls_failures: AtomicU64,
 }
@@ -90,12 +97,29 @@ impl Upstream {
             policy,
             settings,
             retry,
-            budget,
-            admission: Admission::default(),
+            shared: Arc::new(Shared {
+                budget,
+                admission: Admission::default(),
+                tls_failures: AtomicU64::new(0),
+            }),
             connections: None,
             decay: LoadDecay::new(DEFAULT_LOAD_DECAY),
             tls: None,
-            tls_failures: AtomicU64::new(0),
+        }
+    }
+
+    /// The same cluster with a route's `settings` and `retry` rules: its policy,
+    /// endpoints, connections, limits and retry budget are the cluster's.
+    pub fn overridden(&self, settings: UpstreamSettings, retry: RetrySettings) -> Self {
+        Self {
+            name: self.name.clone(),
+            policy: Arc::clone(&self.policy),
+            settings,
+            retry,
+            shared: Arc::clone(&self.shared),
+            connections: self.connections.clone(),
+            decay: Arc::clone(&self.decay),
+            tls: self.tls.clone(),
         }
     }
 
@@ -110,6 +134,12 @@ impl Upstream {
         self.tls.is_some()
     }
 
+    /// Whether the HTTP/1.1 fast path can reach its endpoints: cleartext, and
+    /// HTTP/1.1 at least for some requests.
+    pub(crate) fn fast_path(&self) -> bool {
+        self.settings.protocol != UpstreamProtocol::Http2 && self.tls.is_none()
+    }
+
     /// Its TLS client side, when it speaks TLS.
     pub fn originator(&self) -> Option<&Arc<Originator>> {
         self.tls.as_ref()
@@ -117,12 +147,14 @@ impl Upstream {
 
     /// Connections to its endpoints whose TLS handshake failed so far.
     pub fn tls_failures(&self) -> u64 {
-        self.tls_failures.load(Relaxed)
+        self.shared.tls_failures.load(Relaxed)
     }
 
     /// Caps the requests in flight to the cluster at `max`.
     pub fn with_max_requests(mut self, max: Option<u32>) -> Self {
-        self.admission.max = max;
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.admission.max = max;
+        }
         self
     }
 
@@ -165,13 +197,13 @@ impl Upstream {
     /// Admits a request unless the cluster has `max_requests` in flight already (then
     /// `None`, counted).
     pub(crate) fn admit(&self) -> Option<Admitted<'_>> {
-        let Some(max) = self.admission.max else {
+        let Some(max) = self.shared.admission.max else {
             return Some(Admitted(None));
         };
-        let active = &self.admission.active;
+        let active = &self.shared.admission.active;
         if active.fetch_add(1, Relaxed) >= max {
             active.fetch_sub(1, Relaxed);
-            self.admission.refused.fetch_add(1, Relaxed);
+            self.shared.admission.refused.fetch_add(1, Relaxed);
             return None;
         }
         Some(Admitted(Some(active)))
@@ -179,7 +211,7 @@ impl Upstream {
 
     /// Requests refused by `max_requests` since start.
     pub fn refused(&self) -> u64 {
-        self.admission.refused.load(Relaxed)
+        self.shared.admission.refused.load(Relaxed)
     }
 
     /// The retry rules.
@@ -216,7 +248,7 @@ impl Upstream {
                 Err(e) => {
                     e.record(&member.load, self.settings.connect_timeout);
                     if matches!(e, ConnectError::Tls(..)) {
-                        self.tls_failures.fetch_add(1, Relaxed);
+                        self.shared.tls_failures.fetch_add(1, Relaxed);
                     }
                     tracing::debug!(cluster = self.name(), endpoint = %member.address, "{e}");
                     *last = Some((e.status().as_u16(), e.to_string()));
@@ -233,7 +265,7 @@ impl Upstream {
     /// room and the budget a retry; false when they do not.
     pub(crate) async fn back_off(&self, attempts: u32, deadline: Instant) -> bool {
         let wait = self.retry.backoff(attempts, jitter());
-        if Instant::now() + wait >= deadline || !self.budget.try_retry() {
+        if Instant::now() + wait >= deadline || !self.shared.budget.try_retry() {
             return false;
         }
         tokio::time::sleep(wait).await;
@@ -242,7 +274,7 @@ impl Upstream {
 
     /// The retry budget.
     pub fn budget(&self) -> &RetryBudget {
-        &self.budget
+        &self.shared.budget
     }
 
     /// The cluster's name.

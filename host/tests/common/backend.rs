@@ -22,7 +22,8 @@ pub struct Backend {
     pub hits: Arc<AtomicUsize>,
 }
 
-/// Answers `name` after `delay`; echoes what it saw in `x-seen-*` headers. Paths:
+/// Answers `name` after `delay`; echoes what it saw in `x-seen-*` headers (`x-seen-target`:
+/// path and query). Paths:
 /// `/upload` counts the request body's bytes, `/download/N` streams N MiB.
 pub async fn named(name: &'static str, delay: Duration) -> Backend {
     serve(move |request| answer(name, delay, request)).await
@@ -95,6 +96,11 @@ async fn answer(name: &'static str, delay: Duration, request: Request<Incoming>)
     let client_cert = seen("x-forwarded-client-cert");
     let framing = format!("{}|{}", seen("content-length"), seen("transfer-encoding"));
     let version = format!("{:?}", request.version());
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
     let path = request.uri().path().to_string();
     let body: Body = if path == "/upload" {
         let mut bytes = 0usize;
@@ -122,6 +128,7 @@ async fn answer(name: &'static str, delay: Duration, request: Request<Incoming>)
         ("x-seen-version", version),
         ("x-seen-framing", framing),
         ("x-seen-client-cert", client_cert),
+        ("x-seen-target", target),
     ] {
         headers.insert(key, value.parse().unwrap());
     }

@@ -393,3 +393,104 @@ async fn the_access_log_writes_one_json_line_per_request() {
     let status = terminate(running);
     assert!(status.success(), "{status:?}");
 }
+
+/// `check-config` reports routes that can never match and clusters nothing sends to,
+/// and refuses route mistakes by key.
+#[test]
+fn check_config_reports_shadowed_routes_and_unused_clusters() {
+    let dir = common::temp_dir("check-config-routes");
+    let file = dir.join("routes.toml");
+    let clusters = "[[clusters]]\nname = \"a\"\nendpoints = [ { address = \"127.0.0.1:9001\" } ]\n\
+                    [[clusters]]\nname = \"b\"\nendpoints = [ { address = \"127.0.0.1:9002\" } ]\n\
+                    [[clusters]]\nname = \"spare\"\nendpoints = [ { address = \"127.0.0.1:9003\" } ]\n";
+    let routes = r#"
+[[listeners]]
+name = "web"
+listen = "127.0.0.1:8080"
+[[listeners.routes]]
+name = "api"
+match = { path_prefix = "/api" }
+cluster = "a"
+[[listeners.routes]]
+name = "api-users"
+match = { path_prefix = "/api/users", method = "GET" }
+cluster = "b"
+[[listeners.routes]]
+name = "split"
+clusters = [ { name = "a", weight = 1 }, { name = "b", weight = 0 } ]
+"#;
+    std::fs::write(&file, format!("{routes}{clusters}")).unwrap();
+    let out = check_config(&file);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "warning: listeners[0] (\"web\"): route \"api-users\" can never match: route \"api\" before it takes all its requests"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "warning: clusters[2] (\"spare\"): no listener or route sends requests to it"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("\"split\" can never"), "{stdout}");
+    for (from, to, expected) in [
+        (
+            "{ name = \"b\", weight = 0 }",
+            "{ name = \"b\", weight = 0 }, { name = \"spare\", weight = 0 }",
+            "",
+        ),
+        (
+            "{ name = \"a\", weight = 1 }",
+            "{ name = \"a\", weight = 0 }",
+            "listeners[0].routes[2].clusters: the weights sum to 0",
+        ),
+        (
+            "cluster = \"b\"",
+            "cluster = \"nope\"",
+            "listeners[0].routes[1].cluster: no cluster named \"nope\" (clusters: a, b, spare)",
+        ),
+        (
+            "match = { path_prefix = \"/api\" }",
+            "match = { path_regex = \"/api(\" }",
+            "listeners[0].routes[0].match.path_regex: \"/api(\" is not a valid regular expression",
+        ),
+        (
+            "name = \"split\"",
+            "name = \"split\"\nsticky = \"header\"",
+            "listeners[0].routes[2].sticky: \"header\": expected header:NAME",
+        ),
+        (
+            "name = \"api\"\n",
+            "name = \"api\"\nrespond = { status = 200 }\n",
+            "listeners[0].routes[0].cluster: a route needs exactly one of cluster, clusters or respond",
+        ),
+        (
+            "match = { path_prefix = \"/api\" }",
+            "match = { path_prefix = \"/api/../x\" }",
+            "listeners[0].routes[0].match.path_prefix: \"/api/../x\" must start with '/'",
+        ),
+        (
+            "name = \"web\"",
+            "name = \"web\"\ncluster = \"a\"",
+            "listeners[0].cluster: a listener with routes names its clusters in them",
+        ),
+    ] {
+        let text = format!("{routes}{clusters}").replace(from, to);
+        std::fs::write(&file, &text).unwrap();
+        let out = check_config(&file);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if expected.is_empty() {
+            assert!(out.status.success(), "{to}: {stderr}");
+            continue;
+        }
+        assert!(!out.status.success(), "{to}: accepted");
+        assert!(stderr.contains(expected), "{to}: {stderr}");
+    }
+}

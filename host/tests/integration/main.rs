@@ -23,6 +23,7 @@ mod proxy_forwarding;
 mod proxy_grpc;
 mod proxy_http1;
 mod retries;
+mod routes;
 mod tls;
 mod tls_upstream;
 

@@ -12,4 +12,4 @@ mod request;
 pub use binding::{PolicyBinding, PolicySetup};
 pub use cluster_policy::{ClusterPolicy, MAX_STATE_BYTES, Pick, PickSource, Preference};
 pub use component::PolicyComponent;
-pub use request::{RequestInfo, RequestView};
+pub use request::{RequestInfo, RequestView, hash_of, parse_hash_source};

@@ -113,7 +113,22 @@ fn method(name: &str) -> Method {
     }
 }
 
-fn hash_of(source: &HashSource, view: &impl RequestView) -> Option<u64> {
+/// Reads a hash source as configuration writes it (`header:NAME`, `cookie:NAME`,
+/// `path`, `authority` or `client-ip`), as the SDK does for policies.
+pub fn parse_hash_source(text: &str) -> Result<HashSource, String> {
+    use switchyard_policy_sdk::HashSource as Written;
+    Ok(match switchyard_policy_sdk::parse_hash_source(text)? {
+        Written::Header(name) => HashSource::Header(name),
+        Written::Cookie(name) => HashSource::Cookie(name),
+        Written::Path => HashSource::Path,
+        Written::Authority => HashSource::Authority,
+        Written::ClientIp => HashSource::ClientIp,
+    })
+}
+
+/// The hash key of `view` from `source` (what a pick's `hash-key` holds); `None` when
+/// the request lacks what it names.
+pub fn hash_of(source: &HashSource, view: &impl RequestView) -> Option<u64> {
     match source {
         HashSource::Header(name) => view.header(name).map(|v| hash_key(v.as_bytes())),
         HashSource::Cookie(name) => {

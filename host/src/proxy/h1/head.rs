@@ -160,6 +160,12 @@ impl<'h, 'b> RequestHead<'h, 'b> {
         })
     }
 
+    /// The request target as the client sent it.
+    #[cfg(test)]
+    fn target(&self) -> &'b str {
+        self.request.path.unwrap_or("/")
+    }
+
     /// The method.
     pub(super) fn method(&self) -> &'b str {
         self.request.method.unwrap_or("")
@@ -188,6 +194,7 @@ impl<'h, 'b> RequestHead<'h, 'b> {
             client,
             kept,
             identity,
+            to: None,
         }
     }
 
@@ -205,8 +212,9 @@ impl<'h, 'b> RequestHead<'h, 'b> {
         first.flatten().unwrap_or(client.scheme().as_bytes())
     }
 
-    /// Writes the head to send upstream, without `Host` when the client sent none and
-    /// without the final empty line: hop-by-hop fields removed (`TE: trailers` kept),
+    /// Writes the head to send upstream to `to`, without `Host` when the client sent
+    /// none (and `to` sets none) and without the final empty line: hop-by-hop fields
+    /// removed (`TE: trailers` kept),
     /// the client appended to `X-Forwarded-For` and `Forwarded`, `X-Forwarded-Proto`
     /// set (see `forwarded_proto`); the client's own `X-Forwarded-Client-Cert` left
     /// out unless `kept` keeps it; `_` spellings of those fields left out; the element
@@ -217,12 +225,16 @@ impl<'h, 'b> RequestHead<'h, 'b> {
         client: &ClientFields,
         kept: Kept,
         identity: Option<&str>,
+        to: Destination<'_>,
     ) {
         let headers = &*self.request.headers;
         out.extend_from_slice(self.method().as_bytes());
         out.push(b' ');
-        out.extend_from_slice(self.request.path.unwrap_or("/").as_bytes());
+        out.extend_from_slice(to.target.as_bytes());
         out.extend_from_slice(b" HTTP/1.1\r\n");
+        if let Some(host) = to.host {
+            write_field(out, b"host", host.as_bytes());
+        }
         let mut keep_te = false;
         let mut forwarded_for = false;
         for h in headers {
@@ -236,6 +248,7 @@ impl<'h, 'b> RequestHead<'h, 'b> {
                 continue;
             }
             if h.name.eq_ignore_ascii_case("content-length")
+                || (to.host.is_some() && h.name.eq_ignore_ascii_case("host"))
                 || h.name.eq_ignore_ascii_case(X_FORWARDED_PROTO)
                 || is_hop_by_hop(h.name)
                 || self.named.contains(h.name)
@@ -279,12 +292,37 @@ impl<'h, 'b> RequestHead<'h, 'b> {
     }
 }
 
-/// A request head as a policy sees it.
+/// Where a request goes upstream: its target (path and query) and the host that
+/// replaces the client's, as its route says.
+#[derive(Clone, Copy)]
+pub(super) struct Destination<'a> {
+    pub(super) target: &'a str,
+    pub(super) host: Option<&'a str>,
+}
+
+/// A request head as routes and policies see it.
 pub(super) struct View<'a, 'h, 'b> {
     head: &'a RequestHead<'h, 'b>,
     client: &'a ClientFields,
     kept: Kept,
     identity: Option<&'a str>,
+    /// Where it goes, once routed: a policy sees the target and host the endpoint gets.
+    to: Option<Destination<'a>>,
+}
+
+impl<'a, 'h, 'b> View<'a, 'h, 'b> {
+    /// The request as it goes `to` its endpoint.
+    pub(super) fn routed(&self, to: Destination<'a>) -> Self {
+        Self {
+            to: Some(to),
+            ..*self
+        }
+    }
+
+    /// The host the endpoint gets, when its route replaces the client's.
+    fn host(&self) -> Option<&'a str> {
+        self.to.and_then(|to| to.host)
+    }
 }
 
 /// Whether `name` is `X-Forwarded-Client-Cert`.
@@ -297,10 +335,13 @@ impl RequestView for View<'_, '_, '_> {
         self.head.method()
     }
     fn authority(&self) -> Option<&str> {
-        self.head.host
+        self.host().or(self.head.host)
     }
     fn path(&self) -> &str {
-        self.head.request.path.unwrap_or("/")
+        match self.to {
+            Some(to) => to.target,
+            None => self.head.request.path.unwrap_or("/"),
+        }
     }
     fn client_addr(&self) -> Option<SocketAddr> {
         Some(self.client.addr)
@@ -315,6 +356,11 @@ impl RequestView for View<'_, '_, '_> {
         if is_underscore_alias(name.as_bytes()) {
             return None;
         }
+        if let Some(host) = self.host()
+            && name.eq_ignore_ascii_case("host")
+        {
+            return Some(host);
+        }
         let h = self
             .head
             .request
@@ -327,25 +373,90 @@ impl RequestView for View<'_, '_, '_> {
 
 /// Writes a short plain-text response of the proxy's own.
 pub(super) fn write_text(out: &mut Vec<u8>, status: u16, message: &str, close: bool) {
-    use std::io::Write;
-    let reason = http::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("");
-    // Writing to a Vec cannot fail.
-    let _ = write!(
+    let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+    let headers = [(&b"content-type"[..], &b"text/plain; charset=utf-8"[..])];
+    write_response(
         out,
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n\
-         content-length: {}\r\n{}\r\n{message}\n",
+        status,
+        headers.into_iter(),
+        None,
         message.len() + 1,
-        if close { "connection: close\r\n" } else { "" },
+        close,
     );
+    out.extend_from_slice(message.as_bytes());
+    out.push(b'\n');
+}
+
+/// Writes a response of the proxy's own: `headers`, a `Content-Length` of `length`, and
+/// `body` unless it is left out (the answer to a HEAD request, or written next).
+pub(super) fn write_response<'h>(
+    out: &mut Vec<u8>,
+    status: http::StatusCode,
+    headers: impl Iterator<Item = (&'h [u8], &'h [u8])>,
+    body: Option<&[u8]>,
+    length: usize,
+    close: bool,
+) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        write_field(out, name, value);
+    }
+    write_length(out, length as u64);
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body.unwrap_or_default());
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::net::http1::{MAX_NAMED, header_slots};
+
+    /// Where a request goes unrouted: its own target and host.
+    fn as_sent<'a>(head: &RequestHead<'_, 'a>) -> Destination<'a> {
+        Destination {
+            target: head.target(),
+            host: None,
+        }
+    }
+
+    #[test]
+    fn a_route_sets_the_target_and_host_the_endpoint_and_policy_get() {
+        let raw = "GET /v2/../x?y HTTP/1.1\r\nHost: api.test\r\nAccept: */*\r\n\r\n";
+        let mut slots = header_slots();
+        let Parsed::Ready(head) = RequestHead::parse(raw.as_bytes(), &mut slots, 8192, u64::MAX)
+        else {
+            panic!("not taken");
+        };
+        let client = ClientFields::new("10.1.2.3:4000".parse().unwrap(), false);
+        let to = Destination {
+            target: "/x?y",
+            host: Some("internal.api"),
+        };
+        let mut out = Vec::new();
+        head.write_upstream(&mut out, &client, Kept::default(), None, to);
+        let written = String::from_utf8(out).unwrap();
+        assert!(
+            written.starts_with("GET /x?y HTTP/1.1\r\nhost: internal.api\r\nAccept: */*\r\n"),
+            "{written}"
+        );
+        // The client's host stays in Forwarded.
+        assert!(written.contains("host=\"api.test\""), "{written}");
+        let unrouted = head.view(&client, Kept::default(), None);
+        let view = unrouted.routed(to);
+        assert_eq!(
+            (view.path(), view.authority()),
+            ("/x?y", Some("internal.api"))
+        );
+        assert_eq!(view.header("host"), Some("internal.api"));
+        assert_eq!(unrouted.path(), "/v2/../x?y");
+    }
 
     fn upstream_head(raw: &str) -> String {
         upstream_head_keeping(raw, Kept::default())
@@ -363,6 +474,7 @@ mod tests {
             &ClientFields::new("10.1.2.3:4000".parse().unwrap(), false),
             kept,
             None,
+            as_sent(&head),
         );
         String::from_utf8(out).unwrap()
     }
@@ -445,7 +557,7 @@ mod tests {
             let view = head.view(&cleartext, kept, None);
             assert_eq!(view.header("X-Forwarded-Proto"), Some(seen), "{raw}");
             let mut out = Vec::new();
-            head.write_upstream(&mut out, &cleartext, kept, None);
+            head.write_upstream(&mut out, &cleartext, kept, None, as_sent(&head));
             let out = String::from_utf8(out).unwrap();
             let sent = format!("x-forwarded-proto: {seen}\r\n");
             assert!(out.ends_with(&sent), "{raw}: {out}");
@@ -475,7 +587,7 @@ mod tests {
             "nor its `_` spelling"
         );
         let mut out = Vec::new();
-        head.write_upstream(&mut out, &fields, kept, identity);
+        head.write_upstream(&mut out, &fields, kept, identity, as_sent(&head));
         let out = String::from_utf8(out).unwrap();
         assert!(!out.contains("forged"), "{out}");
         assert!(

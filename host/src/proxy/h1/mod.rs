@@ -28,14 +28,16 @@ use crate::proxy::buffers::{self, Scratch};
 use crate::proxy::client_stream::ClientStream;
 use crate::proxy::connection_limit::Socket;
 use crate::proxy::headers::{ClientFields, Kept};
-use crate::proxy::listener::{ClientFault, Route};
+use crate::proxy::listener::{ClientFault, Listener};
 use crate::proxy::pool::{self, ConnectError};
 use crate::proxy::retry::{ATTEMPTS_HEADER, idempotent_method};
+use crate::proxy::route::{Action, Respond};
+use crate::proxy::upstream::Upstream;
 use crate::tls::ClientIdentity;
 use bytes::{Buf, BytesMut};
-use head::{RequestHead, write_text};
+use head::{Destination, RequestHead, write_response, write_text};
 use std::pin::Pin;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use switchyard_policy::RequestView;
 use switchyard_policy::cluster::{InFlight, Member, Outcome};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -71,7 +73,7 @@ pub(crate) async fn serve<S: ClientStream>(
     stream: &mut S,
     client: &ClientFields,
     identity: Option<&ClientIdentity>,
-    route: &Route,
+    listener: &Listener,
     input: BytesMut,
     signal: &watch::Receiver<bool>,
     mut timer: Pin<&mut Sleep>,
@@ -85,7 +87,8 @@ pub(crate) async fn serve<S: ClientStream>(
         stream,
         client,
         identity: identity.and_then(|i| i.element().to_str().ok()),
-        route,
+        listener,
+        body_idle: listener.body_idle(),
         input,
         out,
         head,
@@ -97,8 +100,8 @@ pub(crate) async fn serve<S: ClientStream>(
     let shutdown = watcher.wait_for(|&down| down);
     tokio::pin!(shutdown);
     loop {
-        let request = match conn.next_request(timer.as_mut()).await {
-            Some(Parsed::Ready(request)) => request,
+        let taken = match conn.next_request(timer.as_mut()).await {
+            Some(Parsed::Ready(taken)) => taken,
             None | Some(Parsed::Partial) => return Ended::Closed,
             Some(Parsed::Handoff) => return Ended::Handoff(std::mem::take(&mut conn.input)),
             Some(Parsed::Refuse(status)) => {
@@ -108,13 +111,22 @@ pub(crate) async fn serve<S: ClientStream>(
                     431 => "request head too large",
                     _ => "malformed request",
                 };
-                route.stats.count(ClientFault::of_status(status));
+                listener.stats.count(ClientFault::of_status(status));
                 conn.reply(status, why, true, timer.as_mut()).await;
                 return Ended::Closed;
             }
         };
-        let closing = request.close || *signal.borrow();
-        if !conn.forward(request, closing, timer.as_mut()).await {
+        let kept_open = match taken {
+            Taken::Forward(request) => {
+                let closing = request.close || *signal.borrow();
+                conn.forward(request, closing, timer.as_mut()).await
+            }
+            Taken::Direct(direct) => {
+                let closing = direct.close || *signal.borrow();
+                conn.answer(direct, closing, timer.as_mut()).await
+            }
+        };
+        if !kept_open {
             return if conn.cut_short {
                 Ended::CutShort
             } else {
@@ -132,8 +144,37 @@ pub(crate) async fn serve<S: ClientStream>(
     }
 }
 
+/// What the fast path took from the client's input.
+enum Taken<'a> {
+    /// A request to forward.
+    Forward(Request<'a>),
+    /// A request the proxy answers itself.
+    Direct(Direct<'a>),
+}
+
+/// A request answered by the proxy: by its route's direct answer, or 404 when no route
+/// matched.
+struct Direct<'a> {
+    /// Bytes of its head and body.
+    len: usize,
+    /// A HEAD request (the answer has no body).
+    head: bool,
+    /// The client asked to close afterwards.
+    close: bool,
+    /// The answer; `None`: no route matched.
+    respond: Option<&'a Respond>,
+    /// The route's name, `-` for none.
+    route: &'a str,
+    /// As [`Request::logged`].
+    logged: Option<(String, String, Instant)>,
+}
+
 /// A request taken by the fast path: its head rewritten for upstream in `Conn::out`.
-struct Request {
+struct Request<'a> {
+    /// The cluster its route chose.
+    upstream: &'a Upstream,
+    /// Its route's name.
+    route: &'a str,
     /// Bytes of its head in the input.
     head_len: usize,
     /// Bytes of its head and body.
@@ -183,15 +224,10 @@ struct Answer {
 }
 
 /// Writes the access-log line of `request` when the access log is on.
-fn log_access(
-    upstream: &crate::proxy::Upstream,
-    request: &Request,
-    status: u16,
-    endpoint: Option<&Member>,
-    attempts: u32,
-) {
+fn log_access(request: &Request<'_>, status: u16, endpoint: Option<&Member>, attempts: u32) {
     if let Some((method, path, started)) = &request.logged {
         Access {
+            route: request.route,
             method,
             path,
             status,
@@ -199,7 +235,7 @@ fn log_access(
             attempts,
             started: *started,
         }
-        .log(upstream);
+        .log(Some(request.upstream));
     }
 }
 
@@ -226,7 +262,10 @@ struct Conn<'a, S> {
     client: &'a ClientFields,
     /// The client's verified identity, as its `X-Forwarded-Client-Cert` element.
     identity: Option<&'a str>,
-    route: &'a Route,
+    listener: &'a Listener,
+    /// The longest `body_idle` of the listener's clusters: the bound on writing the
+    /// proxy's own answers.
+    body_idle: Duration,
     /// Bytes from the client not yet consumed.
     input: BytesMut,
     /// The head being sent (upstream or to the client), and body bytes with it.
@@ -239,11 +278,11 @@ struct Conn<'a, S> {
     cut_short: bool,
 }
 
-impl<S: ClientStream> Conn<'_, S> {
+impl<'a, S: ClientStream> Conn<'a, S> {
     /// Reads until a whole request is buffered (one has begun in the input), or what
     /// the fast path does not take; `None` when the client left, a refusal with 408
     /// when the request did not arrive within the header read timeout.
-    async fn next_request(&mut self, mut timer: Pin<&mut Sleep>) -> Option<Parsed<Request>> {
+    async fn next_request(&mut self, mut timer: Pin<&mut Sleep>) -> Option<Parsed<Taken<'a>>> {
         let mut waiting = false;
         loop {
             match self.take_request() {
@@ -254,7 +293,7 @@ impl<S: ClientStream> Conn<'_, S> {
             // those that do not.
             if !waiting {
                 waiting = true;
-                let deadline = Instant::now() + self.route.limits.header_read_timeout;
+                let deadline = Instant::now() + self.listener.limits.header_read_timeout;
                 timer.as_mut().reset(deadline.into());
             }
             self.input.reserve(READ_CHUNK);
@@ -278,7 +317,7 @@ impl<S: ClientStream> Conn<'_, S> {
         mut shutdown: Pin<&mut impl Future>,
         mut timer: Pin<&mut Sleep>,
     ) -> Option<bool> {
-        let wait = HOT.min(self.route.limits.idle_timeout);
+        let wait = HOT.min(self.listener.limits.idle_timeout);
         timer.as_mut().reset((Instant::now() + wait).into());
         self.input.reserve(READ_CHUNK);
         tokio::select! {
@@ -291,10 +330,12 @@ impl<S: ClientStream> Conn<'_, S> {
         }
     }
 
-    /// Parses the buffered request, asks the policy and writes the upstream head.
-    fn take_request(&mut self) -> Parsed<Request> {
+    /// Parses the buffered request and routes it: for a cluster on the fast path's
+    /// reach, asks its policy and writes the upstream head; hands over one for another.
+    fn take_request(&mut self) -> Parsed<Taken<'a>> {
         let mut slots = header_slots();
-        let limits = &self.route.limits;
+        let listener: &'a Listener = self.listener;
+        let limits = &listener.limits;
         let max_body = limits.max_request_body_bytes.unwrap_or(u64::MAX);
         let head =
             match RequestHead::parse(&self.input, &mut slots, limits.max_header_bytes, max_body) {
@@ -303,48 +344,146 @@ impl<S: ClientStream> Conn<'_, S> {
                 Parsed::Handoff => return Parsed::Handoff,
                 Parsed::Refuse(status) => return Parsed::Refuse(status),
             };
-        let kept = Kept::new(self.route.forward_client_cert, self.route.forwarded_proto);
+        let kept = Kept::new(listener.forward_client_cert, listener.forwarded_proto);
         let view = head.view(self.client, kept, self.identity);
-        let pick = self.route.upstream.pick(&view);
-        let idempotent_header = self.route.upstream.retry().idempotent_header.as_deref();
-        self.out.clear();
-        head.write_upstream(&mut self.out, self.client, kept, self.identity);
         let method = head.method();
-        Parsed::Ready(Request {
+        let len = head.head_len + head.body_len;
+        let (close, head_request) = (head.wants_close(), method == "HEAD");
+        let logged = || {
+            let access_log = listener.access_log;
+            access_log.then(|| (method.to_string(), view.path().to_string(), Instant::now()))
+        };
+        let routed = listener.routes.route(&view);
+        let forward = match routed.as_ref().map(|r| &r.rule.action) {
+            Some(Action::Forward(forward)) => forward,
+            answered => {
+                let respond = match answered {
+                    Some(Action::Respond(respond)) => Some(respond),
+                    _ => None,
+                };
+                let route = match &routed {
+                    Some(routed) => {
+                        routed.rule.count();
+                        &*routed.rule.name
+                    }
+                    None => {
+                        listener.stats.unrouted();
+                        "-"
+                    }
+                };
+                return Parsed::Ready(Taken::Direct(Direct {
+                    len,
+                    head: head_request,
+                    close,
+                    respond,
+                    route,
+                    logged: logged(),
+                }));
+            }
+        };
+        let Some(routed) = routed else {
+            return Parsed::Handoff;
+        };
+        let upstream: &'a Upstream = forward.split.choose(&view);
+        if !upstream.fast_path() {
+            return Parsed::Handoff;
+        }
+        routed.rule.count();
+        let to = Destination {
+            target: &routed.target,
+            host: forward.host.as_deref(),
+        };
+        let pick = upstream.pick(&view.routed(to));
+        let idempotent_header = upstream.retry().idempotent_header.as_deref();
+        self.out.clear();
+        head.write_upstream(&mut self.out, self.client, kept, self.identity, to);
+        Parsed::Ready(Taken::Forward(Request {
+            upstream,
+            route: &routed.rule.name,
             head_len: head.head_len,
-            len: head.head_len + head.body_len,
-            head: method == "HEAD",
+            len,
+            head: head_request,
             idempotent: idempotent_method(method)
                 || idempotent_header.is_some_and(|name| view.header(name).is_some()),
-            close: head.wants_close(),
-            logged: self
-                .route
-                .upstream
-                .settings()
-                .access_log
-                .then(|| (method.to_string(), view.path().to_string(), Instant::now())),
+            close,
+            logged: logged(),
             pick,
-        })
+        }))
+    }
+
+    /// Answers a request the proxy answers itself. Whether the connection stays open.
+    async fn answer(&mut self, answer: Direct<'a>, close: bool, timer: Pin<&mut Sleep>) -> bool {
+        self.input.advance(answer.len);
+        self.out.clear();
+        let status = match answer.respond {
+            Some(respond) => {
+                let headers = respond
+                    .headers
+                    .iter()
+                    .map(|(name, value)| (name.as_str().as_bytes(), value.as_bytes()));
+                let body = (!answer.head).then_some(&respond.body[..]);
+                write_response(
+                    &mut self.out,
+                    respond.status,
+                    headers,
+                    body,
+                    respond.body.len(),
+                    close,
+                );
+                respond.status.as_u16()
+            }
+            None => {
+                let (status, text) = (http::StatusCode::NOT_FOUND, b"no route for this request\n");
+                let body = (!answer.head).then_some(&text[..]);
+                let headers = [(&b"content-type"[..], &b"text/plain; charset=utf-8"[..])];
+                write_response(
+                    &mut self.out,
+                    status,
+                    headers.into_iter(),
+                    body,
+                    text.len(),
+                    close,
+                );
+                404
+            }
+        };
+        if let Some((method, path, started)) = &answer.logged {
+            let access = Access {
+                route: answer.route,
+                method,
+                path,
+                status,
+                endpoint: None,
+                attempts: 0,
+                started: *started,
+            };
+            access.log(None);
+        }
+        self.stream
+            .write_within(&self.out, self.body_idle, timer)
+            .await
+            && !close
     }
 
     /// Forwards a request along its pick and relays the response. A failed attempt of
     /// an idempotent request moves to the next endpoint of the pick, after a jittered
     /// backoff, while the cluster's retries, the retry budget and the request timeout
     /// allow. Whether the client connection stays open.
-    async fn forward(&mut self, request: Request, close: bool, mut timer: Pin<&mut Sleep>) -> bool {
-        let route = self.route;
+    async fn forward(
+        &mut self,
+        request: Request<'a>,
+        close: bool,
+        mut timer: Pin<&mut Sleep>,
+    ) -> bool {
+        let upstream = request.upstream;
         // Held until the response head, as on the general path: a client reading a
         // long body slowly does not keep the cluster's slot.
-        let Some(admitted) = route.upstream.admit() else {
+        let Some(admitted) = upstream.admit() else {
             self.input.advance(request.len);
-            log_access(&route.upstream, &request, 503, None, 0);
-            let message = format!(
-                "cluster {}: too many requests in flight",
-                route.upstream.name()
-            );
+            log_access(&request, 503, None, 0);
+            let message = format!("cluster {}: too many requests in flight", upstream.name());
             return self.reply(503, &message, close, timer).await;
         };
-        let upstream = &route.upstream;
         let settings = *upstream.settings();
         let retry = upstream.retry();
         let retrying = retry.enabled()
@@ -392,15 +531,11 @@ impl<S: ClientStream> Conn<'_, S> {
                         last = Some((status, format!("{} answered {status}", member.address)));
                         continue;
                     }
-                    log_access(
-                        &self.route.upstream,
-                        &request,
-                        status,
-                        Some(member),
-                        attempts,
-                    );
+                    log_access(&request, status, Some(member), attempts);
                     drop(admitted);
-                    break Some(self.deliver(member, answer, attempts, timer.as_mut()).await);
+                    let delivered =
+                        self.deliver(upstream, member, answer, attempts, timer.as_mut());
+                    break Some(delivered.await);
                 }
                 Attempt::Failed(failure, in_flight, elapsed) => {
                     let Some((status, message)) = failure.answer(member, settings.per_try_timeout)
@@ -427,19 +562,15 @@ impl<S: ClientStream> Conn<'_, S> {
         if let Some(kept_open) = kept_open {
             return kept_open;
         }
-        let (status, message) = last.unwrap_or_else(|| {
-            (
-                503,
-                format!("no endpoint in cluster {}", self.route.upstream.name()),
-            )
-        });
-        log_access(&self.route.upstream, &request, status, tried, attempts);
+        let (status, message) =
+            last.unwrap_or_else(|| (503, format!("no endpoint in cluster {}", upstream.name())));
+        log_access(&request, status, tried, attempts);
         self.out.clear();
         write_text(&mut self.out, status, &message, close);
         if attempts > 1 {
             add_attempts(&mut self.out, attempts);
         }
-        let idle = self.route.upstream.settings().body_idle;
+        let idle = upstream.settings().body_idle;
         self.stream.write_within(&self.out, idle, timer).await && !close
     }
 
@@ -459,7 +590,7 @@ impl<S: ClientStream> Conn<'_, S> {
         member: &Member,
         mut socket: Socket,
         reused: bool,
-        request: &Request,
+        request: &Request<'_>,
         close: bool,
         mut timer: Pin<&mut Sleep>,
     ) -> Attempt {
@@ -472,7 +603,7 @@ impl<S: ClientStream> Conn<'_, S> {
             // The endpoint closed the idle connection as the request went out, so it
             // never saw it: send it once more on a new connection.
             self.write_request(request);
-            result = match pool::connect(member.socket, self.route.upstream.dial()).await {
+            result = match pool::connect(member.socket, request.upstream.dial()).await {
                 Ok(fresh) => {
                     socket = fresh;
                     self.send(&mut socket, request.head, close, timer).await
@@ -488,7 +619,7 @@ impl<S: ClientStream> Conn<'_, S> {
                 latency: started.elapsed(),
             }),
             Err(failure) => {
-                tracing::debug!(cluster = self.route.upstream.name(), endpoint = %member.address, ?failure);
+                tracing::debug!(cluster = request.upstream.name(), endpoint = %member.address, ?failure);
                 Attempt::Failed(failure, in_flight, started.elapsed())
             }
         }
@@ -498,6 +629,7 @@ impl<S: ClientStream> Conn<'_, S> {
     /// the response body has ended. Whether the client connection stays open.
     async fn deliver(
         &mut self,
+        upstream: &Upstream,
         member: &Member,
         answer: Answer,
         attempts: u32,
@@ -512,10 +644,11 @@ impl<S: ClientStream> Conn<'_, S> {
         if attempts > 1 {
             add_attempts(&mut self.out, attempts);
         }
-        match self.relay(&mut socket, &head, timer).await {
+        let idle = upstream.settings().body_idle;
+        match self.relay(&mut socket, &head, idle, timer).await {
             Relayed::Complete => {
                 if head.reusable && self.upstream_input.is_empty() {
-                    let max_idle = self.route.upstream.settings().max_idle;
+                    let max_idle = upstream.settings().max_idle;
                     pool::checkin_socket(member.socket, socket, max_idle);
                 }
                 in_flight.finish(latency, Outcome::Status(head.status));
@@ -556,7 +689,7 @@ impl<S: ClientStream> Conn<'_, S> {
                     Parsed::Ready(head) if head.interim() => {
                         self.upstream_input.advance(head.head_len);
                         // Its own bound: the timer is the request's.
-                        let idle = self.route.upstream.settings().body_idle;
+                        let idle = self.body_idle;
                         // Boxed: rare, and its timer would make every request's
                         // future larger.
                         let written = Box::pin(async {
@@ -601,9 +734,9 @@ impl<S: ClientStream> Conn<'_, S> {
         &mut self,
         socket: &mut TcpStream,
         head: &ResponseHead,
+        idle: Duration,
         mut timer: Pin<&mut Sleep>,
     ) -> Relayed {
-        let idle = self.route.upstream.settings().body_idle;
         let mut framing = head.framing;
         let Ok((used, mut done)) = framing.advance(&self.upstream_input) else {
             return Relayed::Broken;
@@ -657,8 +790,10 @@ impl<S: ClientStream> Conn<'_, S> {
     ) -> bool {
         self.out.clear();
         write_text(&mut self.out, status, message, close);
-        let idle = self.route.upstream.settings().body_idle;
-        self.stream.write_within(&self.out, idle, timer).await && !close
+        self.stream
+            .write_within(&self.out, self.body_idle, timer)
+            .await
+            && !close
     }
 }
 
