@@ -91,7 +91,7 @@ fn main() {
         runtime
             .block_on(client.put(format!("/bench/small/{i}"), address.to_string(), None))
             .unwrap();
-        took.push(until(upstream, |m| {
+        took.push(until(&upstream, |m| {
             m.members().iter().any(|e| e.socket == address)
         }));
     }
@@ -115,7 +115,7 @@ fn main() {
     let started = Instant::now();
     let big = proxy(&engine, &url, "/bench/big/");
     let upstream = big.upstream("svc").unwrap();
-    until(upstream, |m| m.len() == BIG);
+    until(&upstream, |m| m.len() == BIG);
     let loaded = started.elapsed();
     let request = RequestInfo::get("/");
     let first = Instant::now();

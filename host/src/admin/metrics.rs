@@ -72,7 +72,7 @@ pub(crate) fn render(
             &[("listener", name)],
             stats.unrouted_requests() as f64,
         );
-        for rule in listener.routes.rules() {
+        for rule in listener.routes.load().rules() {
             families.counter(
                 "switchyard_route_requests_total",
                 "Requests a route took: sent to its clusters or answered directly.",

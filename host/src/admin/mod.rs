@@ -11,16 +11,22 @@
 //! - `GET /tls`: each TLS listener's certificates (file, names, not-after), when they
 //!   were loaded, the last refused reload and failed handshakes by reason.
 //! - `POST /policies/reload`: rescans the policy directory now; answers what it did.
+//! - `GET /config`: the running configuration's digest, when it was loaded, what only
+//!   a restart would apply, and the last reload refused with its reason.
+//! - `POST /config/reload`: reloads the configuration file (as SIGHUP does); answers
+//!   200 with `GET /config`'s body, or 422 with the reason nothing changed.
 //!
 //! With `admin.token_file` set, every request needs `Authorization: Bearer <token>`
 //! (401 otherwise; `GET /metrics` may be left public with `metrics_public`).
 
 mod clusters;
+mod config;
 mod metrics;
 mod policies;
 mod record;
 mod server;
 mod tls;
 
+pub use config::{ConfigControl, ConfigStatus};
 pub use record::{ClusterRecord, ListenerRecord};
-pub use server::{AdminAccess, AdminServer};
+pub use server::{AdminAccess, AdminServer, Topology};

@@ -29,5 +29,5 @@ pub struct ListenerRecord {
     /// Its TLS termination: certificates, reload errors, failed handshakes.
     pub tls: Option<Arc<Terminator>>,
     /// Its routes, with the requests each took.
-    pub routes: Arc<Routes>,
+    pub routes: Arc<arc_swap::ArcSwap<Routes>>,
 }

@@ -1,9 +1,10 @@
 //! The admin listener: plain HTTP/1.1 on its own thread, so that it answers even when
 //! the workers are saturated, and so that a slow admin call never delays traffic.
 
-use super::{ClusterRecord, ListenerRecord};
-use crate::admin::{clusters, metrics, policies, tls};
+use super::{ClusterRecord, ConfigControl, ListenerRecord};
+use crate::admin::{clusters, config, metrics, policies, tls};
 use crate::proxy::{Backoff, Failures, Spare, out_of_descriptors};
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
@@ -35,6 +36,18 @@ pub struct AdminAccess {
     pub metrics_public: bool,
 }
 
+/// What the admin API reports on and who may use it: replaced whole when the
+/// configuration is reloaded.
+#[derive(Clone, Default)]
+pub struct Topology {
+    /// Who may use the API.
+    pub access: AdminAccess,
+    /// Every cluster, in configuration order.
+    pub clusters: Vec<ClusterRecord>,
+    /// Every listener.
+    pub listeners: Vec<ListenerRecord>,
+}
+
 /// A running admin listener; dropping it stops it.
 pub struct AdminServer {
     addr: SocketAddr,
@@ -43,20 +56,19 @@ pub struct AdminServer {
 }
 
 impl AdminServer {
-    /// Binds `addr` and serves the admin API for `registry`, `clusters` and the
-    /// `listeners` (by name) on a thread of its own, to those `access` lets in.
+    /// Binds `addr` and serves the admin API for `registry`, the `topology` (as it is
+    /// at each request) and the running configuration (`config`) on a thread of its
+    /// own.
     pub fn start(
         addr: SocketAddr,
-        access: AdminAccess,
         registry: Arc<PolicyRegistry>,
-        clusters: Vec<ClusterRecord>,
-        listeners: Vec<ListenerRecord>,
+        topology: Arc<ArcSwap<Topology>>,
+        config: Arc<dyn ConfigControl>,
     ) -> std::io::Result<Self> {
         let state = Arc::new(State {
-            access,
             registry,
-            clusters,
-            listeners,
+            topology,
+            config,
         });
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
@@ -93,10 +105,9 @@ impl Drop for AdminServer {
 
 /// What the admin API reports on and acts upon.
 struct State {
-    access: AdminAccess,
     registry: Arc<PolicyRegistry>,
-    clusters: Vec<ClusterRecord>,
-    listeners: Vec<ListenerRecord>,
+    topology: Arc<ArcSwap<Topology>>,
+    config: Arc<dyn ConfigControl>,
 }
 
 /// Accepts admin connections until stopped. Out of descriptors, it lets go of a spare
@@ -166,7 +177,8 @@ async fn serve(
 
 async fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     let method = request.method();
-    if !authorized(&state.access, request) {
+    let topology = state.topology.load_full();
+    if !authorized(&topology.access, request) {
         let mut response = error(
             StatusCode::UNAUTHORIZED,
             "this admin API needs `Authorization: Bearer <token>` (admin.token_file)",
@@ -185,13 +197,13 @@ async fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Byte
     }
     match request.uri().path() {
         "/clusters" if method == Method::GET => {
-            json(StatusCode::OK, &clusters::status(&state.clusters))
+            json(StatusCode::OK, &clusters::status(&topology.clusters))
         }
         "/policies" if method == Method::GET => {
             json(StatusCode::OK, &policies::status(&state.registry.status()))
         }
         "/metrics" if method == Method::GET => {
-            let body = metrics::render(&state.registry, &state.clusters, &state.listeners);
+            let body = metrics::render(&state.registry, &topology.clusters, &topology.listeners);
             let mut response = Response::new(Full::new(Bytes::from(body)));
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -201,8 +213,23 @@ async fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Byte
         }
         "/tls" if method == Method::GET => json(
             StatusCode::OK,
-            &tls::status(&state.listeners, &state.clusters),
+            &tls::status(&topology.listeners, &topology.clusters),
         ),
+        "/config" if method == Method::GET => {
+            json(StatusCode::OK, &config::to_json(&state.config.status()))
+        }
+        "/config/reload" if method == Method::POST => {
+            // A reload compiles policies and reads files: off this thread's event loop.
+            let control = Arc::clone(&state.config);
+            match tokio::task::spawn_blocking(move || control.reload()).await {
+                Ok(Ok(status)) => json(StatusCode::OK, &config::to_json(&status)),
+                Ok(Err(reason)) => error(StatusCode::UNPROCESSABLE_ENTITY, &reason),
+                Err(e) => error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("reload failed: {e}"),
+                ),
+            }
+        }
         "/policies/reload" if method == Method::POST => {
             // A rescan compiles; keep it off this thread's event loop.
             let registry = Arc::clone(&state.registry);
@@ -214,12 +241,12 @@ async fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Byte
                 ),
             }
         }
-        "/clusters" | "/policies" | "/policies/reload" | "/metrics" | "/tls" => {
-            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
-        }
+        "/clusters" | "/policies" | "/policies/reload" | "/metrics" | "/tls" | "/config"
+        | "/config/reload" => error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
         _ => error(
             StatusCode::NOT_FOUND,
-            "not found; try GET /clusters, GET /policies, GET /tls, GET /metrics or POST /policies/reload",
+            "not found; try GET /clusters, GET /policies, GET /tls, GET /config, GET /metrics, \
+             POST /policies/reload or POST /config/reload",
         ),
     }
 }

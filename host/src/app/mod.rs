@@ -1,36 +1,35 @@
 //! The composition root: the one place that knows every part. [`App::start`] builds
-//! the running proxy from a [`Config`] — the policy registry and the clusters
-//! ([`Clusters`]), their membership controllers, the fleet watch, the listeners and
-//! their workers, the policy directory and certificate watchers and the admin API — and
+//! the running proxy from a [`Config`] — the policy registry, the clusters with their
+//! membership controllers, the fleet watch, the listeners and their workers, the
+//! policy directory and certificate watchers and the admin API — and
 //! [`App::shutdown`] stops it. `run`, `demo`, `check-config` and the tests all start
 //! here; nothing below imports it.
 //!
-//! What is built from a configuration ([`Clusters`], the listeners' routes) is kept
-//! apart from what runs it (threads, sockets), so that a configuration reload can build
-//! anew from a new file, swap it in and drain the old.
+//! A configuration is applied whole by `live`, at start and on each reload (SIGHUP,
+//! `POST /config/reload`, a change to the file with `[config] watch`): built and
+//! checked in full first, then swapped in, keeping what did not change.
 
 mod clusters;
+mod live;
 mod routes;
 mod settings;
 
-pub use clusters::Clusters;
 pub use routes::DEFAULT_ROUTE;
 pub use settings::worker_count;
 
-use crate::admin::{AdminServer, ClusterRecord, ListenerRecord};
-use crate::config::{Config, ConfigError, check_policies, load_file};
-use crate::fleet::{Fleet, Steered};
-use crate::membership::Controllers;
-use crate::proxy::{
-    Bound, Descriptors, Listener, ListenerSpec, ListenerStats, Server, Upstream, raise_limit,
-};
-use crate::reload::{CertificateWatcher, PolicyWatcher};
-use crate::tls::{Reload, Terminator};
+use crate::admin::{AdminServer, ClusterRecord, ConfigControl, ConfigStatus};
+use crate::config::{Config, ConfigError, check_policies, load_file, load_text};
+use crate::proxy::{Descriptors, Routes, Upstream, raise_limit};
+use crate::reload::PolicyWatcher;
+use crate::tls::Terminator;
 use anyhow::Context;
+use live::Live;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use switchyard_policy::{PolicyEngine, PolicyRegistry, builtin_names, builtin_scorer_names};
+use switchyard_policy::{
+    ComponentCache, PolicyEngine, PolicyRegistry, builtin_names, builtin_scorer_names,
+};
 
 /// Reads and validates the configuration file at `path`, the policies it names
 /// included: each a built-in or a file in its policy directory.
@@ -45,31 +44,74 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
+/// As [`load`], with the SHA-256 (hex) of the file's text.
+pub fn load_with_digest(path: &Path) -> Result<(Config, String), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.display().to_string(),
+        message: format!("cannot read: {e}"),
+    })?;
+    let config = load_text(path, &text)?;
+    let balancers: Vec<&str> = builtin_names().collect();
+    let scorers: Vec<&str> = builtin_scorer_names().collect();
+    check_policies(&config, &balancers, &scorers).map_err(|message| ConfigError {
+        file: path.display().to_string(),
+        message,
+    })?;
+    let digest = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&text));
+    let hex = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Ok((config, hex))
+}
+
 /// Builds what [`App::start`] would from `config` (policies, clusters, listeners and
 /// their TLS files) without binding or starting anything: the first problem, if any,
 /// else what works but looks like a mistake (see [`warnings`]).
 pub fn check(config: &Config, engine: &PolicyEngine) -> anyhow::Result<Vec<String>> {
-    let built = Clusters::build(config, engine, 1)?;
-    let (listeners, _) = routes(config, &built.clusters)?;
-    Ok(warnings(config, &listeners))
+    let registry = registry(config, engine);
+    let mut records = Vec::new();
+    for i in 0..config.clusters.len() {
+        records.push(clusters::build(config, i, &registry, 1, None)?.record);
+    }
+    let by_name: routes::ByName<'_> = config
+        .clusters
+        .iter()
+        .zip(&records)
+        .map(|(cluster, record)| (cluster.name.as_str(), (cluster, &record.upstream)))
+        .collect();
+    let mut tables = Vec::new();
+    for (i, listener) in config.listeners.iter().enumerate() {
+        if let Some(tls) = &listener.tls {
+            Terminator::new(&listener.name, &format!("listeners[{i}].tls"), tls)?;
+        }
+        tables.push(routes::build(config, i, listener, &by_name)?);
+    }
+    Ok(warnings(config, &tables))
 }
 
-/// What a configuration's listeners do that is likely a mistake: routes that can never
-/// match (an earlier route takes all their requests), and clusters no listener sends
-/// anything to.
-fn warnings(config: &Config, listeners: &[ListenerSpec]) -> Vec<String> {
+/// The policy registry for `config`'s policy directory and cache.
+fn registry(config: &Config, engine: &PolicyEngine) -> Arc<PolicyRegistry> {
+    Arc::new(PolicyRegistry::new(
+        engine.clone(),
+        config.policies.dir.clone(),
+        ComponentCache::new(settings::cache_dir(&config.policies)),
+    ))
+}
+
+/// What a configuration's listeners (their route `tables`, in order) do that is likely
+/// a mistake: routes that can never match (an earlier route takes all their requests),
+/// and clusters no listener sends anything to.
+fn warnings(config: &Config, tables: &[Routes]) -> Vec<String> {
     let mut found = Vec::new();
-    for (i, listener) in listeners.iter().enumerate() {
-        for (shadowed, by) in listener.serves.routes.shadowed() {
+    for ((i, listener), table) in config.listeners.iter().enumerate().zip(tables) {
+        for (shadowed, by) in table.shadowed() {
             found.push(format!(
                 "listeners[{i}] ({:?}): route {:?} can never match: route {:?} before it takes all its requests",
                 listener.name, shadowed.name, by.name
             ));
         }
     }
-    let used: Vec<&str> = listeners
+    let used: Vec<&str> = tables
         .iter()
-        .flat_map(|l| l.serves.routes.targets())
+        .flat_map(|t| t.targets())
         .map(|u| u.name())
         .collect();
     for (i, cluster) in config.clusters.iter().enumerate() {
@@ -85,97 +127,52 @@ fn warnings(config: &Config, listeners: &[ListenerSpec]) -> Vec<String> {
 
 /// A running proxy.
 pub struct App {
-    registry: Arc<PolicyRegistry>,
-    clusters: Vec<ClusterRecord>,
-    controllers: Controllers,
-    server: Server,
+    live: Arc<Live>,
     watcher: Option<PolicyWatcher>,
-    /// Every TLS listener's side, reloaded on SIGHUP too.
-    tls: Vec<Arc<dyn Reload>>,
-    certificates: Option<CertificateWatcher>,
     admin: Option<AdminServer>,
-    fleet: Option<Fleet>,
 }
 
 impl App {
     /// Builds every cluster's policy, binds every listener, starts the workers, the
     /// membership controllers, the fleet watch, the policy directory watcher and the
-    /// admin listener.
+    /// admin listener. Its configuration cannot be reloaded from a file: see
+    /// [`start_from_file`](Self::start_from_file).
     pub fn start(config: &Config, engine: &PolicyEngine) -> anyhow::Result<Self> {
+        Self::start_with(None, config.clone(), String::new(), engine)
+    }
+
+    /// As [`start`](Self::start), from the configuration file at `path` (read and
+    /// checked as [`load`] does), which reloads read again.
+    pub fn start_from_file(path: &Path, engine: &PolicyEngine) -> anyhow::Result<Self> {
+        let (config, digest) = load_with_digest(path)?;
+        Self::start_with(Some(path), config, digest, engine)
+    }
+
+    fn start_with(
+        path: Option<&Path>,
+        config: Config,
+        digest: String,
+        engine: &PolicyEngine,
+    ) -> anyhow::Result<Self> {
         // First: whatever is opened below may need it.
         raise_limit();
-        let workers = worker_count(config);
-        let Clusters {
-            registry,
-            clusters,
-            controllers,
-        } = Clusters::build(config, engine, workers)?;
-        let controllers = Controllers::start(controllers).context("starting the health thread")?;
-        let fleet = match &config.etcd {
-            Some(fleet) => {
-                let steered = config
-                    .clusters
-                    .iter()
-                    .zip(&clusters)
-                    .map(|(cluster, record)| Steered {
-                        binding: Arc::clone(record.upstream.binding()),
-                        default: (
-                            settings::policy_name(cluster).to_string(),
-                            settings::policy_config(cluster),
-                        ),
-                    })
-                    .collect();
-                let started = Fleet::start(fleet, Arc::clone(&registry), steered);
-                Some(started.context("starting the fleet watch")?)
-            }
-            None => None,
-        };
-        let (listeners, records) = routes(config, &clusters)?;
-        for warning in warnings(config, &listeners) {
-            tracing::warn!("{warning}");
+        let registry = registry(&config, engine);
+        let workers = worker_count(&config);
+        let path = path.map(Path::to_path_buf);
+        let live = Live::new(path, Arc::clone(&registry), workers, config.drain_timeout.0)?;
+        let (policies, admin) = (config.policies.clone(), config.admin.clone());
+        if let Err(e) = live.apply(config, digest) {
+            live.shutdown();
+            return Err(e);
         }
-        // Every listener's and cluster's TLS files, reloaded when they change.
-        let listeners_tls = records.iter().filter_map(|r| r.tls.clone());
-        let clusters_tls = clusters
-            .iter()
-            .filter_map(|c| c.upstream.originator().cloned());
-        let tls: Vec<Arc<dyn Reload>> = listeners_tls
-            .map(|t| t as Arc<dyn Reload>)
-            .chain(clusters_tls.map(|o| o as Arc<dyn Reload>))
-            .collect();
-        let certificates = match tls.is_empty() {
-            true => None,
-            false => Some(
-                CertificateWatcher::start(tls.clone())
-                    .context("watching the certificates' directories")?,
-            ),
-        };
-        let bound = Bound::bind(listeners, workers)?;
-        let watcher = match (&config.policies.dir, config.policies.watch) {
-            (Some(dir), true) => {
-                let watcher = PolicyWatcher::start(Arc::clone(&registry), dir)
-                    .with_context(|| format!("policies.dir: watching {}", dir.display()))?;
-                // Catch what changed between the first load and the watch.
-                registry.rescan();
-                Some(watcher)
+        let started = Self::watch_and_serve_admin(&live, &registry, &policies, admin.as_ref());
+        let (watcher, admin) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                live.shutdown();
+                return Err(e);
             }
-            _ => None,
         };
-        let admin = match &config.admin {
-            Some(admin) => Some(
-                AdminServer::start(
-                    admin.listen.0,
-                    settings::admin_access(admin)?,
-                    Arc::clone(&registry),
-                    clusters.clone(),
-                    records,
-                )
-                .with_context(|| format!("admin.listen: binding {}", admin.listen.0))?,
-            ),
-            None => None,
-        };
-        // Counted once all else is open, before any client is accepted, so that the
-        // clients' share leaves what the proxy itself holds.
         let descriptors = Descriptors::get();
         tracing::info!(
             limit = descriptors.limit,
@@ -183,23 +180,48 @@ impl App {
             for_clients = descriptors.for_clients,
             "file descriptors"
         );
-        let server = bound.serve(config.drain_timeout.0)?;
         Ok(Self {
-            registry,
-            clusters,
-            controllers,
-            server,
+            live,
             watcher,
-            tls,
-            certificates,
             admin,
-            fleet,
         })
+    }
+
+    /// The policy directory's watch and the admin listener, as configured.
+    fn watch_and_serve_admin(
+        live: &Arc<Live>,
+        registry: &Arc<PolicyRegistry>,
+        policies: &crate::config::model::PoliciesConfig,
+        admin: Option<&crate::config::model::AdminConfig>,
+    ) -> anyhow::Result<(Option<PolicyWatcher>, Option<AdminServer>)> {
+        let watcher = match (&policies.dir, policies.watch) {
+            (Some(dir), true) => {
+                let watcher = PolicyWatcher::start(Arc::clone(registry), dir)
+                    .with_context(|| format!("policies.dir: watching {}", dir.display()))?;
+                // Catch what changed between the first load and the watch.
+                registry.rescan();
+                Some(watcher)
+            }
+            _ => None,
+        };
+        let admin = match admin {
+            Some(admin) => Some(
+                AdminServer::start(
+                    admin.listen.0,
+                    Arc::clone(registry),
+                    Arc::clone(live.topology()),
+                    Arc::clone(live) as Arc<dyn ConfigControl>,
+                )
+                .with_context(|| format!("admin.listen: binding {}", admin.listen.0))?,
+            ),
+            None => None,
+        };
+        Ok((watcher, admin))
     }
 
     /// The loaded policies: their versions, and reloads.
     pub fn registry(&self) -> &Arc<PolicyRegistry> {
-        &self.registry
+        self.live.registry()
     }
 
     /// Where the admin API listens, when configured.
@@ -207,91 +229,52 @@ impl App {
         self.admin.as_ref().map(AdminServer::addr)
     }
 
+    /// Reads the configuration file again and applies it, as SIGHUP and `POST
+    /// /config/reload` do: how things stand then, or why nothing changed.
+    pub fn reload(&self) -> Result<ConfigStatus, String> {
+        self.live.reload()
+    }
+
+    /// The running configuration: its digest, when it was loaded, the last reload
+    /// refused.
+    pub fn config_status(&self) -> ConfigStatus {
+        self.live.status()
+    }
+
     /// Reads every TLS listener's and cluster's certificate files again (as their
     /// watch does when they change).
     pub fn reload_certificates(&self) {
-        for tls in &self.tls {
-            tls.reload();
-        }
+        self.live.reload_certificates();
     }
 
     /// The address listener `name` is bound to (useful with port 0).
     pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
         self.listeners()
-            .iter()
+            .into_iter()
             .find(|(n, _)| n == name)
-            .map(|(_, a)| *a)
+            .map(|(_, a)| a)
     }
 
     /// Every listener's name and address.
-    pub fn listeners(&self) -> &[(String, SocketAddr)] {
-        self.server.listeners()
+    pub fn listeners(&self) -> Vec<(String, SocketAddr)> {
+        self.live.listeners()
     }
 
     /// The cluster named `name`.
-    pub fn cluster(&self, name: &str) -> Option<&ClusterRecord> {
-        self.clusters.iter().find(|c| c.upstream.name() == name)
+    pub fn cluster(&self, name: &str) -> Option<ClusterRecord> {
+        self.live.cluster(name)
     }
 
     /// The upstream of the cluster named `name`.
-    pub fn upstream(&self, name: &str) -> Option<&Arc<Upstream>> {
-        self.cluster(name).map(|c| &c.upstream)
+    pub fn upstream(&self, name: &str) -> Option<Arc<Upstream>> {
+        self.cluster(name).map(|c| c.upstream)
     }
 
     /// Stops accepting, lets in-flight requests finish (up to the drain timeout), and
     /// waits for the workers.
     pub fn shutdown(self) {
-        drop(self.fleet);
         drop(self.watcher);
-        drop(self.certificates);
-        self.server.shutdown();
-        drop(self.controllers);
+        self.live.shutdown();
         drop(self.admin);
     }
-}
-
-/// Each listener with its routes (and its TLS, its files read now), and what the admin
-/// API shows of each.
-fn routes(
-    config: &Config,
-    clusters: &[ClusterRecord],
-) -> anyhow::Result<(Vec<ListenerSpec>, Vec<ListenerRecord>)> {
-    let by_name: routes::ByName<'_> = config
-        .clusters
-        .iter()
-        .zip(clusters)
-        .map(|(cluster, record)| (cluster.name.as_str(), (cluster, &record.upstream)))
-        .collect();
-    let mut specs = Vec::new();
-    let mut records = Vec::new();
-    for (i, listener) in config.listeners.iter().enumerate() {
-        let tls = match &listener.tls {
-            Some(tls) => {
-                let keys = format!("listeners[{i}].tls");
-                Some(Arc::new(Terminator::new(&listener.name, &keys, tls)?))
-            }
-            None => None,
-        };
-        let serves = Arc::new(Listener {
-            routes: Arc::new(routes::build(config, i, listener, &by_name)?),
-            limits: settings::client_limits(listener),
-            stats: Arc::new(ListenerStats::default()),
-            tls,
-            forward_client_cert: listener.forward_client_cert,
-            forwarded_proto: listener.forwarded_proto,
-            access_log: config.log.access,
-        });
-        records.push(ListenerRecord {
-            name: listener.name.clone(),
-            stats: Arc::clone(&serves.stats),
-            tls: serves.tls.clone(),
-            routes: Arc::clone(&serves.routes),
-        });
-        specs.push(ListenerSpec {
-            name: listener.name.clone(),
-            addr: listener.listen.0,
-            serves,
-        });
-    }
-    Ok((specs, records))
 }

@@ -45,7 +45,7 @@ pub fn run(once: bool, listen: SocketAddr, requests: usize) -> anyhow::Result<()
     let engine = PolicyEngine::new().map_err(|e| anyhow::anyhow!("{e:#}"))?;
     let proxy = App::start(&config, &engine)?;
     let addr = proxy.listener_addr("demo").expect("the demo listener");
-    let upstream = Arc::clone(proxy.upstream("demo").expect("the demo cluster"));
+    let upstream = proxy.upstream("demo").expect("the demo cluster");
     println!(
         "Switchyard demo: proxy on http://{addr}, policy `{DEFAULT_POLICY}` (embedded WebAssembly component)"
     );

@@ -14,7 +14,7 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let signals = runtime.block_on(async { Signals::install() })?;
-    let proxy = App::start(&config, &engine)?;
+    let proxy = App::start_from_file(path, &engine)?;
     for (name, addr) in proxy.listeners() {
         tracing::info!(listener = name.as_str(), %addr, workers = worker_count(&config), "listening");
     }
@@ -47,11 +47,15 @@ pub fn check(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits for SIGINT or SIGTERM; on SIGHUP, rescans the policy directory and reads the
-/// certificates again.
+/// Waits for SIGINT or SIGTERM; on SIGHUP, reloads the configuration file (when the
+/// proxy runs from one), rescans the policy directory and reads the certificates again.
 pub(crate) async fn serve_until_stopped(mut signals: Signals, proxy: &App) {
     while let Asked::Rescan = signals.next().await {
-        tracing::info!("SIGHUP: rescanning the policy directory, reloading certificates");
+        tracing::info!(
+            "SIGHUP: reloading the configuration, rescanning the policy directory, reloading certificates"
+        );
+        // This thread only waits for signals: the reload may block it.
+        let _ = proxy.reload();
         proxy.registry().rescan();
         proxy.reload_certificates();
     }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// A whole configuration file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Worker threads; every core when absent.
@@ -34,12 +34,24 @@ pub struct Config {
     /// Take each cluster's policy and policy configuration from etcd, so that one
     /// `etcdctl put` steers a whole fleet of proxies.
     pub etcd: Option<FleetConfig>,
+    /// How this file is followed while the proxy runs.
+    #[serde(default)]
+    pub config: FileConfig,
+}
+
+/// `[config]`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Reload the whole configuration when this file changes (as on SIGHUP).
+    #[serde(default)]
+    pub watch: bool,
 }
 
 /// `[etcd]`: per cluster, `PREFIX/clusters/NAME/policy` (a policy name) and
 /// `PREFIX/clusters/NAME/policy_config` (a JSON object) override the file's `policy`
 /// and `policy_config` while they exist.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FleetConfig {
     /// etcd client URLs, e.g. `http://127.0.0.1:2379`.
@@ -50,7 +62,7 @@ pub struct FleetConfig {
 }
 
 /// `[admin]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// Address of the admin HTTP listener; one that is not loopback needs `token_file`.
@@ -64,7 +76,7 @@ pub struct AdminConfig {
 }
 
 /// `[policies]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PoliciesConfig {
     /// Directory of `NAME.wasm` components, relative to the config file.
@@ -96,7 +108,7 @@ fn default_true() -> bool {
 }
 
 /// `[[listeners]]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
     /// Name, for logs.
@@ -141,7 +153,7 @@ pub struct ListenerConfig {
 
 /// `[[listeners.routes]]`: which requests (`match`), and where they go: one `cluster`,
 /// a weighted split over `clusters`, or a direct answer (`respond`).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Name in the access log and metrics; its index when absent.
@@ -172,7 +184,7 @@ pub struct RouteConfig {
 }
 
 /// `match` of a route: every condition given must hold.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct MatchConfig {
     /// `api.example.com`, or `*.example.com` for any name below it; case-insensitive,
@@ -196,7 +208,7 @@ pub struct MatchConfig {
 }
 
 /// What a header of a route's `match` must be.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(untagged)]
 pub enum HeaderMatchConfig {
     /// Exactly this value.
@@ -214,7 +226,7 @@ pub enum HeaderMatchConfig {
 }
 
 /// One side of a weighted split.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct WeightedCluster {
     /// The cluster.
@@ -224,7 +236,7 @@ pub struct WeightedCluster {
 }
 
 /// `rewrite` of a route.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RewriteConfig {
     /// Replaces the path prefix the route matched (`match.path_prefix`).
@@ -234,7 +246,7 @@ pub struct RewriteConfig {
 }
 
 /// `timeouts` of a route: each replaces the cluster's.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RouteTimeoutsConfig {
     /// From the first attempt to the response headers, retries included.
@@ -246,7 +258,7 @@ pub struct RouteTimeoutsConfig {
 }
 
 /// `retries` of a route: each replaces the cluster's.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RouteRetriesConfig {
     /// Attempts per request, the first included.
@@ -260,7 +272,7 @@ pub struct RouteRetriesConfig {
 }
 
 /// `respond` of a route: the proxy's own answer.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RespondConfig {
     /// The status, 200 to 599.
@@ -275,7 +287,7 @@ pub struct RespondConfig {
 
 /// `[listeners.tls]`: the listener's certificates, and whether clients must present
 /// one. File paths are relative to the configuration file.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerTlsConfig {
     /// The default certificate chain (PEM, leaf first): for clients that send no
@@ -295,7 +307,7 @@ pub struct ListenerTlsConfig {
 }
 
 /// One certificate of a listener, for the server names it serves.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CertificateConfig {
     /// Names it is chosen for: exact (`api.example.com`) or a wildcard for one label
@@ -362,7 +374,7 @@ pub enum UpstreamProtocol {
 
 /// `[clusters.tls]`: TLS to the cluster's endpoints. File paths are relative to the
 /// configuration file.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterTlsConfig {
     /// CA certificates (PEM) the endpoints' certificates must chain to; the system's
@@ -382,7 +394,7 @@ pub struct ClusterTlsConfig {
 }
 
 /// `[[clusters]]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
     /// Name that listeners refer to.
@@ -456,7 +468,7 @@ pub enum ProbeKind {
 }
 
 /// `[clusters.health_check]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheckConfig {
     /// Probe kind.
@@ -521,7 +533,7 @@ impl<'de> Deserialize<'de> for StatusRange {
 }
 
 /// `policy_limits` of a cluster.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyLimitsConfig {
     /// CPU deadline of one pick.
@@ -561,7 +573,7 @@ impl<'de> Deserialize<'de> for ConfigValue {
 }
 
 /// `discovery` of a cluster.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum DiscoveryConfig {
     /// The cluster's `endpoints` list.
@@ -621,7 +633,7 @@ pub enum DnsRecord {
 }
 
 /// One endpoint of a static cluster.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointConfig {
     /// `ip:port`.
@@ -638,7 +650,7 @@ pub struct EndpointConfig {
 }
 
 /// `[clusters.timeouts]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TimeoutsConfig {
     /// Establishing an upstream connection.
@@ -668,7 +680,7 @@ impl Default for TimeoutsConfig {
 }
 
 /// `[log]`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
     /// `text` (the default) or `json`, one object per line.
@@ -691,7 +703,7 @@ pub enum LogFormat {
 }
 
 /// `[clusters.limits]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterLimitsConfig {
     /// Requests in flight to the cluster at once; more are answered 503 at once.
@@ -716,7 +728,7 @@ impl Default for ClusterLimitsConfig {
 }
 
 /// `[clusters.circuit_breaker]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BreakerConfig {
     /// Failure percentage over the window that opens an endpoint's breaker …
@@ -737,7 +749,7 @@ pub struct BreakerConfig {
 }
 
 /// `[clusters.retries]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RetriesConfig {
     /// Attempts per request, the first included; 1 turns retries off.
@@ -786,7 +798,7 @@ impl Default for RetriesConfig {
 }
 
 /// `[clusters.pool]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PoolConfig {
     /// Idle HTTP/1.1 connections kept per endpoint and worker.

@@ -44,6 +44,8 @@ pub struct MembershipController {
     reports: Arc<Reports>,
     view: Arc<HealthView>,
     discovery: Option<Discovery>,
+    /// New endpoint lists for a static cluster (a configuration reload's).
+    updates: Option<watch::Receiver<Option<Endpoints>>>,
     /// What endpoints discovery adds get: fading figures, breakers.
     setup: Option<LoadSetup>,
     /// The id the next discovered endpoint gets.
@@ -83,6 +85,7 @@ impl MembershipController {
             reports,
             view,
             discovery: None,
+            updates: None,
             setup: None,
             next_id,
         }
@@ -96,6 +99,18 @@ impl MembershipController {
             setup: Some(setup),
             ..self
         }
+    }
+
+    /// The same, its endpoints replaced by each list sent on the answer (a static
+    /// cluster's, on reload); those added are set up as `setup` says.
+    pub fn with_updates(self, setup: LoadSetup) -> (Self, EndpointUpdates) {
+        let (sender, updates) = watch::channel(None);
+        let controller = Self {
+            updates: Some(updates),
+            setup: Some(setup),
+            ..self
+        };
+        (controller, EndpointUpdates(sender))
     }
 
     /// A member for a newly discovered endpoint.
@@ -127,6 +142,9 @@ impl MembershipController {
             tokio::spawn(discovery.run(out));
             discovered
         });
+        if discovered.is_none() {
+            discovered = self.updates.take();
+        }
         let mut probes = Probes {
             spec: self.probe.clone(),
             runtime: probing,
@@ -159,6 +177,16 @@ impl MembershipController {
             }
             judge.publish_if_changed();
         }
+    }
+}
+
+/// Where a static cluster's new endpoint list goes, to be merged as discovery's is.
+pub struct EndpointUpdates(watch::Sender<Option<Endpoints>>);
+
+impl EndpointUpdates {
+    /// Replaces the cluster's endpoints by `endpoints`.
+    pub fn send(&self, endpoints: Endpoints) {
+        let _ = self.0.send(Some(endpoints));
     }
 }
 

@@ -10,64 +10,82 @@
 
 mod controller;
 
-pub use controller::MembershipController;
+pub use controller::{EndpointUpdates, MembershipController};
 
 use tokio::sync::watch;
 
-/// The membership threads, running every controlled cluster until dropped.
+/// The membership threads, running controlled clusters until dropped: started with
+/// the first controller, and given more (or asked to stop one) as configuration
+/// reloads add and remove clusters.
+#[derive(Default)]
 pub struct Controllers {
+    threads: Option<Threads>,
+}
+
+/// The probing and judging threads.
+struct Threads {
     stop: watch::Sender<bool>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    probing: tokio::runtime::Handle,
+    judging: tokio::runtime::Handle,
+    joined: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// A controller running; dropping this stops it.
+pub struct Running {
+    _stop: watch::Sender<bool>,
 }
 
 impl Controllers {
-    /// Starts the threads for `controllers`; with none, starts nothing.
-    pub fn start(controllers: Vec<MembershipController>) -> std::io::Result<Self> {
+    /// Runs `controller` until the answer is dropped (or these threads are); starts
+    /// the threads first if they are not running yet.
+    pub fn run(&mut self, controller: MembershipController) -> std::io::Result<Running> {
+        let threads = match &mut self.threads {
+            Some(threads) => threads,
+            None => self.threads.insert(Threads::start()?),
+        };
         let (stop, signal) = watch::channel(false);
-        let mut threads = Vec::new();
-        if !controllers.is_empty() {
-            let probing = runtime()?;
-            let handle = probing.handle().clone();
-            let mut stopped = signal.clone();
-            threads.push(spawn("switchyard-probe", move || {
-                probing.block_on(async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                })
-            })?);
-            let judging = runtime()?;
-            threads.push(spawn("switchyard-health", move || {
-                judging.block_on(async move {
-                    let tasks: Vec<_> = controllers
-                        .into_iter()
-                        .map(|m| tokio::spawn(m.run(handle.clone(), signal.clone())))
-                        .collect();
-                    for task in tasks {
-                        let _ = task.await;
-                    }
-                })
-            })?);
-        }
-        Ok(Self { stop, threads })
+        let probing = threads.probing.clone();
+        threads.judging.spawn(controller.run(probing, signal));
+        Ok(Running { _stop: stop })
     }
 }
 
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+impl Threads {
+    fn start() -> std::io::Result<Self> {
+        let (stop, signal) = watch::channel(false);
+        let mut joined = Vec::new();
+        let mut handles = Vec::new();
+        for name in ["switchyard-probe", "switchyard-health"] {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            handles.push(runtime.handle().clone());
+            let mut stopped = signal.clone();
+            joined.push(
+                std::thread::Builder::new()
+                    .name(name.into())
+                    .spawn(move || {
+                        runtime.block_on(async move {
+                            let _ = stopped.wait_for(|stop| *stop).await;
+                        })
+                    })?,
+            );
+        }
+        let judging = handles.pop().expect("two runtimes");
+        let probing = handles.pop().expect("two runtimes");
+        Ok(Self {
+            stop,
+            probing,
+            judging,
+            joined,
+        })
+    }
 }
 
-fn spawn(
-    name: &str,
-    body: impl FnOnce() + Send + 'static,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new().name(name.into()).spawn(body)
-}
-
-impl Drop for Controllers {
+impl Drop for Threads {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
-        for thread in self.threads.drain(..) {
+        for thread in self.joined.drain(..) {
             let _ = thread.join();
         }
     }

@@ -9,6 +9,7 @@
 
 use crate::proxy::listener::{Listener, Refusal};
 use crate::proxy::pool;
+use arc_swap::ArcSwap;
 use std::fs::File;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -188,11 +189,11 @@ pub fn out_of_descriptors(e: &std::io::Error) -> bool {
     )
 }
 
-/// Accepts on `listener` until `stop` completes, handing each admitted connection to
-/// `serve`.
+/// Accepts on `socket` until `stop` completes, handing each connection admitted by the
+/// listener serving then (a reload may replace it) to `serve`.
 pub(crate) async fn accept_loop(
     socket: TcpListener,
-    listener: Arc<Listener>,
+    listener: &ArcSwap<Listener>,
     stop: impl Future<Output = ()>,
     mut serve: impl FnMut(TcpStream, Admitted),
 ) {
@@ -207,10 +208,11 @@ pub(crate) async fn accept_loop(
         match accepted {
             Ok((stream, _)) => {
                 backoff = Backoff::default();
-                match admit(&listener) {
+                let current = listener.load_full();
+                match admit(&current) {
                     Ok(admitted) => serve(stream, admitted),
                     // Dropped: closed at once, the client told so.
-                    Err(reason) => listener.stats.refuse(reason),
+                    Err(reason) => current.stats.refuse(reason),
                 }
             }
             Err(e) => {
@@ -220,7 +222,7 @@ pub(crate) async fn accept_loop(
                 if short && pool::close_idle() > 0 {
                     continue;
                 }
-                let shed = short && shed_one(&socket, &listener);
+                let shed = short && shed_one(&socket, &listener.load());
                 failures.note(&e, shed);
                 // The backlog keeps the listener readable: without a pause this would
                 // spin. The pause grows while the shortage lasts.

@@ -182,12 +182,6 @@ async fn serve_http1_connection<S: ClientStream>(
     signal: &watch::Receiver<bool>,
     (mut deadline, mut timer, mut stopping): Wait<'_, impl Future>,
 ) {
-    // The fast path speaks cleartext HTTP/1.1 upstream (it hands over a request routed
-    // elsewhere), and leaves joining a client's own X-Forwarded-Client-Cert with its
-    // verified identity to the general path.
-    let fast = listener.has_fast_targets()
-        && (client.identity.is_none()
-            || listener.forward_client_cert == ForwardClientCert::SanitizeSet);
     let idle = listener.limits.idle_timeout;
     loop {
         if input.is_empty() {
@@ -197,6 +191,12 @@ async fn serve_http1_connection<S: ClientStream>(
                 return Box::pin(close(stream)).await;
             }
         }
+        // The fast path speaks cleartext HTTP/1.1 upstream (it hands over a request
+        // routed elsewhere), and leaves joining a client's own X-Forwarded-Client-Cert
+        // with its verified identity to the general path.
+        let fast = listener.has_fast_targets()
+            && (client.identity.is_none()
+                || listener.forward_client_cert == ForwardClientCert::SanitizeSet);
         let ended = if fast {
             // Written into its allocation: a request's future is large, and built on
             // the stack it would be copied there.

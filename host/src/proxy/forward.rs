@@ -72,7 +72,8 @@ pub(crate) async fn forward(
         request: &request,
         client: client.addr,
     };
-    let Some(routed) = listener.routes.route(&view) else {
+    let routes = listener.routes.load_full();
+    let Some(routed) = routes.route(&view) else {
         listener.stats.unrouted();
         let response = text(StatusCode::NOT_FOUND, "no route for this request".into());
         return finish(None, "-", response, None, 0, logged);

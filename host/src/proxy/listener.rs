@@ -8,6 +8,7 @@ use crate::config::model::{ForwardClientCert, ForwardedProto};
 use crate::proxy::route::RouteTable;
 use crate::proxy::upstream::Upstream;
 use crate::tls::Terminator;
+use arc_swap::ArcSwap;
 use http::StatusCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -22,8 +23,9 @@ pub type Routes = RouteTable<Arc<Upstream>>;
 
 /// What one listener serves.
 pub struct Listener {
-    /// Where its requests go.
-    pub routes: Arc<Routes>,
+    /// Where its requests go: swapped on reload, shared by every version of the
+    /// listener, so that the connections it accepted before take the new routes too.
+    pub routes: Arc<ArcSwap<Routes>>,
     /// What its clients may do.
     pub limits: ClientLimits,
     /// What it counts against its clients.
@@ -42,14 +44,15 @@ impl Listener {
     /// The longest `body_idle` of its clusters: how long a connection's relayed bodies
     /// and the proxy's own answers may pause.
     pub fn body_idle(&self) -> Duration {
-        let idle = self.routes.targets().map(|u| u.settings().body_idle);
+        let routes = self.routes.load();
+        let idle = routes.targets().map(|u| u.settings().body_idle);
         idle.max().unwrap_or(Duration::from_secs(60))
     }
 
     /// Whether some route of it leads to a cluster the HTTP/1.1 fast path reaches
     /// (cleartext HTTP/1.1 endpoints).
     pub(crate) fn has_fast_targets(&self) -> bool {
-        self.routes.targets().any(|u| u.fast_path())
+        self.routes.load().targets().any(|u| u.fast_path())
     }
 }
 

@@ -38,5 +38,5 @@ pub use connection_limit::{ConnectionLimit, Overflow};
 pub use listener::{
     ClientFault, ClientLimits, Listener, ListenerStats, MIN_HEADER_BYTES, Refusal, Routes,
 };
-pub use server::{Bound, ListenerSpec, Server};
+pub use server::{ClusterList, Server, Sockets};
 pub use upstream::{Upstream, UpstreamSettings};

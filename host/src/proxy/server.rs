@@ -1,13 +1,22 @@
 //! Serving listeners: each bound on every worker with `SO_REUSEPORT`, one
 //! single-threaded runtime per worker thread (the nginx model: no work stealing, no
 //! lock between workers), graceful drain.
+//!
+//! Listeners come and go while the workers run (a configuration reload): a new one is
+//! bound first ([`Sockets::bind`]) and then served ([`Server::add`]); a removed one
+//! stops accepting and its connections finish their requests and close
+//! ([`Server::remove`]). A listener kept across a reload keeps its sockets: what it
+//! serves is swapped in its slot (`ArcSwap<Listener>`), and each new connection takes
+//! what is there then.
 
 use crate::proxy::accept::accept_loop;
 use crate::proxy::buffers;
 use crate::proxy::downstream::{self, Shutdown};
 use crate::proxy::listener::Listener;
 use crate::proxy::pool;
+use crate::proxy::upstream::Upstream;
 use anyhow::Context;
+use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,101 +26,158 @@ use tokio::sync::{mpsc, watch};
 /// How often a worker sweeps its pool of idle upstream connections.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
-/// A listener to serve.
-pub struct ListenerSpec {
-    /// Its name, in logs and metrics.
-    pub name: String,
-    /// The address to bind (port 0: any free port).
-    pub addr: SocketAddr,
-    /// What it serves.
-    pub serves: Arc<Listener>,
+/// Every cluster the proxy serves now, for the workers' sweeps; replaced on reload.
+pub type ClusterList = Arc<ArcSwap<Vec<Arc<Upstream>>>>;
+
+/// A listener bound once for each worker, not serving yet.
+pub struct Sockets {
+    sockets: Vec<std::net::TcpListener>,
+    addr: SocketAddr,
 }
 
-/// Listeners bound on every worker and the workers' runtimes made, not serving yet.
-pub struct Bound {
-    sockets: Vec<Vec<(std::net::TcpListener, Arc<Listener>)>>,
-    runtimes: Vec<tokio::runtime::Runtime>,
-    listeners: Vec<(String, SocketAddr)>,
-}
-
-impl Bound {
-    /// Binds each of `listeners` once for each of `workers` threads, and makes their
-    /// runtimes, so that a failure stops the start instead of a worker.
-    pub fn bind(listeners: Vec<ListenerSpec>, workers: usize) -> anyhow::Result<Self> {
-        let mut sockets: Vec<Vec<(std::net::TcpListener, Arc<Listener>)>> =
-            (0..workers).map(|_| Vec::new()).collect();
-        let mut bound = Vec::new();
-        for listener in listeners {
-            let mut addr = listener.addr;
-            refuse_if_taken(addr)
-                .with_context(|| format!("listener {:?}: binding {addr}", listener.name))?;
-            for worker in &mut sockets {
-                let socket = bind(addr)
-                    .with_context(|| format!("listener {:?}: binding {addr}", listener.name))?;
-                addr = socket.local_addr()?;
-                worker.push((socket, Arc::clone(&listener.serves)));
-            }
-            bound.push((listener.name, addr));
+impl Sockets {
+    /// Binds `addr` once for each of `workers` threads; an error names the listener.
+    pub fn bind(name: &str, addr: SocketAddr, workers: usize) -> anyhow::Result<Self> {
+        let context = || format!("listener {name:?}: binding {addr}");
+        refuse_if_taken(addr).with_context(context)?;
+        let mut sockets = Vec::with_capacity(workers);
+        let mut bound = addr;
+        for _ in 0..workers {
+            let socket = bind(bound).with_context(context)?;
+            bound = socket.local_addr()?;
+            sockets.push(socket);
         }
-        let runtimes = (0..sockets.len())
-            .map(|_| {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .context("starting a worker's runtime")
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             sockets,
-            runtimes,
-            listeners: bound,
+            addr: bound,
         })
     }
 
-    /// Starts the workers: they serve until [`Server::shutdown`], then let requests in
-    /// flight finish for up to `drain`.
-    pub fn serve(self, drain: Duration) -> anyhow::Result<Server> {
-        let (shutdown, signal) = watch::channel(false);
-        let workers = self
-            .sockets
-            .into_iter()
-            .zip(self.runtimes)
-            .enumerate()
-            .map(|(i, (bound, runtime))| {
-                let signal = signal.clone();
-                std::thread::Builder::new()
-                    .name(format!("switchyard-worker-{i}"))
-                    .spawn(move || run_worker(runtime, bound, signal, drain))
-                    .context("starting a worker thread")
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Server {
-            listeners: self.listeners,
-            shutdown,
-            workers,
-        })
+    /// The address bound (with port 0: the port chosen).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
+}
+
+/// One worker thread.
+struct Worker {
+    runtime: tokio::runtime::Handle,
+    /// Cloned by every accept loop and connection; the worker drains until all are gone.
+    open: Option<mpsc::Sender<()>>,
+    /// Tells the worker to drain and stop.
+    stop: watch::Sender<bool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// A listener being served.
+struct Served {
+    name: String,
+    addr: SocketAddr,
+    /// Stops its accept loop on each worker, and tells its connections to finish.
+    stops: Vec<watch::Sender<bool>>,
 }
 
 /// Workers serving listeners.
 pub struct Server {
-    listeners: Vec<(String, SocketAddr)>,
-    shutdown: watch::Sender<bool>,
-    workers: Vec<std::thread::JoinHandle<()>>,
+    workers: Vec<Worker>,
+    listeners: Vec<Served>,
 }
 
 impl Server {
+    /// Starts `workers` worker threads, serving nothing yet; on shutdown, requests in
+    /// flight may finish for up to `drain`. Each sweeps idle pooled connections to the
+    /// endpoints of `clusters`.
+    pub fn start(workers: usize, drain: Duration, clusters: ClusterList) -> anyhow::Result<Self> {
+        let workers = (0..workers)
+            .map(|i| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("starting a worker's runtime")?;
+                let handle = runtime.handle().clone();
+                let (open, all_closed) = mpsc::channel::<()>(1);
+                let (stop, stopped) = watch::channel(false);
+                let clusters = Arc::clone(&clusters);
+                let thread = std::thread::Builder::new()
+                    .name(format!("switchyard-worker-{i}"))
+                    .spawn(move || run_worker(runtime, clusters, stopped, all_closed, drain))
+                    .context("starting a worker thread")?;
+                Ok(Worker {
+                    runtime: handle,
+                    open: Some(open),
+                    stop,
+                    thread: Some(thread),
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Self {
+            workers,
+            listeners: Vec::new(),
+        })
+    }
+
+    /// Serves `sockets` (bound for as many workers) as listener `name`, each new
+    /// connection with what `slot` holds then.
+    pub fn add(&mut self, name: &str, sockets: Sockets, slot: Arc<ArcSwap<Listener>>) {
+        let mut stops = Vec::new();
+        for (worker, socket) in self.workers.iter().zip(sockets.sockets) {
+            let Some(open) = &worker.open else {
+                continue;
+            };
+            let (stop, signal) = watch::channel(false);
+            let (slot, open) = (Arc::clone(&slot), open.clone());
+            worker.runtime.spawn(accept(socket, slot, signal, open));
+            stops.push(stop);
+        }
+        self.listeners.push(Served {
+            name: name.to_string(),
+            addr: sockets.addr,
+            stops,
+        });
+    }
+
+    /// Stops serving listener `name`: it accepts no more, and its connections close
+    /// once their requests in flight are answered.
+    pub fn remove(&mut self, name: &str) {
+        self.listeners.retain(|served| {
+            if served.name != name {
+                return true;
+            }
+            for stop in &served.stops {
+                let _ = stop.send(true);
+            }
+            false
+        });
+    }
+
+    /// Names listener `old` `new` from now on.
+    pub fn rename(&mut self, old: &str, new: &str) {
+        for served in self.listeners.iter_mut().filter(|s| s.name == old) {
+            served.name = new.to_string();
+        }
+    }
+
     /// Every listener's name and bound address.
-    pub fn listeners(&self) -> &[(String, SocketAddr)] {
-        &self.listeners
+    pub fn listeners(&self) -> Vec<(String, SocketAddr)> {
+        let served = self.listeners.iter();
+        served.map(|s| (s.name.clone(), s.addr)).collect()
     }
 
     /// Stops accepting, lets in-flight requests finish (up to the drain timeout), and
     /// waits for the workers.
-    pub fn shutdown(self) {
-        let _ = self.shutdown.send(true);
-        for worker in self.workers {
-            let _ = worker.join();
+    pub fn shutdown(mut self) {
+        let names: Vec<String> = self.listeners.iter().map(|s| s.name.clone()).collect();
+        for name in names {
+            self.remove(&name);
+        }
+        for worker in &mut self.workers {
+            worker.open = None;
+            let _ = worker.stop.send(true);
+        }
+        for worker in &mut self.workers {
+            if let Some(thread) = worker.thread.take() {
+                let _ = thread.join();
+            }
         }
     }
 }
@@ -138,30 +204,18 @@ fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
+/// Runs a worker's tasks until told to stop, then until its connections have closed
+/// (at most `drain`).
 fn run_worker(
     runtime: tokio::runtime::Runtime,
-    bound: Vec<(std::net::TcpListener, Arc<Listener>)>,
-    signal: watch::Receiver<bool>,
+    clusters: ClusterList,
+    mut stopped: watch::Receiver<bool>,
+    mut all_closed: mpsc::Receiver<()>,
     drain: Duration,
 ) {
     runtime.block_on(async move {
-        // Every connection holds a clone; `recv` answers `None` once all are gone.
-        let (open, mut all_closed) = mpsc::channel::<()>(1);
-        let listeners: Vec<Arc<Listener>> = bound.iter().map(|(_, l)| Arc::clone(l)).collect();
-        let sweeping = tokio::spawn(sweep_pool(listeners));
-        let mut accepting = tokio::task::JoinSet::new();
-        let shutdown = Shutdown::follow(signal.clone());
-        for (socket, listener) in bound {
-            match tokio::net::TcpListener::from_std(socket) {
-                Ok(socket) => {
-                    let (signal, shutdown, open) = (signal.clone(), shutdown.clone(), open.clone());
-                    accepting.spawn(accept(socket, listener, signal, shutdown, open));
-                }
-                Err(e) => tracing::error!("cannot register a listener: {e}"),
-            }
-        }
-        drop(open);
-        while accepting.join_next().await.is_some() {}
+        let sweeping = tokio::spawn(sweep_pool(clusters));
+        let _ = stopped.wait_for(|&stop| stop).await;
         if tokio::time::timeout(drain, all_closed.recv())
             .await
             .is_err()
@@ -179,19 +233,12 @@ fn run_worker(
 /// cluster has any more, and those idle past their cluster's `idle_timeout`; updates
 /// each cluster's median latency, which fading latency figures return to; and gives
 /// back the memory the worker freed.
-async fn sweep_pool(listeners: Vec<Arc<Listener>>) {
+async fn sweep_pool(clusters: ClusterList) {
     let mut every = tokio::time::interval(SWEEP_EVERY);
     loop {
         every.tick().await;
         let mut timeouts: HashMap<SocketAddr, Duration> = HashMap::new();
-        // A cluster may be reached by several routes (with their own overrides).
-        let mut seen = Vec::new();
-        for upstream in listeners.iter().flat_map(|l| l.routes.targets()) {
-            let binding = Arc::as_ptr(upstream.binding());
-            if seen.contains(&binding) {
-                continue;
-            }
-            seen.push(binding);
+        for upstream in clusters.load().iter() {
             let timeout = upstream.settings().idle_timeout;
             let membership = upstream.membership();
             let loads = membership.members().iter().map(|m| &*m.load);
@@ -206,21 +253,26 @@ async fn sweep_pool(listeners: Vec<Arc<Listener>>) {
     }
 }
 
+/// Accepts on `socket` until `signal` turns true, serving each connection with what
+/// `slot` holds when it is accepted.
 async fn accept(
-    socket: tokio::net::TcpListener,
-    listener: Arc<Listener>,
+    socket: std::net::TcpListener,
+    slot: Arc<ArcSwap<Listener>>,
     mut signal: watch::Receiver<bool>,
-    shutdown: Shutdown,
     open: mpsc::Sender<()>,
 ) {
-    let stop = async move {
-        let _ = signal.changed().await;
+    let socket = match tokio::net::TcpListener::from_std(socket) {
+        Ok(socket) => socket,
+        Err(e) => return tracing::error!("cannot register a listener: {e}"),
     };
-    let tls = listener.tls.is_some();
-    accept_loop(socket, listener, stop, |stream, admitted| {
+    let shutdown = Shutdown::follow(signal.clone());
+    let stop = async move {
+        let _ = signal.wait_for(|&stop| stop).await;
+    };
+    accept_loop(socket, &slot, stop, |stream, admitted| {
         let _ = stream.set_nodelay(true);
         let (shutdown, open) = (shutdown.clone(), open.clone());
-        if tls {
+        if admitted.listener().tls.is_some() {
             tokio::spawn(downstream::serve_tls(stream, admitted, shutdown, open));
         } else {
             tokio::spawn(downstream::serve(stream, admitted, shutdown, open));

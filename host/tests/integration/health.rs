@@ -198,7 +198,7 @@ async fn a_grpc_backend_not_serving_is_drained() {
     );
     let endpoints = [(servers[0].0, 1), (servers[1].0, 1)];
     let proxy = proxy(&config("round-robin", &endpoints, &extra));
-    let upstream = Arc::clone(proxy.upstream("api").unwrap());
+    let upstream = proxy.upstream("api").unwrap();
     let health_of = |i: usize| upstream.membership().members()[i].health;
     let wait_for = |i: usize, want: Health| {
         let upstream = Arc::clone(&upstream);
@@ -330,7 +330,7 @@ async fn a_restarted_scorer_keeps_a_dead_endpoint_out() {
         &[(a.addr, 1), (backend::dead(), 1)],
         &extra,
     ));
-    let upstream = Arc::clone(proxy.upstream("api").unwrap());
+    let upstream = proxy.upstream("api").unwrap();
     let load = Load::start(proxy.listener_addr("web").unwrap(), 2);
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     let dead = |u: &switchyard::proxy::Upstream| u.membership().members()[1].load.failed();

@@ -11,6 +11,7 @@ mod circuit_breaker;
 mod cli_policy_check;
 mod cli_policy_simulate;
 mod cli_run;
+mod config_reload;
 mod discovery_dns;
 mod discovery_etcd;
 mod discovery_file;

@@ -297,6 +297,19 @@ impl PolicyRegistry {
         entry.bindings.push(bound);
     }
 
+    /// Forgets a cluster that no longer exists (a configuration reload removed or
+    /// rebuilt it): its balancer `binding` and health `scorer`, if any, take no more
+    /// policy reloads and leave the status.
+    pub fn detach(&self, binding: &Arc<PolicyBinding>, scorer: Option<&Arc<ScorerBinding>>) {
+        let _reloading = lock(&self.reloading);
+        for entry in lock(&self.entries).values_mut() {
+            entry.bindings.retain(|bound| match bound {
+                Bound::Balancer(b) => !Arc::ptr_eq(b, binding),
+                Bound::Scorer(s) => !scorer.is_some_and(|scorer| Arc::ptr_eq(s, scorer)),
+            });
+        }
+    }
+
     /// Switches the cluster `binding` serves to balancer `policy` with `config` (found
     /// as [`bind`](Self::bind) finds it); reloads of `policy` reach the cluster from
     /// now on, those of its old policy no longer do. Whether anything changed (not

@@ -28,7 +28,7 @@ use crate::proxy::buffers::{self, Scratch};
 use crate::proxy::client_stream::ClientStream;
 use crate::proxy::connection_limit::Socket;
 use crate::proxy::headers::{ClientFields, Kept};
-use crate::proxy::listener::{ClientFault, Listener};
+use crate::proxy::listener::{ClientFault, Listener, Routes};
 use crate::proxy::pool::{self, ConnectError};
 use crate::proxy::retry::{ATTEMPTS_HEADER, idempotent_method};
 use crate::proxy::route::{Action, Respond};
@@ -37,6 +37,7 @@ use crate::tls::ClientIdentity;
 use bytes::{Buf, BytesMut};
 use head::{Destination, RequestHead, write_response, write_text};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard_policy::RequestView;
 use switchyard_policy::cluster::{InFlight, Member, Outcome};
@@ -95,12 +96,19 @@ pub(crate) async fn serve<S: ClientStream>(
         upstream_input,
         cut_short: false,
     };
+    // The listener's routes now, looked at again before each request: a reload swaps
+    // them, and the requests after it take the new ones.
+    let mut routes = listener.routes.load_full();
     // Made once for the whole burst of requests.
     let mut watcher = signal.clone();
     let shutdown = watcher.wait_for(|&down| down);
     tokio::pin!(shutdown);
     loop {
-        let taken = match conn.next_request(timer.as_mut()).await {
+        let current = listener.routes.load();
+        if !Arc::ptr_eq(&current, &routes) {
+            routes = arc_swap::Guard::into_inner(current);
+        }
+        let taken = match conn.next_request(&routes, timer.as_mut()).await {
             Some(Parsed::Ready(taken)) => taken,
             None | Some(Parsed::Partial) => return Ended::Closed,
             Some(Parsed::Handoff) => return Ended::Handoff(std::mem::take(&mut conn.input)),
@@ -282,10 +290,14 @@ impl<'a, S: ClientStream> Conn<'a, S> {
     /// Reads until a whole request is buffered (one has begun in the input), or what
     /// the fast path does not take; `None` when the client left, a refusal with 408
     /// when the request did not arrive within the header read timeout.
-    async fn next_request(&mut self, mut timer: Pin<&mut Sleep>) -> Option<Parsed<Taken<'a>>> {
+    async fn next_request<'r>(
+        &mut self,
+        routes: &'r Routes,
+        mut timer: Pin<&mut Sleep>,
+    ) -> Option<Parsed<Taken<'r>>> {
         let mut waiting = false;
         loop {
-            match self.take_request() {
+            match self.take_request(routes) {
                 Parsed::Partial => {}
                 taken => return Some(taken),
             }
@@ -332,9 +344,9 @@ impl<'a, S: ClientStream> Conn<'a, S> {
 
     /// Parses the buffered request and routes it: for a cluster on the fast path's
     /// reach, asks its policy and writes the upstream head; hands over one for another.
-    fn take_request(&mut self) -> Parsed<Taken<'a>> {
+    fn take_request<'r>(&mut self, routes: &'r Routes) -> Parsed<Taken<'r>> {
         let mut slots = header_slots();
-        let listener: &'a Listener = self.listener;
+        let listener = self.listener;
         let limits = &listener.limits;
         let max_body = limits.max_request_body_bytes.unwrap_or(u64::MAX);
         let head =
@@ -353,7 +365,7 @@ impl<'a, S: ClientStream> Conn<'a, S> {
             let access_log = listener.access_log;
             access_log.then(|| (method.to_string(), view.path().to_string(), Instant::now()))
         };
-        let routed = listener.routes.route(&view);
+        let routed = routes.route(&view);
         let forward = match routed.as_ref().map(|r| &r.rule.action) {
             Some(Action::Forward(forward)) => forward,
             answered => {
@@ -384,7 +396,7 @@ impl<'a, S: ClientStream> Conn<'a, S> {
         let Some(routed) = routed else {
             return Parsed::Handoff;
         };
-        let upstream: &'a Upstream = forward.split.choose(&view);
+        let upstream: &'r Upstream = forward.split.choose(&view);
         if !upstream.fast_path() {
             return Parsed::Handoff;
         }
@@ -412,7 +424,7 @@ impl<'a, S: ClientStream> Conn<'a, S> {
     }
 
     /// Answers a request the proxy answers itself. Whether the connection stays open.
-    async fn answer(&mut self, answer: Direct<'a>, close: bool, timer: Pin<&mut Sleep>) -> bool {
+    async fn answer(&mut self, answer: Direct<'_>, close: bool, timer: Pin<&mut Sleep>) -> bool {
         self.input.advance(answer.len);
         self.out.clear();
         let status = match answer.respond {
@@ -471,7 +483,7 @@ impl<'a, S: ClientStream> Conn<'a, S> {
     /// allow. Whether the client connection stays open.
     async fn forward(
         &mut self,
-        request: Request<'a>,
+        request: Request<'_>,
         close: bool,
         mut timer: Pin<&mut Sleep>,
     ) -> bool {
