@@ -533,7 +533,7 @@ fn check_route(
         check_path("rewrite.path_prefix", prefix)?;
     }
     if let Some(host) = &route.rewrite.host
-        && (host.is_empty() || !host.bytes().all(|b| b.is_ascii_graphic()) || host.contains('/'))
+        && (host.contains('@') || http::uri::Authority::try_from(host.as_str()).is_err())
     {
         return Err(format!("rewrite.host: {host:?} is not a host[:port]"));
     }
@@ -564,6 +564,9 @@ fn check_route(
 /// A route's `match`; the error is `key: reason`.
 fn check_match(matches: &MatchConfig) -> Result<(), String> {
     if let Some(host) = &matches.host {
+        if host.len() > 253 {
+            return Err("host: longer than a DNS name can be (253 bytes)".into());
+        }
         let bare = host.strip_prefix("*.").unwrap_or(host);
         let name = !bare.is_empty()
             && bare.split('.').all(|label| {
@@ -621,24 +624,66 @@ fn check_match(matches: &MatchConfig) -> Result<(), String> {
     {
         return Err(format!("method: {method:?} is not a method"));
     }
+    // Headers the proxy rewrites or removes: a condition on them would see what the
+    // client claims, not what the endpoint gets.
+    let unseen = [
+        "x-forwarded-for",
+        "forwarded",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ];
     for name in matches.headers.keys() {
         if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
             return Err(format!("headers: {name:?} is not a header name"));
+        }
+        if unseen.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(format!(
+                "headers.{name}: the proxy rewrites or removes this header, so a route cannot trust it"
+            ));
         }
     }
     Ok(())
 }
 
-/// A path in a route: it starts with `/` and holds only printable characters, no
-/// query and no dot segments (requests are matched after theirs are removed).
+/// A path in a route: it starts with `/`, holds only the characters of a URI path (RFC
+/// 3986), no query, no empty segment and no dot segments (requests are matched in
+/// canonical form, which has none).
 fn check_path(key: &str, path: &str) -> Result<(), String> {
-    let printable = path.bytes().all(|b| b.is_ascii_graphic());
-    let dots = path
-        .split('/')
-        .any(|segment| segment == "." || segment == "..");
-    if !path.starts_with('/') || !printable || path.contains(['?', '#']) || dots {
+    let uri_path = path.bytes().all(|b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'@'
+                    | b'/'
+            )
+    });
+    let mut segments = path.trim_end_matches('/').split('/').skip(1);
+    let odd = segments.any(|segment| segment == "." || segment == ".." || segment.is_empty());
+    if !path.starts_with('/') || !uri_path || (path.len() > 1 && odd) {
         return Err(format!(
-            "{key}: {path:?} must start with '/' and hold no spaces, query or . and .. segments"
+            "{key}: {path:?} must start with '/' and hold only URI path characters, no \
+             query, empty, . or .. segments"
         ));
     }
     Ok(())
@@ -651,6 +696,9 @@ fn check_respond(respond: &super::model::RespondConfig) -> Result<(), String> {
             "status: must be 200 to 599, not {}",
             respond.status
         ));
+    }
+    if matches!(respond.status, 204 | 304) && !respond.body.is_empty() {
+        return Err(format!("body: a {} answer has no body", respond.status));
     }
     for (name, value) in &respond.headers {
         let lower = name.to_ascii_lowercase();

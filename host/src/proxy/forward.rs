@@ -12,6 +12,7 @@ use crate::proxy::h1::{self, Home};
 use crate::proxy::headers::{
     ClientFields, Kept, PolicyView, add_forwarded, authority, join_cookies, set_client_cert,
     set_destination, set_forwarded_proto, strip_hop_by_hop, strip_underscore_aliases,
+    valid_authority,
 };
 use crate::proxy::listener::{ClientFault, ClientLimits, Listener};
 use crate::proxy::pool::{self, Connection, Wanted};
@@ -73,10 +74,18 @@ pub(crate) async fn forward(
         client: client.addr,
     };
     let routes = listener.routes.load_full();
-    let Some(routed) = routes.route(&view) else {
-        listener.stats.unrouted();
-        let response = text(StatusCode::NOT_FOUND, "no route for this request".into());
-        return finish(None, "-", response, None, 0, logged);
+    let routed = match routes.route(&view) {
+        Ok(Some(routed)) => routed,
+        Ok(None) => {
+            listener.stats.unrouted();
+            let response = text(StatusCode::NOT_FOUND, "no route for this request".into());
+            return finish(None, "-", response, None, 0, logged);
+        }
+        Err(_) => {
+            listener.stats.count(ClientFault::Malformed);
+            let response = text(StatusCode::BAD_REQUEST, "malformed request target".into());
+            return finish(None, "-", response, None, 0, logged);
+        }
     };
     let rule = routed.rule;
     rule.count();
@@ -226,6 +235,12 @@ fn refusal(
         return Some((
             ClientFault::Malformed,
             "the Host header differs from the request target's host",
+        ));
+    }
+    if authority(request).is_some_and(|a| !valid_authority(a.as_bytes())) {
+        return Some((
+            ClientFault::Malformed,
+            "the request's host is not a host[:port]",
         ));
     }
     let declared = request.body().size_hint().upper();

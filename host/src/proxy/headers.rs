@@ -292,6 +292,8 @@ pub(crate) fn set_destination<B>(
     target: Option<String>,
     host: Option<&str>,
 ) {
+    // Both parse: the configuration's values are checked with these parsers, and a
+    // target in canonical form is made of a valid one.
     let target = target.and_then(|t| http::uri::PathAndQuery::try_from(t).ok());
     let authority = host.and_then(|h| http::uri::Authority::try_from(h).ok());
     if target.is_some() || (authority.is_some() && request.uri().authority().is_some()) {
@@ -307,10 +309,51 @@ pub(crate) fn set_destination<B>(
         }
     }
     if let Some(host) = host.and_then(|h| HeaderValue::from_str(h).ok())
-        && request.headers().contains_key(header::HOST)
+        && (request.headers().contains_key(header::HOST) || request.uri().authority().is_none())
     {
         request.headers_mut().insert(header::HOST, host);
     }
+}
+
+/// Whether `authority` (a `Host` header, or `:authority`) is a host and an optional
+/// port, as RFC 3986 writes them: a name (or IPv4 address) of unreserved characters,
+/// escapes and sub-delimiters, or an IP literal in brackets. User info (`a@b`) and
+/// anything else is refused, so that routes and endpoints cannot read another host.
+pub(crate) fn valid_authority(authority: &[u8]) -> bool {
+    let (host, port) = match authority.iter().rposition(|&b| b == b':') {
+        Some(at) if !authority[at..].contains(&b']') => {
+            (&authority[..at], Some(&authority[at + 1..]))
+        }
+        _ => (authority, None),
+    };
+    let port_ok = port.is_none_or(|p| p.iter().all(u8::is_ascii_digit));
+    let host_ok = match host {
+        [b'[', literal @ .., b']'] => literal
+            .iter()
+            .all(|&b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.')),
+        _ => host.iter().all(|&b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'-' | b'.'
+                        | b'_'
+                        | b'~'
+                        | b'%'
+                        | b'!'
+                        | b'$'
+                        | b'&'
+                        | b'\''
+                        | b'('
+                        | b')'
+                        | b'*'
+                        | b'+'
+                        | b','
+                        | b';'
+                        | b'='
+                )
+        }),
+    };
+    port_ok && host_ok
 }
 
 /// A request as a policy sees it.
@@ -340,6 +383,9 @@ impl<B> RequestView for PolicyView<'_, B> {
             return None;
         }
         self.request.headers().get(name)?.to_str().ok()
+    }
+    fn has_header(&self, name: &str) -> bool {
+        !is_underscore_alias(name.as_bytes()) && self.request.headers().contains_key(name)
     }
 }
 
@@ -517,5 +563,31 @@ mod tests {
             [expected.as_str()],
             "one field, the proxy's element last"
         );
+    }
+
+    #[test]
+    fn authorities_are_hosts_and_ports() {
+        for good in [
+            "api.example.com",
+            "a:8080",
+            "10.0.0.1:80",
+            "[::1]:443",
+            "[fe80::1]",
+            "",
+            "x_y",
+        ] {
+            assert!(valid_authority(good.as_bytes()), "{good}");
+        }
+        for bad in [
+            "a@b",
+            "admin.example.com:1@public.example.com",
+            "h:8o",
+            "[::1]evil",
+            "a b",
+            "a/b",
+        ] {
+            assert!(!valid_authority(bad.as_bytes()), "{bad}");
+        }
+        assert!(!valid_authority(b"h\xff"));
     }
 }

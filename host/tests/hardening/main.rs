@@ -12,6 +12,7 @@ mod framing;
 mod http2;
 mod idle;
 mod limits;
+mod routes;
 
 use std::net::SocketAddr;
 

@@ -481,6 +481,21 @@ clusters = [ { name = "a", weight = 1 }, { name = "b", weight = 0 } ]
             "name = \"web\"\ncluster = \"a\"",
             "listeners[0].cluster: a listener with routes names its clusters in them",
         ),
+        (
+            "match = { path_prefix = \"/api\" }",
+            "match = { headers = { x-forwarded-for = \"10.0.0.1\" } }",
+            "listeners[0].routes[0].match.headers.x-forwarded-for: the proxy rewrites or removes this header",
+        ),
+        (
+            "name = \"api\"\n",
+            "name = \"api\"\nrewrite = { host = \"user@internal\" }\n",
+            "listeners[0].routes[0].rewrite.host: \"user@internal\" is not a host[:port]",
+        ),
+        (
+            "name = \"split\"\n",
+            "name = \"gone\"\nmatch = { path = \"/gone\" }\nrespond = { status = 204, body = \"x\" }\n[[listeners.routes]]\nname = \"split\"\n",
+            "listeners[0].routes[2].respond.body: a 204 answer has no body",
+        ),
     ] {
         let text = format!("{routes}{clusters}").replace(from, to);
         std::fs::write(&file, &text).unwrap();

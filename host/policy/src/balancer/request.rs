@@ -16,8 +16,13 @@ pub trait RequestView {
     fn path(&self) -> &str;
     /// The client's address.
     fn client_addr(&self) -> Option<SocketAddr>;
-    /// A header's value by lower-case name (the first, when repeated).
+    /// A header's value by lower-case name (the first, when repeated); `None` too when
+    /// it is not text.
     fn header(&self, name: &str) -> Option<&str>;
+    /// Whether the request has a header of that lower-case name, text or not.
+    fn has_header(&self, name: &str) -> bool {
+        self.header(name).is_some()
+    }
 }
 
 /// A request's attributes held by value: for tests, the checker and the simulator.

@@ -6,6 +6,7 @@ use crate::net::http1::{
 };
 use crate::proxy::headers::{
     ClientFields, Kept, X_FORWARDED_PROTO, is_underscore_alias, push_forwarded_host,
+    valid_authority,
 };
 use crate::tls::X_FORWARDED_CLIENT_CERT;
 use std::net::SocketAddr;
@@ -65,6 +66,34 @@ pub(super) fn bare_lf(head: &[u8]) -> bool {
     count(b'\n') > count(b'\r')
 }
 
+/// Whether `byte` may be in a request target (RFC 3986: unreserved, sub-delimiters,
+/// `:`, `@`, `/`, `?` and escapes).
+fn uri_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric()
+        || matches!(
+            byte,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'%'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+                | b'@'
+                | b'/'
+                | b'?'
+        )
+}
+
 /// A parsed request head, borrowing the buffer.
 pub(super) struct RequestHead<'h, 'b> {
     request: httparse::Request<'h, 'b>,
@@ -106,14 +135,26 @@ impl<'h, 'b> RequestHead<'h, 'b> {
         }
         // HTTP/1.0, absolute-form targets, upgrades, `Expect` and bodies without a
         // (small) length are the general path's.
-        let origin_form = request.path.is_some_and(|p| p.starts_with('/'));
+        // A target of other characters than RFC 3986's (`#`, `<`, …) goes to hyper's
+        // path, which refuses it, so that both paths read every target alike.
+        let origin_form = request
+            .path
+            .is_some_and(|p| p.starts_with('/') && p.bytes().all(uri_byte));
         if request.version != Some(1) || !origin_form {
             return Parsed::Handoff;
         }
         let mut content_length = None;
         let mut host = None;
+        let mut cookies = 0;
         for h in request.headers.iter() {
             let name = h.name;
+            if name.eq_ignore_ascii_case("cookie") {
+                // Several Cookie fields are joined into one on the general path.
+                cookies += 1;
+                if cookies > 1 {
+                    return Parsed::Handoff;
+                }
+            }
             if name.eq_ignore_ascii_case("transfer-encoding")
                 || name.eq_ignore_ascii_case("expect")
                 || name.eq_ignore_ascii_case("upgrade")
@@ -127,7 +168,7 @@ impl<'h, 'b> RequestHead<'h, 'b> {
                     _ => return Parsed::Handoff,
                 }
             } else if name.eq_ignore_ascii_case("host") {
-                if host.is_some() {
+                if host.is_some() || !valid_authority(h.value) {
                     return Parsed::Refuse(400);
                 }
                 host = Some(std::str::from_utf8(h.value).unwrap_or(""));
@@ -369,6 +410,18 @@ impl RequestView for View<'_, '_, '_> {
             .find(|h| h.name.eq_ignore_ascii_case(name))?;
         std::str::from_utf8(h.value).ok()
     }
+    fn has_header(&self, name: &str) -> bool {
+        let given = || {
+            let headers = self.head.request.headers.iter();
+            headers.clone().any(|h| h.name.eq_ignore_ascii_case(name))
+        };
+        if is_client_cert(name) {
+            return self.identity.is_some() || (self.kept.client_cert && given());
+        }
+        let set = name.eq_ignore_ascii_case(X_FORWARDED_PROTO)
+            || (self.host().is_some() && name.eq_ignore_ascii_case("host"));
+        set || (!is_underscore_alias(name.as_bytes()) && given())
+    }
 }
 
 /// Writes a short plain-text response of the proxy's own.
@@ -388,7 +441,8 @@ pub(super) fn write_text(out: &mut Vec<u8>, status: u16, message: &str, close: b
 }
 
 /// Writes a response of the proxy's own: `headers`, a `Content-Length` of `length`, and
-/// `body` unless it is left out (the answer to a HEAD request, or written next).
+/// `body` unless it is left out (the answer to a HEAD request, or written next); a 204
+/// or 304 has neither length nor body.
 pub(super) fn write_response<'h>(
     out: &mut Vec<u8>,
     status: http::StatusCode,
@@ -405,12 +459,17 @@ pub(super) fn write_response<'h>(
     for (name, value) in headers {
         write_field(out, name, value);
     }
-    write_length(out, length as u64);
+    let bodiless = matches!(status.as_u16(), 204 | 304);
+    if !bodiless {
+        write_length(out, length as u64);
+    }
     if close {
         out.extend_from_slice(b"connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body.unwrap_or_default());
+    if !bodiless {
+        out.extend_from_slice(body.unwrap_or_default());
+    }
 }
 
 #[cfg(test)]

@@ -104,11 +104,14 @@ pub(crate) async fn serve<S: ClientStream>(
     let shutdown = watcher.wait_for(|&down| down);
     tokio::pin!(shutdown);
     loop {
-        let current = listener.routes.load();
-        if !Arc::ptr_eq(&current, &routes) {
-            routes = arc_swap::Guard::into_inner(current);
-        }
-        let taken = match conn.next_request(&routes, timer.as_mut()).await {
+        let next = loop {
+            match conn.next_request(&routes, timer.as_mut()).await {
+                // Routes reloaded since the last request: take it with the new ones.
+                Some(Parsed::Ready(Taken::Stale)) => routes = listener.routes.load_full(),
+                next => break next,
+            }
+        };
+        let taken = match next {
             Some(Parsed::Ready(taken)) => taken,
             None | Some(Parsed::Partial) => return Ended::Closed,
             Some(Parsed::Handoff) => return Ended::Handoff(std::mem::take(&mut conn.input)),
@@ -133,6 +136,7 @@ pub(crate) async fn serve<S: ClientStream>(
                 let closing = direct.close || *signal.borrow();
                 conn.answer(direct, closing, timer.as_mut()).await
             }
+            Taken::Stale => unreachable!("taken again with the new routes"),
         };
         if !kept_open {
             return if conn.cut_short {
@@ -158,6 +162,8 @@ enum Taken<'a> {
     Forward(Request<'a>),
     /// A request the proxy answers itself.
     Direct(Direct<'a>),
+    /// A request to take again: the listener's routes were reloaded.
+    Stale,
 }
 
 /// A request answered by the proxy: by its route's direct answer, or 404 when no route
@@ -292,7 +298,7 @@ impl<'a, S: ClientStream> Conn<'a, S> {
     /// when the request did not arrive within the header read timeout.
     async fn next_request<'r>(
         &mut self,
-        routes: &'r Routes,
+        routes: &'r Arc<Routes>,
         mut timer: Pin<&mut Sleep>,
     ) -> Option<Parsed<Taken<'r>>> {
         let mut waiting = false;
@@ -344,7 +350,7 @@ impl<'a, S: ClientStream> Conn<'a, S> {
 
     /// Parses the buffered request and routes it: for a cluster on the fast path's
     /// reach, asks its policy and writes the upstream head; hands over one for another.
-    fn take_request<'r>(&mut self, routes: &'r Routes) -> Parsed<Taken<'r>> {
+    fn take_request<'r>(&mut self, routes: &'r Arc<Routes>) -> Parsed<Taken<'r>> {
         let mut slots = header_slots();
         let listener = self.listener;
         let limits = &listener.limits;
@@ -356,6 +362,11 @@ impl<'a, S: ClientStream> Conn<'a, S> {
                 Parsed::Handoff => return Parsed::Handoff,
                 Parsed::Refuse(status) => return Parsed::Refuse(status),
             };
+        // Looked at once the request is whole: one that arrives after a reload takes
+        // the new routes.
+        if !Arc::ptr_eq(&listener.routes.load(), routes) {
+            return Parsed::Ready(Taken::Stale);
+        }
         let kept = Kept::new(listener.forward_client_cert, listener.forwarded_proto);
         let view = head.view(self.client, kept, self.identity);
         let method = head.method();
@@ -365,7 +376,9 @@ impl<'a, S: ClientStream> Conn<'a, S> {
             let access_log = listener.access_log;
             access_log.then(|| (method.to_string(), view.path().to_string(), Instant::now()))
         };
-        let routed = routes.route(&view);
+        let Ok(routed) = routes.route(&view) else {
+            return Parsed::Refuse(400);
+        };
         let forward = match routed.as_ref().map(|r| &r.rule.action) {
             Some(Action::Forward(forward)) => forward,
             answered => {
@@ -396,10 +409,16 @@ impl<'a, S: ClientStream> Conn<'a, S> {
         let Some(routed) = routed else {
             return Parsed::Handoff;
         };
-        let upstream: &'r Upstream = forward.split.choose(&view);
-        if !upstream.fast_path() {
+        // A split the fast path cannot take whole is the general path's, which
+        // chooses the side itself (choosing here and handing over would choose twice).
+        if !forward
+            .split
+            .targets()
+            .all(|(upstream, _)| upstream.fast_path())
+        {
             return Parsed::Handoff;
         }
+        let upstream: &'r Upstream = forward.split.choose(&view);
         routed.rule.count();
         let to = Destination {
             target: &routed.target,

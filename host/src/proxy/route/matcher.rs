@@ -2,7 +2,7 @@
 //! first, with no allocation; and whether one route's conditions cover another's (it
 //! would shadow it).
 
-use super::path::has_prefix;
+use super::path::{has_prefix, normalize};
 use crate::config::model::{HeaderMatchConfig, MatchConfig};
 use regex::Regex;
 use switchyard_policy::RequestView;
@@ -61,13 +61,20 @@ impl Matcher {
                 None => HostMatch::Exact(host.into()),
             }
         });
+        // In the canonical form requests are matched in (`%61` is `a`).
+        let canonical = |key: &str, path: &str| {
+            normalize(path)
+                .map(|p| p.into_owned())
+                .map_err(|_| format!("{key}: {path:?} is not a path"))
+        };
         let path = if let Some(prefix) = &config.path_prefix {
+            let prefix = canonical("path_prefix", prefix)?;
             let trimmed = prefix.trim_end_matches('/');
             Some(PathMatch::Prefix(
                 if trimmed.is_empty() { "/" } else { trimmed }.into(),
             ))
         } else if let Some(path) = &config.path {
-            Some(PathMatch::Exact(path.as_str().into()))
+            Some(PathMatch::Exact(canonical("path", path)?.into()))
         } else if let Some(regex) = &config.path_regex {
             Some(PathMatch::Regex(whole("path_regex", regex)?))
         } else if let Some(service) = &config.grpc_service {
@@ -143,22 +150,20 @@ impl Matcher {
             Some(PathMatch::Exact(path)) if request.path != &**path => return false,
             _ => {}
         }
-        if self.grpc
-            && !request.view.header("content-type").is_some_and(|value| {
-                value.len() >= 16
-                    && value.as_bytes()[..16].eq_ignore_ascii_case(b"application/grpc")
-            })
-        {
+        if self.grpc && !request.view.header("content-type").is_some_and(grpc_family) {
             return false;
         }
-        let headers_met = self.headers.iter().all(|(name, condition)| {
-            let value = request.view.header(name);
-            match condition {
-                HeaderMatch::Value(expected) => value == Some(&**expected),
-                HeaderMatch::Present(present) => value.is_some() == *present,
-                HeaderMatch::Regex(regex) => value.is_some_and(|v| regex.is_match(v)),
-            }
-        });
+        let headers_met = self
+            .headers
+            .iter()
+            .all(|(name, condition)| match condition {
+                // By name: a value that is not text is there all the same.
+                HeaderMatch::Present(present) => request.view.has_header(name) == *present,
+                HeaderMatch::Value(expected) => request.view.header(name) == Some(&**expected),
+                HeaderMatch::Regex(regex) => {
+                    request.view.header(name).is_some_and(|v| regex.is_match(v))
+                }
+            });
         // The costliest last.
         headers_met
             && match &self.path {
@@ -212,12 +217,36 @@ impl Matcher {
     }
 }
 
-/// `pattern` compiled to match a whole value; the error is `key: reason`.
+/// Whether a `content-type` is gRPC's or gRPC-Web's: `application/grpc` or
+/// `application/grpc-web`, alone or followed by `+` or `;`.
+fn grpc_family(value: &str) -> bool {
+    let value = value.as_bytes();
+    let Some(rest) = value
+        .get(..16)
+        .filter(|start| start.eq_ignore_ascii_case(b"application/grpc"))
+        .map(|_| &value[16..])
+    else {
+        return false;
+    };
+    let rest = match rest.get(..4) {
+        Some(web) if web.eq_ignore_ascii_case(b"-web") => &rest[4..],
+        _ => rest,
+    };
+    matches!(rest.first(), None | Some(b'+' | b';'))
+}
+
+/// `pattern` compiled to match a whole value (checked alone first, so that it cannot
+/// close the group that anchors it); the error is `key: reason`.
 fn whole(key: &str, pattern: &str) -> Result<Regex, String> {
-    regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
-        .size_limit(1 << 20)
-        .build()
-        .map_err(|e| format!("{key}: {pattern:?} is not a valid regular expression: {e}"))
+    let invalid =
+        |e: regex::Error| format!("{key}: {pattern:?} is not a valid regular expression: {e}");
+    let compile = |pattern: &str| {
+        regex::RegexBuilder::new(pattern)
+            .size_limit(1 << 20)
+            .build()
+    };
+    compile(pattern).map_err(invalid)?;
+    compile(&format!("^(?:{pattern})$")).map_err(invalid)
 }
 
 #[cfg(test)]
@@ -301,6 +330,13 @@ mod tests {
         assert!(!matches(&regex, &request("GET", "h", "/users/12/x", &[])));
         assert!(!matches(&regex, &request("GET", "h", "/x/users/12", &[])));
         let grpc = [("content-type", "application/grpc+proto")];
+        assert!(grpc_family("application/grpc-web+proto") && grpc_family("application/grpc"));
+        assert!(!grpc_family("application/grpcx") && !grpc_family("application/grpc-webx"));
+        let escaped = Matcher::new(&MatchConfig {
+            path_regex: Some("/admin)|(.*".into()),
+            ..MatchConfig::default()
+        });
+        assert!(escaped.is_err(), "a pattern cannot unanchor itself");
         let service = matcher(r#"grpc_service = "pkg.Echo""#);
         assert!(matches(
             &service,

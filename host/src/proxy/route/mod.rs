@@ -150,11 +150,15 @@ impl<T> RouteTable<T> {
         }
     }
 
-    /// The route of `request`, or `None` when none matches. Not counted: whoever
-    /// serves the request counts it on its rule.
-    pub fn route<'t, 'r, V: RequestView>(&'t self, request: &'r V) -> Option<Routed<'t, 'r, T>> {
+    /// The route of `request`, or `None` when none matches; an error for a target
+    /// whose path cannot be put in canonical form. Not counted: whoever serves the
+    /// request counts it on its rule.
+    pub fn route<'t, 'r, V: RequestView>(
+        &'t self,
+        request: &'r V,
+    ) -> Result<Option<Routed<'t, 'r, T>>, path::Malformed> {
         let target = if self.normalize {
-            path::normalize(request.path())
+            path::normalize(request.path())?
         } else {
             Cow::Borrowed(request.path())
         };
@@ -167,7 +171,10 @@ impl<T> RouteTable<T> {
             };
             let candidates = self.candidates(host);
             let found = candidates.iter().map(|&i| &self.rules[i as usize]);
-            found.into_iter().find(|rule| rule.matcher.matches(&seen))?
+            let Some(rule) = found.into_iter().find(|rule| rule.matcher.matches(&seen)) else {
+                return Ok(None);
+            };
+            rule
         };
         let target = match &rule.action {
             Action::Forward(Forward {
@@ -176,7 +183,7 @@ impl<T> RouteTable<T> {
             }) => Cow::Owned(path::replace_prefix(&target, prefix, replacement)),
             _ => target,
         };
-        Some(Routed { rule, target })
+        Ok(Some(Routed { rule, target }))
     }
 
     /// The routes a request for `host` may match, in order.
@@ -250,7 +257,7 @@ mod tests {
     fn routed(table: &RouteTable<&'static str>, host: &str, path: &str) -> Option<String> {
         let mut request = RequestInfo::get(path);
         request.authority = Some(host.into());
-        let routed = table.route(&request)?;
+        let routed = table.route(&request).unwrap()?;
         routed.rule.count();
         Some(format!("{} {}", routed.rule.name, routed.target))
     }

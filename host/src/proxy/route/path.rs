@@ -1,29 +1,40 @@
-//! Request paths as routes see them: dot segments removed (RFC 3986 §5.2.4, with `%2E`
-//! taken for `.`, as a server decoding the path would), `%2F` left encoded; prefixes
-//! matched by whole segments; and a matched prefix replaced.
+//! Request paths as routes see them, in the one form the endpoint gets too: percent-
+//! encoded unreserved characters decoded and other escapes in upper case (RFC 3986
+//! §6.2.2), `%2F` left encoded, empty segments merged (`//` is `/`), dot segments
+//! removed (§5.2.4); a backslash or a dot segment with parameters (`..;`) refused, as
+//! servers disagree on what they mean. Prefixes match by whole segments; a matched
+//! prefix can be replaced.
 
 use std::borrow::Cow;
 
-/// `target` (path and query) with the dot segments of its path removed; borrowed when
-/// it has none. A target that is not a path (`*`, an authority) is left as it is.
-pub fn normalize(target: &str) -> Cow<'_, str> {
+/// A request target no route can safely be chosen for (answered 400).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Malformed;
+
+/// `target` (path and query) with its path in canonical form; borrowed when it is
+/// already. A target that is not a path (`*`, an authority) is left as it is.
+pub fn normalize(target: &str) -> Result<Cow<'_, str>, Malformed> {
     let (path, query) = split_query(target);
-    if !path.starts_with('/') || !has_dot_segment(path) {
-        return Cow::Borrowed(target);
+    if !path.starts_with('/') || canonical(path) {
+        return Ok(Cow::Borrowed(target));
     }
-    let segments: Vec<&str> = path[1..].split('/').collect();
+    let decoded = decode_unreserved(path)?;
+    let segments: Vec<&str> = decoded[1..].split('/').collect();
     let last = segments.len() - 1;
     let mut kept: Vec<&str> = Vec::with_capacity(segments.len());
     for (i, segment) in segments.into_iter().enumerate() {
-        match dots(segment) {
-            1 => {}
-            2 => {
-                kept.pop();
-            }
+        let dots = match segment {
+            "." => 1,
+            ".." => 2,
+            _ if segment.starts_with(".;") || segment.starts_with("..;") => return Err(Malformed),
+            "" if i < last => continue,
             _ => {
                 kept.push(segment);
                 continue;
             }
+        };
+        if dots == 2 {
+            kept.pop();
         }
         // A path ending in a dot segment names a directory: it keeps its slash.
         if i == last {
@@ -39,7 +50,7 @@ pub fn normalize(target: &str) -> Cow<'_, str> {
         out.push('/');
     }
     out.push_str(query);
-    Cow::Owned(out)
+    Ok(Cow::Owned(out))
 }
 
 /// The path of `target` and its query (from the `?` on; empty when it has none).
@@ -50,48 +61,66 @@ pub fn split_query(target: &str) -> (&str, &str) {
     }
 }
 
-/// Whether some segment of `path` is `.` or `..` (spelt with `%2E` or not).
-fn has_dot_segment(path: &str) -> bool {
-    // Most paths have neither "/." nor "%2": a quick look rules them out.
+/// Whether `path` is in canonical form already: most are, and are looked at once.
+fn canonical(path: &str) -> bool {
     let bytes = path.as_bytes();
-    let suspect = bytes
-        .windows(2)
-        .any(|w| w == b"/." || (w[0] == b'%' && w[1] == b'2'));
-    suspect && path.split('/').any(|segment| dots(segment) > 0)
+    !bytes.iter().any(|&b| b == b'%' || b == b'\\')
+        && !bytes.windows(2).any(|w| w == b"//" || w == b"/.")
 }
 
-/// 1 for a `.` segment, 2 for `..`, 0 for any other.
-fn dots(segment: &str) -> usize {
-    let mut rest = segment.as_bytes();
-    let mut count = 0;
-    while !rest.is_empty() {
-        if rest[0] == b'.' {
-            rest = &rest[1..];
-        } else if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case(b"%2e") {
-            rest = &rest[3..];
-        } else {
-            return 0;
-        }
-        count += 1;
-        if count > 2 {
-            return 0;
+/// `path` with escapes of unreserved characters decoded and the others in upper case;
+/// a backslash, or a `%` not followed by two hex digits, is malformed.
+fn decode_unreserved(path: &str) -> Result<String, Malformed> {
+    let bytes = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => return Err(Malformed),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).ok_or(Malformed)?;
+                let text = std::str::from_utf8(hex).map_err(|_| Malformed)?;
+                let byte = u8::from_str_radix(text, 16).map_err(|_| Malformed)?;
+                if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+                    out.push(byte as char);
+                } else {
+                    out.push('%');
+                    out.push_str(&text.to_ascii_uppercase());
+                }
+                i += 3;
+            }
+            _ => {
+                // Up to the next escape or backslash, as it is.
+                let run = bytes[i..]
+                    .iter()
+                    .position(|&b| b == b'%' || b == b'\\')
+                    .map_or(bytes.len(), |n| i + n);
+                out.push_str(&path[i..run]);
+                i = run;
+            }
         }
     }
-    count
+    Ok(out)
 }
 
 /// Whether `path` begins with the whole segments of `prefix` (written without a
-/// trailing `/`, except the root `/`, which every path begins with).
+/// trailing `/`, except the root `/`, which every path begins with). A segment's
+/// parameters (`/admin;x`) do not make it another segment.
 pub fn has_prefix(path: &str, prefix: &str) -> bool {
     if prefix == "/" {
         return true;
     }
-    path.starts_with(prefix) && matches!(path.as_bytes().get(prefix.len()), None | Some(b'/'))
+    path.starts_with(prefix)
+        && matches!(path.as_bytes().get(prefix.len()), None | Some(b'/' | b';'))
 }
 
 /// `target` with the path `prefix` it begins with (see [`has_prefix`]) replaced by
-/// `replacement`: `/v2/x` with `/v2` → `/` is `/x`.
+/// `replacement`: `/v2/x` with `/v2` → `/` is `/x`. A target that is not a path is
+/// left as it is.
 pub fn replace_prefix(target: &str, prefix: &str, replacement: &str) -> String {
+    if !target.starts_with('/') {
+        return target.to_string();
+    }
     let rest = if prefix == "/" {
         target
     } else {
@@ -126,6 +155,11 @@ mod tests {
     fn dot_segments_are_removed_as_rfc_3986_says() {
         for (target, expected) in [
             ("/a/b/c", "/a/b/c"),
+            ("/%61dmin", "/admin"),
+            ("//admin", "/admin"),
+            ("/a//b/", "/a/b/"),
+            ("/a%2fb", "/a%2Fb"),
+            ("/a%7e%41", "/a~A"),
             ("/", "/"),
             ("/a/./b", "/a/b"),
             ("/a/b/../c", "/a/c"),
@@ -134,7 +168,7 @@ mod tests {
             ("/..", "/"),
             ("/../../x", "/x"),
             ("/a/b/../../..", "/"),
-            ("/a//b/../c", "/a//c"),
+            ("/a//b/../c", "/a/c"),
             ("/v2/%2e%2e/admin", "/admin"),
             ("/v2/%2E./admin?x=/../y", "/admin?x=/../y"),
             ("/v2/.%2e", "/"),
@@ -145,10 +179,19 @@ mod tests {
             ("*", "*"),
             ("/.well-known/x", "/.well-known/x"),
         ] {
-            assert_eq!(normalize(target), expected, "{target}");
+            assert_eq!(normalize(target).unwrap(), expected, "{target}");
         }
-        assert!(matches!(normalize("/a/b?c=/../"), Cow::Borrowed(_)));
-        assert!(matches!(normalize("/a/%2Fb"), Cow::Borrowed(_)));
+        assert!(matches!(normalize("/a/b?c=/../"), Ok(Cow::Borrowed(_))));
+        assert!(matches!(normalize("/a;b/c"), Ok(Cow::Borrowed(_))));
+        for malformed in [
+            "/public/..;/admin",
+            "/a/.;x/b",
+            "/a\\..\\b",
+            "/a%2",
+            "/a%zz",
+        ] {
+            assert_eq!(normalize(malformed), Err(Malformed), "{malformed}");
+        }
     }
 
     #[test]
@@ -157,12 +200,14 @@ mod tests {
         assert!(has_prefix("/v2/x", "/v2"));
         assert!(!has_prefix("/v2x", "/v2"));
         assert!(!has_prefix("/v", "/v2"));
+        assert!(has_prefix("/v2;x/y", "/v2"));
         assert!(has_prefix("/anything", "/"));
         assert_eq!(replace_prefix("/v2/x?y", "/v2", "/"), "/x?y");
         assert_eq!(replace_prefix("/v2", "/v2", "/"), "/");
         assert_eq!(replace_prefix("/v2?q", "/v2", "/"), "/?q");
         assert_eq!(replace_prefix("/v2/x", "/v2", "/api/v3/"), "/api/v3/x");
         assert_eq!(replace_prefix("/x", "/", "/api"), "/api/x");
+        assert_eq!(replace_prefix("*", "/", "/api"), "*");
     }
 
     #[test]
