@@ -20,6 +20,8 @@ use switchyard_policy::{PolicyBinding, PolicyRegistry, ScorerBinding};
 pub struct Built {
     /// What serves it and what the admin API shows.
     pub record: ClusterRecord,
+    /// What its endpoints get when they join.
+    pub load: LoadSetup,
     /// Its health scorer's tie to its policy, when its health is checked.
     pub scorer: Option<Arc<ScorerBinding>>,
     /// Its membership controller, when it discovers, checks health or breaks
@@ -50,7 +52,7 @@ pub fn build(
     let binding = registry
         .bind(setup, Arc::new(settings::membership(cluster, &load)))
         .with_context(|| format!("clusters[{i}] ({:?}): policy {policy:?}", cluster.name))?;
-    let built = finish(config, i, registry, binding.clone(), load);
+    let built = finish(config, i, registry, binding.clone(), load.clone());
     if built.is_err() {
         registry.detach(&binding, None);
     }
@@ -81,7 +83,7 @@ fn finish(
     };
     let upstream = Upstream::with_retries(
         Arc::clone(&binding),
-        settings::upstream_settings(config, cluster),
+        settings::upstream_settings(cluster),
         settings::retries(cluster),
     )
     .with_max_requests(cluster.limits.max_requests)
@@ -111,6 +113,7 @@ fn finish(
     };
     let mut built = Built {
         record: ClusterRecord::clone(&record),
+        load: load.clone(),
         scorer: scorer.clone(),
         controller: None,
         updates: None,
@@ -160,9 +163,9 @@ pub fn endpoints(cluster: &ClusterConfig) -> Endpoints {
 }
 
 /// Replaces the endpoints of a static cluster without a controller by `cluster`'s:
-/// those that stay keep their ids and load figures, new ones get fresh ids.
-pub fn set_endpoints(binding: &PolicyBinding, cluster: &ClusterConfig) {
-    let load = settings::load_setup(cluster);
+/// those that stay keep their ids and load figures, new ones get fresh ids and are set
+/// up as `load` (the cluster's) says.
+pub fn set_endpoints(binding: &PolicyBinding, cluster: &ClusterConfig, load: &LoadSetup) {
     let current = binding.current().membership();
     let mut next_id = current
         .members()

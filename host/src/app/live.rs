@@ -21,11 +21,13 @@ use crate::membership::{Controllers, EndpointUpdates, Running as Controlled};
 use crate::proxy::{ClusterList, Listener, Routes, Server, Sockets, Upstream};
 use crate::reload::{CertificateWatcher, ConfigWatcher};
 use crate::tls::{Reload, Terminator};
+use anyhow::Context;
 use arc_swap::ArcSwap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::SystemTime;
+use switchyard_policy::cluster::LoadSetup;
 use switchyard_policy::{PolicyRegistry, ScorerBinding};
 
 /// Applies configurations to the running proxy, the first at start and then each
@@ -39,6 +41,8 @@ pub(super) struct Live {
     clusters: ClusterList,
     state: Mutex<State>,
     status: Mutex<ConfigStatus>,
+    /// Where the admin API was bound at start (a reload cannot move it).
+    admin: Mutex<Option<SocketAddr>>,
     /// Itself, for the file watch's callback.
     this: Weak<Live>,
 }
@@ -60,6 +64,8 @@ struct State {
 struct LiveCluster {
     config: ClusterConfig,
     record: ClusterRecord,
+    /// What its endpoints get when they join.
+    load: LoadSetup,
     scorer: Option<Arc<ScorerBinding>>,
     /// Its membership controller, running while this is held.
     _controlled: Option<Controlled>,
@@ -68,6 +74,8 @@ struct LiveCluster {
 
 /// A listener serving now.
 struct LiveListener {
+    /// The server's id for it.
+    id: u64,
     config: ListenerConfig,
     /// What new connections are served with.
     slot: Arc<ArcSwap<Listener>>,
@@ -128,6 +136,7 @@ impl Live {
                 file: None,
                 ..ConfigStatus::default()
             }),
+            admin: Mutex::new(None),
             this: this.clone(),
         }))
     }
@@ -150,18 +159,34 @@ impl Live {
         self.status.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Notes where the admin API listens: a reload's admin access must suit it.
+    pub(super) fn set_admin(&self, addr: SocketAddr) {
+        *self.admin.lock().unwrap_or_else(|e| e.into_inner()) = Some(addr);
+    }
+
     /// Applies `config` (the file's text hashing to `digest`), or changes nothing and
     /// says why.
     pub(super) fn apply(&self, config: Config, digest: String) -> anyhow::Result<ConfigStatus> {
         let mut state = self.lock();
+        self.apply_locked(&mut state, config, digest)
+    }
+
+    fn apply_locked(
+        &self,
+        state: &mut State,
+        config: Config,
+        digest: String,
+    ) -> anyhow::Result<ConfigStatus> {
+        if state.server.is_none() {
+            anyhow::bail!("the proxy is shutting down");
+        }
         let first = state.config.is_none();
         let needs_restart = state
             .config
             .as_ref()
             .map(|old| restart_only(old, &config))
             .unwrap_or_default();
-        self.swap(&mut state, config)?;
-        drop(state);
+        let retired = self.swap(state, config)?;
         let mut status = self.lock_status();
         status.file = self.path.as_ref().map(|p| p.display().to_string());
         status.digest = digest;
@@ -173,21 +198,27 @@ impl Live {
         for change in &status.needs_restart {
             tracing::warn!("configuration reloaded, but {change}: it needs a restart");
         }
-        Ok(status.clone())
+        let status = status.clone();
+        // Off the caller's thread: the file watch may be the caller.
+        drop_elsewhere(retired);
+        Ok(status)
     }
 
     /// Reads the configuration file again and applies it; a failure is logged (one
-    /// line: file, key, reason) and kept for the admin API.
+    /// line: file, key, reason) and kept for the admin API. Reloads run one at a
+    /// time, each reading the file anew.
     pub(super) fn reload(&self) -> Result<ConfigStatus, String> {
         let Some(path) = &self.path else {
             return Err("this proxy was not started from a configuration file".into());
         };
+        let mut state = self.lock();
         let applied = match super::load_with_digest(path) {
             Ok((config, digest)) => self
-                .apply(config, digest)
+                .apply_locked(&mut state, config, digest)
                 .map_err(|e| format!("{}: {e:#}", path.display())),
             Err(e) => Err(e.to_string()),
         };
+        drop(state);
         match applied {
             Ok(status) => {
                 tracing::info!(file = %path.display(), sha256 = %status.digest, "configuration reloaded");
@@ -203,22 +234,21 @@ impl Live {
         }
     }
 
-    /// Builds everything `config` needs that is not running yet, then swaps it in; on
-    /// an error, lets go of what was built and changes nothing.
-    fn swap(&self, state: &mut State, config: Config) -> anyhow::Result<()> {
+    /// Builds everything `config` needs that is not running yet (watches included),
+    /// then swaps it in; on an error, lets go of what was built and changes nothing.
+    /// What the swap replaced, to be let go of.
+    fn swap(&self, state: &mut State, config: Config) -> anyhow::Result<Retired> {
         let mut plans = Vec::with_capacity(config.clusters.len());
         let prepared = self
             .plan_clusters(state, &config, &mut plans)
             .and_then(|()| {
                 let records = records(state, &plans);
                 let listeners = plan_listeners(state, &config, &records, self.workers)?;
-                let access = match &config.admin {
-                    Some(admin) => settings::admin_access(admin)?,
-                    None => Default::default(),
-                };
-                Ok((records, listeners, access))
+                let access = self.admin_access(&config)?;
+                let watches = self.watches(state, &config, &records, &listeners)?;
+                Ok((records, listeners, access, watches))
             });
-        let (records, listeners, access) = match prepared {
+        let (records, listeners, access, watches) = match prepared {
             Ok(prepared) => prepared,
             Err(e) => {
                 for plan in &plans {
@@ -230,8 +260,31 @@ impl Live {
                 return Err(e);
             }
         };
-        self.commit(state, config, plans, records, listeners, access);
-        Ok(())
+        Ok(self.commit(state, config, plans, records, listeners, access, watches))
+    }
+
+    /// Who may use the admin API under `config`. The API stays where it was bound: a
+    /// file that drops `[admin]` keeps the access in force, and one that drops the
+    /// token of an API bound beyond loopback is refused.
+    fn admin_access(&self, config: &Config) -> anyhow::Result<crate::admin::AdminAccess> {
+        let bound = *self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(admin) = &config.admin else {
+            return Ok(match bound {
+                Some(_) => self.topology.load().access.clone(),
+                None => Default::default(),
+            });
+        };
+        let access = settings::admin_access(admin)?;
+        if let Some(bound) = bound
+            && access.token.is_none()
+            && !bound.ip().is_loopback()
+        {
+            anyhow::bail!(
+                "admin.token_file: the admin API listens on {bound}, which is not a loopback \
+                 address: it keeps needing a token"
+            );
+        }
+        Ok(access)
     }
 
     /// What becomes of each cluster of `config`: kept, updated or built (into `plans`,
@@ -242,10 +295,11 @@ impl Live {
         config: &Config,
         plans: &mut Vec<ClusterPlan>,
     ) -> anyhow::Result<()> {
+        // Policies are set up with the zone: a new one means new policy instances.
         let same_shape = state
             .config
             .as_ref()
-            .is_some_and(|old| old.zone == config.zone && old.log.access == config.log.access);
+            .is_some_and(|old| old.zone == config.zone);
         for (i, cluster) in config.clusters.iter().enumerate() {
             let old = state
                 .clusters
@@ -262,7 +316,12 @@ impl Live {
                     ClusterPlan::Endpoints(j)
                 }
                 _ => {
-                    let steered = old.and_then(|j| steered(&state.clusters[j]));
+                    // Still steered by the fleet, a cluster built anew starts on the
+                    // fleet's choice.
+                    let fleet = config.etcd.is_some();
+                    let steered = old
+                        .filter(|_| fleet)
+                        .and_then(|j| steered(&state.clusters[j]));
                     let built = clusters::build(config, i, &self.registry, self.workers, steered)?;
                     ClusterPlan::New(Box::new(built))
                 }
@@ -272,7 +331,9 @@ impl Live {
         Ok(())
     }
 
-    /// Swaps in what was prepared: nothing here can fail (what may is logged).
+    /// Swaps in what was prepared: nothing here can fail (what may is logged). What
+    /// it replaced and must be let go of off this thread comes back.
+    #[allow(clippy::too_many_arguments)]
     fn commit(
         &self,
         state: &mut State,
@@ -281,7 +342,11 @@ impl Live {
         records: Vec<ClusterRecord>,
         listeners: Vec<ListenerPlan>,
         access: crate::admin::AdminAccess,
-    ) {
+        watches: Watches,
+    ) -> Retired {
+        // The old fleet first: it may not switch a cluster about to go.
+        let had_fleet = state.fleet.take().is_some();
+        state.fleet = watches.fleet;
         // Clusters.
         let mut old: Vec<Option<LiveCluster>> = state.clusters.drain(..).map(Some).collect();
         let mut clusters = Vec::with_capacity(plans.len());
@@ -292,7 +357,11 @@ impl Live {
                     let mut live = old[j].take().expect("each kept once");
                     match &live.updates {
                         Some(updates) => updates.send(clusters::endpoints(cluster)),
-                        None => clusters::set_endpoints(live.record.upstream.binding(), cluster),
+                        None => clusters::set_endpoints(
+                            live.record.upstream.binding(),
+                            cluster,
+                            &live.load,
+                        ),
                     }
                     live.config = cluster.clone();
                     live
@@ -300,6 +369,7 @@ impl Live {
                 ClusterPlan::New(built) => {
                     let Built {
                         record,
+                        load,
                         scorer,
                         controller,
                         updates,
@@ -314,6 +384,7 @@ impl Live {
                     LiveCluster {
                         config: cluster.clone(),
                         record,
+                        load,
                         scorer,
                         _controlled: controlled,
                         updates,
@@ -328,13 +399,26 @@ impl Live {
             self.registry
                 .detach(gone.record.upstream.binding(), gone.scorer.as_ref());
         }
+        // The fleet's keys no longer steer: kept clusters go back to the file's policy.
+        if had_fleet && config.etcd.is_none() {
+            for (cluster, live) in config.clusters.iter().zip(&clusters) {
+                let file = settings::policy_name(cluster);
+                let binding = live.record.upstream.binding();
+                if let Err(e) =
+                    self.registry
+                        .switch(binding, file, settings::policy_config(cluster))
+                {
+                    tracing::error!(cluster = %cluster.name, "cannot go back to policy {file:?}: {e}");
+                }
+            }
+        }
         state.clusters = clusters;
         let upstreams: Vec<Arc<Upstream>> =
             records.iter().map(|r| Arc::clone(&r.upstream)).collect();
         self.clusters.store(Arc::new(upstreams));
 
         // Listeners.
-        let server = state.server.as_mut().expect("serving until shut down");
+        let server = state.server.as_mut().expect("checked before the swap");
         let mut kept = vec![false; state.listeners.len()];
         let mut live = Vec::with_capacity(listeners.len());
         for plan in listeners {
@@ -355,25 +439,23 @@ impl Live {
                 tls: listener.tls.clone(),
                 routes: Arc::clone(&routes),
             };
-            let slot = match (old, sockets) {
+            let (id, slot) = match (old, sockets) {
                 (Some(j), _) => {
                     kept[j] = true;
                     let running = &state.listeners[j];
-                    if running.config.name != listener_config.name {
-                        server.rename(&running.config.name, &listener_config.name);
-                    }
-                    let slot = Arc::clone(&running.slot);
-                    slot.store(Arc::new(listener));
-                    slot
+                    server.rename(running.id, &listener_config.name);
+                    running.slot.store(Arc::new(listener));
+                    (running.id, Arc::clone(&running.slot))
                 }
                 (None, Some(sockets)) => {
                     let slot = Arc::new(ArcSwap::from_pointee(listener));
-                    server.add(&listener_config.name, sockets, Arc::clone(&slot));
-                    slot
+                    let id = server.add(&listener_config.name, sockets, Arc::clone(&slot));
+                    (id, slot)
                 }
                 (None, None) => unreachable!("a new listener is bound"),
             };
             live.push(LiveListener {
+                id,
                 config: listener_config,
                 slot,
                 record,
@@ -381,24 +463,39 @@ impl Live {
         }
         for (running, kept) in state.listeners.iter().zip(kept) {
             if !kept {
-                server.remove(&running.config.name);
+                server.remove(running.id);
             }
         }
         state.listeners = live;
 
         self.topology.store(Arc::new(Topology {
             access,
-            clusters: records.clone(),
+            clusters: records,
             listeners: state.listeners.iter().map(|l| l.record.clone()).collect(),
         }));
-        self.follow(state, &config, &records);
+        let mut retired = Retired::default();
+        if let Some((tls, certificates)) = watches.tls {
+            state.tls = tls;
+            retired.certificates = std::mem::replace(&mut state.certificates, certificates);
+        }
+        if let Some(file_watch) = watches.file_watch {
+            retired.file_watch = std::mem::replace(&mut state.file_watch, file_watch);
+        }
         state.config = Some(config);
+        retired
     }
 
-    /// Points the watches at what `config` has: the TLS files, the fleet's keys, the
-    /// configuration file.
-    fn follow(&self, state: &mut State, config: &Config, records: &[ClusterRecord]) {
-        let listeners_tls = state.listeners.iter().filter_map(|l| l.record.tls.clone());
+    /// The watches `config` needs that differ from those running: the TLS files, the
+    /// fleet's keys (always anew: its keys apply again, and a key already applied to a
+    /// kept cluster changes nothing), the configuration file.
+    fn watches(
+        &self,
+        state: &State,
+        config: &Config,
+        records: &[ClusterRecord],
+        listeners: &[ListenerPlan],
+    ) -> anyhow::Result<Watches> {
+        let listeners_tls = listeners.iter().filter_map(|l| l.listener.tls.clone());
         let clusters_tls = records
             .iter()
             .filter_map(|c| c.upstream.originator().cloned());
@@ -408,50 +505,53 @@ impl Live {
             .collect();
         let same = tls.len() == state.tls.len()
             && tls.iter().zip(&state.tls).all(|(a, b)| Arc::ptr_eq(a, b));
-        if !same {
-            state.certificates = None;
-            if !tls.is_empty() {
-                state.certificates = CertificateWatcher::start(tls.clone())
-                    .map_err(|e| tracing::error!("cannot watch the certificates' directories: {e}"))
-                    .ok();
+        let tls = match same {
+            true => None,
+            false if tls.is_empty() => Some((tls, None)),
+            false => {
+                let watcher = CertificateWatcher::start(tls.clone())
+                    .context("watching the certificates' directories")?;
+                Some((tls, Some(watcher)))
             }
-            state.tls = tls;
-        }
-        // The fleet watch starts again on what the clusters are now; its keys apply
-        // again (to a kept cluster, a key already applied changes nothing).
-        state.fleet = None;
-        if let Some(fleet) = &config.etcd {
-            let steered = config
-                .clusters
-                .iter()
-                .zip(records)
-                .map(|(cluster, record)| Steered {
-                    binding: Arc::clone(record.upstream.binding()),
-                    default: (
-                        settings::policy_name(cluster).to_string(),
-                        settings::policy_config(cluster),
-                    ),
-                })
-                .collect();
-            state.fleet = Fleet::start(fleet, Arc::clone(&self.registry), steered)
-                .map_err(|e| tracing::error!("cannot start the fleet watch: {e}"))
-                .ok();
-        }
-        match (&self.path, config.config.watch) {
-            (Some(path), true) if state.file_watch.is_none() => {
+        };
+        let fleet = match &config.etcd {
+            Some(fleet) => {
+                let steered = config
+                    .clusters
+                    .iter()
+                    .zip(records)
+                    .map(|(cluster, record)| Steered {
+                        binding: Arc::clone(record.upstream.binding()),
+                        default: (
+                            settings::policy_name(cluster).to_string(),
+                            settings::policy_config(cluster),
+                        ),
+                    })
+                    .collect();
+                let registry = Arc::clone(&self.registry);
+                Some(Fleet::start(fleet, registry, steered).context("starting the fleet watch")?)
+            }
+            None => None,
+        };
+        let file_watch = match (&self.path, config.config.watch, state.file_watch.is_some()) {
+            (Some(path), true, false) => {
                 let this = self.this.clone();
-                let watching = ConfigWatcher::start(path, move || {
+                let watch = ConfigWatcher::start(path, move || {
                     if let Some(live) = this.upgrade() {
                         let _ = live.reload();
                     }
-                });
-                state.file_watch = watching
-                    .map_err(|e| tracing::error!(file = %path.display(), "cannot watch the configuration file: {e}"))
-                    .ok();
+                })
+                .with_context(|| format!("config.watch: watching {}", path.display()))?;
+                Some(Some(watch))
             }
-            (_, false) => state.file_watch = None,
-            _ => {}
-        }
+            (_, false, true) => Some(None),
+            _ => None,
+        };
+        Ok(Watches {
+            tls,
+            fleet,
+            file_watch,
+        })
     }
 
     /// Every listener's name and bound address.
@@ -480,16 +580,58 @@ impl Live {
     }
 
     /// Stops everything: watches first, then the workers (which drain), then health.
+    /// A reload asked for meanwhile is refused.
     pub(super) fn shutdown(&self) {
         let mut state = self.lock();
-        state.file_watch = None;
-        state.fleet = None;
-        state.certificates = None;
-        if let Some(server) = state.server.take() {
+        let watches = (
+            state.file_watch.take(),
+            state.fleet.take(),
+            state.certificates.take(),
+        );
+        let server = state.server.take();
+        drop(state);
+        // Outside the lock: the file watch's thread may be waiting for it.
+        drop(watches);
+        if let Some(server) = server {
             server.shutdown();
         }
+        let mut state = self.lock();
         state.clusters.clear();
         state.controllers = Controllers::default();
+    }
+}
+
+/// Every TLS listener's and cluster's side, and the watch on their files.
+type TlsWatch = (Vec<Arc<dyn Reload>>, Option<CertificateWatcher>);
+
+/// Watches readied for a configuration, swapped in with it.
+struct Watches {
+    /// The TLS objects and their watch, when they changed.
+    tls: Option<TlsWatch>,
+    /// The fleet watch, with `[etcd]`.
+    fleet: Option<Fleet>,
+    /// The configuration file's watch, when it starts or stops.
+    file_watch: Option<Option<ConfigWatcher>>,
+}
+
+/// Watches a swap replaced.
+#[derive(Default)]
+struct Retired {
+    certificates: Option<CertificateWatcher>,
+    file_watch: Option<ConfigWatcher>,
+}
+
+/// Lets go of `retired` on a thread of its own: a watch's thread may be the one that
+/// applied the configuration which stops it.
+fn drop_elsewhere(retired: Retired) {
+    if retired.certificates.is_none() && retired.file_watch.is_none() {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("retired-watches".into())
+        .spawn(move || drop(retired));
+    if let Err(e) = spawned {
+        tracing::warn!("cannot stop a replaced watch: {e}");
     }
 }
 
@@ -556,7 +698,7 @@ fn plan_listeners(
             }
             (None, _) => None,
         };
-        let table = routes::build(config, i, listener, &by_name)?;
+        let table = routes::build(i, listener, &by_name)?;
         // Shared with the listener it replaces, swapped on commit: its open
         // connections take the new routes from their next request on.
         let (routes, replacing) = match running {
@@ -579,6 +721,7 @@ fn plan_listeners(
                 forward_client_cert: listener.forward_client_cert,
                 forwarded_proto: listener.forwarded_proto,
                 access_log: config.log.access,
+                drain: config.drain_timeout.0,
             },
             sockets,
             routes: replacing,

@@ -82,7 +82,7 @@ pub fn check(config: &Config, engine: &PolicyEngine) -> anyhow::Result<Vec<Strin
         if let Some(tls) = &listener.tls {
             Terminator::new(&listener.name, &format!("listeners[{i}].tls"), tls)?;
         }
-        tables.push(routes::build(config, i, listener, &by_name)?);
+        tables.push(routes::build(i, listener, &by_name)?);
     }
     Ok(warnings(config, &tables))
 }
@@ -173,6 +173,9 @@ impl App {
                 return Err(e);
             }
         };
+        if let Some(admin) = &admin {
+            live.set_admin(admin.addr());
+        }
         let descriptors = Descriptors::get();
         tracing::info!(
             limit = descriptors.limit,

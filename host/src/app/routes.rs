@@ -3,7 +3,6 @@
 //! made ready.
 
 use super::settings;
-use crate::config::Config;
 use crate::config::model::{
     ClusterConfig, ListenerConfig, MatchConfig, RespondConfig, RouteConfig,
 };
@@ -21,9 +20,9 @@ pub const DEFAULT_ROUTE: &str = "default";
 /// The clusters a route may name: configuration and upstream, by name.
 pub(super) type ByName<'a> = HashMap<&'a str, (&'a ClusterConfig, &'a Arc<Upstream>)>;
 
-/// The routes of `listener` (number `i` of `config`); errors name the key path.
+/// The routes of `listener` (number `i` of the configuration); errors name the key
+/// path.
 pub(super) fn build(
-    config: &Config,
     i: usize,
     listener: &ListenerConfig,
     clusters: &ByName<'_>,
@@ -46,8 +45,7 @@ pub(super) fn build(
         .iter()
         .enumerate()
         .map(|(j, route)| {
-            rule(config, j, route, clusters)
-                .map_err(|m| anyhow::anyhow!("listeners[{i}].routes[{j}].{m}"))
+            rule(j, route, clusters).map_err(|m| anyhow::anyhow!("listeners[{i}].routes[{j}].{m}"))
         })
         .collect::<anyhow::Result<_>>()?;
     Ok(RouteTable::new(rules, true))
@@ -55,7 +53,6 @@ pub(super) fn build(
 
 /// Route number `j`; the error is `key: reason` within it.
 fn rule(
-    config: &Config,
     j: usize,
     route: &RouteConfig,
     clusters: &ByName<'_>,
@@ -69,7 +66,7 @@ fn rule(
         let (cluster, upstream) = clusters[cluster];
         match overridden(cluster, route) {
             Some(merged) => Arc::new(upstream.overridden(
-                settings::upstream_settings(config, &merged),
+                settings::upstream_settings(&merged),
                 settings::retries(&merged),
             )),
             None => Arc::clone(upstream),

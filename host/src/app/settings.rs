@@ -164,7 +164,7 @@ pub(super) fn load_setup(cluster: &ClusterConfig) -> LoadSetup {
 }
 
 /// How the proxy reaches the cluster's endpoints.
-pub(super) fn upstream_settings(config: &Config, cluster: &ClusterConfig) -> UpstreamSettings {
+pub(super) fn upstream_settings(cluster: &ClusterConfig) -> UpstreamSettings {
     UpstreamSettings {
         protocol: cluster.protocol,
         connect_timeout: cluster.timeouts.connect.0,
@@ -173,7 +173,6 @@ pub(super) fn upstream_settings(config: &Config, cluster: &ClusterConfig) -> Ups
         body_idle: cluster.timeouts.body_idle.0,
         max_idle: cluster.pool.max_idle_per_endpoint,
         idle_timeout: cluster.pool.idle_timeout.0,
-        access_log: config.log.access,
     }
 }
 

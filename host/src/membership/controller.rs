@@ -137,9 +137,10 @@ impl MembershipController {
     /// a slow scorer call never delays a probe or its timeout).
     pub async fn run(mut self, probing: tokio::runtime::Handle, mut stop: watch::Receiver<bool>) {
         let (results, mut incoming) = mpsc::channel((self.base.len() * 2).max(256));
+        let mut discovering = None;
         let mut discovered = self.discovery.take().map(|discovery| {
             let (out, discovered) = watch::channel(None);
-            tokio::spawn(discovery.run(out));
+            discovering = Some(tokio::spawn(discovery.run(out)));
             discovered
         });
         if discovered.is_none() {
@@ -176,6 +177,10 @@ impl MembershipController {
                 _ = stop.changed() => break,
             }
             judge.publish_if_changed();
+        }
+        // The cluster is gone (or the proxy stopping): its discovery stops with it.
+        if let Some(task) = discovering {
+            task.abort();
         }
     }
 }

@@ -335,6 +335,7 @@ async fn serve_http1<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         signal.clone(),
         watchdog,
         limits.idle_timeout,
+        listener.drain,
         parking.then_some(&*activity),
     );
     if !drained.await {
@@ -371,7 +372,15 @@ async fn serve_http2<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     tokio::pin!(connection);
     let idle = limits.idle_timeout;
     let watchdog = activity.watchdog(idle, listener.body_idle());
-    until_drained(connection, signal.clone(), watchdog, idle, None).await;
+    until_drained(
+        connection,
+        signal.clone(),
+        watchdog,
+        idle,
+        listener.drain,
+        None,
+    )
+    .await;
 }
 
 /// What hyper serves a connection with: its activity (which may park it, when
@@ -450,13 +459,14 @@ impl hyper::service::Service<Request<Incoming>> for Forwarding {
 /// the connection's activity), or its `watchdog` expires it: stalled, it is dropped at
 /// once; idle, it is closed politely (HTTP/2: GOAWAY), and dropped if it has not closed
 /// within `grace` (a client that never acknowledges the GOAWAY's ping would keep it
-/// open, and could go on opening streams). On shutdown, lets it finish the requests it
-/// has and close.
+/// open, and could go on opening streams). On shutdown (or its listener's removal),
+/// lets it finish the requests it has and close, within `drain`.
 async fn until_drained<C: GracefulConnection>(
     mut connection: Pin<&mut C>,
     mut signal: watch::Receiver<bool>,
     watchdog: Watchdog,
     grace: Duration,
+    drain: Duration,
     parking: Option<&Activity>,
 ) -> bool {
     tokio::pin!(watchdog);
@@ -488,7 +498,9 @@ async fn until_drained<C: GracefulConnection>(
     }
     stop_parking(parking);
     connection.as_mut().graceful_shutdown();
-    let _ = connection.await;
+    // Bounded: a client that never lets go (a long upload, a GOAWAY never answered)
+    // would keep a removed listener's connection, and all it holds, for good.
+    let _ = tokio::time::timeout(drain, connection).await;
     false
 }
 
@@ -542,6 +554,7 @@ mod tests {
             Pin::new(&mut connection),
             signal,
             activity.watchdog(minute, minute),
+            minute,
             minute,
             Some(&activity),
         );

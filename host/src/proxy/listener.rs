@@ -38,6 +38,9 @@ pub struct Listener {
     pub forwarded_proto: ForwardedProto,
     /// Write an access-log line per request.
     pub access_log: bool,
+    /// How long its connections may take to finish their requests once it stops
+    /// (the proxy's shutdown, or a reload that removes it).
+    pub drain: Duration,
 }
 
 impl Listener {

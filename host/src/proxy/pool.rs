@@ -91,8 +91,7 @@ impl<'a> Dial<'a> {
             let mut name = std::hash::DefaultHasher::new();
             let loaded = tls.originator.generation();
             std::hash::Hash::hash(&(tls.server_name, loaded), &mut name);
-            let originator: *const Originator = tls.originator;
-            (originator as usize, std::hash::Hasher::finish(&name))
+            (tls.originator.id(), std::hash::Hasher::finish(&name))
         });
         Key { addr, tls }
     }
@@ -104,7 +103,7 @@ impl<'a> Dial<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Key {
     pub(crate) addr: SocketAddr,
-    tls: Option<(usize, u64)>,
+    tls: Option<(u64, u64)>,
 }
 
 impl ConnectError {

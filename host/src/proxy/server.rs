@@ -71,6 +71,7 @@ struct Worker {
 
 /// A listener being served.
 struct Served {
+    id: u64,
     name: String,
     addr: SocketAddr,
     /// Stops its accept loop on each worker, and tells its connections to finish.
@@ -81,6 +82,7 @@ struct Served {
 pub struct Server {
     workers: Vec<Worker>,
     listeners: Vec<Served>,
+    next_id: u64,
 }
 
 impl Server {
@@ -113,12 +115,13 @@ impl Server {
         Ok(Self {
             workers,
             listeners: Vec::new(),
+            next_id: 0,
         })
     }
 
     /// Serves `sockets` (bound for as many workers) as listener `name`, each new
-    /// connection with what `slot` holds then.
-    pub fn add(&mut self, name: &str, sockets: Sockets, slot: Arc<ArcSwap<Listener>>) {
+    /// connection with what `slot` holds then: the listener's id.
+    pub fn add(&mut self, name: &str, sockets: Sockets, slot: Arc<ArcSwap<Listener>>) -> u64 {
         let mut stops = Vec::new();
         for (worker, socket) in self.workers.iter().zip(sockets.sockets) {
             let Some(open) = &worker.open else {
@@ -129,18 +132,22 @@ impl Server {
             worker.runtime.spawn(accept(socket, slot, signal, open));
             stops.push(stop);
         }
+        let id = self.next_id;
+        self.next_id += 1;
         self.listeners.push(Served {
+            id,
             name: name.to_string(),
             addr: sockets.addr,
             stops,
         });
+        id
     }
 
-    /// Stops serving listener `name`: it accepts no more, and its connections close
-    /// once their requests in flight are answered.
-    pub fn remove(&mut self, name: &str) {
+    /// Stops serving listener `id`: it accepts no more, and its connections close once
+    /// their requests in flight are answered (within the drain timeout).
+    pub fn remove(&mut self, id: u64) {
         self.listeners.retain(|served| {
-            if served.name != name {
+            if served.id != id {
                 return true;
             }
             for stop in &served.stops {
@@ -150,10 +157,10 @@ impl Server {
         });
     }
 
-    /// Names listener `old` `new` from now on.
-    pub fn rename(&mut self, old: &str, new: &str) {
-        for served in self.listeners.iter_mut().filter(|s| s.name == old) {
-            served.name = new.to_string();
+    /// Names listener `id` `name` from now on.
+    pub fn rename(&mut self, id: u64, name: &str) {
+        for served in self.listeners.iter_mut().filter(|s| s.id == id) {
+            served.name = name.to_string();
         }
     }
 
@@ -166,9 +173,9 @@ impl Server {
     /// Stops accepting, lets in-flight requests finish (up to the drain timeout), and
     /// waits for the workers.
     pub fn shutdown(mut self) {
-        let names: Vec<String> = self.listeners.iter().map(|s| s.name.clone()).collect();
-        for name in names {
-            self.remove(&name);
+        let ids: Vec<u64> = self.listeners.iter().map(|s| s.id).collect();
+        for id in ids {
+            self.remove(id);
         }
         for worker in &mut self.workers {
             worker.open = None;

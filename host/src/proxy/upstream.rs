@@ -33,8 +33,6 @@ pub struct UpstreamSettings {
     pub max_idle: usize,
     /// Idle connections older than this are not reused.
     pub idle_timeout: Duration,
-    /// Write an access-log line per request.
-    pub access_log: bool,
 }
 
 /// A cluster as the forwarding core uses it.

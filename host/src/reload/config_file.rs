@@ -58,9 +58,12 @@ impl ConfigWatcher {
 
 impl Drop for ConfigWatcher {
     fn drop(&mut self) {
-        // Dropping the watcher drops the channel's sender, which ends the thread.
+        // Dropping the watcher drops the channel's sender, which ends the thread (not
+        // joined from itself: a reload it ran may be what stops the watch).
         self.watcher.take();
-        if let Some(thread) = self.thread.take() {
+        if let Some(thread) = self.thread.take()
+            && thread.thread().id() != std::thread::current().id()
+        {
             let _ = thread.join();
         }
     }

@@ -37,6 +37,8 @@ pub enum Alpn {
 
 /// A cluster's TLS client side.
 pub struct Originator {
+    /// Unique in the process: pooled connections are kept apart by it.
+    id: u64,
     material: Reloading<Sources>,
     server_name: Option<ServerName<'static>>,
 }
@@ -68,10 +70,17 @@ impl Originator {
             settings: settings.clone(),
             provider: super::provider(),
         };
+        static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Ok(Self {
+            id: IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             material: Reloading::new(format!("cluster {cluster:?}"), sources)?,
             server_name,
         })
+    }
+
+    /// Unique in the process (an originator built anew on a reload gets another).
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// How many times its files were loaded again: a pooled connection of an earlier

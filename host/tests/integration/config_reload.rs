@@ -434,5 +434,52 @@ async fn a_watched_file_is_applied_when_it_changes() {
         "the broken file is refused"
     );
     assert_eq!(common::client::get(web, "/moving", false).await.2, "b");
+    // A file that turns the watch off is applied by the watch itself, which stops.
+    replace(&path, &config(&backends, "a", &[a.addr], ""));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while proxy.config_status().reloads < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the last watched change was applied"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(common::client::get(web, "/moving", false).await.2, "a");
+    replace(&path, &config(&backends, "b", &[a.addr], ""));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(proxy.config_status().reloads, 2, "no longer watched");
+    assert_eq!(common::client::get(web, "/moving", false).await.2, "a");
+    common::stop(proxy).await;
+}
+
+/// A listener that keeps its name and moves to another address serves there; the old
+/// address stops accepting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_moved_to_another_port_serves_there() {
+    let a = backend::named("a", Duration::ZERO).await;
+    let dir = common::temp_dir("config-reload-move");
+    let path = dir.join("switchyard.toml");
+    let (first, second) = (common::nginx::free_port(), common::nginx::free_port());
+    let on = |port: u16| {
+        format!(
+            "workers = 2\n[[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:{port}\"\ncluster = \"a\"\n\
+             [[clusters]]\nname = \"a\"\nendpoints = [{{ address = \"{}\" }}]\n",
+            a.addr
+        )
+    };
+    replace(&path, &on(first));
+    let proxy = start(&path);
+    let old: SocketAddr = format!("127.0.0.1:{first}").parse().unwrap();
+    assert_eq!(common::client::get(old, "/", false).await.2, "a");
+    replace(&path, &on(second));
+    proxy.reload().expect("reloaded");
+    let new: SocketAddr = format!("127.0.0.1:{second}").parse().unwrap();
+    assert_eq!(proxy.listener_addr("web"), Some(new));
+    assert_eq!(common::client::get(new, "/", false).await.2, "a");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(old).await.is_ok() {
+        assert!(Instant::now() < deadline, "the old port still accepts");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     common::stop(proxy).await;
 }

@@ -23,16 +23,26 @@ async fn a_scrape_parses_and_counts_the_traffic() {
         assert_eq!(status, 200);
     }
 
-    let (scrape, text) = common::scrape::scrape(proxy.admin_addr().unwrap()).await;
-
     let (live, dead) = (live.addr.to_string(), dead.to_string());
-    let at = |endpoint: &str, class: &str| {
+    let counted = |scrape: &prometheus_parse::Scrape, endpoint: &str, class: &str| {
         value(
-            &scrape,
+            scrape,
             "switchyard_upstream_requests_total",
             &[("cluster", "api"), ("endpoint", endpoint), ("class", class)],
         )
     };
+    // A request is counted once its response has gone out whole, just after the
+    // client has it: the last one may take a moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let (scrape, text) = loop {
+        let (scrape, text) = common::scrape::scrape(proxy.admin_addr().unwrap()).await;
+        if counted(&scrape, &live, "2xx") == f64::from(sent) || std::time::Instant::now() > deadline
+        {
+            break (scrape, text);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let at = |endpoint: &str, class: &str| counted(&scrape, endpoint, class);
     assert_eq!(at(&live, "2xx"), f64::from(sent), "{text}");
     let refused = at(&dead, "error");
     assert!((40.0..=60.0).contains(&refused), "{refused}");
