@@ -59,6 +59,8 @@ start_backend() {
 
 # switchyard_conf FILE PORT BACKEND_PORT...: a one-worker Switchyard on PORT balancing
 # the backends on 127.0.0.1 over HTTP/1.1 with $POLICY (least-request by default).
+# ROUTES=N puts N routes that the load never matches in front of the one it does (a mix
+# of hosts and path prefixes, one in ten with a header too).
 switchyard_conf() {
     local file=$1 port=$2
     shift 2
@@ -69,13 +71,32 @@ workers = 1
 [[listeners]]
 name = "web"
 listen = "127.0.0.1:$port"
-cluster = "app"
+$(routes_conf "${ROUTES:-0}")
 [[clusters]]
 name = "app"
 policy = "${POLICY:-least-request}"
 protocol = "http1"
 endpoints = [ ${endpoints%, } ]
 CONF
+}
+
+# routes_conf N: `cluster = "app"` for N = 0; else N routes to "app" the load's requests
+# (GET / to 127.0.0.1) never match, then one that takes everything.
+routes_conf() {
+    local n=$1 i
+    if [ "$n" = 0 ]; then echo 'cluster = "app"'; return; fi
+    for i in $(seq "$n"); do
+        echo '[[listeners.routes]]'
+        if [ $((i % 2)) = 1 ]; then
+            echo "match = { host = \"svc-$i.example.com\" }"
+        elif [ $((i % 10)) = 0 ]; then
+            echo "match = { path_prefix = \"/svc-$i\", headers = { x-tenant = \"t$i\" } }"
+        else
+            echo "match = { path_prefix = \"/svc-$i\" }"
+        fi
+        echo 'cluster = "app"'
+    done
+    printf '[[listeners.routes]]\nname = "app"\ncluster = "app"\n'
 }
 
 # rss_kib PID: the process's resident memory in KiB.

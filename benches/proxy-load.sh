@@ -14,6 +14,9 @@
 # BASELINE=PATH (another switchyard binary, e.g. a build of the previous commit) adds
 # it as "baseline", same configuration, in every round: a before/after comparison in
 # one run, summarised as the CPU per request of each build, medians and spread.
+# ROUTED=N adds "routed": Switchyard again with N routes the load never matches in front
+# of the one it does (see routes_conf in common.sh), summarised the same way against
+# "switchyard": what routing costs per request.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
@@ -24,7 +27,7 @@ need nginx:nginx-light haproxy:haproxy wrk:wrk h2load:nghttp2-client pgrep:procp
 build
 
 BACKEND=18081 NGINX=18082 NGINX_H2=18083 HAPROXY=18084 SWITCHYARD=18085 RESILIENT=18086
-BASELINE_PORT=18087
+BASELINE_PORT=18087 ROUTED_PORT=18088
 
 # Every proxy does the same header work Switchyard does: X-Forwarded-For and Forwarded.
 PROXY_TO_BACKEND='location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";
@@ -80,11 +83,17 @@ if [ -n "${BASELINE:-}" ]; then
     RUST_LOG=warn setsid "$BASELINE" run --config "$WORK/baseline.toml" &
     BASELINE_PID=$!
 fi
+if [ -n "${ROUTED:-}" ]; then
+    ROUTES=$ROUTED switchyard_conf "$WORK/routed.toml" "$ROUTED_PORT" "$BACKEND"
+    RUST_LOG=warn setsid "$BIN" run --config "$WORK/routed.toml" &
+    ROUTED_PID=$!
+fi
 sleep 1.5
 BACKEND_PID=$(nginx_worker backend)
 NGINX_PID=$(nginx_worker nginx)
 declare -A PID=([direct]=$BACKEND_PID [nginx]=$NGINX_PID [haproxy]=$HAPROXY_PID
-    [switchyard]=$SWITCHYARD_PID [resilient]=$RESILIENT_PID [baseline]=${BASELINE_PID:-})
+    [switchyard]=$SWITCHYARD_PID [resilient]=$RESILIENT_PID [baseline]=${BASELINE_PID:-}
+    [routed]=${ROUTED_PID:-})
 
 echo "== $(date -u +%F) — ${DURATION}s per run, $ROUNDS rounds, wrk -t1, h2load -m10; policy ${POLICY:-least-request} (WebAssembly)"
 for round in $(seq "$ROUNDS"); do
@@ -94,6 +103,7 @@ for round in $(seq "$ROUNDS"); do
     h1 haproxy $HAPROXY $CONNS
     h1 switchyard $SWITCHYARD $CONNS
     [ -z "${BASELINE:-}" ] || h1 baseline $BASELINE_PORT $CONNS
+    [ -z "${ROUTED:-}" ] || h1 routed $ROUTED_PORT $CONNS
     h1 resilient $RESILIENT $CONNS
     h1 direct $BACKEND 1
     h1 nginx $NGINX 1
@@ -103,6 +113,7 @@ for round in $(seq "$ROUNDS"); do
     h2 haproxy $((HAPROXY + 10))
     h2 switchyard $SWITCHYARD
     [ -z "${BASELINE:-}" ] || h2 baseline $BASELINE_PORT
+    [ -z "${ROUTED:-}" ] || h2 routed $ROUTED_PORT
 done
 
 # Medians over the rounds: throughput against each competitor, added median latency
@@ -122,11 +133,13 @@ END {
   printf "cpu us/req, proxy + backend: h2c: switchyard %.1f + %.1f, nginx %.1f + %.1f, haproxy %.1f + %.1f\n", c["switchyard h2 32"], b["switchyard h2 32"], c["nginx h2 32"], b["nginx h2 32"], c["haproxy h2 32"], b["haproxy h2 32"]
   d=l["direct h1 1"]
   printf "added p50 at 1 conn: switchyard %.0f us, nginx %.0f us, haproxy %.0f us\n", l["switchyard h1 1"]-d, l["nginx h1 1"]-d, l["haproxy h1 1"]-d
-  if (("baseline h1 32") in r) for (p in proto) {
-    k = "switchyard " p; bk = "baseline " p
+  if (("baseline h1 32") in r) for (p in proto) compare("this build vs baseline", "switchyard " p, "baseline " p, proto[p])
+  if (("routed h1 32") in r) for (p in proto) compare("routed vs unrouted", "routed " p, "switchyard " p, proto[p])
+}
+# compare(LABEL, K, BK, PROTO): CPU per request of K against BK, per round.
+function compare(label, k, bk, what,    n, mine, theirs, lo, hi, ratios, i, q) {
     n = split(pc[k], mine, " "); split(pc[bk], theirs, " ")
     lo = hi = ""; ratios = ""
     for (i = 1; i <= n; i++) { q = mine[i] / theirs[i]; ratios = ratios " " q; if (lo == "" || q < lo) lo = q; if (hi == "" || q > hi) hi = q }
-    printf "this build vs baseline, %s: cpu us/req %.2f vs %.2f; per-round ratio median %.3f (%.3f..%.3f); req/s %.0f vs %.0f\n", proto[p], c[k], c[bk], median(ratios), lo, hi, r[k], r[bk]
-  }
+    printf "%s, %s: cpu us/req %.2f vs %.2f; per-round ratio median %.3f (%.3f..%.3f); req/s %.0f vs %.0f\n", label, what, c[k], c[bk], median(ratios), lo, hi, r[k], r[bk]
 }' "$WORK/results"

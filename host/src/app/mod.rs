@@ -18,7 +18,7 @@ pub use routes::DEFAULT_ROUTE;
 pub use settings::worker_count;
 
 use crate::admin::{AdminServer, ClusterRecord, ConfigControl, ConfigStatus};
-use crate::config::{Config, ConfigError, check_policies, load_file, load_text};
+use crate::config::{Config, ConfigError, check_policies, load_text};
 use crate::proxy::{Descriptors, Routes, Upstream, raise_limit};
 use crate::reload::PolicyWatcher;
 use crate::tls::Terminator;
@@ -34,14 +34,7 @@ use switchyard_policy::{
 /// Reads and validates the configuration file at `path`, the policies it names
 /// included: each a built-in or a file in its policy directory.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let config = load_file(path)?;
-    let balancers: Vec<&str> = builtin_names().collect();
-    let scorers: Vec<&str> = builtin_scorer_names().collect();
-    check_policies(&config, &balancers, &scorers).map_err(|message| ConfigError {
-        file: path.display().to_string(),
-        message,
-    })?;
-    Ok(config)
+    load_with_digest(path).map(|(config, _)| config)
 }
 
 /// As [`load`], with the SHA-256 (hex) of the file's text.

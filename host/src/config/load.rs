@@ -654,30 +654,7 @@ fn check_match(matches: &MatchConfig) -> Result<(), String> {
 /// 3986), no query, no empty segment and no dot segments (requests are matched in
 /// canonical form, which has none).
 fn check_path(key: &str, path: &str) -> Result<(), String> {
-    let uri_path = path.bytes().all(|b| {
-        b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'%'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-                    | b':'
-                    | b'@'
-                    | b'/'
-            )
-    });
+    let uri_path = path.bytes().all(super::uri::path_byte);
     let mut segments = path.trim_end_matches('/').split('/').skip(1);
     let odd = segments.any(|segment| segment == "." || segment == ".." || segment.is_empty());
     if !path.starts_with('/') || !uri_path || (path.len() > 1 && odd) {

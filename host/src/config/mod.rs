@@ -4,6 +4,7 @@
 mod duration;
 mod load;
 pub mod model;
+pub mod uri;
 
 pub use duration::Dur;
 pub use load::{ConfigError, check_policies, load_file, load_text, parse, parse_toml, read_token};

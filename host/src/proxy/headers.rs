@@ -331,27 +331,7 @@ pub(crate) fn valid_authority(authority: &[u8]) -> bool {
         [b'[', literal @ .., b']'] => literal
             .iter()
             .all(|&b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.')),
-        _ => host.iter().all(|&b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'-' | b'.'
-                        | b'_'
-                        | b'~'
-                        | b'%'
-                        | b'!'
-                        | b'$'
-                        | b'&'
-                        | b'\''
-                        | b'('
-                        | b')'
-                        | b'*'
-                        | b'+'
-                        | b','
-                        | b';'
-                        | b'='
-                )
-        }),
+        _ => host.iter().copied().all(crate::config::uri::host_byte),
     };
     port_ok && host_ok
 }

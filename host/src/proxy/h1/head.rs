@@ -1,6 +1,7 @@
 //! Request and response heads on the HTTP/1.1 fast path: parsed in place with
 //! `httparse`, rewritten for the other side into one buffer.
 
+use crate::config::uri::path_byte;
 use crate::net::http1::{
     HeaderSlots, Named, Parsed, is_hop_by_hop, lists_token, parse_length, write_field, write_length,
 };
@@ -66,32 +67,10 @@ pub(super) fn bare_lf(head: &[u8]) -> bool {
     count(b'\n') > count(b'\r')
 }
 
-/// Whether `byte` may be in a request target (RFC 3986: unreserved, sub-delimiters,
-/// `:`, `@`, `/`, `?` and escapes).
+/// Whether `byte` may be in an origin-form request target (RFC 3986): a path's, or
+/// the `?` and query after it.
 fn uri_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric()
-        || matches!(
-            byte,
-            b'-' | b'.'
-                | b'_'
-                | b'~'
-                | b'%'
-                | b'!'
-                | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b','
-                | b';'
-                | b'='
-                | b':'
-                | b'@'
-                | b'/'
-                | b'?'
-        )
+    path_byte(byte) || byte == b'?'
 }
 
 /// A parsed request head, borrowing the buffer.
