@@ -41,7 +41,9 @@ enum PathMatch {
     /// Whole leading segments, without a trailing `/` (except the root).
     Prefix(Box<str>),
     Exact(Box<str>),
-    Regex(Regex),
+    /// With the literal every match begins with (often most of the path), looked at
+    /// first: most paths fail on it without running the expression.
+    Regex(Regex, Box<str>),
 }
 
 #[derive(Debug)]
@@ -76,7 +78,8 @@ impl Matcher {
         } else if let Some(path) = &config.path {
             Some(PathMatch::Exact(canonical("path", path)?.into()))
         } else if let Some(regex) = &config.path_regex {
-            Some(PathMatch::Regex(whole("path_regex", regex)?))
+            let compiled = whole("path_regex", regex)?;
+            Some(PathMatch::Regex(compiled, literal_prefix(regex).into()))
         } else if let Some(service) = &config.grpc_service {
             Some(PathMatch::Prefix(format!("/{service}").into()))
         } else {
@@ -122,6 +125,22 @@ impl Matcher {
         self.host.as_ref()
     }
 
+    /// The first path segment every request it matches has, when its path condition
+    /// names one: a quick test before the whole one.
+    pub(super) fn first_segment(&self) -> Option<&str> {
+        let named = match &self.path {
+            Some(PathMatch::Prefix(path) | PathMatch::Exact(path)) => {
+                let rest = path.strip_prefix('/')?;
+                // A single segment is whole: the request's ends there too.
+                rest.split_once('/').map_or(rest, |(first, _)| first)
+            }
+            // Only a literal that goes past the first segment names it whole.
+            Some(PathMatch::Regex(_, literal)) => literal.strip_prefix('/')?.split_once('/')?.0,
+            None => return None,
+        };
+        (!named.is_empty() && !named.contains(';')).then_some(named)
+    }
+
     /// Whether `request` meets every condition.
     pub fn matches<V: RequestView>(&self, request: &Seen<'_, V>) -> bool {
         if let Some(host) = &self.host {
@@ -148,6 +167,9 @@ impl Matcher {
         match &self.path {
             Some(PathMatch::Prefix(prefix)) if !has_prefix(request.path, prefix) => return false,
             Some(PathMatch::Exact(path)) if request.path != &**path => return false,
+            Some(PathMatch::Regex(_, literal)) if !request.path.starts_with(&**literal) => {
+                return false;
+            }
             _ => {}
         }
         if self.grpc && !request.view.header("content-type").is_some_and(grpc_family) {
@@ -167,7 +189,7 @@ impl Matcher {
         // The costliest last.
         headers_met
             && match &self.path {
-                Some(PathMatch::Regex(regex)) => regex.is_match(request.path),
+                Some(PathMatch::Regex(regex, _)) => regex.is_match(request.path),
                 _ => true,
             }
     }
@@ -194,7 +216,9 @@ impl Matcher {
                 has_prefix(b, a)
             }
             (Some(PathMatch::Exact(a)), Some(PathMatch::Exact(b))) => a == b,
-            (Some(PathMatch::Regex(a)), Some(PathMatch::Regex(b))) => a.as_str() == b.as_str(),
+            (Some(PathMatch::Regex(a, _)), Some(PathMatch::Regex(b, _))) => {
+                a.as_str() == b.as_str()
+            }
             _ => false,
         };
         let grpc = !self.grpc || other.grpc;
@@ -233,6 +257,25 @@ fn grpc_family(value: &str) -> bool {
         _ => rest,
     };
     matches!(rest.first(), None | Some(b'+' | b';'))
+}
+
+/// The literal text every whole match of `pattern` begins with: its characters up to the
+/// first one with a meaning (less the last, when a quantifier follows it); none for a
+/// pattern with an alternation anywhere.
+fn literal_prefix(pattern: &str) -> &str {
+    if pattern.contains('|') {
+        return "";
+    }
+    let end = pattern
+        .find(|c: char| "\\.^$*+?()[]{}".contains(c))
+        .unwrap_or(pattern.len());
+    let quantified = matches!(pattern[end..].chars().next(), Some('*' | '?' | '{' | '+'));
+    let end = match quantified {
+        // The quantifier applies to the last character only.
+        true => pattern[..end].char_indices().last().map_or(0, |(i, _)| i),
+        false => end,
+    };
+    &pattern[..end]
 }
 
 /// `pattern` compiled to match a whole value (checked alone first, so that it cannot
@@ -325,6 +368,17 @@ mod tests {
         let exact = matcher(r#"path = "/a/b""#);
         assert!(matches(&exact, &request("GET", "h", "/a/b", &[])));
         assert!(!matches(&exact, &request("GET", "h", "/a/b/", &[])));
+        for (pattern, literal) in [
+            ("/users/[0-9]+", "/users/"),
+            ("/users/x*", "/users/"),
+            ("/ab?c", "/a"),
+            ("/a|/b", ""),
+            ("(?i)/a", ""),
+            ("/a\\.b", "/a"),
+            ("/plain", "/plain"),
+        ] {
+            assert_eq!(literal_prefix(pattern), literal, "{pattern}");
+        }
         let regex = matcher(r#"path_regex = "/users/[0-9]+""#);
         assert!(matches(&regex, &request("GET", "h", "/users/12", &[])));
         assert!(!matches(&regex, &request("GET", "h", "/users/12/x", &[])));
