@@ -3,7 +3,7 @@
 
 /// Whether `byte` may be in a host name (`reg-name`): unreserved, sub-delimiters and
 /// escapes.
-pub fn host_byte(byte: u8) -> bool {
+pub const fn host_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric()
         || matches!(
             byte,

@@ -315,25 +315,51 @@ pub(crate) fn set_destination<B>(
     }
 }
 
+/// The bytes of a host name, as a table: looked up once per byte of every request's
+/// host.
+const HOST_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = crate::config::uri::host_byte(byte as u8);
+        byte += 1;
+    }
+    table
+};
+
 /// Whether `authority` (a `Host` header, or `:authority`) is a host and an optional
 /// port, as RFC 3986 writes them: a name (or IPv4 address) of unreserved characters,
 /// escapes and sub-delimiters, or an IP literal in brackets. User info (`a@b`) and
 /// anything else is refused, so that routes and endpoints cannot read another host.
 pub(crate) fn valid_authority(authority: &[u8]) -> bool {
-    let (host, port) = match authority.iter().rposition(|&b| b == b':') {
-        Some(at) if !authority[at..].contains(&b']') => {
-            (&authority[..at], Some(&authority[at + 1..]))
+    // What follows the host: nothing, or a port.
+    let rest = match authority.first() {
+        Some(b'[') => {
+            let Some(end) = authority.iter().position(|&b| b == b']') else {
+                return false;
+            };
+            let literal = &authority[1..end];
+            if !literal
+                .iter()
+                .all(|&b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'))
+            {
+                return false;
+            }
+            &authority[end + 1..]
         }
-        _ => (authority, None),
+        _ => {
+            let end = authority
+                .iter()
+                .position(|&b| !HOST_BYTES[b as usize])
+                .unwrap_or(authority.len());
+            &authority[end..]
+        }
     };
-    let port_ok = port.is_none_or(|p| p.iter().all(u8::is_ascii_digit));
-    let host_ok = match host {
-        [b'[', literal @ .., b']'] => literal
-            .iter()
-            .all(|&b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.')),
-        _ => host.iter().copied().all(crate::config::uri::host_byte),
-    };
-    port_ok && host_ok
+    match rest {
+        [] => true,
+        [b':', digits @ ..] => digits.iter().all(u8::is_ascii_digit),
+        _ => false,
+    }
 }
 
 /// A request as a policy sees it.

@@ -18,6 +18,8 @@ const MIB: usize = 1 << 20;
 struct Running {
     child: Child,
     addr: SocketAddr,
+    /// Its configuration file.
+    file: std::path::PathBuf,
     /// Log lines up to the listening one.
     head: Vec<String>,
     /// Log lines after the listening one.
@@ -56,6 +58,7 @@ fn run(config: &str) -> Running {
     Running {
         child,
         addr,
+        file,
         head,
         lines,
     }
@@ -193,6 +196,53 @@ fn logs_are_coloured_only_on_a_terminal() {
         plain.contains("listening") && !plain.contains('\x1b'),
         "{plain:?}"
     );
+}
+
+/// SIGHUP reloads the configuration file: a second later, every request goes by the
+/// new one, on the same listener; a broken file is refused with its reason in the log,
+/// and the proxy serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_configuration() {
+    let (a, b) = (
+        named("a", Duration::ZERO).await,
+        named("b", Duration::ZERO).await,
+    );
+    let to = |cluster: &str| {
+        format!(
+            "workers = 1\n[[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ncluster = \"{cluster}\"\n\
+             [[clusters]]\nname = \"a\"\nendpoints = [{{ address = \"{}\" }}]\n\
+             [[clusters]]\nname = \"b\"\nendpoints = [{{ address = \"{}\" }}]\n",
+            a.addr, b.addr
+        )
+    };
+    let running = run(&to("a"));
+    assert_eq!(answers(running.addr, 2).await, ["a", "a"]);
+    let hangup = |running: &Running| {
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(running.child.id() as i32, libc::SIGHUP) };
+    };
+    std::fs::write(&running.file, to("b")).unwrap();
+    hangup(&running);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(answers(running.addr, 4).await, ["b", "b", "b", "b"]);
+    std::fs::write(&running.file, to("c")).unwrap();
+    hangup(&running);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let line = running
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .expect("the refused reload is logged");
+        if line.contains("configuration reload refused") {
+            assert!(
+                line.contains("listeners[0].cluster: no cluster named \"c\""),
+                "{line}"
+            );
+            break;
+        }
+    }
+    assert_eq!(answers(running.addr, 2).await, ["b", "b"]);
+    assert!(terminate(running).success());
 }
 
 /// The backends that answer `n` requests in a row.

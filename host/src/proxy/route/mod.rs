@@ -100,6 +100,13 @@ pub struct RouteTable<T> {
     /// The routes a request for any other host may match.
     other_hosts: Box<[Candidate]>,
     normalize: bool,
+    /// Whether any route has a host condition (else a request's host is not read).
+    hosts: bool,
+    /// Whether any route names a first path segment (else the request's is not read).
+    segments: bool,
+    /// A single route that takes everything (a listener's `cluster`): no condition to
+    /// test.
+    everything: bool,
 }
 
 /// A route a request may match, with the key of the first path segment it needs (0:
@@ -170,11 +177,17 @@ impl<T> RouteTable<T> {
                 }
             }
         }
+        let hosts = rules.iter().any(|r| r.matcher.host().is_some());
+        let segments = rules.iter().any(|r| r.matcher.first_segment().is_some());
+        let everything = rules.len() == 1 && rules[0].matcher.is_empty();
         Self {
             rules: rules.into(),
             by_host: by_host.into_iter().map(|(h, l)| (h, l.into())).collect(),
             other_hosts: other_hosts.into(),
             normalize,
+            hosts,
+            segments,
+            everything,
         }
     }
 
@@ -190,14 +203,24 @@ impl<T> RouteTable<T> {
         } else {
             Cow::Borrowed(request.path())
         };
-        let host = request.authority().map(path::bare_host);
+        if self.everything && !self.normalize {
+            let rule = &self.rules[0];
+            return Ok(Some(Routed { rule, target }));
+        }
+        let host = match self.hosts {
+            true => request.authority().map(path::bare_host),
+            false => None,
+        };
         let rule = {
             let seen = Seen {
                 host,
                 path: path::split_query(&target).0,
                 view: request,
             };
-            let segment = segment_key(first_segment(seen.path));
+            let segment = match self.segments {
+                true => segment_key(first_segment(seen.path)),
+                false => 0,
+            };
             let candidates = self.candidates(host).iter();
             let found = candidates
                 .filter(|c| c.segment == 0 || c.segment == segment)
@@ -319,8 +342,14 @@ mod tests {
             "admin /admin/"
         );
         assert_eq!(routed(&table, "other.test", "/x").unwrap(), "rest /x");
-        assert_eq!(routed(&table, "other.test", "/admin;v=1/x").unwrap(), "admin /admin;v=1/x");
-        assert_eq!(routed(&table, "other.test", "/adminx").unwrap(), "rest /adminx");
+        assert_eq!(
+            routed(&table, "other.test", "/admin;v=1/x").unwrap(),
+            "admin /admin;v=1/x"
+        );
+        assert_eq!(
+            routed(&table, "other.test", "/adminx").unwrap(),
+            "rest /adminx"
+        );
         assert_eq!(routed(&table, &"a".repeat(300), "/x").unwrap(), "rest /x");
         let shadowed: Vec<_> = table
             .shadowed()
