@@ -18,7 +18,7 @@ use crate::proxy::listener::{ClientFault, ClientLimits, Listener};
 use crate::proxy::pool::{self, Connection, Wanted};
 use crate::proxy::replay::{Attempts, RequestBody};
 use crate::proxy::retry::{ATTEMPTS_HEADER, RetrySettings, idempotent_method};
-use crate::proxy::route::Action;
+use crate::proxy::route::{Action, NO_ROUTE};
 use crate::proxy::upstream::Upstream;
 use crate::tls::ClientIdentity;
 use http::uri::{PathAndQuery, Scheme};
@@ -78,7 +78,7 @@ pub(crate) async fn forward(
         Ok(Some(routed)) => routed,
         Ok(None) => {
             listener.stats.unrouted();
-            let response = text(StatusCode::NOT_FOUND, "no route for this request".into());
+            let response = text(StatusCode::NOT_FOUND, NO_ROUTE.into());
             return finish(None, "-", response, None, 0, logged);
         }
         Err(_) => {
@@ -121,7 +121,8 @@ pub(crate) async fn forward(
         UpstreamProtocol::Http1 => false,
         UpstreamProtocol::Http2 => true,
     };
-    let host = authority(&request).map(str::to_owned);
+    // What `set_destination` put in the request: no second copy of it.
+    let host = forward.host.as_deref().or(original_host.as_deref());
     strip_hop_by_hop(request.headers_mut());
     strip_underscore_aliases(request.headers_mut());
     add_forwarded(request.headers_mut(), client, original_host.as_deref());
@@ -171,7 +172,7 @@ pub(crate) async fn forward(
         };
         attempts += 1;
         tried = Some(member.socket);
-        prepare(&mut request, conn.http2(), host.as_deref(), member);
+        prepare(&mut request, conn.http2(), host, member);
         let per_try = settings
             .per_try_timeout
             .min(deadline.saturating_duration_since(Instant::now()));

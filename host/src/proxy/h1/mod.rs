@@ -31,7 +31,7 @@ use crate::proxy::headers::{ClientFields, Kept};
 use crate::proxy::listener::{ClientFault, Listener, Routes};
 use crate::proxy::pool::{self, ConnectError};
 use crate::proxy::retry::{ATTEMPTS_HEADER, idempotent_method};
-use crate::proxy::route::{Action, Respond};
+use crate::proxy::route::{Action, NO_ROUTE, Respond};
 use crate::proxy::upstream::Upstream;
 use crate::tls::ClientIdentity;
 use bytes::{Buf, BytesMut};
@@ -376,38 +376,30 @@ impl<'a, S: ClientStream> Conn<'a, S> {
             let access_log = listener.access_log;
             access_log.then(|| (method.to_string(), view.path().to_string(), Instant::now()))
         };
-        let Ok(routed) = routes.route(&view) else {
-            return Parsed::Refuse(400);
+        let direct = |respond, route| {
+            Parsed::Ready(Taken::Direct(Direct {
+                len,
+                head: head_request,
+                close,
+                respond,
+                route,
+                logged: logged(),
+            }))
         };
-        let forward = match routed.as_ref().map(|r| &r.rule.action) {
-            Some(Action::Forward(forward)) => forward,
-            answered => {
-                let respond = match answered {
-                    Some(Action::Respond(respond)) => Some(respond),
-                    _ => None,
-                };
-                let route = match &routed {
-                    Some(routed) => {
-                        routed.rule.count();
-                        &*routed.rule.name
-                    }
-                    None => {
-                        listener.stats.unrouted();
-                        "-"
-                    }
-                };
-                return Parsed::Ready(Taken::Direct(Direct {
-                    len,
-                    head: head_request,
-                    close,
-                    respond,
-                    route,
-                    logged: logged(),
-                }));
+        let routed = match routes.route(&view) {
+            Ok(Some(routed)) => routed,
+            Ok(None) => {
+                listener.stats.unrouted();
+                return direct(None, "-");
             }
+            Err(_) => return Parsed::Refuse(400),
         };
-        let Some(routed) = routed else {
-            return Parsed::Handoff;
+        let forward = match &routed.rule.action {
+            Action::Forward(forward) => forward,
+            Action::Respond(respond) => {
+                routed.rule.count();
+                return direct(Some(respond), &routed.rule.name);
+            }
         };
         // A split the fast path cannot take whole is the general path's, which
         // chooses the side itself (choosing here and handing over would choose twice).
@@ -464,8 +456,8 @@ impl<'a, S: ClientStream> Conn<'a, S> {
                 respond.status.as_u16()
             }
             None => {
-                let (status, text) = (http::StatusCode::NOT_FOUND, b"no route for this request\n");
-                let body = (!answer.head).then_some(&text[..]);
+                let (status, text) = (http::StatusCode::NOT_FOUND, format!("{NO_ROUTE}\n"));
+                let body = (!answer.head).then_some(text.as_bytes());
                 let headers = [(&b"content-type"[..], &b"text/plain; charset=utf-8"[..])];
                 write_response(
                     &mut self.out,

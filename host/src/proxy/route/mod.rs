@@ -22,6 +22,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use switchyard_policy::RequestView;
 
+/// The body of the 404 a request no route matches gets (with a line end).
+pub const NO_ROUTE: &str = "no route for this request";
+
 /// Hosts longer than this are matched against the routes without an exact host only
 /// (no exact host is this long: DNS names are at most 253 bytes).
 const LONGEST_HOST: usize = 255;
