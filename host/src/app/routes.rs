@@ -88,12 +88,9 @@ fn rule(
             Split::weighted(sides.collect(), sticky)
         }
     };
-    let path_prefix = match (&route.rewrite.path_prefix, &route.matches.path_prefix) {
-        (Some(replacement), Some(prefix)) => {
-            let prefix = prefix.trim_end_matches('/');
-            let prefix = if prefix.is_empty() { "/" } else { prefix };
-            Some((prefix.into(), replacement.as_str().into()))
-        }
+    // The prefix as the matcher holds it (canonical, as the requests it cuts are).
+    let path_prefix = match (&route.rewrite.path_prefix, matcher.path_prefix()) {
+        (Some(replacement), Some(prefix)) => Some((prefix.into(), replacement.as_str().into())),
         _ => None,
     };
     let forward = Forward {

@@ -238,7 +238,15 @@ fn refusal(
             "the Host header differs from the request target's host",
         ));
     }
-    if authority(request).is_some_and(|a| !valid_authority(a.as_bytes())) {
+    // The Host field's bytes too: one that is not text has no authority to check, and
+    // would pass unread.
+    let host_field = request.headers().get(header::HOST).map(|v| v.as_bytes());
+    let target_host = request.uri().authority().map(|a| a.as_str().as_bytes());
+    if [host_field, target_host]
+        .into_iter()
+        .flatten()
+        .any(|a| !valid_authority(a))
+    {
         return Some((
             ClientFault::Malformed,
             "the request's host is not a host[:port]",

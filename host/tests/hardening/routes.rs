@@ -23,6 +23,11 @@ name = "empty"
 match = { path = "/empty" }
 respond = { status = 204 }
 [[listeners.routes]]
+name = "api"
+match = { path_prefix = "/%61pi" }
+cluster = "app"
+rewrite = { path_prefix = "/" }
+[[listeners.routes]]
 name = "app"
 cluster = "app"
 "#;
@@ -56,6 +61,8 @@ async fn another_spelling_of_a_path_gets_the_same_route_or_400() {
         // hyper takes the fragment off: the route of /admin.
         ("/admin#", "403"),
         ("/adminx", "200"),
+        ("/x/..%2Fadmin/secret", "400"),
+        ("/x/..%5cadmin", "400"),
     ] {
         let request = format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n");
         let answer = raw_request(web, request.as_bytes()).await;
@@ -83,6 +90,11 @@ async fn hosts_with_user_info_and_headers_that_are_not_text_cannot_slip_past() {
         let answer = raw_request(web, request.as_bytes()).await;
         assert!(status(&answer).contains("400"), "{host}: {answer}");
     }
+    // A Host that is not text, on hyper's path (the chunked body hands it over).
+    let request =
+        b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nHost: admin.example.com\x80\r\n\r\n0\r\n\r\n";
+    let answer = raw_request(web, request).await;
+    assert!(status(&answer).contains("400"), "{answer}");
     let request = b"GET / HTTP/1.1\r\nHost: t\r\nX-Internal: \xff\xfe\r\n\r\n";
     let answer = raw_request(web, request).await;
     assert!(status(&answer).contains("403"), "{answer}");
@@ -110,5 +122,27 @@ async fn a_direct_204_has_no_body_and_the_connection_goes_on() {
         second.starts_with("HTTP/1.1 200") && second.ends_with("app"),
         "{second}"
     );
+    common::stop(proxy).await;
+}
+
+/// A rewritten prefix written with an escape in the configuration cuts the canonical
+/// prefix it matched, whatever the request's length.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prefix_written_with_an_escape_is_rewritten_as_matched() {
+    let app = backend::named("app", Duration::ZERO).await;
+    let proxy = proxy(app.addr);
+    let web = proxy.listener_addr("web").unwrap();
+    for (target, seen) in [
+        ("/api/xyz", "/xyz"),
+        ("/api", "/"),
+        ("/%61pi/q?x=1", "/q?x=1"),
+    ] {
+        let request = format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n");
+        let answer = raw_request(web, request.as_bytes()).await;
+        assert!(
+            answer.contains(&format!("x-seen-target: {seen}\r\n")),
+            "{target}: {answer}"
+        );
+    }
     common::stop(proxy).await;
 }

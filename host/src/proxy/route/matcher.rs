@@ -120,6 +120,15 @@ impl Matcher {
             && self.headers.is_empty()
     }
 
+    /// Its path prefix, in canonical form and without a trailing `/` (except the root),
+    /// when it has one.
+    pub fn path_prefix(&self) -> Option<&str> {
+        match &self.path {
+            Some(PathMatch::Prefix(prefix)) => Some(prefix),
+            _ => None,
+        }
+    }
+
     /// Its host condition, for the index by host.
     pub(super) fn host(&self) -> Option<&HostMatch> {
         self.host.as_ref()

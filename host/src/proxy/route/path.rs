@@ -27,6 +27,11 @@ pub fn normalize(target: &str) -> Result<Cow<'_, str>, Malformed> {
             "." => 1,
             ".." => 2,
             _ if segment.starts_with(".;") || segment.starts_with("..;") => return Err(Malformed),
+            // A dot segment behind an encoded slash: a server that decodes it first
+            // would climb where the route did not look.
+            _ if segment.contains("%2F") && segment.split("%2F").any(|s| s == "." || s == "..") => {
+                return Err(Malformed);
+            }
             "" if i < last => continue,
             _ => {
                 kept.push(segment);
@@ -81,6 +86,10 @@ fn decode_unreserved(path: &str) -> Result<String, Malformed> {
                 let hex = bytes.get(i + 1..i + 3).ok_or(Malformed)?;
                 let text = std::str::from_utf8(hex).map_err(|_| Malformed)?;
                 let byte = u8::from_str_radix(text, 16).map_err(|_| Malformed)?;
+                // An encoded backslash is a separator to some servers.
+                if byte == b'\\' {
+                    return Err(Malformed);
+                }
                 if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
                     out.push(byte as char);
                 } else {
@@ -121,10 +130,10 @@ pub fn replace_prefix(target: &str, prefix: &str, replacement: &str) -> String {
     if !target.starts_with('/') {
         return target.to_string();
     }
-    let rest = if prefix == "/" {
-        target
-    } else {
-        &target[prefix.len()..]
+    let rest = match prefix {
+        "/" => target,
+        // A prefix the target does not begin with cuts nothing (never so when routed).
+        _ => target.get(prefix.len()..).unwrap_or(target),
     };
     let mut out = String::with_capacity(replacement.len() + rest.len());
     out.push_str(replacement.trim_end_matches('/'));
@@ -174,7 +183,6 @@ mod tests {
             ("/v2/.%2e", "/"),
             ("/a/...", "/a/..."),
             ("/a/.b/c", "/a/.b/c"),
-            ("/a%2F../b", "/a%2F../b"),
             ("/a/%2F/../b", "/a/b"),
             ("*", "*"),
             ("/.well-known/x", "/.well-known/x"),
@@ -186,6 +194,10 @@ mod tests {
         for malformed in [
             "/public/..;/admin",
             "/a/.;x/b",
+            "/x/..%2Fadmin",
+            "/a%2F../b",
+            "/x/%2e%2E%2fadmin",
+            "/x/..%5cadmin",
             "/a\\..\\b",
             "/a%2",
             "/a%zz",
