@@ -72,6 +72,30 @@ pub(crate) fn render(
             &[("listener", name)],
             stats.unrouted_requests() as f64,
         );
+        families.gauge(
+            "switchyard_listener_tunnels",
+            "Tunnels (upgraded connections, such as WebSockets) open on a listener.",
+            &[("listener", name)],
+            stats.tunnels_open() as f64,
+        );
+        for (end, count) in stats.tunnels_closed() {
+            families.counter(
+                "switchyard_listener_tunnels_closed_total",
+                "Tunnels closed, by how: closed (both sides), idle (tunnel_idle), \
+                 client_failed, endpoint_failed, drained (the drain timeout ran out).",
+                &[("listener", name), ("end", end)],
+                count as f64,
+            );
+        }
+        let (up, down) = stats.tunnel_bytes();
+        for (direction, bytes) in [("up", up), ("down", down)] {
+            families.counter(
+                "switchyard_listener_tunnel_bytes_total",
+                "Bytes closed tunnels relayed: up (from clients), down (to them).",
+                &[("listener", name), ("direction", direction)],
+                bytes as f64,
+            );
+        }
         for rule in listener.routes.load().rules() {
             families.counter(
                 "switchyard_route_requests_total",

@@ -722,6 +722,7 @@ fn plan_listeners(
                 forwarded_proto: listener.forwarded_proto,
                 access_log: config.log.access,
                 drain: config.drain_timeout.0,
+                upgrades: settings::upgrades(listener),
             },
             sockets,
             routes: replacing,

@@ -8,6 +8,7 @@ use crate::health::Composition;
 use crate::proxy::retry::RetrySettings;
 use crate::proxy::{ClientLimits, MIN_HEADER_BYTES, UpstreamSettings};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use switchyard_policy::cluster::{BreakerSettings, LoadDecay, LoadSetup, Member, Membership};
 use switchyard_policy::{
@@ -171,6 +172,7 @@ pub(super) fn upstream_settings(cluster: &ClusterConfig) -> UpstreamSettings {
         request_timeout: cluster.timeouts.request.0,
         per_try_timeout: cluster.timeouts.per_try.0.min(cluster.timeouts.request.0),
         body_idle: cluster.timeouts.body_idle.0,
+        tunnel_idle: cluster.timeouts.tunnel_idle.0,
         max_idle: cluster.pool.max_idle_per_endpoint,
         idle_timeout: cluster.pool.idle_timeout.0,
     }
@@ -192,6 +194,12 @@ pub(super) fn retries(cluster: &ClusterConfig) -> RetrySettings {
     }
 }
 
+/// The protocols the listener's clients may upgrade to, in lower case.
+pub(super) fn upgrades(listener: &ListenerConfig) -> Arc<[Box<str>]> {
+    let names = listener.upgrades.iter();
+    names.map(|name| name.to_ascii_lowercase().into()).collect()
+}
+
 /// What the listener allows its clients.
 pub(super) fn client_limits(listener: &ListenerConfig) -> ClientLimits {
     ClientLimits {
@@ -202,5 +210,6 @@ pub(super) fn client_limits(listener: &ListenerConfig) -> ClientLimits {
         idle_timeout: listener.idle_timeout.0,
         h2_max_concurrent_streams: listener.h2_max_concurrent_streams,
         max_connections: listener.max_connections,
+        max_tunnels: listener.max_tunnels,
     }
 }

@@ -349,6 +349,7 @@ fn validate(config: &Config) -> Result<(), String> {
             ("timeouts.request", cluster.timeouts.request),
             ("timeouts.per_try", cluster.timeouts.per_try),
             ("timeouts.body_idle", cluster.timeouts.body_idle),
+            ("timeouts.tunnel_idle", cluster.timeouts.tunnel_idle),
             ("pool.idle_timeout", cluster.pool.idle_timeout),
             ("load_decay", cluster.load_decay),
         ] {
@@ -404,6 +405,28 @@ fn validate(config: &Config) -> Result<(), String> {
             return Err(format!(
                 "listeners[{i}].h2_max_concurrent_streams: must be 1 to 10000"
             ));
+        }
+        if listener.max_tunnels == 0 {
+            return Err(format!("listeners[{i}].max_tunnels: must be at least 1"));
+        }
+        for protocol in &listener.upgrades {
+            let name = !protocol.is_empty()
+                && protocol
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b));
+            if !name {
+                return Err(format!(
+                    "listeners[{i}].upgrades: {protocol:?} is not a protocol name without a version (like \"websocket\")"
+                ));
+            }
+            if ["h2c", "h2", "http"]
+                .iter()
+                .any(|p| protocol.eq_ignore_ascii_case(p))
+            {
+                return Err(format!(
+                    "listeners[{i}].upgrades: {protocol} cannot be allowed (an upgrade to another HTTP through the proxy would take the connection past its routes)"
+                ));
+            }
         }
         if listener.max_connections == Some(0) {
             return Err(format!(
@@ -640,6 +663,11 @@ fn check_match(matches: &MatchConfig) -> Result<(), String> {
     for name in matches.headers.keys() {
         if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
             return Err(format!("headers: {name:?} is not a header name"));
+        }
+        if name.eq_ignore_ascii_case("host") {
+            return Err(format!(
+                "headers.{name}: match the host with match.host (it reads Host and :authority alike, without the port)"
+            ));
         }
         if unseen.contains(&name.to_ascii_lowercase().as_str()) {
             return Err(format!(
@@ -991,6 +1019,26 @@ request = "3s"
                 "cluster = \"api\"",
                 "cluster = \"api\"\nmax_connections = 0",
                 "listeners[0].max_connections: must be at least 1",
+            ),
+            (
+                "cluster = \"api\"",
+                "cluster = \"api\"\nupgrades = [\"h2c\"]",
+                "listeners[0].upgrades: h2c cannot be allowed",
+            ),
+            (
+                "cluster = \"api\"",
+                "cluster = \"api\"\nupgrades = [\"foo/2\"]",
+                "listeners[0].upgrades: \"foo/2\" is not a protocol name without a version",
+            ),
+            (
+                "cluster = \"api\"",
+                "cluster = \"api\"\nmax_tunnels = 0",
+                "listeners[0].max_tunnels: must be at least 1",
+            ),
+            (
+                "request = \"3s\"",
+                "request = \"3s\"\ntunnel_idle = \"0s\"",
+                "clusters[0].timeouts.tunnel_idle: must be above zero",
             ),
             (
                 "listen = \"127.0.0.1:9901\"",

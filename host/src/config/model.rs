@@ -149,6 +149,15 @@ pub struct ListenerConfig {
     pub forwarded_proto: ForwardedProto,
     /// TLS termination; cleartext (HTTP/1.1 and h2c) when absent.
     pub tls: Option<ListenerTlsConfig>,
+    /// Protocols an HTTP/1.1 request may upgrade to (`Upgrade`), and an HTTP/2 one by
+    /// extended CONNECT (`websocket` only); the connection becomes a tunnel to the
+    /// endpoint. `h2c` is never allowed.
+    #[serde(default = "default_upgrades")]
+    pub upgrades: Vec<String>,
+    /// Tunnels (upgraded connections) open at once, over all workers; an upgrade
+    /// beyond it gets 503.
+    #[serde(default = "default_max_tunnels")]
+    pub max_tunnels: usize,
 }
 
 /// `[[listeners.routes]]`: which requests (`match`), and where they go: one `cluster`,
@@ -666,6 +675,10 @@ pub struct TimeoutsConfig {
     /// is cut off.
     #[serde(default = "default_body_idle")]
     pub body_idle: Dur,
+    /// A tunnel (an upgraded connection) in which no byte moves either way for this
+    /// long is closed.
+    #[serde(default = "default_tunnel_idle")]
+    pub tunnel_idle: Dur,
 }
 
 impl Default for TimeoutsConfig {
@@ -675,6 +688,7 @@ impl Default for TimeoutsConfig {
             request: default_request(),
             per_try: default_per_try(),
             body_idle: default_body_idle(),
+            tunnel_idle: default_tunnel_idle(),
         }
     }
 }
@@ -848,6 +862,15 @@ fn default_h2_max_concurrent_streams() -> u32 {
 }
 fn default_body_idle() -> Dur {
     Dur(Duration::from_secs(60))
+}
+fn default_tunnel_idle() -> Dur {
+    Dur(Duration::from_secs(3600))
+}
+fn default_upgrades() -> Vec<String> {
+    vec!["websocket".into()]
+}
+fn default_max_tunnels() -> usize {
+    10_000
 }
 fn default_pick_deadline() -> Dur {
     Dur(Duration::from_millis(1))

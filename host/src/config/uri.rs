@@ -1,17 +1,19 @@
 //! The characters of URI parts (RFC 3986), for checking paths and hosts alike in the
 //! configuration and in requests.
 
-/// Whether `byte` may be in a host name (`reg-name`): unreserved, sub-delimiters and
-/// escapes.
+/// Whether `byte` may be in a host name as requests name hosts: RFC 3986's
+/// unreserved characters. Its `reg-name` allows escapes and sub-delimiters too, but no
+/// DNS name has them, and servers split a host like `a.com,b.example.com` their own way.
 pub const fn host_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric()
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Whether `byte` may be in a path (a segment's characters, `:`, `@`, and `/`).
+pub fn path_byte(byte: u8) -> bool {
+    host_byte(byte)
         || matches!(
             byte,
-            b'-' | b'.'
-                | b'_'
-                | b'~'
-                | b'%'
-                | b'!'
+            b'%' | b'!'
                 | b'$'
                 | b'&'
                 | b'\''
@@ -22,10 +24,8 @@ pub const fn host_byte(byte: u8) -> bool {
                 | b','
                 | b';'
                 | b'='
+                | b':'
+                | b'@'
+                | b'/'
         )
-}
-
-/// Whether `byte` may be in a path (a segment's characters, `:`, `@`, and `/`).
-pub fn path_byte(byte: u8) -> bool {
-    host_byte(byte) || matches!(byte, b':' | b'@' | b'/')
 }

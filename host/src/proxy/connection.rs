@@ -239,6 +239,15 @@ pub(crate) struct InProgress {
 }
 
 impl InProgress {
+    /// Another request in progress on the same connection: a tunnel the request opened,
+    /// which keeps the connection busy (never parked, never idle) while it lasts.
+    pub(crate) fn another(&self) -> InProgress {
+        let mut another = self.activity.begin();
+        // Nothing to await: the tunnel's bytes are its own watch.
+        another.answered();
+        another
+    }
+
     /// Its response head has come: from now on its body must keep moving.
     pub(crate) fn answered(&mut self) {
         if std::mem::take(&mut self.awaiting) {

@@ -21,13 +21,13 @@ use crate::proxy::forward::forward;
 use crate::proxy::h1::{self, Ended};
 use crate::proxy::headers::ClientFields;
 use crate::proxy::listener::Listener;
+use crate::proxy::upgrade::Tunnels;
 use crate::tls::{ClientIdentity, HandshakeFailure};
 use bytes::BytesMut;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulConnection;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -71,8 +71,10 @@ pub(crate) async fn serve(
     mut stream: TcpStream,
     admitted: Admitted,
     shutdown: Shutdown,
-    _open: mpsc::Sender<()>,
+    open: mpsc::Sender<()>,
 ) {
+    // Shared with the tunnels its upgrades open, which may outlive this task.
+    let admitted = Arc::new(admitted);
     let listener = admitted.listener();
     // Notified of a shutdown from here on, even before it is first polled.
     let stopping = shutdown.waiting.notified();
@@ -101,6 +103,11 @@ pub(crate) async fn serve(
     let client = Client {
         fields: ClientFields::new(peer, false),
         identity: None,
+        tunnels: Tunnels {
+            stopping: shutdown.signal.clone(),
+            open,
+            admitted: Arc::clone(&admitted) as _,
+        },
     };
     let signal = &shutdown.signal;
     if protocol == Protocol::Http2 {
@@ -119,8 +126,10 @@ pub(crate) async fn serve_tls(
     stream: TcpStream,
     admitted: Admitted,
     shutdown: Shutdown,
-    _open: mpsc::Sender<()>,
+    open: mpsc::Sender<()>,
 ) {
+    // Shared with the tunnels its upgrades open, which may outlive this task.
+    let admitted = Arc::new(admitted);
     let listener = admitted.listener();
     let (Some(terminator), Ok(peer)) = (&listener.tls, stream.peer_addr()) else {
         return;
@@ -147,6 +156,11 @@ pub(crate) async fn serve_tls(
     let client = Client {
         fields: ClientFields::new(peer, true),
         identity,
+        tunnels: Tunnels {
+            stopping: shutdown.signal.clone(),
+            open,
+            admitted: Arc::clone(&admitted) as _,
+        },
     };
     let signal = &shutdown.signal;
     if http2 {
@@ -328,7 +342,7 @@ async fn serve_http1<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes);
-    let mut connection = builder.serve_connection(io, service);
+    let mut connection = builder.serve_connection(io, service).with_upgrades();
     let watchdog = activity.watchdog(limits.idle_timeout, listener.body_idle());
     let drained = until_drained(
         Pin::new(&mut connection),
@@ -341,7 +355,8 @@ async fn serve_http1<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     if !drained.await {
         return None;
     }
-    let parts = connection.into_parts();
+    // None once upgraded: the tunnel has the connection.
+    let parts = connection.into_parts()?;
     let rest = if parts.read_buf.is_empty() {
         BytesMut::new()
     } else {
@@ -368,6 +383,10 @@ async fn serve_http2<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         .timer(TokioTimer::new())
         .max_header_list_size(limits.max_header_bytes as u32)
         .max_concurrent_streams(limits.h2_max_concurrent_streams);
+    // Extended CONNECT (RFC 8441) is offered only where a WebSocket may be opened.
+    if listener.upgrades.iter().any(|u| &**u == "websocket") {
+        builder.enable_connect_protocol();
+    }
     let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
     let idle = limits.idle_timeout;
@@ -412,6 +431,8 @@ struct Client {
     fields: ClientFields,
     /// Who its certificate says it is, when the listener verified one.
     identity: Option<Arc<ClientIdentity>>,
+    /// What tunnels its upgrades open need: held as long as the connection.
+    tunnels: Tunnels,
 }
 
 /// The service hyper calls for each request of a connection: forwards it, keeping it
@@ -447,7 +468,14 @@ impl hyper::service::Service<Request<Incoming>> for Forwarding {
         // profile: memmove from here went from 1.9% to 0.8% of the worker's time).
         let future = Box::write(Box::new_uninit(), async move {
             let identity = client.identity.as_deref();
-            let response = forward(&listener, request, &client.fields, identity).await;
+            let response = forward(
+                &listener,
+                request,
+                &client.fields,
+                identity,
+                (&client.tunnels, &in_progress),
+            )
+            .await;
             in_progress.answered();
             Ok(response.map(|body| Tracked::new(body, in_progress)))
         });
@@ -461,7 +489,7 @@ impl hyper::service::Service<Request<Incoming>> for Forwarding {
 /// within `grace` (a client that never acknowledges the GOAWAY's ping would keep it
 /// open, and could go on opening streams). On shutdown (or its listener's removal),
 /// lets it finish the requests it has and close, within `drain`.
-async fn until_drained<C: GracefulConnection>(
+async fn until_drained<C: Closing>(
     mut connection: Pin<&mut C>,
     mut signal: watch::Receiver<bool>,
     watchdog: Watchdog,
@@ -490,18 +518,51 @@ async fn until_drained<C: GracefulConnection>(
             Expired::Stalled => return false,
             Expired::Idle => {
                 stop_parking(parking);
-                connection.as_mut().graceful_shutdown();
+                connection.as_mut().close();
                 let _ = tokio::time::timeout(grace, connection).await;
                 return false;
             }
         }
     }
     stop_parking(parking);
-    connection.as_mut().graceful_shutdown();
+    connection.as_mut().close();
     // Bounded: a client that never lets go (a long upload, a GOAWAY never answered)
     // would keep a removed listener's connection, and all it holds, for good.
     let _ = tokio::time::timeout(drain, connection).await;
     false
+}
+
+/// A hyper connection, which can be asked to finish what it has and close.
+trait Closing: Future {
+    /// Starts closing it (HTTP/2: with GOAWAY); it is to be polled until it has.
+    fn close(self: Pin<&mut Self>);
+}
+
+impl<I, S, B> Closing for http1::UpgradeableConnection<I, S>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    B: http_body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn close(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl<I, S, B, E> Closing for http2::Connection<I, S, E>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    B: http_body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    fn close(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
 }
 
 /// A connection closing stays with hyper to the end.
@@ -547,7 +608,8 @@ mod tests {
             server,
             Arc::clone(&activity),
         ));
-        let mut connection = http1::Builder::new().serve_connection(io, service);
+        let connection = http1::Builder::new().serve_connection(io, service);
+        let mut connection = connection.with_upgrades();
         let (_shutdown, signal) = watch::channel(false);
         let minute = Duration::from_secs(60);
         let drained = until_drained(
@@ -562,7 +624,7 @@ mod tests {
             .await
             .expect("the connection parks or ends in time");
         parked.then(|| {
-            let parts = connection.into_parts();
+            let parts = connection.into_parts().expect("not upgraded");
             (parts.io.into_inner().into_socket(), parts.read_buf)
         })
     }

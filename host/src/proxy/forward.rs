@@ -7,18 +7,19 @@ use crate::config::model::UpstreamProtocol;
 use crate::proxy::access::Access;
 use crate::proxy::body::{Exchange, ProxyBody, Received, Reuse, UpstreamBody, direct, text};
 use crate::proxy::client_body::{ClientBody, Upload};
-use crate::proxy::connection::UnreadBody;
+use crate::proxy::connection::{InProgress, UnreadBody};
 use crate::proxy::h1::{self, Home};
 use crate::proxy::headers::{
-    ClientFields, Kept, PolicyView, add_forwarded, authority, join_cookies, set_client_cert,
-    set_destination, set_forwarded_proto, strip_hop_by_hop, strip_underscore_aliases,
-    valid_authority,
+    Authority, ClientFields, Kept, PolicyView, add_forwarded, authority, join_cookies,
+    set_client_cert, set_destination, set_forwarded_proto, strip_hop_by_hop,
+    strip_underscore_aliases, valid_authority,
 };
 use crate::proxy::listener::{ClientFault, ClientLimits, Listener};
 use crate::proxy::pool::{self, Connection, Wanted};
 use crate::proxy::replay::{Attempts, RequestBody};
 use crate::proxy::retry::{ATTEMPTS_HEADER, RetrySettings, idempotent_method};
 use crate::proxy::route::{Action, NO_ROUTE};
+use crate::proxy::upgrade::{self, Tunnels, Upgrading};
 use crate::proxy::upstream::Upstream;
 use crate::tls::ClientIdentity;
 use http::uri::{PathAndQuery, Scheme};
@@ -44,6 +45,7 @@ pub(crate) async fn forward(
     request: Request<Incoming>,
     client: &ClientFields,
     identity: Option<&ClientIdentity>,
+    (tunnels, in_progress): (&Tunnels, &InProgress),
 ) -> Response<ProxyBody> {
     let logged = listener.access_log.then(|| {
         let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
@@ -59,6 +61,18 @@ pub(crate) async fn forward(
         return finish(None, "-", response, None, 0, logged);
     }
     let mut request = request;
+    // Asked for before the hop-by-hop fields go; the client's side of a tunnel is
+    // taken from the request before it moves.
+    let upgrade = upgrade::wanted(&request, &listener.upgrades);
+    // A CONNECT that opens no allowed tunnel asks the proxy to be what it is not.
+    if upgrade.is_none() && request.method() == http::Method::CONNECT {
+        let response = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "CONNECT is not served".into(),
+        );
+        return finish(None, "-", response, None, 0, logged);
+    }
+    let client_side = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut request));
     join_cookies(request.headers_mut());
     // Before the route and the pick: what a route's conditions and a policy see of these
     // headers is only what the proxy vouches for.
@@ -125,8 +139,34 @@ pub(crate) async fn forward(
     let host = forward.host.as_deref().or(original_host.as_deref());
     strip_hop_by_hop(request.headers_mut());
     strip_underscore_aliases(request.headers_mut());
-    add_forwarded(request.headers_mut(), client, original_host.as_deref());
+    // Checked with the request (`refusal`): checked again for the type's sake.
+    let checked = original_host.as_deref().map(str::as_bytes);
+    add_forwarded(
+        request.headers_mut(),
+        client,
+        checked.and_then(Authority::checked),
+    );
 
+    if let (Some(upgrade), Some(client)) = (upgrade, client_side) {
+        let upgrading = Upgrading {
+            upgrade,
+            head: request.into_parts().0,
+            client,
+            listener,
+            upstream,
+            pick: &pick,
+            host,
+            tunnels,
+            busy: in_progress.another(),
+        };
+        // Boxed: its state would otherwise grow every request's future.
+        let upgraded = Box::pin(upgrade::forward(upgrading)).await;
+        drop(admitted);
+        let mut response = upgraded.response;
+        *response.version_mut() = downstream;
+        let (endpoint, attempts) = (upgraded.endpoint, upgraded.attempts);
+        return finish(Some(upstream), route, response, endpoint, attempts, logged);
+    }
     let retry = upstream.retry();
     let grpc = is_grpc(&request);
     let bodiless = request.body().is_end_stream();

@@ -148,7 +148,11 @@ pub(crate) fn set_forwarded_proto(headers: &mut HeaderMap, client: &ClientFields
 }
 
 /// Appends the client to `X-Forwarded-For` and `Forwarded`.
-pub(crate) fn add_forwarded(headers: &mut HeaderMap, client: &ClientFields, host: Option<&str>) {
+pub(crate) fn add_forwarded(
+    headers: &mut HeaderMap,
+    client: &ClientFields,
+    host: Option<Authority<'_>>,
+) {
     let mut previous = headers.get_all(&X_FORWARDED_FOR).iter().peekable();
     let xff = if previous.peek().is_none() {
         HeaderValue::from_bytes(client.ip()).ok()
@@ -256,23 +260,14 @@ pub(crate) fn set_client_cert(
     }
 }
 
-/// Ends a `Forwarded` element with `;host="HOST"`. Only a well-formed authority goes in
+/// Ends a `Forwarded` element with `;host="HOST"`. Only a checked authority goes in
 /// the quoted string: no `"` or `\` to break out of it and forge another element.
-pub(crate) fn push_forwarded_host(element: &mut Vec<u8>, host: Option<&str>) {
-    if let Some(host) = host.filter(|h| is_authority(h)) {
+pub(crate) fn push_forwarded_host(element: &mut Vec<u8>, host: Option<Authority<'_>>) {
+    if let Some(host) = host.filter(|h| !h.0.is_empty()) {
         element.extend_from_slice(b";host=\"");
-        element.extend_from_slice(host.as_bytes());
+        element.extend_from_slice(host.0.as_bytes());
         element.push(b'"');
     }
-}
-
-/// Whether `host` is made of the characters of an authority (RFC 3986 §3.2: host,
-/// port, IP literal), none of which can end a quoted string.
-fn is_authority(host: &str) -> bool {
-    !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:[]%".contains(&b))
 }
 
 /// The authority of a request: the URI's (HTTP/2) or the `Host` header (HTTP/1.1).
@@ -327,10 +322,30 @@ const HOST_BYTES: [bool; 256] = {
     table
 };
 
+/// A request's host and optional port, checked by [`valid_authority`]: made only of
+/// the characters of a host name, an IP literal and a port.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Authority<'a>(&'a str);
+
+impl<'a> Authority<'a> {
+    /// `authority` when [`valid_authority`] takes it.
+    pub(crate) fn checked(authority: &'a [u8]) -> Option<Self> {
+        match valid_authority(authority) {
+            true => std::str::from_utf8(authority).ok().map(Self),
+            false => None,
+        }
+    }
+
+    /// Its text.
+    pub(crate) fn as_str(self) -> &'a str {
+        self.0
+    }
+}
+
 /// Whether `authority` (a `Host` header, or `:authority`) is a host and an optional
-/// port, as RFC 3986 writes them: a name (or IPv4 address) of unreserved characters,
-/// escapes and sub-delimiters, or an IP literal in brackets. User info (`a@b`) and
-/// anything else is refused, so that routes and endpoints cannot read another host.
+/// port: a name (or IPv4 address) of RFC 3986's unreserved characters, or an IP
+/// literal in brackets. User info (`a@b`), escapes, sub-delimiters (`a.com,b.com`) and
+/// anything else are refused, so that routes and endpoints cannot read another host.
 pub(crate) fn valid_authority(authority: &[u8]) -> bool {
     // What follows the host: nothing, or a port.
     let rest = match authority.first() {
@@ -472,7 +487,7 @@ mod tests {
         h.append("x-forwarded-for", HeaderValue::from_static("10.0.0.2"));
         h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
         set_forwarded_proto(&mut h, &local, Kept::default());
-        add_forwarded(&mut h, &local, Some("api.test"));
+        add_forwarded(&mut h, &local, Authority::checked(b"api.test"));
         assert_eq!(h[X_FORWARDED_PROTO], "http", "the client's is replaced");
         let xff: Vec<_> = h.get_all("x-forwarded-for").iter().collect();
         assert_eq!(
@@ -491,7 +506,11 @@ mod tests {
         assert_eq!(all[1], "for=\"[::1]\";proto=https", "over TLS");
         assert_eq!(h[X_FORWARDED_PROTO], "https");
         let forged = "a\", for=6.6.6.6;x=\"";
-        add_forwarded(&mut h, &local, Some(forged));
+        assert!(
+            Authority::checked(forged.as_bytes()).is_none(),
+            "never checked"
+        );
+        add_forwarded(&mut h, &local, Authority::checked(forged.as_bytes()));
         let all: Vec<_> = h.get_all(header::FORWARDED).iter().collect();
         assert_eq!(
             all[2], "for=127.0.0.1;proto=http",
@@ -591,6 +610,9 @@ mod tests {
             "[::1]evil",
             "a b",
             "a/b",
+            "a.com,b.example.com",
+            "%61.example.com",
+            "a;b",
         ] {
             assert!(!valid_authority(bad.as_bytes()), "{bad}");
         }

@@ -6,6 +6,7 @@
 
 use crate::config::model::{ForwardClientCert, ForwardedProto};
 use crate::proxy::route::RouteTable;
+use crate::proxy::tunnel::{End, Relayed};
 use crate::proxy::upstream::Upstream;
 use crate::tls::Terminator;
 use arc_swap::ArcSwap;
@@ -41,6 +42,8 @@ pub struct Listener {
     /// How long its connections may take to finish their requests once it stops
     /// (the proxy's shutdown, or a reload that removes it).
     pub drain: Duration,
+    /// Protocols its clients may upgrade to (lower case).
+    pub upgrades: Arc<[Box<str>]>,
 }
 
 impl Listener {
@@ -77,6 +80,8 @@ pub struct ClientLimits {
     /// Connections open at once, over all workers; `None`: no limit but the process's
     /// descriptors.
     pub max_connections: Option<usize>,
+    /// Tunnels open at once, over all workers.
+    pub max_tunnels: usize,
 }
 
 /// A fault on the client's side of an exchange.
@@ -169,6 +174,12 @@ pub struct ListenerStats {
     unrouted: AtomicU64,
     /// Client connections open now, over all workers.
     pub(crate) open: AtomicUsize,
+    /// Tunnels open now, over all workers.
+    tunnels_open: AtomicUsize,
+    /// Tunnels closed, by how they ended ([`End::ALL`]'s order).
+    tunnels_closed: [AtomicU64; End::ALL.len()],
+    /// Bytes tunnels relayed: from clients, to clients.
+    tunnel_bytes: [AtomicU64; 2],
 }
 
 impl ListenerStats {
@@ -205,5 +216,49 @@ impl ListenerStats {
     /// Client connections open now.
     pub fn open(&self) -> usize {
         self.open.load(Relaxed)
+    }
+
+    /// A place for one more tunnel, unless `max` are open; given back when dropped.
+    pub(crate) fn open_tunnel(self: &Arc<Self>, max: usize) -> Option<TunnelSlot> {
+        let opened = self
+            .tunnels_open
+            .fetch_update(Relaxed, Relaxed, |open| (open < max).then_some(open + 1));
+        opened.ok().map(|_| TunnelSlot(Arc::clone(self)))
+    }
+
+    /// Counts a tunnel that closed.
+    pub(crate) fn tunnel_closed(&self, relayed: &Relayed) {
+        self.tunnels_closed[relayed.end as usize].fetch_add(1, Relaxed);
+        self.tunnel_bytes[0].fetch_add(relayed.up, Relaxed);
+        self.tunnel_bytes[1].fetch_add(relayed.down, Relaxed);
+    }
+
+    /// Tunnels open now.
+    pub fn tunnels_open(&self) -> usize {
+        self.tunnels_open.load(Relaxed)
+    }
+
+    /// Tunnels closed so far, by how they ended (`closed`, `idle`, `client_failed`,
+    /// `endpoint_failed`, `drained`).
+    pub fn tunnels_closed(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        let counts = self.tunnels_closed.iter().map(|n| n.load(Relaxed));
+        End::ALL.iter().map(|end| end.as_str()).zip(counts)
+    }
+
+    /// Bytes tunnels relayed so far: from clients, and to them.
+    pub fn tunnel_bytes(&self) -> (u64, u64) {
+        (
+            self.tunnel_bytes[0].load(Relaxed),
+            self.tunnel_bytes[1].load(Relaxed),
+        )
+    }
+}
+
+/// One open tunnel of a listener, counted until dropped.
+pub(crate) struct TunnelSlot(Arc<ListenerStats>);
+
+impl Drop for TunnelSlot {
+    fn drop(&mut self) {
+        self.0.tunnels_open.fetch_sub(1, Relaxed);
     }
 }

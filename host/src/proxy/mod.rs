@@ -30,6 +30,8 @@ mod replay;
 pub mod retry;
 pub mod route;
 mod server;
+mod tunnel;
+mod upgrade;
 mod upstream;
 
 pub(crate) use accept::raise_limit;

@@ -10,7 +10,9 @@ use crate::net::{self, quiet, tcp};
 use crate::proxy::connection_limit::{ConnectionLimit, Overflow, Socket};
 use crate::proxy::replay::RequestBody;
 use crate::tls::{Alpn, Originator, server_name};
+use bytes::Bytes;
 use foldhash::fast::RandomState;
+use http_body_util::Empty;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::cell::RefCell;
@@ -20,7 +22,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard_policy::cluster::EndpointLoad;
 use switchyard_policy::cluster::Member;
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
+use tokio_rustls::client::TlsStream;
 
 /// Why no connection could be had.
 #[derive(Debug, thiserror::Error)]
@@ -489,17 +493,64 @@ async fn connect_http(
         Wanted::Either => Alpn::Either,
         Wanted::Http1 | Wanted::Socket => Alpn::Http1,
     };
-    let (tcp, slot) = socket.into_parts();
-    let started = tls.originator.connect(tcp, addr, tls.server_name, alpn);
-    let (stream, http2) = tokio::time::timeout(dial.connect_timeout, started)
-        .await
-        .map_err(|_| ConnectError::Tls(addr, format!("TLS handshake with {addr} timed out")))?
-        .map_err(|why| ConnectError::Tls(addr, why))?;
+    let (stream, http2) = tls_handshake(addr, socket, tls, alpn, dial.connect_timeout).await?;
     if wanted == Wanted::Http2 && !http2 {
         let why = format!("{addr} did not agree to HTTP/2 (ALPN h2), which this request needs");
         return Err(ConnectError::Tls(addr, why));
     }
-    handshake(addr, Socket::new(stream, slot), http2).await
+    handshake(addr, stream, http2).await
+}
+
+/// TLS on `socket` to `addr`, offering `alpn`, within `timeout`: the session, and
+/// whether the endpoint chose HTTP/2.
+async fn tls_handshake(
+    addr: SocketAddr,
+    socket: Socket,
+    tls: DialTls<'_>,
+    alpn: Alpn,
+    timeout: Duration,
+) -> Result<(Socket<TlsStream<TcpStream>>, bool), ConnectError> {
+    let (tcp, slot) = socket.into_parts();
+    let started = tls.originator.connect(tcp, addr, tls.server_name, alpn);
+    let (stream, http2) = tokio::time::timeout(timeout, started)
+        .await
+        .map_err(|_| ConnectError::Tls(addr, format!("TLS handshake with {addr} timed out")))?
+        .map_err(|why| ConnectError::Tls(addr, why))?;
+    Ok((Socket::new(stream, slot), http2))
+}
+
+/// An HTTP/1.1 connection of its own to `addr` for an upgrade (over TLS when the
+/// cluster has it): never pooled, as the upgrade takes it over, and driven so that
+/// the `101`'s connection can be had (`hyper::upgrade::on`).
+pub(crate) async fn connect_upgradable(
+    addr: SocketAddr,
+    dial: Dial<'_>,
+) -> Result<http1::SendRequest<Empty<Bytes>>, ConnectError> {
+    let socket = connect(addr, dial).await?;
+    match dial.tls {
+        None => upgradable(addr, socket).await,
+        Some(tls) => {
+            let timeout = dial.connect_timeout;
+            let (stream, _) = tls_handshake(addr, socket, tls, Alpn::Http1, timeout).await?;
+            upgradable(addr, stream).await
+        }
+    }
+}
+
+/// The HTTP/1.1 handshake of [`connect_upgradable`].
+async fn upgradable<S>(
+    addr: SocketAddr,
+    io: S,
+) -> Result<http1::SendRequest<Empty<Bytes>>, ConnectError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let handshake = http1::Builder::new().handshake(TokioIo::new(io));
+    let (send, conn) = handshake
+        .await
+        .map_err(|e| ConnectError::Handshake(addr, e))?;
+    drive(addr, conn.with_upgrades());
+    Ok(send)
 }
 
 /// An HTTP/1.1 or (`http2`) HTTP/2 client connection on `io`, driven on this worker.

@@ -29,6 +29,8 @@ pub struct UpstreamSettings {
     pub per_try_timeout: Duration,
     /// Longest time in which no byte of a body being relayed moves.
     pub body_idle: Duration,
+    /// Longest time in which no byte of a tunnel moves either way.
+    pub tunnel_idle: Duration,
     /// Idle HTTP/1.1 connections kept per endpoint and worker.
     pub max_idle: usize,
     /// Idle connections older than this are not reused.

@@ -94,6 +94,7 @@ async fn answer(name: &'static str, delay: Duration, request: Request<Incoming>)
     };
     let (xff, forwarded) = (seen("x-forwarded-for"), seen("forwarded"));
     let client_cert = seen("x-forwarded-client-cert");
+    let upgrade = format!("{}|{}", seen("upgrade"), seen("connection"));
     let framing = format!("{}|{}", seen("content-length"), seen("transfer-encoding"));
     let version = format!("{:?}", request.version());
     let target = request
@@ -129,6 +130,7 @@ async fn answer(name: &'static str, delay: Duration, request: Request<Incoming>)
         ("x-seen-framing", framing),
         ("x-seen-client-cert", client_cert),
         ("x-seen-target", target),
+        ("x-seen-upgrade", upgrade),
     ] {
         headers.insert(key, value.parse().unwrap());
     }

@@ -1,5 +1,5 @@
 //! Routes a client tries to get around: the same path spelt another way, a host with
-//! user info, a header that is there but not text; and direct answers that must not
+//! user info or a second name, a header that is there but not text; and direct answers that must not
 //! desync a kept-alive connection. Each on the fast path (raw HTTP/1.1) and, where the
 //! client can choose, on hyper's (h2c).
 
@@ -85,10 +85,23 @@ async fn hosts_with_user_info_and_headers_that_are_not_text_cannot_slip_past() {
     let app = backend::named("app", Duration::ZERO).await;
     let proxy = proxy(app.addr);
     let web = proxy.listener_addr("web").unwrap();
-    for host in ["admin.example.com:1@public.example.com", "[::1]evil", "a b"] {
-        let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
-        let answer = raw_request(web, request.as_bytes()).await;
-        assert!(status(&answer).contains("400"), "{host}: {answer}");
+    let hosts = [
+        "admin.example.com:1@public.example.com",
+        "[::1]evil",
+        "a b",
+        "a.com,admin.example.com",
+        "%61dmin.example.com",
+    ];
+    for host in hosts {
+        // On the fast path, and on hyper's (a chunked body hands the request over).
+        for framing in ["", "Transfer-Encoding: chunked\r\n"] {
+            let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\n{framing}\r\n0\r\n\r\n");
+            let answer = raw_request(web, request.as_bytes()).await;
+            assert!(
+                status(&answer).contains("400"),
+                "{host} {framing}: {answer}"
+            );
+        }
     }
     // A Host that is not text, on hyper's path (the chunked body hands it over).
     let request =

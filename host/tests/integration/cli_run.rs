@@ -537,6 +537,11 @@ clusters = [ { name = "a", weight = 1 }, { name = "b", weight = 0 } ]
             "listeners[0].routes[0].match.headers.x-forwarded-for: the proxy rewrites or removes this header",
         ),
         (
+            "match = { path_prefix = \"/api\" }",
+            "match = { headers = { Host = \"api.example.com\" } }",
+            "listeners[0].routes[0].match.headers.Host: match the host with match.host",
+        ),
+        (
             "name = \"api\"\n",
             "name = \"api\"\nrewrite = { host = \"user@internal\" }\n",
             "listeners[0].routes[0].rewrite.host: \"user@internal\" is not a host[:port]",

@@ -27,6 +27,7 @@ mod retries;
 mod routes;
 mod tls;
 mod tls_upstream;
+mod websockets;
 
 /// Not a test of its own: the body of the backend processes that tests kill
 /// ([`common::process::BackendProcess`] runs this binary with this test selected).

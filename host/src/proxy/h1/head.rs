@@ -6,8 +6,7 @@ use crate::net::http1::{
     HeaderSlots, Named, Parsed, is_hop_by_hop, lists_token, parse_length, write_field, write_length,
 };
 use crate::proxy::headers::{
-    ClientFields, Kept, X_FORWARDED_PROTO, is_underscore_alias, push_forwarded_host,
-    valid_authority,
+    Authority, ClientFields, Kept, X_FORWARDED_PROTO, is_underscore_alias, push_forwarded_host,
 };
 use crate::tls::X_FORWARDED_CLIENT_CERT;
 use std::net::SocketAddr;
@@ -82,7 +81,7 @@ pub(super) struct RequestHead<'h, 'b> {
     pub(super) body_len: usize,
     /// Whether the client sent a `Content-Length` (written again, once, normalised).
     has_length: bool,
-    host: Option<&'b str>,
+    host: Option<Authority<'b>>,
     named: Named<'b>,
 }
 
@@ -147,10 +146,10 @@ impl<'h, 'b> RequestHead<'h, 'b> {
                     _ => return Parsed::Handoff,
                 }
             } else if name.eq_ignore_ascii_case("host") {
-                if host.is_some() || !valid_authority(h.value) {
-                    return Parsed::Refuse(400);
+                match Authority::checked(h.value) {
+                    Some(checked) if host.is_none() => host = Some(checked),
+                    _ => return Parsed::Refuse(400),
                 }
-                host = Some(std::str::from_utf8(h.value).unwrap_or(""));
             }
         }
         let Some(named) = Named::of(request.headers) else {
@@ -355,7 +354,7 @@ impl RequestView for View<'_, '_, '_> {
         self.head.method()
     }
     fn authority(&self) -> Option<&str> {
-        self.host().or(self.head.host)
+        self.host().or(self.head.host.map(Authority::as_str))
     }
     fn path(&self) -> &str {
         match self.to {

@@ -34,6 +34,7 @@ use crate::proxy::retry::{ATTEMPTS_HEADER, idempotent_method};
 use crate::proxy::route::{Action, NO_ROUTE, Respond};
 use crate::proxy::upstream::Upstream;
 use crate::tls::ClientIdentity;
+use arc_swap::{ArcSwap, Cache};
 use bytes::{Buf, BytesMut};
 use head::{Destination, RequestHead, write_response, write_text};
 use std::pin::Pin;
@@ -89,6 +90,7 @@ pub(crate) async fn serve<S: ClientStream>(
         client,
         identity: identity.and_then(|i| i.element().to_str().ok()),
         listener,
+        current: Cache::new(&*listener.routes),
         body_idle: listener.body_idle(),
         input,
         out,
@@ -98,7 +100,7 @@ pub(crate) async fn serve<S: ClientStream>(
     };
     // The listener's routes now, looked at again before each request: a reload swaps
     // them, and the requests after it take the new ones.
-    let mut routes = listener.routes.load_full();
+    let mut routes = Arc::clone(conn.current.load());
     // Made once for the whole burst of requests.
     let mut watcher = signal.clone();
     let shutdown = watcher.wait_for(|&down| down);
@@ -107,7 +109,7 @@ pub(crate) async fn serve<S: ClientStream>(
         let next = loop {
             match conn.next_request(&routes, timer.as_mut()).await {
                 // Routes reloaded since the last request: take it with the new ones.
-                Some(Parsed::Ready(Taken::Stale)) => routes = listener.routes.load_full(),
+                Some(Parsed::Ready(Taken::Stale)) => routes = Arc::clone(conn.current.load()),
                 next => break next,
             }
         };
@@ -277,6 +279,9 @@ struct Conn<'a, S> {
     /// The client's verified identity, as its `X-Forwarded-Client-Cert` element.
     identity: Option<&'a str>,
     listener: &'a Listener,
+    /// The listener's routes as last seen: telling whether a reload swapped them costs
+    /// one pointer comparison per request.
+    current: Cache<&'a ArcSwap<Routes>, Arc<Routes>>,
     /// The longest `body_idle` of the listener's clusters: the bound on writing the
     /// proxy's own answers.
     body_idle: Duration,
@@ -364,7 +369,7 @@ impl<'a, S: ClientStream> Conn<'a, S> {
             };
         // Looked at once the request is whole: one that arrives after a reload takes
         // the new routes.
-        if !Arc::ptr_eq(&listener.routes.load(), routes) {
+        if !Arc::ptr_eq(self.current.load(), routes) {
             return Parsed::Ready(Taken::Stale);
         }
         let kept = Kept::new(listener.forward_client_cert, listener.forwarded_proto);

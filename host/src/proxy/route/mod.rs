@@ -7,6 +7,7 @@
 //! could match, in their order. Paths are matched with their dot segments removed, and
 //! the endpoint gets that path.
 
+mod hosts;
 mod matcher;
 pub mod path;
 mod split;
@@ -15,6 +16,7 @@ pub use matcher::{Matcher, Seen};
 pub use split::Split;
 
 use bytes::Bytes;
+use hosts::HostIndex;
 use http::{HeaderName, HeaderValue, StatusCode};
 use matcher::HostMatch;
 use std::borrow::Cow;
@@ -24,10 +26,6 @@ use switchyard_policy::RequestView;
 
 /// The body of the 404 a request no route matches gets (with a line end).
 pub const NO_ROUTE: &str = "no route for this request";
-
-/// Hosts longer than this are matched against the routes without an exact host only
-/// (no exact host is this long: DNS names are at most 253 bytes).
-const LONGEST_HOST: usize = 255;
 
 /// One route.
 #[derive(Debug)]
@@ -99,9 +97,9 @@ pub struct Respond {
 pub struct RouteTable<T> {
     rules: Box<[Rule<T>]>,
     /// For each exact host named by a route: the routes a request for it may match.
-    by_host: HashMap<Box<str>, Box<[Candidate]>, foldhash::fast::FixedState>,
+    by_host: HostIndex<Candidates>,
     /// The routes a request for any other host may match.
-    other_hosts: Box<[Candidate]>,
+    other_hosts: Candidates,
     normalize: bool,
     /// Whether any route has a host condition (else a request's host is not read).
     hosts: bool,
@@ -112,13 +110,59 @@ pub struct RouteTable<T> {
     everything: bool,
 }
 
-/// A route a request may match, with the key of the first path segment it needs (0:
-/// any), tested before its conditions: most routes of a long table fail on it, from a
-/// dense list, without a look at the route itself.
-#[derive(Clone, Copy, Debug)]
-struct Candidate {
-    rule: u32,
-    segment: u32,
+/// Routes a request may match, in order, each with the key of the first path segment
+/// it needs (0: any), tested before its conditions: most routes of a long table fail
+/// on it, from a dense list, without a look at the route itself. A request whose
+/// segment no route here names (by a bit of its key) is tried against those that need
+/// none only.
+#[derive(Debug, Default)]
+struct Candidates {
+    segments: Box<[u32]>,
+    rules: Box<[u32]>,
+    /// One bit per key named (`key % 64`).
+    named: u64,
+    /// The routes that need no segment, in order.
+    any: Box<[u32]>,
+}
+
+impl Candidates {
+    /// From `(rule, segment key)` pairs in order.
+    fn new(list: Vec<(u32, u32)>) -> Self {
+        let any = list
+            .iter()
+            .filter(|(_, key)| *key == 0)
+            .map(|(rule, _)| *rule);
+        let named = list
+            .iter()
+            .fold(0, |bits, (_, key)| bits | segment_bit(*key));
+        let any = any.collect();
+        let (rules, segments): (Vec<u32>, Vec<u32>) = list.into_iter().unzip();
+        Self {
+            segments: segments.into(),
+            rules: rules.into(),
+            named,
+            any,
+        }
+    }
+
+    /// The routes a request with the segment `key` may match, in order.
+    fn for_segment(&self, key: u32) -> impl Iterator<Item = u32> {
+        let (all, any) = match self.named & segment_bit(key) {
+            0 => (&[][..], &self.any[..]),
+            _ => (&self.rules[..], &[][..]),
+        };
+        let all = all.iter().zip(&self.segments[..]);
+        let all = all.filter(move |(_, k)| **k == 0 || **k == key);
+        all.map(|(rule, _)| *rule).chain(any.iter().copied())
+    }
+}
+
+/// The bit of a segment key in [`Candidates::named`] (none for 0, any segment).
+fn segment_bit(key: u32) -> u64 {
+    match key {
+        0 => 0,
+        _ => 1 << (key % 64),
+    }
 }
 
 /// The key of a first path segment (never 0).
@@ -132,8 +176,8 @@ fn segment_key(segment: &str) -> u32 {
 /// The first segment of `path`: up to the next `/`, or its parameters (`;`).
 fn first_segment(path: &str) -> &str {
     let rest = path.strip_prefix('/').unwrap_or(path);
-    let end = rest.find(['/', ';']).unwrap_or(rest.len());
-    &rest[..end]
+    let end = rest.bytes().position(|b| b == b'/' || b == b';');
+    &rest[..end.unwrap_or(rest.len())]
 }
 
 /// A request's route, and the target the endpoint gets.
@@ -148,32 +192,29 @@ impl<T> RouteTable<T> {
     /// `rules`, tried in order; requests' paths are normalised when `normalize` is set
     /// (on a listener with routes, not one that sends all to a cluster).
     pub fn new(rules: Vec<Rule<T>>, normalize: bool) -> Self {
-        let mut by_host: HashMap<Box<str>, Vec<Candidate>, foldhash::fast::FixedState> =
-            HashMap::default();
+        let mut by_host: HashMap<Box<[u8]>, Vec<(u32, u32)>> = HashMap::new();
         for rule in &rules {
             if let Some(HostMatch::Exact(name)) = rule.matcher.host() {
-                by_host.entry(name.clone()).or_default();
+                by_host.entry(name.as_bytes().into()).or_default();
             }
         }
         let mut other_hosts = Vec::new();
         for (i, rule) in rules.iter().enumerate() {
             let segment = rule.matcher.first_segment().map_or(0, segment_key);
-            let i = Candidate {
-                rule: i as u32,
-                segment,
-            };
+            let i = (i as u32, segment);
             match rule.matcher.host() {
                 None => {
                     other_hosts.push(i);
                     by_host.values_mut().for_each(|list| list.push(i));
                 }
-                Some(HostMatch::Exact(name)) => {
-                    by_host.get_mut(name).into_iter().for_each(|l| l.push(i))
-                }
+                Some(HostMatch::Exact(name)) => by_host
+                    .get_mut(name.as_bytes())
+                    .into_iter()
+                    .for_each(|l| l.push(i)),
                 Some(HostMatch::Suffix(suffix)) => {
                     other_hosts.push(i);
                     for (host, list) in &mut by_host {
-                        if host.len() > suffix.len() && host.ends_with(&**suffix) {
+                        if host.len() > suffix.len() && host.ends_with(suffix.as_bytes()) {
                             list.push(i);
                         }
                     }
@@ -185,8 +226,8 @@ impl<T> RouteTable<T> {
         let everything = rules.len() == 1 && rules[0].matcher.is_empty();
         Self {
             rules: rules.into(),
-            by_host: by_host.into_iter().map(|(h, l)| (h, l.into())).collect(),
-            other_hosts: other_hosts.into(),
+            by_host: HostIndex::new(by_host.into_iter().map(|(h, l)| (h, Candidates::new(l)))),
+            other_hosts: Candidates::new(other_hosts),
             normalize,
             hosts,
             segments,
@@ -224,14 +265,12 @@ impl<T> RouteTable<T> {
                 true => segment_key(first_segment(seen.path)),
                 false => 0,
             };
-            let candidates = self.candidates(host).iter();
-            let found = candidates
-                .filter(|c| c.segment == 0 || c.segment == segment)
-                .map(|c| &self.rules[c.rule as usize]);
-            let Some(rule) = found.into_iter().find(|rule| rule.matcher.matches(&seen)) else {
+            let mut candidates = self.candidates(host).for_segment(segment);
+            let found = candidates.find(|&i| self.rules[i as usize].matcher.matches(&seen));
+            let Some(i) = found else {
                 return Ok(None);
             };
-            rule
+            &self.rules[i as usize]
         };
         let target = match &rule.action {
             Action::Forward(Forward {
@@ -244,19 +283,11 @@ impl<T> RouteTable<T> {
     }
 
     /// The routes a request for `host` may match, in order.
-    fn candidates(&self, host: Option<&str>) -> &[Candidate] {
-        let Some(host) = host.filter(|h| h.len() <= LONGEST_HOST && !self.by_host.is_empty())
-        else {
-            return &self.other_hosts;
-        };
-        let mut lower = [0u8; LONGEST_HOST];
-        let lower = &mut lower[..host.len()];
-        lower.copy_from_slice(host.as_bytes());
-        lower.make_ascii_lowercase();
-        let lower = std::str::from_utf8(lower).unwrap_or("");
-        self.by_host
-            .get(lower)
-            .map_or(&self.other_hosts, |list| list)
+    #[inline]
+    fn candidates(&self, host: Option<&str>) -> &Candidates {
+        let found = host.filter(|_| !self.by_host.is_empty());
+        let found = found.and_then(|host| self.by_host.get(host.as_bytes()));
+        found.unwrap_or(&self.other_hosts)
     }
 
     /// Every route, in order.

@@ -13,11 +13,20 @@ pub struct Malformed;
 
 /// `target` (path and query) with its path in canonical form; borrowed when it is
 /// already. A target that is not a path (`*`, an authority) is left as it is.
+#[inline]
 pub fn normalize(target: &str) -> Result<Cow<'_, str>, Malformed> {
     let (path, query) = split_query(target);
     if !path.starts_with('/') || canonical(path) {
         return Ok(Cow::Borrowed(target));
     }
+    canonicalize(path, query).map(Cow::Owned)
+}
+
+/// `path` (not in canonical form) in canonical form, then `query`: out of line, so
+/// that the check most requests stop at costs no more than itself.
+#[cold]
+#[inline(never)]
+fn canonicalize(path: &str, query: &str) -> Result<String, Malformed> {
     let decoded = decode_unreserved(path)?;
     let segments: Vec<&str> = decoded[1..].split('/').collect();
     let last = segments.len() - 1;
@@ -46,7 +55,7 @@ pub fn normalize(target: &str) -> Result<Cow<'_, str>, Malformed> {
             kept.push("");
         }
     }
-    let mut out = String::with_capacity(target.len());
+    let mut out = String::with_capacity(path.len() + query.len());
     for segment in kept {
         out.push('/');
         out.push_str(segment);
@@ -55,12 +64,13 @@ pub fn normalize(target: &str) -> Result<Cow<'_, str>, Malformed> {
         out.push('/');
     }
     out.push_str(query);
-    Ok(Cow::Owned(out))
+    Ok(out)
 }
 
 /// The path of `target` and its query (from the `?` on; empty when it has none).
 pub fn split_query(target: &str) -> (&str, &str) {
-    match target.find('?') {
+    // A byte loop: most paths are short, and a searcher costs more to set up.
+    match target.bytes().position(|b| b == b'?') {
         Some(at) => target.split_at(at),
         None => (target, ""),
     }
@@ -68,9 +78,14 @@ pub fn split_query(target: &str) -> (&str, &str) {
 
 /// Whether `path` is in canonical form already: most are, and are looked at once.
 fn canonical(path: &str) -> bool {
-    let bytes = path.as_bytes();
-    !bytes.iter().any(|&b| b == b'%' || b == b'\\')
-        && !bytes.windows(2).any(|w| w == b"//" || w == b"/.")
+    let mut after_slash = false;
+    for &b in path.as_bytes() {
+        if b == b'%' || b == b'\\' || (after_slash && (b == b'/' || b == b'.')) {
+            return false;
+        }
+        after_slash = b == b'/';
+    }
+    true
 }
 
 /// `path` with escapes of unreserved characters decoded and the others in upper case;
@@ -144,14 +159,19 @@ pub fn replace_prefix(target: &str, prefix: &str, replacement: &str) -> String {
     out
 }
 
-/// A request's host as routes match it: without a port, user info or a final `.`.
+/// A request's host as routes match it: without its port or a final `.`. For an
+/// authority both paths have checked (`valid_authority`: no user info), so the port is
+/// the digits after the last `:`, found from the end.
 pub fn bare_host(authority: &str) -> &str {
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if host.starts_with('[') {
-        // An IPv6 literal: up to its closing bracket.
-        host.find(']').map_or(host, |end| &host[..=end])
-    } else {
-        host.rsplit_once(':').map_or(host, |(name, _)| name)
+    let bytes = authority.as_bytes();
+    let digits = bytes
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    let host = match bytes.len().checked_sub(digits + 1) {
+        Some(colon) if bytes[colon] == b':' => &authority[..colon],
+        _ => authority,
     };
     host.strip_suffix('.').unwrap_or(host)
 }
@@ -227,7 +247,10 @@ mod tests {
         assert_eq!(bare_host("Api.Example.com:8443"), "Api.Example.com");
         assert_eq!(bare_host("example.com."), "example.com");
         assert_eq!(bare_host("[::1]:80"), "[::1]");
-        assert_eq!(bare_host("user@h:1"), "h");
+        assert_eq!(bare_host("[::1]"), "[::1]");
+        assert_eq!(bare_host("[::1]:"), "[::1]");
+        assert_eq!(bare_host("10.0.0.1:80"), "10.0.0.1");
+        assert_eq!(bare_host("10.0.0.1"), "10.0.0.1");
         assert_eq!(bare_host("h"), "h");
     }
 }

@@ -1,0 +1,275 @@
+//! A tunnel: once an upgrade joined a client connection to an endpoint's, their bytes
+//! are relayed both ways — a side's end of input passed on as a half-close — until
+//! both sides are done, one fails, neither moves a byte for the idle timeout, or the
+//! proxy stops and the drain timeout runs out.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// Bytes each buffer of a tunnel holds, each way.
+const BUFFER: usize = 8 * 1024;
+
+/// How a tunnel ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum End {
+    /// Both sides closed.
+    Closed,
+    /// Nothing moved either way for the idle timeout.
+    Idle,
+    /// The client's connection failed (reset, or a write to it): not the endpoint's
+    /// doing.
+    ClientFailed,
+    /// The endpoint's connection failed.
+    EndpointFailed,
+    /// The proxy stopped and the drain timeout ran out.
+    Drained,
+}
+
+impl End {
+    /// Every way, in the order counted.
+    pub(crate) const ALL: [End; 5] = [
+        End::Closed,
+        End::Idle,
+        End::ClientFailed,
+        End::EndpointFailed,
+        End::Drained,
+    ];
+
+    /// Its name in the log and metrics.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            End::Closed => "closed",
+            End::Idle => "idle",
+            End::ClientFailed => "client_failed",
+            End::EndpointFailed => "endpoint_failed",
+            End::Drained => "drained",
+        }
+    }
+}
+
+/// What a tunnel relayed, and how it ended.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Relayed {
+    /// Bytes from the client to the endpoint.
+    pub(crate) up: u64,
+    /// Bytes from the endpoint to the client.
+    pub(crate) down: u64,
+    pub(crate) end: End,
+}
+
+/// When a tunnel gives up.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Longest time with no byte either way.
+    pub(crate) idle: Duration,
+    /// How long it may go on once the proxy stops.
+    pub(crate) drain: Duration,
+}
+
+/// Relays between `client` and `endpoint` until the tunnel ends; `stopping` turns true
+/// when the proxy stops (or the listener goes).
+pub(crate) async fn relay<C, E>(
+    client: C,
+    endpoint: E,
+    limits: Limits,
+    mut stopping: watch::Receiver<bool>,
+) -> Relayed
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    E: AsyncRead + AsyncWrite + Unpin,
+{
+    let (up, down) = (Side::default(), Side::default());
+    let start = Instant::now();
+    let mut client = Watched {
+        io: client,
+        side: &up,
+        start,
+    };
+    let mut endpoint = Watched {
+        io: endpoint,
+        side: &down,
+        start,
+    };
+    let copying =
+        tokio::io::copy_bidirectional_with_sizes(&mut client, &mut endpoint, BUFFER, BUFFER);
+    tokio::pin!(copying);
+    // When a byte last moved either way.
+    let last = || start + Duration::from_nanos(up.last.load(Relaxed).max(down.last.load(Relaxed)));
+    let idle = tokio::time::sleep(limits.idle);
+    tokio::pin!(idle);
+    let stopped = async move {
+        let _ = stopping.wait_for(|&stop| stop).await;
+    };
+    tokio::pin!(stopped);
+    let end = loop {
+        tokio::select! {
+            copied = copying.as_mut() => break match copied {
+                Ok(_) => End::Closed,
+                // Whichever side's operation failed says whose fault it was.
+                Err(_) if down.failed.load(Relaxed) => End::EndpointFailed,
+                Err(_) => End::ClientFailed,
+            },
+            () = idle.as_mut() => {
+                let quiet_until = last() + limits.idle;
+                if quiet_until <= Instant::now() {
+                    break End::Idle;
+                }
+                idle.as_mut().reset(quiet_until);
+            }
+            () = stopped.as_mut() => {
+                let drained = tokio::time::timeout(limits.drain, copying.as_mut()).await;
+                break match drained {
+                    Ok(Ok(_)) => End::Closed,
+                    Ok(Err(_)) if down.failed.load(Relaxed) => End::EndpointFailed,
+                    Ok(Err(_)) => End::ClientFailed,
+                    Err(_) => End::Drained,
+                };
+            }
+        }
+    };
+    Relayed {
+        up: up.read.load(Relaxed),
+        down: down.read.load(Relaxed),
+        end,
+    }
+}
+
+/// What one side of a tunnel did: bytes read from it, when it last gave some
+/// (nanoseconds into the tunnel), and whether an operation on it failed.
+#[derive(Default)]
+struct Side {
+    read: AtomicU64,
+    last: AtomicU64,
+    failed: AtomicBool,
+}
+
+/// A connection of a tunnel, counting what is read from it and noting its failures.
+struct Watched<'a, T> {
+    io: T,
+    side: &'a Side,
+    start: Instant,
+}
+
+impl<T> Watched<'_, T> {
+    /// `result`, noting a failure.
+    fn noted<R>(&self, result: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
+        if let Poll::Ready(Err(_)) = &result {
+            self.side.failed.store(true, Relaxed);
+        }
+        result
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Watched<'_, T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.io).poll_read(cx, buf);
+        let read = (buf.filled().len() - before) as u64;
+        if read > 0 {
+            // One task writes these: no read-modify-write needed.
+            let side = self.side;
+            side.read.store(side.read.load(Relaxed) + read, Relaxed);
+            let at = self.start.elapsed().as_nanos() as u64;
+            side.last.store(at, Relaxed);
+        }
+        self.noted(result)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<'_, T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.noted(result)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let result = Pin::new(&mut self.io).poll_flush(cx);
+        self.noted(result)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let result = Pin::new(&mut self.io).poll_shutdown(cx);
+        self.noted(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
+
+    fn limits(idle: Duration) -> Limits {
+        Limits {
+            idle,
+            drain: Duration::from_secs(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn bytes_go_both_ways_and_half_closes_pass_on() {
+        let (client, mut client_far) = duplex(64);
+        let (endpoint, mut endpoint_far) = duplex(64);
+        let (_stop, stopping) = watch::channel(false);
+        let relay = tokio::spawn(relay(
+            client,
+            endpoint,
+            limits(Duration::from_secs(5)),
+            stopping,
+        ));
+        client_far.write_all(b"hello").await.unwrap();
+        client_far.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        endpoint_far.read_to_end(&mut got).await.unwrap();
+        assert_eq!(
+            got, b"hello",
+            "the client's end of input reaches the endpoint"
+        );
+        endpoint_far.write_all(&[7; 1000]).await.unwrap();
+        drop(endpoint_far);
+        let mut back = Vec::new();
+        client_far.read_to_end(&mut back).await.unwrap();
+        assert_eq!(
+            back.len(),
+            1000,
+            "the endpoint still answers after the half-close"
+        );
+        let relayed = relay.await.unwrap();
+        assert_eq!(
+            (relayed.up, relayed.down, relayed.end),
+            (5, 1000, End::Closed)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_tunnel_ends_after_the_idle_timeout() {
+        let (client, _client_far) = duplex(64);
+        let (endpoint, _endpoint_far) = duplex(64);
+        let (_stop, stopping) = watch::channel(false);
+        let relayed = relay(client, endpoint, limits(Duration::from_secs(60)), stopping).await;
+        assert_eq!(relayed.end, End::Idle);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_leaves_the_drain_timeout() {
+        let (client, _client_far) = duplex(64);
+        let (endpoint, _endpoint_far) = duplex(64);
+        let (stop, stopping) = watch::channel(false);
+        stop.send(true).unwrap();
+        let relayed = relay(client, endpoint, limits(Duration::from_secs(600)), stopping).await;
+        assert_eq!(relayed.end, End::Drained);
+    }
+}
