@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::backend;
-use common::certs::{Ca, Leaf, Pki, replace_pair, run, run_with_input, uri};
+use common::certs::{Ca, Leaf, Pki, replace_pair, run, run_with_input, tls_connect, uri};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -619,29 +619,6 @@ async fn a_resumed_session_is_verified_again_against_the_client_ca_in_use() {
     common::stop(proxy).await;
 }
 
-/// A TLS connection to the proxy at `addr` for `api.test`, trusting `ca`.
-async fn tls_connect(
-    addr: SocketAddr,
-    ca: &Path,
-) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, ServerName};
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let name = ServerName::try_from("api.test").unwrap();
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-    connector.connect(name, tcp).await.unwrap()
-}
-
 /// Reads from `stream` until `n` whole answers of backend `a` came (5 s at most).
 async fn answers(stream: &mut (impl tokio::io::AsyncRead + Unpin), n: usize) -> String {
     use tokio::io::AsyncReadExt;
@@ -668,7 +645,7 @@ async fn an_idle_tls_connection_parks_serves_again_and_times_out() {
     let tls = format!("cert = {:?}\nkey = {:?}", pki.server.cert, pki.server.key);
     let proxy = common::proxy(&tls_config(backend.addr, &tls, "idle_timeout = \"1s\""));
     let addr = proxy.listener_addr("edge").unwrap();
-    let mut stream = tls_connect(addr, &pki.servers.file).await;
+    let mut stream = tls_connect(addr, "api.test", &pki.servers.file).await;
     let request = "GET / HTTP/1.1\r\nHost: api.test\r\n\r\n";
     stream.write_all(request.as_bytes()).await.unwrap();
     let first = answers(&mut stream, 1).await;
@@ -704,7 +681,7 @@ async fn http1_over_tls_takes_the_fast_path_with_its_exact_framing() {
     let tls = format!("cert = {:?}\nkey = {:?}", pki.server.cert, pki.server.key);
     let proxy = common::proxy(&tls_config(backend.addr, &tls, ""));
     let addr = proxy.listener_addr("edge").unwrap();
-    let mut stream = tls_connect(addr, &pki.servers.file).await;
+    let mut stream = tls_connect(addr, "api.test", &pki.servers.file).await;
     // The interim response and the chunks as the endpoint wrote them: only the fast
     // path relays those (hyper's would re-frame them).
     relays_pipelined(&mut stream).await;
@@ -742,7 +719,7 @@ async fn a_response_the_endpoint_breaks_off_ends_without_close_notify() {
         tls_config(backend.addr, &tls, "") + "[clusters.timeouts]\nbody_idle = \"300ms\"\n";
     let proxy = common::proxy(&config);
     let addr = proxy.listener_addr("edge").unwrap();
-    let mut stream = tls_connect(addr, &pki.servers.file).await;
+    let mut stream = tls_connect(addr, "api.test", &pki.servers.file).await;
     let request = "GET / HTTP/1.1\r\nHost: api.test\r\n\r\n";
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut got = Vec::new();

@@ -6,7 +6,7 @@
 use crate::common;
 
 use bytes::Bytes;
-use common::certs::{Ca, Leaf};
+use common::certs::{Ca, Leaf, tls_connect};
 use common::client::raw_request;
 use common::scrape::{scrape, value};
 use futures_util::{SinkExt, StreamExt};
@@ -14,14 +14,12 @@ use http::{Method, Request};
 use http_body_util::Empty;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
@@ -389,26 +387,6 @@ fn acceptor(leaf: &Leaf) -> TlsAcceptor {
         .with_single_cert(chain, key)
         .unwrap();
     TlsAcceptor::from(Arc::new(config))
-}
-
-/// A TLS connection to `addr` for `name`, trusting `ca`.
-async fn tls_connect(addr: SocketAddr, name: &str, ca: &Path) -> TlsStream<TcpStream> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, ServerName};
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let name = ServerName::try_from(name.to_string()).unwrap();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    connector.connect(name, tcp).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
