@@ -6,6 +6,7 @@
 //! flight for as long as it lasts.
 
 use crate::config::model::UpstreamProtocol;
+use crate::net::http1::lists_token;
 use crate::proxy::body::{Exchange, ProxyBody, UpstreamBody, text};
 use crate::proxy::connection::InProgress;
 use crate::proxy::headers::strip_hop_by_hop;
@@ -64,7 +65,9 @@ pub(crate) fn wanted<B: http_body::Body>(
             let method = request.method();
             let websocket_get = method == Method::GET || !name.eq_ignore_ascii_case("websocket");
             let websocket_get = websocket_get && method != Method::CONNECT;
-            let asked = connection_lists(headers, "upgrade");
+            let mut connection = headers.get_all(header::CONNECTION).iter();
+            let asked =
+                connection.any(|v| v.to_str().is_ok() && lists_token(v.as_bytes(), b"upgrade"));
             (asked && websocket_get && allows(name)).then(|| Upgrade::Http1(value.clone()))
         }
         Version::HTTP_2 if request.method() == Method::CONNECT => {
@@ -83,15 +86,6 @@ fn protocol_name(value: &HeaderValue) -> Option<&str> {
     let text = value.to_str().ok()?.trim();
     let name = text.split('/').next().unwrap_or(text);
     (!text.contains(',') && !name.is_empty()).then_some(name)
-}
-
-/// Whether a `Connection` field of `headers` lists `token`.
-fn connection_lists(headers: &HeaderMap, token: &str) -> bool {
-    let fields = headers.get_all(header::CONNECTION).iter();
-    let tokens = fields
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','));
-    tokens.map(str::trim).any(|t| t.eq_ignore_ascii_case(token))
 }
 
 /// What a tunnel needs from the connection whose request opened it.
