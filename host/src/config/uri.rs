@@ -1,5 +1,5 @@
-//! The characters of URI parts (RFC 3986), for checking paths and hosts alike in the
-//! configuration and in requests.
+//! The characters of URI parts (RFC 3986): of paths, in the configuration and in
+//! requests; of hosts, in requests (a route's `match.host` is checked by DNS labels).
 
 /// Whether `byte` may be in a host name as requests name hosts: RFC 3986's
 /// unreserved characters. Its `reg-name` allows escapes and sub-delimiters too, but no

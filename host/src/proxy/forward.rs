@@ -73,6 +73,11 @@ pub(crate) async fn forward(
         return finish(None, "-", response, None, 0, logged);
     }
     let client_side = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut request));
+    // An HTTP/2 WebSocket reaches the endpoint as a GET: routes and the policy see that
+    // method, not the CONNECT that carried it.
+    if upgrade == Some(upgrade::Upgrade::WebSocketOverHttp2) {
+        *request.method_mut() = http::Method::GET;
+    }
     join_cookies(request.headers_mut());
     // Before the route and the pick: what a route's conditions and a policy see of these
     // headers is only what the proxy vouches for.

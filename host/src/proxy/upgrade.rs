@@ -187,6 +187,16 @@ pub(crate) async fn forward(up: Upgrading<'_>) -> Upgraded {
         }
     };
     let status = response.status();
+    // hyper takes any 2xx to an HTTP/2 CONNECT for an open tunnel: one that did not
+    // switch would leave the client a stream nothing comes down.
+    if up.upgrade == Upgrade::WebSocketOverHttp2 && status.is_success() {
+        in_flight.finish(latency, Outcome::Status(status.as_u16()));
+        let message = format!(
+            "{}: answered the WebSocket handshake with {status}",
+            member.address
+        );
+        return refused(StatusCode::BAD_GATEWAY, message, attempts, endpoint);
+    }
     if status != StatusCode::SWITCHING_PROTOCOLS {
         // An ordinary answer (a refusal, a redirect): relayed as one.
         let exchange = Exchange {

@@ -242,32 +242,47 @@ async fn websockets_over_http1_are_spread_by_the_policy_and_held_in_flight() {
     common::stop(proxy).await;
 }
 
+/// An HTTP/2 connection to the proxy at `web`.
+async fn h2_client(web: SocketAddr) -> hyper::client::conn::http2::SendRequest<Empty<Bytes>> {
+    let stream = TcpStream::connect(web).await.unwrap();
+    let (sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    sender
+}
+
+/// The answer to an extended CONNECT for a WebSocket at `path` (RFC 8441).
+async fn h2_websocket(
+    sender: &mut hyper::client::conn::http2::SendRequest<Empty<Bytes>>,
+    web: SocketAddr,
+    path: &str,
+) -> http::Response<hyper::body::Incoming> {
+    let mut request = Request::builder()
+        .method(Method::CONNECT)
+        .uri(format!("http://{web}{path}"))
+        .header("sec-websocket-version", "13")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(hyper::ext::Protocol::from_static("websocket"));
+    tokio::time::timeout(WAIT, sender.send_request(request))
+        .await
+        .expect("an answer in time")
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websockets_over_http2_take_extended_connect_to_http1_endpoints() {
     let server = echo_server("a").await;
     let proxy = proxy(&[&server], "", "");
     let web = proxy.listener_addr("web").unwrap();
-    let stream = TcpStream::connect(web).await.unwrap();
-    let (mut sender, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(connection);
+    let mut sender = h2_client(web).await;
     for _ in 0..2 {
         // Two WebSockets on one HTTP/2 connection, one after the other.
-        let mut request = Request::builder()
-            .method(Method::CONNECT)
-            .uri(format!("http://{web}/chat"))
-            .header("sec-websocket-version", "13")
-            .body(Empty::<Bytes>::new())
-            .unwrap();
-        request
-            .extensions_mut()
-            .insert(hyper::ext::Protocol::from_static("websocket"));
-        let response = tokio::time::timeout(WAIT, sender.send_request(request))
-            .await
-            .expect("an answer in time")
-            .unwrap();
+        let response = h2_websocket(&mut sender, web, "/chat").await;
         assert_eq!(
             response.status(),
             200,
@@ -280,6 +295,44 @@ async fn websockets_over_http2_take_extended_connect_to_http1_endpoints() {
         exchange(&mut ws).await;
     }
     assert_eq!(server.connections.load(Relaxed), 2);
+    common::stop(proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_websocket_is_routed_as_the_get_the_endpoint_gets() {
+    let server = echo_server("a").await;
+    // Only a GET reaches the WebSocket cluster; anything else is answered 403.
+    let proxy = common::proxy(&format!(
+        "[[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\n\
+         [[listeners.routes]]\nmatch = {{ method = \"GET\", path_prefix = \"/chat\" }}\ncluster = \"ws\"\n\
+         [[listeners.routes]]\nrespond = {{ status = 403 }}\n\
+         [[clusters]]\nname = \"ws\"\nendpoints = [{{ address = \"{}\" }}]\n",
+        server.addr
+    ));
+    let web = proxy.listener_addr("web").unwrap();
+    let mut sender = h2_client(web).await;
+    let response = h2_websocket(&mut sender, web, "/chat").await;
+    assert_eq!(response.status(), 200, "routed by GET, not CONNECT");
+    let upgraded = hyper::upgrade::on(response).await.unwrap();
+    let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await;
+    echoed(&mut ws, Message::text("routed")).await;
+    drop(ws);
+    common::stop(proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_websocket_answered_200_by_the_endpoint_is_a_502() {
+    // An endpoint that does not speak WebSocket and answers the handshake 200.
+    let backend = common::backend::named("plain", Duration::ZERO).await;
+    let proxy = common::proxy(&format!(
+        "[[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ncluster = \"app\"\n\
+         [[clusters]]\nname = \"app\"\nendpoints = [{{ address = \"{}\" }}]\n",
+        backend.addr
+    ));
+    let web = proxy.listener_addr("web").unwrap();
+    let mut sender = h2_client(web).await;
+    let response = h2_websocket(&mut sender, web, "/chat").await;
+    assert_eq!(response.status(), 502, "no tunnel that nothing comes down");
     common::stop(proxy).await;
 }
 

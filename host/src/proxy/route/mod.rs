@@ -119,7 +119,7 @@ pub struct RouteTable<T> {
 struct Candidates {
     segments: Box<[u32]>,
     rules: Box<[u32]>,
-    /// One bit per key named (`key % 64`).
+    /// One bit per key named ([`segment_bit`]).
     named: u64,
     /// The routes that need no segment, in order.
     any: Box<[u32]>,
@@ -157,11 +157,12 @@ impl Candidates {
     }
 }
 
-/// The bit of a segment key in [`Candidates::named`] (none for 0, any segment).
+/// The bit of a segment key in [`Candidates::named`] (none for 0, any segment); from
+/// the bits above the lowest, which every key has set.
 fn segment_bit(key: u32) -> u64 {
     match key {
         0 => 0,
-        _ => 1 << (key % 64),
+        _ => 1 << ((key >> 1) % 64),
     }
 }
 
