@@ -11,9 +11,10 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
 fi
 
 # Discovery tests run a real DNS server and a real etcd; TLS tests real clients (curl,
-# openssl s_client, wrk) and a real nginx as a TLS backend.
+# openssl s_client, wrk) and a real nginx as a TLS backend; TCP tests Redis (server,
+# redis-cli, redis-benchmark) and HAProxy (reading the PROXY protocol).
 need=()
-for tool in dnsmasq:dnsmasq-base etcd:etcd-server etcdctl:etcd-client curl:curl openssl:openssl wrk:wrk nginx:nginx-light; do
+for tool in dnsmasq:dnsmasq-base etcd:etcd-server etcdctl:etcd-client curl:curl openssl:openssl wrk:wrk nginx:nginx-light redis-server:redis-server redis-benchmark:redis-tools haproxy:haproxy; do
     command -v "${tool%%:*}" >/dev/null || [ -x "/usr/sbin/${tool%%:*}" ] || need+=("${tool#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

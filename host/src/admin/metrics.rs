@@ -52,7 +52,8 @@ pub(crate) fn render(
             families.counter(
                 "switchyard_listener_connections_refused_total",
                 "Client connections closed as soon as accepted, by reason: max_connections \
-                 (the listener's), descriptors (the process's share for clients, or none left).",
+                 (the listener's), descriptors (the process's share for clients, or none left), \
+                 max_tunnels (a TCP listener's relayed connections).",
                 &[("listener", name), ("reason", reason.label())],
                 stats.refused(reason) as f64,
             );
@@ -74,7 +75,8 @@ pub(crate) fn render(
         );
         families.gauge(
             "switchyard_listener_tunnels",
-            "Tunnels (upgraded connections, such as WebSockets) open on a listener.",
+            "Tunnels open on a listener: upgraded connections (such as WebSockets), and \
+             a TCP listener's relayed connections.",
             &[("listener", name)],
             stats.tunnels_open() as f64,
         );

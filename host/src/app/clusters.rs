@@ -121,6 +121,7 @@ fn finish(
     if scorer.is_some() || cluster.circuit_breaker.is_some() || discovery.is_some() {
         let probe = cluster.health_check.as_ref().map(|check| ProbeSpec {
             tls: tls.clone(),
+            proxy_protocol: cluster.send_proxy_protocol,
             ..ProbeSpec::from(check)
         });
         let rules = settings::composition(cluster);

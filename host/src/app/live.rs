@@ -723,6 +723,7 @@ fn plan_listeners(
                 access_log: config.log.access,
                 drain: config.drain_timeout.0,
                 upgrades: settings::upgrades(listener),
+                tcp: settings::tcp_opening(listener),
             },
             sockets,
             routes: replacing,

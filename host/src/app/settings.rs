@@ -2,11 +2,13 @@
 //! settings of the policy engine, the membership, the proxy and the admin API out.
 
 use crate::admin::AdminAccess;
-use crate::config::model::{AdminConfig, ClusterConfig, ListenerConfig, PoliciesConfig};
+use crate::config::model::{
+    AdminConfig, ClusterConfig, ListenerConfig, ListenerProtocol, PoliciesConfig,
+};
 use crate::config::{Config, read_token};
 use crate::health::Composition;
 use crate::proxy::retry::RetrySettings;
-use crate::proxy::{ClientLimits, MIN_HEADER_BYTES, UpstreamSettings};
+use crate::proxy::{ClientLimits, MIN_HEADER_BYTES, TcpOpening, UpstreamSettings};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -175,6 +177,7 @@ pub(super) fn upstream_settings(cluster: &ClusterConfig) -> UpstreamSettings {
         tunnel_idle: cluster.timeouts.tunnel_idle.0,
         max_idle: cluster.pool.max_idle_per_endpoint,
         idle_timeout: cluster.pool.idle_timeout.0,
+        proxy_protocol: cluster.send_proxy_protocol,
     }
 }
 
@@ -200,6 +203,25 @@ pub(super) fn upgrades(listener: &ListenerConfig) -> Arc<[Box<str>]> {
     names.map(|name| name.to_ascii_lowercase().into()).collect()
 }
 
+/// What a TCP listener reads of a connection before relaying it; `None` on an HTTP
+/// listener.
+pub(super) fn tcp_opening(listener: &ListenerConfig) -> Option<TcpOpening> {
+    (listener.protocol == ListenerProtocol::Tcp).then(|| TcpOpening {
+        accept_proxy_from: listener.accept_proxy_from.clone().into(),
+        tls_passthrough: listener.tls_passthrough,
+    })
+}
+
+/// How long the listener's connections may idle: as configured, else a minute
+/// between HTTP requests and an hour in a quiet TCP connection.
+fn idle_timeout(listener: &ListenerConfig) -> Duration {
+    let default = match listener.protocol {
+        ListenerProtocol::Http => Duration::from_secs(60),
+        ListenerProtocol::Tcp => Duration::from_secs(3600),
+    };
+    listener.idle_timeout.map_or(default, |idle| idle.0)
+}
+
 /// What the listener allows its clients.
 pub(super) fn client_limits(listener: &ListenerConfig) -> ClientLimits {
     ClientLimits {
@@ -207,7 +229,7 @@ pub(super) fn client_limits(listener: &ListenerConfig) -> ClientLimits {
         max_header_bytes: listener.max_header_bytes.max(MIN_HEADER_BYTES),
         max_request_body_bytes: listener.max_request_body_bytes,
         body_read_timeout: listener.body_read_timeout.0,
-        idle_timeout: listener.idle_timeout.0,
+        idle_timeout: idle_timeout(listener),
         h2_max_concurrent_streams: listener.h2_max_concurrent_streams,
         max_connections: listener.max_connections,
         max_tunnels: listener.max_tunnels,

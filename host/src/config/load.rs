@@ -3,8 +3,8 @@
 
 use super::duration::Dur;
 use super::model::{
-    AdminConfig, ClusterConfig, Config, ListenerConfig, MatchConfig, ProbeKind, RouteConfig,
-    RouteRetriesConfig,
+    AdminConfig, ClusterConfig, Config, ListenerConfig, ListenerProtocol, MatchConfig, ProbeKind,
+    RewriteConfig, RouteConfig, RouteRetriesConfig, RouteTimeoutsConfig,
 };
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -395,12 +395,14 @@ fn validate(config: &Config) -> Result<(), String> {
     let mut addresses = HashSet::new();
     for (i, listener) in config.listeners.iter().enumerate() {
         for (key, value) in [
-            ("header_read_timeout", listener.header_read_timeout),
-            ("body_read_timeout", listener.body_read_timeout),
+            ("header_read_timeout", Some(listener.header_read_timeout)),
+            ("body_read_timeout", Some(listener.body_read_timeout)),
             ("idle_timeout", listener.idle_timeout),
         ] {
+            let Some(value) = value else { continue };
             check_timeout(value).map_err(|m| format!("listeners[{i}].{key}: {m}"))?;
         }
+        check_protocol(listener).map_err(|m| format!("listeners[{i}].{m}"))?;
         if !(1..=10_000).contains(&listener.h2_max_concurrent_streams) {
             return Err(format!(
                 "listeners[{i}].h2_max_concurrent_streams: must be 1 to 10000"
@@ -471,6 +473,102 @@ fn validate(config: &Config) -> Result<(), String> {
             ))
         };
         check_destination(listener, &known).map_err(|m| format!("listeners[{i}].{m}"))?;
+    }
+    for (i, cluster) in config.clusters.iter().enumerate() {
+        check_cluster_use(config, cluster).map_err(|m| format!("clusters[{i}].{m}"))?;
+    }
+    Ok(())
+}
+
+/// What only one kind of listener takes; the error is `key: reason`.
+fn check_protocol(listener: &ListenerConfig) -> Result<(), String> {
+    if listener.protocol == ListenerProtocol::Http {
+        if !listener.accept_proxy_from.is_empty() {
+            return Err("accept_proxy_from: only on protocol = \"tcp\" listeners".into());
+        }
+        if listener.tls_passthrough {
+            return Err("tls_passthrough: only on protocol = \"tcp\" listeners (an HTTP listener terminates TLS with [listeners.tls])".into());
+        }
+        return Ok(());
+    }
+    if let Some(everyone) = listener
+        .accept_proxy_from
+        .iter()
+        .find(|cidr| cidr.is_everything())
+    {
+        return Err(format!(
+            "accept_proxy_from: {everyone} would let every client claim to be anyone; list the proxies in front of this one"
+        ));
+    }
+    if listener.tls.is_some() {
+        return Err(
+            "tls: a TCP listener relays bytes as they come and terminates no TLS; \
+             set tls_passthrough = true to send TLS by its server name, or use protocol = \"http\""
+                .into(),
+        );
+    }
+    for (j, route) in listener.routes.iter().enumerate() {
+        let key = format!("routes[{j}]");
+        let m = &route.matches;
+        let http_only = [
+            ("match.path_prefix", m.path_prefix.is_some()),
+            ("match.path", m.path.is_some()),
+            ("match.path_regex", m.path_regex.is_some()),
+            ("match.method", m.method.is_some()),
+            ("match.headers", !m.headers.is_empty()),
+            ("match.grpc_service", m.grpc_service.is_some()),
+            ("match.grpc_method", m.grpc_method.is_some()),
+            ("respond", route.respond.is_some()),
+            ("rewrite", route.rewrite != RewriteConfig::default()),
+            ("timeouts", route.timeouts != RouteTimeoutsConfig::default()),
+            ("retries", route.retries != RouteRetriesConfig::default()),
+        ];
+        if let Some((name, _)) = http_only.iter().find(|(_, set)| *set) {
+            return Err(format!(
+                "{key}.{name}: a TCP listener's routes match only host (the TLS server name)"
+            ));
+        }
+        let sticky = route.sticky.as_deref();
+        if sticky.is_some_and(|source| !["client-ip", "authority"].contains(&source)) {
+            return Err(format!(
+                "{key}.sticky: a TCP connection has no path, headers or cookies; stick by \"client-ip\" or \"authority\" (the TLS server name)"
+            ));
+        }
+        if m.host.is_some() && !listener.tls_passthrough {
+            return Err(format!(
+                "{key}.match.host: a TCP listener knows its clients' server name only with tls_passthrough = true"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// How the listeners use `cluster`: the PROXY protocol only to TCP listeners' endpoints,
+/// TLS origination only to HTTP listeners'; the error is `key: reason`.
+fn check_cluster_use(config: &Config, cluster: &ClusterConfig) -> Result<(), String> {
+    let users = config.listeners.iter().filter(|listener| {
+        let mut named = listener.routes.iter().flat_map(|route| {
+            let sides = route.clusters.iter().map(|side| side.name.as_str());
+            route.cluster.as_deref().into_iter().chain(sides)
+        });
+        listener.cluster.as_deref() == Some(cluster.name.as_str())
+            || named.any(|name| name == cluster.name)
+    });
+    for listener in users {
+        let name = &listener.name;
+        match listener.protocol {
+            ListenerProtocol::Http if cluster.send_proxy_protocol.is_some() => {
+                return Err(format!(
+                    "send_proxy_protocol: HTTP listener {name:?} uses this cluster; the PROXY protocol is sent to TCP listeners' endpoints only"
+                ));
+            }
+            ListenerProtocol::Tcp if cluster.tls.is_some() => {
+                return Err(format!(
+                    "tls: TCP listener {name:?} uses this cluster, and relays bytes as they come; TLS to endpoints is for HTTP listeners' clusters"
+                ));
+            }
+            _ => {}
+        }
     }
     Ok(())
 }
@@ -1039,6 +1137,61 @@ request = "3s"
                 "request = \"3s\"",
                 "request = \"3s\"\ntunnel_idle = \"0s\"",
                 "clusters[0].timeouts.tunnel_idle: must be above zero",
+            ),
+            (
+                "cluster = \"api\"",
+                "cluster = \"api\"\naccept_proxy_from = [\"127.0.0.1\"]",
+                "listeners[0].accept_proxy_from: only on protocol = \"tcp\" listeners",
+            ),
+            (
+                "cluster = \"api\"",
+                "cluster = \"api\"\nprotocol = \"tcp\"\naccept_proxy_from = [\"10.0.0.1/8\"]",
+                "the network of /8 is 10.0.0.0",
+            ),
+            (
+                "cluster = \"api\"",
+                "cluster = \"api\"\nprotocol = \"tcp\"\naccept_proxy_from = [\"::/0\"]",
+                "listeners[0].accept_proxy_from: ::/0 would let every client claim to be anyone",
+            ),
+            (
+                "cluster = \"api\"",
+                "protocol = \"tcp\"\n[[listeners.routes]]\nclusters = [{ name = \"api\", weight = 1 }]\nsticky = \"header:x-user\"",
+                "listeners[0].routes[0].sticky: a TCP connection has no path, headers or cookies",
+            ),
+            (
+                "cluster = \"api\"",
+                "cluster = \"api\"\ntls_passthrough = true",
+                "listeners[0].tls_passthrough: only on protocol = \"tcp\" listeners",
+            ),
+            (
+                "cluster = \"api\"",
+                "cluster = \"api\"\nprotocol = \"tcp\"\ntls = { cert = \"c.pem\", key = \"k.pem\" }",
+                "listeners[0].tls: a TCP listener relays bytes as they come",
+            ),
+            (
+                "cluster = \"api\"",
+                "protocol = \"tcp\"\ntls_passthrough = true\n[[listeners.routes]]\nmatch = { host = \"a.test\", path_prefix = \"/a\" }\ncluster = \"api\"",
+                "listeners[0].routes[0].match.path_prefix: a TCP listener's routes match only host",
+            ),
+            (
+                "cluster = \"api\"",
+                "protocol = \"tcp\"\n[[listeners.routes]]\nmatch = { host = \"a.test\" }\ncluster = \"api\"",
+                "listeners[0].routes[0].match.host: a TCP listener knows its clients' server name only with tls_passthrough = true",
+            ),
+            (
+                "policy_config = { }",
+                "policy_config = { }\nsend_proxy_protocol = \"v2\"",
+                "clusters[0].send_proxy_protocol: HTTP listener \"web\" uses this cluster",
+            ),
+            (
+                "policy_config = { }",
+                "policy_config = { }\nsend_proxy_protocol = \"v3\"",
+                "clusters[0].send_proxy_protocol: unknown variant `v3`, expected `v1` or `v2`",
+            ),
+            (
+                "cluster = \"api\"\n\n[[clusters]]\nname = \"api\"",
+                "cluster = \"api\"\nprotocol = \"tcp\"\n[[clusters]]\nname = \"api\"\ntls = { }",
+                "clusters[0].tls: TCP listener \"web\" uses this cluster",
             ),
             (
                 "listen = \"127.0.0.1:9901\"",

@@ -1,6 +1,7 @@
 //! The TOML configuration: its shape ([`model`]), and loading it with errors that name
 //! the file, the key path and what was expected.
 
+pub mod cidr;
 mod duration;
 mod load;
 pub mod model;

@@ -1,5 +1,6 @@
 //! The configuration file's shape. Unknown keys are errors.
 
+pub use super::cidr::Cidr;
 use super::duration::Dur;
 use serde::{Deserialize, Deserializer, de};
 use std::collections::BTreeMap;
@@ -115,11 +116,27 @@ pub struct ListenerConfig {
     pub name: String,
     /// Address to listen on (HTTP/1.1 and h2c on the same port).
     pub listen: Address,
+    /// What its clients speak: HTTP (`"http"`), or anything (`"tcp"`: each connection
+    /// is relayed as it comes to an endpoint its cluster's policy picks).
+    #[serde(default)]
+    pub protocol: ListenerProtocol,
     /// Cluster that serves all its requests; a listener has this or `routes`.
     pub cluster: Option<String>,
     /// Routes, tried in order: the first that matches a request says where it goes.
+    /// On a TCP listener they match only `host`: the name a TLS client asks for (SNI),
+    /// read with `tls_passthrough`.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// TCP listeners: peers (addresses or prefixes) that start each connection with a
+    /// PROXY protocol header (v1 or v2) naming the client; it must come within
+    /// `header_read_timeout`. A connection from anyone else is taken as it is.
+    #[serde(default)]
+    pub accept_proxy_from: Vec<Cidr>,
+    /// TCP listeners: read the server name (SNI) from a TLS client's first message,
+    /// without terminating TLS, for routes (`match.host`) and the policy (the
+    /// request's authority); the TLS session goes to the endpoint untouched.
+    #[serde(default)]
+    pub tls_passthrough: bool,
     /// A client must send its request headers within this time.
     #[serde(default = "default_header_read_timeout")]
     pub header_read_timeout: Dur,
@@ -132,9 +149,9 @@ pub struct ListenerConfig {
     #[serde(default = "default_body_read_timeout")]
     pub body_read_timeout: Dur,
     /// A client connection with no request in progress is closed after this long
-    /// (HTTP/2: with GOAWAY).
-    #[serde(default = "default_idle_timeout")]
-    pub idle_timeout: Dur,
+    /// (HTTP/2: with GOAWAY); on a TCP listener, a connection that moves no byte
+    /// either way. Default 60s on HTTP listeners, 1h on TCP ones.
+    pub idle_timeout: Option<Dur>,
     /// Streams an HTTP/2 client may have open at once on one connection.
     #[serde(default = "default_h2_max_concurrent_streams")]
     pub h2_max_concurrent_streams: u32,
@@ -366,6 +383,37 @@ pub enum ForwardedProto {
     IfAbsent,
 }
 
+/// Which version of the PROXY protocol header a proxy sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyProtocolVersion {
+    /// The text line (`PROXY TCP4 …\r\n`).
+    V1,
+    /// The binary header.
+    V2,
+}
+
+/// What a listener's clients speak.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerProtocol {
+    /// HTTP/1.1 and h2c (or HTTP/2 by ALPN with TLS).
+    #[default]
+    Http,
+    /// Bytes relayed as they come, a connection at a time.
+    Tcp,
+}
+
+impl ListenerProtocol {
+    /// Its name as configuration writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListenerProtocol::Http => "http",
+            ListenerProtocol::Tcp => "tcp",
+        }
+    }
+}
+
 /// Protocol spoken to upstream endpoints.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -429,6 +477,10 @@ pub struct ClusterConfig {
     pub protocol: UpstreamProtocol,
     /// TLS to its endpoints; cleartext when absent.
     pub tls: Option<ClusterTlsConfig>,
+    /// Clusters of TCP listeners: start each connection to an endpoint (health probes
+    /// too) with a PROXY protocol header of this version (`"v1"` or `"v2"`) naming
+    /// the client; none when absent.
+    pub send_proxy_protocol: Option<ProxyProtocolVersion>,
     /// Upstream timeouts.
     #[serde(default)]
     pub timeouts: TimeoutsConfig,

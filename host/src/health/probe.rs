@@ -2,9 +2,9 @@
 //! timeout. HTTP and gRPC probes keep their connection open between probes, as a
 //! client of the endpoint would.
 
-use crate::config::model::{HealthCheckConfig, ProbeKind, StatusRange};
+use crate::config::model::{HealthCheckConfig, ProbeKind, ProxyProtocolVersion, StatusRange};
 use crate::net::http1::{WholeResponse, read_response};
-use crate::net::{ConnectError, quiet, tcp};
+use crate::net::{ConnectError, proxy_protocol, quiet, tcp};
 use crate::tls::{Alpn, Originator};
 use bytes::{Buf, Bytes, BytesMut};
 use http::{Request, header};
@@ -37,6 +37,9 @@ pub struct ProbeSpec {
     pub jitter: Duration,
     /// TLS, with the cluster's settings, when the cluster speaks it to its endpoints.
     pub tls: Option<Arc<Originator>>,
+    /// The PROXY protocol header the cluster's endpoints expect first, if they do: a
+    /// probe sends the one for a connection of the proxy's own.
+    pub proxy_protocol: Option<ProxyProtocolVersion>,
 }
 
 /// The question a probe asks.
@@ -82,6 +85,7 @@ impl From<&HealthCheckConfig> for ProbeSpec {
             timeout: c.timeout.0,
             jitter: c.jitter.0,
             tls: None,
+            proxy_protocol: None,
         }
     }
 }
@@ -336,9 +340,15 @@ impl Prober {
     /// A new connection to the endpoint: TLS (offering `alpn`) when the cluster speaks
     /// it.
     async fn connect(&self, alpn: Alpn) -> Result<Box<dyn Stream>, Failed> {
-        let socket = tcp(self.addr, self.spec.timeout)
+        let mut socket = tcp(self.addr, self.spec.timeout)
             .await
             .map_err(Failed::Connect)?;
+        if let Some(version) = self.spec.proxy_protocol {
+            let mut header = Vec::new();
+            proxy_protocol::encode_local(version, &mut header);
+            let sent = socket.write_all(&header).await;
+            sent.map_err(|e| Failed::Exchange(format!("sending the PROXY header: {e}")))?;
+        }
         let Some(tls) = &self.spec.tls else {
             return Ok(Box::new(socket));
         };
@@ -439,6 +449,7 @@ mod tests {
             timeout: Duration::from_millis(100),
             jitter: Duration::from_millis(100),
             tls: None,
+            proxy_protocol: None,
         };
         let prober = Prober::new("127.0.0.1:1".parse().unwrap(), spec, None);
         for random in [0, 7, u64::MAX] {

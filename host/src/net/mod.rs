@@ -2,6 +2,7 @@
 //! and the HTTP/1.1 wire format ([`http1`]).
 
 pub(crate) mod http1;
+pub(crate) mod proxy_protocol;
 
 use std::net::SocketAddr;
 use std::time::Duration;

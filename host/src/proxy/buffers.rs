@@ -27,9 +27,23 @@ pub(crate) struct Scratch {
     pub(crate) upstream_input: BytesMut,
 }
 
+/// Bytes of the buffer a worker's relays read into.
+pub(crate) const RELAY_CHUNK: usize = 16 * 1024;
+
 thread_local! {
     static INPUTS: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
     static SCRATCH: RefCell<Vec<Scratch>> = const { RefCell::new(Vec::new()) };
+    static RELAY: RefCell<Option<Box<[u8]>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with the worker's relay buffer ([`RELAY_CHUNK`] bytes), lent for the call
+/// only: a relay holds no buffer of its own while its bytes keep up.
+pub(crate) fn with_relay_buffer<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    RELAY.with(|relay| {
+        let mut relay = relay.borrow_mut();
+        let buffer = relay.get_or_insert_with(|| vec![0; RELAY_CHUNK].into_boxed_slice());
+        f(buffer)
+    })
 }
 
 /// An empty buffer for a client's input, with room for one read.

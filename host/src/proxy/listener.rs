@@ -4,7 +4,7 @@
 //! limit, a stalled upload, a client that leaves mid-request — is answered and counted
 //! here, on the listener, and never against the endpoint that was being asked.
 
-use crate::config::model::{ForwardClientCert, ForwardedProto};
+use crate::config::model::{Cidr, ForwardClientCert, ForwardedProto};
 use crate::proxy::route::RouteTable;
 use crate::proxy::tunnel::{End, Relayed};
 use crate::proxy::upstream::Upstream;
@@ -44,6 +44,19 @@ pub struct Listener {
     pub drain: Duration,
     /// Protocols its clients may upgrade to (lower case).
     pub upgrades: Arc<[Box<str>]>,
+    /// On a TCP listener: what it reads of a connection before relaying it. Its
+    /// connections are relayed as they come, not read as HTTP.
+    pub tcp: Option<TcpOpening>,
+}
+
+/// What a TCP listener reads of a connection before relaying it (within the header
+/// read timeout).
+#[derive(Clone, Debug, Default)]
+pub struct TcpOpening {
+    /// Peers whose connections start with a PROXY protocol header naming the client.
+    pub accept_proxy_from: Arc<[Cidr]>,
+    /// Read the server name a TLS client asks for (SNI), leaving its bytes untouched.
+    pub tls_passthrough: bool,
 }
 
 impl Listener {
@@ -151,17 +164,24 @@ pub enum Refusal {
     /// rest are kept for upstream connections and the admin API), or the process had
     /// none left at all.
     Descriptors,
+    /// A TCP listener's `max_tunnels` were open.
+    MaxTunnels,
 }
 
 impl Refusal {
     /// Every reason, in the order counted.
-    pub const ALL: [Refusal; 2] = [Refusal::MaxConnections, Refusal::Descriptors];
+    pub const ALL: [Refusal; 3] = [
+        Refusal::MaxConnections,
+        Refusal::Descriptors,
+        Refusal::MaxTunnels,
+    ];
 
     /// The `reason` label in metrics.
     pub fn label(self) -> &'static str {
         match self {
             Refusal::MaxConnections => "max_connections",
             Refusal::Descriptors => "descriptors",
+            Refusal::MaxTunnels => "max_tunnels",
         }
     }
 }

@@ -26,10 +26,12 @@ mod headers;
 mod listener;
 mod pauses;
 pub(crate) mod pool;
+mod pump;
 mod replay;
 pub mod retry;
 pub mod route;
 mod server;
+mod tcp;
 mod tunnel;
 mod upgrade;
 mod upstream;
@@ -39,6 +41,7 @@ pub use accept::{Backoff, Descriptors, Failures, Spare, out_of_descriptors};
 pub use connection_limit::{ConnectionLimit, Overflow};
 pub use listener::{
     ClientFault, ClientLimits, Listener, ListenerStats, MIN_HEADER_BYTES, Refusal, Routes,
+    TcpOpening,
 };
 pub use server::{ClusterList, Server, Sockets};
 pub use upstream::{Upstream, UpstreamSettings};

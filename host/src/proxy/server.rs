@@ -14,6 +14,7 @@ use crate::proxy::buffers;
 use crate::proxy::downstream::{self, Shutdown};
 use crate::proxy::listener::Listener;
 use crate::proxy::pool;
+use crate::proxy::tcp;
 use crate::proxy::upstream::Upstream;
 use anyhow::Context;
 use arc_swap::ArcSwap;
@@ -25,6 +26,8 @@ use tokio::sync::{mpsc, watch};
 
 /// How often a worker sweeps its pool of idle upstream connections.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// How much longer than the drain timeout a stopping worker waits for its connections.
+const DRAIN_MARGIN: Duration = Duration::from_millis(250);
 
 /// Every cluster the proxy serves now, for the workers' sweeps; replaced on reload.
 pub type ClusterList = Arc<ArcSwap<Vec<Arc<Upstream>>>>;
@@ -223,6 +226,9 @@ fn run_worker(
     runtime.block_on(async move {
         let sweeping = tokio::spawn(sweep_pool(clusters));
         let _ = stopped.wait_for(|&stop| stop).await;
+        // A little longer than the connections' own drain, which each starts when it
+        // hears of the stop: they end (and are counted) before the runtime goes.
+        let drain = drain + DRAIN_MARGIN;
         if tokio::time::timeout(drain, all_closed.recv())
             .await
             .is_err()
@@ -273,13 +279,16 @@ async fn accept(
         Err(e) => return tracing::error!("cannot register a listener: {e}"),
     };
     let shutdown = Shutdown::follow(signal.clone());
+    let stopping = signal.clone();
     let stop = async move {
         let _ = signal.wait_for(|&stop| stop).await;
     };
     accept_loop(socket, &slot, stop, |stream, admitted| {
         let _ = stream.set_nodelay(true);
         let (shutdown, open) = (shutdown.clone(), open.clone());
-        if admitted.listener().tls.is_some() {
+        if admitted.listener().tcp.is_some() {
+            tokio::spawn(tcp::serve(stream, admitted, stopping.clone(), open));
+        } else if admitted.listener().tls.is_some() {
             tokio::spawn(downstream::serve_tls(stream, admitted, shutdown, open));
         } else {
             tokio::spawn(downstream::serve(stream, admitted, shutdown, open));

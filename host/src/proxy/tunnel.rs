@@ -3,12 +3,14 @@
 //! both sides are done, one fails, neither moves a byte for the idle timeout, or the
 //! proxy stops and the drain timeout runs out.
 
+use crate::proxy::pump::Pump;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -61,6 +63,10 @@ pub(crate) struct Relayed {
     /// Bytes from the endpoint to the client.
     pub(crate) down: u64,
     pub(crate) end: End,
+    /// Whether reading from the endpoint failed (it reset the connection) while the
+    /// client was still sending and before the endpoint had closed its side: the one
+    /// end of a tunnel that may count against the endpoint.
+    pub(crate) endpoint_reset: bool,
 }
 
 /// When a tunnel gives up.
@@ -78,7 +84,7 @@ pub(crate) async fn relay<C, E>(
     client: C,
     endpoint: E,
     limits: Limits,
-    mut stopping: watch::Receiver<bool>,
+    stopping: watch::Receiver<bool>,
 ) -> Relayed
 where
     C: AsyncRead + AsyncWrite + Unpin,
@@ -98,55 +104,131 @@ where
     };
     let copying =
         tokio::io::copy_bidirectional_with_sizes(&mut client, &mut endpoint, BUFFER, BUFFER);
+    let end = supervise(copying, [&up, &down], start, limits, stopping).await;
+    Relayed::of(&up, &down, end)
+}
+
+/// As [`relay`], between two TCP sockets, with no buffer of the relay's own while
+/// bytes keep up (see [`Pump`]).
+pub(crate) async fn relay_sockets(
+    client: &TcpStream,
+    endpoint: &TcpStream,
+    limits: Limits,
+    stopping: watch::Receiver<bool>,
+) -> Relayed {
+    let (up, down) = (Side::default(), Side::default());
+    let start = Instant::now();
+    let pumping = Pump::new([client, endpoint], [&up, &down], start);
+    let end = supervise(pumping, [&up, &down], start, limits, stopping).await;
+    Relayed::of(&up, &down, end)
+}
+
+/// Drives `copying` (both directions of a tunnel, whose sides record what they do in
+/// `sides`: the client's, the endpoint's) until it ends, neither side moves a byte for
+/// the idle timeout, or the proxy stops and the drain timeout runs out: how it ended.
+async fn supervise<T>(
+    copying: impl Future<Output = io::Result<T>>,
+    [up, down]: [&Side; 2],
+    start: Instant,
+    limits: Limits,
+    mut stopping: watch::Receiver<bool>,
+) -> End {
     tokio::pin!(copying);
     // When a byte last moved either way.
     let last = || start + Duration::from_nanos(up.last.load(Relaxed).max(down.last.load(Relaxed)));
+    // Whichever side's operation failed says whose fault it was.
+    let failed = || match down.failed.load(Relaxed) {
+        true => End::EndpointFailed,
+        false => End::ClientFailed,
+    };
     let idle = tokio::time::sleep(limits.idle);
     tokio::pin!(idle);
     let stopped = async move {
         let _ = stopping.wait_for(|&stop| stop).await;
     };
     tokio::pin!(stopped);
-    let end = loop {
+    loop {
         tokio::select! {
-            copied = copying.as_mut() => break match copied {
+            copied = copying.as_mut() => return match copied {
                 Ok(_) => End::Closed,
-                // Whichever side's operation failed says whose fault it was.
-                Err(_) if down.failed.load(Relaxed) => End::EndpointFailed,
-                Err(_) => End::ClientFailed,
+                Err(_) => failed(),
             },
             () = idle.as_mut() => {
                 let quiet_until = last() + limits.idle;
                 if quiet_until <= Instant::now() {
-                    break End::Idle;
+                    return End::Idle;
                 }
                 idle.as_mut().reset(quiet_until);
             }
             () = stopped.as_mut() => {
                 let drained = tokio::time::timeout(limits.drain, copying.as_mut()).await;
-                break match drained {
+                return match drained {
                     Ok(Ok(_)) => End::Closed,
-                    Ok(Err(_)) if down.failed.load(Relaxed) => End::EndpointFailed,
-                    Ok(Err(_)) => End::ClientFailed,
+                    Ok(Err(_)) => failed(),
                     Err(_) => End::Drained,
                 };
             }
         }
-    };
-    Relayed {
-        up: up.read.load(Relaxed),
-        down: down.read.load(Relaxed),
-        end,
+    }
+}
+
+impl Relayed {
+    /// What the sides `up` (the client's) and `down` (the endpoint's) recorded.
+    fn of(up: &Side, down: &Side, end: End) -> Self {
+        Self {
+            up: up.read.load(Relaxed),
+            down: down.read.load(Relaxed),
+            end,
+            endpoint_reset: down.unreadable.load(Relaxed)
+                && !up.ended.load(Relaxed)
+                && !up.failed.load(Relaxed),
+        }
     }
 }
 
 /// What one side of a tunnel did: bytes read from it, when it last gave some
-/// (nanoseconds into the tunnel), and whether an operation on it failed.
+/// (nanoseconds into the tunnel), whether its input ended, whether an operation on it
+/// failed, and whether a read did (before its input ended: it reset).
 #[derive(Default)]
-struct Side {
+pub(crate) struct Side {
     read: AtomicU64,
     last: AtomicU64,
+    ended: AtomicBool,
     failed: AtomicBool,
+    unreadable: AtomicBool,
+}
+
+impl Side {
+    /// `bytes` were read from it, `start` being when the tunnel opened.
+    pub(crate) fn note_read(&self, bytes: usize, start: Instant) {
+        // One task writes these: no read-modify-write needed.
+        let read = self.read.load(Relaxed) + bytes as u64;
+        self.read.store(read, Relaxed);
+        self.last.store(start.elapsed().as_nanos() as u64, Relaxed);
+    }
+
+    /// Its input ended.
+    pub(crate) fn note_end(&self) {
+        self.ended.store(true, Relaxed);
+    }
+
+    /// Whether an operation on it failed.
+    #[cfg(test)]
+    pub(crate) fn has_failed(&self) -> bool {
+        self.failed.load(Relaxed)
+    }
+
+    /// An operation on it failed with `error`, handed back.
+    pub(crate) fn note_failure(&self, error: io::Error) -> io::Error {
+        self.failed.store(true, Relaxed);
+        error
+    }
+
+    /// A read from it failed with `error`, handed back.
+    pub(crate) fn note_read_failure(&self, error: io::Error) -> io::Error {
+        self.unreadable.store(true, Relaxed);
+        self.note_failure(error)
+    }
 }
 
 /// A connection of a tunnel, counting what is read from it and noting its failures.
@@ -159,10 +241,10 @@ struct Watched<'a, T> {
 impl<T> Watched<'_, T> {
     /// `result`, noting a failure.
     fn noted<R>(&self, result: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
-        if let Poll::Ready(Err(_)) = &result {
-            self.side.failed.store(true, Relaxed);
+        match result {
+            Poll::Ready(Err(e)) => Poll::Ready(Err(self.side.note_failure(e))),
+            result => result,
         }
-        result
     }
 }
 
@@ -175,14 +257,15 @@ impl<T: AsyncRead + Unpin> AsyncRead for Watched<'_, T> {
         let before = buf.filled().len();
         let result = Pin::new(&mut self.io).poll_read(cx, buf);
         let read = (buf.filled().len() - before) as u64;
-        if read > 0 {
-            // One task writes these: no read-modify-write needed.
-            let side = self.side;
-            side.read.store(side.read.load(Relaxed) + read, Relaxed);
-            let at = self.start.elapsed().as_nanos() as u64;
-            side.last.store(at, Relaxed);
+        if let Poll::Ready(Err(e)) = result {
+            return Poll::Ready(Err(self.side.note_read_failure(e)));
         }
-        self.noted(result)
+        if read > 0 {
+            self.side.note_read(read as usize, self.start);
+        } else if result.is_ready() && buf.remaining() > 0 {
+            self.side.note_end();
+        }
+        result
     }
 }
 

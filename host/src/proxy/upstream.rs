@@ -1,7 +1,7 @@
 //! A cluster at run time: its policy binding (the serving policy version, which holds
 //! the membership) and how to reach its endpoints.
 
-use crate::config::model::UpstreamProtocol;
+use crate::config::model::{ProxyProtocolVersion, UpstreamProtocol};
 use crate::proxy::connection_limit::ConnectionLimit;
 use crate::proxy::pool::{ConnectError, Dial, DialTls};
 use crate::proxy::retry::{RetryBudget, RetrySettings, jitter};
@@ -35,6 +35,8 @@ pub struct UpstreamSettings {
     pub max_idle: usize,
     /// Idle connections older than this are not reused.
     pub idle_timeout: Duration,
+    /// The PROXY protocol header a relayed TCP connection starts with, if any.
+    pub proxy_protocol: Option<ProxyProtocolVersion>,
 }
 
 /// A cluster as the forwarding core uses it.

@@ -140,6 +140,25 @@ impl Pki {
     }
 }
 
+/// A TLS server side with the certificate and key of `leaf`.
+pub fn acceptor(leaf: &Leaf) -> tokio_rustls::TlsAcceptor {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<_> = CertificateDer::pem_file_iter(&leaf.cert)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(&leaf.key).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
+}
+
 /// A TLS connection to `addr` for the server name `name`, trusting the certificates of
 /// the PEM file `ca`.
 pub async fn tls_connect(
@@ -147,6 +166,15 @@ pub async fn tls_connect(
     name: &str,
     ca: &Path,
 ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    try_tls_connect(addr, name, ca).await.unwrap()
+}
+
+/// As [`tls_connect`], with the handshake's failure.
+pub async fn try_tls_connect(
+    addr: std::net::SocketAddr,
+    name: &str,
+    ca: &Path,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, ServerName};
     let mut roots = rustls::RootCertStore::empty();
@@ -162,5 +190,5 @@ pub async fn tls_connect(
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let name = ServerName::try_from(name.to_string()).unwrap();
     let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-    connector.connect(name, tcp).await.unwrap()
+    connector.connect(name, tcp).await
 }

@@ -10,6 +10,7 @@ pub use support::{component_bytes, engine, with_custom_section};
 pub mod backend;
 pub mod certs;
 pub mod client;
+pub mod daemon;
 pub mod etcd;
 pub mod h2raw;
 pub mod nginx;

@@ -1,13 +1,13 @@
 //! A real nginx, started by a test with a configuration of its own, stopped when
 //! dropped.
 
+use super::daemon::Daemon;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 /// A running nginx.
 pub struct Nginx {
-    child: Child,
+    _daemon: Daemon,
     dir: PathBuf,
 }
 
@@ -30,41 +30,20 @@ impl Nginx {
         );
         let file = dir.join("nginx.conf");
         std::fs::write(&file, conf).unwrap();
-        let child = Command::new(nginx_binary())
+        let mut command = Command::new(nginx_binary());
+        command
             .args(["-p", &d.to_string(), "-c", &file.display().to_string()])
-            .args(["-g", "daemon off;"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("running nginx (apt nginx-light)");
-        let nginx = Self {
-            child,
+            .args(["-g", "daemon off;"]);
+        let log = || std::fs::read_to_string(dir.join("nginx-error.log")).unwrap_or_default();
+        Self {
+            _daemon: Daemon::start(command, ports, "apt nginx-light", log),
             dir: dir.to_path_buf(),
-        };
-        let started = Instant::now();
-        for port in ports {
-            while std::net::TcpStream::connect(("127.0.0.1", *port)).is_err() {
-                assert!(
-                    started.elapsed() < Duration::from_secs(10),
-                    "nginx did not listen on {port}: {}",
-                    nginx.log()
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
         }
-        nginx
     }
 
     /// Its error log.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("nginx-error.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

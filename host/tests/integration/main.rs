@@ -25,6 +25,7 @@ mod proxy_grpc;
 mod proxy_http1;
 mod retries;
 mod routes;
+mod tcp;
 mod tls;
 mod tls_upstream;
 mod websockets;

@@ -6,7 +6,7 @@
 use crate::common;
 
 use bytes::Bytes;
-use common::certs::{Ca, Leaf, tls_connect};
+use common::certs::{Ca, acceptor, tls_connect};
 use common::client::raw_request;
 use common::scrape::{scrape, value};
 use futures_util::{SinkExt, StreamExt};
@@ -421,25 +421,6 @@ async fn upgrades_the_listener_does_not_allow_go_as_ordinary_requests() {
         );
     }
     common::stop(proxy).await;
-}
-
-/// A TLS acceptor with the certificate and key of `leaf`.
-fn acceptor(leaf: &Leaf) -> TlsAcceptor {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let chain: Vec<_> = CertificateDer::pem_file_iter(&leaf.cert)
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let key = PrivateKeyDer::from_pem_file(&leaf.key).unwrap();
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .unwrap();
-    TlsAcceptor::from(Arc::new(config))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

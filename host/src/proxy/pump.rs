@@ -1,0 +1,241 @@
+//! Relaying between two TCP sockets with no buffer of the relay's own: each way waits
+//! until its source is readable, reads into the worker's relay buffer (lent for that
+//! moment) and writes straight on. Only bytes the destination would not take yet are
+//! kept, in a buffer of their size, until it takes them; meanwhile that way reads
+//! nothing more (backpressure). An idle relayed connection holds no buffer at all.
+//!
+//! A source's end of input is passed on as a half-close (`shutdown(Write)`); the
+//! relay is done when both ways are. A failed read ends the relay at once (that socket
+//! is gone); a failed write ends only its own way, so that what the other way still
+//! carries (an endpoint's last answer before it closed) reaches its destination.
+
+use crate::proxy::buffers::with_relay_buffer;
+use crate::proxy::tunnel::Side;
+use std::future::Future;
+use std::io;
+use std::net::Shutdown;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+/// Reads one way makes in a row before it lets the worker's other tasks run.
+const TURNS: usize = 16;
+
+/// Both ways of a relay between two sockets: a future that ends when both are done
+/// (with the failure of a way that failed to write, if one did), or at the first
+/// failed read. Failures are noted on the side they happened on.
+pub(crate) struct Pump<'a> {
+    sockets: [&'a TcpStream; 2],
+    /// Client to endpoint, and endpoint to client.
+    ways: [Way; 2],
+    sides: [&'a Side; 2],
+    start: Instant,
+}
+
+/// One way of a relay.
+#[derive(Default)]
+struct Way {
+    /// Bytes read but not yet written on, and how many of them were written.
+    pending: Option<(Box<[u8]>, usize)>,
+    /// The source's input ended.
+    ended: bool,
+    /// The end was passed on, or writing failed: nothing more to do.
+    done: bool,
+    /// Why writing failed, if it did.
+    failure: Option<io::Error>,
+}
+
+impl Way {
+    /// Writing failed with `error`: what was kept is dropped and the way is done.
+    fn give_up(&mut self, error: io::Error) {
+        self.pending = None;
+        self.done = true;
+        self.failure.get_or_insert(error);
+    }
+}
+
+/// What one read came to.
+enum Step {
+    /// Everything read was written on.
+    Sent,
+    /// What the destination did not take yet.
+    Kept(Box<[u8]>),
+    /// The source's input ended.
+    Ended,
+    /// Nothing to read after all.
+    Again,
+    ReadFailed(io::Error),
+    WriteFailed(io::Error),
+}
+
+impl<'a> Pump<'a> {
+    /// A relay between `sockets` (the client's, the endpoint's), noting what each does
+    /// on its side of `sides`; `start` is when the tunnel opened.
+    pub(crate) fn new(sockets: [&'a TcpStream; 2], sides: [&'a Side; 2], start: Instant) -> Self {
+        Self {
+            sockets,
+            ways: [Way::default(), Way::default()],
+            sides,
+            start,
+        }
+    }
+
+    /// Moves bytes from socket `from` to the other one until it would wait (pending),
+    /// or that way is done.
+    fn poll_way(&mut self, cx: &mut Context<'_>, from: usize) -> Poll<io::Result<()>> {
+        let to = 1 - from;
+        let (source, destination) = (self.sockets[from], self.sockets[to]);
+        let (source_side, destination_side) = (self.sides[from], self.sides[to]);
+        let way = &mut self.ways[from];
+        let mut turns = 0;
+        loop {
+            if way.done {
+                return Poll::Ready(Ok(()));
+            }
+            if let Some((bytes, written)) = &mut way.pending {
+                let written_now = match ready!(destination.poll_write_ready(cx)) {
+                    Ok(()) => destination.try_write(&bytes[*written..]),
+                    Err(e) => Err(e),
+                };
+                match written_now {
+                    Ok(n) => *written += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => way.give_up(destination_side.note_failure(e)),
+                }
+                if way.pending.as_ref().is_some_and(|(b, w)| *w == b.len()) {
+                    way.pending = None;
+                }
+                continue;
+            }
+            if way.ended {
+                let shut = socket2::SockRef::from(destination).shutdown(Shutdown::Write);
+                way.done = true;
+                // A destination already gone has nothing left to be told.
+                if let Err(e) = shut
+                    && e.kind() != io::ErrorKind::NotConnected
+                {
+                    way.give_up(destination_side.note_failure(e));
+                }
+                continue;
+            }
+            turns += 1;
+            if turns > TURNS {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            let ready = ready!(source.poll_read_ready(cx));
+            ready.map_err(|e| source_side.note_read_failure(e))?;
+            let step = with_relay_buffer(|buffer| match source.try_read(buffer) {
+                Ok(0) => Step::Ended,
+                Ok(n) => {
+                    source_side.note_read(n, self.start);
+                    match destination.try_write(&buffer[..n]) {
+                        Ok(written) if written == n => Step::Sent,
+                        Ok(written) => Step::Kept(buffer[written..n].into()),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            Step::Kept(buffer[..n].into())
+                        }
+                        Err(e) => Step::WriteFailed(e),
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::Again,
+                Err(e) => Step::ReadFailed(e),
+            });
+            match step {
+                Step::Sent | Step::Again => {}
+                Step::Kept(bytes) => way.pending = Some((bytes, 0)),
+                Step::Ended => {
+                    source_side.note_end();
+                    way.ended = true;
+                }
+                Step::ReadFailed(e) => return Poll::Ready(Err(source_side.note_read_failure(e))),
+                Step::WriteFailed(e) => way.give_up(destination_side.note_failure(e)),
+            }
+        }
+    }
+}
+
+impl Future for Pump<'_> {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let up = this.poll_way(cx, 0)?;
+        let down = this.poll_way(cx, 1)?;
+        if up.is_pending() || down.is_pending() {
+            return Poll::Pending;
+        }
+        match this.ways.iter_mut().find_map(|way| way.failure.take()) {
+            Some(failure) => Poll::Ready(Err(failure)),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// Two connected sockets: (the one accepted, the one that connected).
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let connecting = TcpStream::connect(listener.local_addr().unwrap());
+        let (accepted, connected) = tokio::join!(listener.accept(), connecting);
+        (accepted.unwrap().0, connected.unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_slow_reader_holds_back_its_writer_and_loses_nothing() {
+        let (client, mut client_far) = pair().await;
+        let (endpoint, mut endpoint_far) = pair().await;
+        let sides = [Side::default(), Side::default()];
+        let relay = async {
+            let pump = Pump::new([&client, &endpoint], [&sides[0], &sides[1]], Instant::now());
+            pump.await
+        };
+        let sent: Vec<u8> = (0..16 << 20).map(|i| (i % 251) as u8).collect();
+        let writing = async {
+            client_far.write_all(&sent).await.unwrap();
+            client_far.shutdown().await.unwrap();
+            // The endpoint's answer after the client's half-close still arrives.
+            let mut back = Vec::new();
+            client_far.read_to_end(&mut back).await.unwrap();
+            back
+        };
+        let reading = async {
+            // Reads slowly at first, so that the relay must keep bytes and wait.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let mut got = Vec::new();
+            endpoint_far.read_to_end(&mut got).await.unwrap();
+            endpoint_far.write_all(b"bye").await.unwrap();
+            drop(endpoint_far);
+            got
+        };
+        let (relayed, back, got) = tokio::join!(relay, writing, reading);
+        relayed.unwrap();
+        assert!(
+            got == sent,
+            "{} bytes of {} came through",
+            got.len(),
+            sent.len()
+        );
+        assert_eq!(back, b"bye");
+    }
+
+    #[tokio::test]
+    async fn a_reset_is_noted_on_the_side_it_came_from() {
+        let (client, client_far) = pair().await;
+        let (endpoint, endpoint_far) = pair().await;
+        let sides = [Side::default(), Side::default()];
+        endpoint_far.set_zero_linger().unwrap();
+        drop(endpoint_far);
+        let pump = Pump::new([&client, &endpoint], [&sides[0], &sides[1]], Instant::now());
+        assert!(pump.await.is_err());
+        let failed = sides.map(|side| side.has_failed());
+        assert_eq!(failed, [false, true]);
+        drop(client_far);
+    }
+}
