@@ -342,6 +342,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ClientIo<S> {
         self.io
     }
 
+    /// The bytes not read yet, and the socket: taken back from an upgraded connection.
+    pub(crate) fn into_parts(self) -> (BytesMut, S) {
+        (self.prefix, self.io)
+    }
+
     /// Notes a write that went through, or was tried: a parked connection that still
     /// has bytes to send unparks, and runs again to send them.
     fn noted(

@@ -71,11 +71,21 @@ enum Step {
 
 impl<'a> Pump<'a> {
     /// A relay between `sockets` (the client's, the endpoint's), noting what each does
-    /// on its side of `sides`; `start` is when the tunnel opened.
-    pub(crate) fn new(sockets: [&'a TcpStream; 2], sides: [&'a Side; 2], start: Instant) -> Self {
+    /// on its side of `sides`; `start` is when the tunnel opened. `ahead` is what goes
+    /// each way (to the endpoint, to the client) before anything read from the sockets.
+    pub(crate) fn new(
+        sockets: [&'a TcpStream; 2],
+        ahead: [Vec<u8>; 2],
+        sides: [&'a Side; 2],
+        start: Instant,
+    ) -> Self {
+        let ways = ahead.map(|bytes| Way {
+            pending: (!bytes.is_empty()).then(|| (bytes.into_boxed_slice(), 0)),
+            ..Way::default()
+        });
         Self {
             sockets,
-            ways: [Way::default(), Way::default()],
+            ways,
             sides,
             start,
         }
@@ -193,7 +203,13 @@ mod tests {
         let (endpoint, mut endpoint_far) = pair().await;
         let sides = [Side::default(), Side::default()];
         let relay = async {
-            let pump = Pump::new([&client, &endpoint], [&sides[0], &sides[1]], Instant::now());
+            let ahead = [b"first ".to_vec(), Vec::new()];
+            let pump = Pump::new(
+                [&client, &endpoint],
+                ahead,
+                [&sides[0], &sides[1]],
+                Instant::now(),
+            );
             pump.await
         };
         let sent: Vec<u8> = (0..16 << 20).map(|i| (i % 251) as u8).collect();
@@ -216,11 +232,12 @@ mod tests {
         };
         let (relayed, back, got) = tokio::join!(relay, writing, reading);
         relayed.unwrap();
+        let expected = [&b"first "[..], &sent].concat();
         assert!(
-            got == sent,
+            got == expected,
             "{} bytes of {} came through",
             got.len(),
-            sent.len()
+            expected.len()
         );
         assert_eq!(back, b"bye");
     }
@@ -232,7 +249,13 @@ mod tests {
         let sides = [Side::default(), Side::default()];
         endpoint_far.set_zero_linger().unwrap();
         drop(endpoint_far);
-        let pump = Pump::new([&client, &endpoint], [&sides[0], &sides[1]], Instant::now());
+        let sockets = [&client, &endpoint];
+        let pump = Pump::new(
+            sockets,
+            Default::default(),
+            [&sides[0], &sides[1]],
+            Instant::now(),
+        );
         assert!(pump.await.is_err());
         let failed = sides.map(|side| side.has_failed());
         assert_eq!(failed, [false, true]);

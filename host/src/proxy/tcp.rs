@@ -15,7 +15,7 @@ use crate::proxy::accept::Admitted;
 use crate::proxy::listener::{ClientFault, Listener, Refusal, TcpOpening};
 use crate::proxy::pool;
 use crate::proxy::route::Action;
-use crate::proxy::tunnel::{self, End, Limits, Relayed};
+use crate::proxy::tunnel::{self, Limits, Relayed};
 use crate::proxy::upstream::Upstream;
 use bytes::{Buf, BytesMut};
 use std::net::SocketAddr;
@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard_policy::RequestView;
 use switchyard_policy::cluster::Outcome;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
@@ -314,12 +314,11 @@ impl Connection<'_> {
             let socket = pool::connect(member.socket, dial).await?;
             Ok((socket, connecting.elapsed()))
         });
-        let Some((member, (mut endpoint, latency))) = reached.await else {
+        let Some((member, (endpoint, latency))) = reached.await else {
             let why = last.map_or_else(|| "no endpoint".to_string(), |(_, why)| why);
             tracing::debug!(cluster = upstream.name(), client = %self.client, "not relayed: {why}");
             return self.log(None, None, "no_endpoint");
         };
-        let address = &*member.address;
         let in_flight = member.load.start();
         let mut first = Vec::new();
         if let Some(version) = upstream.settings().proxy_protocol {
@@ -327,31 +326,19 @@ impl Connection<'_> {
         }
         first.extend_from_slice(&early);
         drop(early);
-        if !first.is_empty() {
-            let timeout = upstream.settings().connect_timeout;
-            let sent = tokio::time::timeout(timeout, endpoint.write_all(&first)).await;
-            if !matches!(sent, Ok(Ok(()))) {
-                in_flight.finish(latency, Outcome::Failed);
-                tracing::debug!(
-                    endpoint = address,
-                    "relaying the first bytes failed: {sent:?}"
-                );
-                return self.log(Some(address), None, End::EndpointFailed.as_str());
-            }
-        }
-        drop(first);
         let limits = Limits {
             idle: self.listener.limits.idle_timeout,
             drain: self.listener.drain,
         };
-        let relayed = tunnel::relay_sockets(&client, &endpoint, limits, stopping).await;
+        let sockets = [&client, &*endpoint];
+        let relayed = tunnel::relay_sockets(sockets, [first, Vec::new()], limits, stopping).await;
         self.listener.stats.tunnel_closed(&relayed);
         let outcome = match relayed.endpoint_reset {
             true => Outcome::Failed,
             false => Outcome::Status(200),
         };
         in_flight.finish(latency, outcome);
-        self.log(Some(address), Some(&relayed), relayed.end.as_str());
+        self.log(Some(&member.address), Some(&relayed), relayed.end.as_str());
     }
 
     /// Its access-log line, when the listener writes them: the endpoint it reached, what

@@ -109,16 +109,17 @@ where
 }
 
 /// As [`relay`], between two TCP sockets, with no buffer of the relay's own while
-/// bytes keep up (see [`Pump`]).
+/// bytes keep up (see [`Pump`]); `ahead` goes first each way (to the endpoint, to the
+/// client): what was read from the other side before the relay.
 pub(crate) async fn relay_sockets(
-    client: &TcpStream,
-    endpoint: &TcpStream,
+    [client, endpoint]: [&TcpStream; 2],
+    ahead: [Vec<u8>; 2],
     limits: Limits,
     stopping: watch::Receiver<bool>,
 ) -> Relayed {
     let (up, down) = (Side::default(), Side::default());
     let start = Instant::now();
-    let pumping = Pump::new([client, endpoint], [&up, &down], start);
+    let pumping = Pump::new([client, endpoint], ahead, [&up, &down], start);
     let end = supervise(pumping, [&up, &down], start, limits, stopping).await;
     Relayed::of(&up, &down, end)
 }

@@ -8,11 +8,12 @@
 use crate::config::model::UpstreamProtocol;
 use crate::net::http1::lists_token;
 use crate::proxy::body::{Exchange, ProxyBody, UpstreamBody, text};
-use crate::proxy::connection::InProgress;
+use crate::proxy::connection::{ClientIo, InProgress};
+use crate::proxy::connection_limit::Socket;
 use crate::proxy::headers::strip_hop_by_hop;
 use crate::proxy::listener::Listener;
 use crate::proxy::pool;
-use crate::proxy::tunnel::{self, Limits};
+use crate::proxy::tunnel::{self, Limits, Relayed};
 use crate::proxy::upstream::Upstream;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use switchyard_policy::Pick;
 use switchyard_policy::cluster::{Member, Outcome};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 /// The GUID RFC 6455 §1.3 appends to a WebSocket key.
@@ -230,6 +232,10 @@ pub(crate) async fn forward(up: Upgrading<'_>) -> Upgraded {
     };
     let (client_side, tunnels, busy) = (up.client, up.tunnels.clone(), up.busy);
     let (stats, cluster) = (Arc::clone(&listener.stats), upstream.name().to_string());
+    // Plain TCP on both sides: an HTTP/1.1 client of a cleartext listener, and a
+    // cleartext cluster.
+    let plain =
+        matches!(up.upgrade, Upgrade::Http1(_)) && listener.tls.is_none() && !upstream.tls();
     tokio::spawn(async move {
         let _held = (slot, busy, tunnels.open, tunnels.admitted);
         // The client's side comes once its 101 has gone out: bounded, as a client that
@@ -243,8 +249,7 @@ pub(crate) async fn forward(up: Upgrading<'_>) -> Upgraded {
                 return in_flight.finish(latency, Outcome::Status(101));
             }
         };
-        let (client, endpoint) = (TokioIo::new(client), TokioIo::new(endpoint));
-        let relayed = tunnel::relay(client, endpoint, limits, tunnels.stopping).await;
+        let relayed = relay(client, endpoint, plain, limits, tunnels.stopping).await;
         // How a tunnel ends says nothing sure of the endpoint: a client can make it
         // reset (bad frames, writing past its close).
         in_flight.finish(latency, Outcome::Status(101));
@@ -256,6 +261,40 @@ pub(crate) async fn forward(up: Upgrading<'_>) -> Upgraded {
         endpoint,
         attempts,
     }
+}
+
+/// Relays an opened tunnel: socket to socket when both sides are `plain` TCP, so that
+/// an idle tunnel holds no buffer; else through hyper's upgraded connections.
+async fn relay(
+    client: hyper::upgrade::Upgraded,
+    endpoint: hyper::upgrade::Upgraded,
+    plain: bool,
+    limits: Limits,
+    stopping: watch::Receiver<bool>,
+) -> Relayed {
+    let client = match plain {
+        true => client.downcast::<TokioIo<ClientIo<TcpStream>>>(),
+        false => Err(client),
+    };
+    let endpoint = match &client {
+        Ok(_) => endpoint.downcast::<TokioIo<Socket<TcpStream>>>(),
+        Err(_) => Err(endpoint),
+    };
+    let (client, endpoint) = match (client, endpoint) {
+        (Ok(client), Ok(endpoint)) => (client, endpoint),
+        (Err(client), Err(endpoint)) => {
+            let (client, endpoint) = (TokioIo::new(client), TokioIo::new(endpoint));
+            return tunnel::relay(client, endpoint, limits, stopping).await;
+        }
+        _ => unreachable!("a cleartext cluster's upgrade connection is a plain socket"),
+    };
+    // What each side's reader took in past the handshake goes first.
+    let (unread, client_socket) = client.io.into_inner().into_parts();
+    let to_endpoint = [&client.read_buf[..], &unread[..]].concat();
+    let endpoint_socket = endpoint.io.into_inner();
+    let ahead = [to_endpoint, endpoint.read_buf.to_vec()];
+    let sockets = [&client_socket, &*endpoint_socket];
+    tunnel::relay_sockets(sockets, ahead, limits, stopping).await
 }
 
 /// The proxy's own answer instead of an upgrade.
