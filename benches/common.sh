@@ -180,3 +180,50 @@ function median(list,   n, v, i, j, t) {
   return n % 2 ? v[(n+1)/2] : (v[n/2] + v[n/2+1]) / 2
 }
 '
+
+# For the scripts that start and stop their targets themselves (tcp-load.sh,
+# ws-load.sh), which set TARGETS (the names to run) and STOP (name → the process to
+# stop): `wants NAME` (is it a target), `alive`, `stop`, `timed` and `others` (how busy
+# the client and the rest of the machine were; from OUT, a run's output), `fd_count`.
+wants() { [[ " $TARGETS " == *" $1 "* ]]; }
+# alive PID: the process runs (a zombie does not).
+alive() {
+    local state
+    state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) && [ -n "$state" ] && [ "$state" != Z ]
+}
+# stop NAME: SIGTERM, SIGKILL after 10 s; returns once it is gone.
+stop() {
+    local pid=${STOP[$1]} i
+    kill "$pid" 2>/dev/null || true
+    for i in $(seq 100); do alive "$pid" || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+# timed COMMAND...: runs it; then prints `client_cpu USER SYS REAL` (seconds) and
+# `machine_cpu TICKS`, the CPU time every core spent busy meanwhile (/proc/stat).
+machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+timed() {
+    local TIMEFORMAT='client_cpu %U %S %R' m0
+    m0=$(machine_ticks)
+    time "$@"
+    echo "machine_cpu $(( $(machine_ticks) - m0 ))"
+}
+# others N PROXY_US BACKEND_US: from $OUT, how many cores work other than the client's,
+# the proxy's and the backend's (N requests at those CPU µs each) kept busy during the
+# run: other work on the machine (or the kernel's, on no process's account). Well above
+# 0.1, the run shared the machine and its figures are noisy.
+others() {
+    awk -v n="$1" -v p="$2" -v b="$3" -v k="$TICKS_PER_SECOND" '
+        $1 == "client_cpu" { c = $2 + $3; r = $4 }
+        $1 == "machine_cpu" { m = $2 / k }
+        END { if (p == "-") p = 0; v = (m - c - (p + b) * n / 1e6) / (r > 0 ? r : 1); printf "%.2f", v < 0 ? 0 : v }' <<<"$OUT"
+}
+fd_count() { ls "/proc/$1/fd" | wc -l; }
+# idle_report NAME WHAT RSS0 RSS1: prints what IDLE held connections (WHAT) grew NAME's
+# RSS by, in all and each, and appends `NAME IDLE GROWTH` to $WORK/memory.
+idle_report() {
+    local growth=$(($4 - $3))
+    printf '%-10s %5d %s: rss %7s -> %7s KiB (%+7d), %.2f KiB each\n' \
+        "$1" "$IDLE" "$2" "$3" "$4" "$growth" "$(awk -v d="$growth" -v n="$IDLE" 'BEGIN { print d / n }')"
+    echo "$1 $IDLE $growth" >> "$WORK/memory"
+}

@@ -99,7 +99,9 @@ pub(crate) async fn serve(
         return listener.stats.refuse(Refusal::MaxTunnels);
     };
     let read = read_opening(&mut stream, peer, local, opening, &listener);
-    let read = async {
+    // Boxed, and so gone once the relay begins: the opening (a TLS reader with it)
+    // would otherwise size the connection's task for its whole life.
+    let read = Box::pin(async {
         let timeout = listener.limits.header_read_timeout;
         match tokio::time::timeout(timeout, read).await {
             Ok(read) => read,
@@ -108,7 +110,7 @@ pub(crate) async fn serve(
                 format!("nothing to relay within {timeout:?}"),
             )),
         }
-    };
+    });
     let mut stop = stopping.clone();
     let stopped = async move {
         let _ = stop.wait_for(|&stop| stop).await;
@@ -309,11 +311,14 @@ impl Connection<'_> {
         let pick = upstream.pick(&view);
         let dial = upstream.dial();
         let (mut next, mut last) = (0, None);
-        let reached = upstream.reach(&pick, &mut next, &mut last, |member| async move {
-            let connecting = Instant::now();
-            let socket = pool::connect(member.socket, dial).await?;
-            Ok((socket, connecting.elapsed()))
-        });
+        // Boxed, as the opening is, so that it sizes no idle connection's task.
+        let reached = Box::pin(
+            upstream.reach(&pick, &mut next, &mut last, |member| async move {
+                let connecting = Instant::now();
+                let socket = pool::connect(member.socket, dial).await?;
+                Ok((socket, connecting.elapsed()))
+            }),
+        );
         let Some((member, (endpoint, latency))) = reached.await else {
             let why = last.map_or_else(|| "no endpoint".to_string(), |(_, why)| why);
             tracing::debug!(cluster = upstream.name(), client = %self.client, "not relayed: {why}");

@@ -142,8 +142,11 @@ async fn supervise<T>(
         true => End::EndpointFailed,
         false => End::ClientFailed,
     };
+    // One timer for both ends: quiet for the idle timeout, and once stopping, the
+    // drain timeout.
     let idle = tokio::time::sleep(limits.idle);
     tokio::pin!(idle);
+    let mut drain_until = None;
     let stopped = async move {
         let _ = stopping.wait_for(|&stop| stop).await;
     };
@@ -155,19 +158,22 @@ async fn supervise<T>(
                 Err(_) => failed(),
             },
             () = idle.as_mut() => {
+                let now = Instant::now();
+                if drain_until.is_some_and(|until| until <= now) {
+                    return End::Drained;
+                }
                 let quiet_until = last() + limits.idle;
-                if quiet_until <= Instant::now() {
+                if quiet_until <= now {
                     return End::Idle;
                 }
-                idle.as_mut().reset(quiet_until);
+                idle.as_mut().reset(drain_until.map_or(quiet_until, |d| quiet_until.min(d)));
             }
-            () = stopped.as_mut() => {
-                let drained = tokio::time::timeout(limits.drain, copying.as_mut()).await;
-                return match drained {
-                    Ok(Ok(_)) => End::Closed,
-                    Ok(Err(_)) => failed(),
-                    Err(_) => End::Drained,
-                };
+            () = stopped.as_mut(), if drain_until.is_none() => {
+                let until = Instant::now() + limits.drain;
+                drain_until = Some(until);
+                if until < idle.deadline() {
+                    idle.as_mut().reset(until);
+                }
             }
         }
     }

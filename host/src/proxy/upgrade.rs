@@ -288,11 +288,15 @@ async fn relay(
         }
         _ => unreachable!("a cleartext cluster's upgrade connection is a plain socket"),
     };
-    // What each side's reader took in past the handshake goes first.
+    // What each side's reader took in past the handshake goes first, copied: the
+    // readers' buffers are let go before the tunnel idles.
     let (unread, client_socket) = client.io.into_inner().into_parts();
-    let to_endpoint = [&client.read_buf[..], &unread[..]].concat();
+    let ahead = [
+        [&client.read_buf[..], &unread[..]].concat(),
+        endpoint.read_buf.to_vec(),
+    ];
+    drop((unread, client.read_buf, endpoint.read_buf));
     let endpoint_socket = endpoint.io.into_inner();
-    let ahead = [to_endpoint, endpoint.read_buf.to_vec()];
     let sockets = [&client_socket, &*endpoint_socket];
     tunnel::relay_sockets(sockets, ahead, limits, stopping).await
 }
