@@ -11,6 +11,7 @@ use crate::proxy::listener::{Listener, Refusal};
 use crate::proxy::pool;
 use arc_swap::ArcSwap;
 use std::fs::File;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -195,7 +196,7 @@ pub(crate) async fn accept_loop(
     socket: TcpListener,
     listener: &ArcSwap<Listener>,
     stop: impl Future<Output = ()>,
-    mut serve: impl FnMut(TcpStream, Admitted),
+    mut serve: impl FnMut(TcpStream, SocketAddr, Admitted),
 ) {
     tokio::pin!(stop);
     let mut backoff = Backoff::default();
@@ -206,11 +207,11 @@ pub(crate) async fn accept_loop(
             () = stop.as_mut() => return,
         };
         match accepted {
-            Ok((stream, _)) => {
+            Ok((stream, peer)) => {
                 backoff = Backoff::default();
                 let current = listener.load_full();
                 match admit(&current) {
-                    Ok(admitted) => serve(stream, admitted),
+                    Ok(admitted) => serve(stream, peer, admitted),
                     // Dropped: closed at once, the client told so.
                     Err(reason) => current.stats.refuse(reason),
                 }

@@ -16,6 +16,7 @@ use std::io;
 use std::net::Shutdown;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -26,7 +27,7 @@ const TURNS: usize = 16;
 /// (with the failure of a way that failed to write, if one did), or at the first
 /// failed read. Failures are noted on the side they happened on.
 pub(crate) struct Pump<'a> {
-    sockets: [&'a TcpStream; 2],
+    sockets: [&'a mut TcpStream; 2],
     /// Client to endpoint, and endpoint to client.
     ways: [Way; 2],
     sides: [&'a Side; 2],
@@ -63,8 +64,8 @@ enum Step {
     Kept(Box<[u8]>),
     /// The source's input ended.
     Ended,
-    /// Nothing to read after all.
-    Again,
+    /// Nothing to read yet.
+    Waiting,
     ReadFailed(io::Error),
     WriteFailed(io::Error),
 }
@@ -74,7 +75,7 @@ impl<'a> Pump<'a> {
     /// on its side of `sides`; `start` is when the tunnel opened. `ahead` is what goes
     /// each way (to the endpoint, to the client) before anything read from the sockets.
     pub(crate) fn new(
-        sockets: [&'a TcpStream; 2],
+        sockets: [&'a mut TcpStream; 2],
         ahead: [Vec<u8>; 2],
         sides: [&'a Side; 2],
         start: Instant,
@@ -94,23 +95,27 @@ impl<'a> Pump<'a> {
     /// Moves bytes from socket `from` to the other one until it would wait (pending),
     /// or that way is done.
     fn poll_way(&mut self, cx: &mut Context<'_>, from: usize) -> Poll<io::Result<()>> {
-        let to = 1 - from;
-        let (source, destination) = (self.sockets[from], self.sockets[to]);
-        let (source_side, destination_side) = (self.sides[from], self.sides[to]);
-        let way = &mut self.ways[from];
+        let Self {
+            sockets: [first, second],
+            ways,
+            sides,
+            start,
+        } = self;
+        let (source, destination) = match from {
+            0 => (&mut **first, &mut **second),
+            _ => (&mut **second, &mut **first),
+        };
+        let (source_side, destination_side) = (sides[from], sides[1 - from]);
+        let way = &mut ways[from];
         let mut turns = 0;
         loop {
             if way.done {
                 return Poll::Ready(Ok(()));
             }
             if let Some((bytes, written)) = &mut way.pending {
-                let written_now = match ready!(destination.poll_write_ready(cx)) {
-                    Ok(()) => destination.try_write(&bytes[*written..]),
-                    Err(e) => Err(e),
-                };
-                match written_now {
+                match ready!(Pin::new(&mut *destination).poll_write(cx, &bytes[*written..])) {
+                    Ok(0) => way.give_up(destination_side.note_failure(write_zero())),
                     Ok(n) => *written += n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     Err(e) => way.give_up(destination_side.note_failure(e)),
                 }
                 if way.pending.as_ref().is_some_and(|(b, w)| *w == b.len()) {
@@ -119,7 +124,7 @@ impl<'a> Pump<'a> {
                 continue;
             }
             if way.ended {
-                let shut = socket2::SockRef::from(destination).shutdown(Shutdown::Write);
+                let shut = socket2::SockRef::from(&*destination).shutdown(Shutdown::Write);
                 way.done = true;
                 // A destination already gone has nothing left to be told.
                 if let Err(e) = shut
@@ -134,26 +139,32 @@ impl<'a> Pump<'a> {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
-            let ready = ready!(source.poll_read_ready(cx));
-            ready.map_err(|e| source_side.note_read_failure(e))?;
-            let step = with_relay_buffer(|buffer| match source.try_read(buffer) {
-                Ok(0) => Step::Ended,
-                Ok(n) => {
-                    source_side.note_read(n, self.start);
-                    match destination.try_write(&buffer[..n]) {
-                        Ok(written) if written == n => Step::Sent,
-                        Ok(written) => Step::Kept(buffer[written..n].into()),
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            Step::Kept(buffer[..n].into())
-                        }
-                        Err(e) => Step::WriteFailed(e),
-                    }
+            // tokio's reads and writes take a short one as the socket's readiness used
+            // up, so a drained socket is not read again only to hear it would block.
+            let step = with_relay_buffer(|buffer| {
+                let mut read = ReadBuf::new(buffer);
+                match Pin::new(&mut *source).poll_read(cx, &mut read) {
+                    Poll::Pending => return Step::Waiting,
+                    Poll::Ready(Err(e)) => return Step::ReadFailed(e),
+                    Poll::Ready(Ok(())) => {}
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::Again,
-                Err(e) => Step::ReadFailed(e),
+                let n = read.filled().len();
+                if n == 0 {
+                    return Step::Ended;
+                }
+                source_side.note_read(n, *start);
+                let bytes = &buffer[..n];
+                match Pin::new(&mut *destination).poll_write(cx, bytes) {
+                    Poll::Ready(Ok(written)) if written == n => Step::Sent,
+                    Poll::Ready(Ok(0)) => Step::WriteFailed(write_zero()),
+                    Poll::Ready(Ok(written)) => Step::Kept(bytes[written..].into()),
+                    Poll::Pending => Step::Kept(bytes.into()),
+                    Poll::Ready(Err(e)) => Step::WriteFailed(e),
+                }
             });
             match step {
-                Step::Sent | Step::Again => {}
+                Step::Sent => {}
+                Step::Waiting => return Poll::Pending,
                 Step::Kept(bytes) => way.pending = Some((bytes, 0)),
                 Step::Ended => {
                     source_side.note_end();
@@ -164,6 +175,11 @@ impl<'a> Pump<'a> {
             }
         }
     }
+}
+
+/// A write that took nothing: the destination will take no more.
+fn write_zero() -> io::Error {
+    io::Error::from(io::ErrorKind::WriteZero)
 }
 
 impl Future for Pump<'_> {
@@ -199,13 +215,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_slow_reader_holds_back_its_writer_and_loses_nothing() {
-        let (client, mut client_far) = pair().await;
-        let (endpoint, mut endpoint_far) = pair().await;
+        let (mut client, mut client_far) = pair().await;
+        let (mut endpoint, mut endpoint_far) = pair().await;
         let sides = [Side::default(), Side::default()];
         let relay = async {
             let ahead = [b"first ".to_vec(), Vec::new()];
             let pump = Pump::new(
-                [&client, &endpoint],
+                [&mut client, &mut endpoint],
                 ahead,
                 [&sides[0], &sides[1]],
                 Instant::now(),
@@ -244,12 +260,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_reset_is_noted_on_the_side_it_came_from() {
-        let (client, client_far) = pair().await;
-        let (endpoint, endpoint_far) = pair().await;
+        let (mut client, client_far) = pair().await;
+        let (mut endpoint, endpoint_far) = pair().await;
         let sides = [Side::default(), Side::default()];
         endpoint_far.set_zero_linger().unwrap();
         drop(endpoint_far);
-        let sockets = [&client, &endpoint];
+        let sockets = [&mut client, &mut endpoint];
         let pump = Pump::new(
             sockets,
             Default::default(),

@@ -283,11 +283,11 @@ async fn accept(
     let stop = async move {
         let _ = signal.wait_for(|&stop| stop).await;
     };
-    accept_loop(socket, &slot, stop, |stream, admitted| {
+    accept_loop(socket, &slot, stop, |stream, peer, admitted| {
         let _ = stream.set_nodelay(true);
         let (shutdown, open) = (shutdown.clone(), open.clone());
         if admitted.listener().tcp.is_some() {
-            tokio::spawn(tcp::serve(stream, admitted, stopping.clone(), open));
+            tokio::spawn(tcp::serve(stream, peer, admitted, stopping.clone(), open));
         } else if admitted.listener().tls.is_some() {
             tokio::spawn(downstream::serve_tls(stream, admitted, shutdown, open));
         } else {

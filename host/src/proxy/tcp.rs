@@ -60,8 +60,9 @@ const MAX_CLIENT_HELLO: usize = 16 * 1024;
 struct Opening {
     /// The client: the peer, or whom its PROXY header names.
     client: SocketAddr,
-    /// The address the client connected to, as the PROXY header names it.
-    destination: SocketAddr,
+    /// The address the client connected to, as a PROXY header names it; else the
+    /// connection's own, asked for only when needed.
+    destination: Option<SocketAddr>,
     server_name: Option<String>,
     /// The client's bytes read past the PROXY header, relayed first.
     early: BytesMut,
@@ -81,24 +82,23 @@ enum Unopened {
 /// listener goes (then the relay may go on for the drain timeout).
 pub(crate) async fn serve(
     mut stream: TcpStream,
+    peer: SocketAddr,
     admitted: Admitted,
     stopping: watch::Receiver<bool>,
     _open: mpsc::Sender<()>,
 ) {
     let started = Instant::now();
     let listener = Arc::clone(admitted.listener());
-    let (Some(opening), Ok(peer), Ok(local)) =
-        (&listener.tcp, stream.peer_addr(), stream.local_addr())
-    else {
+    let Some(opening) = &listener.tcp else {
         return;
     };
-    let (peer, local) = (canonical(peer), canonical(local));
+    let peer = canonical(peer);
     // Counted from the start, so that connections that have not sent their opening
     // yet count too.
     let Some(_slot) = listener.stats.open_tunnel(listener.limits.max_tunnels) else {
         return listener.stats.refuse(Refusal::MaxTunnels);
     };
-    let read = read_opening(&mut stream, peer, local, opening, &listener);
+    let read = read_opening(&mut stream, peer, opening, &listener);
     // Boxed, and so gone once the relay begins: the opening (a TLS reader with it)
     // would otherwise size the connection's task for its whole life.
     let read = Box::pin(async {
@@ -167,20 +167,20 @@ fn canonical(addr: SocketAddr) -> SocketAddr {
 async fn read_opening(
     stream: &mut TcpStream,
     peer: SocketAddr,
-    local: SocketAddr,
     opening: &TcpOpening,
     listener: &Listener,
 ) -> Result<Opening, Unopened> {
     let mut read = Opening {
         client: peer,
-        destination: local,
+        destination: None,
         server_name: None,
         early: BytesMut::new(),
     };
     if trusted(&opening.accept_proxy_from, peer) {
         let (source, destination) = read_proxy_header(stream, &mut read.early).await?;
         if let (Some(source), Some(destination)) = (source, destination) {
-            (read.client, read.destination) = (canonical(source), canonical(destination));
+            read.client = canonical(source);
+            read.destination = Some(canonical(destination));
         }
     }
     if opening.tls_passthrough {
@@ -292,13 +292,22 @@ impl Connection<'_> {
     /// until the connection ends; then counts and logs it.
     async fn relay(
         &self,
-        client: TcpStream,
+        mut client: TcpStream,
         early: BytesMut,
-        destination: SocketAddr,
+        destination: Option<SocketAddr>,
         stopping: watch::Receiver<bool>,
     ) {
         let Some(upstream) = self.upstream else {
             return;
+        };
+        // The address the client connected to, for the PROXY header, when no header of
+        // its own named it (the connection's, unknown only once it has gone).
+        let destination = match (upstream.settings().proxy_protocol, destination) {
+            (Some(_), None) => match client.local_addr() {
+                Ok(local) => Some(canonical(local)),
+                Err(_) => return self.log(None, None, ClientFault::Aborted.label()),
+            },
+            (_, destination) => destination,
         };
         let Some(_admitted) = upstream.admit() else {
             tracing::debug!(cluster = upstream.name(), "too many connections in flight");
@@ -319,14 +328,16 @@ impl Connection<'_> {
                 Ok((socket, connecting.elapsed()))
             }),
         );
-        let Some((member, (endpoint, latency))) = reached.await else {
+        let Some((member, (mut endpoint, latency))) = reached.await else {
             let why = last.map_or_else(|| "no endpoint".to_string(), |(_, why)| why);
             tracing::debug!(cluster = upstream.name(), client = %self.client, "not relayed: {why}");
             return self.log(None, None, "no_endpoint");
         };
         let in_flight = member.load.start();
         let mut first = Vec::new();
-        if let Some(version) = upstream.settings().proxy_protocol {
+        if let (Some(version), Some(destination)) =
+            (upstream.settings().proxy_protocol, destination)
+        {
             proxy_protocol::encode(version, self.client, destination, &mut first);
         }
         first.extend_from_slice(&early);
@@ -335,7 +346,7 @@ impl Connection<'_> {
             idle: self.listener.limits.idle_timeout,
             drain: self.listener.drain,
         };
-        let sockets = [&client, &*endpoint];
+        let sockets = [&mut client, &mut *endpoint];
         let relayed = tunnel::relay_sockets(sockets, [first, Vec::new()], limits, stopping).await;
         self.listener.stats.tunnel_closed(&relayed);
         let outcome = match relayed.endpoint_reset {

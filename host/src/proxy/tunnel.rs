@@ -112,7 +112,7 @@ where
 /// bytes keep up (see [`Pump`]); `ahead` goes first each way (to the endpoint, to the
 /// client): what was read from the other side before the relay.
 pub(crate) async fn relay_sockets(
-    [client, endpoint]: [&TcpStream; 2],
+    [client, endpoint]: [&mut TcpStream; 2],
     ahead: [Vec<u8>; 2],
     limits: Limits,
     stopping: watch::Receiver<bool>,

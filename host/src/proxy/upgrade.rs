@@ -290,14 +290,14 @@ async fn relay(
     };
     // What each side's reader took in past the handshake goes first, copied: the
     // readers' buffers are let go before the tunnel idles.
-    let (unread, client_socket) = client.io.into_inner().into_parts();
+    let (unread, mut client_socket) = client.io.into_inner().into_parts();
     let ahead = [
         [&client.read_buf[..], &unread[..]].concat(),
         endpoint.read_buf.to_vec(),
     ];
     drop((unread, client.read_buf, endpoint.read_buf));
-    let endpoint_socket = endpoint.io.into_inner();
-    let sockets = [&client_socket, &*endpoint_socket];
+    let mut endpoint_socket = endpoint.io.into_inner();
+    let sockets = [&mut client_socket, &mut *endpoint_socket];
     tunnel::relay_sockets(sockets, ahead, limits, stopping).await
 }
 
