@@ -100,6 +100,14 @@ fn proxy(
     ))
 }
 
+/// A proxy whose listener `web` sends every request to the one endpoint at `addr`.
+fn to_one(addr: SocketAddr) -> switchyard::app::App {
+    common::proxy(&format!(
+        "[[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ncluster = \"app\"\n\
+         [[clusters]]\nname = \"app\"\nendpoints = [{{ address = \"{addr}\" }}]\n"
+    ))
+}
+
 /// A WebSocket client through the proxy at `web` over HTTP/1.1.
 async fn connect(web: SocketAddr) -> WebSocketStream<TcpStream> {
     let stream = TcpStream::connect(web).await.unwrap();
@@ -324,11 +332,7 @@ async fn an_http2_websocket_is_routed_as_the_get_the_endpoint_gets() {
 async fn an_http2_websocket_answered_200_by_the_endpoint_is_a_502() {
     // An endpoint that does not speak WebSocket and answers the handshake 200.
     let backend = common::backend::named("plain", Duration::ZERO).await;
-    let proxy = common::proxy(&format!(
-        "[[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ncluster = \"app\"\n\
-         [[clusters]]\nname = \"app\"\nendpoints = [{{ address = \"{}\" }}]\n",
-        backend.addr
-    ));
+    let proxy = to_one(backend.addr);
     let web = proxy.listener_addr("web").unwrap();
     let mut sender = h2_client(web).await;
     let response = h2_websocket(&mut sender, web, "/chat").await;
@@ -398,11 +402,7 @@ async fn quiet_tunnels_close_and_the_listener_caps_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrades_the_listener_does_not_allow_go_as_ordinary_requests() {
     let backend = common::backend::named("plain", Duration::ZERO).await;
-    let proxy = common::proxy(&format!(
-        "[[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ncluster = \"app\"\n\
-         [[clusters]]\nname = \"app\"\nendpoints = [{{ address = \"{}\" }}]\n",
-        backend.addr
-    ));
+    let proxy = to_one(backend.addr);
     let web = proxy.listener_addr("web").unwrap();
     for upgrade in ["h2c", "foo/1"] {
         let request = format!(
@@ -468,11 +468,7 @@ async fn a_101_that_does_not_switch_as_asked_opens_no_tunnel() {
         },
     ] {
         let backend = common::backend::scripted(script).await;
-        let proxy = common::proxy(&format!(
-            "[[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ncluster = \"app\"\n\
-             [[clusters]]\nname = \"app\"\nendpoints = [{{ address = \"{}\" }}]\n",
-            backend.addr
-        ));
+        let proxy = to_one(backend.addr);
         let web = proxy.listener_addr("web").unwrap();
         let request = "GET /chat HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
                        Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
