@@ -319,6 +319,10 @@ fn check_timeout(value: Dur) -> Result<(), &'static str> {
 
 /// Cross-reference and range checks; the error is `key.path: reason`.
 fn validate(config: &Config) -> Result<(), String> {
+    // Zero is allowed: close every connection at once.
+    if config.drain_timeout.0 > LONGEST {
+        return Err("drain_timeout: at most 720h (30 days)".into());
+    }
     if let Some(fleet) = &config.etcd {
         check_etcd_urls(&fleet.endpoints).map_err(|m| format!("etcd.endpoints: {m}"))?;
     }
@@ -1132,6 +1136,11 @@ request = "3s"
                 "cluster = \"api\"",
                 "cluster = \"api\"\nmax_tunnels = 0",
                 "listeners[0].max_tunnels: must be at least 1",
+            ),
+            (
+                "[admin]",
+                "drain_timeout = \"721h\"\n[admin]",
+                "drain_timeout: at most 720h (30 days)",
             ),
             (
                 "request = \"3s\"",

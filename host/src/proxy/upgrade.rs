@@ -13,7 +13,7 @@ use crate::proxy::connection_limit::Socket;
 use crate::proxy::headers::strip_hop_by_hop;
 use crate::proxy::listener::Listener;
 use crate::proxy::pool;
-use crate::proxy::tunnel::{self, Limits, Relayed};
+use crate::proxy::tunnel::{self, End, Limits, Relayed};
 use crate::proxy::upstream::Upstream;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -286,7 +286,17 @@ async fn relay(
             let (client, endpoint) = (TokioIo::new(client), TokioIo::new(endpoint));
             return tunnel::relay(client, endpoint, limits, stopping).await;
         }
-        _ => unreachable!("a cleartext cluster's upgrade connection is a plain socket"),
+        // A cleartext cluster's upgrade connection is a plain socket: never here. Were
+        // it not, the client's side is taken apart already, and the tunnel can only end.
+        _ => {
+            tracing::error!("an upgraded connection to a cleartext cluster is not a socket");
+            return Relayed {
+                up: 0,
+                down: 0,
+                end: End::EndpointFailed,
+                endpoint_reset: false,
+            };
+        }
     };
     // What each side's reader took in past the handshake goes first, copied: the
     // readers' buffers are let go before the tunnel idles.
