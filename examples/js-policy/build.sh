@@ -3,7 +3,7 @@
 # installed into a private directory on first use. Usage: ./build.sh [OUTPUT.wasm]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-wit="$here/../../wit"
+wit="$here/../../wit/0.1.0"   # built against contract 0.1.0, which the proxy still serves
 out="${1:-$here/js-weighted-random.wasm}"
 tools="${SWITCHYARD_TOOLS:-$here/../../target/tools}/componentize-js"
 version=0.23.0

@@ -3,7 +3,7 @@
 # into a private virtualenv on first use. Usage: ./build.sh [OUTPUT.wasm]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-wit="$here/../../wit"
+wit="$here/../../wit/0.1.0"   # built against contract 0.1.0, which the proxy still serves
 out="${1:-$here/py-least-latency.wasm}"
 venv="${SWITCHYARD_TOOLS:-$here/../../target/tools}/componentize-py"
 version=0.25.1

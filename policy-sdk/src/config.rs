@@ -3,18 +3,46 @@
 use std::str::FromStr;
 
 /// A policy's configuration: the key/value pairs of its cluster's `policy_config`.
-#[derive(Clone, Debug, Default)]
+///
+/// ```
+/// use switchyard_policy_sdk::Config;
+///
+/// let pairs = vec![("sample".to_string(), "5".to_string())];
+/// let config = Config::new(&pairs);
+/// config.reject_unknown(&["sample", "bias"]).unwrap();
+/// assert_eq!(config.parse_or("sample", 3usize), Ok(5));
+/// assert_eq!(config.parse_or("bias", 1.0f64), Ok(1.0));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Config<'a> {
     pairs: &'a [(String, String)],
 }
 
 impl<'a> Config<'a> {
     /// Wraps the pairs handed to `init`.
+    ///
+    /// ```
+    /// use switchyard_policy_sdk::Config;
+    ///
+    /// let pairs = vec![("a".to_string(), "1".to_string())];
+    /// assert_eq!(Config::new(&pairs).get("a"), Some("1"));
+    /// ```
     pub fn new(pairs: &'a [(String, String)]) -> Self {
         Self { pairs }
     }
 
     /// The value of `key`, if set (the last one wins when a key repeats).
+    ///
+    /// ```
+    /// use switchyard_policy_sdk::Config;
+    ///
+    /// let pairs = vec![
+    ///     ("zone".to_string(), "a".to_string()),
+    ///     ("zone".to_string(), "b".to_string()),
+    /// ];
+    /// assert_eq!(Config::new(&pairs).get("zone"), Some("b"));
+    /// assert_eq!(Config::new(&pairs).get("other"), None);
+    /// ```
     pub fn get(&self, key: &str) -> Option<&'a str> {
         self.pairs
             .iter()
@@ -25,6 +53,16 @@ impl<'a> Config<'a> {
 
     /// The value of `key` parsed as `T`, or `default` when absent. The error names the
     /// key, the value and what was expected.
+    ///
+    /// ```
+    /// use switchyard_policy_sdk::Config;
+    ///
+    /// let pairs = vec![("sample".to_string(), "three".to_string())];
+    /// let config = Config::new(&pairs);
+    /// assert_eq!(config.parse_or("absent", 3u32), Ok(3));
+    /// let err = config.parse_or("sample", 3u32).unwrap_err();
+    /// assert_eq!(err, "policy_config.sample: expected u32, found \"three\"");
+    /// ```
     pub fn parse_or<T: FromStr>(&self, key: &str, default: T) -> Result<T, String> {
         match self.get(key) {
             None => Ok(default),
@@ -38,6 +76,14 @@ impl<'a> Config<'a> {
     }
 
     /// Fails on any key not in `known`, so that typos are caught at load.
+    ///
+    /// ```
+    /// use switchyard_policy_sdk::Config;
+    ///
+    /// let pairs = vec![("smaple".to_string(), "3".to_string())];
+    /// let err = Config::new(&pairs).reject_unknown(&["sample"]).unwrap_err();
+    /// assert_eq!(err, "policy_config.smaple: unknown key (this policy knows: sample)");
+    /// ```
     pub fn reject_unknown(&self, known: &[&str]) -> Result<(), String> {
         match self
             .pairs

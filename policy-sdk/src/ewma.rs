@@ -1,8 +1,29 @@
 //! Time-decayed moving averages, for policies that learn latencies themselves.
+//!
+//! ```
+//! use switchyard_policy_sdk::ewma::Ewma;
+//!
+//! // Per endpoint: latency remembered over about ten seconds.
+//! let mut latencies = vec![Ewma::new(10_000_000_000); 3];
+//! latencies[1].observe(2_000.0, 0);
+//! assert_eq!(latencies[1].value(), 2_000.0);
+//! assert_eq!(latencies[0].value(), 0.0);
+//! ```
 
 /// An exponentially weighted moving average whose memory is a time constant, not a
 /// sample count: an observation `tau` old weighs 1/e of a fresh one.
-#[derive(Clone, Copy, Debug)]
+///
+/// ```
+/// use switchyard_policy_sdk::Ewma;
+///
+/// let mut latency = Ewma::new(1_000_000_000); // remembers about a second
+/// latency.observe(200.0, 0);
+/// latency.observe(100.0, 1_000_000_000);
+/// // One time constant later the old sample weighs 1/e.
+/// let expected = 200.0 / std::f64::consts::E + 100.0 * (1.0 - 1.0 / std::f64::consts::E);
+/// assert!((latency.value() - expected).abs() < 1e-9);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Ewma {
     value: f64,
     last_ns: u64,
@@ -12,6 +33,12 @@ pub struct Ewma {
 
 impl Ewma {
     /// A new average with time constant `tau_ns` nanoseconds.
+    ///
+    /// ```
+    /// use switchyard_policy_sdk::Ewma;
+    ///
+    /// assert_eq!(Ewma::new(5_000_000_000).value(), 0.0);
+    /// ```
     pub fn new(tau_ns: u64) -> Self {
         Self {
             value: 0.0,
@@ -22,6 +49,16 @@ impl Ewma {
     }
 
     /// Adds `sample` observed at `now_ns`.
+    ///
+    /// ```
+    /// use switchyard_policy_sdk::Ewma;
+    ///
+    /// let mut e = Ewma::new(1_000);
+    /// e.observe(10.0, 0); // the first sample is the average
+    /// assert_eq!(e.value(), 10.0);
+    /// e.observe(20.0, 0); // no time passed: it weighs nothing
+    /// assert_eq!(e.value(), 10.0);
+    /// ```
     pub fn observe(&mut self, sample: f64, now_ns: u64) {
         if !self.seeded {
             self.value = sample;
@@ -36,6 +73,17 @@ impl Ewma {
 
     /// Adds `sample`, but lets a sample above the average replace it at once
     /// (peak-EWMA: quick to notice trouble, slow to forget it).
+    ///
+    /// ```
+    /// use switchyard_policy_sdk::Ewma;
+    ///
+    /// let mut e = Ewma::new(1_000);
+    /// e.observe_peak(10.0, 0);
+    /// e.observe_peak(90.0, 1); // a spike is taken at once
+    /// assert_eq!(e.value(), 90.0);
+    /// e.observe_peak(10.0, 2); // a good sample decays it slowly
+    /// assert!(e.value() > 89.0);
+    /// ```
     pub fn observe_peak(&mut self, sample: f64, now_ns: u64) {
         if sample > self.value {
             self.value = sample;
@@ -47,6 +95,14 @@ impl Ewma {
     }
 
     /// The current average (0 before the first sample).
+    ///
+    /// ```
+    /// use switchyard_policy_sdk::Ewma;
+    ///
+    /// let mut e = Ewma::new(1_000);
+    /// e.observe(42.0, 7);
+    /// assert_eq!(e.value(), 42.0);
+    /// ```
     pub fn value(&self) -> f64 {
         self.value
     }

@@ -83,57 +83,303 @@ mod env;
 pub mod ewma;
 pub mod hash;
 mod members;
+mod schedule;
 mod scorer;
 pub mod testing;
 mod weighted;
 
-pub use bindings::exports::switchyard::policy::balancing::{HashSource, Method, Needs, Request};
-pub use bindings::switchyard::policy::load::Figures;
+pub use bindings::exports::switchyard::policy::balancing::{
+    Candidate, Candidates, HashSource, Method, Needs, Request,
+};
+pub use bindings::switchyard::policy::load::{Figures, MetricId, Reading};
 pub use bindings::switchyard::policy::types::{
     ConfigKey, Endpoint, EndpointId, Health, LogLevel, PolicyInfo, Setup,
 };
 pub use choices::Choices;
 pub use config::Config;
-pub use env::{Env, HostEnv, unit_interval, wyrand};
+pub use env::{Env, HostEnv, PickEnv, unit_interval, wyrand};
 pub use ewma::Ewma;
 pub use hash::{hash_key, jump_hash, mix64, parse_hash_source};
 pub use members::Members;
+pub use schedule::{AliasTable, StrideScheduler};
 pub use scorer::{Observation, ProbeStreak, ProbeThresholds, Scorer, Source, Verdict};
 pub use weighted::{effective_weight, weighted_index};
 
 /// A balancing policy: one instance per proxy worker.
+///
+/// ```
+/// use switchyard_policy_sdk::testing::{Harness, endpoints};
+/// use switchyard_policy_sdk::{Balancer, Choices, Endpoint, Env, Members, PolicyInfo, Request, Setup};
+///
+/// /// Every endpoint in turn.
+/// pub struct RoundRobin {
+///     members: Members,
+///     next: usize,
+/// }
+///
+/// impl Balancer for RoundRobin {
+///     fn describe() -> PolicyInfo {
+///         PolicyInfo::new("my-round-robin", "every endpoint in turn")
+///     }
+///     fn new(setup: &Setup) -> Result<Self, String> {
+///         setup.config().reject_unknown(&[])?;
+///         Ok(Self { members: Members::default(), next: 0 })
+///     }
+///     fn set_members(&mut self, members: Vec<Endpoint>) {
+///         self.members = Members::new(members);
+///     }
+///     fn pick(&mut self, _request: &Request, _env: &impl Env) -> Choices {
+///         self.next = self.next.wrapping_add(1);
+///         // This endpoint first, the next two as fallbacks for retries.
+///         self.members.preference(self.next % self.members.len().max(1), 3)
+///     }
+/// }
+///
+/// let mut h = Harness::<RoundRobin>::new(&[], endpoints(&[1, 1, 1])).unwrap();
+/// assert_eq!(h.sequence(4), [1, 2, 0, 1]);
+/// ```
 pub trait Balancer: Sized + 'static {
     /// Name, one-line description and the configuration keys the policy reads.
+    ///
+    /// ```
+    /// # mod policy {
+    /// # use switchyard_policy_sdk::{Balancer, Choices, Endpoint, Env, Members, PolicyInfo, Request, Setup};
+    /// # #[derive(Debug)]
+    /// # pub struct RoundRobin { members: Members, next: usize }
+    /// # impl Balancer for RoundRobin {
+    /// #     fn describe() -> PolicyInfo { PolicyInfo::new("round-robin", "in turn") }
+    /// #     fn new(_: &Setup) -> Result<Self, String> { Ok(Self { members: Members::default(), next: 0 }) }
+    /// #     fn set_members(&mut self, members: Vec<Endpoint>) { self.members = Members::new(members) }
+    /// #     fn pick(&mut self, _: &Request, _: &impl Env) -> Choices {
+    /// #         self.next += 1;
+    /// #         self.members.preference(self.next - 1, 2)
+    /// #     }
+    /// # }
+    /// # }
+    /// # use policy::RoundRobin;
+    /// use switchyard_policy_sdk::Balancer;
+    ///
+    /// assert_eq!(RoundRobin::describe().name, "round-robin");
+    /// ```
     fn describe() -> PolicyInfo;
 
     /// Creates an instance from its setup (cluster, local zone, `policy_config`). An
     /// error is shown to the operator and the policy is not loaded.
+    ///
+    /// ```
+    /// use switchyard_policy_sdk::{Balancer, Choices, Endpoint, Env, PolicyInfo, Request, Setup};
+    ///
+    /// #[derive(Debug)]
+    /// struct Pinned(u32);
+    ///
+    /// impl Balancer for Pinned {
+    ///     fn describe() -> PolicyInfo {
+    ///         PolicyInfo::new("pinned", "always one endpoint").key("id", "its id", None)
+    ///     }
+    ///     fn new(setup: &Setup) -> Result<Self, String> {
+    ///         let config = setup.config();
+    ///         config.reject_unknown(&["id"])?;
+    ///         config.get("id").ok_or("policy_config.id is required")?;
+    ///         Ok(Pinned(config.parse_or("id", 0)?))
+    ///     }
+    ///     fn set_members(&mut self, _: Vec<Endpoint>) {}
+    ///     fn pick(&mut self, _: &Request, _: &impl Env) -> Choices {
+    ///         Choices::one(self.0)
+    ///     }
+    /// }
+    ///
+    /// let setup = |config: &[(&str, &str)]| Setup {
+    ///     cluster: "api".into(),
+    ///     local_zone: String::new(),
+    ///     config: config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    /// };
+    /// assert!(Pinned::new(&setup(&[("id", "2")])).is_ok());
+    /// assert!(Pinned::new(&setup(&[])).is_err());
+    /// assert!(Pinned::new(&setup(&[("id", "two")])).unwrap_err().contains("policy_config.id"));
+    /// ```
     fn new(setup: &Setup) -> Result<Self, String>;
 
     /// The request attributes every pick needs; the default is none, which is the
-    /// cheapest.
+    /// cheapest. The host asks once, after [`new`](Self::new).
+    ///
+    /// ```
+    /// use switchyard_policy_sdk::testing::{Harness, endpoints};
+    /// use switchyard_policy_sdk::{
+    ///     Balancer, Choices, Endpoint, Env, Members, Needs, PolicyInfo, Request, Setup,
+    /// };
+    ///
+    /// /// Canary: requests with `x-canary: 1` go to the last endpoint.
+    /// struct Canary(Members);
+    ///
+    /// impl Balancer for Canary {
+    ///     fn describe() -> PolicyInfo {
+    ///         PolicyInfo::new("canary", "x-canary: 1 to the last endpoint")
+    ///     }
+    ///     fn new(_: &Setup) -> Result<Self, String> {
+    ///         Ok(Canary(Members::default()))
+    ///     }
+    ///     fn needs(&self) -> Needs {
+    ///         Needs { headers: vec!["x-canary".into()], ..Needs::nothing() }
+    ///     }
+    ///     fn set_members(&mut self, members: Vec<Endpoint>) {
+    ///         self.0 = Members::new(members);
+    ///     }
+    ///     fn pick(&mut self, request: &Request, _: &impl Env) -> Choices {
+    ///         let last = self.0.len().saturating_sub(1);
+    ///         match request.header("x-canary") {
+    ///             Some("1") => self.0.preference(last, 1),
+    ///             _ => self.0.preference(0, 1),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let mut h = Harness::<Canary>::new(&[], endpoints(&[1, 1, 1])).unwrap();
+    /// assert_eq!(h.pick_with_header("X-Canary", "1"), [2]);
+    /// assert_eq!(h.pick_with_header("x-other", "1"), [0]);
+    /// ```
     fn needs(&self) -> Needs {
         Needs::nothing()
     }
 
     /// Receives the cluster's membership, after `new` and on every change.
+    ///
+    /// ```
+    /// # mod policy {
+    /// # use switchyard_policy_sdk::{Balancer, Choices, Endpoint, Env, Members, PolicyInfo, Request, Setup};
+    /// # #[derive(Debug)]
+    /// # pub struct RoundRobin { members: Members, next: usize }
+    /// # impl Balancer for RoundRobin {
+    /// #     fn describe() -> PolicyInfo { PolicyInfo::new("round-robin", "in turn") }
+    /// #     fn new(_: &Setup) -> Result<Self, String> { Ok(Self { members: Members::default(), next: 0 }) }
+    /// #     fn set_members(&mut self, members: Vec<Endpoint>) { self.members = Members::new(members) }
+    /// #     fn pick(&mut self, _: &Request, _: &impl Env) -> Choices {
+    /// #         self.next += 1;
+    /// #         self.members.preference(self.next - 1, 2)
+    /// #     }
+    /// # }
+    /// # }
+    /// # use policy::RoundRobin;
+    /// use switchyard_policy_sdk::testing::{Harness, endpoints};
+    ///
+    /// let mut h = Harness::<RoundRobin>::new(&[], endpoints(&[1, 1, 1])).unwrap();
+    /// h.set_members(endpoints(&[1])); // calls `Balancer::set_members`
+    /// assert_eq!(h.sequence(2), [0, 0]);
+    /// ```
     fn set_members(&mut self, members: Vec<Endpoint>);
 
     /// Chooses endpoints for one request: first choice first, then fallbacks.
+    ///
+    /// ```
+    /// # mod policy {
+    /// # use switchyard_policy_sdk::{Balancer, Choices, Endpoint, Env, Members, PolicyInfo, Request, Setup};
+    /// # #[derive(Debug)]
+    /// # pub struct RoundRobin { members: Members, next: usize }
+    /// # impl Balancer for RoundRobin {
+    /// #     fn describe() -> PolicyInfo { PolicyInfo::new("round-robin", "in turn") }
+    /// #     fn new(_: &Setup) -> Result<Self, String> { Ok(Self { members: Members::default(), next: 0 }) }
+    /// #     fn set_members(&mut self, members: Vec<Endpoint>) { self.members = Members::new(members) }
+    /// #     fn pick(&mut self, _: &Request, _: &impl Env) -> Choices {
+    /// #         self.next += 1;
+    /// #         self.members.preference(self.next - 1, 2)
+    /// #     }
+    /// # }
+    /// # }
+    /// # use policy::RoundRobin;
+    /// use switchyard_policy_sdk::testing::{FakeEnv, endpoints};
+    /// use switchyard_policy_sdk::{Balancer, Request, Setup};
+    ///
+    /// let setup = Setup { cluster: "api".into(), local_zone: String::new(), config: Vec::new() };
+    /// let mut policy = RoundRobin::new(&setup).unwrap();
+    /// policy.set_members(endpoints(&[1, 1, 1]));
+    /// let choices = policy.pick(&Request::empty(), &FakeEnv::default());
+    /// assert_eq!(choices.as_slice(), &[0, 1]);
+    /// ```
     fn pick(&mut self, request: &Request, env: &impl Env) -> Choices;
 
     /// State to hand to the next version of this policy on hot reload.
+    ///
+    /// ```
+    /// use switchyard_policy_sdk::{Balancer, Choices, Endpoint, Env, Members, PolicyInfo, Request, Setup};
+    ///
+    /// /// Round-robin that carries its position over a hot reload.
+    /// struct Resuming { members: Members, next: u64 }
+    ///
+    /// impl Balancer for Resuming {
+    ///     fn describe() -> PolicyInfo { PolicyInfo::new("resuming", "round-robin, resumed") }
+    ///     fn new(_: &Setup) -> Result<Self, String> {
+    ///         Ok(Self { members: Members::default(), next: 0 })
+    ///     }
+    ///     fn set_members(&mut self, members: Vec<Endpoint>) { self.members = Members::new(members) }
+    ///     fn pick(&mut self, _: &Request, _: &impl Env) -> Choices {
+    ///         self.next += 1;
+    ///         self.members.preference(self.next as usize % self.members.len().max(1), 1)
+    ///     }
+    ///     fn save_state(&self) -> Vec<u8> {
+    ///         self.next.to_le_bytes().to_vec()
+    ///     }
+    ///     fn restore_state(&mut self, state: &[u8]) {
+    ///         // Bytes of an unknown format are ignored.
+    ///         if let Ok(bytes) = state.try_into() {
+    ///             self.next = u64::from_le_bytes(bytes);
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let setup = Setup { cluster: "api".into(), local_zone: String::new(), config: Vec::new() };
+    /// let mut old = Resuming::new(&setup).unwrap();
+    /// old.next = 41;
+    /// let mut new = Resuming::new(&setup).unwrap();
+    /// new.restore_state(&old.save_state());
+    /// assert_eq!(new.next, 41);
+    /// new.restore_state(b"garbage");
+    /// assert_eq!(new.next, 41);
+    /// ```
     fn save_state(&self) -> Vec<u8> {
         Vec::new()
     }
 
     /// Takes the state a previous version handed over; ignore what you do not
     /// recognise.
+    ///
+    /// ```
+    /// # mod policy {
+    /// # use switchyard_policy_sdk::{Balancer, Choices, Endpoint, Env, Members, PolicyInfo, Request, Setup};
+    /// # #[derive(Debug)]
+    /// # pub struct RoundRobin { members: Members, next: usize }
+    /// # impl Balancer for RoundRobin {
+    /// #     fn describe() -> PolicyInfo { PolicyInfo::new("round-robin", "in turn") }
+    /// #     fn new(_: &Setup) -> Result<Self, String> { Ok(Self { members: Members::default(), next: 0 }) }
+    /// #     fn set_members(&mut self, members: Vec<Endpoint>) { self.members = Members::new(members) }
+    /// #     fn pick(&mut self, _: &Request, _: &impl Env) -> Choices {
+    /// #         self.next += 1;
+    /// #         self.members.preference(self.next - 1, 2)
+    /// #     }
+    /// # }
+    /// # }
+    /// # use policy::RoundRobin;
+    /// use switchyard_policy_sdk::{Balancer, Setup};
+    ///
+    /// // The default hands nothing over and ignores what it is given.
+    /// let setup = Setup { cluster: "api".into(), local_zone: String::new(), config: Vec::new() };
+    /// let mut policy = RoundRobin::new(&setup).unwrap();
+    /// assert!(policy.save_state().is_empty());
+    /// policy.restore_state(b"from an older version");
+    /// ```
     fn restore_state(&mut self, _state: &[u8]) {}
 }
 
 impl PolicyInfo {
     /// A description with no configuration keys; add them with [`PolicyInfo::key`].
+    ///
+    /// `name` is what the proxy's logs and admin API show for the policy; configs name
+    /// the policy by its file (`NAME.wasm`), not by this.
+    ///
+    /// ```
+    /// use switchyard_policy_sdk::PolicyInfo;
+    ///
+    /// let info = PolicyInfo::new("error-sticky", "stays on an endpoint until it errs");
+    /// assert!(info.config_keys.is_empty());
+    /// ```
     pub fn new(name: &str, description: &str) -> Self {
         PolicyInfo {
             name: name.into(),
@@ -143,6 +389,14 @@ impl PolicyInfo {
     }
 
     /// Adds a configuration key with its description and default.
+    ///
+    /// ```
+    /// use switchyard_policy_sdk::PolicyInfo;
+    ///
+    /// let info = PolicyInfo::new("fewest", "fewest in flight of a sample")
+    ///     .key("sample", "how many endpoints to compare", Some("3"));
+    /// assert_eq!(info.config_keys[0].default_value.as_deref(), Some("3"));
+    /// ```
     pub fn key(mut self, name: &str, description: &str, default: Option<&str>) -> Self {
         self.config_keys.push(ConfigKey {
             name: name.into(),
@@ -155,6 +409,17 @@ impl PolicyInfo {
 
 impl Setup {
     /// The policy's `policy_config`, for reading keys.
+    ///
+    /// ```
+    /// use switchyard_policy_sdk::Setup;
+    ///
+    /// let setup = Setup {
+    ///     cluster: "api".into(),
+    ///     local_zone: "a".into(),
+    ///     config: vec![("sample".into(), "5".into())],
+    /// };
+    /// assert_eq!(setup.config().parse_or("sample", 3u32), Ok(5));
+    /// ```
     pub fn config(&self) -> Config<'_> {
         Config::new(&self.config)
     }
@@ -162,6 +427,14 @@ impl Setup {
 
 impl Needs {
     /// Asks for no request attribute at all.
+    ///
+    /// ```
+    /// use switchyard_policy_sdk::{HashSource, Needs};
+    ///
+    /// // Set what a policy reads; leave the rest at nothing.
+    /// let needs = Needs { path: true, hash_on: Some(HashSource::ClientIp), ..Needs::nothing() };
+    /// assert!(needs.headers.is_empty() && !needs.method);
+    /// ```
     pub fn nothing() -> Self {
         Needs {
             method: false,
@@ -170,12 +443,52 @@ impl Needs {
             client_addr: false,
             headers: Vec::new(),
             hash_on: None,
+            metrics: Vec::new(),
+            candidates: Candidates::None,
         }
+    }
+
+    /// Also asks for these reported metrics (see [`Env::reported`]); a metric's
+    /// [`MetricId`] is its position among all the names asked for.
+    ///
+    /// ```
+    /// use switchyard_policy_sdk::{Candidates, Needs};
+    /// let needs = Needs::nothing()
+    ///     .metrics(&["cpu_utilization", "named_metrics.queue"])
+    ///     .candidates(Candidates::TwoRandom);
+    /// assert_eq!(needs.metrics.len(), 2);
+    /// ```
+    pub fn metrics(mut self, names: &[&str]) -> Self {
+        self.metrics.extend(names.iter().map(|n| n.to_string()));
+        self
+    }
+
+    /// Has every pick deliver these candidates with their figures (and the declared
+    /// metrics), read through [`Env::delivered`] and the `Env` methods at no host
+    /// call. With [`Candidates::TwoRandom`], [`Members::two_choices`] uses the pair
+    /// the host drew.
+    ///
+    /// ```
+    /// use switchyard_policy_sdk::{Candidates, Needs};
+    ///
+    /// let needs = Needs::nothing().candidates(Candidates::Watched);
+    /// assert_eq!(needs.candidates, Candidates::Watched);
+    /// ```
+    pub fn candidates(mut self, candidates: Candidates) -> Self {
+        self.candidates = candidates;
+        self
     }
 }
 
 impl Request {
     /// A request with no attributes, as a policy that needs nothing receives it.
+    ///
+    /// ```
+    /// use switchyard_policy_sdk::Request;
+    ///
+    /// let request = Request { path: Some("/a".into()), ..Request::empty() };
+    /// assert_eq!(request.hash_key, None);
+    /// ```
     pub fn empty() -> Self {
         Request {
             method: None,
@@ -184,11 +497,26 @@ impl Request {
             client_addr: None,
             headers: None,
             hash_key: None,
+            now_ns: 0,
+            pair: None,
+            watched: None,
+            readings: None,
         }
     }
 
     /// The value of header `name` (lower case), if the request carries it and the
     /// policy asked for it in [`Needs::headers`].
+    ///
+    /// ```
+    /// use switchyard_policy_sdk::Request;
+    ///
+    /// let request = Request {
+    ///     headers: Some(vec![("x-user".into(), "ann".into())]),
+    ///     ..Request::empty()
+    /// };
+    /// assert_eq!(request.header("x-user"), Some("ann"));
+    /// assert_eq!(request.header("x-other"), None);
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -198,10 +526,63 @@ impl Request {
     }
 }
 
+impl Method {
+    /// The method named `name` (`GET`, `POST`, ...; case-sensitive, as HTTP is), or
+    /// [`Method::Other`] for an extension method: what the host sends in
+    /// `request.method`.
+    ///
+    /// ```
+    /// use switchyard_policy_sdk::Method;
+    ///
+    /// assert_eq!(Method::from_name("PATCH"), Method::Patch);
+    /// assert_eq!(Method::from_name("PROPFIND"), Method::Other);
+    /// assert_eq!(Method::from_name("get"), Method::Other);
+    /// ```
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            "CONNECT" => Method::Connect,
+            "OPTIONS" => Method::Options,
+            "TRACE" => Method::Trace,
+            "PATCH" => Method::Patch,
+            _ => Method::Other,
+        }
+    }
+}
+
 /// Exports a [`Balancer`] implementation as the component's `balancing` interface.
 ///
 /// Invoke it once, at the crate root of a `cdylib` policy crate. On targets other
 /// than wasm32 it expands to nothing, so the crate also builds natively for tests.
+///
+/// ```
+/// use switchyard_policy_sdk::{
+///     Balancer, Choices, Endpoint, Env, Members, PolicyInfo, Request, Setup, export_balancer,
+/// };
+///
+/// pub struct First(Members);
+///
+/// impl Balancer for First {
+///     fn describe() -> PolicyInfo {
+///         PolicyInfo::new("first", "the first routable endpoint, the rest as fallbacks")
+///     }
+///     fn new(_: &Setup) -> Result<Self, String> {
+///         Ok(First(Members::default()))
+///     }
+///     fn set_members(&mut self, members: Vec<Endpoint>) {
+///         self.0 = Members::new(members);
+///     }
+///     fn pick(&mut self, _: &Request, _: &impl Env) -> Choices {
+///         self.0.preference(0, Choices::MAX)
+///     }
+/// }
+///
+/// export_balancer!(First);
+/// ```
 #[macro_export]
 macro_rules! export_balancer {
     ($policy:ty) => {
@@ -233,7 +614,8 @@ macro_rules! export_balancer {
                 fn pick(request: __b::Request) -> __b::Preference {
                     __POLICY.with(|slot| {
                         $crate::__private::with(slot, |p| {
-                            <$policy as $crate::Balancer>::pick(p, &request, &$crate::HostEnv)
+                            let env = $crate::PickEnv::new(&request);
+                            <$policy as $crate::Balancer>::pick(p, &request, &env)
                         })
                         .into()
                     })

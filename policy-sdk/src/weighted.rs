@@ -4,6 +4,17 @@ use crate::{Endpoint, Health};
 
 /// The endpoint's effective weight: configured weight × the host's factor (slow start,
 /// degradation). Zero for an `unavailable` endpoint.
+///
+/// ```
+/// use switchyard_policy_sdk::testing::endpoints;
+/// use switchyard_policy_sdk::{Health, effective_weight};
+///
+/// let mut e = endpoints(&[4]).remove(0);
+/// e.weight_factor = 0.5; // slow start halfway
+/// assert_eq!(effective_weight(&e), 2.0);
+/// e.health = Health::Unavailable;
+/// assert_eq!(effective_weight(&e), 0.0);
+/// ```
 pub fn effective_weight(endpoint: &Endpoint) -> f64 {
     if endpoint.health == Health::Unavailable {
         return 0.0;
@@ -14,6 +25,15 @@ pub fn effective_weight(endpoint: &Endpoint) -> f64 {
 /// Picks an index with probability proportional to its weight, given `random` uniform
 /// bits. Returns `None` when there are no weights; zero or negative weights are never
 /// chosen unless all are, then the choice is uniform.
+///
+/// ```
+/// use switchyard_policy_sdk::weighted_index;
+///
+/// let weights = [1.0, 0.0, 3.0];
+/// assert_eq!(weighted_index(&weights, 0), Some(0));
+/// assert_eq!(weighted_index(&weights, u64::MAX), Some(2));
+/// assert_eq!(weighted_index(&[], 7), None);
+/// ```
 pub fn weighted_index(weights: &[f64], random: u64) -> Option<usize> {
     if weights.is_empty() {
         return None;

@@ -30,8 +30,8 @@ pub use balancer::{
     Preference, RequestInfo, RequestView, hash_of, parse_hash_source,
 };
 pub use engine::{
-    Fault, HashSource, LoadError, Needs, PolicyEngine, PolicyLimits, PolicyLog, PolicyStats,
-    SimulatedHost, World,
+    Candidates, Contract, Fault, HashSource, LoadError, Needs, PolicyEngine, PolicyLimits,
+    PolicyLog, PolicyStats, SimulatedHost, World,
 };
 pub use registry::{
     CacheOrigin, ComponentCache, DEFAULT_HEALTH_POLICY, DEFAULT_POLICY, LoadFailure,

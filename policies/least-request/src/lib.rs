@@ -3,7 +3,7 @@
 //! When every routable endpoint has the same effective weight, each pick samples two
 //! distinct endpoints at random and keeps the one with fewer requests in flight (power
 //! of two choices); the other is the first fallback. O(1) per pick whatever the
-//! cluster size.
+//! cluster size, and no host call: the host draws the pair and sends it with the pick.
 //!
 //! When weights differ, picks follow an earliest-deadline-first schedule whose weights
 //! move with load, as Envoy's: an endpoint chosen now is scheduled again after
@@ -14,7 +14,8 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use switchyard_policy_sdk::{
-    Balancer, Choices, Endpoint, Env, Members, PolicyInfo, Request, Setup, export_balancer,
+    Balancer, Candidates, Choices, Endpoint, Env, Members, Needs, PolicyInfo, Request, Setup,
+    export_balancer,
 };
 
 /// Least-request over the routable members.
@@ -83,6 +84,11 @@ impl Balancer for LeastRequest {
             bias,
             ..Self::default()
         })
+    }
+
+    /// The pair comes with the pick (unused while weights differ).
+    fn needs(&self) -> Needs {
+        Needs::nothing().candidates(Candidates::TwoRandom)
     }
 
     fn set_members(&mut self, members: Vec<Endpoint>) {

@@ -5,12 +5,13 @@
 //! fallback. `peak_latency` is a peak-EWMA the policy keeps per endpoint over the
 //! proxy's latency figure, read at pick time: a rise is taken at once, a fall decays
 //! with time constant `decay_ms` — quick to notice a slow endpoint, slow to trust it
-//! again. An endpoint with no latency yet counts `default_rtt_ms`. O(1) per pick.
+//! again. An endpoint with no latency yet counts `default_rtt_ms`. O(1) per pick, and
+//! no host call: the host draws the pair and sends it with the pick.
 
 use std::collections::HashMap;
 use switchyard_policy_sdk::{
-    Balancer, Choices, Endpoint, EndpointId, Env, Ewma, Members, PolicyInfo, Request, Setup,
-    export_balancer,
+    Balancer, Candidates, Choices, Endpoint, EndpointId, Env, Ewma, Members, Needs, PolicyInfo,
+    Request, Setup, export_balancer,
 };
 
 /// The policy.
@@ -61,6 +62,11 @@ impl Balancer for PeakEwma {
             decay_ns: decay_ms * 1_000_000,
             default_rtt_us: default_rtt_ms * 1_000.0,
         })
+    }
+
+    /// The pair and the time come with the pick: no host call per pick.
+    fn needs(&self) -> Needs {
+        Needs::nothing().candidates(Candidates::TwoRandom)
     }
 
     fn set_members(&mut self, members: Vec<Endpoint>) {

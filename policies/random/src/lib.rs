@@ -1,11 +1,12 @@
 //! `random`: each pick an endpoint at random, in proportion to effective weight.
 //!
 //! Stateless apart from the membership, so it behaves the same whatever the number of
-//! workers. O(n) per pick over the weights (a cumulative walk).
+//! workers. O(n) in `set_members` (an [`AliasTable`]), O(1) per pick: one random number,
+//! one table read.
 
 use switchyard_policy_sdk::{
-    Balancer, Choices, Endpoint, Env, Members, PolicyInfo, Request, Setup, effective_weight,
-    export_balancer, weighted_index,
+    AliasTable, Balancer, Choices, Endpoint, Env, Members, PolicyInfo, Request, Setup,
+    effective_weight, export_balancer,
 };
 
 /// Fallbacks offered after the first choice.
@@ -15,7 +16,7 @@ const FALLBACKS: usize = 2;
 #[derive(Default)]
 pub struct Random {
     members: Members,
-    weights: Vec<f64>,
+    table: AliasTable,
 }
 
 impl Balancer for Random {
@@ -33,11 +34,12 @@ impl Balancer for Random {
 
     fn set_members(&mut self, members: Vec<Endpoint>) {
         self.members = Members::new(members);
-        self.weights = self.members.iter().map(effective_weight).collect();
+        let weights: Vec<f64> = self.members.iter().map(effective_weight).collect();
+        self.table = AliasTable::new(&weights);
     }
 
     fn pick(&mut self, _request: &Request, env: &impl Env) -> Choices {
-        match weighted_index(&self.weights, env.random()) {
+        match self.table.sample(env.random()) {
             Some(first) => self.members.preference(first, 1 + FALLBACKS),
             None => Choices::none(),
         }

@@ -5,7 +5,7 @@
 
 use crate::balancer::component::PolicyComponent;
 use crate::balancer::{ClusterPolicy, Pick, PickSource, RequestView};
-use crate::cluster::{Membership, PickHistogram};
+use crate::cluster::{Membership, MetricCatalog, PickHistogram};
 use crate::engine::{LoadError, PolicyLimits};
 use arc_swap::{ArcSwap, ArcSwapOption, Guard};
 use std::cell::Cell;
@@ -28,6 +28,8 @@ pub struct PolicySetup {
     /// Instances to prepare before a version serves (one per worker thread, and one
     /// spare for the membership hand-over).
     pub prewarm: usize,
+    /// The metrics the cluster's endpoints report, when it collects any.
+    pub reported: Option<Arc<MetricCatalog>>,
 }
 
 /// The policy version serving one cluster.
@@ -209,6 +211,7 @@ fn start(
         &setup.zone,
         setup.limits,
         membership,
+        setup.reported.as_deref(),
     )?;
     policy.prewarm(setup.prewarm);
     Ok(policy)

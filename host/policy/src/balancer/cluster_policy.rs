@@ -3,12 +3,12 @@
 //! policy misbehaves.
 
 use crate::balancer::component::PolicyComponent;
-use crate::balancer::instance::Instance;
+use crate::balancer::instance::{Delivery, Instance};
 use crate::balancer::pool::{InstancePool, Pooled};
 use crate::balancer::request::{RequestInfo, RequestView, to_wit};
-use crate::cluster::{EndpointId, Membership};
+use crate::cluster::{EndpointId, Membership, MetricCatalog};
 use crate::engine::faults::FaultLog;
-use crate::engine::world::{Needs, Setup};
+use crate::engine::world::{Candidates, Needs, Setup};
 use crate::engine::{Fault, LoadError, PolicyLimits, PolicyStats};
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -94,6 +94,7 @@ pub struct ClusterPolicy {
     component: Arc<PolicyComponent>,
     setup: Setup,
     needs: Needs,
+    delivery: Delivery,
     limits: PolicyLimits,
     membership: ArcSwap<Membership>,
     pool: InstancePool,
@@ -108,7 +109,8 @@ pub struct ClusterPolicy {
 impl ClusterPolicy {
     /// Starts `component` for cluster `cluster` with its `config`: one instance is
     /// created, initialised, given `membership` and, when there are members, asked for a
-    /// smoke pick. Any problem is a [`LoadError`] and nothing is left running.
+    /// smoke pick. The metrics it declares must be among those the cluster collects
+    /// (`reported`). Any problem is a [`LoadError`] and nothing is left running.
     pub fn new(
         component: Arc<PolicyComponent>,
         cluster: &str,
@@ -116,6 +118,7 @@ impl ClusterPolicy {
         local_zone: &str,
         limits: PolicyLimits,
         membership: Arc<Membership>,
+        reported: Option<&MetricCatalog>,
     ) -> Result<Self, LoadError> {
         let setup = Setup {
             cluster: cluster.to_string(),
@@ -128,16 +131,30 @@ impl ClusterPolicy {
             .init(&setup)
             .map_err(LoadError::Smoke)?
             .map_err(LoadError::Config)?;
+        let delivery = Delivery {
+            candidates: needs.candidates,
+            slots: metric_slots(&needs.metrics, reported).map_err(LoadError::Config)?,
+        };
+        instance.deliver(&delivery);
         instance.sync(&membership).map_err(LoadError::Smoke)?;
         if !membership.is_empty() {
-            let request = to_wit(&needs, &RequestInfo::get("/"));
-            let answer = instance.pick(&request).map_err(LoadError::Smoke)?;
-            validate(&answer, &membership).map_err(LoadError::Smoke)?;
+            // A policy watching endpoints is tried again with what it watched.
+            let smoke_picks = if matches!(needs.candidates, Candidates::Watched) {
+                2
+            } else {
+                1
+            };
+            for _ in 0..smoke_picks {
+                let mut request = to_wit(&needs, &RequestInfo::get("/"));
+                let answer = instance.pick(&mut request).map_err(LoadError::Smoke)?;
+                validate(&answer, &membership).map_err(LoadError::Smoke)?;
+            }
         }
         let policy = Self {
             component,
             setup,
             needs,
+            delivery,
             limits,
             membership: ArcSwap::new(membership),
             pool: InstancePool::new(POOL),
@@ -269,7 +286,7 @@ impl ClusterPolicy {
             }
             published
         };
-        let answer = pooled.instance.pick(&to_wit(&self.needs, request));
+        let answer = pooled.instance.pick(&mut to_wit(&self.needs, request));
         let answer = match answer {
             Ok(ids) => {
                 // The instance is sound whatever it answered; keep it.
@@ -322,6 +339,7 @@ impl ClusterPolicy {
 
     fn start_instance(&self, membership: &Arc<Membership>) -> Result<Box<Pooled>, Fault> {
         let mut instance = Instance::start(&self.component, &self.limits, Arc::clone(membership))?;
+        instance.deliver(&self.delivery);
         if let Err(refusal) = instance.init(&self.setup)? {
             return Err(Fault::InvalidAnswer(format!(
                 "init refused a configuration it accepted before: {refusal}"
@@ -369,6 +387,25 @@ impl ClusterPolicy {
             membership,
         }
     }
+}
+
+/// The catalog slot of each metric in `names`, as a policy declared them.
+fn metric_slots(
+    names: &[String],
+    reported: Option<&MetricCatalog>,
+) -> Result<Arc<[usize]>, String> {
+    if names.is_empty() {
+        return Ok(Arc::new([]));
+    }
+    let nothing;
+    let catalog = match reported {
+        Some(catalog) => catalog,
+        None => {
+            nothing = MetricCatalog::new(false, &[])?;
+            &nothing
+        }
+    };
+    names.iter().map(|name| catalog.resolve(name)).collect()
 }
 
 /// An answer is usable when every id is a member and it is empty only for an empty

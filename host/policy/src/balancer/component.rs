@@ -5,15 +5,41 @@ use crate::cluster::Membership;
 use crate::engine::log::PolicyLog;
 use crate::engine::store::StoreState;
 use crate::engine::ticker::Ticker;
-use crate::engine::world::{BalancerPre, PolicyInfo};
-use crate::engine::{LoadError, PolicyLimits};
+use crate::engine::world::{self, PolicyInfo, v0_1};
+use crate::engine::{Contract, LoadError, PolicyLimits};
 use std::sync::Arc;
+
+/// A balancer linked in the contract version it was built against.
+pub(crate) enum BalancerPre {
+    /// Contract 0.2.0.
+    Current(world::BalancerPre<StoreState>),
+    /// Contract 0.1.0.
+    V0_1(v0_1::BalancerPre<StoreState>),
+}
+
+impl BalancerPre {
+    /// The engine it was linked by.
+    pub(crate) fn engine(&self) -> &wasmtime::Engine {
+        match self {
+            BalancerPre::Current(pre) => pre.engine(),
+            BalancerPre::V0_1(pre) => pre.engine(),
+        }
+    }
+
+    /// The contract version.
+    pub(crate) fn contract(&self) -> Contract {
+        match self {
+            BalancerPre::Current(_) => Contract::V0_2,
+            BalancerPre::V0_1(_) => Contract::V0_1,
+        }
+    }
+}
 
 /// A compiled, linked balancer.
 pub struct PolicyComponent {
     name: String,
     version: String,
-    pub(crate) pre: BalancerPre<StoreState>,
+    pub(crate) pre: BalancerPre,
     pub(crate) log: Arc<PolicyLog>,
     /// Keeps the epoch advancing while the policy's calls run.
     pub(crate) ticker: Arc<Ticker>,
@@ -21,12 +47,7 @@ pub struct PolicyComponent {
 
 impl PolicyComponent {
     /// Balancer `name` of `version`, linked as `pre`, its calls kept timed by `ticker`.
-    pub(crate) fn new(
-        name: &str,
-        version: String,
-        pre: BalancerPre<StoreState>,
-        ticker: Arc<Ticker>,
-    ) -> Self {
+    pub(crate) fn new(name: &str, version: String, pre: BalancerPre, ticker: Arc<Ticker>) -> Self {
         Self {
             name: name.to_string(),
             version,
@@ -44,6 +65,11 @@ impl PolicyComponent {
     /// The first 12 hex digits of the sha256 of its bytes: which build this is.
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// The contract version it was built against.
+    pub fn contract(&self) -> Contract {
+        self.pre.contract()
     }
 
     /// The policy's own description of itself, from a throw-away instance.

@@ -1,16 +1,53 @@
-//! One live balancer instance: its exports called under the sandbox's deadlines.
+//! One live balancer instance: its exports called under the sandbox's deadlines, in
+//! whichever contract version the component was built against.
 
 use crate::balancer::cluster_policy::Preference;
-use crate::balancer::component::PolicyComponent;
+use crate::balancer::component::{BalancerPre, PolicyComponent};
 use crate::cluster::Membership;
+use crate::cluster::clock::coarse_now_ns;
 use crate::engine::sandboxed::Sandboxed;
-use crate::engine::world::{Balancer, Needs, PolicyInfo, Request, Setup};
+use crate::engine::world::{
+    self, Balancer, Candidate, Candidates, Needs, PolicyInfo, Request, Setup, v0_1,
+};
 use crate::engine::{Fault, PolicyLimits};
 use std::sync::Arc;
 
+/// Most endpoints a `watched` pick receives.
+pub(crate) const MAX_WATCHED: usize = 8;
+
+/// The exports of either contract version.
+pub(crate) enum Guest {
+    /// Contract 0.2.0.
+    Current(Balancer),
+    /// Contract 0.1.0.
+    V0_1(v0_1::Balancer),
+}
+
+/// What a pick delivers besides the request's attributes, as the policy's needs asked:
+/// candidates, and the catalog slots of its declared metrics.
+#[derive(Clone, Debug)]
+pub(crate) struct Delivery {
+    /// Which candidates come with a pick.
+    pub(crate) candidates: Candidates,
+    /// Per declared metric, its slot in the cluster's catalog.
+    pub(crate) slots: Arc<[usize]>,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Self {
+            candidates: Candidates::None,
+            slots: Arc::new([]),
+        }
+    }
+}
+
 /// A balancer instance. Not shared: one caller at a time owns it.
 pub(crate) struct Instance {
-    guest: Sandboxed<Balancer>,
+    guest: Sandboxed<Guest>,
+    delivery: Delivery,
+    /// What the previous answer asked to watch.
+    watch: Vec<u32>,
 }
 
 impl Instance {
@@ -28,33 +65,56 @@ impl Instance {
             &component.log,
             limits,
             membership,
-            |store| pre.instantiate(store),
+            |store| match pre {
+                BalancerPre::Current(pre) => pre.instantiate(store).map(Guest::Current),
+                BalancerPre::V0_1(pre) => pre.instantiate(store).map(Guest::V0_1),
+            },
         )?;
-        Ok(Self { guest })
+        Ok(Self {
+            guest,
+            delivery: Delivery::default(),
+            watch: Vec::new(),
+        })
     }
 
     /// Calls `describe`.
     pub(crate) fn describe(&mut self) -> Result<PolicyInfo, Fault> {
         let deadline = self.guest.limits().setup_deadline;
-        self.guest.call(deadline, |p, s| {
-            p.switchyard_policy_balancing().call_describe(s)
+        self.guest.call(deadline, |guest, s| match guest {
+            Guest::Current(p) => p.switchyard_policy_balancing().call_describe(s),
+            Guest::V0_1(p) => p.switchyard_policy_balancing().call_describe(s),
         })
     }
 
     /// Calls `init`; the inner error is the policy's refusal of its configuration.
     pub(crate) fn init(&mut self, setup: &Setup) -> Result<Result<Needs, String>, Fault> {
         let deadline = self.guest.limits().setup_deadline;
-        self.guest.call(deadline, |p, s| {
-            p.switchyard_policy_balancing().call_init(s, setup)
+        self.guest.call(deadline, |guest, s| match guest {
+            Guest::Current(p) => p.switchyard_policy_balancing().call_init(s, setup),
+            Guest::V0_1(p) => Ok(p
+                .switchyard_policy_balancing()
+                .call_init(s, setup)?
+                .map(Needs::from)),
         })
+    }
+
+    /// Sets what every pick delivers, and what the `reported` import reads.
+    pub(crate) fn deliver(&mut self, delivery: &Delivery) {
+        self.guest.state_mut().metric_slots = Arc::clone(&delivery.slots);
+        self.delivery = delivery.clone();
     }
 
     /// Pushes `membership` unless this instance has it already.
     pub(crate) fn sync(&mut self, membership: &Arc<Membership>) -> Result<(), Fault> {
-        self.guest.sync(membership, |p, s, endpoints| {
-            p.switchyard_policy_balancing()
-                .call_set_members(s, endpoints)
-        })
+        self.guest
+            .sync(membership, |guest, s, endpoints| match guest {
+                Guest::Current(p) => p
+                    .switchyard_policy_balancing()
+                    .call_set_members(s, endpoints),
+                Guest::V0_1(p) => p
+                    .switchyard_policy_balancing()
+                    .call_set_members(s, endpoints),
+            })
     }
 
     /// The membership last pushed: the one this instance's answers refer to.
@@ -65,25 +125,45 @@ impl Instance {
     /// Calls `save-state`: what this instance hands its successor.
     pub(crate) fn save_state(&mut self) -> Result<Vec<u8>, Fault> {
         let deadline = self.guest.limits().setup_deadline;
-        self.guest.call(deadline, |p, s| {
-            p.switchyard_policy_balancing().call_save_state(s)
+        self.guest.call(deadline, |guest, s| match guest {
+            Guest::Current(p) => p.switchyard_policy_balancing().call_save_state(s),
+            Guest::V0_1(p) => p.switchyard_policy_balancing().call_save_state(s),
         })
     }
 
     /// Calls `restore-state` with what a predecessor saved.
     pub(crate) fn restore_state(&mut self, state: &[u8]) -> Result<(), Fault> {
         let deadline = self.guest.limits().setup_deadline;
-        self.guest.call(deadline, |p, s| {
-            p.switchyard_policy_balancing().call_restore_state(s, state)
+        self.guest.call(deadline, |guest, s| match guest {
+            Guest::Current(p) => p.switchyard_policy_balancing().call_restore_state(s, state),
+            Guest::V0_1(p) => p.switchyard_policy_balancing().call_restore_state(s, state),
         })
     }
 
-    /// Calls `pick` under the pick deadline; the answer's ids in order.
-    pub(crate) fn pick(&mut self, request: &Request) -> Result<Preference, Fault> {
+    /// Calls `pick` under the pick deadline, with the candidates the policy asked for
+    /// added to `request`; the answer's ids in order.
+    pub(crate) fn pick(&mut self, request: &mut Request) -> Result<Preference, Fault> {
+        if !matches!(self.delivery.candidates, Candidates::None) {
+            self.add_candidates(request);
+        }
         let deadline = self.guest.limits().pick_deadline;
-        let answer = self.guest.call(deadline, |p, s| {
-            p.switchyard_policy_balancing().call_pick(s, request)
+        let answer = self.guest.call(deadline, |guest, s| match guest {
+            Guest::Current(p) => p.switchyard_policy_balancing().call_pick(s, request),
+            Guest::V0_1(p) => Ok(v0_1::preference(
+                p.switchyard_policy_balancing()
+                    .call_pick(s, &v0_1::request(request))?,
+            )),
         })?;
+        if answer.watch.len() > MAX_WATCHED {
+            return Err(Fault::InvalidAnswer(format!(
+                "a watch list of {} endpoints; at most {MAX_WATCHED} are allowed",
+                answer.watch.len()
+            )));
+        }
+        if matches!(self.delivery.candidates, Candidates::Watched) {
+            self.watch.clear();
+            self.watch.extend_from_slice(&answer.watch);
+        }
         let (a, b, c, d) = answer.ids;
         match usize::from(answer.len) {
             len @ 0..=4 => Ok(Preference::new([a, b, c, d].into_iter().take(len))),
@@ -92,4 +172,72 @@ impl Instance {
             ))),
         }
     }
+
+    /// Fills `request.pair` or `request.watched`, and the candidates' readings, from
+    /// the membership this instance has.
+    fn add_candidates(&mut self, request: &mut Request) {
+        let state = self.guest.state_mut();
+        let membership = Arc::clone(&state.membership);
+        let candidate = |index: usize| {
+            let member = &membership.members()[index];
+            Candidate {
+                id: member.id,
+                index: index as u32,
+                figures: world::figures_of(Some(member)),
+            }
+        };
+        let mut chosen: [usize; MAX_WATCHED] = [0; MAX_WATCHED];
+        let count = match self.delivery.candidates {
+            Candidates::None => 0,
+            Candidates::TwoRandom => {
+                let routable = membership.routable();
+                let n = routable.len();
+                if n == 0 {
+                    0
+                } else {
+                    let a = below(state.next_random(), n);
+                    let b = if n == 1 {
+                        a
+                    } else {
+                        (a + 1 + below(state.next_random(), n - 1)) % n
+                    };
+                    chosen[0] = routable[a];
+                    chosen[1] = routable[b];
+                    request.pair = Some((candidate(chosen[0]), candidate(chosen[1])));
+                    2
+                }
+            }
+            Candidates::Watched => {
+                let mut count = 0;
+                for id in &self.watch {
+                    if let Some(index) = membership.index_of(*id) {
+                        chosen[count] = index;
+                        count += 1;
+                    }
+                }
+                request.watched = Some(chosen[..count].iter().map(|&i| candidate(i)).collect());
+                count
+            }
+        };
+        let slots = &self.delivery.slots;
+        if count > 0 && !slots.is_empty() {
+            let now = coarse_now_ns();
+            request.readings = Some(
+                chosen[..count]
+                    .iter()
+                    .flat_map(|&i| {
+                        let member = &membership.members()[i];
+                        slots
+                            .iter()
+                            .map(move |&slot| world::reading_of(member, slot, now))
+                    })
+                    .collect(),
+            );
+        }
+    }
+}
+
+/// A uniform index in `0..n` from 64 random bits.
+fn below(random: u64, n: usize) -> usize {
+    ((u128::from(random) * n as u128) >> 64) as usize
 }

@@ -100,6 +100,10 @@ pub(crate) fn to_wit(needs: &Needs, view: &impl RequestView) -> Request {
             .hash_on
             .as_ref()
             .and_then(|source| hash_of(source, view)),
+        now_ns: crate::engine::clock::now_ns(),
+        pair: None,
+        watched: None,
+        readings: None,
     }
 }
 
@@ -175,6 +179,8 @@ mod tests {
             client_addr: true,
             headers: vec!["x-user".into(), "x-absent".into()],
             hash_on,
+            metrics: Vec::new(),
+            candidates: crate::engine::Candidates::None,
         }
     }
 

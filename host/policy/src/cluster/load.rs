@@ -3,7 +3,10 @@
 //! because of its figures must not keep them forever.
 
 use super::clock::coarse_now_ns as now_ns;
-use super::{Breaker, BreakerSettings, EndpointId, LatencyHistogram, Outcome, Report, Reports};
+use super::{
+    Breaker, BreakerSettings, EndpointId, LatencyHistogram, MetricCatalog, Outcome, Report,
+    ReportedMetrics, Reports,
+};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -33,6 +36,8 @@ pub struct EndpointLoad {
     reporter: OnceLock<(EndpointId, Arc<Reports>)>,
     /// The circuit breaker, when the cluster has one.
     breaker: OnceLock<Breaker>,
+    /// What the endpoint reports about its load, when the cluster collects reports.
+    reported: OnceLock<ReportedMetrics>,
 }
 
 /// How a cluster's load figures fade while no request refreshes them: the error rate
@@ -129,6 +134,8 @@ pub struct LoadSetup {
     pub decay: Arc<LoadDecay>,
     /// The breaker's settings, if any.
     pub breaker: Option<BreakerSettings>,
+    /// The metrics endpoints report, when the cluster collects any.
+    pub reported: Option<Arc<MetricCatalog>>,
 }
 
 impl LoadSetup {
@@ -137,6 +144,9 @@ impl LoadSetup {
         let _ = load.decay.set(Arc::clone(&self.decay));
         if let Some(settings) = self.breaker {
             load.break_circuit(settings);
+        }
+        if self.reported.is_some() {
+            let _ = load.reported.set(ReportedMetrics::default());
         }
     }
 }
@@ -201,6 +211,11 @@ impl EndpointLoad {
     /// Puts the endpoint behind a circuit breaker. Only the first call has an effect.
     pub fn break_circuit(&self, settings: BreakerSettings) {
         let _ = self.breaker.set(Breaker::new(settings));
+    }
+
+    /// What the endpoint reported about its load, when its cluster collects reports.
+    pub fn reported(&self) -> Option<&ReportedMetrics> {
+        self.reported.get()
     }
 
     /// The circuit breaker, if any.
@@ -445,6 +460,7 @@ mod tests {
         let setup = LoadSetup {
             decay: Arc::clone(&decay),
             breaker: None,
+            reported: None,
         };
         let (slow, fast) = (
             Arc::new(EndpointLoad::default()),

@@ -151,6 +151,11 @@ impl Membership {
         self.index.get(&id).map(|&i| &self.members[i])
     }
 
+    /// The position of the member with `id` in [`members`](Self::members), if any.
+    pub fn index_of(&self, id: EndpointId) -> Option<usize> {
+        self.index.get(&id).copied()
+    }
+
     /// Number of members.
     pub fn len(&self) -> usize {
         self.members.len()

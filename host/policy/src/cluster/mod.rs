@@ -8,6 +8,7 @@ pub mod clock;
 mod histogram;
 mod load;
 mod membership;
+mod reported;
 mod reports;
 
 pub use breaker::{Breaker, BreakerSettings, BreakerState};
@@ -15,4 +16,7 @@ pub use histogram::{Histogram, LatencyHistogram, PickHistogram};
 
 pub use load::{EndpointLoad, InFlight, LoadDecay, LoadSetup, StatusClass};
 pub use membership::{EndpointId, Health, Member, Membership};
+pub use reported::{
+    MAX_METRICS, MetricCatalog, ORCA_FIELDS, ORCA_NAMED_PREFIX, Reading, ReportedMetrics,
+};
 pub use reports::{Outcome, Report, Reports};

@@ -35,7 +35,7 @@ pub enum LoadError {
     Invalid(String),
     /// An import the sandbox does not serve.
     #[error(
-        "component imports `{name}`, which Switchyard does not provide; policies may import switchyard:policy/{{types,host,load}}@0.1.0 and WASI 0.2 (served without capabilities)"
+        "component imports `{name}`, which Switchyard does not provide; policies may import switchyard:policy/{{types,host,load}} (0.2.0, or 0.1.0) and WASI 0.2 (served without capabilities)"
     )]
     UnknownImport {
         /// The import's name.
@@ -43,7 +43,7 @@ pub enum LoadError {
     },
     /// Built against another version of the contract.
     #[error(
-        "component uses `{found}`, but this proxy speaks switchyard:policy@0.1.0; rebuild it against the matching switchyard-policy-sdk"
+        "component uses `{found}`, but this proxy speaks switchyard:policy@0.1.0 and @0.2.0, each version's interfaces only with its own; rebuild it against the matching switchyard-policy-sdk"
     )]
     WrongVersion {
         /// The versioned interface name found.
@@ -51,7 +51,7 @@ pub enum LoadError {
     },
     /// Exports no policy interface.
     #[error(
-        "component exports no Switchyard policy (found exports: {found}); expected `switchyard:policy/balancing@0.1.0` (world balancer)"
+        "component exports no Switchyard policy (found exports: {found}); expected `switchyard:policy/balancing@0.2.0` (world balancer; 0.1.0 is served too)"
     )]
     WrongWorld {
         /// The export names found.

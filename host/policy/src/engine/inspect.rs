@@ -5,9 +5,8 @@ use crate::engine::LoadError;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-/// The contract's package and version.
+/// The contract's package.
 const PACKAGE: &str = "switchyard:policy/";
-const VERSION: &str = "@0.1.0";
 /// WASI 0.2 packages the capability-free WASI serves.
 const WASI_PACKAGES: &[&str] = &[
     "wasi:cli/",
@@ -37,6 +36,38 @@ impl World {
     }
 }
 
+/// A version of the contract the host serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Contract {
+    /// `switchyard:policy@0.1.0`.
+    V0_1,
+    /// `switchyard:policy@0.2.0`: reported metrics and candidates delivered with a pick.
+    V0_2,
+}
+
+impl Contract {
+    /// Every version served, oldest first.
+    pub const ALL: [Contract; 2] = [Contract::V0_1, Contract::V0_2];
+
+    /// The version as written in the WIT, such as `0.2.0`.
+    pub fn version(self) -> &'static str {
+        match self {
+            Contract::V0_1 => "0.1.0",
+            Contract::V0_2 => "0.2.0",
+        }
+    }
+
+    fn of(version: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.version() == version)
+    }
+}
+
+impl std::fmt::Display for Contract {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "switchyard:policy@{}", self.version())
+    }
+}
+
 /// Tells a file that is not a component apart from one, by its header.
 pub(crate) fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
@@ -57,28 +88,34 @@ pub(crate) fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// Checks imports by name and finds the world from the exports.
-pub(crate) fn check_interface(engine: &Engine, component: &Component) -> Result<World, LoadError> {
+/// Finds the world and contract version from the exports, and checks imports by name:
+/// the contract's must be of the same version.
+pub(crate) fn check_interface(
+    engine: &Engine,
+    component: &Component,
+) -> Result<(World, Contract), LoadError> {
     let ty = component.component_type();
-    for (name, _) in ty.imports(engine) {
-        check_import(name)?;
-    }
     let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
+    let found = exports_world(&exports)?;
+    for (name, _) in ty.imports(engine) {
+        check_import(name, found.1)?;
+    }
+    Ok(found)
+}
+
+fn exports_world(exports: &[&str]) -> Result<(World, Contract), LoadError> {
     for (interface, world) in [
         ("balancing", World::Balancer),
         ("scoring", World::HealthScorer),
     ] {
-        let wanted = format!("{PACKAGE}{interface}");
-        if exports.iter().any(|e| *e == format!("{wanted}{VERSION}")) {
-            return Ok(world);
-        }
-        if let Some(other) = exports
-            .iter()
-            .find(|e| e.starts_with(&format!("{wanted}@")))
-        {
-            return Err(LoadError::WrongVersion {
-                found: other.to_string(),
-            });
+        let wanted = format!("{PACKAGE}{interface}@");
+        if let Some(export) = exports.iter().find(|e| e.starts_with(&wanted)) {
+            return match Contract::of(&export[wanted.len()..]) {
+                Some(contract) => Ok((world, contract)),
+                None => Err(LoadError::WrongVersion {
+                    found: export.to_string(),
+                }),
+            };
         }
     }
     Err(LoadError::WrongWorld {
@@ -90,13 +127,13 @@ pub(crate) fn check_interface(engine: &Engine, component: &Component) -> Result<
     })
 }
 
-fn check_import(name: &str) -> Result<(), LoadError> {
+fn check_import(name: &str, contract: Contract) -> Result<(), LoadError> {
     if let Some(rest) = name.strip_prefix(PACKAGE) {
         let (interface, version) = rest.split_once('@').unwrap_or((rest, ""));
         if !matches!(interface, "types" | "host" | "load") {
             return Err(LoadError::UnknownImport { name: name.into() });
         }
-        if format!("@{version}") != VERSION {
+        if version != contract.version() {
             return Err(LoadError::WrongVersion { found: name.into() });
         }
         return Ok(());
@@ -117,6 +154,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn world_and_version_from_the_exports() {
+        let found = exports_world(&["switchyard:policy/balancing@0.1.0"]).unwrap();
+        assert_eq!(found, (World::Balancer, Contract::V0_1));
+        let found = exports_world(&["switchyard:policy/scoring@0.2.0"]).unwrap();
+        assert_eq!(found, (World::HealthScorer, Contract::V0_2));
+        assert!(matches!(
+            exports_world(&["switchyard:policy/balancing@0.3.0"]),
+            Err(LoadError::WrongVersion { .. })
+        ));
+        assert!(matches!(
+            exports_world(&["wasi:cli/run@0.2.0"]),
+            Err(LoadError::WrongWorld { .. })
+        ));
+    }
+
+    #[test]
     fn headers() {
         assert!(matches!(check_header(b""), Err(LoadError::NotWasm { .. })));
         let err = check_header(b"#!/bin/sh\necho").unwrap_err().to_string();
@@ -130,10 +183,12 @@ mod tests {
 
     #[test]
     fn imports_by_name() {
-        assert!(check_import("switchyard:policy/load@0.1.0").is_ok());
-        assert!(check_import("wasi:io/streams@0.2.3").is_ok());
+        let v1 = Contract::V0_1;
+        assert!(check_import("switchyard:policy/load@0.1.0", v1).is_ok());
+        assert!(check_import("switchyard:policy/load@0.2.0", Contract::V0_2).is_ok());
+        assert!(check_import("wasi:io/streams@0.2.3", v1).is_ok());
         assert!(matches!(
-            check_import("switchyard:policy/load@0.2.0"),
+            check_import("switchyard:policy/load@0.2.0", v1),
             Err(LoadError::WrongVersion { .. })
         ));
         for bad in [
@@ -142,7 +197,7 @@ mod tests {
             "evil:net/raw",
         ] {
             assert!(
-                matches!(check_import(bad), Err(LoadError::UnknownImport { .. })),
+                matches!(check_import(bad, v1), Err(LoadError::UnknownImport { .. })),
                 "{bad}"
             );
         }

@@ -17,10 +17,11 @@ pub(crate) mod world;
 pub use clock::SimulatedHost;
 pub use error::{Fault, LoadError};
 pub use faults::PolicyStats;
+pub use inspect::Contract;
 pub use inspect::World;
 pub use log::PolicyLog;
 pub use store::PolicyLimits;
-pub use world::{HashSource, Needs};
+pub use world::{Candidates, HashSource, Needs};
 
 use crate::niceness::lower_priority;
 use std::sync::Arc;
@@ -50,6 +51,12 @@ impl PolicyEngine {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         Balancer::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |state| state)?;
+        world::v0_1::Balancer::add_to_linker::<StoreState, HasSelf<StoreState>>(
+            &mut linker,
+            |state| state,
+        )?;
+        // Contract 0.1.0's `types` holds only types, shared with the current version.
+        linker.instance("switchyard:policy/types@0.1.0")?;
         wasi::add_to_linker(&mut linker)?;
         let ticker = Ticker::start(&engine);
         let compilers = rayon::ThreadPoolBuilder::new()

@@ -83,6 +83,11 @@ impl<E> Sandboxed<E> {
         Ok(())
     }
 
+    /// The store's state, for the host's own bookkeeping between calls.
+    pub(crate) fn state_mut(&mut self) -> &mut StoreState {
+        self.store.data_mut()
+    }
+
     /// The membership last pushed: the one the load imports and the answers refer to.
     pub(crate) fn membership(&self) -> &Arc<Membership> {
         &self.store.data().membership

@@ -132,6 +132,9 @@ pub(crate) struct StoreState {
     pub(crate) membership: Arc<Membership>,
     pub(crate) log: Arc<PolicyLog>,
     pub(crate) deadline: CpuDeadline,
+    /// Per metric the policy declared, its slot in the cluster's catalog: what the
+    /// `reported` import reads.
+    pub(crate) metric_slots: Arc<[usize]>,
     rng: u64,
 }
 
@@ -154,6 +157,7 @@ impl StoreState {
                 budget: limits.pick_deadline,
                 cpu_at_deadline: None,
             },
+            metric_slots: Arc::new([]),
             rng: seed(),
         }
     }

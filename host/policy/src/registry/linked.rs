@@ -1,12 +1,11 @@
 //! Linking a compiled component into the world it implements: a balancer
 //! ([`PolicyComponent`]) or a health scorer ([`ScorerComponent`]).
 
-use crate::balancer::component::PolicyComponent;
-use crate::engine::world::BalancerPre;
-use crate::engine::world::scorer::HealthScorerPre;
-use crate::engine::{LoadError, PolicyEngine, World, inspect};
+use crate::balancer::component::{BalancerPre, PolicyComponent};
+use crate::engine::world::{self, v0_1};
+use crate::engine::{Contract, LoadError, PolicyEngine, World, inspect};
 use crate::registry::cache::Sha256Digest;
-use crate::scorer::component::ScorerComponent;
+use crate::scorer::component::{ScorerComponent, ScorerPre};
 use std::sync::Arc;
 use wasmtime::component::Component;
 
@@ -41,24 +40,37 @@ impl PolicyEngine {
         sha256: Sha256Digest,
         component: &Component,
     ) -> Result<Linked, LoadError> {
-        let world = inspect::check_interface(self.wasmtime(), component)?;
+        let (world, contract) = inspect::check_interface(self.wasmtime(), component)?;
         let link_error = |e: wasmtime::Error| LoadError::Link {
             world: world.name(),
             reason: format!("{e:#}"),
         };
         let pre = self.instantiate_pre(component).map_err(link_error)?;
+        let ticker = Arc::clone(self.ticker());
         Ok(match world {
-            World::Balancer => Linked::Balancer(Arc::new(PolicyComponent::new(
-                name,
-                sha256.to_string()[..12].to_string(),
-                BalancerPre::new(pre).map_err(link_error)?,
-                Arc::clone(self.ticker()),
-            ))),
-            World::HealthScorer => Linked::Scorer(Arc::new(ScorerComponent::new(
-                name,
-                HealthScorerPre::new(pre).map_err(link_error)?,
-                Arc::clone(self.ticker()),
-            ))),
+            World::Balancer => {
+                let pre = match contract {
+                    Contract::V0_2 => {
+                        BalancerPre::Current(world::BalancerPre::new(pre).map_err(link_error)?)
+                    }
+                    Contract::V0_1 => {
+                        BalancerPre::V0_1(v0_1::BalancerPre::new(pre).map_err(link_error)?)
+                    }
+                };
+                let version = sha256.to_string()[..12].to_string();
+                Linked::Balancer(Arc::new(PolicyComponent::new(name, version, pre, ticker)))
+            }
+            World::HealthScorer => {
+                let pre = match contract {
+                    Contract::V0_2 => ScorerPre::Current(
+                        world::scorer::HealthScorerPre::new(pre).map_err(link_error)?,
+                    ),
+                    Contract::V0_1 => ScorerPre::V0_1(
+                        v0_1::scorer::HealthScorerPre::new(pre).map_err(link_error)?,
+                    ),
+                };
+                Linked::Scorer(Arc::new(ScorerComponent::new(name, pre, ticker)))
+            }
         })
     }
 }

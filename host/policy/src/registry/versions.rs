@@ -5,7 +5,7 @@
 
 use crate::balancer::ClusterPolicy;
 use crate::balancer::binding::{PolicyBinding, PolicySetup};
-use crate::cluster::Membership;
+use crate::cluster::{Membership, MetricCatalog};
 use crate::engine::PolicyEngine;
 use crate::engine::PolicyStats;
 use crate::engine::{LoadError, World};
@@ -541,7 +541,15 @@ impl PolicyRegistry {
             let limits = Default::default();
             match &component {
                 Linked::Balancer(c) => {
-                    ClusterPolicy::new(Arc::clone(c), name, &[], "", limits, synthetic)?;
+                    ClusterPolicy::new(
+                        Arc::clone(c),
+                        name,
+                        &[],
+                        "",
+                        limits,
+                        synthetic,
+                        Some(&MetricCatalog::open()),
+                    )?;
                 }
                 Linked::Scorer(c) => {
                     ScorerInstance::start(c, name, &[], &limits, &synthetic)?;

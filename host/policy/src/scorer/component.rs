@@ -8,25 +8,53 @@ use crate::engine::sandboxed::Sandboxed;
 use crate::engine::store::StoreState;
 use crate::engine::ticker::Ticker;
 use crate::engine::world::scorer::{self as wit, HealthScorer, HealthScorerPre};
-use crate::engine::world::{PolicyInfo, Setup};
-use crate::engine::{Fault, LoadError, PolicyLimits};
+use crate::engine::world::{PolicyInfo, Setup, v0_1};
+use crate::engine::{Contract, Fault, LoadError, PolicyLimits};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The longest ejection a scorer can name: it means "until a later verdict".
 const UNTIL_RECOVERED_MS: u32 = u32::MAX;
 
+/// A health scorer linked in the contract version it was built against.
+pub(crate) enum ScorerPre {
+    /// Contract 0.2.0.
+    Current(HealthScorerPre<StoreState>),
+    /// Contract 0.1.0.
+    V0_1(v0_1::scorer::HealthScorerPre<StoreState>),
+}
+
+/// The exports of either contract version.
+enum Guest {
+    Current(HealthScorer),
+    V0_1(v0_1::scorer::HealthScorer),
+}
+
+/// Calls export `$call` of the `scoring` interface with `$args`, whichever the version;
+/// `$answer` turns a 0.1.0 answer into the current one.
+macro_rules! scoring {
+    ($guest:expr, $store:expr, $call:ident($($arg:expr),*)) => {
+        scoring!($guest, $store, $call($($arg),*), |answer| answer)
+    };
+    ($guest:expr, $store:expr, $call:ident($($arg:expr),*), $answer:expr) => {
+        match $guest {
+            Guest::Current(p) => p.switchyard_policy_scoring().$call($store $(, $arg)*),
+            Guest::V0_1(p) => p.switchyard_policy_scoring().$call($store $(, $arg)*).map($answer),
+        }
+    };
+}
+
 /// A compiled, linked health scorer.
 pub struct ScorerComponent {
     name: String,
-    pub(crate) pre: HealthScorerPre<StoreState>,
+    pub(crate) pre: ScorerPre,
     pub(crate) log: Arc<PolicyLog>,
     /// Keeps the epoch advancing while the scorer's calls run.
     pub(crate) ticker: Arc<Ticker>,
 }
 
 impl ScorerComponent {
-    pub(crate) fn new(name: &str, pre: HealthScorerPre<StoreState>, ticker: Arc<Ticker>) -> Self {
+    pub(crate) fn new(name: &str, pre: ScorerPre, ticker: Arc<Ticker>) -> Self {
         Self {
             name: name.to_string(),
             pre,
@@ -38,6 +66,14 @@ impl ScorerComponent {
     /// The scorer's name (built-in name or file stem).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The contract version it was built against.
+    pub fn contract(&self) -> Contract {
+        match self.pre {
+            ScorerPre::Current(_) => Contract::V0_2,
+            ScorerPre::V0_1(_) => Contract::V0_1,
+        }
     }
 }
 
@@ -106,7 +142,7 @@ impl TryFrom<wit::Verdict> for Verdict {
 
 /// A running scorer. Not shared: the health thread owns it.
 pub struct ScorerInstance {
-    guest: Sandboxed<HealthScorer>,
+    guest: Sandboxed<Guest>,
 }
 
 impl ScorerInstance {
@@ -120,14 +156,20 @@ impl ScorerInstance {
         limits: &PolicyLimits,
         membership: &Arc<Membership>,
     ) -> Result<Self, LoadError> {
-        let pre = &component.pre;
+        let engine = match &component.pre {
+            ScorerPre::Current(pre) => pre.engine(),
+            ScorerPre::V0_1(pre) => pre.engine(),
+        };
         let guest = Sandboxed::start(
-            pre.engine(),
+            engine,
             &component.ticker,
             &component.log,
             limits,
             Arc::clone(membership),
-            |store| pre.instantiate(store),
+            |store| match &component.pre {
+                ScorerPre::Current(pre) => pre.instantiate(store).map(Guest::Current),
+                ScorerPre::V0_1(pre) => pre.instantiate(store).map(Guest::V0_1),
+            },
         )
         .map_err(LoadError::Smoke)?;
         let mut instance = Self { guest };
@@ -139,9 +181,7 @@ impl ScorerInstance {
         let deadline = limits.setup_deadline;
         instance
             .guest
-            .call(deadline, |p, s| {
-                p.switchyard_policy_scoring().call_init(s, &setup)
-            })
+            .call(deadline, |g, s| scoring!(g, s, call_init(&setup)))
             .map_err(LoadError::Smoke)?
             .map_err(LoadError::Config)?;
         instance.sync(membership).map_err(LoadError::Smoke)?;
@@ -154,15 +194,14 @@ impl ScorerInstance {
     /// Calls `describe`.
     pub fn describe(&mut self) -> Result<PolicyInfo, Fault> {
         let deadline = self.guest.limits().setup_deadline;
-        self.guest.call(deadline, |p, s| {
-            p.switchyard_policy_scoring().call_describe(s)
-        })
+        self.guest
+            .call(deadline, |g, s| scoring!(g, s, call_describe()))
     }
 
     /// Pushes `membership` unless this instance has it already.
     pub fn sync(&mut self, membership: &Arc<Membership>) -> Result<(), Fault> {
-        self.guest.sync(membership, |p, s, endpoints| {
-            p.switchyard_policy_scoring().call_set_members(s, endpoints)
+        self.guest.sync(membership, |g, s, endpoints| {
+            scoring!(g, s, call_set_members(endpoints))
         })
     }
 
@@ -182,8 +221,12 @@ impl ScorerInstance {
             at_ns: clock::clock_ns(observation.at),
         };
         let deadline = self.guest.limits().pick_deadline;
-        let verdict = self.guest.call(deadline, |p, s| {
-            p.switchyard_policy_scoring().call_observe(s, o)
+        let verdict = self.guest.call(deadline, |g, s| match g {
+            Guest::Current(p) => p.switchyard_policy_scoring().call_observe(s, o),
+            Guest::V0_1(p) => Ok(p
+                .switchyard_policy_scoring()
+                .call_observe(s, v0_1::scorer::observation(&o))?
+                .map(v0_1::scorer::verdict)),
         })?;
         verdict.map(Verdict::try_from).transpose()
     }
@@ -197,8 +240,11 @@ impl ScorerInstance {
     ) -> Result<Vec<(EndpointId, Verdict)>, Fault> {
         let deadline = self.guest.limits().setup_deadline;
         let now_ns = clock::clock_ns(now);
-        let answer = self.guest.call(deadline, |p, s| {
-            p.switchyard_policy_scoring().call_tick(s, now_ns)
+        let answer = self.guest.call(deadline, |g, s| {
+            scoring!(g, s, call_tick(now_ns), |verdicts: Vec<_>| verdicts
+                .into_iter()
+                .map(|(id, v)| (id, v0_1::scorer::verdict(v)))
+                .collect())
         })?;
         answer
             .into_iter()

@@ -78,6 +78,7 @@ fn endless_loop_after_the_engine_idled_hits_the_deadline() {
         "",
         PolicyLimits::default(),
         membership(&[]),
+        None,
     )
     .unwrap();
     // Long enough for its epoch ticker to fall asleep (no call for 100 ticks).
@@ -308,23 +309,27 @@ fn components_for_another_world_or_version_are_refused() {
 
     let other_version = component_exporting(
         r#"(instance $api (export "pick" (func $f)))
-           (export "switchyard:policy/balancing@0.2.0" (instance $api))"#,
+           (export "switchyard:policy/balancing@0.3.0" (instance $api))"#,
     );
     let message = load_error(&other_version);
     assert!(
-        message.contains("uses `switchyard:policy/balancing@0.2.0`, but this proxy speaks switchyard:policy@0.1.0"),
+        message.contains(
+            "uses `switchyard:policy/balancing@0.3.0`, but this proxy speaks switchyard:policy@0.1.0 and @0.2.0"
+        ),
         "{message}"
     );
 
-    let wrong_shape = component_exporting(
-        r#"(instance $api (export "pick" (func $f)))
-           (export "switchyard:policy/balancing@0.1.0" (instance $api))"#,
-    );
-    let message = load_error(&wrong_shape);
-    assert!(
-        message.starts_with("component does not match the balancer world"),
-        "{message}"
-    );
+    for version in ["0.1.0", "0.2.0"] {
+        let wrong_shape = component_exporting(&format!(
+            r#"(instance $api (export "pick" (func $f)))
+               (export "switchyard:policy/balancing@{version}" (instance $api))"#
+        ));
+        let message = load_error(&wrong_shape);
+        assert!(
+            message.starts_with("component does not match the balancer world"),
+            "{version}: {message}"
+        );
+    }
 }
 
 #[test]

@@ -18,11 +18,44 @@ pub fn component_bytes(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+/// Which build of a built-in policy a test loads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Build {
+    /// Built now, against the current contract.
+    Current,
+    /// Built against contract 0.1.0 and kept as a fixture (`host/fixtures/contract-0.1.0`).
+    V0_1,
+}
+
+impl Build {
+    /// Both.
+    pub const ALL: [Build; 2] = [Build::Current, Build::V0_1];
+
+    /// The bytes of built-in `name` in this build.
+    pub fn bytes(self, name: &str) -> Vec<u8> {
+        match self {
+            Build::Current => component_bytes(name),
+            Build::V0_1 => {
+                let path = format!(
+                    "{}/../fixtures/contract-0.1.0/{name}.wasm",
+                    env!("CARGO_MANIFEST_DIR")
+                );
+                std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+            }
+        }
+    }
+}
+
 /// Compiles a built component.
 pub fn compile(name: &str) -> Arc<PolicyComponent> {
+    compile_built(Build::Current, name)
+}
+
+/// Compiles built-in `name` of `build`.
+pub fn compile_built(build: Build, name: &str) -> Arc<PolicyComponent> {
     engine()
-        .compile(name, &component_bytes(name))
-        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .compile(name, &build.bytes(name))
+        .unwrap_or_else(|e| panic!("{name} ({build:?}): {e}"))
 }
 
 /// Members with ids `0..`, the given weights.
@@ -48,6 +81,28 @@ pub fn bind(
     bind_with(name, config, membership, PolicyLimits::default())
 }
 
+/// As [`bind`], with `build` of built-in `name`.
+pub fn bind_built(
+    build: Build,
+    name: &str,
+    config: &[(&str, &str)],
+    membership: Arc<Membership>,
+) -> Result<ClusterPolicy, switchyard_policy::LoadError> {
+    let config: Vec<(String, String)> = config
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    ClusterPolicy::new(
+        compile_built(build, name),
+        "test",
+        &config,
+        "",
+        PolicyLimits::default(),
+        membership,
+        None,
+    )
+}
+
 /// As [`bind`], with explicit limits.
 pub fn bind_with(
     name: &str,
@@ -59,7 +114,7 @@ pub fn bind_with(
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    ClusterPolicy::new(compile(name), "test", &config, "", limits, membership)
+    ClusterPolicy::new(compile(name), "test", &config, "", limits, membership, None)
 }
 
 /// `component` with a custom section holding `tag` appended: the same policy, other

@@ -1,6 +1,11 @@
-//! Host bindings of the `balancer` world and the host side of its imports.
+//! Host bindings of both worlds, in every contract version the host serves, and the
+//! host side of their imports. The current version (0.2.0) is bound here; 0.1.0 in
+//! [`v0_1`], sharing the types that did not change.
 
-use crate::cluster::Health;
+pub(crate) mod v0_1;
+
+use crate::cluster::clock::coarse_now_ns;
+use crate::cluster::{Health, Member};
 use crate::engine::log::Level;
 use crate::engine::store::StoreState;
 
@@ -9,9 +14,11 @@ wasmtime::component::bindgen!({
     world: "switchyard:policy/balancer",
 });
 
-pub use self::exports::switchyard::policy::balancing::HashSource;
-pub use self::exports::switchyard::policy::balancing::Needs;
-pub(crate) use self::exports::switchyard::policy::balancing::{Method, Request};
+pub(crate) use self::exports::switchyard::policy::balancing::{
+    Candidate, Method, Preference, Request,
+};
+pub use self::exports::switchyard::policy::balancing::{Candidates, HashSource, Needs};
+pub(crate) use self::switchyard::policy::load::{Figures, Reading};
 pub(crate) use self::switchyard::policy::types::{Endpoint, PolicyInfo, Setup};
 use self::switchyard::policy::{host, load, types};
 
@@ -37,23 +44,38 @@ impl host::Host for StoreState {
     }
 }
 
-impl StoreState {
-    fn figures_of(&self, id: u32) -> load::Figures {
-        match self.membership.get(id) {
-            Some(m) => {
-                let (latency_ewma_us, error_rate) = m.load.figures();
-                load::Figures {
-                    in_flight: m.load.in_flight(),
-                    latency_ewma_us,
-                    error_rate,
-                }
+/// The figures of `member`, or zeros for a non-member.
+pub(crate) fn figures_of(member: Option<&Member>) -> Figures {
+    match member {
+        Some(m) => {
+            let (latency_ewma_us, error_rate) = m.load.figures();
+            Figures {
+                in_flight: m.load.in_flight(),
+                latency_ewma_us,
+                error_rate,
             }
-            None => load::Figures {
-                in_flight: 0,
-                latency_ewma_us: 0,
-                error_rate: 0.0,
-            },
         }
+        None => Figures {
+            in_flight: 0,
+            latency_ewma_us: 0,
+            error_rate: 0.0,
+        },
+    }
+}
+
+/// `member`'s latest reading of its cluster's metric in `slot`, aged as of `now_ns`
+/// (the coarse clock).
+pub(crate) fn reading_of(member: &Member, slot: usize, now_ns: u64) -> Option<Reading> {
+    let reading = member.load.reported()?.reading(slot, now_ns)?;
+    Some(Reading {
+        value: reading.value,
+        age_ms: reading.age_ms,
+    })
+}
+
+impl StoreState {
+    fn figures_of(&self, id: u32) -> Figures {
+        figures_of(self.membership.get(id))
     }
 }
 
@@ -68,6 +90,11 @@ impl load::Host for StoreState {
 
     fn in_flight(&mut self, id: u32) -> u32 {
         self.membership.get(id).map_or(0, |m| m.load.in_flight())
+    }
+
+    fn reported(&mut self, id: u32, metric: u32) -> Option<Reading> {
+        let slot = *self.metric_slots.get(metric as usize)?;
+        reading_of(self.membership.get(id)?, slot, coarse_now_ns())
     }
 }
 
@@ -105,9 +132,9 @@ pub(crate) mod scorer {
         path: "../../wit",
         world: "switchyard:policy/health-scorer",
         with: {
-            "switchyard:policy/types@0.1.0": super::switchyard::policy::types,
-            "switchyard:policy/host@0.1.0": super::switchyard::policy::host,
-            "switchyard:policy/load@0.1.0": super::switchyard::policy::load,
+            "switchyard:policy/types@0.2.0": super::switchyard::policy::types,
+            "switchyard:policy/host@0.2.0": super::switchyard::policy::host,
+            "switchyard:policy/load@0.2.0": super::switchyard::policy::load,
         },
     });
 
