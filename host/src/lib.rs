@@ -14,6 +14,7 @@ pub mod discovery;
 pub mod etcd;
 pub mod fleet;
 pub mod health;
+pub mod load_reports;
 pub mod membership;
 mod net;
 pub mod proxy;

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
 use switchyard_policy::Verdict;
+use switchyard_policy::cluster::clock::coarse_now_ns;
 use switchyard_policy::cluster::{EndpointId, Member};
 
 /// `GET /clusters`.
@@ -33,14 +34,32 @@ fn cluster(record: &ClusterRecord) -> Value {
         .iter()
         .flat_map(|s| s.endpoints.iter().map(|v| (v.id, v)))
         .collect();
+    let collected = upstream.load_reports().map(|c| c.catalog().names());
     let endpoints: Vec<Value> = membership
         .members()
         .iter()
-        .map(|member| endpoint(member, views.get(&member.id).copied(), now))
+        .map(|member| {
+            let mut value = endpoint(member, views.get(&member.id).copied(), now);
+            if let Some(names) = &collected {
+                value["reported"] = reported(member, names);
+            }
+            value
+        })
         .collect();
+    let reports = upstream.load_reports().map(|c| {
+        let counts = c.counts();
+        json!({
+            "collects": c.catalog().names(),
+            "accepted": counts.accepted,
+            "malformed": counts.malformed,
+            "scraped": counts.scraped,
+            "scrape_failures": counts.scrape_failures,
+        })
+    });
     json!({
         "name": upstream.name(),
         "policy": upstream.policy_name(),
+        "load_reports": reports,
         "discovery": record.discovery.as_deref().map(discovery),
         "health": health,
         "endpoints": endpoints,
@@ -59,6 +78,19 @@ fn discovery(view: &DiscoveryView) -> Value {
         "holding_empty": status.holding_empty,
         "last_error": status.last_error.map(|(at, error)| json!({ "at": time(at), "error": error })),
     })
+}
+
+/// What `member` last reported of each metric in `names` (its cluster's catalog):
+/// value and age, or null when never reported.
+fn reported(member: &Member, names: &[String]) -> Value {
+    let now = coarse_now_ns();
+    let store = member.load.reported();
+    let readings = names.iter().enumerate().map(|(slot, name)| {
+        let reading = store.and_then(|s| s.reading(slot, now));
+        let value = reading.map(|r| json!({ "value": r.value, "age_ms": r.age_ms }));
+        (name.clone(), value.unwrap_or(Value::Null))
+    });
+    Value::Object(readings.collect())
 }
 
 fn endpoint(member: &Member, view: Option<&EndpointView>, now: Instant) -> Value {

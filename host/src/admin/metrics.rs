@@ -112,6 +112,7 @@ pub(crate) fn render(
         policy(&mut families, &cluster.upstream);
         retries(&mut families, &cluster.upstream);
         upstream_tls(&mut families, &cluster.upstream);
+        load_reports(&mut families, &cluster.upstream);
     }
     let reloads = registry.reloads();
     for (result, count) in [("loaded", &reloads.loaded), ("failed", &reloads.failed)] {
@@ -293,6 +294,36 @@ fn upstream_tls(families: &mut Families, upstream: &Upstream) {
         &[("cluster", upstream.name())],
         upstream.tls_failures() as f64,
     );
+}
+
+/// What a cluster that collects load reports received: reports by result, scrapes
+/// by result.
+fn load_reports(families: &mut Families, upstream: &Upstream) {
+    let Some(collector) = upstream.load_reports() else {
+        return;
+    };
+    let counts = collector.counts();
+    let cluster = upstream.name();
+    for (result, count) in [
+        ("accepted", counts.accepted),
+        ("malformed", counts.malformed),
+    ] {
+        families.counter(
+            "switchyard_load_reports_total",
+            "Load reports on a cluster's responses (an ORCA report, or a report header's \
+             value), by result: accepted, or malformed (ignored; the request is unaffected).",
+            &[("cluster", cluster), ("result", result)],
+            count as f64,
+        );
+    }
+    for (result, count) in [("ok", counts.scraped), ("failed", counts.scrape_failures)] {
+        families.counter(
+            "switchyard_load_scrapes_total",
+            "Scrapes of a cluster's endpoints' metrics, by result.",
+            &[("cluster", cluster), ("result", result)],
+            count as f64,
+        );
+    }
 }
 
 fn retries(families: &mut Families, upstream: &Upstream) {

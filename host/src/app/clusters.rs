@@ -8,6 +8,8 @@ use crate::config::Config;
 use crate::config::model::{ClusterConfig, DiscoveryConfig};
 use crate::discovery::{Discovered, Discovery, Endpoints};
 use crate::health::ProbeSpec;
+use crate::health::scrape::ScrapeSpec;
+use crate::load_reports::collect::Collector;
 use crate::membership::{EndpointUpdates, MembershipController};
 use crate::proxy::{ConnectionLimit, Upstream};
 use crate::tls::Originator;
@@ -29,6 +31,18 @@ pub struct Built {
     pub controller: Option<MembershipController>,
     /// Where a static cluster's new endpoint lists go while its controller runs.
     pub updates: Option<EndpointUpdates>,
+    /// Its metrics scrape, when it has one; not running yet.
+    pub scrape: Option<Scrape>,
+}
+
+/// A cluster's metrics scrape, ready to run.
+pub struct Scrape {
+    /// What to scrape.
+    pub spec: ScrapeSpec,
+    /// The members scraped: the cluster's.
+    pub binding: Arc<PolicyBinding>,
+    /// Where scrapes are counted.
+    pub collector: Arc<Collector>,
 }
 
 /// Builds cluster number `i` of `config` through `registry`, for `workers` worker
@@ -44,7 +58,7 @@ pub fn build(
 ) -> anyhow::Result<Built> {
     let cluster = &config.clusters[i];
     let load = settings::load_setup(cluster);
-    let mut setup = settings::policy_setup(config, cluster, workers);
+    let mut setup = settings::policy_setup(config, cluster, workers, &load);
     if let Some((policy, policy_config)) = steered {
         (setup.policy, setup.config) = (policy, policy_config);
     }
@@ -81,6 +95,17 @@ fn finish(
         }
         None => None,
     };
+    let collector = settings::load_reports(cluster, &load);
+    let scrape = match &collector {
+        Some(collector) => settings::scrape_spec(cluster, collector, tls.clone())
+            .map_err(|e| anyhow::anyhow!("clusters[{i}].{e}"))?
+            .map(|spec| Scrape {
+                spec,
+                binding: Arc::clone(&binding),
+                collector: Arc::clone(collector),
+            }),
+        None => None,
+    };
     let upstream = Upstream::with_retries(
         Arc::clone(&binding),
         settings::upstream_settings(cluster),
@@ -88,6 +113,7 @@ fn finish(
     )
     .with_max_requests(cluster.limits.max_requests)
     .with_load_decay(Arc::clone(&load.decay))
+    .with_load_reports(collector)
     .with_tls(tls.clone())
     .with_connection_limit(
         cluster
@@ -117,6 +143,7 @@ fn finish(
         scorer: scorer.clone(),
         controller: None,
         updates: None,
+        scrape,
     };
     if scorer.is_some() || cluster.circuit_breaker.is_some() || discovery.is_some() {
         let probe = cluster.health_check.as_ref().map(|check| ProbeSpec {

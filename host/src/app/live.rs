@@ -70,6 +70,8 @@ struct LiveCluster {
     /// Its membership controller, running while this is held.
     _controlled: Option<Controlled>,
     updates: Option<EndpointUpdates>,
+    /// Its metrics scrape, running while this is held.
+    _scraping: Option<Controlled>,
 }
 
 /// A listener serving now.
@@ -373,7 +375,17 @@ impl Live {
                         scorer,
                         controller,
                         updates,
+                        scrape,
                     } = *built;
+                    let scraping = scrape.and_then(|s| {
+                        state
+                            .controllers
+                            .run_probing(|stop| {
+                                crate::health::scrape::run(s.spec, s.binding, s.collector, stop)
+                            })
+                            .map_err(|e| tracing::error!(cluster = %cluster.name, "cannot start its metrics scrape: {e}"))
+                            .ok()
+                    });
                     let controlled = controller.and_then(|c| {
                         state
                             .controllers
@@ -388,6 +400,7 @@ impl Live {
                         scorer,
                         _controlled: controlled,
                         updates,
+                        _scraping: scraping,
                     }
                 }
             };

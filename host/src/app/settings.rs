@@ -3,16 +3,22 @@
 
 use crate::admin::AdminAccess;
 use crate::config::model::{
-    AdminConfig, ClusterConfig, ListenerConfig, ListenerProtocol, PoliciesConfig,
+    AdminConfig, ClusterConfig, ListenerConfig, ListenerProtocol, LoadReportsConfig, PoliciesConfig,
 };
 use crate::config::{Config, read_token};
 use crate::health::Composition;
+use crate::health::scrape::ScrapeSpec;
+use crate::load_reports::collect::Collector;
+use crate::load_reports::prometheus::Selector;
 use crate::proxy::retry::RetrySettings;
 use crate::proxy::{ClientLimits, MIN_HEADER_BYTES, TcpOpening, UpstreamSettings};
+use crate::tls::Originator;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use switchyard_policy::cluster::{BreakerSettings, LoadDecay, LoadSetup, Member, Membership};
+use switchyard_policy::cluster::{
+    BreakerSettings, LoadDecay, LoadSetup, Member, Membership, MetricCatalog,
+};
 use switchyard_policy::{
     DEFAULT_HEALTH_POLICY, DEFAULT_POLICY, PolicyLimits, PolicySetup, ScorerSetup,
     default_cache_dir,
@@ -41,11 +47,13 @@ pub(super) fn cache_dir(policies: &PoliciesConfig) -> Option<PathBuf> {
     policies.cache_dir.clone().or_else(default_cache_dir)
 }
 
-/// How the cluster's balancer is set up, for `workers` worker threads.
+/// How the cluster's balancer is set up, for `workers` worker threads, its endpoints'
+/// loads set up by `load`.
 pub(super) fn policy_setup(
     config: &Config,
     cluster: &ClusterConfig,
     workers: usize,
+    load: &LoadSetup,
 ) -> PolicySetup {
     PolicySetup {
         cluster: cluster.name.clone(),
@@ -59,6 +67,7 @@ pub(super) fn policy_setup(
         },
         // One per worker, and one a membership hand-over may hold meanwhile.
         prewarm: workers + 1,
+        reported: load.reported.clone(),
     }
 }
 
@@ -163,7 +172,68 @@ pub(super) fn load_setup(cluster: &ClusterConfig) -> LoadSetup {
     LoadSetup {
         decay: LoadDecay::new(cluster.load_decay.0),
         breaker,
+        reported: cluster.load_reports.as_ref().map(metric_catalog),
     }
+}
+
+/// What the cluster collects from its responses, when it collects load reports.
+pub(super) fn load_reports(cluster: &ClusterConfig, load: &LoadSetup) -> Option<Arc<Collector>> {
+    let reports = cluster.load_reports.as_ref()?;
+    let catalog = Arc::clone(load.reported.as_ref()?);
+    Some(Arc::new(Collector::new(catalog, &reports.report_headers)))
+}
+
+/// The cluster's metrics scrape, when `load_reports.scrape` asks for one: its series
+/// in the slots `collector`'s catalog gives them. The error names a series that is
+/// not a selector, and why.
+pub(super) fn scrape_spec(
+    cluster: &ClusterConfig,
+    collector: &Collector,
+    tls: Option<Arc<Originator>>,
+) -> Result<Option<ScrapeSpec>, String> {
+    let Some(scrape) = cluster
+        .load_reports
+        .as_ref()
+        .and_then(|r| r.scrape.as_ref())
+    else {
+        return Ok(None);
+    };
+    let mut selectors = Vec::new();
+    let mut slots = Vec::new();
+    for (j, metric) in scrape.metrics.iter().enumerate() {
+        let selector = metric
+            .parse::<Selector>()
+            .map_err(|e| format!("load_reports.scrape.metrics[{j}]: {metric:?}: {e}"))?;
+        selectors.push(selector);
+        slots.push(
+            collector.catalog().slot(metric).unwrap_or_else(|| {
+                unreachable!("every scraped series is in the catalog: {metric:?}")
+            }),
+        );
+    }
+    Ok(Some(ScrapeSpec {
+        path: scrape.path.clone(),
+        interval: scrape.interval.0,
+        timeout: scrape.timeout.0,
+        selectors,
+        slots,
+        tls,
+        proxy_protocol: cluster.send_proxy_protocol,
+    }))
+}
+
+/// The metrics a cluster with `[clusters.load_reports]` collects: the ORCA fields, the
+/// report headers, the scraped series (checked at load).
+fn metric_catalog(reports: &LoadReportsConfig) -> Arc<MetricCatalog> {
+    let scraped = reports.scrape.iter().flat_map(|s| s.metrics.iter());
+    let names: Vec<String> = reports
+        .report_headers
+        .iter()
+        .chain(scraped)
+        .cloned()
+        .collect();
+    MetricCatalog::new(reports.orca, &names)
+        .unwrap_or_else(|e| unreachable!("[clusters.load_reports] is checked at load: {e}"))
 }
 
 /// How the proxy reaches the cluster's endpoints.

@@ -10,15 +10,11 @@ use switchyard_policy::{PolicyEngine, builtin, builtin_names};
 /// Policy subcommands.
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
-    /// Load a component as the proxy would, print what it is, and run smoke picks
-    /// against synthetic clusters of 3 and 1000 endpoints. Exits non-zero on any problem.
-    Check {
-        /// The component (`NAME.wasm`), or the name of a built-in policy.
-        file: PathBuf,
-        /// Configuration for the policy's `init`, as `key=value` (repeatable).
-        #[arg(long = "config", value_name = "KEY=VALUE")]
-        config: Vec<String>,
-    },
+    /// Load a component as the proxy would, print what it is (world, contract version,
+    /// name, config keys), and run smoke picks against synthetic clusters of 3 and 1000
+    /// endpoints (and `--endpoints N`), with the request `--header`/`--path` describe.
+    /// Exits non-zero on any problem.
+    Check(check::CheckArgs),
     /// Replay a workload against a balancer on a simulated clock, with no network:
     /// endpoints with latency distributions, changes over time (an endpoint slows,
     /// fails, dies, leaves, returns), per-phase shares, latencies and keys moved.
@@ -44,17 +40,11 @@ pub enum PolicyCommand {
 /// Runs a policy subcommand.
 pub fn run(command: PolicyCommand) -> anyhow::Result<()> {
     match command {
-        PolicyCommand::Check { file, config } => {
-            let config = parse_config(&config)?;
+        PolicyCommand::Check(args) => {
+            let config = parse_config(&args.config)?;
             let engine = PolicyEngine::new().map_err(|e| anyhow::anyhow!("{e:#}"))?;
-            let (name, bytes) = read_policy(&file)?;
-            match check::check(&engine, &name, &bytes, &config) {
-                Ok(report) => {
-                    println!("{}:\n{report}", file.display());
-                    Ok(())
-                }
-                Err(e) => bail!("{}: {e}", file.display()),
-            }
+            let (name, bytes) = read_policy(&args.file)?;
+            check::run(&engine, &name, &bytes, &args, config)
         }
         PolicyCommand::Simulate {
             file,

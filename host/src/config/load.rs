@@ -188,6 +188,45 @@ fn check_breaker(breaker: &super::model::BreakerConfig) -> Result<(), String> {
     Ok(())
 }
 
+/// `[clusters.load_reports]`: header names, scrape settings, and no more
+/// metrics than a cluster stores; the error is `key: reason`.
+fn check_load_reports(reports: &super::model::LoadReportsConfig) -> Result<(), String> {
+    let mut names: Vec<&str> = Vec::new();
+    for (j, header) in reports.report_headers.iter().enumerate() {
+        if http::HeaderName::from_bytes(header.as_bytes()).is_err()
+            || header.bytes().any(|b| b.is_ascii_uppercase())
+        {
+            return Err(format!(
+                "report_headers[{j}]: {header:?} is not a lower-case header name"
+            ));
+        }
+        names.push(header);
+    }
+    if let Some(scrape) = &reports.scrape {
+        if !scrape.path.starts_with('/') {
+            return Err(format!(
+                "scrape.path: must start with '/', not {:?}",
+                scrape.path
+            ));
+        }
+        if scrape.interval.0 < Duration::from_millis(100) {
+            return Err("scrape.interval: must be at least 100ms".into());
+        }
+        if scrape.timeout.0.is_zero() || scrape.timeout.0 > scrape.interval.0 {
+            return Err("scrape.timeout: must be above zero and at most scrape.interval".into());
+        }
+        if scrape.metrics.is_empty() {
+            return Err("scrape.metrics: name at least one series".into());
+        }
+        // The series' syntax is checked where the scrape is built (`app`).
+        names.extend(scrape.metrics.iter().map(String::as_str));
+    }
+    let names: Vec<String> = names.into_iter().map(str::to_string).collect();
+    switchyard_policy::cluster::MetricCatalog::new(reports.orca, &names)
+        .map(|_| ())
+        .map_err(|e| format!("report_headers and scrape.metrics: {e}"))
+}
+
 /// `[clusters.retries]` ranges; the error is `key: reason`.
 fn check_retries(retries: &super::model::RetriesConfig) -> Result<(), String> {
     check_attempts(retries.attempts)?;
@@ -371,6 +410,9 @@ fn validate(config: &Config) -> Result<(), String> {
         }
         if let Some(breaker) = &cluster.circuit_breaker {
             check_breaker(breaker).map_err(|m| format!("clusters[{i}].circuit_breaker.{m}"))?;
+        }
+        if let Some(reports) = &cluster.load_reports {
+            check_load_reports(reports).map_err(|m| format!("clusters[{i}].load_reports.{m}"))?;
         }
         if cluster.policy_limits.pick_deadline.0.is_zero() {
             return Err(format!(
@@ -1036,6 +1078,21 @@ request = "3s"
                 "request = \"3s\"",
                 "request = \"3s\"\n[clusters.circuit_breaker]\nfailure_percent = 0",
                 "clusters[0].circuit_breaker.failure_percent: must be 1 to 100, not 0",
+            ),
+            (
+                "request = \"3s\"",
+                "request = \"3s\"\n[clusters.load_reports]\nreport_headers = [\"X-Queue\"]",
+                "clusters[0].load_reports.report_headers[0]: \"X-Queue\" is not a lower-case header name",
+            ),
+            (
+                "request = \"3s\"",
+                "request = \"3s\"\n[clusters.load_reports]\nreport_headers = [\"x-q\", \"x-q\"]",
+                "clusters[0].load_reports.report_headers and scrape.metrics: metric \"x-q\" is named twice",
+            ),
+            (
+                "request = \"3s\"",
+                "request = \"3s\"\n[clusters.load_reports]\nscrape = { metrics = [\"q\"], interval = \"1s\", timeout = \"2s\" }",
+                "clusters[0].load_reports.scrape.timeout: must be above zero and at most scrape.interval",
             ),
             (
                 "request = \"3s\"",

@@ -513,6 +513,47 @@ pub struct ClusterConfig {
     /// latency EWMA toward the cluster's median while no request refreshes them.
     #[serde(default = "default_load_decay")]
     pub load_decay: Dur,
+    /// What the endpoints report about their own load, collected for the policy;
+    /// nothing when absent.
+    pub load_reports: Option<LoadReportsConfig>,
+}
+
+/// `[clusters.load_reports]`: metrics the endpoints report about their own load,
+/// stored per endpoint for the cluster's policy (which reads them by name).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LoadReportsConfig {
+    /// Read ORCA per-request reports: the `endpoint-load-metrics-bin` (gRPC, in
+    /// trailers or headers) and `endpoint-load-metrics` (TEXT / JSON / BIN) response
+    /// headers. Metrics `cpu_utilization`, `mem_utilization`,
+    /// `application_utilization`, `rps_fractional`, `eps`, `named_metrics.NAME`.
+    #[serde(default = "default_true")]
+    pub orca: bool,
+    /// Response headers (or trailers) whose numeric value is stored as a metric of
+    /// the same, lower-case name.
+    #[serde(default)]
+    pub report_headers: Vec<String>,
+    /// An out-of-band scrape of each endpoint's Prometheus metrics; none when absent.
+    pub scrape: Option<ScrapeConfig>,
+}
+
+/// `scrape = { ... }` of `[clusters.load_reports]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeConfig {
+    /// The path scraped on every endpoint, over the cluster's protocol (TLS too).
+    #[serde(default = "default_scrape_path")]
+    pub path: String,
+    /// Time between scrapes of one endpoint.
+    #[serde(default = "default_scrape_interval")]
+    pub interval: Dur,
+    /// Longest a scrape may take; at most `interval`.
+    #[serde(default = "default_scrape_timeout")]
+    pub timeout: Dur,
+    /// Series stored, each a metric of this name as written: `NAME`, the sum of every
+    /// series of that name, or `NAME{label="value",...}`, the sum of those with these
+    /// labels.
+    pub metrics: Vec<String>,
 }
 
 /// What an active probe asks.
@@ -1000,6 +1041,15 @@ fn default_max_idle() -> usize {
 }
 fn default_panic_threshold() -> u32 {
     50
+}
+fn default_scrape_path() -> String {
+    "/metrics".into()
+}
+fn default_scrape_interval() -> Dur {
+    Dur(Duration::from_secs(1))
+}
+fn default_scrape_timeout() -> Dur {
+    Dur(Duration::from_millis(500))
 }
 fn default_load_decay() -> Dur {
     Dur(Duration::from_secs(10))

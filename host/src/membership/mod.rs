@@ -48,6 +48,24 @@ impl Controllers {
         threads.judging.spawn(controller.run(probing, signal));
         Ok(Running { _stop: stop })
     }
+
+    /// Runs a task that reaches out to endpoints (a metrics scrape) on the probing
+    /// thread, until the answer is dropped: `task` is given the stop signal.
+    pub fn run_probing<F>(
+        &mut self,
+        task: impl FnOnce(watch::Receiver<bool>) -> F,
+    ) -> std::io::Result<Running>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let threads = match &mut self.threads {
+            Some(threads) => threads,
+            None => self.threads.insert(Threads::start()?),
+        };
+        let (stop, signal) = watch::channel(false);
+        threads.probing.spawn(task(signal));
+        Ok(Running { _stop: stop })
+    }
 }
 
 impl Threads {

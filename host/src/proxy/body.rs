@@ -1,6 +1,7 @@
 //! Response bodies: the upstream's, streamed through and accounted to its endpoint,
 //! or a short one the proxy writes itself.
 
+use crate::load_reports::collect::Collector;
 use crate::proxy::client_body::{BoxError, Upload};
 use crate::proxy::connection_limit::ConnectionLimit;
 use crate::proxy::h1::SocketBody;
@@ -17,7 +18,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use switchyard_policy::cluster::{InFlight, Outcome};
+use switchyard_policy::cluster::{EndpointLoad, InFlight, Outcome};
 
 /// What the proxy answers with.
 pub(crate) type ProxyBody = Either<UpstreamBody, Full<Bytes>>;
@@ -45,6 +46,7 @@ pub(crate) struct UpstreamBody {
     inner: Received,
     pending: Option<Pending>,
     pauses: Pauses,
+    reports: Option<(Arc<Collector>, Arc<EndpointLoad>)>,
 }
 
 /// The response body was cut off: nothing arrived for too long.
@@ -89,6 +91,8 @@ pub(crate) struct Exchange {
     pub(crate) upload: Option<Arc<Upload>>,
     /// Longest pause in the response body.
     pub(crate) body_idle: Duration,
+    /// Where load reports in the trailers go, when the cluster collects them.
+    pub(crate) reports: Option<(Arc<Collector>, Arc<EndpointLoad>)>,
 }
 
 impl UpstreamBody {
@@ -104,6 +108,7 @@ impl UpstreamBody {
                 upload: exchange.upload,
             }),
             pauses: Pauses::new(exchange.body_idle),
+            reports: exchange.reports,
         };
         if body.inner.is_end_stream() {
             body.complete(End::Clean);
@@ -158,6 +163,11 @@ impl Body for UpstreamBody {
             Poll::Pending => return Poll::Pending,
         };
         self.pauses.moved();
+        if let (Some((collector, load)), Some(Ok(frame))) = (&self.reports, &frame)
+            && let Some(trailers) = frame.trailers_ref()
+        {
+            collector.record(trailers, load);
+        }
         match &frame {
             None => self.complete(End::Clean),
             Some(Err(_)) => self.complete(End::Broken),

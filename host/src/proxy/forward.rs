@@ -626,6 +626,10 @@ impl Sent {
                     // The proxy's own exchange passes on end-to-end fields only.
                     strip_hop_by_hop(&mut parts.headers);
                 }
+                let reports = upstream.load_reports().map(|collector| {
+                    collector.record(&parts.headers, &member.load);
+                    (Arc::clone(collector), Arc::clone(&member.load))
+                });
                 let reuse = reuse.map(|conn| Reuse {
                     key: upstream.dial().to(member).key(member.socket),
                     conn,
@@ -638,6 +642,7 @@ impl Sent {
                     reuse,
                     upload,
                     body_idle: upstream.settings().body_idle,
+                    reports,
                 };
                 let body = UpstreamBody::new(body, status, exchange);
                 Response::from_parts(parts, Either::Left(body))

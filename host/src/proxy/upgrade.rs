@@ -207,6 +207,7 @@ pub(crate) async fn forward(up: Upgrading<'_>) -> Upgraded {
             reuse: None,
             upload: None,
             body_idle: settings.body_idle,
+            reports: None,
         };
         let (head, body) = response.into_parts();
         let body = UpstreamBody::new(Either::Left(body), status.as_u16(), exchange);

@@ -2,6 +2,7 @@
 //! the membership) and how to reach its endpoints.
 
 use crate::config::model::{ProxyProtocolVersion, UpstreamProtocol};
+use crate::load_reports::collect::Collector;
 use crate::proxy::connection_limit::ConnectionLimit;
 use crate::proxy::pool::{ConnectError, Dial, DialTls};
 use crate::proxy::retry::{RetryBudget, RetrySettings, jitter};
@@ -50,6 +51,7 @@ pub struct Upstream {
     connections: Option<Arc<ConnectionLimit>>,
     decay: Arc<LoadDecay>,
     tls: Option<Arc<Originator>>,
+    reports: Option<Arc<Collector>>,
 }
 
 /// What a cluster counts over all the routes that reach it.
@@ -107,6 +109,7 @@ impl Upstream {
             connections: None,
             decay: LoadDecay::new(DEFAULT_LOAD_DECAY),
             tls: None,
+            reports: None,
         }
     }
 
@@ -122,6 +125,7 @@ impl Upstream {
             connections: self.connections.clone(),
             decay: Arc::clone(&self.decay),
             tls: self.tls.clone(),
+            reports: self.reports.clone(),
         }
     }
 
@@ -165,6 +169,17 @@ impl Upstream {
     pub fn with_load_decay(mut self, decay: Arc<LoadDecay>) -> Self {
         self.decay = decay;
         self
+    }
+
+    /// Collects the load reports responses carry as `reports` says.
+    pub fn with_load_reports(mut self, reports: Option<Arc<Collector>>) -> Self {
+        self.reports = reports;
+        self
+    }
+
+    /// What the cluster collects from responses, if anything.
+    pub fn load_reports(&self) -> Option<&Arc<Collector>> {
+        self.reports.as_ref()
     }
 
     /// How the figures of the cluster's endpoints fade.

@@ -4,7 +4,7 @@
 /// Rows of `switchyard`'s modules in docs/architecture.md, lowest first.
 const PROXY_ROWS: &[&[&str]] = &[
     &["config"],
-    &["net", "etcd", "simulate", "tls"],
+    &["net", "etcd", "simulate", "tls", "load_reports"],
     &["proxy", "health", "discovery"],
     &["membership", "fleet", "reload"],
     &["admin"],

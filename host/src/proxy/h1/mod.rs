@@ -549,6 +549,11 @@ impl<'a, S: ClientStream> Conn<'a, S> {
             {
                 Attempt::Answered(answer) => {
                     let status = answer.head.status;
+                    if let Some(collector) = upstream.load_reports() {
+                        // `out` holds the response head: reports in it are read here,
+                        // whether this answer is relayed or retried.
+                        collector.record_head(&self.out, &member.load);
+                    }
                     if may_retry
                         && retry.retries_status(status)
                         && upstream.back_off(attempts, deadline).await
