@@ -24,6 +24,10 @@ pub struct Report {
     pub faults: u64,
     /// Whether requests carried keys (and `keys_moved` means anything).
     pub keyed: bool,
+    /// Median latency over the whole run, ms.
+    pub p50_ms: f64,
+    /// 99th percentile over the whole run, ms.
+    pub p99_ms: f64,
     /// One entry per phase.
     pub phases: Vec<PhaseReport>,
 }
@@ -81,6 +85,7 @@ impl Report {
         keyed: bool,
     ) -> Self {
         let mut rows: Vec<PhaseReport> = Vec::new();
+        let mut run = Tally::default();
         for (i, phase) in phases.iter().enumerate() {
             let to_ns = phases.get(i + 1).map_or(end_ns, |next| next.start_ns);
             let previous = rows.last();
@@ -109,6 +114,7 @@ impl Report {
                 all.latencies_us.extend_from_slice(&tally.latencies_us);
             }
             let (p50, p99) = percentiles(&all);
+            run.latencies_us.extend_from_slice(&all.latencies_us);
             rows.push(PhaseReport {
                 label: phase.label.clone(),
                 from_s: phase.start_ns as f64 / 1e9,
@@ -123,6 +129,7 @@ impl Report {
                 endpoints,
             });
         }
+        let (p50, p99) = percentiles(&run);
         Self {
             description: scenario.description.clone(),
             requests: phases.iter().map(|p| p.requests).sum(),
@@ -131,6 +138,8 @@ impl Report {
             fallback_picks: stats.fallbacks,
             faults: stats.traps + stats.deadlines + stats.memory + stats.invalid_answers,
             keyed,
+            p50_ms: p50.unwrap_or(0.0),
+            p99_ms: p99.unwrap_or(0.0),
             phases: rows,
         }
     }
@@ -158,8 +167,15 @@ impl fmt::Display for Report {
         }
         writeln!(
             f,
-            "{} requests over {:.1} simulated s; policy answered {}, fallback {}, faults {}",
-            self.requests, self.seconds, self.policy_picks, self.fallback_picks, self.faults
+            "{} requests over {:.1} simulated s · p50 {:.1}ms p99 {:.1}ms; policy answered {}, \
+             fallback {}, faults {}",
+            self.requests,
+            self.seconds,
+            self.p50_ms,
+            self.p99_ms,
+            self.policy_picks,
+            self.fallback_picks,
+            self.faults
         )?;
         for (i, phase) in self.phases.iter().enumerate() {
             writeln!(f)?;

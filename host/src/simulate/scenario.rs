@@ -1,10 +1,12 @@
-//! A simulation scenario: endpoints with latency distributions, a workload, and the
-//! changes (an endpoint slows, fails, dies, leaves, returns) made while it runs.
+//! A simulation scenario: endpoints with latency distributions and capacities, what
+//! they report about their load, a workload, and the changes (an endpoint slows, fails,
+//! dies, leaves, returns; the arrival rate moves) made while it runs.
 
 use crate::config::{ConfigError, Dur, parse_toml};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use switchyard_policy::cluster::MetricCatalog;
 
 /// A scenario as written in TOML.
 #[derive(Clone, Debug, Deserialize)]
@@ -19,6 +21,9 @@ pub struct Scenario {
     /// How the policy is set up.
     #[serde(default)]
     pub policy: PolicySettings,
+    /// What the endpoints report about their load, as the cluster's
+    /// `[clusters.load_reports]` would collect it; nothing when absent.
+    pub load_reports: Option<LoadReports>,
     /// The cluster's endpoints.
     pub endpoints: Vec<EndpointSpec>,
     /// Changes in time order.
@@ -92,6 +97,92 @@ pub struct PolicySettings {
     pub pick_deadline: Option<Dur>,
 }
 
+/// `[load_reports]`: what the simulated cluster collects, and so what its endpoints
+/// report. A reporting endpoint reports its own load (it needs a `capacity`):
+///
+/// - ORCA: `cpu_utilization`, the share of its capacity busy over the last `window`;
+///   `mem_utilization`, as `vllm:gpu_cache_usage_perc`; `rps_fractional`, responses
+///   per second over the last `window`; `eps`, 503 answers per second over it; and
+///   `named_metrics.NAME` for a NAME of the series below. No `application_utilization`.
+/// - Series (scraped, or ORCA named metrics): `vllm:num_requests_waiting`, requests
+///   queued beyond its capacity; `vllm:num_requests_running`, requests being served;
+///   `vllm:gpu_cache_usage_perc`, requests held / `kv_cache`, at most 1. The `vllm:`
+///   prefix is optional, labels (`{model_name="m"}`) are ignored, and `kv_cache_usage_perc`
+///   names the last one too.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadReports {
+    /// ORCA reports are collected: on every response (the per-request reports of
+    /// `endpoint-load-metrics`), or out of band every `orca_interval`.
+    #[serde(default = "yes")]
+    pub orca: bool,
+    /// Out-of-band ORCA reports at this interval instead of one on every response.
+    pub orca_interval: Option<Dur>,
+    /// A Prometheus scrape of every endpoint; none when absent.
+    pub scrape: Option<ScrapeSpec>,
+    /// What utilization and rates are averaged over.
+    #[serde(default = "default_window")]
+    pub window: Dur,
+}
+
+/// `scrape = { ... }` of `[load_reports]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeSpec {
+    /// Time between scrapes of one endpoint; endpoints are scraped in turn, spread
+    /// over the interval.
+    #[serde(default = "default_scrape_interval")]
+    pub interval: Dur,
+    /// Series collected, as `[clusters.load_reports] scrape.metrics` names them.
+    pub metrics: Vec<String>,
+}
+
+/// A figure a simulated endpoint reports about its own load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Series {
+    /// Share of its capacity busy over the window (time-averaged), 0 to 1.
+    Utilization,
+    /// Responses per second over the window.
+    Rps,
+    /// 503 answers per second over the window.
+    Eps,
+    /// Requests waiting for a free slot, now.
+    Waiting,
+    /// Requests being served, now.
+    Running,
+    /// Requests held (served or waiting) / `kv_cache`, at most 1, now.
+    KvCache,
+}
+
+impl Series {
+    /// The series names in scrapes and ORCA named metrics, as help.
+    pub const NAMES: &str = "vllm:num_requests_waiting, vllm:num_requests_running, vllm:gpu_cache_usage_perc \
+         (or vllm:kv_cache_usage_perc)";
+
+    /// The ORCA field `name` stands for, if any.
+    pub fn orca_field(name: &str) -> Option<Self> {
+        match name {
+            "cpu_utilization" => Some(Self::Utilization),
+            "mem_utilization" => Some(Self::KvCache),
+            "rps_fractional" => Some(Self::Rps),
+            "eps" => Some(Self::Eps),
+            _ => None,
+        }
+    }
+
+    /// The series a scraped selector or ORCA named metric stands for: `NAME` or
+    /// `NAME{labels}`, with or without the `vllm:` prefix.
+    pub fn named(name: &str) -> Option<Self> {
+        let base = name.split('{').next().unwrap_or_default().trim();
+        match base.strip_prefix("vllm:").unwrap_or(base) {
+            "num_requests_waiting" => Some(Self::Waiting),
+            "num_requests_running" => Some(Self::Running),
+            "gpu_cache_usage_perc" | "kv_cache_usage_perc" => Some(Self::KvCache),
+            _ => None,
+        }
+    }
+}
+
 /// One endpoint and how it behaves at the start.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -107,10 +198,20 @@ pub struct EndpointSpec {
     /// Median latency.
     pub latency: Dur,
     /// 99th percentile latency (log-normal between the two); three times the median
-    /// when absent.
+    /// when absent. With a `capacity`, the time to serve a request once a slot takes
+    /// it, queueing not included.
     pub latency_p99: Option<Dur>,
-    /// Requests it serves at once before queueing stretches its latency.
+    /// Requests it serves at once; more wait in its queue, first come first served,
+    /// for a free slot (a request still waiting at the proxy's timeout is dropped).
+    /// Unlimited when absent.
     pub capacity: Option<u32>,
+    /// Requests its KV cache holds, for `vllm:gpu_cache_usage_perc`; `capacity` when
+    /// absent.
+    pub kv_cache: Option<u32>,
+    /// False when it reports nothing about its load (a server without ORCA or
+    /// metrics): policies find no reading for it.
+    #[serde(default = "yes")]
+    pub reports: bool,
     /// Share of requests answered with a 503.
     #[serde(default)]
     pub error_rate: f64,
@@ -122,14 +223,17 @@ pub struct EndpointSpec {
     pub member: bool,
 }
 
-/// A change to one endpoint at a moment of the run; unset fields stay as they were.
+/// A change to one endpoint, or to the arrival rate, at a moment of the run; unset
+/// fields stay as they were.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Change {
     /// When, from the start of the run.
     pub at: Dur,
-    /// The endpoint's name.
-    pub endpoint: String,
+    /// The endpoint's name; none for a change of `rate` alone.
+    pub endpoint: Option<String>,
+    /// New arrival rate, per second.
+    pub rate: Option<f64>,
     /// New median latency.
     pub latency: Option<Dur>,
     /// New 99th percentile latency.
@@ -142,10 +246,23 @@ pub struct Change {
     pub member: Option<bool>,
     /// New weight.
     pub weight: Option<u32>,
+    /// Stops (false) or starts (true) reporting its load.
+    pub reports: Option<bool>,
 }
 
 impl Change {
-    /// A short description, such as `b: latency 50ms`.
+    /// Whether it changes its endpoint (not only the rate).
+    fn touches_endpoint(&self) -> bool {
+        self.latency.is_some()
+            || self.latency_p99.is_some()
+            || self.error_rate.is_some()
+            || self.down.is_some()
+            || self.member.is_some()
+            || self.weight.is_some()
+            || self.reports.is_some()
+    }
+
+    /// A short description, such as `b: latency 50ms` or `rate 1000/s`.
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
         if let Some(latency) = self.latency {
@@ -167,7 +284,24 @@ impl Change {
         if let Some(weight) = self.weight {
             parts.push(format!("weight {weight}"));
         }
-        format!("{}: {}", self.endpoint, parts.join(", "))
+        match self.reports {
+            Some(true) => parts.push("reports".into()),
+            Some(false) => parts.push("stops reporting".into()),
+            None => {}
+        }
+        let mut text = match &self.endpoint {
+            Some(endpoint) if !parts.is_empty() || self.rate.is_none() => {
+                format!("{endpoint}: {}", parts.join(", "))
+            }
+            _ => String::new(),
+        };
+        if let Some(rate) = self.rate {
+            if !text.is_empty() {
+                text.push_str("; ");
+            }
+            text.push_str(&format!("rate {rate}/s"));
+        }
+        text
     }
 }
 
@@ -188,6 +322,12 @@ fn default_timeout() -> Dur {
 }
 fn default_load_decay() -> Dur {
     Dur(Duration::from_secs(10))
+}
+fn default_window() -> Dur {
+    Dur(Duration::from_secs(1))
+}
+fn default_scrape_interval() -> Dur {
+    Dur(Duration::from_secs(1))
 }
 fn default_weight() -> u32 {
     1
@@ -305,6 +445,18 @@ impl Scenario {
             if e.capacity == Some(0) {
                 return Err(format!("{key}.capacity: must be at least 1"));
             }
+            if e.kv_cache == Some(0) {
+                return Err(format!("{key}.kv_cache: must be at least 1"));
+            }
+            if self.load_reports.is_some() && e.capacity.is_none() {
+                return Err(format!(
+                    "{key}.capacity: needed with [load_reports] (what an endpoint reports \
+                     is relative to it)"
+                ));
+            }
+        }
+        if let Some(reports) = &self.load_reports {
+            reports.validate()?;
         }
         let mut last = Duration::ZERO;
         for (i, c) in self.changes.iter().enumerate() {
@@ -313,11 +465,22 @@ impl Scenario {
                 return Err(format!("{key}.at: changes must be in time order"));
             }
             last = c.at.0;
-            let Some(index) = self.endpoint_index(&c.endpoint) else {
-                return Err(format!(
-                    "{key}.endpoint: no endpoint is named {:?}",
-                    c.endpoint
-                ));
+            if let Some(rate) = c.rate
+                && !(rate > 0.0 && rate.is_finite())
+            {
+                return Err(format!("{key}.rate: must be above 0, not {rate}"));
+            }
+            let Some(endpoint) = &c.endpoint else {
+                if c.touches_endpoint() {
+                    return Err(format!("{key}.endpoint: which endpoint changes?"));
+                }
+                if c.rate.is_none() {
+                    return Err(format!("{key}: name an endpoint, or a new rate"));
+                }
+                continue;
+            };
+            let Some(index) = self.endpoint_index(endpoint) else {
+                return Err(format!("{key}.endpoint: no endpoint is named {endpoint:?}"));
             };
             let latency = c.latency.unwrap_or(self.endpoints[index].latency);
             check_latency(&key, latency, c.latency_p99)?;
@@ -329,6 +492,54 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+}
+
+impl LoadReports {
+    fn validate(&self) -> Result<(), String> {
+        if self.window.0.is_zero() {
+            return Err("load_reports.window: must be above 0".into());
+        }
+        if self.orca_interval.is_some_and(|d| d.0.is_zero()) {
+            return Err("load_reports.orca_interval: must be above 0".into());
+        }
+        if self.orca_interval.is_some() && !self.orca {
+            return Err("load_reports.orca_interval: ORCA reports are off (orca = false)".into());
+        }
+        let Some(scrape) = &self.scrape else {
+            if !self.orca {
+                return Err("load_reports: nothing is collected (orca = false, no scrape)".into());
+            }
+            return Ok(());
+        };
+        if scrape.interval.0.is_zero() {
+            return Err("load_reports.scrape.interval: must be above 0".into());
+        }
+        if scrape.metrics.is_empty() {
+            return Err("load_reports.scrape.metrics: name at least one series".into());
+        }
+        for (i, name) in scrape.metrics.iter().enumerate() {
+            if Series::named(name).is_none() {
+                return Err(format!(
+                    "load_reports.scrape.metrics[{i}]: the simulated endpoints report {}, \
+                     not {name:?}",
+                    Series::NAMES
+                ));
+            }
+            if scrape.metrics[..i].contains(name) {
+                return Err(format!(
+                    "load_reports.scrape.metrics[{i}]: {name:?} is named twice"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The metrics the cluster collects: the ORCA fields (when on), then the scraped
+    /// series, as `[clusters.load_reports]` would give them.
+    pub fn catalog(&self) -> Result<std::sync::Arc<MetricCatalog>, String> {
+        let scraped = self.scrape.as_ref().map_or(&[][..], |s| &s.metrics[..]);
+        MetricCatalog::new(self.orca, scraped)
     }
 }
 
@@ -389,5 +600,147 @@ mod tests {
         let text = "[workload]\nrate = 0\n[[endpoints]]\nname = \"a\"\nlatency = \"1ms\"\n";
         let err = Scenario::parse("s.toml", text).unwrap_err().to_string();
         assert!(err.contains("workload.rate: must be above 0"), "{err}");
+    }
+
+    const TWO: &str = r#"
+        [[endpoints]]
+        name = "a"
+        latency = "5ms"
+        capacity = 4
+        [[endpoints]]
+        name = "b"
+        latency = "5ms"
+        capacity = 8
+        kv_cache = 16
+        reports = false
+    "#;
+
+    #[test]
+    fn load_reports_and_capacities_parse() {
+        let text = format!(
+            r#"
+            [load_reports]
+            orca_interval = "250ms"
+            window = "2s"
+            scrape = {{ interval = "50ms", metrics = ["vllm:num_requests_waiting", 'vllm:gpu_cache_usage_perc{{model_name="m"}}'] }}
+            {TWO}
+            [[changes]]
+            at = "3s"
+            rate = 800
+            [[changes]]
+            at = "4s"
+            endpoint = "b"
+            reports = true
+            "#
+        );
+        let scenario = Scenario::parse("s.toml", &text).unwrap();
+        let reports = scenario.load_reports.as_ref().unwrap();
+        assert!(reports.orca, "on unless turned off");
+        assert_eq!(reports.orca_interval, Some(Dur(Duration::from_millis(250))));
+        assert_eq!(reports.window, Dur(Duration::from_secs(2)));
+        let scrape = reports.scrape.as_ref().unwrap();
+        assert_eq!(scrape.interval, Dur(Duration::from_millis(50)));
+        let names = reports.catalog().unwrap().names();
+        assert_eq!(
+            names.len(),
+            7,
+            "the ORCA fields, then the scraped series: {names:?}"
+        );
+        assert_eq!(names[0], "cpu_utilization");
+        assert_eq!(names[6], r#"vllm:gpu_cache_usage_perc{model_name="m"}"#);
+        let (a, b) = (&scenario.endpoints[0], &scenario.endpoints[1]);
+        assert_eq!((a.capacity, a.kv_cache, a.reports), (Some(4), None, true));
+        assert_eq!(
+            (b.capacity, b.kv_cache, b.reports),
+            (Some(8), Some(16), false)
+        );
+        assert_eq!(scenario.changes[0].describe(), "rate 800/s");
+        assert_eq!(scenario.changes[1].describe(), "b: reports");
+
+        let plain = Scenario::parse("s.toml", &format!("[load_reports]\n{TWO}")).unwrap();
+        let reports = plain.load_reports.unwrap();
+        assert!(reports.orca && reports.orca_interval.is_none() && reports.scrape.is_none());
+        assert_eq!(reports.window, Dur(Duration::from_secs(1)));
+        assert!(
+            Scenario::parse("s.toml", TWO)
+                .unwrap()
+                .load_reports
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn series_are_read_by_their_names() {
+        assert_eq!(
+            Series::orca_field("cpu_utilization"),
+            Some(Series::Utilization)
+        );
+        assert_eq!(Series::orca_field("rps_fractional"), Some(Series::Rps));
+        assert_eq!(Series::orca_field("eps"), Some(Series::Eps));
+        assert_eq!(Series::orca_field("mem_utilization"), Some(Series::KvCache));
+        assert_eq!(Series::orca_field("application_utilization"), None);
+        assert_eq!(
+            Series::named("vllm:num_requests_waiting"),
+            Some(Series::Waiting)
+        );
+        assert_eq!(Series::named("num_requests_running"), Some(Series::Running));
+        assert_eq!(
+            Series::named(r#"vllm:gpu_cache_usage_perc{model_name="m"}"#),
+            Some(Series::KvCache)
+        );
+        assert_eq!(Series::named("kv_cache_usage_perc"), Some(Series::KvCache));
+        assert_eq!(Series::named("vllm:num_requests_total"), None);
+    }
+
+    #[test]
+    fn bad_load_reports_and_changes_are_named() {
+        let err = |text: &str| Scenario::parse("s.toml", text).unwrap_err().to_string();
+        let e = err("[load_reports]\n[[endpoints]]\nname = \"a\"\nlatency = \"1ms\"\n");
+        assert!(
+            e.contains("endpoints[0].capacity: needed with [load_reports]"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "[load_reports]\nscrape = {{ metrics = [\"vllm:num_requests_waiting\", \"qps\"] }}\n{TWO}"
+        ));
+        assert!(
+            e.contains("load_reports.scrape.metrics[1]: the simulated endpoints report")
+                && e.contains("not \"qps\""),
+            "{e}"
+        );
+        let e = err(&format!(
+            "[load_reports]\nscrape = {{ metrics = [] }}\n{TWO}"
+        ));
+        assert!(
+            e.contains("load_reports.scrape.metrics: name at least one"),
+            "{e}"
+        );
+        let e = err(&format!("[load_reports]\norca = false\n{TWO}"));
+        assert!(e.contains("load_reports: nothing is collected"), "{e}");
+        let e = err(&format!("[load_reports]\nwindow = \"0s\"\n{TWO}"));
+        assert!(e.contains("load_reports.window: must be above 0"), "{e}");
+        let e = err(&format!(
+            "[load_reports]\nreport_headers = [\"x-load\"]\n{TWO}"
+        ));
+        assert!(e.contains("report_headers"), "{e}");
+        let e = err(&format!("{TWO}\n[[changes]]\nat = \"1s\"\nrate = 0\n"));
+        assert!(e.contains("changes[0].rate: must be above 0"), "{e}");
+        let e = err(&format!("{TWO}\n[[changes]]\nat = \"1s\"\ndown = true\n"));
+        assert!(
+            e.contains("changes[0].endpoint: which endpoint changes?"),
+            "{e}"
+        );
+        let e = err(&format!("{TWO}\n[[changes]]\nat = \"1s\"\n"));
+        assert!(
+            e.contains("changes[0]: name an endpoint, or a new rate"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{TWO}\n[[endpoints]]\nname = \"c\"\nlatency = \"1ms\"\nkv_cache = 0\n"
+        ));
+        assert!(
+            e.contains("endpoints[2].kv_cache: must be at least 1"),
+            "{e}"
+        );
     }
 }

@@ -140,6 +140,50 @@ fn locality_spills_over_as_its_zone_fails() {
     );
 }
 
+/// Endpoints as fast as each other but of capacity 4, 8 and 16, loaded to 86% of their
+/// total: least-request gives the small one as many requests in flight as the others,
+/// and they queue there; policies that read what the endpoints report (utilization and
+/// rate for orca-wrr, queue length for queue-aware) load each by its capacity.
+#[test]
+fn reported_load_beats_in_flight_counts_on_uneven_capacity() {
+    let file = unhurried("uneven-capacity.toml");
+    let lr = simulate("least-request", &file, &[]);
+    let orca = simulate("orca-wrr", &file, &[]);
+    // Fed by the ORCA report on every response, rather than by the 50 ms scrapes.
+    let queue = simulate(
+        "queue-aware",
+        &file,
+        &[
+            "--config",
+            "queue_metric=named_metrics.num_requests_waiting",
+            "--config",
+            "memory_metric=named_metrics.kv_cache_usage_perc",
+        ],
+    );
+    // Under the full load, after orca-wrr's 10 s blackout.
+    let p99 = |r: &Value| r["phases"][1]["p99_ms"].as_f64().unwrap();
+    eprintln!(
+        "p99 at 86% load: least-request {:.1} ms, orca-wrr {:.1} ms, queue-aware {:.1} ms",
+        p99(&lr),
+        p99(&orca),
+        p99(&queue)
+    );
+    assert!(p99(&orca) < 0.8 * p99(&lr), "{} {}", p99(&orca), p99(&lr));
+    assert!(p99(&queue) < 0.8 * p99(&lr), "{} {}", p99(&queue), p99(&lr));
+    for report in [&lr, &orca, &queue] {
+        assert_eq!(report["requests"], 42_000);
+        assert_eq!(report["phases"].as_array().unwrap().len(), 2);
+        assert_eq!(report["faults"], 0);
+        assert_eq!(report["phases"][1]["label"], "rate 1150/s");
+        // The small endpoint gets about its capacity's share (4 of 28) either way:
+        // what differs is how many requests it holds at once.
+        let small = share(report, 1, 0);
+        assert!((0.1..0.2).contains(&small), "{small}");
+    }
+    // The same scenario replays the same run.
+    assert_eq!(simulate("orca-wrr", &file, &[]), orca);
+}
+
 #[test]
 fn the_same_seed_gives_the_same_run_and_the_table_reads() {
     let a = simulate("random", "slow-then-dead.toml", &[]);
@@ -177,6 +221,14 @@ fn bad_input_is_named() {
     let (ok, _, stderr) = switchyard(&["policy", "simulate", "maglev", "--config", "hash_on=nose"]);
     assert!(!ok);
     assert!(stderr.contains("hash_on"), "{stderr}");
+    // A policy reading reported metrics, on a scenario whose endpoints report none.
+    let (ok, _, stderr) = switchyard(&["policy", "simulate", "orca-wrr"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("\"cpu_utilization\" is not collected")
+            && stderr.contains("add a [load_reports] table"),
+        "{stderr}"
+    );
 }
 
 #[test]
