@@ -15,6 +15,7 @@ pub mod etcd;
 pub mod h2raw;
 pub mod nginx;
 pub mod process;
+pub mod reporting;
 pub mod scrape;
 pub mod strict;
 mod temp;

@@ -1,6 +1,8 @@
 //! The algorithm library end to end through the proxy: `peak-ewma` starves a backend
 //! ten times slower than the others; `maglev` and `ring-hash` send each key to one
 //! backend, spread keys over all, and keep them there when another backend leaves.
+//! Each also with the build of the policy frozen at contract 0.1.0
+//! (`host/fixtures/contract-0.1.0`), served from a policy directory.
 
 use crate::common;
 
@@ -10,15 +12,39 @@ use http_body_util::BodyExt;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use switchyard_policy::Contract;
 use switchyard_policy::cluster::Membership;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ten_times_slower_backend_gets_a_small_share() {
+    slower_backend_share("peak-ewma", "").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ten_times_slower_backend_gets_a_small_share_from_the_0_1_0_build() {
+    slower_backend_share("peak-ewma-v0-1", &v0_1_builds(&["peak-ewma"])).await;
+}
+
+/// A policy directory holding the contract 0.1.0 builds of the built-ins `names`, each
+/// as `NAME-v0-1.wasm`: the configuration table that serves them.
+fn v0_1_builds(names: &[&str]) -> String {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/contract-0.1.0");
+    let dir = common::temp_dir("contract-0.1.0");
+    for name in names {
+        let from = fixtures.join(format!("{name}.wasm"));
+        std::fs::copy(&from, dir.join(format!("{name}-v0-1.wasm")))
+            .unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+    }
+    format!("[policies]\ndir = \"{}\"\nwatch = false\n", dir.display())
+}
+
+/// `policy` (with `extra` configuration) starves a backend 10× slower than three others.
+async fn slower_backend_share(policy: &str, extra: &str) {
     let slow = Duration::from_millis(20);
-    let sent = load_with_a_slow_backend("peak-ewma", "", &["a", "b", "c"], slow, 8).await;
+    let sent = load_with_a_slow_backend(policy, extra, &["a", "b", "c"], slow, 8).await;
     let slow_share = share(&sent, "slow");
     eprintln!(
-        "peak-ewma: the 10× slower backend served {slow_share:.3} of {} requests",
+        "{policy}: the 10× slower backend served {slow_share:.3} of {} requests",
         sent.len()
     );
     assert!(sent.len() > 500 && sent.iter().all(|s| s.status == 200));
@@ -43,19 +69,35 @@ async fn owner(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consistent_hashing_keeps_each_key_on_its_backend() {
     for policy in ["maglev", "ring-hash"] {
-        keys_stay(policy).await;
+        keys_stay(policy, "", Contract::V0_2).await;
     }
 }
 
-/// 400 users hashed by `policy` on a header: each sticks to one backend, every backend
-/// gets users, and when a backend leaves, (almost) only its users move.
-async fn keys_stay(policy: &str) {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consistent_hashing_keeps_each_key_on_its_backend_with_the_0_1_0_builds() {
+    let policies = v0_1_builds(&["maglev", "ring-hash"]);
+    for policy in ["maglev-v0-1", "ring-hash-v0-1"] {
+        keys_stay(policy, &policies, Contract::V0_1).await;
+    }
+}
+
+/// 400 users hashed by `policy` (built against `contract`, with `extra` configuration
+/// after its own) on a header: each sticks to one backend, every backend gets users,
+/// and when a backend leaves, (almost) only its users move.
+async fn keys_stay(policy: &str, extra: &str, contract: Contract) {
     let mut endpoints = Vec::new();
     for name in ["a", "b", "c", "d"] {
         endpoints.push((backend::named(name, Duration::ZERO).await.addr, 1));
     }
-    let extra = "policy_config = { hash_on = \"header:x-user\" }\n";
-    let proxy = proxy(&config(policy, &endpoints, extra));
+    let extra = format!("policy_config = {{ hash_on = \"header:x-user\" }}\n{extra}");
+    let proxy = proxy(&config(policy, &endpoints, &extra));
+    let serving = proxy
+        .upstream("api")
+        .unwrap()
+        .policy()
+        .component()
+        .contract();
+    assert_eq!(serving, contract, "{policy}");
     let mut sender = common::client::keep_alive(proxy.listener_addr("web").unwrap()).await;
     let mut first = HashMap::new();
     for user in 0..400 {

@@ -17,6 +17,7 @@ mod discovery_etcd;
 mod discovery_file;
 mod health;
 mod layers;
+mod load_reports;
 mod metrics;
 mod other_languages;
 mod policy_reload;
