@@ -53,7 +53,7 @@ CONF
 # a single-worker nginx answering a short text on PORT (its worker process:
 # `nginx_worker backend`).
 start_backend() {
-    nginx_conf backend "    server { listen 127.0.0.1:$1; location / { return 200 \"hello from the backend\\n\"; } }" "${2:-}"
+    nginx_conf backend "    server { listen 127.0.0.1:$1; location / { ${BACKEND_HEADERS:-}return 200 \"hello from the backend\\n\"; } }" "${2:-}"
     nginx -c "$WORK/backend.conf" -p "$WORK"
 }
 

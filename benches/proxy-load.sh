@@ -17,6 +17,10 @@
 # ROUTED=N adds "routed": Switchyard again with N routes the load never matches in front
 # of the one it does (see routes_conf in common.sh), summarised the same way against
 # "switchyard": what routing costs per request.
+# ORCA=1 has the backend add an ORCA report (`endpoint-load-metrics: TEXT ...`) to every
+# response, for every proxy alike, and adds "reporting": Switchyard again collecting
+# those reports ([clusters.load_reports]), summarised against "switchyard" as ROUTED
+# is: what collecting a report on every response costs per request.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
@@ -27,7 +31,7 @@ need nginx:nginx-light haproxy:haproxy wrk:wrk h2load:nghttp2-client pgrep:procp
 build
 
 BACKEND=18081 NGINX=18082 NGINX_H2=18083 HAPROXY=18084 SWITCHYARD=18085 RESILIENT=18086
-BASELINE_PORT=18087 ROUTED_PORT=18088
+BASELINE_PORT=18087 ROUTED_PORT=18088 REPORTING_PORT=18089
 
 # Every proxy does the same header work Switchyard does: X-Forwarded-For and Forwarded.
 PROXY_TO_BACKEND='location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";
@@ -37,7 +41,8 @@ nginx_conf nginx "    upstream backend { server 127.0.0.1:$BACKEND; keepalive 64
     server { listen 127.0.0.1:$NGINX; $PROXY_TO_BACKEND }
     server { listen 127.0.0.1:$NGINX_H2 http2; $PROXY_TO_BACKEND }"
 # The backend is a second single-worker nginx, so it never shares the proxy's worker.
-start_backend $BACKEND
+ORCA_REPORT='TEXT cpu_utilization=0.42, rps_fractional=1000, eps=0.5, named_metrics.queue=3'
+BACKEND_HEADERS=${ORCA:+add_header endpoint-load-metrics \"$ORCA_REPORT\" always;} start_backend $BACKEND
 nginx -c "$WORK/nginx.conf" -p "$WORK"
 
 cat > "$WORK/haproxy.cfg" <<CONF
@@ -88,12 +93,18 @@ if [ -n "${ROUTED:-}" ]; then
     RUST_LOG=warn setsid "$BIN" run --config "$WORK/routed.toml" &
     ROUTED_PID=$!
 fi
+if [ -n "${ORCA:-}" ]; then
+    sed -e "s/$SWITCHYARD/$REPORTING_PORT/" "$WORK/switchyard.toml" > "$WORK/reporting.toml"
+    printf '[clusters.load_reports]\norca = true\n' >> "$WORK/reporting.toml"
+    RUST_LOG=warn setsid "$BIN" run --config "$WORK/reporting.toml" &
+    REPORTING_PID=$!
+fi
 sleep 1.5
 BACKEND_PID=$(nginx_worker backend)
 NGINX_PID=$(nginx_worker nginx)
 declare -A PID=([direct]=$BACKEND_PID [nginx]=$NGINX_PID [haproxy]=$HAPROXY_PID
     [switchyard]=$SWITCHYARD_PID [resilient]=$RESILIENT_PID [baseline]=${BASELINE_PID:-}
-    [routed]=${ROUTED_PID:-})
+    [routed]=${ROUTED_PID:-} [reporting]=${REPORTING_PID:-})
 
 echo "== $(date -u +%F) — ${DURATION}s per run, $ROUNDS rounds, wrk -t1, h2load -m10; policy ${POLICY:-least-request} (WebAssembly)"
 for round in $(seq "$ROUNDS"); do
@@ -104,6 +115,7 @@ for round in $(seq "$ROUNDS"); do
     h1 switchyard $SWITCHYARD $CONNS
     [ -z "${BASELINE:-}" ] || h1 baseline $BASELINE_PORT $CONNS
     [ -z "${ROUTED:-}" ] || h1 routed $ROUTED_PORT $CONNS
+    [ -z "${ORCA:-}" ] || h1 reporting $REPORTING_PORT $CONNS
     h1 resilient $RESILIENT $CONNS
     h1 direct $BACKEND 1
     h1 nginx $NGINX 1
@@ -114,6 +126,7 @@ for round in $(seq "$ROUNDS"); do
     h2 switchyard $SWITCHYARD
     [ -z "${BASELINE:-}" ] || h2 baseline $BASELINE_PORT
     [ -z "${ROUTED:-}" ] || h2 routed $ROUTED_PORT
+    [ -z "${ORCA:-}" ] || h2 reporting $REPORTING_PORT
 done
 
 # Medians over the rounds: throughput against each competitor, added median latency
@@ -135,6 +148,7 @@ END {
   printf "added p50 at 1 conn: switchyard %.0f us, nginx %.0f us, haproxy %.0f us\n", l["switchyard h1 1"]-d, l["nginx h1 1"]-d, l["haproxy h1 1"]-d
   if (("baseline h1 32") in r) for (p in proto) compare("this build vs baseline", "switchyard " p, "baseline " p, proto[p])
   if (("routed h1 32") in r) for (p in proto) compare("routed vs unrouted", "routed " p, "switchyard " p, proto[p])
+  if (("reporting h1 32") in r) for (p in proto) compare("collecting ORCA reports vs not", "reporting " p, "switchyard " p, proto[p])
 }
 # compare(LABEL, K, BK, PROTO): CPU per request of K against BK, per round.
 function compare(label, k, bk, what,    n, mine, theirs, lo, hi, ratios, i, q) {

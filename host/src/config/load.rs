@@ -191,6 +191,7 @@ fn check_breaker(breaker: &super::model::BreakerConfig) -> Result<(), String> {
 /// `[clusters.load_reports]`: header names, scrape settings, and no more
 /// metrics than a cluster stores; the error is `key: reason`.
 fn check_load_reports(reports: &super::model::LoadReportsConfig) -> Result<(), String> {
+    use switchyard_policy::cluster::{ORCA_FIELDS, ORCA_NAMED_PREFIX};
     let mut names: Vec<&str> = Vec::new();
     for (j, header) in reports.report_headers.iter().enumerate() {
         if http::HeaderName::from_bytes(header.as_bytes()).is_err()
@@ -200,14 +201,25 @@ fn check_load_reports(reports: &super::model::LoadReportsConfig) -> Result<(), S
                 "report_headers[{j}]: {header:?} is not a lower-case header name"
             ));
         }
+        let orca_header = header.starts_with("endpoint-load-metrics");
+        if orca_header || header.starts_with(ORCA_NAMED_PREFIX) || ORCA_FIELDS.contains(&&**header)
+        {
+            return Err(format!(
+                "report_headers[{j}]: {header:?} is an ORCA name (ORCA reports are read \
+                 with `orca = true`)"
+            ));
+        }
         names.push(header);
     }
     if let Some(scrape) = &reports.scrape {
-        if !scrape.path.starts_with('/') {
+        if !(scrape.path.starts_with('/') && scrape.path.bytes().all(|b| b.is_ascii_graphic())) {
             return Err(format!(
-                "scrape.path: must start with '/', not {:?}",
+                "scrape.path: {:?} must start with '/' and hold no spaces or control characters",
                 scrape.path
             ));
+        }
+        for (key, value) in [("interval", scrape.interval), ("timeout", scrape.timeout)] {
+            check_timeout(value).map_err(|m| format!("scrape.{key}: {m}"))?;
         }
         if scrape.interval.0 < Duration::from_millis(100) {
             return Err("scrape.interval: must be at least 100ms".into());
@@ -1088,6 +1100,16 @@ request = "3s"
                 "request = \"3s\"",
                 "request = \"3s\"\n[clusters.load_reports]\nreport_headers = [\"x-q\", \"x-q\"]",
                 "clusters[0].load_reports.report_headers and scrape.metrics: metric \"x-q\" is named twice",
+            ),
+            (
+                "request = \"3s\"",
+                "request = \"3s\"\n[clusters.load_reports]\nreport_headers = [\"named_metrics.q\"]",
+                "clusters[0].load_reports.report_headers[0]: \"named_metrics.q\" is an ORCA name",
+            ),
+            (
+                "request = \"3s\"",
+                "request = \"3s\"\n[clusters.load_reports]\nscrape = { metrics = [\"q\"], path = \"/m etrics\" }",
+                "clusters[0].load_reports.scrape.path: \"/m etrics\" must start with '/'",
             ),
             (
                 "request = \"3s\"",

@@ -21,7 +21,10 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 /// Largest metrics body read from an endpoint.
-pub const MAX_BODY: usize = 8 << 20;
+pub const MAX_BODY: usize = 4 << 20;
+/// Scrapes of one cluster in flight at once: the bodies held, and the probe thread's
+/// time, stay bounded however many endpoints there are.
+const CONCURRENT: usize = 8;
 
 /// What to scrape, how often, and where the values go.
 #[derive(Clone, Debug)]
@@ -51,6 +54,7 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let spec = Arc::new(spec);
+    let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT));
     let mut ticks = tokio::time::interval(spec.interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -62,7 +66,9 @@ pub async fn run(
         let mut scrapes = tokio::task::JoinSet::new();
         for index in 0..membership.len() {
             let (spec, membership) = (Arc::clone(&spec), Arc::clone(&membership));
+            let slots = Arc::clone(&slots);
             scrapes.spawn(async move {
+                let _slot = slots.acquire().await;
                 let member = &membership.members()[index];
                 let scraped = tokio::time::timeout(spec.timeout, scrape(member, &spec)).await;
                 match scraped {
@@ -111,8 +117,14 @@ async fn scrape(member: &Member, spec: &ScrapeSpec) -> Result<(), String> {
             get(stream, member, &spec.path).await?
         }
     };
-    let text = std::str::from_utf8(&body).map_err(|_| "the metrics are not UTF-8".to_string())?;
-    let selection = prometheus::select(text, &spec.selectors);
+    // Parsing megabytes is not for the thread that also runs every health probe.
+    let selectors = spec.selectors.clone();
+    let selection = tokio::task::spawn_blocking(move || {
+        let text = std::str::from_utf8(&body).map_err(|_| "the metrics are not UTF-8")?;
+        Ok::<_, &str>(prometheus::select(text, &selectors))
+    })
+    .await
+    .map_err(|e| format!("parsing the metrics: {e}"))??;
     if let Some(store) = member.load.reported() {
         let now = coarse_now_ns();
         for (value, slot) in selection.values.iter().zip(&spec.slots) {

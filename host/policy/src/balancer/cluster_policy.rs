@@ -18,6 +18,8 @@ use std::sync::{Arc, OnceLock};
 const POOL: usize = 64;
 /// Entries in a fallback preference list.
 const FALLBACK_CHOICES: usize = 3;
+/// Most request headers a policy may ask to see.
+const MAX_NEEDED_HEADERS: usize = 64;
 /// Largest state a version may hand to its successor.
 pub const MAX_STATE_BYTES: usize = 1 << 20;
 
@@ -131,6 +133,12 @@ impl ClusterPolicy {
             .init(&setup)
             .map_err(LoadError::Smoke)?
             .map_err(LoadError::Config)?;
+        if needs.headers.len() > MAX_NEEDED_HEADERS {
+            return Err(LoadError::Config(format!(
+                "the policy asks for {} request headers; at most {MAX_NEEDED_HEADERS}",
+                needs.headers.len()
+            )));
+        }
         let delivery = Delivery {
             candidates: needs.candidates,
             slots: metric_slots(&needs.metrics, reported).map_err(LoadError::Config)?,
@@ -405,7 +413,7 @@ fn metric_slots(
             &nothing
         }
     };
-    names.iter().map(|name| catalog.resolve(name)).collect()
+    Ok(catalog.resolve_all(names)?.into())
 }
 
 /// An answer is usable when every id is a member and it is empty only for an empty

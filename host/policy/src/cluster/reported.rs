@@ -102,26 +102,65 @@ impl MetricCatalog {
         self.names.load().as_ref().clone()
     }
 
+    /// The slot of each of `names` (as a policy declares them), named metrics added as
+    /// [`resolve`](Self::resolve) does; the whole list is checked first (at most
+    /// [`MAX_METRICS`], no repeats, every name collectable), so that a list refused
+    /// takes no slot.
+    pub fn resolve_all(&self, names: &[String]) -> Result<Vec<usize>, String> {
+        if names.len() > MAX_METRICS {
+            return Err(format!(
+                "{} reported metrics declared; at most {MAX_METRICS}",
+                names.len()
+            ));
+        }
+        for (i, name) in names.iter().enumerate() {
+            if names[..i].contains(name) {
+                return Err(format!("reported metric {name:?} is declared twice"));
+            }
+        }
+        let new_named = names.iter().filter(|n| self.slot(n).is_none()).count();
+        if self.names.load().len() + new_named > MAX_METRICS {
+            return Err(format!(
+                "cannot collect {new_named} more metrics: a cluster collects at most \
+                 {MAX_METRICS}"
+            ));
+        }
+        for name in names {
+            self.check(name)?;
+        }
+        names.iter().map(|name| self.resolve(name)).collect()
+    }
+
+    /// Whether `name` is collected or may be added (an ORCA named metric with a valid
+    /// name), else an error saying what the cluster collects.
+    fn check(&self, name: &str) -> Result<(), String> {
+        if self.slot(name).is_some() {
+            return Ok(());
+        }
+        let named = name.strip_prefix(ORCA_NAMED_PREFIX).is_some_and(|rest| {
+            !rest.is_empty() && rest.len() <= 128 && !rest.chars().any(char::is_control)
+        });
+        if self.open || self.orca && named {
+            return Ok(());
+        }
+        let collected = self.names.load();
+        let list = if collected.is_empty() {
+            "nothing (add a [clusters.load_reports] table)".to_string()
+        } else {
+            collected.join(", ")
+        };
+        Err(format!(
+            "reported metric {name:?} is not collected by this cluster; it collects {list}"
+        ))
+    }
+
     /// The slot of `name`, added when it is an ORCA named metric not collected yet;
     /// otherwise an error saying what the cluster collects.
     pub fn resolve(&self, name: &str) -> Result<usize, String> {
         if let Some(slot) = self.slot(name) {
             return Ok(slot);
         }
-        let named = name
-            .strip_prefix(ORCA_NAMED_PREFIX)
-            .is_some_and(|rest| !rest.is_empty());
-        if !(self.open || self.orca && named) {
-            let collected = self.names.load();
-            let list = if collected.is_empty() {
-                "nothing (add a [clusters.load_reports] table)".to_string()
-            } else {
-                collected.join(", ")
-            };
-            return Err(format!(
-                "reported metric {name:?} is not collected by this cluster; it collects {list}"
-            ));
-        }
+        self.check(name)?;
         let _adding = self.adding.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.names.load_full();
         if let Some(slot) = current.iter().position(|n| n == name) {
@@ -176,8 +215,12 @@ impl ReportedMetrics {
     }
 
     /// Stores `value` in `slot` as received at `now_ns` (the coarse clock), so that a
-    /// report of several metrics reads the clock once.
+    /// report of several metrics reads the clock once. A value that is not finite
+    /// (NaN, an infinite sum) is dropped: policies only ever read finite numbers.
     pub fn record_at(&self, slot: usize, value: f64, now_ns: u64) {
+        if !value.is_finite() {
+            return;
+        }
         if let Some(slot) = self.slots.get(slot) {
             slot.value.store(value.to_bits(), Ordering::Relaxed);
             slot.at_ns.store(now_ns.max(1), Ordering::Release);
@@ -233,6 +276,30 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_list_takes_no_slot() {
+        let catalog = MetricCatalog::new(true, &[]).unwrap();
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let refused = names(&["named_metrics.a", "named_metrics.b", "bogus"]);
+        assert!(
+            catalog
+                .resolve_all(&refused)
+                .unwrap_err()
+                .contains("\"bogus\"")
+        );
+        assert_eq!(catalog.names().len(), ORCA_FIELDS.len(), "nothing added");
+        let twice = names(&["eps", "eps"]);
+        assert!(catalog.resolve_all(&twice).unwrap_err().contains("twice"));
+        let many: Vec<String> = (0..=MAX_METRICS)
+            .map(|i| format!("named_metrics.m{i}"))
+            .collect();
+        assert!(catalog.resolve_all(&many).unwrap_err().contains("at most"));
+        let long = names(&[&format!("named_metrics.{}", "x".repeat(129))]);
+        assert!(catalog.resolve_all(&long).is_err());
+        let ok = names(&["eps", "named_metrics.queue"]);
+        assert_eq!(catalog.resolve_all(&ok), Ok(vec![4, 5]));
+    }
+
+    #[test]
     fn readings_age_and_start_empty() {
         let metrics = ReportedMetrics::default();
         assert_eq!(metrics.reading(3, 10), None);
@@ -241,5 +308,9 @@ mod tests {
         assert_eq!((reading.value, reading.age_ms), (0.75, 2_500));
         metrics.record_at(MAX_METRICS, 1.0, 1);
         assert_eq!(metrics.reading(MAX_METRICS, 1), None);
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            metrics.record_at(3, bad, 2_000_000_000);
+        }
+        assert_eq!(metrics.reading(3, 3_500_000_000).unwrap().value, 0.75);
     }
 }
