@@ -87,6 +87,21 @@ fn wasm(c: &mut Criterion, engine: &PolicyEngine, name: &str) {
         eprintln!("{name}: not a built-in here, skipped");
         return;
     };
+    wasm_of(c, engine, name, "wasm", bytes);
+}
+
+/// The build of built-in `name` against contract 0.1.0 kept as a test fixture: what
+/// the contract's version costs, against [`wasm`].
+fn wasm_0_1(c: &mut Criterion, engine: &PolicyEngine, name: &str) {
+    let path = format!(
+        "{}/../host/fixtures/contract-0.1.0/{name}.wasm",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    wasm_of(c, engine, name, "wasm-0.1", &bytes);
+}
+
+fn wasm_of(c: &mut Criterion, engine: &PolicyEngine, name: &str, label: &str, bytes: &[u8]) {
     let component = engine.compile(name, bytes).unwrap();
     let scraped: Vec<String> = SCRAPED.iter().map(|s| s.to_string()).collect();
     let catalog = MetricCatalog::new(true, &scraped).unwrap();
@@ -103,7 +118,7 @@ fn wasm(c: &mut Criterion, engine: &PolicyEngine, name: &str) {
         )
         .unwrap();
         let request = RequestInfo::get("/");
-        group.bench_with_input(BenchmarkId::new("wasm", n), &n, |b, _| {
+        group.bench_with_input(BenchmarkId::new(label, n), &n, |b, _| {
             b.iter(|| black_box(policy.pick(black_box(&request))))
         });
         assert_eq!(
@@ -177,6 +192,9 @@ fn picks(c: &mut Criterion) {
         "queue-aware",
     ] {
         wasm(c, &engine, name);
+    }
+    for name in ["round-robin", "peak-ewma", "least-request"] {
+        wasm_0_1(c, &engine, name);
     }
 }
 

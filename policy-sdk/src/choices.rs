@@ -212,10 +212,12 @@ impl FromIterator<EndpointId> for Choices {
 impl From<Choices> for Preference {
     fn from(choices: Choices) -> Self {
         let [a, b, c, d] = choices.ids;
+        let [w0, w1, w2, w3, w4, w5, w6, w7] = choices.watch;
         Preference {
             len: choices.len,
             ids: (a, b, c, d),
-            watch: choices.watched().to_vec(),
+            watch_len: choices.watching,
+            watch: (w0, w1, w2, w3, w4, w5, w6, w7),
         }
     }
 }

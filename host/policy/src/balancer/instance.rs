@@ -46,8 +46,9 @@ impl Default for Delivery {
 pub(crate) struct Instance {
     guest: Sandboxed<Guest>,
     delivery: Delivery,
-    /// What the previous answer asked to watch.
-    watch: Vec<u32>,
+    /// What the previous answer asked to watch: the first `watching`.
+    watch: [u32; MAX_WATCHED],
+    watching: usize,
 }
 
 impl Instance {
@@ -73,7 +74,8 @@ impl Instance {
         Ok(Self {
             guest,
             delivery: Delivery::default(),
-            watch: Vec::new(),
+            watch: [0; MAX_WATCHED],
+            watching: 0,
         })
     }
 
@@ -154,15 +156,16 @@ impl Instance {
                     .call_pick(s, &v0_1::request(request))?,
             )),
         })?;
-        if answer.watch.len() > MAX_WATCHED {
+        let watching = usize::from(answer.watch_len);
+        if watching > MAX_WATCHED {
             return Err(Fault::InvalidAnswer(format!(
-                "a watch list of {} endpoints; at most {MAX_WATCHED} are allowed",
-                answer.watch.len()
+                "a watch list of {watching} endpoints; at most {MAX_WATCHED} are allowed"
             )));
         }
         if matches!(self.delivery.candidates, Candidates::Watched) {
-            self.watch.clear();
-            self.watch.extend_from_slice(&answer.watch);
+            let (w0, w1, w2, w3, w4, w5, w6, w7) = answer.watch;
+            self.watch = [w0, w1, w2, w3, w4, w5, w6, w7];
+            self.watching = watching;
         }
         let (a, b, c, d) = answer.ids;
         match usize::from(answer.len) {
@@ -209,7 +212,7 @@ impl Instance {
             }
             Candidates::Watched => {
                 let mut count = 0;
-                for id in &self.watch {
+                for id in &self.watch[..self.watching] {
                     if let Some(index) = membership.index_of(*id) {
                         chosen[count] = index;
                         count += 1;

@@ -107,7 +107,8 @@ pub(crate) fn preference(p: wit::Preference) -> super::Preference {
     super::Preference {
         len: p.len,
         ids: p.ids,
-        watch: Vec::new(),
+        watch_len: 0,
+        watch: (0, 0, 0, 0, 0, 0, 0, 0),
     }
 }
 
