@@ -1,9 +1,8 @@
 //! The request attributes a pick sees, taken from whatever the proxy has.
 
 use crate::engine::world::{HashSource, Method, Needs, Request};
-use crate::ip_text::IpText;
 use std::net::{IpAddr, SocketAddr};
-use switchyard_policy_sdk::hash_key;
+use switchyard_policy_sdk::hash::{KeySource, KeyedRequest};
 
 /// Read access to a request, implemented by the proxy for its own request type (and by
 /// [`RequestInfo`]), so that the policy engine does not depend on the HTTP stack.
@@ -136,40 +135,41 @@ pub fn parse_hash_source(text: &str) -> Result<HashSource, String> {
 }
 
 /// The hash key of `view` from `source` (what a pick's `hash-key` holds); `None` when
-/// the request lacks what it names.
+/// the request lacks what it names. The SDK computes it (`hash::hash_of`), so that the
+/// host and a policy's native tests cannot disagree.
 pub fn hash_of(source: &HashSource, view: &impl RequestView) -> Option<u64> {
-    match source {
-        HashSource::Header(name) => view.header(name).map(|v| hash_key(v.as_bytes())),
-        HashSource::Cookie(name) => {
-            cookie(view.header("cookie")?, name).map(|v| hash_key(v.as_bytes()))
-        }
-        HashSource::Path => {
-            let path = view.path();
-            Some(hash_key(path.split('?').next().unwrap_or(path).as_bytes()))
-        }
-        HashSource::Authority => view.authority().map(|a| hash_key(a.as_bytes())),
-        HashSource::ClientIp => view.client_addr().map(|a| ip_key(a.ip())),
+    let source = match source {
+        HashSource::Header(name) => KeySource::Header(name),
+        HashSource::Cookie(name) => KeySource::Cookie(name),
+        HashSource::Path => KeySource::Path,
+        HashSource::Authority => KeySource::Authority,
+        HashSource::ClientIp => KeySource::ClientIp,
+    };
+    switchyard_policy_sdk::hash::hash_of(source, &Keyed(view))
+}
+
+/// A request view as the SDK's hash reads it.
+struct Keyed<'a, V>(&'a V);
+
+impl<V: RequestView> KeyedRequest for Keyed<'_, V> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.0.header(name)
     }
-}
-
-/// `hash_key` of the IP's text (as `Display` writes it), without allocating: a pick
-/// hashing on the client IP pays no formatter.
-fn ip_key(ip: IpAddr) -> u64 {
-    hash_key(IpText::of(ip).as_bytes())
-}
-
-/// The value of cookie `name` in a `Cookie` header.
-fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header
-        .split(';')
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+    fn path(&self) -> Option<&str> {
+        Some(self.0.path())
+    }
+    fn authority(&self) -> Option<&str> {
+        self.0.authority()
+    }
+    fn client_ip(&self) -> Option<IpAddr> {
+        self.0.client_addr().map(|a| a.ip())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchyard_policy_sdk::hash_key;
 
     fn needs(hash_on: Option<HashSource>) -> Needs {
         Needs {
@@ -206,16 +206,6 @@ mod tests {
         assert_eq!(by_path.hash_key, Some(hash_key(b"/a")));
         let by_ip = to_wit(&needs(Some(HashSource::ClientIp)), &info);
         assert_eq!(by_ip.hash_key, Some(hash_key(b"127.0.0.1")));
-        for ip in [
-            "0.0.0.0",
-            "10.20.3.255",
-            "192.168.100.9",
-            "::1",
-            "2001:db8::ff00:42:8329",
-        ] {
-            let ip: IpAddr = ip.parse().unwrap();
-            assert_eq!(ip_key(ip), hash_key(ip.to_string().as_bytes()), "{ip}");
-        }
         let missing = to_wit(&needs(Some(HashSource::Cookie("nope".into()))), &info);
         assert_eq!(missing.hash_key, None);
     }
