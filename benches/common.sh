@@ -179,6 +179,9 @@ function median(list,   n, v, i, j, t) {
   for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j-1]+0 > v[j]+0; j--) { t = v[j]; v[j] = v[j-1]; v[j-1] = t }
   return n % 2 ? v[(n+1)/2] : (v[n/2] + v[n/2+1]) / 2
 }
+# A table cell: "-" when empty. A ratio a/b as "1.23x", "-" when either is missing.
+function cell(v) { return v == "" ? "-" : v }
+function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "-" : sprintf("%.2fx", a / b) }
 '
 
 # For the scripts that start and stop their targets themselves (tcp-load.sh,
@@ -186,6 +189,17 @@ function median(list,   n, v, i, j, t) {
 # stop): `wants NAME` (is it a target), `alive`, `stop`, `timed` and `others` (how busy
 # the client and the rest of the machine were; from OUT, a run's output), `fd_count`.
 wants() { [[ " $TARGETS " == *" $1 "* ]]; }
+# idle_points WHAT: every proxy among TARGETS stopped, then each started afresh and
+# measured holding idle connections by the script's own `idle_point NAME` (results in
+# $WORK/memory).
+idle_points() {
+    local name
+    : > "$WORK/memory"
+    [ "$TARGETS" != " direct" ] || return 0
+    echo "-- $1, on a fresh proxy"
+    for name in $TARGETS; do [ "$name" = direct ] || stop "$name"; done
+    for name in $TARGETS; do [ "$name" = direct ] || idle_point "$name"; done
+}
 # alive PID: the process runs (a zombie does not).
 alive() {
     local state

@@ -264,12 +264,7 @@ idle_point() {
     idle_report "$name" "idle connections" "$rss0" "$rss1"
 }
 
-: > "$WORK/memory"
-if [ "$TARGETS" != " direct" ]; then
-    echo "-- idle relayed connections: $IDLE, each after one PING, on a fresh proxy"
-    for name in $TARGETS; do [ "$name" = direct ] || stop "$name"; done
-    for name in $TARGETS; do [ "$name" = direct ] || idle_point "$name"; done
-fi
+idle_points "idle relayed connections: $IDLE, each after one PING"
 
 # --- Summary -------------------------------------------------------------------------
 echo
@@ -279,8 +274,6 @@ FILENAME == ARGV[1] { k = $1 " " $2 " " $3; rps[k] = rps[k] " " $4; pc[k] = pc[k
     if ($10 > worst) worst = $10
     if (!(($2 " " $3) in seen)) { seen[$2 " " $3] = 1; rows[++nrows] = $2 " " $3 }; next }
 { kib[$1] = $3 / $2 }
-function cell(v) { return v == "" ? "-" : v }
-function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "-" : sprintf("%.2fx", a / b) }
 function table(title, arr, fmt,    i, j, row, k, v) {
     printf "%s\n  %-4s %-10s", title, "mode", "test"
     for (j = 1; j <= n; j++) printf " %11s", t[j]

@@ -213,12 +213,7 @@ idle_point() {
     idle_report "$name" "idle WebSockets" "$rss0" "$rss1"
 }
 
-: > "$WORK/memory"
-if [ "$TARGETS" != " direct" ]; then
-    echo "-- idle WebSocket tunnels: $IDLE, each after one echo, on a fresh proxy"
-    for name in $TARGETS; do [ "$name" = direct ] || stop "$name"; done
-    for name in $TARGETS; do [ "$name" = direct ] || idle_point "$name"; done
-fi
+idle_points "idle WebSocket tunnels: $IDLE, each after one echo"
 
 # --- Summary -------------------------------------------------------------------------
 echo
@@ -228,8 +223,6 @@ FILENAME == ARGV[1] { k = $1 " " $2; rate[k] = rate[k] " " $3; p50[k] = p50[k] "
     err[k] += $6; if ($1 != "direct") pc[k] = pc[k] " " $7; busy[k] = busy[k] " " $9
     if ($10 > worst) worst = $10; next }
 { kib[$1] = $3 / $2 }
-function cell(v) { return v == "" ? "-" : v }
-function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "-" : sprintf("%.2fx", a / b) }
 function table(title, arr, fmt, ratios,    i, j, k, v) {
     printf "%s\n  %-8s", title, "size"
     for (j = 1; j <= n; j++) printf " %11s", t[j]

@@ -174,40 +174,32 @@ pub async fn http(name: &'static str) -> Reporting {
         fields,
         metrics,
     } = parts;
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let (hits, scrapes) = (Arc::clone(&hits), Arc::clone(&scrapes));
-            let (fields, metrics) = (Arc::clone(&fields), Arc::clone(&metrics));
-            let service = service_fn(move |request: Request<Incoming>| {
-                let response = if request.uri().path() == "/metrics" {
-                    scrapes.fetch_add(1, Relaxed);
-                    let page = metrics.lock().unwrap().clone();
-                    let mut response = Response::new(full(page.body));
-                    *response.status_mut() = http::StatusCode::from_u16(page.status).unwrap();
-                    response.headers_mut().insert(
-                        http::header::CONTENT_TYPE,
-                        HeaderValue::from_static("text/plain; version=0.0.4"),
-                    );
-                    response
-                } else {
-                    hits.fetch_add(1, Relaxed);
-                    let mut response = Response::new(full(name.to_string()));
-                    let headers = response.headers_mut();
-                    headers.insert("x-backend", HeaderValue::from_static(name));
-                    for (k, v) in fields.lock().unwrap().iter() {
-                        headers.insert(k.clone(), v.clone());
-                    }
-                    response
-                };
-                async move { Ok::<_, Infallible>(response) }
-            });
-            tokio::spawn(async move {
-                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                let _ = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
+    serve(listener, move || {
+        let (hits, scrapes) = (Arc::clone(&hits), Arc::clone(&scrapes));
+        let (fields, metrics) = (Arc::clone(&fields), Arc::clone(&metrics));
+        service_fn(move |request: Request<Incoming>| {
+            let response = if request.uri().path() == "/metrics" {
+                scrapes.fetch_add(1, Relaxed);
+                let page = metrics.lock().unwrap().clone();
+                let mut response = Response::new(full(page.body));
+                *response.status_mut() = http::StatusCode::from_u16(page.status).unwrap();
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4"),
+                );
+                response
+            } else {
+                hits.fetch_add(1, Relaxed);
+                let mut response = Response::new(full(name.to_string()));
+                let headers = response.headers_mut();
+                headers.insert("x-backend", HeaderValue::from_static(name));
+                for (k, v) in fields.lock().unwrap().iter() {
+                    headers.insert(k.clone(), v.clone());
+                }
+                response
+            };
+            async move { Ok::<_, Infallible>(response) }
+        })
     });
     backend
 }
@@ -226,19 +218,37 @@ pub async fn grpc(name: &'static str) -> Reporting {
     } = parts;
     // The server as a whole (service "") is SERVING.
     let (_, health) = tonic_health::server::health_reporter();
+    serve(listener, move || {
+        let (hits, fields) = (Arc::clone(&hits), Arc::clone(&fields));
+        let health = health.clone();
+        service_fn(move |request: Request<Incoming>| {
+            hits.fetch_add(1, Relaxed);
+            let mut health = health.clone();
+            let fields = Arc::clone(&fields);
+            async move {
+                let response = health.call(request).await.unwrap();
+                Ok::<_, Infallible>(response.map(|inner| WithTrailers { inner, fields }))
+            }
+        })
+    });
+    backend
+}
+
+/// Serves every connection `listener` accepts (HTTP/1.1 or h2c) with a service from
+/// `service`, until the test's runtime ends.
+fn serve<S, B>(listener: tokio::net::TcpListener, service: impl Fn() -> S + Send + 'static)
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let (hits, fields) = (Arc::clone(&hits), Arc::clone(&fields));
-            let health = health.clone();
-            let service = service_fn(move |request: Request<Incoming>| {
-                hits.fetch_add(1, Relaxed);
-                let mut health = health.clone();
-                let fields = Arc::clone(&fields);
-                async move {
-                    let response = health.call(request).await.unwrap();
-                    Ok::<_, Infallible>(response.map(|inner| WithTrailers { inner, fields }))
-                }
-            });
+            let service = service();
             tokio::spawn(async move {
                 let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                 let _ = builder
@@ -247,7 +257,6 @@ pub async fn grpc(name: &'static str) -> Reporting {
             });
         }
     });
-    backend
 }
 
 /// What a backend's server task takes.
