@@ -215,7 +215,7 @@ pub(super) fn scrape_spec(
         path: scrape.path.clone(),
         interval: scrape.interval.0,
         timeout: scrape.timeout.0,
-        selectors,
+        selectors: selectors.into(),
         slots,
         tls,
         proxy_protocol: cluster.send_proxy_protocol,

@@ -36,7 +36,7 @@ pub struct ScrapeSpec {
     /// Longest one scrape may take, connect included.
     pub timeout: Duration,
     /// The series stored …
-    pub selectors: Vec<Selector>,
+    pub selectors: Arc<[Selector]>,
     /// … each in this slot of the cluster's catalog.
     pub slots: Vec<usize>,
     /// TLS, when the cluster speaks it to its endpoints.
@@ -118,7 +118,7 @@ async fn scrape(member: &Member, spec: &ScrapeSpec) -> Result<(), String> {
         }
     };
     // Parsing megabytes is not for the thread that also runs every health probe.
-    let selectors = spec.selectors.clone();
+    let selectors = Arc::clone(&spec.selectors);
     let selection = tokio::task::spawn_blocking(move || {
         let text = std::str::from_utf8(&body).map_err(|_| "the metrics are not UTF-8")?;
         Ok::<_, &str>(prometheus::select(text, &selectors))
