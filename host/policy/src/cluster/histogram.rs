@@ -24,14 +24,19 @@ pub struct Histogram<const UNIT_NS: u64> {
 
 impl<const UNIT_NS: u64> Default for Histogram<UNIT_NS> {
     fn default() -> Self {
-        Self {
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            sum_units: AtomicU64::new(0),
-        }
+        Self::new()
     }
 }
 
 impl<const UNIT_NS: u64> Histogram<UNIT_NS> {
+    /// An empty histogram.
+    pub const fn new() -> Self {
+        Self {
+            buckets: [const { AtomicU64::new(0) }; BUCKETS],
+            sum_units: AtomicU64::new(0),
+        }
+    }
+
     /// Adds one observation.
     pub fn record(&self, latency: Duration) {
         let units = (latency.as_nanos() / u128::from(UNIT_NS)).max(1);

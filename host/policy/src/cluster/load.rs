@@ -18,26 +18,32 @@ const ERROR_ALPHA: f32 = 0.02;
 
 /// Live load of one endpoint: in-flight requests, latency EWMA, recent error rate, and
 /// totals for reports.
+///
+/// Laid out in the order written (`repr(C)`): what a pick reads of an endpoint comes
+/// first, so that it takes one cache line.
 #[derive(Debug, Default)]
+#[repr(C)]
 pub struct EndpointLoad {
     in_flight: AtomicU32,
     latency_ewma_us: AtomicU32,
     error_rate_bits: AtomicU32,
-    completed: AtomicU64,
-    failed: AtomicU64,
-    /// Finished requests by [`StatusClass`].
-    classes: [AtomicU64; StatusClass::ALL.len()],
-    latency: LatencyHistogram,
     /// When the figures were last brought up to date, on the coarse clock.
     updated_ns: AtomicU64,
     /// How the figures fade; they keep their values without it.
     decay: OnceLock<Arc<LoadDecay>>,
+    /// What the endpoint reports about its load, when the cluster collects reports.
+    reported: OnceLock<ReportedMetrics>,
+    completed: AtomicU64,
+    failed: AtomicU64,
+    /// Finished requests by [`StatusClass`].
+    classes: [AtomicU64; StatusClass::ALL.len()],
+    /// Made at the first finished request, apart, so that the figures of many
+    /// endpoints lie close together (and an endpoint never used costs no histogram).
+    latency: OnceLock<Box<LatencyHistogram>>,
     /// Where outcomes are reported when the cluster's health is checked.
     reporter: OnceLock<(EndpointId, Arc<Reports>)>,
     /// The circuit breaker, when the cluster has one.
     breaker: OnceLock<Breaker>,
-    /// What the endpoint reports about its load, when the cluster collects reports.
-    reported: OnceLock<ReportedMetrics>,
 }
 
 /// How a cluster's load figures fade while no request refreshes them: the error rate
@@ -101,28 +107,26 @@ impl LoadDecay {
 
     /// What remains of a figure's distance from its resting value after `elapsed_ns`.
     fn remaining(&self, elapsed_ns: u64) -> Option<f32> {
-        // Under a thousandth of the time constant the figure has not moved by 0.1%.
-        if (elapsed_ns as f64) < self.time_constant_ns / 1024.0 {
+        let constants = elapsed_ns as f64 / self.time_constant_ns;
+        // Under a thousandth of the time constant the figure has not moved by 0.1%;
+        // past 24 of them less than 1e-10 of it is left: faded out (no `exp` either way).
+        if constants < 1.0 / 1024.0 {
             return None;
         }
-        Some((-(elapsed_ns as f64) / self.time_constant_ns).exp() as f32)
-    }
-
-    /// A latency EWMA `elapsed_ns` after it was set.
-    fn latency(&self, us: u32, elapsed_ns: u64) -> u32 {
-        let median = self.median_us();
-        match self.remaining(elapsed_ns) {
-            Some(left) if us > 0 && median > 0 => {
-                let (us, median) = (us as f32, median as f32);
-                (median + (us - median) * left).round().max(1.0) as u32
-            }
-            _ => us,
+        if constants > 24.0 {
+            return Some(0.0);
         }
+        Some((-constants).exp() as f32)
     }
 
-    /// An error rate `elapsed_ns` after it was set.
-    fn error_rate(&self, rate: f32, elapsed_ns: u64) -> f32 {
-        self.remaining(elapsed_ns).map_or(rate, |left| rate * left)
+    /// A latency EWMA of which `left` of its distance from the median remains.
+    fn latency(&self, us: u32, left: f32) -> u32 {
+        let median = self.median_us();
+        if us == 0 || median == 0 {
+            return us;
+        }
+        let (us, median) = (us as f32, median as f32);
+        (median + (us - median) * left).round().max(1.0) as u32
     }
 }
 
@@ -170,16 +174,22 @@ impl EndpointLoad {
 
     /// The latency EWMA (µs) and the error rate as of now, with one look at the clock.
     pub fn figures(&self) -> (u32, f32) {
+        self.figures_at(now_ns())
+    }
+
+    /// The latency EWMA (µs) and the error rate as of `now` on the coarse clock (read
+    /// once for several endpoints).
+    pub fn figures_at(&self, now: u64) -> (u32, f32) {
         let latency = self.latency_ewma_us.load(Relaxed);
         let error_rate = f32::from_bits(self.error_rate_bits.load(Relaxed));
         let Some(decay) = self.decay.get() else {
             return (latency, error_rate);
         };
-        let elapsed = now_ns().saturating_sub(self.updated_ns.load(Relaxed));
-        (
-            decay.latency(latency, elapsed),
-            decay.error_rate(error_rate, elapsed),
-        )
+        let elapsed = now.saturating_sub(self.updated_ns.load(Relaxed));
+        match decay.remaining(elapsed) {
+            Some(left) => (decay.latency(latency, left), error_rate * left),
+            None => (latency, error_rate),
+        }
     }
 
     /// Requests finished so far.
@@ -199,7 +209,8 @@ impl EndpointLoad {
 
     /// Latency distribution of finished requests.
     pub fn latency(&self) -> &LatencyHistogram {
-        &self.latency
+        static NONE_YET: LatencyHistogram = LatencyHistogram::new();
+        self.latency.get().map_or(&NONE_YET, |h| h)
     }
 
     /// Reports every outcome from now on to `reports`, as endpoint `id`. Only the first
@@ -261,13 +272,12 @@ impl EndpointLoad {
         self.report(elapsed, Outcome::NoConnection { timed_out });
     }
 
-    /// Marks the figures as current from now: how long they had been fading.
-    fn age(&self) -> u64 {
-        let Some(_) = self.decay.get() else {
-            return 0;
-        };
+    /// Marks the figures as current from now: what remains of them after they had
+    /// been fading (none: they had not faded).
+    fn age(&self) -> Option<f32> {
+        let decay = self.decay.get()?;
         let now = now_ns();
-        now.saturating_sub(self.updated_ns.swap(now, Relaxed))
+        decay.remaining(now.saturating_sub(self.updated_ns.swap(now, Relaxed)))
     }
 
     fn report(&self, latency: Duration, outcome: Outcome) {
@@ -293,19 +303,18 @@ impl EndpointLoad {
         if failed {
             self.failed.fetch_add(1, Relaxed);
         }
-        self.latency.record(latency);
+        self.latency.get_or_init(Box::default).record(latency);
         let faded = self.age();
         let sample = latency.as_micros().min(u128::from(u32::MAX)) as f32;
         self.record_latency(Some(sample), faded);
         self.record_outcome(failed, faded);
     }
 
-    /// Adds a latency `sample` (µs) to the EWMA, after fading it for the `faded` ns
-    /// since its last update.
-    fn record_latency(&self, sample: Option<f32>, faded: u64) {
-        let decay = self.decay.get();
+    /// Adds a latency `sample` (µs) to the EWMA, after fading it to what is `left`.
+    fn record_latency(&self, sample: Option<f32>, left: Option<f32>) {
+        let decay = self.decay.get().zip(left);
         let _ = self.latency_ewma_us.fetch_update(Relaxed, Relaxed, |old| {
-            let old = decay.map_or(old, |d| d.latency(old, faded));
+            let old = decay.map_or(old, |(d, left)| d.latency(old, left));
             Some(match sample {
                 None => old,
                 Some(sample) if old == 0 => sample.max(1.0) as u32,
@@ -316,14 +325,11 @@ impl EndpointLoad {
         });
     }
 
-    /// Adds an outcome to the error rate, after fading it for the `faded` ns since its
-    /// last update.
-    fn record_outcome(&self, failed: bool, faded: u64) {
-        let decay = self.decay.get();
+    /// Adds an outcome to the error rate, after fading it to what is `left`.
+    fn record_outcome(&self, failed: bool, left: Option<f32>) {
         let outcome = if failed { 1.0 } else { 0.0 };
         let _ = self.error_rate_bits.fetch_update(Relaxed, Relaxed, |bits| {
-            let old = f32::from_bits(bits);
-            let old = decay.map_or(old, |d| d.error_rate(old, faded));
+            let old = f32::from_bits(bits) * left.unwrap_or(1.0);
             Some((old + ERROR_ALPHA * (outcome - old)).to_bits())
         });
     }

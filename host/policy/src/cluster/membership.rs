@@ -93,6 +93,41 @@ impl Hasher for IdHasher {
     }
 }
 
+/// Ids to positions in a membership: a table by id when the ids are dense (the usual
+/// case: the proxy numbers a cluster's endpoints in order, so a lookup reads four
+/// bytes), else a hash map.
+#[derive(Debug)]
+enum IdIndex {
+    /// Position by id; `u32::MAX` where no member has the id.
+    Dense(Vec<u32>),
+    Sparse(HashMap<EndpointId, usize, BuildHasherDefault<IdHasher>>),
+}
+
+impl IdIndex {
+    fn new(members: &[Member]) -> Self {
+        let largest = members.iter().map(|m| m.id as usize).max().unwrap_or(0);
+        if largest < 4 * members.len() + 1_024 && members.len() < u32::MAX as usize {
+            let mut table = vec![u32::MAX; largest + 1];
+            for (i, m) in members.iter().enumerate() {
+                table[m.id as usize] = i as u32;
+            }
+            Self::Dense(table)
+        } else {
+            Self::Sparse(members.iter().enumerate().map(|(i, m)| (m.id, i)).collect())
+        }
+    }
+
+    fn get(&self, id: EndpointId) -> Option<usize> {
+        match self {
+            Self::Dense(table) => match table.get(id as usize) {
+                Some(&i) if i != u32::MAX => Some(i as usize),
+                _ => None,
+            },
+            Self::Sparse(map) => map.get(&id).copied(),
+        }
+    }
+}
+
 /// Every membership snapshot gets a distinct generation number.
 static GENERATION: AtomicU64 = AtomicU64::new(1);
 
@@ -101,25 +136,30 @@ static GENERATION: AtomicU64 = AtomicU64::new(1);
 pub struct Membership {
     generation: u64,
     members: Vec<Member>,
-    index: HashMap<EndpointId, usize, BuildHasherDefault<IdHasher>>,
+    index: IdIndex,
     routable: Vec<usize>,
+    /// The members' loads by index, side by side: what a pick reads of a member
+    /// without touching the rest of it.
+    loads: Vec<Arc<EndpointLoad>>,
 }
 
 impl Membership {
     /// A snapshot of `members` (ids must be distinct).
     pub fn new(members: Vec<Member>) -> Self {
-        let index = members.iter().enumerate().map(|(i, m)| (m.id, i)).collect();
+        let index = IdIndex::new(&members);
         let mut routable: Vec<usize> = (0..members.len())
             .filter(|&i| members[i].health != Health::Unavailable)
             .collect();
         if routable.is_empty() {
             routable = (0..members.len()).collect();
         }
+        let loads = members.iter().map(|m| Arc::clone(&m.load)).collect();
         Self {
             generation: GENERATION.fetch_add(1, Relaxed),
             members,
             index,
             routable,
+            loads,
         }
     }
 
@@ -146,14 +186,19 @@ impl Membership {
         &self.members
     }
 
+    /// The load of the member at `index` (panics past the end, as `members()[index]`).
+    pub fn load_at(&self, index: usize) -> &EndpointLoad {
+        &self.loads[index]
+    }
+
     /// The member with `id`, if any.
     pub fn get(&self, id: EndpointId) -> Option<&Member> {
-        self.index.get(&id).map(|&i| &self.members[i])
+        self.index.get(id).map(|i| &self.members[i])
     }
 
     /// The position of the member with `id` in [`members`](Self::members), if any.
     pub fn index_of(&self, id: EndpointId) -> Option<usize> {
-        self.index.get(&id).copied()
+        self.index.get(id)
     }
 
     /// Number of members.
@@ -187,5 +232,22 @@ mod tests {
         assert!(m.get(8).is_none());
         assert_eq!(m.routable(), &[1]);
         assert_ne!(m.generation(), Membership::synthetic(1).generation());
+    }
+
+    #[test]
+    fn dense_and_sparse_ids_are_both_found() {
+        let at = |id, port| Member::new(id, SocketAddr::from(([127, 0, 0, 1], port)), 1);
+        let dense = Membership::new(vec![at(3, 1), at(0, 2), at(5, 3)]);
+        assert!(matches!(dense.index, IdIndex::Dense(_)));
+        let sparse = Membership::new(vec![at(3, 1), at(0, 2), at(4_000_000_000, 3)]);
+        assert!(matches!(sparse.index, IdIndex::Sparse(_)));
+        for m in [dense, sparse] {
+            assert_eq!(m.index_of(3), Some(0));
+            assert_eq!(m.index_of(0), Some(1));
+            assert_eq!(m.index_of(1), None);
+            assert_eq!(m.index_of(u32::MAX), None);
+            assert_eq!(m.load_at(1) as *const _, &*m.members()[1].load as *const _);
+        }
+        assert_eq!(Membership::new(Vec::new()).index_of(0), None);
     }
 }
