@@ -120,7 +120,7 @@ impl Balancer for LeastRequest {
         let Some(Reverse(turn)) = self.schedule.pop() else {
             return Choices::none();
         };
-        let id = self.members.get(turn.position).id;
+        let id = self.members.id_at(turn.position);
         let load = f64::from(env.in_flight(id)) + 1.0;
         let weight = self.weights[turn.position] / load.powf(self.bias);
         let next = self.schedule.peek().map(|Reverse(s)| s.position);
@@ -130,7 +130,7 @@ impl Balancer for LeastRequest {
         }));
         let mut choices = Choices::one(id);
         if let Some(position) = next {
-            choices.push(self.members.get(position).id);
+            choices.push(self.members.id_at(position));
         }
         choices
     }

@@ -117,8 +117,8 @@ impl Balancer for Locality {
         };
         let mut choices = first.choose(env);
         if !other.members.is_empty() {
-            let spill = other.members.get(env.below(other.members.len()));
-            choices.push(spill.id);
+            let spill = other.members.id_at(env.below(other.members.len()));
+            choices.push(spill);
         }
         choices
     }

@@ -126,7 +126,7 @@ impl QueueAware {
         let n = self.members.len();
         let a = env.below(n);
         let b = (a + 1 + env.below(n - 1)) % n;
-        let (id_a, id_b) = (self.members.get(a).id, self.members.get(b).id);
+        let (id_a, id_b) = (self.members.id_at(a), self.members.id_at(b));
         let (load_a, load_b) = env.pair(id_a, id_b);
         (
             self.side(env, id_a, load_a.in_flight),
@@ -223,7 +223,7 @@ impl Balancer for QueueAware {
     fn pick(&mut self, _request: &Request, env: &impl Env) -> Choices {
         match self.members.len() {
             0 => Choices::none(),
-            1 => Choices::one(self.members.get(0).id),
+            1 => Choices::one(self.members.id_at(0)),
             _ => {
                 let (a, b) = self.candidates(env);
                 if self.order(&b, &a) == Ordering::Less {
@@ -384,19 +384,22 @@ mod tests {
         let request = Request {
             pair: Some((candidate(2, 0), candidate(1, 9))),
             // Queue, memory of 2; queue, memory of 1.
-            readings: Some(vec![
-                reading(4.0, 10),
-                reading(0.2, 10),
-                reading(1.0, 10),
-                None,
-            ]),
+            readings: Some(
+                [reading(4.0, 10), reading(0.2, 10), reading(1.0, 10), None]
+                    .into_iter()
+                    .collect(),
+            ),
             ..Request::empty()
         };
         let choices = policy.pick(&request, &PickEnv::new(&request));
         assert_eq!(choices.as_slice(), &[1, 2]);
         // Stale queue on 1: fewer in flight, endpoint 2.
         let request = Request {
-            readings: Some(vec![reading(4.0, 10), None, reading(1.0, 5_000), None]),
+            readings: Some(
+                [reading(4.0, 10), None, reading(1.0, 5_000), None]
+                    .into_iter()
+                    .collect(),
+            ),
             ..request
         };
         let choices = policy.pick(&request, &PickEnv::new(&request));
