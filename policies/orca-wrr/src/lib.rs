@@ -43,20 +43,23 @@
 //! not pick in lockstep. The next two members after the choice are the fallbacks.
 //!
 //! Weights are refreshed incrementally, with no timer and no O(n) work in a pick: the
-//! policy asks for [`Candidates::Watched`], and every answer watches the next
-//! [`Choices::MAX_WATCH`] (8) routable members of a rolling cursor. The next pick of
-//! the instance receives their readings with the request (no host call), computes
-//! their weights and hands the changed ones to the scheduler with
-//! [`StrideScheduler::set_weight`]. So with `n` routable members each weight is
-//! refreshed every `⌈n / 8⌉` picks of an instance (every pick up to 8 members): where
-//! gRPC recomputes all weights every second, here the refresh follows traffic, and a
-//! weight expires or leaves its blackout at its endpoint's next refresh.
+//! policy asks for [`Candidates::Watched`], and an answer watches the next routable
+//! members of a rolling cursor. The next pick of the instance receives their readings
+//! with the request (no host call), computes their weights and hands the changed ones
+//! to the scheduler with [`StrideScheduler::set_weight`]. As gRPC recomputes every
+//! weight once per `weight_update_period` (1 s), so does each instance here, but
+//! spread over its picks: a pick `t` after the previous one watches `n × t / period`
+//! of the `n` routable members (what is owed carries over; at most 8 per pick, the
+//! contract's limit; a new membership is owed a whole round at once). So most picks
+//! under load watch nothing and cost what a weighted round-robin pick costs, and a
+//! weight expires or leaves its blackout at its endpoint's next refresh, within about
+//! one period.
 //!
 //! A pick is O(1): at most 8 candidates of 5 readings, at most 8 weight updates, and a
 //! scheduler pick of `max weight / mean weight` tries on average. A weight update is
 //! O(1) unless it moves the largest weight (a weight above it, or the only endpoint at
 //! it lowered): then the scheduler rescales in O(n). With weights refreshed in turn
-//! that happens a few times per refresh round of `n / 8` picks, a small constant per
+//! that happens a few times per update period, a small constant per
 //! pick amortised (a weight that did not change is not handed over at all).
 //! Unlike gRPC, weights are not capped at 10 × the mean (nor raised to 1/100 of it):
 //! shares follow the formula however skewed (see [`StrideScheduler`]).
@@ -70,6 +73,9 @@ use switchyard_policy_sdk::{
 
 /// Fallbacks offered after the first choice.
 const FALLBACKS: usize = 2;
+
+/// The most routable members one answer watches (the contract's limit).
+const MOST_WATCHED: usize = Choices::MAX_WATCH;
 
 /// The ORCA fields read, in the order declared in [`Needs::metrics`]: a field's
 /// [`MetricId`] is its position.
@@ -88,11 +94,13 @@ const EPS: usize = 4;
 const BLACKOUT: &str = "blackout_period_ms";
 const EXPIRATION: &str = "weight_expiration_period_ms";
 const PENALTY: &str = "error_utilization_penalty";
+const UPDATE_PERIOD: &str = "weight_update_period_ms";
 
 /// gRPC's defaults.
 const DEFAULT_BLACKOUT_MS: u64 = 10_000;
 const DEFAULT_EXPIRATION_MS: u64 = 180_000;
 const DEFAULT_PENALTY: f64 = 1.0;
+const DEFAULT_UPDATE_PERIOD_MS: u64 = 1_000;
 
 /// An endpoint's weight as gRPC's `weighted_round_robin` computes it from one load
 /// report: `qps / (utilization + penalty × eps / qps)`, where `utilization` is
@@ -128,6 +136,36 @@ struct Settings {
     blackout_ns: i64,
     expiration_ns: i64,
     penalty: f64,
+    update_period_ns: i64,
+}
+
+/// Paces weight refreshes: each routable member once per update period, spread over
+/// the picks of that period, at most [`MOST_WATCHED`] per pick.
+#[derive(Clone, Copy, Debug, Default)]
+struct Pacer {
+    /// Refreshes owed, at most one round of the membership.
+    owed: f64,
+    /// The time of the previous pick; `None` before the first.
+    last_ns: Option<i64>,
+}
+
+impl Pacer {
+    /// A new membership of `n`: every weight is refreshed as soon as picks allow.
+    fn owe_all(&mut self, n: usize) {
+        self.owed = n as f64;
+    }
+
+    /// How many members the answer at `now_ns` watches, of `n` routable ones.
+    fn due(&mut self, now_ns: i64, n: usize, period_ns: i64) -> usize {
+        if let Some(last) = self.last_ns {
+            let elapsed = now_ns.saturating_sub(last).max(0) as f64;
+            self.owed = (self.owed + elapsed * n as f64 / period_ns as f64).min(n as f64);
+        }
+        self.last_ns = Some(now_ns);
+        let due = (self.owed as usize).min(MOST_WATCHED).min(n);
+        self.owed -= due as f64;
+        due
+    }
 }
 
 /// What the policy knows of one routable endpoint's reports.
@@ -198,6 +236,7 @@ pub struct OrcaWrr {
     schedule: StrideScheduler,
     /// The routable position the next answer starts watching at.
     cursor: usize,
+    pacer: Pacer,
     /// The schedule was rebuilt and has not picked yet: start it at a random place.
     fresh: bool,
 }
@@ -256,16 +295,27 @@ impl Balancer for OrcaWrr {
             "how much errors per second count against an endpoint's weight (0: not at all)",
             Some("1.0"),
         )
+        .key(
+            UPDATE_PERIOD,
+            "every endpoint's weight is recomputed from its latest report this often",
+            Some("1000"),
+        )
     }
 
     fn new(setup: &Setup) -> Result<Self, String> {
         let config = setup.config();
-        config.reject_unknown(&[BLACKOUT, EXPIRATION, PENALTY])?;
+        config.reject_unknown(&[BLACKOUT, EXPIRATION, PENALTY, UPDATE_PERIOD])?;
         let blackout_ns = duration_ns(&config, BLACKOUT, DEFAULT_BLACKOUT_MS)?;
         let expiration_ns = duration_ns(&config, EXPIRATION, DEFAULT_EXPIRATION_MS)?;
         if expiration_ns == 0 {
             return Err(format!(
                 "policy_config.{EXPIRATION}: must be at least 1 (a weight that expires at once is never used)"
+            ));
+        }
+        let update_period_ns = duration_ns(&config, UPDATE_PERIOD, DEFAULT_UPDATE_PERIOD_MS)?;
+        if update_period_ns == 0 {
+            return Err(format!(
+                "policy_config.{UPDATE_PERIOD}: must be at least 1 (weights are recomputed at most every pick)"
             ));
         }
         let penalty: f64 = config.parse_or(PENALTY, DEFAULT_PENALTY)?;
@@ -279,11 +329,13 @@ impl Balancer for OrcaWrr {
                 blackout_ns,
                 expiration_ns,
                 penalty,
+                update_period_ns,
             },
             members: Members::default(),
             weights: Vec::new(),
             schedule: StrideScheduler::default(),
             cursor: 0,
+            pacer: Pacer::default(),
             fresh: true,
         })
     }
@@ -312,6 +364,7 @@ impl Balancer for OrcaWrr {
         let usable: Vec<f64> = self.weights.iter().map(|w| w.usable).collect();
         self.schedule = StrideScheduler::new(&usable);
         self.cursor %= self.members.len().max(1);
+        self.pacer.owe_all(self.members.len());
         self.fresh = true;
     }
 
@@ -332,9 +385,9 @@ impl Balancer for OrcaWrr {
         }
         let first = self.schedule.pick().unwrap_or(0);
         let mut choices = self.members.preference(first, 1 + FALLBACKS);
-        let watching = n.min(Choices::MAX_WATCH);
+        let watching = self.pacer.due(now_ns, n, self.settings.update_period_ns);
         for k in 0..watching {
-            choices.watch(self.members.get((self.cursor + k) % n).id);
+            choices.watch(self.members.id_at((self.cursor + k) % n));
         }
         self.cursor = (self.cursor + watching) % n;
         choices
@@ -384,12 +437,28 @@ mod tests {
         }
     }
 
-    /// Every endpoint reports as given, fresh; a few picks carry the readings in.
+    /// A harness whose weights are recomputed every millisecond, unless `config` says
+    /// otherwise (so that [`refresh`] brings every reading in).
+    fn harness(config: &[(&str, &str)], members: Vec<Endpoint>) -> Harness<OrcaWrr> {
+        let mut config = config.to_vec();
+        if !config.iter().any(|(k, _)| *k == UPDATE_PERIOD) {
+            config.push((UPDATE_PERIOD, "1"));
+        }
+        Harness::<OrcaWrr>::new(&config, members).unwrap()
+    }
+
+    /// A millisecond passes, and enough picks carry every endpoint's readings in.
+    fn refresh(h: &mut Harness<OrcaWrr>) {
+        h.env_mut().advance_ns(1_000_000);
+        h.sequence(h.policy().members.len().div_ceil(MOST_WATCHED) + 1);
+    }
+
+    /// Every endpoint reports as given, fresh, and the readings are brought in.
     fn all_send(h: &mut Harness<OrcaWrr>, reports: &[Report]) {
         for (id, r) in reports.iter().enumerate() {
             send(h, id as EndpointId, *r, 0);
         }
-        h.sequence(2);
+        refresh(h);
     }
 
     fn shares(counts: &BTreeMap<EndpointId, usize>, n: usize) -> Vec<f64> {
@@ -410,7 +479,7 @@ mod tests {
 
     /// A harness whose endpoints have reported `reports` for longer than the blackout.
     fn warmed(config: &[(&str, &str)], reports: &[Report]) -> Harness<OrcaWrr> {
-        let mut h = Harness::<OrcaWrr>::new(config, endpoints(&vec![1; reports.len()])).unwrap();
+        let mut h = harness(config, endpoints(&vec![1; reports.len()]));
         all_send(&mut h, reports);
         h.env_mut().advance_ns(11 * SECOND);
         all_send(&mut h, reports);
@@ -456,7 +525,7 @@ mod tests {
     #[test]
     fn blackout_is_honoured() {
         let reports = [report(100.0, 0.2), report(100.0, 0.4), report(100.0, 0.8)];
-        let mut h = Harness::<OrcaWrr>::new(&[], endpoints(&[1, 1, 1])).unwrap();
+        let mut h = harness(&[], endpoints(&[1, 1, 1]));
         all_send(&mut h, &reports);
         // Reporting for 9.9 s: weights not used yet, round-robin.
         h.env_mut().advance_ns(9_900_000_000);
@@ -475,7 +544,7 @@ mod tests {
         );
 
         // No blackout: weights are used at once.
-        let mut h = Harness::<OrcaWrr>::new(&[(BLACKOUT, "0")], endpoints(&[1, 1, 1])).unwrap();
+        let mut h = harness(&[(BLACKOUT, "0")], endpoints(&[1, 1, 1]));
         all_send(&mut h, &reports);
         assert_shares(
             &shares(&h.distribution(7_000), 3),
@@ -486,15 +555,15 @@ mod tests {
     #[test]
     fn blackout_counts_from_the_first_report_received() {
         // The first report seen was received 8 s ago: 2 s of blackout are left.
-        let mut h = Harness::<OrcaWrr>::new(&[], endpoints(&[1, 1])).unwrap();
+        let mut h = harness(&[], endpoints(&[1, 1]));
         h.env_mut().advance_ns(100 * SECOND);
         send(&mut h, 0, report(100.0, 0.5), 8_000);
         send(&mut h, 1, report(100.0, 0.5), 8_000);
-        h.sequence(2);
+        refresh(&mut h);
         assert_eq!(h.policy().usable_weight(0), Some(0.0));
         h.env_mut().advance_ns(2 * SECOND);
         send(&mut h, 0, report(100.0, 0.5), 0);
-        h.sequence(2);
+        refresh(&mut h);
         assert_eq!(h.policy().usable_weight(0), Some(200.0));
     }
 
@@ -508,13 +577,13 @@ mod tests {
         send(&mut h, 0, reports[0], 179_000);
         send(&mut h, 1, reports[1], 0);
         send(&mut h, 2, reports[2], 0);
-        h.sequence(2);
+        refresh(&mut h);
         assert_eq!(h.policy().usable_weight(0), Some(500.0), "not yet expired");
         h.env_mut().advance_ns(SECOND);
         send(&mut h, 0, reports[0], 180_000);
         send(&mut h, 1, reports[1], 0);
         send(&mut h, 2, reports[2], 0);
-        h.sequence(2);
+        refresh(&mut h);
         assert_eq!(h.policy().usable_weight(0), Some(0.0), "expired");
         // It gets the mean of the others' weights, (250 + 125) / 2 = 187.5.
         let mean = 187.5;
@@ -536,7 +605,7 @@ mod tests {
 
     #[test]
     fn no_reports_at_all_is_round_robin_and_unknown_endpoints_get_the_mean() {
-        let mut h = Harness::<OrcaWrr>::new(&[(BLACKOUT, "0")], endpoints(&[1, 1, 1])).unwrap();
+        let mut h = harness(&[(BLACKOUT, "0")], endpoints(&[1, 1, 1]));
         assert_eq!(
             h.distribution(3_000).values().copied().collect::<Vec<_>>(),
             [1_000; 3]
@@ -544,7 +613,7 @@ mod tests {
         // Only endpoints 0 and 1 report (weights 300 and 100): 2 gets their mean, 200.
         send(&mut h, 0, report(150.0, 0.5), 0);
         send(&mut h, 1, report(50.0, 0.5), 0);
-        h.sequence(2);
+        refresh(&mut h);
         assert_eq!(
             h.distribution(6_000).values().copied().collect::<Vec<_>>(),
             [3_000, 1_000, 2_000]
@@ -598,7 +667,7 @@ mod tests {
         h.env_mut()
             .set_reported(0, APP as MetricId, 0.25, 1_000)
             .set_reported(0, EPS as MetricId, 99.0, 1_000);
-        h.sequence(2);
+        refresh(&mut h);
         assert_eq!(h.policy().usable_weight(0), Some(125.0));
     }
 
@@ -608,24 +677,27 @@ mod tests {
         h.env_mut().advance_ns(SECOND);
         // qps 0: no weight, nothing changes.
         send(&mut h, 0, report(0.0, 0.9), 0);
-        h.sequence(2);
+        refresh(&mut h);
         assert_eq!(h.policy().usable_weight(0), Some(200.0));
         // A report of memory only: its qps is 0 too.
         send(&mut h, 0, report(100.0, 0.1), 500);
         h.env_mut().set_reported(0, 1, 0.7, 0);
-        h.sequence(2);
+        refresh(&mut h);
         assert_eq!(h.policy().usable_weight(0), Some(200.0));
     }
 
     #[test]
-    fn every_weight_is_refreshed_every_n_over_8_picks() {
+    fn every_weight_is_refreshed_once_per_update_period_spread_over_the_picks() {
         let n = 40;
-        let mut h = Harness::<OrcaWrr>::new(&[(BLACKOUT, "0")], endpoints(&vec![1; n])).unwrap();
+        let mut h = harness(
+            &[(BLACKOUT, "0"), (UPDATE_PERIOD, "1000")],
+            endpoints(&vec![1; n]),
+        );
         for id in 0..n as EndpointId {
             send(&mut h, id, report(100.0 + f64::from(id), 0.5), 0);
         }
-        // The first pick watches 8, each later one reads 8 and watches the next 8.
-        h.sequence(n / 8);
+        // A new membership is owed a whole round: 8 per pick, read by the next pick.
+        h.sequence(n / MOST_WATCHED);
         assert!((0..n as EndpointId).any(|id| h.policy().usable_weight(id) == Some(0.0)));
         h.sequence(1);
         for id in 0..n as EndpointId {
@@ -636,6 +708,20 @@ mod tests {
                 "endpoint {id}"
             );
         }
+        // Then picks at one instant refresh nothing; a tenth of the period later one
+        // pick watches a tenth of the members (the next four of the cursor: 0 to 3).
+        send(&mut h, 0, report(50.0, 0.5), 0);
+        send(&mut h, 4, report(50.0, 0.5), 0);
+        h.sequence(5);
+        assert_eq!(
+            h.policy().usable_weight(0),
+            Some(200.0),
+            "not refreshed yet"
+        );
+        h.env_mut().advance_ns(SECOND / 10);
+        h.sequence(2);
+        assert_eq!(h.policy().usable_weight(0), Some(100.0));
+        assert_eq!(h.policy().usable_weight(4), Some(208.0), "not owed yet");
     }
 
     #[test]
@@ -673,17 +759,19 @@ mod tests {
         })
         .unwrap();
         policy.set_members(endpoints(&[1; 10]));
+        // Ten members owed at first: 8 watched, then 2, then none at the same instant.
         let first = policy.pick(&Request::empty(), &env);
         assert_eq!(first.watched(), &[0, 1, 2, 3, 4, 5, 6, 7]);
         let second = policy.pick(&Request::empty(), &env);
-        assert_eq!(second.watched(), &[8, 9, 0, 1, 2, 3, 4, 5]);
+        assert_eq!(second.watched(), &[8, 9]);
+        assert!(policy.pick(&Request::empty(), &env).watched().is_empty());
     }
 
     #[test]
     fn config_is_checked() {
         let info = OrcaWrr::describe();
         let keys: Vec<&str> = info.config_keys.iter().map(|k| k.name.as_str()).collect();
-        assert_eq!(keys, [BLACKOUT, EXPIRATION, PENALTY]);
+        assert_eq!(keys, [BLACKOUT, EXPIRATION, PENALTY, UPDATE_PERIOD]);
         for (config, needle) in [
             (&[(PENALTY, "-1")][..], "error_utilization_penalty: must be"),
             (&[(PENALTY, "NaN")], "error_utilization_penalty: must be"),
@@ -694,6 +782,10 @@ mod tests {
             (
                 &[(EXPIRATION, "0")],
                 "weight_expiration_period_ms: must be at least 1",
+            ),
+            (
+                &[(UPDATE_PERIOD, "0")],
+                "weight_update_period_ms: must be at least 1",
             ),
             (&[("blackoutPeriod", "1")], "unknown key"),
         ] {
