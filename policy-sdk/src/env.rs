@@ -1,7 +1,7 @@
 //! What a policy can ask of the proxy while it picks: live load, reported metrics,
 //! time, randomness, log.
 
-use crate::{Candidate, EndpointId, Figures, LogLevel, MetricId, Reading, Request};
+use crate::{Candidate, EndpointId, Figures, LogLevel, MetricId, Reading, Readings, Request};
 use std::cell::Cell;
 
 /// The proxy as seen from a pick. Inside a component every load and clock call goes to
@@ -286,7 +286,7 @@ impl Env for HostEnv {
 pub struct PickEnv<'a> {
     now_ns: u64,
     delivered: DeliveredCandidates<'a>,
-    readings: &'a [Option<Reading>],
+    readings: Option<&'a Readings>,
 }
 
 /// The candidates of a pick: the pair is copied out of its tuple so that both kinds
@@ -317,7 +317,7 @@ impl<'a> PickEnv<'a> {
         Self {
             now_ns: request.now_ns,
             delivered,
-            readings: request.readings.as_deref().unwrap_or(&[]),
+            readings: request.readings.as_ref(),
         }
     }
 
@@ -346,10 +346,11 @@ impl Env for PickEnv<'_> {
         }
     }
     fn reported(&self, id: EndpointId, metric: MetricId) -> Option<Reading> {
-        let per_candidate = self.readings.len() / self.delivered().len().max(1);
-        match self.position(id) {
-            Some(i) if (metric as usize) < per_candidate => {
-                self.readings[i * per_candidate + metric as usize]
+        let readings = self.readings.map_or(0, Readings::len);
+        let per_candidate = readings / self.delivered().len().max(1);
+        match (self.readings, self.position(id)) {
+            (Some(delivered), Some(i)) if (metric as usize) < per_candidate => {
+                delivered.get(i * per_candidate + metric as usize)
             }
             _ => HostEnv.reported(id, metric),
         }

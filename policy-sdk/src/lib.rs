@@ -83,14 +83,13 @@ mod env;
 pub mod ewma;
 pub mod hash;
 mod members;
+mod request;
 mod schedule;
 mod scorer;
 pub mod testing;
 mod weighted;
 
-pub use bindings::exports::switchyard::policy::balancing::{
-    Candidate, Candidates, HashSource, Method, Needs, Request,
-};
+pub use bindings::exports::switchyard::policy::balancing::{Candidates, HashSource, Method, Needs};
 pub use bindings::switchyard::policy::load::{Figures, MetricId, Reading};
 pub use bindings::switchyard::policy::types::{
     ConfigKey, Endpoint, EndpointId, Health, LogLevel, PolicyInfo, Setup,
@@ -101,6 +100,7 @@ pub use env::{Env, HostEnv, PickEnv, unit_interval, wyrand};
 pub use ewma::Ewma;
 pub use hash::{hash_key, jump_hash, mix64, parse_hash_source};
 pub use members::Members;
+pub use request::{Candidate, Readings, Request};
 pub use schedule::{AliasTable, StrideScheduler};
 pub use scorer::{Observation, ProbeStreak, ProbeThresholds, Scorer, Source, Verdict};
 pub use weighted::{effective_weight, weighted_index};
@@ -480,52 +480,6 @@ impl Needs {
     }
 }
 
-impl Request {
-    /// A request with no attributes, as a policy that needs nothing receives it.
-    ///
-    /// ```
-    /// use switchyard_policy_sdk::Request;
-    ///
-    /// let request = Request { path: Some("/a".into()), ..Request::empty() };
-    /// assert_eq!(request.hash_key, None);
-    /// ```
-    pub fn empty() -> Self {
-        Request {
-            method: None,
-            authority: None,
-            path: None,
-            client_addr: None,
-            headers: None,
-            hash_key: None,
-            now_ns: 0,
-            pair: None,
-            watched: None,
-            readings: None,
-        }
-    }
-
-    /// The value of header `name` (lower case), if the request carries it and the
-    /// policy asked for it in [`Needs::headers`].
-    ///
-    /// ```
-    /// use switchyard_policy_sdk::Request;
-    ///
-    /// let request = Request {
-    ///     headers: Some(vec![("x-user".into(), "ann".into())]),
-    ///     ..Request::empty()
-    /// };
-    /// assert_eq!(request.header("x-user"), Some("ann"));
-    /// assert_eq!(request.header("x-other"), None);
-    /// ```
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .flatten()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 impl Method {
     /// The method named `name` (`GET`, `POST`, ...; case-sensitive, as HTTP is), or
     /// [`Method::Other`] for an extension method: what the host sends in
@@ -591,8 +545,9 @@ macro_rules! export_balancer {
             use $crate::bindings::exports::switchyard::policy::balancing as __b;
 
             ::std::thread_local! {
-                static __POLICY: ::core::cell::RefCell<::core::option::Option<$policy>> =
-                    const { ::core::cell::RefCell::new(None) };
+                static __POLICY: ::core::cell::RefCell<
+                    ::core::option::Option<$crate::__private::Hosted<$policy>>,
+                > = const { ::core::cell::RefCell::new(None) };
             }
 
             struct __Export;
@@ -605,20 +560,10 @@ macro_rules! export_balancer {
                     __POLICY.with(|slot| $crate::__private::init::<$policy>(slot, &setup))
                 }
                 fn set_members(members: ::std::vec::Vec<$crate::Endpoint>) {
-                    __POLICY.with(|slot| {
-                        $crate::__private::with(slot, |p| {
-                            <$policy as $crate::Balancer>::set_members(p, members)
-                        })
-                    })
+                    __POLICY.with(|slot| $crate::__private::set_members(slot, members))
                 }
                 fn pick(request: __b::Request) -> __b::Preference {
-                    __POLICY.with(|slot| {
-                        $crate::__private::with(slot, |p| {
-                            let env = $crate::PickEnv::new(&request);
-                            <$policy as $crate::Balancer>::pick(p, &request, &env)
-                        })
-                        .into()
-                    })
+                    __POLICY.with(|slot| $crate::__private::pick(slot, request))
                 }
                 fn save_state() -> ::std::vec::Vec<u8> {
                     __POLICY.with(|slot| {
@@ -644,23 +589,63 @@ macro_rules! export_balancer {
 /// Support for [`export_balancer!`] and [`export_scorer!`]; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    use crate::{Balancer, Needs, Scorer, Setup};
+    use crate::bindings::exports::switchyard::policy::balancing as wire;
+    use crate::{Balancer, Endpoint, EndpointId, Needs, PickEnv, Request, Scorer, Setup};
     use std::cell::RefCell;
 
     pub use wit_bindgen;
 
+    /// A balancer in its instance, with what turning the host's requests into
+    /// [`Request`]s takes: its needs, and its members' ids by index.
+    pub struct Hosted<P> {
+        policy: P,
+        ids: Vec<EndpointId>,
+        headers_asked: bool,
+    }
+
     /// Creates the instance's policy and stores it in its slot.
-    pub fn init<P: Balancer>(slot: &RefCell<Option<P>>, setup: &Setup) -> Result<Needs, String> {
+    pub fn init<P: Balancer>(
+        slot: &RefCell<Option<Hosted<P>>>,
+        setup: &Setup,
+    ) -> Result<Needs, String> {
         let policy = P::new(setup)?;
         let needs = policy.needs();
-        *slot.borrow_mut() = Some(policy);
+        *slot.borrow_mut() = Some(Hosted {
+            policy,
+            ids: Vec::new(),
+            headers_asked: !needs.headers.is_empty(),
+        });
         Ok(needs)
+    }
+
+    /// Hands the policy its new members, keeping their ids.
+    pub fn set_members<P: Balancer>(slot: &RefCell<Option<Hosted<P>>>, members: Vec<Endpoint>) {
+        initialised(slot, |hosted| {
+            hosted.ids.clear();
+            hosted.ids.extend(members.iter().map(|m| m.id));
+            hosted.policy.set_members(members)
+        })
+    }
+
+    /// One pick of the request the host sent.
+    pub fn pick<P: Balancer>(
+        slot: &RefCell<Option<Hosted<P>>>,
+        sent: wire::Request,
+    ) -> wire::Preference {
+        initialised(slot, |hosted| {
+            let request = Request::from_wire(sent, &hosted.ids, hosted.headers_asked);
+            let env = PickEnv::new(&request);
+            hosted.policy.pick(&request, &env).into()
+        })
     }
 
     /// Runs `f` on the initialised policy. The host always calls `init` first, so an
     /// empty slot is a host bug and traps.
-    pub fn with<P: Balancer, R>(slot: &RefCell<Option<P>>, f: impl FnOnce(&mut P) -> R) -> R {
-        initialised(slot, f)
+    pub fn with<P: Balancer, R>(
+        slot: &RefCell<Option<Hosted<P>>>,
+        f: impl FnOnce(&mut P) -> R,
+    ) -> R {
+        initialised(slot, |hosted| f(&mut hosted.policy))
     }
 
     /// [`with`] for a health scorer.

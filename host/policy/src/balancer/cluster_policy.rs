@@ -140,6 +140,7 @@ impl ClusterPolicy {
             )));
         }
         let delivery = Delivery {
+            headers: !needs.headers.is_empty(),
             candidates: needs.candidates,
             slots: metric_slots(&needs.metrics, reported).map_err(LoadError::Config)?,
         };

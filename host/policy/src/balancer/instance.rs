@@ -7,7 +7,7 @@ use crate::cluster::Membership;
 use crate::cluster::clock::coarse_now_ns;
 use crate::engine::sandboxed::Sandboxed;
 use crate::engine::world::{
-    self, Balancer, Candidate, Candidates, Needs, PolicyInfo, Request, Setup, v0_1,
+    self, Balancer, Candidate, Candidates, Delivered, Needs, PolicyInfo, Request, Setup, v0_1,
 };
 use crate::engine::{Fault, PolicyLimits};
 use std::sync::Arc;
@@ -27,6 +27,8 @@ pub(crate) enum Guest {
 /// candidates, and the catalog slots of its declared metrics.
 #[derive(Clone, Debug)]
 pub(crate) struct Delivery {
+    /// Whether the needs name headers (a 0.1.0 request then has a list, maybe empty).
+    pub(crate) headers: bool,
     /// Which candidates come with a pick.
     pub(crate) candidates: Candidates,
     /// Per declared metric, its slot in the cluster's catalog.
@@ -36,6 +38,7 @@ pub(crate) struct Delivery {
 impl Default for Delivery {
     fn default() -> Self {
         Self {
+            headers: false,
             candidates: Candidates::None,
             slots: Arc::new([]),
         }
@@ -49,6 +52,8 @@ pub(crate) struct Instance {
     /// What the previous answer asked to watch: the first `watching`.
     watch: [u32; MAX_WATCHED],
     watching: usize,
+    /// The readings list of the previous pick, kept for the next (no allocation).
+    readings: Vec<f64>,
 }
 
 impl Instance {
@@ -76,6 +81,7 @@ impl Instance {
             delivery: Delivery::default(),
             watch: [0; MAX_WATCHED],
             watching: 0,
+            readings: Vec::new(),
         })
     }
 
@@ -153,9 +159,15 @@ impl Instance {
             Guest::Current(p) => p.switchyard_policy_balancing().call_pick(s, request),
             Guest::V0_1(p) => Ok(v0_1::preference(
                 p.switchyard_policy_balancing()
-                    .call_pick(s, &v0_1::request(request))?,
+                    .call_pick(s, &v0_1::request(request, self.delivery.headers))?,
             )),
-        })?;
+        });
+        if let Delivered::PairRead((_, _, readings)) | Delivered::Watched((_, readings)) =
+            &mut request.delivered
+        {
+            self.readings = std::mem::take(readings);
+        }
+        let answer = answer?;
         let watching = usize::from(answer.watch_len);
         if watching > MAX_WATCHED {
             return Err(Fault::InvalidAnswer(format!(
@@ -176,40 +188,33 @@ impl Instance {
         }
     }
 
-    /// Fills `request.pair` or `request.watched`, and the candidates' readings, from
-    /// the membership this instance has.
+    /// Fills `request.delivered` from the membership this instance has: the pair
+    /// drawn, or the endpoints watched, with their declared metrics' readings.
     fn add_candidates(&mut self, request: &mut Request) {
         let state = self.guest.state_mut();
-        let membership = Arc::clone(&state.membership);
-        let candidate = |index: usize| {
-            let member = &membership.members()[index];
-            Candidate {
-                id: member.id,
-                index: index as u32,
-                figures: world::figures_of(Some(member)),
-            }
+        let draws = match self.delivery.candidates {
+            Candidates::TwoRandom => [state.next_random(), state.next_random()],
+            Candidates::None | Candidates::Watched => [0; 2],
         };
+        let membership = &*state.membership;
         let mut chosen: [usize; MAX_WATCHED] = [0; MAX_WATCHED];
         let count = match self.delivery.candidates {
             Candidates::None => 0,
-            Candidates::TwoRandom => {
-                let routable = membership.routable();
-                let n = routable.len();
-                if n == 0 {
-                    0
-                } else {
-                    let a = below(state.next_random(), n);
+            Candidates::TwoRandom => match membership.routable() {
+                [] => 0,
+                routable => {
+                    let n = routable.len();
+                    let a = below(draws[0], n);
                     let b = if n == 1 {
                         a
                     } else {
-                        (a + 1 + below(state.next_random(), n - 1)) % n
+                        (a + 1 + below(draws[1], n - 1)) % n
                     };
                     chosen[0] = routable[a];
                     chosen[1] = routable[b];
-                    request.pair = Some((candidate(chosen[0]), candidate(chosen[1])));
                     2
                 }
-            }
+            },
             Candidates::Watched => {
                 let mut count = 0;
                 for id in &self.watch[..self.watching] {
@@ -218,25 +223,41 @@ impl Instance {
                         count += 1;
                     }
                 }
-                request.watched = Some(chosen[..count].iter().map(|&i| candidate(i)).collect());
                 count
             }
         };
-        let slots = &self.delivery.slots;
-        if count > 0 && !slots.is_empty() {
-            let now = coarse_now_ns();
-            request.readings = Some(
-                chosen[..count]
-                    .iter()
-                    .flat_map(|&i| {
-                        let member = &membership.members()[i];
-                        slots
-                            .iter()
-                            .map(move |&slot| world::reading_of(member, slot, now))
-                    })
-                    .collect(),
-            );
+        if count == 0 {
+            return;
         }
+        let now = coarse_now_ns();
+        let candidate = |index: usize| Candidate {
+            index: index as u32,
+            figures: world::figures_at(membership.load_at(index), now),
+        };
+        let chosen = &chosen[..count];
+        let slots = &self.delivery.slots;
+        let mut readings = std::mem::take(&mut self.readings);
+        readings.clear();
+        for &i in chosen {
+            let load = membership.load_at(i);
+            for &slot in slots.iter() {
+                let (value, age) = world::reading_of(load, slot, now)
+                    .map_or((f64::NAN, 0.0), |r| (r.value, f64::from(r.age_ms)));
+                readings.push(value);
+                readings.push(age);
+            }
+        }
+        request.delivered = match self.delivery.candidates {
+            Candidates::TwoRandom if slots.is_empty() => {
+                Delivered::Pair((candidate(chosen[0]), candidate(chosen[1])))
+            }
+            Candidates::TwoRandom => {
+                Delivered::PairRead((candidate(chosen[0]), candidate(chosen[1]), readings))
+            }
+            Candidates::None | Candidates::Watched => {
+                Delivered::Watched((chosen.iter().map(|&i| candidate(i)).collect(), readings))
+            }
+        };
     }
 }
 

@@ -1,6 +1,6 @@
 //! The request attributes a pick sees, taken from whatever the proxy has.
 
-use crate::engine::world::{HashSource, Method, Needs, Request};
+use crate::engine::world::{Asked, Attribute, Delivered, HashSource, Method, Needs, Request};
 use std::net::{IpAddr, SocketAddr};
 use switchyard_policy_sdk::hash::{KeySource, KeyedRequest};
 
@@ -73,37 +73,52 @@ impl RequestView for RequestInfo {
     }
 }
 
-/// The WIT request for `view`, with only what `needs` asks for.
+/// The WIT request for `view`, with only what `needs` asks for (no candidates: the
+/// instance adds them).
 pub(crate) fn to_wit(needs: &Needs, view: &impl RequestView) -> Request {
+    let hash_key = needs
+        .hash_on
+        .as_ref()
+        .and_then(|source| hash_of(source, view));
+    let asked = match hash_key {
+        _ if asks_attributes(needs) => Asked::Attributes(attributes(hash_key, needs, view)),
+        Some(key) => Asked::HashKey(key),
+        None => Asked::Nothing,
+    };
     Request {
-        method: needs.method.then(|| method(view.method())),
-        authority: if needs.authority {
-            view.authority().map(str::to_string)
-        } else {
-            None
-        },
-        path: needs.path.then(|| view.path().to_string()),
-        client_addr: if needs.client_addr {
-            view.client_addr().map(|a| a.to_string())
-        } else {
-            None
-        },
-        headers: (!needs.headers.is_empty()).then(|| {
-            needs
-                .headers
-                .iter()
-                .filter_map(|name| view.header(name).map(|v| (name.clone(), v.to_string())))
-                .collect()
-        }),
-        hash_key: needs
-            .hash_on
-            .as_ref()
-            .and_then(|source| hash_of(source, view)),
         now_ns: crate::engine::clock::now_ns(),
-        pair: None,
-        watched: None,
-        readings: None,
+        asked,
+        delivered: Delivered::None,
     }
+}
+
+/// Whether `needs` asks for any attribute.
+fn asks_attributes(needs: &Needs) -> bool {
+    needs.method || needs.authority || needs.path || needs.client_addr || !needs.headers.is_empty()
+}
+
+/// The attributes `needs` asks for that `view` has, `hash_key` first, in the
+/// contract's order.
+fn attributes(hash_key: Option<u64>, needs: &Needs, view: &impl RequestView) -> Vec<Attribute> {
+    let mut attributes: Vec<Attribute> = hash_key.map(Attribute::HashKey).into_iter().collect();
+    if needs.method {
+        attributes.push(Attribute::Method(method(view.method())));
+    }
+    if let Some(authority) = view.authority().filter(|_| needs.authority) {
+        attributes.push(Attribute::Authority(authority.to_string()));
+    }
+    if needs.path {
+        attributes.push(Attribute::Path(view.path().to_string()));
+    }
+    if let Some(addr) = view.client_addr().filter(|_| needs.client_addr) {
+        attributes.push(Attribute::ClientAddr(addr.to_string()));
+    }
+    for name in &needs.headers {
+        if let Some(value) = view.header(name) {
+            attributes.push(Attribute::Header((name.clone(), value.to_string())));
+        }
+    }
+    attributes
 }
 
 fn method(name: &str) -> Method {
@@ -184,6 +199,16 @@ mod tests {
         }
     }
 
+    /// The request stays within the canonical ABI's 16 flat parameters, so that a pick
+    /// passes it in arguments and the component allocates nothing for it.
+    /// (`ComponentType::ABI` is hidden from wasmtime's docs, but public.)
+    #[test]
+    fn the_request_is_passed_flat() {
+        use wasmtime::component::ComponentType;
+        let flat = <Request as ComponentType>::ABI.flat_count;
+        assert!(flat.is_some_and(|n| n <= 16), "{flat:?} flat values");
+    }
+
     #[test]
     fn fills_only_what_is_needed() {
         let mut info = RequestInfo::get("/a?b=1");
@@ -192,21 +217,45 @@ mod tests {
             ("cookie".into(), "a=1; session=s42; z=9".into()),
         ];
         let r = to_wit(&needs(Some(HashSource::Header("x-user".into()))), &info);
-        assert_eq!(r.method, Some(Method::Get));
-        assert_eq!((r.authority, r.path), (None, None));
-        assert_eq!(r.client_addr.as_deref(), Some("127.0.0.1:40000"));
-        assert_eq!(
-            r.headers,
-            Some(vec![("x-user".to_string(), "ann".to_string())])
+        // In the order of needs; no authority or path, no absent header.
+        let Asked::Attributes(attributes) = &r.asked else {
+            panic!("{:?}", r.asked)
+        };
+        assert!(
+            matches!(
+                &attributes[..],
+                [
+                    Attribute::HashKey(key),
+                    Attribute::Method(Method::Get),
+                    Attribute::ClientAddr(addr),
+                    Attribute::Header((name, value)),
+                ] if *key == hash_key(b"ann")
+                    && addr == "127.0.0.1:40000"
+                    && name == "x-user"
+                    && value == "ann"
+            ),
+            "{attributes:?}"
         );
-        assert_eq!(r.hash_key, Some(hash_key(b"ann")));
-        let by_cookie = to_wit(&needs(Some(HashSource::Cookie("session".into()))), &info);
-        assert_eq!(by_cookie.hash_key, Some(hash_key(b"s42")));
-        let by_path = to_wit(&needs(Some(HashSource::Path)), &info);
-        assert_eq!(by_path.hash_key, Some(hash_key(b"/a")));
-        let by_ip = to_wit(&needs(Some(HashSource::ClientIp)), &info);
-        assert_eq!(by_ip.hash_key, Some(hash_key(b"127.0.0.1")));
-        let missing = to_wit(&needs(Some(HashSource::Cookie("nope".into()))), &info);
-        assert_eq!(missing.hash_key, None);
+        // Only a hash key asked for: it comes alone, with no list to copy.
+        let keyed = |source| {
+            let needs = Needs {
+                method: false,
+                client_addr: false,
+                headers: Vec::new(),
+                ..needs(Some(source))
+            };
+            match to_wit(&needs, &info).asked {
+                Asked::HashKey(key) => Some(key),
+                Asked::Nothing => None,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            keyed(HashSource::Cookie("session".into())),
+            Some(hash_key(b"s42"))
+        );
+        assert_eq!(keyed(HashSource::Path), Some(hash_key(b"/a")));
+        assert_eq!(keyed(HashSource::ClientIp), Some(hash_key(b"127.0.0.1")));
+        assert_eq!(keyed(HashSource::Cookie("nope".into())), None);
     }
 }

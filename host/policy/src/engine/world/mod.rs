@@ -5,7 +5,7 @@
 pub(crate) mod v0_1;
 
 use crate::cluster::clock::coarse_now_ns;
-use crate::cluster::{Health, Member};
+use crate::cluster::{EndpointLoad, Health};
 use crate::engine::log::Level;
 use crate::engine::store::StoreState;
 
@@ -15,7 +15,7 @@ wasmtime::component::bindgen!({
 });
 
 pub(crate) use self::exports::switchyard::policy::balancing::{
-    Candidate, Method, Preference, Request,
+    Asked, Attribute, Candidate, Delivered, Method, Preference, Request,
 };
 pub use self::exports::switchyard::policy::balancing::{Candidates, HashSource, Needs};
 pub(crate) use self::switchyard::policy::load::{Figures, Reading};
@@ -44,29 +44,20 @@ impl host::Host for StoreState {
     }
 }
 
-/// The figures of `member`, or zeros for a non-member.
-pub(crate) fn figures_of(member: Option<&Member>) -> Figures {
-    match member {
-        Some(m) => {
-            let (latency_ewma_us, error_rate) = m.load.figures();
-            Figures {
-                in_flight: m.load.in_flight(),
-                latency_ewma_us,
-                error_rate,
-            }
-        }
-        None => Figures {
-            in_flight: 0,
-            latency_ewma_us: 0,
-            error_rate: 0.0,
-        },
+/// The figures of an endpoint's `load` as of `now` on the coarse clock.
+pub(crate) fn figures_at(load: &EndpointLoad, now: u64) -> Figures {
+    let (latency_ewma_us, error_rate) = load.figures_at(now);
+    Figures {
+        in_flight: load.in_flight(),
+        latency_ewma_us,
+        error_rate,
     }
 }
 
-/// `member`'s latest reading of its cluster's metric in `slot`, aged as of `now_ns`
-/// (the coarse clock).
-pub(crate) fn reading_of(member: &Member, slot: usize, now_ns: u64) -> Option<Reading> {
-    let reading = member.load.reported()?.reading(slot, now_ns)?;
+/// An endpoint's latest reading of its cluster's metric in `slot`, from its `load`,
+/// aged as of `now_ns` (the coarse clock).
+pub(crate) fn reading_of(load: &EndpointLoad, slot: usize, now_ns: u64) -> Option<Reading> {
+    let reading = load.reported()?.reading(slot, now_ns)?;
     Some(Reading {
         value: reading.value,
         age_ms: reading.age_ms,
@@ -74,27 +65,41 @@ pub(crate) fn reading_of(member: &Member, slot: usize, now_ns: u64) -> Option<Re
 }
 
 impl StoreState {
-    fn figures_of(&self, id: u32) -> Figures {
-        figures_of(self.membership.get(id))
+    /// The load of member `id`, read without touching the rest of the member.
+    fn load_of(&self, id: u32) -> Option<&EndpointLoad> {
+        Some(self.membership.load_at(self.membership.index_of(id)?))
+    }
+
+    /// The figures of member `id` as of `now`, or zeros for a non-member.
+    fn figures_of(&self, id: u32, now: u64) -> Figures {
+        match self.load_of(id) {
+            Some(load) => figures_at(load, now),
+            None => Figures {
+                in_flight: 0,
+                latency_ewma_us: 0,
+                error_rate: 0.0,
+            },
+        }
     }
 }
 
 impl load::Host for StoreState {
     fn get(&mut self, id: u32) -> load::Figures {
-        self.figures_of(id)
+        self.figures_of(id, coarse_now_ns())
     }
 
     fn pair(&mut self, a: u32, b: u32) -> (load::Figures, load::Figures) {
-        (self.figures_of(a), self.figures_of(b))
+        let now = coarse_now_ns();
+        (self.figures_of(a, now), self.figures_of(b, now))
     }
 
     fn in_flight(&mut self, id: u32) -> u32 {
-        self.membership.get(id).map_or(0, |m| m.load.in_flight())
+        self.load_of(id).map_or(0, EndpointLoad::in_flight)
     }
 
     fn reported(&mut self, id: u32, metric: u32) -> Option<Reading> {
         let slot = *self.metric_slots.get(metric as usize)?;
-        reading_of(self.membership.get(id)?, slot, coarse_now_ns())
+        reading_of(self.load_of(id)?, slot, coarse_now_ns())
     }
 }
 

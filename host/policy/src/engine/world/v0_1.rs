@@ -77,29 +77,48 @@ impl From<wit::Needs> for super::Needs {
     }
 }
 
-/// The 0.1.0 request: the current one without time and candidates (its attributes are
-/// moved out of `r`).
-pub(crate) fn request(r: &mut super::Request) -> wit::Request {
-    use super::Method as M;
-    wit::Request {
-        method: r.method.map(|m| match m {
-            M::Get => wit::Method::Get,
-            M::Head => wit::Method::Head,
-            M::Post => wit::Method::Post,
-            M::Put => wit::Method::Put,
-            M::Delete => wit::Method::Delete,
-            M::Connect => wit::Method::Connect,
-            M::Options => wit::Method::Options,
-            M::Trace => wit::Method::Trace,
-            M::Patch => wit::Method::Patch,
-            M::Other => wit::Method::Other,
-        }),
-        authority: r.authority.take(),
-        path: r.path.take(),
-        client_addr: r.client_addr.take(),
-        headers: r.headers.take(),
-        hash_key: r.hash_key,
+/// The 0.1.0 request: the current one's attributes as fields, without time and
+/// candidates (the attributes are moved out of `r`). `headers_asked`: whether the
+/// policy's needs named headers (0.1.0 then sends a list, even an empty one).
+pub(crate) fn request(r: &mut super::Request, headers_asked: bool) -> wit::Request {
+    use super::{Asked, Attribute, Method as M};
+    let (hash_key, attributes) = match std::mem::replace(&mut r.asked, Asked::Nothing) {
+        Asked::Nothing => (None, Vec::new()),
+        Asked::HashKey(key) => (Some(key), Vec::new()),
+        Asked::Attributes(attributes) => (None, attributes),
+    };
+    let mut request = wit::Request {
+        method: None,
+        authority: None,
+        path: None,
+        client_addr: None,
+        headers: headers_asked.then(Vec::new),
+        hash_key,
+    };
+    for attribute in attributes {
+        match attribute {
+            Attribute::HashKey(key) => request.hash_key = Some(key),
+            Attribute::Method(m) => {
+                request.method = Some(match m {
+                    M::Get => wit::Method::Get,
+                    M::Head => wit::Method::Head,
+                    M::Post => wit::Method::Post,
+                    M::Put => wit::Method::Put,
+                    M::Delete => wit::Method::Delete,
+                    M::Connect => wit::Method::Connect,
+                    M::Options => wit::Method::Options,
+                    M::Trace => wit::Method::Trace,
+                    M::Patch => wit::Method::Patch,
+                    M::Other => wit::Method::Other,
+                })
+            }
+            Attribute::Authority(a) => request.authority = Some(a),
+            Attribute::Path(p) => request.path = Some(p),
+            Attribute::ClientAddr(a) => request.client_addr = Some(a),
+            Attribute::Header(h) => request.headers.get_or_insert_default().push(h),
+        }
     }
+    request
 }
 
 /// The 0.1.0 answer as the current one (it watches nothing).
