@@ -9,6 +9,11 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use switchyard_policy::cluster::clock::coarse_now_ns;
 use switchyard_policy::cluster::{EndpointLoad, MetricCatalog, ReportedMetrics};
 
+/// The ORCA headers as header names, made once: a lookup by name then neither parses
+/// nor validates it.
+static ORCA_BIN: HeaderName = HeaderName::from_static(orca::BIN_HEADER);
+static ORCA_TEXT: HeaderName = HeaderName::from_static(orca::TEXT_HEADER);
+
 /// What a cluster collects from its responses, and counts of what it saw.
 #[derive(Debug)]
 pub struct Collector {
@@ -73,9 +78,9 @@ impl Collector {
         };
         let now = coarse_now_ns();
         if self.catalog.orca() {
-            for name in [orca::BIN_HEADER, orca::TEXT_HEADER] {
+            for name in [&ORCA_BIN, &ORCA_TEXT] {
                 if let Some(value) = fields.get(name) {
-                    self.field(name.as_bytes(), value.as_bytes(), store, now);
+                    self.field(name.as_str().as_bytes(), value.as_bytes(), store, now);
                 }
             }
         }

@@ -640,15 +640,26 @@ fn parse_native<'a>(body: &'a [u8], report: &mut Report<'a>) -> Result<(), OrcaE
         if key.is_empty() {
             return Err(OrcaError::EmptyMetricName);
         }
-        let key =
-            std::str::from_utf8(key).map_err(|_| OrcaError::UnsupportedMetric(snippet(key)))?;
-        let field = match key {
-            "cpu_utilization" => Some(Field::CpuUtilization),
-            "mem_utilization" => Some(Field::MemUtilization),
-            "application_utilization" => Some(Field::ApplicationUtilization),
-            "rps_fractional" => Some(Field::RpsFractional),
-            "eps" => Some(Field::Eps),
-            _ => match key.strip_prefix("named_metrics.") {
+        // The fixed names are matched as bytes: no UTF-8 check for them.
+        let fixed = match key {
+            b"cpu_utilization" => Some((Field::CpuUtilization, "cpu_utilization")),
+            b"mem_utilization" => Some((Field::MemUtilization, "mem_utilization")),
+            b"application_utilization" => {
+                Some((Field::ApplicationUtilization, "application_utilization"))
+            }
+            b"rps_fractional" => Some((Field::RpsFractional, "rps_fractional")),
+            b"eps" => Some((Field::Eps, "eps")),
+            _ => None,
+        };
+        let key = match fixed {
+            Some((_, name)) => name,
+            None => {
+                std::str::from_utf8(key).map_err(|_| OrcaError::UnsupportedMetric(snippet(key)))?
+            }
+        };
+        let field = match fixed {
+            Some((field, _)) => Some(field),
+            None => match key.strip_prefix("named_metrics.") {
                 Some(name) => Some(Field::Named(name)),
                 None if key.starts_with("utilization.") || key.starts_with("request_cost.") => None,
                 None => return Err(OrcaError::UnsupportedMetric(snippet(key.as_bytes()))),
