@@ -20,6 +20,9 @@ pub struct Collector {
     catalog: Arc<MetricCatalog>,
     /// Report headers and their slots.
     headers: Vec<(HeaderName, usize)>,
+    /// The first bytes (lower case) of every header name collected: a line of a raw
+    /// head starting otherwise is passed over at once.
+    first_bytes: [bool; 256],
     counts: Counts,
 }
 
@@ -57,10 +60,23 @@ impl Collector {
                 let slot = catalog.slot(name)?;
                 Some((HeaderName::from_bytes(name.as_bytes()).ok()?, slot))
             })
-            .collect();
+            .collect::<Vec<(HeaderName, usize)>>();
+        let mut first_bytes = [false; 256];
+        let orca = [orca::BIN_HEADER, orca::TEXT_HEADER];
+        let names = orca
+            .iter()
+            .filter(|_| catalog.orca())
+            .copied()
+            .chain(headers.iter().map(|(name, _)| name.as_str()));
+        for name in names {
+            if let Some(&first) = name.as_bytes().first() {
+                first_bytes[usize::from(first.to_ascii_lowercase())] = true;
+            }
+        }
         Self {
             catalog,
             headers,
+            first_bytes,
             counts: Counts::default(),
         }
     }
@@ -100,6 +116,10 @@ impl Collector {
         };
         let now = coarse_now_ns();
         for line in head.split(|&b| b == b'\n').skip(1) {
+            let wanted = |&first: &u8| self.first_bytes[usize::from(first.to_ascii_lowercase())];
+            if !line.first().is_some_and(wanted) {
+                continue;
+            }
             let Some(colon) = line.iter().position(|&b| b == b':') else {
                 continue;
             };
