@@ -12,7 +12,8 @@
 //! no local zone configured, or no endpoint in it, all endpoints form one group.
 
 use switchyard_policy_sdk::{
-    Balancer, Choices, Endpoint, Env, Health, Members, PolicyInfo, Request, Setup, export_balancer,
+    Balancer, Candidates, Choices, Endpoint, Env, Health, Members, Needs, PolicyInfo, Request,
+    Setup, export_balancer,
 };
 
 /// The policy.
@@ -96,6 +97,18 @@ impl Balancer for Locality {
             min_local_healthy,
             ..Self::default()
         })
+    }
+
+    /// Without a zone every endpoint is in one group, in the cluster's order, so the
+    /// host's random pair is a pair of that group: it comes with the pick (no import).
+    /// With zones the pair is drawn within the chosen group, and read with an import.
+    fn needs(&self) -> Needs {
+        let needs = Needs::nothing();
+        if self.zone.is_empty() {
+            needs.candidates(Candidates::TwoRandom)
+        } else {
+            needs
+        }
     }
 
     fn set_members(&mut self, members: Vec<Endpoint>) {
@@ -208,6 +221,16 @@ mod tests {
         let config = [("min_local_healthy", "0")];
         let err = harness("a", &config, two_zones()).err().unwrap();
         assert!(err.contains("min_local_healthy"), "{err}");
+    }
+
+    /// Without a zone the host's pair comes with the pick (the engine tests run the
+    /// component, which uses it); with one, the pair is drawn within a group.
+    #[test]
+    fn asks_for_the_hosts_pair_only_without_a_zone() {
+        let plain = harness("", &[], two_zones()).unwrap();
+        assert_eq!(plain.policy().needs().candidates, Candidates::TwoRandom);
+        let zoned = harness("a", &[], two_zones()).unwrap();
+        assert_eq!(zoned.policy().needs().candidates, Candidates::None);
     }
 
     #[test]
