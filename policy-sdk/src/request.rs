@@ -101,19 +101,34 @@ impl Readings {
     pub fn iter(&self) -> impl Iterator<Item = Option<Reading>> + '_ {
         (0..self.len()).map(|k| self.get(k))
     }
+
+    /// Appends one reading to `wire` in the form the host sends: the value and the age
+    /// in ms, or NaN and 0 when not reported. The host writes its lists with this, so
+    /// that both sides of the boundary share one encoding.
+    ///
+    /// ```
+    /// use switchyard_policy_sdk::Readings;
+    ///
+    /// let mut wire = Vec::new();
+    /// Readings::encode(&mut wire, Some((2.5, 7)));
+    /// Readings::encode(&mut wire, None);
+    /// assert_eq!(&wire[..2], &[2.5, 7.0]);
+    /// assert!(wire[2].is_nan());
+    /// ```
+    pub fn encode(wire: &mut Vec<f64>, reading: Option<(f64, u32)>) {
+        let (value, age_ms) = reading.unwrap_or((f64::NAN, 0));
+        wire.push(value);
+        wire.push(f64::from(age_ms));
+    }
 }
 
 impl FromIterator<Option<Reading>> for Readings {
     fn from_iter<I: IntoIterator<Item = Option<Reading>>>(readings: I) -> Self {
-        Self(
-            readings
-                .into_iter()
-                .flat_map(|r| match r {
-                    Some(r) => [r.value, f64::from(r.age_ms)],
-                    None => [f64::NAN, 0.0],
-                })
-                .collect(),
-        )
+        let mut wire = Vec::new();
+        for reading in readings {
+            Self::encode(&mut wire, reading.map(|r| (r.value, r.age_ms)));
+        }
+        Self(wire)
     }
 }
 

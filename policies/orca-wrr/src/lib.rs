@@ -74,9 +74,6 @@ use switchyard_policy_sdk::{
 /// Fallbacks offered after the first choice.
 const FALLBACKS: usize = 2;
 
-/// The most routable members one answer watches (the contract's limit).
-const MOST_WATCHED: usize = Choices::MAX_WATCH;
-
 /// The ORCA fields read, in the order declared in [`Needs::metrics`]: a field's
 /// [`MetricId`] is its position.
 pub const METRICS: [&str; 5] = [
@@ -140,7 +137,7 @@ struct Settings {
 }
 
 /// Paces weight refreshes: each routable member once per update period, spread over
-/// the picks of that period, at most [`MOST_WATCHED`] per pick.
+/// the picks of that period, at most [`Choices::MAX_WATCH`] per pick.
 #[derive(Clone, Copy, Debug, Default)]
 struct Pacer {
     /// Refreshes owed, at most one round of the membership.
@@ -162,7 +159,7 @@ impl Pacer {
             self.owed = (self.owed + elapsed * n as f64 / period_ns as f64).min(n as f64);
         }
         self.last_ns = Some(now_ns);
-        let due = (self.owed as usize).min(MOST_WATCHED).min(n);
+        let due = (self.owed as usize).min(Choices::MAX_WATCH).min(n);
         self.owed -= due as f64;
         due
     }
@@ -450,7 +447,7 @@ mod tests {
     /// A millisecond passes, and enough picks carry every endpoint's readings in.
     fn refresh(h: &mut Harness<OrcaWrr>) {
         h.env_mut().advance_ns(1_000_000);
-        h.sequence(h.policy().members.len().div_ceil(MOST_WATCHED) + 1);
+        h.sequence(h.policy().members.len().div_ceil(Choices::MAX_WATCH) + 1);
     }
 
     /// Every endpoint reports as given, fresh, and the readings are brought in.
@@ -697,7 +694,7 @@ mod tests {
             send(&mut h, id, report(100.0 + f64::from(id), 0.5), 0);
         }
         // A new membership is owed a whole round: 8 per pick, read by the next pick.
-        h.sequence(n / MOST_WATCHED);
+        h.sequence(n / Choices::MAX_WATCH);
         assert!((0..n as EndpointId).any(|id| h.policy().usable_weight(id) == Some(0.0)));
         h.sequence(1);
         for id in 0..n as EndpointId {

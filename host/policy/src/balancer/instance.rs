@@ -11,6 +11,7 @@ use crate::engine::world::{
 };
 use crate::engine::{Fault, PolicyLimits};
 use std::sync::Arc;
+use switchyard_policy_sdk::Readings;
 
 /// Most endpoints a `watched` pick receives.
 pub(crate) const MAX_WATCHED: usize = 8;
@@ -241,10 +242,8 @@ impl Instance {
         for &i in chosen {
             let load = membership.load_at(i);
             for &slot in slots.iter() {
-                let (value, age) = world::reading_of(load, slot, now)
-                    .map_or((f64::NAN, 0.0), |r| (r.value, f64::from(r.age_ms)));
-                readings.push(value);
-                readings.push(age);
+                let reading = world::reading_of(load, slot, now).map(|r| (r.value, r.age_ms));
+                Readings::encode(&mut readings, reading);
             }
         }
         request.delivered = match self.delivery.candidates {
