@@ -55,6 +55,9 @@ pub(crate) struct Instance {
     watching: usize,
     /// The readings list of the previous pick, kept for the next (no allocation).
     readings: Vec<f64>,
+    /// The random draws of the next two picks' pairs, drawn ahead so that what those
+    /// picks read of their endpoints can be fetched into cache before they run.
+    ahead: [[u64; 2]; 2],
 }
 
 impl Instance {
@@ -66,7 +69,7 @@ impl Instance {
         membership: Arc<Membership>,
     ) -> Result<Self, Fault> {
         let pre = &component.pre;
-        let guest = Sandboxed::start(
+        let mut guest = Sandboxed::start(
             pre.engine(),
             &component.ticker,
             &component.log,
@@ -77,12 +80,15 @@ impl Instance {
                 BalancerPre::V0_1(pre) => pre.instantiate(store).map(Guest::V0_1),
             },
         )?;
+        let state = guest.state_mut();
+        let ahead = [0; 2].map(|_| [state.next_random(), state.next_random()]);
         Ok(Self {
             guest,
             delivery: Delivery::default(),
             watch: [0; MAX_WATCHED],
             watching: 0,
             readings: Vec::new(),
+            ahead,
         })
     }
 
@@ -193,29 +199,26 @@ impl Instance {
     /// drawn, or the endpoints watched, with their declared metrics' readings.
     fn add_candidates(&mut self, request: &mut Request) {
         let state = self.guest.state_mut();
-        let draws = match self.delivery.candidates {
-            Candidates::TwoRandom => [state.next_random(), state.next_random()],
-            Candidates::None | Candidates::Watched => [0; 2],
-        };
+        // A pair's draws are made two picks ahead of it.
+        let draws = self.ahead[0];
+        if matches!(self.delivery.candidates, Candidates::TwoRandom) {
+            self.ahead = [self.ahead[1], [state.next_random(), state.next_random()]];
+        }
         let membership = &*state.membership;
+        let slots = &self.delivery.slots;
         let mut chosen: [usize; MAX_WATCHED] = [0; MAX_WATCHED];
         let count = match self.delivery.candidates {
             Candidates::None => 0,
-            Candidates::TwoRandom => match membership.routable() {
-                [] => 0,
-                routable => {
-                    let n = routable.len();
-                    let a = below(draws[0], n);
-                    let b = if n == 1 {
-                        a
-                    } else {
-                        (a + 1 + below(draws[1], n - 1)) % n
-                    };
-                    chosen[0] = routable[a];
-                    chosen[1] = routable[b];
-                    2
+            Candidates::TwoRandom => {
+                prefetch_pairs(membership, self.ahead, slots);
+                match membership.pair(draws) {
+                    Some(pair) => {
+                        chosen[..2].copy_from_slice(&pair);
+                        2
+                    }
+                    None => 0,
                 }
-            },
+            }
             Candidates::Watched => {
                 let mut count = 0;
                 for id in &self.watch[..self.watching] {
@@ -236,7 +239,6 @@ impl Instance {
             figures: world::figures_at(membership.load_at(index), now),
         };
         let chosen = &chosen[..count];
-        let slots = &self.delivery.slots;
         let mut readings = std::mem::take(&mut self.readings);
         readings.clear();
         for &i in chosen {
@@ -260,7 +262,17 @@ impl Instance {
     }
 }
 
-/// A uniform index in `0..n` from 64 random bits.
-fn below(random: u64, n: usize) -> usize {
-    ((u128::from(random) * n as u128) >> 64) as usize
+/// Hints the CPU to fetch what the coming picks will read: the figures of the pair
+/// drawn for the pick after next, and the readings of the next pick's pair (whose
+/// figures, fetched a pick ago, say where its readings are).
+fn prefetch_pairs(membership: &Membership, ahead: [[u64; 2]; 2], slots: &[usize]) {
+    for i in membership.pair(ahead[1]).into_iter().flatten() {
+        membership.load_at(i).prefetch_figures();
+    }
+    if slots.is_empty() {
+        return;
+    }
+    for i in membership.pair(ahead[0]).into_iter().flatten() {
+        membership.load_at(i).prefetch_readings(slots);
+    }
 }

@@ -52,7 +52,8 @@ pub struct EndpointLoad {
 /// `exp(-elapsed / time constant)`, evaluated when they are read — no timer.
 #[derive(Debug)]
 pub struct LoadDecay {
-    time_constant_ns: f64,
+    /// The reciprocal of the time constant in ns: a read multiplies, not divides.
+    per_ns: f64,
     /// The median of the members' latency figures, µs; 0 until known.
     median_us: AtomicU32,
     /// When the median was last computed, on the coarse clock.
@@ -66,7 +67,7 @@ impl LoadDecay {
     /// Figures fade with `time_constant`.
     pub fn new(time_constant: Duration) -> Arc<Self> {
         Arc::new(Self {
-            time_constant_ns: (time_constant.as_nanos() as f64).max(1.0),
+            per_ns: 1.0 / (time_constant.as_nanos() as f64).max(1.0),
             median_us: AtomicU32::new(0),
             refreshed_ns: AtomicU64::new(0),
         })
@@ -107,7 +108,7 @@ impl LoadDecay {
 
     /// What remains of a figure's distance from its resting value after `elapsed_ns`.
     fn remaining(&self, elapsed_ns: u64) -> Option<f32> {
-        let constants = elapsed_ns as f64 / self.time_constant_ns;
+        let constants = elapsed_ns as f64 * self.per_ns;
         // Under a thousandth of the time constant the figure has not moved by 0.1%;
         // past 24 of them less than 1e-10 of it is left: faded out (no `exp` either way).
         if constants < 1.0 / 1024.0 {
@@ -189,6 +190,21 @@ impl EndpointLoad {
         match decay.remaining(elapsed) {
             Some(left) => (decay.latency(latency, left), error_rate * left),
             None => (latency, error_rate),
+        }
+    }
+
+    /// Hints the CPU to bring this endpoint's figures into cache, for a pick to come.
+    pub fn prefetch_figures(&self) {
+        let hot = std::mem::offset_of!(EndpointLoad, completed);
+        super::prefetch::prefetch((self as *const Self).cast(), hot);
+    }
+
+    /// Hints the CPU to bring the readings in `slots` of what this endpoint reports
+    /// into cache. It reads where they are from the figures' cache line: prefetch the
+    /// figures a pick earlier.
+    pub fn prefetch_readings(&self, slots: &[usize]) {
+        if let (false, Some(reported)) = (slots.is_empty(), self.reported.get()) {
+            reported.prefetch(slots);
         }
     }
 

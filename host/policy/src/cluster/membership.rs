@@ -215,6 +215,28 @@ impl Membership {
     pub fn routable(&self) -> &[usize] {
         &self.routable
     }
+
+    /// Two routable members (their indices) chosen uniformly from two random draws:
+    /// distinct when there are two or more; none when there are no members.
+    pub fn pair(&self, draws: [u64; 2]) -> Option<[usize; 2]> {
+        let n = self.routable.len();
+        let a = below(draws[0], n.checked_sub(1)? + 1);
+        // `a` plus 1 to n - 1 (wrapping), which is never `a`: a subtraction, not a
+        // division.
+        let b = match n {
+            1 => a,
+            _ => match a + 1 + below(draws[1], n - 1) {
+                b if b >= n => b - n,
+                b => b,
+            },
+        };
+        Some([self.routable[a], self.routable[b]])
+    }
+}
+
+/// A uniform index in `0..n` from 64 random bits.
+fn below(random: u64, n: usize) -> usize {
+    ((u128::from(random) * n as u128) >> 64) as usize
 }
 
 #[cfg(test)]
@@ -249,5 +271,41 @@ mod tests {
             assert_eq!(m.load_at(1) as *const _, &*m.members()[1].load as *const _);
         }
         assert_eq!(Membership::new(Vec::new()).index_of(0), None);
+    }
+
+    #[test]
+    fn pairs_are_distinct_routable_and_uniform() {
+        let at = |id, port| Member::new(id, SocketAddr::from(([127, 0, 0, 1], port)), 1);
+        let mut members: Vec<Member> = (0..5).map(|i| at(i, 1 + i as u16)).collect();
+        members[2].health = Health::Unavailable;
+        let m = Membership::new(members);
+        let mut counts = [[0u32; 5]; 5];
+        let mut state = 1;
+        for _ in 0..40_000 {
+            let mut draw = || {
+                let (next, value) = switchyard_policy_sdk::wyrand(state);
+                state = next;
+                value
+            };
+            let [a, b] = m.pair([draw(), draw()]).unwrap();
+            assert_ne!(a, b);
+            counts[a][b] += 1;
+        }
+        // Each of the 12 ordered pairs of the 4 routable members: 1/12 of the draws.
+        for (a, row) in counts.iter().enumerate() {
+            for (b, &count) in row.iter().enumerate() {
+                if a == 2 || b == 2 || a == b {
+                    assert_eq!(count, 0, "{a} {b}");
+                } else {
+                    assert!((count as i32 - 40_000 / 12).abs() < 300, "{a} {b}: {count}");
+                }
+            }
+        }
+        // The extremes of the draws stay in range.
+        assert_eq!(m.pair([u64::MAX, u64::MAX]), Some([4, 3]));
+        assert_eq!(m.pair([0, 0]), Some([0, 1]));
+        let one = Membership::new(vec![at(9, 1)]);
+        assert_eq!(one.pair([7, 7]), Some([0, 0]));
+        assert_eq!(Membership::new(Vec::new()).pair([1, 2]), None);
     }
 }

@@ -8,6 +8,7 @@ pub mod clock;
 mod histogram;
 mod load;
 mod membership;
+mod prefetch;
 mod reported;
 mod reports;
 

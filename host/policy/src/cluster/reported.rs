@@ -209,6 +209,17 @@ impl Default for ReportedMetrics {
 }
 
 impl ReportedMetrics {
+    /// Hints the CPU to bring the readings in `slots` into cache.
+    pub fn prefetch(&self, slots: &[usize]) {
+        let (Some(&low), Some(&high)) = (slots.iter().min(), slots.iter().max()) else {
+            return;
+        };
+        let Some(span) = self.slots.get(low..=high) else {
+            return;
+        };
+        super::prefetch::prefetch(span.as_ptr().cast(), std::mem::size_of_val(span));
+    }
+
     /// Stores `value` in `slot` as received now. Slots past [`MAX_METRICS`] are ignored.
     pub fn record(&self, slot: usize, value: f64) {
         self.record_at(slot, value, coarse_now_ns());
