@@ -287,6 +287,8 @@ pub struct PickEnv<'a> {
     now_ns: u64,
     delivered: DeliveredCandidates<'a>,
     readings: Option<&'a Readings>,
+    /// Readings per delivered candidate (the number of declared metrics).
+    per_candidate: usize,
 }
 
 /// The candidates of a pick: the pair is copied out of its tuple so that both kinds
@@ -314,10 +316,16 @@ impl<'a> PickEnv<'a> {
             (None, Some(watched)) => DeliveredCandidates::Watched(watched),
             (None, None) => DeliveredCandidates::Watched(&[]),
         };
+        let readings = request.readings.as_ref();
+        let candidates = match &delivered {
+            DeliveredCandidates::Pair(_) => 2,
+            DeliveredCandidates::Watched(watched) => watched.len(),
+        };
         Self {
             now_ns: request.now_ns,
             delivered,
-            readings: request.readings.as_ref(),
+            readings,
+            per_candidate: readings.map_or(0, Readings::len) / candidates.max(1),
         }
     }
 
@@ -346,12 +354,12 @@ impl Env for PickEnv<'_> {
         }
     }
     fn reported(&self, id: EndpointId, metric: MetricId) -> Option<Reading> {
-        let readings = self.readings.map_or(0, Readings::len);
-        let per_candidate = readings / self.delivered().len().max(1);
-        match (self.readings, self.position(id)) {
-            (Some(delivered), Some(i)) if (metric as usize) < per_candidate => {
-                delivered.get(i * per_candidate + metric as usize)
-            }
+        let metric_at = metric as usize;
+        match self.readings {
+            Some(delivered) if metric_at < self.per_candidate => match self.position(id) {
+                Some(i) => delivered.get(i * self.per_candidate + metric_at),
+                None => HostEnv.reported(id, metric),
+            },
             _ => HostEnv.reported(id, metric),
         }
     }

@@ -23,10 +23,12 @@ use crate::{Candidate, Choices, Endpoint, EndpointId, Env, Figures, Health};
 pub struct Members {
     all: Vec<Endpoint>,
     routable: Vec<usize>,
-    /// For each member (by position in `all`), its routable position, or `u32::MAX`.
-    positions: Vec<u32>,
-    /// The ids of `all`, side by side, so that a pick reads no whole endpoint.
-    ids: Vec<EndpointId>,
+    /// For each member (by position in `all`): its routable position (`u32::MAX` when
+    /// not routable) and its id, together, so that checking a candidate reads one place.
+    by_index: Vec<(u32, EndpointId)>,
+    /// The ids of the routable members by position, side by side, so that a pick reads
+    /// no whole endpoint.
+    routable_ids: Vec<EndpointId>,
 }
 
 impl Members {
@@ -46,16 +48,16 @@ impl Members {
         if routable.is_empty() {
             routable = (0..all.len()).collect();
         }
-        let mut positions = vec![u32::MAX; all.len()];
+        let mut by_index: Vec<(u32, EndpointId)> = all.iter().map(|e| (u32::MAX, e.id)).collect();
         for (position, &i) in routable.iter().enumerate() {
-            positions[i] = position as u32;
+            by_index[i].0 = position as u32;
         }
-        let ids = all.iter().map(|e| e.id).collect();
+        let routable_ids = routable.iter().map(|&i| all[i].id).collect();
         Self {
             all,
             routable,
-            positions,
-            ids,
+            by_index,
+            routable_ids,
         }
     }
 
@@ -76,8 +78,8 @@ impl Members {
     /// ```
     pub fn candidate(&self, candidate: &Candidate) -> Option<usize> {
         let index = candidate.index as usize;
-        match self.positions.get(index) {
-            Some(&p) if p != u32::MAX && self.ids[index] == candidate.id => Some(p as usize),
+        match self.by_index.get(index) {
+            Some(&(p, id)) if p != u32::MAX && id == candidate.id => Some(p as usize),
             _ => None,
         }
     }
@@ -145,7 +147,7 @@ impl Members {
     /// assert_eq!(members.id_at(1), members.get(1).id);
     /// ```
     pub fn id_at(&self, i: usize) -> EndpointId {
-        self.ids[self.routable[i]]
+        self.routable_ids[i]
     }
 
     /// The routable endpoints in order.
@@ -208,18 +210,18 @@ impl Members {
         }
         let drawn = env.drawn_pair().and_then(|(a, b)| {
             let (pa, pb) = (self.candidate(a)?, self.candidate(b)?);
-            (pa != pb).then_some((pa, pb, a.figures, b.figures))
+            (pa != pb).then_some([(pa, a.id, a.figures), (pb, b.id, b.figures)])
         });
-        let (a, b, load_a, load_b) = match drawn {
+        let [(a, id_a, load_a), (b, id_b, load_b)] = match drawn {
             Some(drawn) => drawn,
             None => {
                 let a = env.below(n);
                 let b = (a + 1 + env.below(n - 1)) % n;
-                let (load_a, load_b) = env.pair(self.id_at(a), self.id_at(b));
-                (a, b, load_a, load_b)
+                let (id_a, id_b) = (self.id_at(a), self.id_at(b));
+                let (load_a, load_b) = env.pair(id_a, id_b);
+                [(a, id_a, load_a), (b, id_b, load_b)]
             }
         };
-        let (id_a, id_b) = (self.id_at(a), self.id_at(b));
         let cost_a = cost(a, &load_a);
         if cost(b, &load_b) < cost_a {
             [id_b, id_a].into_iter().collect()
