@@ -115,12 +115,18 @@ impl Collector {
             return;
         };
         let now = coarse_now_ns();
-        for line in head.split(|&b| b == b'\n').skip(1) {
+        // Line ends are found with SIMD; a line is looked at only when its first byte
+        // can start a collected name.
+        let mut starts = memchr::memchr_iter(b'\n', head).map(|end| end + 1);
+        let mut next = starts.next();
+        while let Some(start) = next {
+            next = starts.next();
+            let line = &head[start..next.map_or(head.len(), |end| end - 1)];
             let wanted = |&first: &u8| self.first_bytes[usize::from(first.to_ascii_lowercase())];
             if !line.first().is_some_and(wanted) {
                 continue;
             }
-            let Some(colon) = line.iter().position(|&b| b == b':') else {
+            let Some(colon) = memchr::memchr(b':', line) else {
                 continue;
             };
             let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
