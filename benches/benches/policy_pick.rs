@@ -11,61 +11,18 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
-use switchyard_benches::membership;
-use switchyard_policy::cluster::{LoadDecay, LoadSetup, Membership, MetricCatalog};
+use switchyard_benches::{membership, pick_config, pick_policy};
+use switchyard_policy::cluster::Membership;
 use switchyard_policy::{ClusterPolicy, PolicyEngine, PolicyLimits, RequestInfo, builtin};
 use switchyard_policy_sdk::testing::{FakeEnv, endpoints};
 use switchyard_policy_sdk::{Balancer, Request, Setup};
 
 const SIZES: [usize; 2] = [1_000, 10_000];
 
-/// Scraped series the bench's endpoints report besides the ORCA fields.
-const SCRAPED: [&str; 2] = ["vllm:num_requests_waiting", "vllm:gpu_cache_usage_perc"];
-
-/// The policy configuration for `name` at `n` endpoints.
-fn config(name: &str, n: usize) -> Vec<(String, String)> {
-    let sized = match (name, n) {
-        ("ring-hash", 10_000) => Some(("points_per_weight", "16")),
-        ("maglev", 10_000) => Some(("table_size", "1000003")),
-        _ => None,
-    };
-    sized
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn limits(n: usize) -> PolicyLimits {
-    PolicyLimits {
-        memory_bytes: if n > 1_000 { 64 << 20 } else { 16 << 20 },
-        setup_deadline: Duration::from_secs(5),
-        ..PolicyLimits::default()
-    }
-}
-
-/// `n` endpoints, each with a store of reported metrics holding a reading of every
-/// metric of `catalog` (utilizations and queues differing by endpoint).
-fn reporting(n: usize, catalog: &Arc<MetricCatalog>) -> Arc<Membership> {
-    let members = membership(n);
-    let setup = LoadSetup {
-        decay: LoadDecay::new(Duration::from_secs(10)),
-        breaker: None,
-        reported: Some(Arc::clone(catalog)),
-    };
-    for (i, member) in members.members().iter().enumerate() {
-        setup.apply(&member.load);
-        let store = member.load.reported().expect("set up above");
-        for slot in 0..catalog.names().len() {
-            store.record(slot, 0.1 + (i % 7) as f64 / 10.0);
-        }
-    }
-    members
-}
-
 fn native<P: Balancer>(c: &mut Criterion, name: &str) {
     let mut group = c.benchmark_group(format!("pick/{name}"));
     for n in SIZES {
-        let config = config(name, n);
+        let config = pick_config(name, n);
         let setup = Setup {
             cluster: "bench".into(),
             local_zone: String::new(),
@@ -102,21 +59,9 @@ fn wasm_0_1(c: &mut Criterion, engine: &PolicyEngine, name: &str) {
 }
 
 fn wasm_of(c: &mut Criterion, engine: &PolicyEngine, name: &str, label: &str, bytes: &[u8]) {
-    let component = engine.compile(name, bytes).unwrap();
-    let scraped: Vec<String> = SCRAPED.iter().map(|s| s.to_string()).collect();
-    let catalog = MetricCatalog::new(true, &scraped).unwrap();
     let mut group = c.benchmark_group(format!("pick/{name}"));
     for n in SIZES {
-        let policy = ClusterPolicy::new(
-            Arc::clone(&component),
-            "bench",
-            &config(name, n),
-            "",
-            limits(n),
-            reporting(n, &catalog),
-            Some(&catalog),
-        )
-        .unwrap();
+        let policy = pick_policy(engine, name, bytes, n);
         let request = RequestInfo::get("/");
         group.bench_with_input(BenchmarkId::new(label, n), &n, |b, _| {
             b.iter(|| black_box(policy.pick(black_box(&request))))

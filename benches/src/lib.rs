@@ -1,7 +1,9 @@
 //! Shared set-up for Switchyard's criterion benches.
 
 use std::sync::Arc;
-use switchyard_policy::cluster::{Member, Membership};
+use std::time::Duration;
+use switchyard_policy::cluster::{LoadDecay, LoadSetup, Member, Membership, MetricCatalog};
+use switchyard_policy::{ClusterPolicy, PolicyEngine, PolicyLimits, builtin};
 
 /// `n` healthy endpoints of weight 1, ids `0..n`.
 pub fn membership(n: usize) -> Arc<Membership> {
@@ -48,4 +50,78 @@ pub fn backend() -> (tokio::runtime::Runtime, std::net::SocketAddr) {
         ))
         .unwrap();
     (runtime, addr)
+}
+
+/// Scraped series the pick benches' endpoints report besides the ORCA fields.
+pub const SCRAPED: [&str; 2] = ["vllm:num_requests_waiting", "vllm:gpu_cache_usage_perc"];
+
+/// The policy configuration of built-in `name` at `n` endpoints: at 10,000 the keyed
+/// policies get tables sized for them, as the configuration guide advises.
+pub fn pick_config(name: &str, n: usize) -> Vec<(String, String)> {
+    let sized = match (name, n) {
+        ("ring-hash", 10_000) => Some(("points_per_weight", "16")),
+        ("maglev", 10_000) => Some(("table_size", "1000003")),
+        _ => None,
+    };
+    sized
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The sandbox limits of a pick bench at `n` endpoints: 64 MiB of memory past 1,000.
+pub fn pick_limits(n: usize) -> PolicyLimits {
+    PolicyLimits {
+        memory_bytes: if n > 1_000 { 64 << 20 } else { 16 << 20 },
+        setup_deadline: Duration::from_secs(5),
+        ..PolicyLimits::default()
+    }
+}
+
+/// The catalog of the pick benches' reported metrics: ORCA's and [`SCRAPED`].
+pub fn pick_catalog() -> Arc<MetricCatalog> {
+    let scraped: Vec<String> = SCRAPED.iter().map(|s| s.to_string()).collect();
+    MetricCatalog::new(true, &scraped).expect("a valid catalog")
+}
+
+/// `n` endpoints, each with a store of reported metrics holding a reading of every
+/// metric of `catalog` (utilizations and queues differing by endpoint).
+pub fn reporting(n: usize, catalog: &Arc<MetricCatalog>) -> Arc<Membership> {
+    let members = membership(n);
+    let setup = LoadSetup {
+        decay: LoadDecay::new(Duration::from_secs(10)),
+        breaker: None,
+        reported: Some(Arc::clone(catalog)),
+    };
+    for (i, member) in members.members().iter().enumerate() {
+        setup.apply(&member.load);
+        let store = member.load.reported().expect("set up above");
+        for slot in 0..catalog.names().len() {
+            store.record(slot, 0.1 + (i % 7) as f64 / 10.0);
+        }
+    }
+    members
+}
+
+/// Policy `name` as a pick bench runs it: compiled from `bytes`, over `n` reporting
+/// endpoints, configured and limited for `n`.
+pub fn pick_policy(engine: &PolicyEngine, name: &str, bytes: &[u8], n: usize) -> ClusterPolicy {
+    let component = engine.compile(name, bytes).expect("compiles");
+    let catalog = pick_catalog();
+    ClusterPolicy::new(
+        component,
+        "bench",
+        &pick_config(name, n),
+        "",
+        pick_limits(n),
+        reporting(n, &catalog),
+        Some(&catalog),
+    )
+    .expect("starts")
+}
+
+/// [`pick_policy`] of built-in `name`.
+pub fn builtin_pick_policy(engine: &PolicyEngine, name: &str, n: usize) -> ClusterPolicy {
+    let bytes = builtin(name).unwrap_or_else(|| panic!("{name} is not a built-in"));
+    pick_policy(engine, name, bytes, n)
 }
