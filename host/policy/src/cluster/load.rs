@@ -20,7 +20,7 @@ const ERROR_ALPHA: f32 = 0.02;
 /// totals for reports.
 ///
 /// Laid out in the order written (`repr(C)`): what a pick reads of an endpoint comes
-/// first, so that it takes one cache line.
+/// first, so that it takes at most two cache lines (one prefetch hint each).
 #[derive(Debug, Default)]
 #[repr(C)]
 pub struct EndpointLoad {
@@ -45,6 +45,9 @@ pub struct EndpointLoad {
     /// The circuit breaker, when the cluster has one.
     breaker: OnceLock<Breaker>,
 }
+
+// What a pick reads stays within what two prefetch hints cover.
+const _: () = assert!(std::mem::offset_of!(EndpointLoad, completed) <= 128);
 
 /// How a cluster's load figures fade while no request refreshes them: the error rate
 /// toward 0, the latency EWMA toward the cluster's median latency (so that an endpoint

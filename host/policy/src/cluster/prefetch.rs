@@ -10,13 +10,13 @@ pub(super) fn prefetch(start: *const u8, len: usize) {
     hint(start.wrapping_add(len.saturating_sub(1)));
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
 fn hint(at: *const u8) {
     use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
     // SAFETY: a prefetch never dereferences in a way the program can observe and
-    // never faults, whatever the address; SSE is part of the x86_64 baseline.
+    // never faults, whatever the address; SSE is enabled (the `cfg` above).
     unsafe { _mm_prefetch::<_MM_HINT_T0>(at.cast()) }
 }
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
 fn hint(_at: *const u8) {}
