@@ -16,7 +16,10 @@ async fn an_avoided_endpoint_regains_its_share_once_it_recovers() {
     let slow = Arc::new(AtomicBool::new(true));
     let b = backend::switchable("b", Arc::clone(&slow), Duration::from_millis(150)).await;
     let c = backend::named("c", Duration::from_millis(1)).await;
-    let cluster = "load_decay = \"500ms\"\npolicy_config = { decay_ms = 100 }";
+    // An endpoint not measured yet counts as faster than any measured one, so that b
+    // is sure to be tried (and found slow) before it is avoided.
+    let cluster =
+        "load_decay = \"500ms\"\npolicy_config = { decay_ms = 100, default_rtt_ms = 0.01 }";
     let config = setup("", cluster, &[a.addr, b.addr, c.addr]).replace("round-robin", "peak-ewma");
     let proxy = proxy(&config);
     let load = Load::start(proxy.listener_addr("web").unwrap(), 8);
