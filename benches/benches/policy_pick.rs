@@ -11,7 +11,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
-use switchyard_benches::{membership, pick_config, pick_policy};
+use switchyard_benches::{ZONES, membership, pick_config, pick_policy};
 use switchyard_policy::cluster::Membership;
 use switchyard_policy::{ClusterPolicy, PolicyEngine, PolicyLimits, RequestInfo, builtin};
 use switchyard_policy_sdk::testing::{FakeEnv, endpoints};
@@ -44,7 +44,7 @@ fn wasm(c: &mut Criterion, engine: &PolicyEngine, name: &str) {
         eprintln!("{name}: not a built-in here, skipped");
         return;
     };
-    wasm_of(c, engine, name, "wasm", bytes);
+    wasm_of(c, engine, name, "wasm", bytes, "");
 }
 
 /// The build of built-in `name` against contract 0.1.0 kept as a test fixture: what
@@ -55,13 +55,22 @@ fn wasm_0_1(c: &mut Criterion, engine: &PolicyEngine, name: &str) {
         env!("CARGO_MANIFEST_DIR")
     );
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    wasm_of(c, engine, name, "wasm-0.1", &bytes);
+    wasm_of(c, engine, name, "wasm-0.1", &bytes, "");
 }
 
-fn wasm_of(c: &mut Criterion, engine: &PolicyEngine, name: &str, label: &str, bytes: &[u8]) {
+/// Picks of `name` built from `bytes`, as `pick/NAME/LABEL/N`; with a `zone`, the
+/// proxy is in it and the endpoints are spread over two zones.
+fn wasm_of(
+    c: &mut Criterion,
+    engine: &PolicyEngine,
+    name: &str,
+    label: &str,
+    bytes: &[u8],
+    zone: &str,
+) {
     let mut group = c.benchmark_group(format!("pick/{name}"));
     for n in SIZES {
-        let policy = pick_policy(engine, name, bytes, n);
+        let policy = pick_policy(engine, name, bytes, n, zone);
         let request = RequestInfo::get("/");
         group.bench_with_input(BenchmarkId::new(label, n), &n, |b, _| {
             b.iter(|| black_box(policy.pick(black_box(&request))))
@@ -138,6 +147,9 @@ fn picks(c: &mut Criterion) {
     ] {
         wasm(c, &engine, name);
     }
+    // locality with a zone: half the endpoints are local.
+    let locality = builtin("locality").expect("a built-in");
+    wasm_of(c, &engine, "locality", "wasm-zoned", locality, ZONES[0]);
     for name in ["round-robin", "peak-ewma", "least-request"] {
         wasm_0_1(c, &engine, name);
     }

@@ -84,10 +84,21 @@ pub fn pick_catalog() -> Arc<MetricCatalog> {
     MetricCatalog::new(true, &scraped).expect("a valid catalog")
 }
 
-/// `n` endpoints, each with a store of reported metrics holding a reading of every
-/// metric of `catalog` (utilizations and queues differing by endpoint).
-pub fn reporting(n: usize, catalog: &Arc<MetricCatalog>) -> Arc<Membership> {
-    let members = membership(n);
+/// The zones of the pick benches' endpoints when they have zones: alternately, so that
+/// half of them are in the first.
+pub const ZONES: [&str; 2] = ["zone-a", "zone-b"];
+
+/// `n` endpoints (in [`ZONES`] alternately when `zoned`), each with a store of reported
+/// metrics holding a reading of every metric of `catalog` (utilizations and queues
+/// differing by endpoint).
+pub fn reporting(n: usize, catalog: &Arc<MetricCatalog>, zoned: bool) -> Arc<Membership> {
+    let mut members = membership(n).members().to_vec();
+    if zoned {
+        for (i, member) in members.iter_mut().enumerate() {
+            member.zone = ZONES[i % ZONES.len()].to_string();
+        }
+    }
+    let members = Arc::new(Membership::new(members));
     let setup = LoadSetup {
         decay: LoadDecay::new(Duration::from_secs(10)),
         breaker: None,
@@ -104,24 +115,36 @@ pub fn reporting(n: usize, catalog: &Arc<MetricCatalog>) -> Arc<Membership> {
 }
 
 /// Policy `name` as a pick bench runs it: compiled from `bytes`, over `n` reporting
-/// endpoints, configured and limited for `n`.
-pub fn pick_policy(engine: &PolicyEngine, name: &str, bytes: &[u8], n: usize) -> ClusterPolicy {
+/// endpoints, configured and limited for `n`. With a `zone`, the proxy is in it and
+/// the endpoints are spread over [`ZONES`].
+pub fn pick_policy(
+    engine: &PolicyEngine,
+    name: &str,
+    bytes: &[u8],
+    n: usize,
+    zone: &str,
+) -> ClusterPolicy {
     let component = engine.compile(name, bytes).expect("compiles");
     let catalog = pick_catalog();
     ClusterPolicy::new(
         component,
         "bench",
         &pick_config(name, n),
-        "",
+        zone,
         pick_limits(n),
-        reporting(n, &catalog),
+        reporting(n, &catalog, !zone.is_empty()),
         Some(&catalog),
     )
     .expect("starts")
 }
 
 /// [`pick_policy`] of built-in `name`.
-pub fn builtin_pick_policy(engine: &PolicyEngine, name: &str, n: usize) -> ClusterPolicy {
+pub fn builtin_pick_policy(
+    engine: &PolicyEngine,
+    name: &str,
+    n: usize,
+    zone: &str,
+) -> ClusterPolicy {
     let bytes = builtin(name).unwrap_or_else(|| panic!("{name} is not a built-in"));
-    pick_policy(engine, name, bytes, n)
+    pick_policy(engine, name, bytes, n, zone)
 }
