@@ -197,7 +197,7 @@ pub trait Env {
     /// assert!((0..1_000).all(|_| env.below(3) < 3));
     /// ```
     fn below(&self, n: usize) -> usize {
-        ((u128::from(self.random()) * n as u128) >> 64) as usize
+        index_below(self.random(), n)
     }
 }
 
@@ -384,6 +384,20 @@ impl Env for PickEnv<'_> {
             DeliveredCandidates::Watched(_) => None,
         }
     }
+}
+
+/// `bits` as a uniform index in `0..n` (multiply and keep the high 64 bits: no
+/// division, no modulo bias beyond n / 2^64); 0 when `n` is 0.
+///
+/// ```
+/// use switchyard_policy_sdk::index_below;
+///
+/// assert_eq!(index_below(0, 10), 0);
+/// assert_eq!(index_below(u64::MAX, 10), 9);
+/// assert_eq!(index_below(1 << 63, 10), 5);
+/// ```
+pub fn index_below(bits: u64, n: usize) -> usize {
+    ((u128::from(bits) * n as u128) >> 64) as usize
 }
 
 /// `bits` as a uniformly distributed number in [0, 1) (its top 53 bits).

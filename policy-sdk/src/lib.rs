@@ -96,7 +96,7 @@ pub use bindings::switchyard::policy::types::{
 };
 pub use choices::Choices;
 pub use config::Config;
-pub use env::{Env, HostEnv, PickEnv, unit_interval, wyrand};
+pub use env::{Env, HostEnv, PickEnv, index_below, unit_interval, wyrand};
 pub use ewma::Ewma;
 pub use hash::{hash_key, jump_hash, mix64, parse_hash_source};
 pub use members::Members;

@@ -40,7 +40,7 @@ pub fn weighted_index(weights: &[f64], random: u64) -> Option<usize> {
     }
     let total: f64 = weights.iter().filter(|w| **w > 0.0).sum();
     if total <= 0.0 {
-        return Some(((u128::from(random) * weights.len() as u128) >> 64) as usize);
+        return Some(crate::env::index_below(random, weights.len()));
     }
     let mut target = crate::env::unit_interval(random) * total;
     let mut last = 0;

@@ -6,6 +6,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use switchyard_policy_sdk::index_below;
 
 /// An endpoint's id within its cluster (the WIT `endpoint-id`).
 pub type EndpointId = u32;
@@ -220,23 +221,18 @@ impl Membership {
     /// distinct when there are two or more; none when there are no members.
     pub fn pair(&self, draws: [u64; 2]) -> Option<[usize; 2]> {
         let n = self.routable.len();
-        let a = below(draws[0], n.checked_sub(1)? + 1);
+        let a = index_below(draws[0], n.checked_sub(1)? + 1);
         // `a` plus 1 to n - 1 (wrapping), which is never `a`: a subtraction, not a
         // division.
         let b = match n {
             1 => a,
-            _ => match a + 1 + below(draws[1], n - 1) {
+            _ => match a + 1 + index_below(draws[1], n - 1) {
                 b if b >= n => b - n,
                 b => b,
             },
         };
         Some([self.routable[a], self.routable[b]])
     }
-}
-
-/// A uniform index in `0..n` from 64 random bits.
-fn below(random: u64, n: usize) -> usize {
-    ((u128::from(random) * n as u128) >> 64) as usize
 }
 
 #[cfg(test)]
