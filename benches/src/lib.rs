@@ -7,14 +7,17 @@ use switchyard_policy::{ClusterPolicy, PolicyEngine, PolicyLimits, builtin};
 
 /// `n` healthy endpoints of weight 1, ids `0..n`.
 pub fn membership(n: usize) -> Arc<Membership> {
-    Arc::new(Membership::new(
-        (0..n)
-            .map(|i| {
-                let socket = std::net::SocketAddr::from(([127, 0, 0, 1], 20_000 + i as u16));
-                Member::new(i as u32, socket, 1)
-            })
-            .collect(),
-    ))
+    Arc::new(Membership::new(members(n)))
+}
+
+/// The members of [`membership`]`(n)`.
+fn members(n: usize) -> Vec<Member> {
+    (0..n)
+        .map(|i| {
+            let socket = std::net::SocketAddr::from(([127, 0, 0, 1], 20_000 + i as u16));
+            Member::new(i as u32, socket, 1)
+        })
+        .collect()
 }
 
 /// `component` with a custom section holding `n` appended: the same policy with other
@@ -92,7 +95,7 @@ pub const ZONES: [&str; 2] = ["zone-a", "zone-b"];
 /// metrics holding a reading of every metric of `catalog` (utilizations and queues
 /// differing by endpoint).
 pub fn reporting(n: usize, catalog: &Arc<MetricCatalog>, zoned: bool) -> Arc<Membership> {
-    let mut members = membership(n).members().to_vec();
+    let mut members = members(n);
     if zoned {
         for (i, member) in members.iter_mut().enumerate() {
             member.zone = ZONES[i % ZONES.len()].to_string();
