@@ -26,17 +26,20 @@ pub mod registry;
 pub mod scorer;
 
 pub use balancer::{
-    ClusterPolicy, MAX_STATE_BYTES, Pick, PickSource, PolicyBinding, PolicyComponent, PolicySetup,
-    Preference, RequestInfo, RequestView, hash_of, parse_hash_source,
+    Candidate, CandidateStatus, ClusterPolicy, DEFAULT_CANARY_PERCENT, DEFAULT_SHADOW_SAMPLE,
+    Judgement, MAX_STATE_BYTES, Pick, PickSource, PolicyBinding, PolicyComponent, PolicySetup,
+    Preference, RequestInfo, RequestView, RolloutMode, RolloutRules, RolloutSettings, ShadowReport,
+    TallySnapshot, VersionTally, hash_of, parse_hash_source,
 };
 pub use engine::{
     Candidates, Contract, Fault, HashSource, LoadError, Needs, PolicyEngine, PolicyLimits,
     PolicyLog, PolicyStats, SimulatedHost, World,
 };
 pub use registry::{
-    CacheOrigin, ComponentCache, DEFAULT_HEALTH_POLICY, DEFAULT_POLICY, LoadFailure,
-    PolicyRegistry, PolicySource, PolicyStatus, PolicyVersion, ReloadCounts, ReloadOutcome,
-    Sha256Digest, builtin, builtin_names, builtin_scorer_names, default_cache_dir, is_policy_file,
+    CacheOrigin, ClusterRollout, ComponentCache, DEFAULT_HEALTH_POLICY, DEFAULT_POLICY,
+    LoadFailure, PolicyRegistry, PolicySource, PolicyStatus, PolicyVersion, ReloadCounts,
+    ReloadOutcome, RolloutEnd, RolloutStatus, Sha256Digest, builtin, builtin_names,
+    builtin_scorer_names, default_cache_dir, is_policy_file,
 };
 pub use scorer::{
     Observation, ObservationSource, ScorerBinding, ScorerComponent, ScorerInstance, ScorerSetup,

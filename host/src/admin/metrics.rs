@@ -11,8 +11,8 @@ use prometheus::proto::{
 };
 use prometheus::{Encoder, TextEncoder};
 use std::sync::atomic::Ordering::Relaxed;
-use switchyard_policy::PolicyRegistry;
 use switchyard_policy::cluster::{BreakerState, Health, StatusClass};
+use switchyard_policy::{Candidate, PolicyRegistry};
 
 /// The content type of the text format.
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -268,6 +268,81 @@ fn policy(families: &mut Families, upstream: &Upstream) {
         &labels,
         f64::from(u8::from(policy.is_quarantined())),
     );
+    if let Some(candidate) = upstream.binding().candidate() {
+        rollout(families, labels, &candidate);
+    }
+}
+
+/// A staged candidate: its share, and per version (serving and candidate) the requests
+/// it picked for since staging, or in shadow mode how its answers compare.
+fn rollout(families: &mut Families, [cluster, policy]: [(&str, &str); 2], candidate: &Candidate) {
+    let status = candidate.status();
+    let [serving, tried] = candidate.tallies();
+    let candidate_version = format!("sha256:{}", tried.version());
+    families.gauge(
+        "switchyard_policy_rollout_share",
+        "Share of picks (0-1) a staged candidate answers (canary) or is also asked (shadow).",
+        &[
+            cluster,
+            policy,
+            ("version", &candidate_version),
+            ("mode", status.mode.name()),
+        ],
+        status.mode.share(),
+    );
+    if let Some(shadow) = &status.shadow {
+        for (result, count) in [
+            ("agreed", shadow.agreed),
+            ("differed", shadow.compared - shadow.agreed),
+            ("fault", shadow.faults),
+            ("dropped", shadow.dropped),
+        ] {
+            families.counter(
+                "switchyard_policy_shadow_picks_total",
+                "Shadow picks of a staged candidate, by how its first choice compared with \
+                 the serving version's (fault: it faulted; dropped: the queue was full).",
+                &[
+                    cluster,
+                    policy,
+                    ("version", &candidate_version),
+                    ("result", result),
+                ],
+                count as f64,
+            );
+        }
+        return;
+    }
+    for (role, tally) in [("serving", serving), ("candidate", tried)] {
+        let version = format!("sha256:{}", tally.version());
+        let labels = [cluster, policy, ("version", &version), ("role", role)];
+        let seen = tally.snapshot();
+        for (name, help, count) in [
+            (
+                "switchyard_policy_version_requests_total",
+                "Requests whose endpoint a policy version picked, since its rollout was staged.",
+                seen.requests,
+            ),
+            (
+                "switchyard_policy_version_errors_total",
+                "Of them, answered with a server error (5xx).",
+                seen.errors,
+            ),
+            (
+                "switchyard_policy_version_retried_total",
+                "Of them, sent more than once.",
+                seen.retried,
+            ),
+        ] {
+            families.counter(name, help, &labels, count as f64);
+        }
+        families.histogram(
+            "switchyard_policy_version_request_duration_seconds",
+            "Time to the response head of requests a policy version picked for, since its \
+             rollout was staged.",
+            &labels,
+            tally.latency(),
+        );
+    }
 }
 
 /// A TLS cluster's failed handshakes with its endpoints, and the seconds until its

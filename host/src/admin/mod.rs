@@ -4,13 +4,18 @@
 //!   (probe, passive, scorer), effective weight, in-flight, latency EWMA, error rate,
 //!   ejections, the last probe.
 //! - `GET /policies`: every policy's active version (sha256, load time, source), the
-//!   clusters it serves with their pick and fault counters, and its last load error.
+//!   clusters it serves with their pick and fault counters, its staged candidate with
+//!   each cluster's comparison and verdict so far, the last rollout's end, and its last
+//!   load error.
 //! - `GET /metrics`: Prometheus text format: requests by cluster, endpoint and status
 //!   class, latency histograms, in-flight, health state, effective weight, ejections,
 //!   policy picks, fallbacks, faults, quarantine and reloads.
 //! - `GET /tls`: each TLS listener's certificates (file, names, not-after), when they
 //!   were loaded, the last refused reload and failed handshakes by reason.
 //! - `POST /policies/reload`: rescans the policy directory now; answers what it did.
+//! - `POST /policies/NAME/stage[?mode=canary&percent=P|?mode=shadow&sample=S]`,
+//!   `POST /policies/NAME/promote`, `POST /policies/NAME/rollback`: a rollout of the
+//!   candidate `NAME.canary.wasm` by hand (its state is in `GET /policies`).
 //! - `GET /config`: the running configuration's digest, when it was loaded, what only
 //!   a restart would apply, and the last reload refused with its reason.
 //! - `POST /config/reload`: reloads the configuration file (as SIGHUP does); answers
@@ -24,6 +29,7 @@ mod config;
 mod metrics;
 mod policies;
 mod record;
+mod rollouts;
 mod server;
 mod tls;
 

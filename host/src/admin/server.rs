@@ -2,7 +2,7 @@
 //! the workers are saturated, and so that a slow admin call never delays traffic.
 
 use super::{ClusterRecord, ConfigControl, ListenerRecord};
-use crate::admin::{clusters, config, metrics, policies, tls};
+use crate::admin::{clusters, config, metrics, policies, rollouts, tls};
 use crate::proxy::{Backoff, Failures, Spare, out_of_descriptors};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -243,11 +243,29 @@ async fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Byte
         }
         "/clusters" | "/policies" | "/policies/reload" | "/metrics" | "/tls" | "/config"
         | "/config/reload" => error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
-        _ => error(
-            StatusCode::NOT_FOUND,
-            "not found; try GET /clusters, GET /policies, GET /tls, GET /config, GET /metrics, \
-             POST /policies/reload or POST /config/reload",
-        ),
+        path => match rollouts::action(path, request.uri().query()) {
+            Some(Ok(_)) if method != Method::POST => {
+                error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+            }
+            Some(Ok(action)) => {
+                // Staging compiles; keep it off this thread's event loop.
+                let registry = Arc::clone(&state.registry);
+                match tokio::task::spawn_blocking(move || action.run(&registry)).await {
+                    Ok((status, body)) => json(status, &body),
+                    Err(e) => error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        &format!("rollout action failed: {e}"),
+                    ),
+                }
+            }
+            Some(Err(reason)) => error(StatusCode::BAD_REQUEST, &reason),
+            None => error(
+                StatusCode::NOT_FOUND,
+                "not found; try GET /clusters, GET /policies, GET /tls, GET /config, GET /metrics, \
+                 POST /policies/reload, POST /config/reload or \
+                 POST /policies/NAME/{stage,promote,rollback}",
+            ),
+        },
     }
 }
 

@@ -20,7 +20,7 @@ pub use settings::worker_count;
 use crate::admin::{AdminServer, ClusterRecord, ConfigControl, ConfigStatus};
 use crate::config::{Config, ConfigError, check_policies, load_text};
 use crate::proxy::{Descriptors, Routes, Upstream, raise_limit};
-use crate::reload::PolicyWatcher;
+use crate::reload::{PolicyWatcher, RolloutJudge};
 use crate::tls::Terminator;
 use anyhow::Context;
 use live::Live;
@@ -122,6 +122,7 @@ fn warnings(config: &Config, tables: &[Routes]) -> Vec<String> {
 pub struct App {
     live: Arc<Live>,
     watcher: Option<PolicyWatcher>,
+    judge: RolloutJudge,
     admin: Option<AdminServer>,
 }
 
@@ -166,6 +167,13 @@ impl App {
                 return Err(e);
             }
         };
+        let judge = match RolloutJudge::start(Arc::clone(&registry)) {
+            Ok(judge) => judge,
+            Err(e) => {
+                live.shutdown();
+                return Err(anyhow::anyhow!("starting the rollout judge: {e}"));
+            }
+        };
         if let Some(admin) = &admin {
             live.set_admin(admin.addr());
         }
@@ -179,6 +187,7 @@ impl App {
         Ok(Self {
             live,
             watcher,
+            judge,
             admin,
         })
     }
@@ -270,6 +279,7 @@ impl App {
     /// waits for the workers.
     pub fn shutdown(self) {
         drop(self.watcher);
+        drop(self.judge);
         self.live.shutdown();
         drop(self.admin);
     }

@@ -3,7 +3,8 @@
 
 use crate::admin::AdminAccess;
 use crate::config::model::{
-    AdminConfig, ClusterConfig, ListenerConfig, ListenerProtocol, LoadReportsConfig, PoliciesConfig,
+    AdminConfig, ClusterConfig, ListenerConfig, ListenerProtocol, LoadReportsConfig,
+    PoliciesConfig, RolloutConfig, RolloutModeConfig,
 };
 use crate::config::{Config, read_token};
 use crate::health::Composition;
@@ -20,8 +21,8 @@ use switchyard_policy::cluster::{
     BreakerSettings, LoadDecay, LoadSetup, Member, Membership, MetricCatalog,
 };
 use switchyard_policy::{
-    DEFAULT_HEALTH_POLICY, DEFAULT_POLICY, PolicyLimits, PolicySetup, ScorerSetup,
-    default_cache_dir,
+    DEFAULT_HEALTH_POLICY, DEFAULT_POLICY, PolicyLimits, PolicySetup, RolloutMode, RolloutRules,
+    RolloutSettings, ScorerSetup, default_cache_dir, parse_hash_source,
 };
 
 /// CPU deadline of one health-scorer `observe`.
@@ -68,6 +69,33 @@ pub(super) fn policy_setup(
         // One per worker, and one a membership hand-over may hold meanwhile.
         prewarm: workers + 1,
         reported: load.reported.clone(),
+        rollout: rollout_settings(&cluster.rollout),
+    }
+}
+
+/// How candidates of the cluster's policy are tried (the config is validated: the
+/// hash source parses).
+fn rollout_settings(rollout: &RolloutConfig) -> RolloutSettings {
+    RolloutSettings {
+        mode: match rollout.mode {
+            RolloutModeConfig::Canary => RolloutMode::Canary {
+                percent: rollout.canary_percent,
+            },
+            RolloutModeConfig::Shadow => RolloutMode::Shadow {
+                sample: rollout.shadow_sample,
+            },
+        },
+        sticky: rollout
+            .sticky
+            .as_deref()
+            .and_then(|source| parse_hash_source(source).ok()),
+        rules: RolloutRules {
+            promote_after: rollout.promote_after.0,
+            max_error_rate_delta: rollout.max_error_rate_delta,
+            max_p99_ratio: rollout.max_p99_ratio,
+            min_p99_delta: rollout.min_p99_delta.0,
+            min_requests: rollout.min_requests,
+        },
     }
 }
 

@@ -188,6 +188,41 @@ fn check_breaker(breaker: &super::model::BreakerConfig) -> Result<(), String> {
     Ok(())
 }
 
+/// `[clusters.rollout]` ranges and its hash source; the error is `key: reason`.
+fn check_rollout(rollout: &super::model::RolloutConfig) -> Result<(), String> {
+    if !(rollout.canary_percent > 0.0 && rollout.canary_percent <= 100.0) {
+        return Err(format!(
+            "canary_percent: must be above 0 and at most 100, not {}",
+            rollout.canary_percent
+        ));
+    }
+    if !(rollout.shadow_sample > 0.0 && rollout.shadow_sample <= 1.0) {
+        return Err(format!(
+            "shadow_sample: must be above 0 and at most 1 (a share of picks), not {}",
+            rollout.shadow_sample
+        ));
+    }
+    if !(0.0..=1.0).contains(&rollout.max_error_rate_delta) {
+        return Err(format!(
+            "max_error_rate_delta: must be 0 to 1 (0.01 is one percentage point), not {}",
+            rollout.max_error_rate_delta
+        ));
+    }
+    if !(rollout.max_p99_ratio >= 1.0 && rollout.max_p99_ratio.is_finite()) {
+        return Err(format!(
+            "max_p99_ratio: must be at least 1, not {}",
+            rollout.max_p99_ratio
+        ));
+    }
+    if rollout.promote_after.0.is_zero() {
+        return Err("promote_after: must be above zero".into());
+    }
+    if let Some(sticky) = &rollout.sticky {
+        switchyard_policy::parse_hash_source(sticky).map_err(|e| format!("sticky: {e}"))?;
+    }
+    Ok(())
+}
+
 /// `[clusters.load_reports]`: header names, scrape settings, and no more
 /// metrics than a cluster stores; the error is `key: reason`.
 fn check_load_reports(reports: &super::model::LoadReportsConfig) -> Result<(), String> {
@@ -426,6 +461,7 @@ fn validate(config: &Config) -> Result<(), String> {
         if let Some(reports) = &cluster.load_reports {
             check_load_reports(reports).map_err(|m| format!("clusters[{i}].load_reports.{m}"))?;
         }
+        check_rollout(&cluster.rollout).map_err(|m| format!("clusters[{i}].rollout.{m}"))?;
         if cluster.policy_limits.pick_deadline.0.is_zero() {
             return Err(format!(
                 "clusters[{i}].policy_limits.pick_deadline: must be above zero"

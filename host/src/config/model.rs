@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+use switchyard_policy::RolloutRules;
 
 /// A whole configuration file.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -516,6 +517,77 @@ pub struct ClusterConfig {
     /// What the endpoints report about their own load, collected for the policy;
     /// nothing when absent.
     pub load_reports: Option<LoadReportsConfig>,
+    /// How candidate versions of the policy (`NAME.canary.wasm`) are tried, promoted
+    /// and rolled back.
+    #[serde(default)]
+    pub rollout: RolloutConfig,
+}
+
+/// `[clusters.rollout]`: how a candidate version of the cluster's policy is tried
+/// beside the serving one, and when it is promoted or rolled back. The rules compare
+/// the candidate's requests with the serving version's over the whole window since it
+/// was staged.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutConfig {
+    /// How a dropped `NAME.canary.wasm` is tried: `canary` (it answers
+    /// `canary_percent` of picks) or `shadow` (it is only asked, off the request path,
+    /// on `shadow_sample` of picks).
+    #[serde(default)]
+    pub mode: RolloutModeConfig,
+    /// Percent of picks a canary answers.
+    #[serde(default = "default_canary_percent")]
+    pub canary_percent: f64,
+    /// Share of picks (0–1) also put to a shadow.
+    #[serde(default = "default_shadow_sample")]
+    pub shadow_sample: f64,
+    /// A hash source (`header:NAME`, `cookie:NAME`, `path`, `authority`, `client-ip`)
+    /// that keeps one user on one version in canary mode; each request is drawn at
+    /// random when absent, or when the request lacks it.
+    pub sticky: Option<String>,
+    /// A canary within the rules this long, with `min_requests`, is promoted.
+    #[serde(default = "default_promote_after")]
+    pub promote_after: Dur,
+    /// Most the canary's error rate (5xx) may exceed the serving version's: 0.01 is
+    /// one percentage point.
+    #[serde(default = "default_max_error_rate_delta")]
+    pub max_error_rate_delta: f64,
+    /// Most the canary's p99 latency may be, as a multiple of the serving version's.
+    #[serde(default = "default_max_p99_ratio")]
+    pub max_p99_ratio: f64,
+    /// A p99 difference under this never breaks `max_p99_ratio`.
+    #[serde(default = "default_min_p99_delta")]
+    pub min_p99_delta: Dur,
+    /// Requests the canary must have answered before the rules judge it.
+    #[serde(default = "default_rollout_min_requests")]
+    pub min_requests: u64,
+}
+
+impl Default for RolloutConfig {
+    fn default() -> Self {
+        Self {
+            mode: RolloutModeConfig::default(),
+            canary_percent: default_canary_percent(),
+            shadow_sample: default_shadow_sample(),
+            sticky: None,
+            promote_after: default_promote_after(),
+            max_error_rate_delta: default_max_error_rate_delta(),
+            max_p99_ratio: default_max_p99_ratio(),
+            min_p99_delta: default_min_p99_delta(),
+            min_requests: default_rollout_min_requests(),
+        }
+    }
+}
+
+/// `mode` of `[clusters.rollout]`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RolloutModeConfig {
+    /// The candidate answers a share of picks.
+    #[default]
+    Canary,
+    /// The candidate is only asked, and its answers compared.
+    Shadow,
 }
 
 /// `[clusters.load_reports]`: metrics the endpoints report about their own load,
@@ -1053,6 +1125,27 @@ fn default_scrape_timeout() -> Dur {
 }
 fn default_load_decay() -> Dur {
     Dur(Duration::from_secs(10))
+}
+fn default_canary_percent() -> f64 {
+    switchyard_policy::DEFAULT_CANARY_PERCENT
+}
+fn default_shadow_sample() -> f64 {
+    switchyard_policy::DEFAULT_SHADOW_SAMPLE
+}
+fn default_promote_after() -> Dur {
+    Dur(RolloutRules::default().promote_after)
+}
+fn default_max_error_rate_delta() -> f64 {
+    RolloutRules::default().max_error_rate_delta
+}
+fn default_max_p99_ratio() -> f64 {
+    RolloutRules::default().max_p99_ratio
+}
+fn default_min_p99_delta() -> Dur {
+    Dur(RolloutRules::default().min_p99_delta)
+}
+fn default_rollout_min_requests() -> u64 {
+    RolloutRules::default().min_requests
 }
 fn default_slow_start() -> Dur {
     Dur(Duration::from_secs(10))

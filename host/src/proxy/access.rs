@@ -4,7 +4,39 @@
 //! JSON object per request.
 
 use crate::proxy::upstream::Upstream;
+use std::sync::Arc;
 use std::time::Instant;
+use switchyard_policy::{Pick, VersionTally};
+
+/// During a policy rollout: the tally of the version that picked a request's endpoint,
+/// and when it picked. The request's outcome is counted there when its response head
+/// goes out.
+pub(crate) struct Picked {
+    tally: Arc<VersionTally>,
+    at: Instant,
+}
+
+impl Picked {
+    /// Takes the tally out of `pick`: none when no rollout compares versions.
+    pub(crate) fn take(pick: &mut Pick) -> Option<Self> {
+        pick.tally.take().map(|tally| Self {
+            tally,
+            at: Instant::now(),
+        })
+    }
+
+    /// Counts the request: a server error or not, after `attempts` attempts.
+    pub(crate) fn count(&self, status: u16, attempts: u32) {
+        self.tally
+            .record(status >= 500, self.at.elapsed(), attempts.max(1));
+    }
+
+    /// The picking version as the access log writes it (12 hex digits).
+    pub(crate) fn version(&self) -> &str {
+        let version = self.tally.version();
+        &version[..version.len().min(12)]
+    }
+}
 
 /// What one request came to.
 pub(crate) struct Access<'a> {
@@ -22,6 +54,9 @@ pub(crate) struct Access<'a> {
     pub(crate) attempts: u32,
     /// When the request was taken.
     pub(crate) started: Instant,
+    /// The policy version that picked, during a rollout; else the serving one is
+    /// logged.
+    pub(crate) version: Option<&'a str>,
 }
 
 impl Access<'_> {
@@ -41,7 +76,10 @@ impl Access<'_> {
             attempts = self.attempts,
             duration_us = self.started.elapsed().as_micros() as u64,
             policy = component.map_or("-", |c| c.name()),
-            policy_version = component.map_or("-", |c| c.version()),
+            policy_version = self
+                .version
+                .or_else(|| component.map(|c| c.version()))
+                .unwrap_or("-"),
             "request"
         );
     }

@@ -4,7 +4,7 @@
 //! cluster's rules allow, stream the response back.
 
 use crate::config::model::UpstreamProtocol;
-use crate::proxy::access::Access;
+use crate::proxy::access::{Access, Picked};
 use crate::proxy::body::{Exchange, ProxyBody, Received, Reuse, UpstreamBody, direct, text};
 use crate::proxy::client_body::{ClientBody, Upload};
 use crate::proxy::connection::{InProgress, UnreadBody};
@@ -58,7 +58,7 @@ pub(crate) async fn forward(
     if let Some((fault, why)) = refusal(&request, &listener.limits) {
         listener.stats.count(fault);
         let response = text(fault.answer().0, why.into());
-        return finish(None, "-", response, None, 0, logged);
+        return finish(None, "-", response, None, 0, logged, None);
     }
     let mut request = request;
     // Asked for before the hop-by-hop fields go; the client's side of a tunnel is
@@ -70,7 +70,7 @@ pub(crate) async fn forward(
             StatusCode::METHOD_NOT_ALLOWED,
             "CONNECT is not served".into(),
         );
-        return finish(None, "-", response, None, 0, logged);
+        return finish(None, "-", response, None, 0, logged, None);
     }
     let client_side = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut request));
     // An HTTP/2 WebSocket reaches the endpoint as a GET: routes and the policy see that
@@ -98,12 +98,12 @@ pub(crate) async fn forward(
         Ok(None) => {
             listener.stats.unrouted();
             let response = text(StatusCode::NOT_FOUND, NO_ROUTE.into());
-            return finish(None, "-", response, None, 0, logged);
+            return finish(None, "-", response, None, 0, logged, None);
         }
         Err(_) => {
             listener.stats.count(ClientFault::Malformed);
             let response = text(StatusCode::BAD_REQUEST, "malformed request target".into());
-            return finish(None, "-", response, None, 0, logged);
+            return finish(None, "-", response, None, 0, logged, None);
         }
     };
     let rule = routed.rule;
@@ -111,7 +111,9 @@ pub(crate) async fn forward(
     let route = &*rule.name;
     let forward = match &rule.action {
         Action::Forward(forward) => forward,
-        Action::Respond(respond) => return finish(None, route, direct(respond), None, 0, logged),
+        Action::Respond(respond) => {
+            return finish(None, route, direct(respond), None, 0, logged, None);
+        }
     };
     let upstream: &Upstream = forward.split.choose(&view);
     // The client's host, for `Forwarded`; the endpoint gets the route's, when it has one.
@@ -125,12 +127,13 @@ pub(crate) async fn forward(
     let Some(admitted) = upstream.admit() else {
         let message = format!("cluster {}: too many requests in flight", upstream.name());
         let response = text(StatusCode::SERVICE_UNAVAILABLE, message);
-        return finish(Some(upstream), route, response, None, 0, logged);
+        return finish(Some(upstream), route, response, None, 0, logged, None);
     };
-    let pick = upstream.pick(&PolicyView {
+    let mut pick = upstream.pick(&PolicyView {
         request: &request,
         client: client.addr,
     });
+    let picked = Picked::take(&mut pick);
     let downstream = request.version();
     let settings = upstream.settings();
     let http2 = match settings.protocol {
@@ -170,7 +173,15 @@ pub(crate) async fn forward(
         let mut response = upgraded.response;
         *response.version_mut() = downstream;
         let (endpoint, attempts) = (upgraded.endpoint, upgraded.attempts);
-        return finish(Some(upstream), route, response, endpoint, attempts, logged);
+        return finish(
+            Some(upstream),
+            route,
+            response,
+            endpoint,
+            attempts,
+            logged,
+            picked.as_ref(),
+        );
     }
     let retry = upstream.retry();
     let grpc = is_grpc(&request);
@@ -238,7 +249,15 @@ pub(crate) async fn forward(
         drop(admitted);
         *response.version_mut() = downstream;
         let endpoint = Some(member.socket);
-        return finish(Some(upstream), route, response, endpoint, attempts, logged);
+        return finish(
+            Some(upstream),
+            route,
+            response,
+            endpoint,
+            attempts,
+            logged,
+            picked.as_ref(),
+        );
     }
     drop(admitted);
     let (status, message) =
@@ -251,6 +270,7 @@ pub(crate) async fn forward(
         tried,
         attempts,
         logged,
+        picked.as_ref(),
     )
 }
 
@@ -329,9 +349,10 @@ fn watched(
     (body, Some(upload))
 }
 
-/// Marks a response that took more than one attempt, and writes the access log line
-/// when the listener keeps one: for a request to `upstream` along `route`, or answered
-/// by the proxy itself (no upstream).
+/// Marks a response that took more than one attempt, counts it for the version that
+/// picked (during a rollout), and writes the access log line when the listener keeps
+/// one: for a request to `upstream` along `route`, or answered by the proxy itself (no
+/// upstream).
 fn finish(
     upstream: Option<&Upstream>,
     route: &str,
@@ -339,7 +360,11 @@ fn finish(
     endpoint: Option<SocketAddr>,
     attempts: u32,
     logged: Option<(String, String, Instant)>,
+    picked: Option<&Picked>,
 ) -> Response<ProxyBody> {
+    if let Some(picked) = picked {
+        picked.count(response.status().as_u16(), attempts);
+    }
     if attempts > 1 {
         response
             .headers_mut()
@@ -355,6 +380,7 @@ fn finish(
             endpoint: endpoint.as_deref(),
             attempts,
             started: *started,
+            version: picked.map(Picked::version),
         }
         .log(upstream);
     }

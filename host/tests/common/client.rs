@@ -288,3 +288,20 @@ pub async fn until_closed(
         .unwrap_or_else(|_| panic!("still open after {limit:?}"));
     (started.elapsed(), received)
 }
+
+/// One admin API request (`GET`, `POST`…) with no body: the status and the JSON body.
+pub async fn admin_json(addr: SocketAddr, method: &str, path: &str) -> (u16, serde_json::Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "admin")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = send(addr, request, false).await;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&body).expect("admin answers JSON"),
+    )
+}

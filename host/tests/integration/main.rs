@@ -21,6 +21,7 @@ mod load_reports;
 mod metrics;
 mod other_languages;
 mod policy_reload;
+mod policy_rollout;
 mod proxy_forwarding;
 mod proxy_grpc;
 mod proxy_http1;

@@ -4,11 +4,9 @@
 
 use crate::common;
 
-use bytes::Bytes;
 use common::backend::{Backend, named};
 use common::{component_bytes, temp_dir, with_custom_section};
-use http::Request;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::BodyExt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -494,7 +492,7 @@ async fn admin_lists_policies_and_reloads_on_request() {
     );
     let admin = proxy.admin_addr().expect("admin listener");
 
-    let (code, body) = admin_call(admin, "GET", "/policies").await;
+    let (code, body) = common::client::admin_json(admin, "GET", "/policies").await;
     assert_eq!(code, 200);
     let policies = &body["policies"];
     assert_eq!(policies[0]["name"], "live");
@@ -506,17 +504,17 @@ async fn admin_lists_policies_and_reloads_on_request() {
 
     let least_request = component_bytes("least-request");
     std::fs::write(&file, &least_request).unwrap();
-    let (code, body) = admin_call(admin, "POST", "/policies/reload").await;
+    let (code, body) = common::client::admin_json(admin, "POST", "/policies/reload").await;
     assert_eq!(code, 200);
     assert_eq!(body["reloaded"][0]["result"], "loaded", "{body}");
-    let (_, body) = admin_call(admin, "GET", "/policies").await;
+    let (_, body) = common::client::admin_json(admin, "GET", "/policies").await;
     let sha = Sha256Digest::of(&least_request).to_string();
     assert_eq!(body["policies"][0]["active"]["sha256"], sha.as_str());
 
     std::fs::write(&file, b"not a policy").unwrap();
-    let (_, body) = admin_call(admin, "POST", "/policies/reload").await;
+    let (_, body) = common::client::admin_json(admin, "POST", "/policies/reload").await;
     assert_eq!(body["reloaded"][0]["result"], "failed");
-    let (_, body) = admin_call(admin, "GET", "/policies").await;
+    let (_, body) = common::client::admin_json(admin, "GET", "/policies").await;
     let error = &body["policies"][0]["last_error"];
     assert!(
         error["reason"]
@@ -531,26 +529,17 @@ async fn admin_lists_policies_and_reloads_on_request() {
         "the good version serves on"
     );
 
-    assert_eq!(admin_call(admin, "GET", "/nothing").await.0, 404);
-    assert_eq!(admin_call(admin, "GET", "/policies/reload").await.0, 405);
+    assert_eq!(
+        common::client::admin_json(admin, "GET", "/nothing").await.0,
+        404
+    );
+    assert_eq!(
+        common::client::admin_json(admin, "GET", "/policies/reload")
+            .await
+            .0,
+        405
+    );
     proxy.shutdown();
-}
-
-/// One admin request; the status and the JSON body.
-async fn admin_call(addr: SocketAddr, method: &str, path: &str) -> (u16, serde_json::Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "admin")
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    let response = common::client::send(addr, request, false).await;
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&body).expect("admin answers JSON"),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,12 +3,15 @@
 //! version before stays at hand: when the serving one faults or is quarantined, it
 //! answers instead of the host's round-robin.
 
+use crate::balancer::candidate::Candidate;
 use crate::balancer::component::PolicyComponent;
+use crate::balancer::rollout::{RolloutMode, RolloutSettings};
 use crate::balancer::{ClusterPolicy, Pick, PickSource, RequestView};
 use crate::cluster::{Membership, MetricCatalog, PickHistogram};
 use crate::engine::{LoadError, PolicyLimits};
 use arc_swap::{ArcSwap, ArcSwapOption, Guard};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -30,6 +33,8 @@ pub struct PolicySetup {
     pub prewarm: usize,
     /// The metrics the cluster's endpoints report, when it collects any.
     pub reported: Option<Arc<MetricCatalog>>,
+    /// How candidates of the policy are tried, promoted and rolled back.
+    pub rollout: RolloutSettings,
 }
 
 /// The policy version serving one cluster.
@@ -40,6 +45,11 @@ pub struct PolicyBinding {
     active: ArcSwap<ClusterPolicy>,
     /// The last version replaced while it was not quarantined.
     previous: ArcSwapOption<ClusterPolicy>,
+    /// A candidate version staged beside the serving one.
+    candidate: ArcSwapOption<Candidate>,
+    /// Whether `candidate` is set: one relaxed load on every pick instead of a swap
+    /// guard.
+    staged: AtomicBool,
     /// Held while the membership changes or a version is installed, so that no
     /// version misses a change.
     changing: Mutex<()>,
@@ -75,6 +85,8 @@ impl PolicyBinding {
             setup: Mutex::new(setup),
             active: ArcSwap::from_pointee(policy),
             previous: ArcSwapOption::empty(),
+            candidate: ArcSwapOption::empty(),
+            staged: AtomicBool::new(false),
             changing: Mutex::new(()),
             pick_durations: PickHistogram::default(),
         })
@@ -102,14 +114,15 @@ impl PolicyBinding {
     /// Switches the cluster to `component`, used as `setup` says (another policy, or
     /// the same with another configuration): started on the current membership and
     /// serving from the next pick; the version it replaces stays at hand as the
-    /// previous one.
+    /// previous one. A candidate staged for the old policy is dropped.
     pub(crate) fn switch(
         &self,
         setup: PolicySetup,
         component: Arc<PolicyComponent>,
     ) -> Result<(), LoadError> {
         let next = start(&setup, component, self.active.load().membership())?;
-        self.install(next);
+        self.unstage();
+        self.install(Arc::new(next));
         *self.lock_setup() = setup;
         Ok(())
     }
@@ -119,9 +132,9 @@ impl PolicyBinding {
         self.active.load()
     }
 
-    /// Chooses endpoints for `request` with the serving version. When it faults or is
-    /// quarantined, the previous version answers if it can; else the host's
-    /// round-robin does (see [`ClusterPolicy::pick`]).
+    /// Chooses endpoints for `request` with the serving version (or, on its share, a
+    /// canary). When it faults or is quarantined, the previous version answers if it
+    /// can; else the host's round-robin does (see [`ClusterPolicy::pick`]).
     pub fn pick(&self, request: &impl RequestView) -> Pick {
         if !timed() {
             return self.choose(request);
@@ -137,7 +150,17 @@ impl PolicyBinding {
         &self.pick_durations
     }
 
-    fn choose(&self, request: &impl RequestView) -> Pick {
+    fn choose<R: RequestView>(&self, request: &R) -> Pick {
+        if self.staged.load(Relaxed)
+            && let Some(candidate) = &*self.candidate.load()
+        {
+            return candidate.choose(request, |request| self.serve(request));
+        }
+        self.serve(request)
+    }
+
+    /// The serving version's pick, or the previous version's when it faults.
+    fn serve(&self, request: &impl RequestView) -> Pick {
         let pick = self.active.load().pick(request);
         if pick.source == PickSource::Policy {
             return pick;
@@ -172,29 +195,84 @@ impl PolicyBinding {
         Ok(next)
     }
 
-    /// Replaces the membership the serving version, and the one before it, pick from.
+    /// Replaces the membership the serving version, the one before it and a staged
+    /// candidate pick from.
     pub fn set_membership(&self, membership: Arc<Membership>) {
-        let _changing = self.changing.lock().unwrap_or_else(|e| e.into_inner());
-        // The serving version first: the previous one only answers when it faults.
+        let _changing = self.lock_changing();
+        // The serving version first: the others answer fewer picks.
         self.active
             .load_full()
             .set_membership(Arc::clone(&membership));
+        if let Some(candidate) = self.candidate.load_full() {
+            candidate.set_membership(Arc::clone(&membership));
+        }
         if let Some(previous) = self.previous.load_full() {
             previous.set_membership(membership);
         }
     }
 
+    fn lock_changing(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.changing.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Makes `next` the serving version: the next pick uses it.
-    pub(crate) fn install(&self, next: ClusterPolicy) {
-        let _changing = self.changing.lock().unwrap_or_else(|e| e.into_inner());
-        // The membership may have changed while `next` was being prepared.
+    pub(crate) fn install(&self, next: Arc<ClusterPolicy>) {
+        let _changing = self.lock_changing();
+        self.catch_up(&next);
+        let replaced = self.active.swap(next);
+        if !replaced.is_quarantined() {
+            self.previous.store(Some(replaced));
+        }
+    }
+
+    /// Gives `next` the membership if it changed while `next` was being prepared.
+    fn catch_up(&self, next: &ClusterPolicy) {
         let membership = self.active.load().membership();
         if next.membership().generation() != membership.generation() {
             next.set_membership(membership);
         }
-        let replaced = self.active.swap(Arc::new(next));
-        if !replaced.is_quarantined() {
-            self.previous.store(Some(replaced));
+    }
+
+    /// Stages `next` (from [`prepare`](Self::prepare)) as a candidate beside the
+    /// serving version, in `mode` or the cluster's configured one, replacing any
+    /// candidate staged before.
+    pub(crate) fn stage(&self, next: ClusterPolicy, mode: Option<RolloutMode>) {
+        let settings = self.setup().rollout;
+        let serving = self.active.load().component().sha256().to_string();
+        let _changing = self.lock_changing();
+        self.catch_up(&next);
+        let candidate = Candidate::new(
+            &self.cluster,
+            next,
+            &serving,
+            mode.unwrap_or(settings.mode),
+            settings.sticky,
+            settings.rules,
+        );
+        self.candidate.store(Some(Arc::new(candidate)));
+        self.staged.store(true, Relaxed);
+    }
+
+    /// The candidate staged, if any.
+    pub fn candidate(&self) -> Option<Arc<Candidate>> {
+        self.candidate.load_full()
+    }
+
+    /// Drops the staged candidate (a rollback): the serving version answers every pick
+    /// from the next on. The candidate, if there was one.
+    pub(crate) fn unstage(&self) -> Option<Arc<Candidate>> {
+        self.staged.store(false, Relaxed);
+        self.candidate.swap(None)
+    }
+
+    /// Makes the staged candidate the serving version; false when none is staged.
+    pub(crate) fn promote(&self) -> bool {
+        match self.unstage() {
+            Some(candidate) => {
+                self.install(Arc::clone(candidate.policy()));
+                true
+            }
+            None => false,
         }
     }
 }

@@ -6,6 +6,7 @@ use crate::balancer::component::PolicyComponent;
 use crate::balancer::instance::{Delivery, Instance};
 use crate::balancer::pool::{InstancePool, Pooled};
 use crate::balancer::request::{RequestInfo, RequestView, to_wit};
+use crate::balancer::tally::VersionTally;
 use crate::cluster::{EndpointId, Membership, MetricCatalog};
 use crate::engine::faults::FaultLog;
 use crate::engine::world::{Candidates, Needs, Setup};
@@ -32,6 +33,9 @@ pub struct Pick {
     pub source: PickSource,
     /// The membership the choice was made from: where the ids lead.
     pub membership: Arc<Membership>,
+    /// While a rollout compares two versions, the tally of the one that made this
+    /// pick: the request's outcome is counted there.
+    pub tally: Option<Arc<VersionTally>>,
 }
 
 /// Up to [`Preference::CAPACITY`] endpoint ids in order of preference, held inline so
@@ -312,6 +316,7 @@ impl ClusterPolicy {
                     endpoints,
                     source: PickSource::Policy,
                     membership,
+                    tally: None,
                 }
             }
             Err(fault) => self.fault(membership, fault),
@@ -394,6 +399,7 @@ impl ClusterPolicy {
             endpoints,
             source,
             membership,
+            tally: None,
         }
     }
 }

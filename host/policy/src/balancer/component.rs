@@ -38,7 +38,7 @@ impl BalancerPre {
 /// A compiled, linked balancer.
 pub struct PolicyComponent {
     name: String,
-    version: String,
+    sha256: String,
     pub(crate) pre: BalancerPre,
     pub(crate) log: Arc<PolicyLog>,
     /// Keeps the epoch advancing while the policy's calls run.
@@ -46,11 +46,12 @@ pub struct PolicyComponent {
 }
 
 impl PolicyComponent {
-    /// Balancer `name` of `version`, linked as `pre`, its calls kept timed by `ticker`.
-    pub(crate) fn new(name: &str, version: String, pre: BalancerPre, ticker: Arc<Ticker>) -> Self {
+    /// Balancer `name` whose bytes hash to `sha256` (hex), linked as `pre`, its calls
+    /// kept timed by `ticker`.
+    pub(crate) fn new(name: &str, sha256: String, pre: BalancerPre, ticker: Arc<Ticker>) -> Self {
         Self {
             name: name.to_string(),
-            version,
+            sha256,
             pre,
             log: Arc::new(PolicyLog::new(name)),
             ticker,
@@ -64,7 +65,12 @@ impl PolicyComponent {
 
     /// The first 12 hex digits of the sha256 of its bytes: which build this is.
     pub fn version(&self) -> &str {
-        &self.version
+        &self.sha256[..12]
+    }
+
+    /// The sha256 of its bytes, in hex.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
     }
 
     /// The contract version it was built against.

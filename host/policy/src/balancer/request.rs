@@ -52,6 +52,32 @@ impl RequestInfo {
     }
 }
 
+impl RequestInfo {
+    /// A copy of what a policy with `needs` reads of `view`: for a pick made later,
+    /// elsewhere (a shadow pick).
+    pub(crate) fn capture(view: &impl RequestView, needs: &Needs) -> Self {
+        let keyed = match &needs.hash_on {
+            Some(HashSource::Header(name)) => Some(name.as_str()),
+            Some(HashSource::Cookie(_)) => Some("cookie"),
+            _ => None,
+        };
+        let headers = needs
+            .headers
+            .iter()
+            .map(String::as_str)
+            .chain(keyed)
+            .filter_map(|name| Some((name.to_string(), view.header(name)?.to_string())))
+            .collect();
+        Self {
+            method: view.method().to_string(),
+            authority: view.authority().map(str::to_string),
+            path: view.path().to_string(),
+            client_addr: view.client_addr(),
+            headers,
+        }
+    }
+}
+
 impl RequestView for RequestInfo {
     fn method(&self) -> &str {
         &self.method

@@ -75,6 +75,9 @@ pub enum LoadError {
         /// What does not match.
         reason: String,
     },
+    /// A candidate version that cannot be staged where it was dropped.
+    #[error("cannot stage a candidate: {0}")]
+    Rollout(String),
     /// The policy's `init` refused its configuration.
     #[error("policy rejected its configuration: {0}")]
     Config(String),

@@ -57,8 +57,8 @@ impl PolicyEngine {
                         BalancerPre::V0_1(v0_1::BalancerPre::new(pre).map_err(link_error)?)
                     }
                 };
-                let version = sha256.to_string()[..12].to_string();
-                Linked::Balancer(Arc::new(PolicyComponent::new(name, version, pre, ticker)))
+                let sha256 = sha256.to_string();
+                Linked::Balancer(Arc::new(PolicyComponent::new(name, sha256, pre, ticker)))
             }
             World::HealthScorer => {
                 let pre = match contract {

@@ -12,6 +12,7 @@ use crate::engine::{LoadError, World};
 use crate::registry::builtin;
 use crate::registry::cache::{CacheOrigin, ComponentCache, Sha256Digest};
 use crate::registry::linked::Linked;
+use crate::registry::rollouts::{CANARY_SUFFIX, RolloutEnd, RolloutStatus, Staged};
 use crate::scorer::binding::PreparedScorer;
 use crate::scorer::{ScorerBinding, ScorerInstance, ScorerSetup};
 use std::collections::{BTreeMap, HashMap};
@@ -81,6 +82,18 @@ pub enum ReloadOutcome {
         /// Policy name.
         name: String,
     },
+    /// The file holds a candidate, now staged beside the serving version.
+    Staged {
+        /// Policy name.
+        name: String,
+        /// The candidate's version.
+        sha256: Sha256Digest,
+    },
+    /// The candidate's file is gone: the candidate no longer takes part.
+    Withdrawn {
+        /// Policy name.
+        name: String,
+    },
     /// The file could not be loaded; the version before it keeps serving.
     Failed {
         /// Policy name.
@@ -105,19 +118,27 @@ pub struct PolicyStatus {
     pub world: World,
     /// Per cluster served: name, counters, quarantined.
     pub clusters: Vec<(String, PolicyStats, bool)>,
+    /// The candidate staged beside the active version, if any.
+    pub rollout: Option<RolloutStatus>,
+    /// How the last rollout ended.
+    pub last_rollout: Option<RolloutEnd>,
 }
 
-struct Entry {
-    version: PolicyVersion,
-    component: Linked,
-    bindings: Vec<Bound>,
+pub(super) struct Entry {
+    pub(super) version: PolicyVersion,
+    pub(super) component: Linked,
+    pub(super) bindings: Vec<Bound>,
     file_removed: bool,
     last_error: Option<LoadFailure>,
+    /// A candidate version staged beside this one.
+    pub(super) staged: Option<Staged>,
+    /// How the last rollout ended.
+    pub(super) last_rollout: Option<RolloutEnd>,
 }
 
 /// A cluster served by a policy, in the role it serves it.
 #[derive(Clone)]
-enum Bound {
+pub(super) enum Bound {
     Balancer(Arc<PolicyBinding>),
     Scorer(Arc<ScorerBinding>),
 }
@@ -130,7 +151,7 @@ enum Prepared {
 }
 
 impl Bound {
-    fn cluster(&self) -> &str {
+    pub(super) fn cluster(&self) -> &str {
         match self {
             Bound::Balancer(b) => b.cluster(),
             Bound::Scorer(b) => &b.setup().cluster,
@@ -165,7 +186,7 @@ impl Bound {
 
     fn install(&self, next: Prepared) {
         match (self, next) {
-            (Bound::Balancer(b), Prepared::Balancer(next)) => b.install(*next),
+            (Bound::Balancer(b), Prepared::Balancer(next)) => b.install(Arc::from(next)),
             (Bound::Scorer(b), Prepared::Scorer(next)) => b.install(*next),
             _ => unreachable!("prepared for the cluster's own role"),
         }
@@ -176,13 +197,13 @@ impl Bound {
 pub struct PolicyRegistry {
     engine: PolicyEngine,
     cache: ComponentCache,
-    dir: Option<PathBuf>,
-    entries: Mutex<BTreeMap<String, Entry>>,
-    reloading: Mutex<()>,
+    pub(super) dir: Option<PathBuf>,
+    pub(super) entries: Mutex<BTreeMap<String, Entry>>,
+    pub(super) reloading: Mutex<()>,
     reloads: ReloadCounts,
     /// Per file, the content that last failed to load: it is not tried (nor logged)
     /// again until the file holds something else.
-    refused: Mutex<HashMap<PathBuf, Sha256Digest>>,
+    pub(super) refused: Mutex<HashMap<PathBuf, Sha256Digest>>,
 }
 
 /// Reloads of policy files since start, by result.
@@ -197,13 +218,17 @@ pub struct ReloadCounts {
 impl ReloadCounts {
     fn count(&self, outcome: &ReloadOutcome) {
         match outcome {
-            ReloadOutcome::Loaded { .. } | ReloadOutcome::RevertedToBuiltin { .. } => {
+            ReloadOutcome::Loaded { .. }
+            | ReloadOutcome::RevertedToBuiltin { .. }
+            | ReloadOutcome::Staged { .. } => {
                 self.loaded.fetch_add(1, Relaxed);
             }
             ReloadOutcome::Failed { .. } => {
                 self.failed.fetch_add(1, Relaxed);
             }
-            ReloadOutcome::Unchanged { .. } | ReloadOutcome::KeptLastGood { .. } => {}
+            ReloadOutcome::Unchanged { .. }
+            | ReloadOutcome::KeptLastGood { .. }
+            | ReloadOutcome::Withdrawn { .. } => {}
         }
     }
 }
@@ -266,6 +291,7 @@ impl PolicyRegistry {
         let _reloading = lock(&self.reloading);
         let (component, version) = self.component(name)?;
         let (binding, bound) = bind(&component)?;
+        self.stage_on_new(name, &bound);
         self.attach(name, component, version, bound);
         Ok(binding)
     }
@@ -293,6 +319,8 @@ impl PolicyRegistry {
             bindings: Vec::new(),
             file_removed: false,
             last_error: None,
+            staged: None,
+            last_rollout: None,
         });
         entry.bindings.push(bound);
     }
@@ -384,10 +412,16 @@ impl PolicyRegistry {
         };
         let gone: Vec<PathBuf> = lock(&self.entries)
             .values()
-            .filter_map(|e| match &e.version.source {
-                PolicySource::File(file) if !file.exists() && !e.file_removed => Some(file.clone()),
-                _ => None,
+            .flat_map(|e| {
+                let serving = match &e.version.source {
+                    PolicySource::File(file) if !e.file_removed => Some(file.clone()),
+                    _ => None,
+                };
+                serving
+                    .into_iter()
+                    .chain(e.staged.as_ref().map(|s| s.file.clone()))
             })
+            .filter(|file| !file.exists())
             .collect();
         files.extend(gone);
         files.sort();
@@ -401,11 +435,16 @@ impl PolicyRegistry {
             .collect()
     }
 
-    /// Every policy with its active version, clusters and last error, by name.
+    /// Every policy with its active version, clusters, rollout and last error, by name.
     pub fn status(&self) -> Vec<PolicyStatus> {
         lock(&self.entries)
             .iter()
             .map(|(name, entry)| PolicyStatus {
+                rollout: entry
+                    .staged
+                    .as_ref()
+                    .map(|staged| staged.status(&entry.bindings)),
+                last_rollout: entry.last_rollout.clone(),
                 name: name.clone(),
                 active: entry.version.clone(),
                 file_removed: entry.file_removed,
@@ -434,10 +473,14 @@ impl PolicyRegistry {
     /// Loads `path` if it changed; a content that failed before is tried again only
     /// when `again` (an explicit rescan: it may have failed for a passing reason).
     fn reload_file_locked(&self, path: &Path, again: bool) -> ReloadOutcome {
-        let name = policy_name(path);
+        let (name, candidate) = policy_name(path);
         if !path.exists() {
             lock(&self.refused).remove(path);
-            return self.removed(&name, path);
+            return if candidate {
+                self.withdraw(&name, path)
+            } else {
+                self.removed(&name, path)
+            };
         }
         let started = Instant::now();
         let bytes = match std::fs::read(path) {
@@ -450,6 +493,9 @@ impl PolicyRegistry {
             return ReloadOutcome::Unchanged { name };
         }
         lock(&self.refused).remove(path);
+        if candidate {
+            return self.stage_file(&name, path, &bytes, None, started);
+        }
         let current = self.active(&name);
         if current.as_ref().is_some_and(|v| v.sha256 == digest) {
             tracing::debug!(policy = name.as_str(), sha256 = %digest, "unchanged; not reloaded");
@@ -572,6 +618,8 @@ impl PolicyRegistry {
             bindings: Vec::new(),
             file_removed: false,
             last_error: None,
+            staged: None,
+            last_rollout: None,
         });
         entry.version = version.clone();
         entry.component = component;
@@ -580,7 +628,7 @@ impl PolicyRegistry {
         Ok(version)
     }
 
-    fn failed(&self, name: &str, path: &Path, reason: String) -> ReloadOutcome {
+    pub(super) fn failed(&self, name: &str, path: &Path, reason: String) -> ReloadOutcome {
         let reason = reason.replace('\n', " ");
         tracing::warn!(
             policy = name,
@@ -628,7 +676,7 @@ impl PolicyRegistry {
     }
 
     /// Compiles `bytes` (or finds them in the cache) and links them as policy `name`.
-    fn build(
+    pub(super) fn build(
         &self,
         name: &str,
         bytes: &[u8],
@@ -649,7 +697,8 @@ impl PolicyRegistry {
     }
 }
 
-/// `NAME.wasm` files are policies; editors' and copiers' temporary files are not.
+/// `NAME.wasm` files are policies (`NAME.canary.wasm` a candidate version of `NAME`);
+/// editors' and copiers' temporary files are not.
 pub fn is_policy_file(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "wasm")
         && path
@@ -658,11 +707,18 @@ pub fn is_policy_file(path: &Path) -> bool {
             .is_some_and(|n| !n.starts_with('.'))
 }
 
-fn policy_name(path: &Path) -> String {
-    path.file_stem()
-        .map_or_else(|| "policy".into(), |s| s.to_string_lossy().into_owned())
+/// The policy a file holds a version of, and whether it is a candidate
+/// (`NAME.canary.wasm`).
+pub(super) fn policy_name(path: &Path) -> (String, bool) {
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "policy".into(), |s| s.to_string_lossy().into_owned());
+    match stem.strip_suffix(CANARY_SUFFIX) {
+        Some(name) if !name.is_empty() => (name.to_string(), true),
+        _ => (stem, false),
+    }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

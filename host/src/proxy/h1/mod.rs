@@ -23,7 +23,7 @@ mod head;
 pub(crate) use client::{ExchangeError, Home, SocketBody, exchange};
 
 use crate::net::http1::{Framing, Parsed, READ_CHUNK, ResponseHead, header_slots, parse_response};
-use crate::proxy::access::Access;
+use crate::proxy::access::{Access, Picked};
 use crate::proxy::buffers::{self, Scratch};
 use crate::proxy::client_stream::ClientStream;
 use crate::proxy::connection_limit::Socket;
@@ -203,6 +203,8 @@ struct Request<'a> {
     close: bool,
     /// The policy's choice.
     pick: switchyard_policy::Pick,
+    /// The version that made it, during a rollout.
+    picked: Option<Picked>,
     /// Method, path and when it was taken, kept for the access log when it is on.
     logged: Option<(String, String, Instant)>,
 }
@@ -239,8 +241,12 @@ struct Answer {
     latency: std::time::Duration,
 }
 
-/// Writes the access-log line of `request` when the access log is on.
+/// Counts `request` for the version that picked (during a rollout), and writes its
+/// access-log line when the access log is on.
 fn log_access(request: &Request<'_>, status: u16, endpoint: Option<&Member>, attempts: u32) {
+    if let Some(picked) = &request.picked {
+        picked.count(status, attempts);
+    }
     if let Some((method, path, started)) = &request.logged {
         Access {
             route: request.route,
@@ -250,6 +256,7 @@ fn log_access(request: &Request<'_>, status: u16, endpoint: Option<&Member>, att
             endpoint: endpoint.map(|m| m.address.as_str()),
             attempts,
             started: *started,
+            version: request.picked.as_ref().map(Picked::version),
         }
         .log(Some(request.upstream));
     }
@@ -421,7 +428,8 @@ impl<'a, S: ClientStream> Conn<'a, S> {
             target: &routed.target,
             host: forward.host.as_deref(),
         };
-        let pick = upstream.pick(&view.routed(to));
+        let mut pick = upstream.pick(&view.routed(to));
+        let picked = Picked::take(&mut pick);
         let idempotent_header = upstream.retry().idempotent_header.as_deref();
         self.out.clear();
         head.write_upstream(&mut self.out, self.client, kept, self.identity, to);
@@ -436,6 +444,7 @@ impl<'a, S: ClientStream> Conn<'a, S> {
             close,
             logged: logged(),
             pick,
+            picked,
         }))
     }
 
@@ -484,6 +493,7 @@ impl<'a, S: ClientStream> Conn<'a, S> {
                 endpoint: None,
                 attempts: 0,
                 started: *started,
+                version: None,
             };
             access.log(None);
         }

@@ -1,0 +1,395 @@
+//! Rollouts: a candidate version of a policy (`NAME.canary.wasm`, or staged through the
+//! admin API) tried beside the serving version on every cluster using the policy, then
+//! promoted (it serves, and its file becomes `NAME.wasm`) or rolled back (its file
+//! becomes `NAME.canary.rejected`), by the rules or by hand. One rollout per policy: a
+//! promotion needs every cluster's rules to pass; any cluster breaking one rolls it
+//! back.
+
+use crate::balancer::{
+    CandidateStatus, Judgement, PolicyBinding, PolicyComponent, RolloutMode, judge,
+};
+use crate::engine::LoadError;
+use crate::registry::cache::Sha256Digest;
+use crate::registry::linked::Linked;
+use crate::registry::versions::{
+    Bound, PolicyRegistry, PolicySource, PolicyVersion, ReloadOutcome, lock,
+};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+/// What ends the file stem of a candidate: `NAME.canary.wasm`.
+pub(super) const CANARY_SUFFIX: &str = ".canary";
+/// What a rolled-back candidate's file is renamed to end with: `NAME.canary.rejected`.
+const REJECTED_EXTENSION: &str = "rejected";
+
+/// A candidate staged for a policy.
+pub(super) struct Staged {
+    pub(super) version: PolicyVersion,
+    component: Arc<PolicyComponent>,
+    /// Its file (`NAME.canary.wasm`).
+    pub(super) file: PathBuf,
+    /// The mode it was staged in by hand; none: each cluster's configured mode.
+    mode: Option<RolloutMode>,
+}
+
+/// A staged candidate, as `/policies` reports it.
+#[derive(Clone, Debug)]
+pub struct RolloutStatus {
+    /// The candidate's version.
+    pub version: PolicyVersion,
+    /// Per cluster trying it: its figures, and what the rules say so far.
+    pub clusters: Vec<ClusterRollout>,
+}
+
+/// One cluster's side of a rollout.
+#[derive(Clone, Debug)]
+pub struct ClusterRollout {
+    /// The cluster.
+    pub cluster: String,
+    /// The candidate's mode, figures and comparison there.
+    pub candidate: CandidateStatus,
+    /// What the rules say of it now.
+    pub judgement: Judgement,
+}
+
+/// How a rollout ended.
+#[derive(Clone, Debug)]
+pub struct RolloutEnd {
+    /// The candidate's version.
+    pub sha256: Sha256Digest,
+    /// When.
+    pub at: SystemTime,
+    /// Promoted (else rolled back or withdrawn).
+    pub promoted: bool,
+    /// Why: the rule broken, "by hand", "the rules passed"…
+    pub reason: String,
+    /// The clusters' figures at the end.
+    pub clusters: Vec<ClusterRollout>,
+}
+
+impl Staged {
+    /// The candidate on every cluster of `bindings` that has it staged.
+    pub(super) fn status(&self, bindings: &[Bound]) -> RolloutStatus {
+        let clusters = balancers(bindings)
+            .filter_map(|binding| {
+                let candidate = binding.candidate()?.status();
+                Some(ClusterRollout {
+                    cluster: binding.cluster().to_string(),
+                    judgement: judged(&candidate),
+                    candidate,
+                })
+            })
+            .collect();
+        RolloutStatus {
+            version: self.version.clone(),
+            clusters,
+        }
+    }
+}
+
+/// What the rules say of a candidate on one cluster: rolled back at once when
+/// quarantined.
+fn judged(candidate: &CandidateStatus) -> Judgement {
+    if candidate.quarantined {
+        let faults = &candidate.stats;
+        let count = faults.traps + faults.deadlines + faults.memory + faults.invalid_answers;
+        return Judgement::Rollback(format!("quarantined after {count} faults"));
+    }
+    judge(
+        &candidate.rules,
+        &candidate.mode,
+        &candidate.serving,
+        &candidate.candidate,
+        candidate.elapsed,
+    )
+}
+
+/// One judgement for the whole rollout: a rollback if any cluster calls for one, a
+/// promotion if every cluster does.
+fn overall(clusters: &[ClusterRollout]) -> Judgement {
+    if let Some((cluster, reason)) = clusters.iter().find_map(|c| match &c.judgement {
+        Judgement::Rollback(reason) => Some((&c.cluster, reason)),
+        _ => None,
+    }) {
+        return Judgement::Rollback(format!("cluster {cluster}: {reason}"));
+    }
+    if !clusters.is_empty() && clusters.iter().all(|c| c.judgement == Judgement::Promote) {
+        return Judgement::Promote;
+    }
+    Judgement::Wait(String::new())
+}
+
+fn balancers(bindings: &[Bound]) -> impl Iterator<Item = &Arc<PolicyBinding>> {
+    bindings.iter().filter_map(|bound| match bound {
+        Bound::Balancer(binding) => Some(binding),
+        Bound::Scorer(_) => None,
+    })
+}
+
+impl PolicyRegistry {
+    /// Stages the candidate in `dir/NAME.canary.wasm` for every cluster using `name`,
+    /// in `mode` (none: each cluster's configured mode), replacing any staged before
+    /// (the admin API's and the CLI's call).
+    pub fn stage(&self, name: &str, mode: Option<RolloutMode>) -> ReloadOutcome {
+        let _reloading = lock(&self.reloading);
+        let Some(dir) = &self.dir else {
+            return ReloadOutcome::Failed {
+                name: name.to_string(),
+                reason: "no policy directory is configured ([policies] dir)".into(),
+            };
+        };
+        let file = dir.join(format!("{name}{CANARY_SUFFIX}.wasm"));
+        let started = Instant::now();
+        // Nothing was loaded: not a load failure of the policy.
+        let bytes = match std::fs::read(&file) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                return ReloadOutcome::Failed {
+                    name: name.to_string(),
+                    reason: format!("reading {}: {e}", file.display()),
+                };
+            }
+        };
+        lock(&self.refused).remove(&file);
+        self.stage_file(name, &file, &bytes, mode, started)
+    }
+
+    /// Stages `bytes`, read from candidate `file` of policy `name` (the watcher's
+    /// call, with no `mode`: then a candidate already staged with the same bytes stays
+    /// as it is).
+    pub(super) fn stage_file(
+        &self,
+        name: &str,
+        file: &Path,
+        bytes: &[u8],
+        mode: Option<RolloutMode>,
+        started: Instant,
+    ) -> ReloadOutcome {
+        let digest = Sha256Digest::of(bytes);
+        let staged_already = lock(&self.entries)
+            .get(name)
+            .and_then(|e| e.staged.as_ref())
+            .is_some_and(|s| s.version.sha256 == digest);
+        if staged_already && mode.is_none() {
+            return ReloadOutcome::Unchanged {
+                name: name.to_string(),
+            };
+        }
+        match self.stage_version(name, file, bytes, digest, mode, started) {
+            Ok(version) => {
+                tracing::info!(
+                    policy = name,
+                    file = %file.display(),
+                    sha256 = %version.sha256,
+                    "policy candidate staged beside the serving version"
+                );
+                ReloadOutcome::Staged {
+                    name: name.to_string(),
+                    sha256: digest,
+                }
+            }
+            Err(e) => {
+                lock(&self.refused).insert(file.to_path_buf(), digest);
+                self.failed(name, file, e.to_string())
+            }
+        }
+    }
+
+    /// Builds the candidate, readies it for every cluster using `name` and, only if
+    /// all succeed, stages it on them all.
+    fn stage_version(
+        &self,
+        name: &str,
+        file: &Path,
+        bytes: &[u8],
+        digest: Sha256Digest,
+        mode: Option<RolloutMode>,
+        started: Instant,
+    ) -> Result<PolicyVersion, LoadError> {
+        let (bindings, serving) = lock(&self.entries)
+            .get(name)
+            .map(|e| (e.bindings.clone(), Some(e.version.sha256)))
+            .unwrap_or_default();
+        if balancers(&bindings).next().is_none() {
+            return Err(LoadError::Rollout(format!(
+                "no cluster balances with policy {name:?}: a candidate is tried on the traffic of the clusters using its policy"
+            )));
+        }
+        if serving == Some(digest) {
+            return Err(LoadError::Rollout(
+                "it is the version serving already".into(),
+            ));
+        }
+        let (component, mut version) =
+            self.build(name, bytes, digest, PolicySource::File(file.to_path_buf()))?;
+        let Linked::Balancer(balancer) = component else {
+            return Err(LoadError::ScorerNotBalancer);
+        };
+        let prepared = balancers(&bindings)
+            .map(|binding| binding.prepare(Arc::clone(&balancer)))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (binding, next) in balancers(&bindings).zip(prepared) {
+            binding.stage(next, mode.clone());
+        }
+        version.load_time = started.elapsed();
+        if let Some(entry) = lock(&self.entries).get_mut(name) {
+            entry.staged = Some(Staged {
+                version: version.clone(),
+                component: balancer,
+                file: file.to_path_buf(),
+                mode,
+            });
+        }
+        Ok(version)
+    }
+
+    /// Stages the candidate of `name`, if one is staged, on a cluster starting to use
+    /// the policy (`bound`): a cluster rebuilt by a configuration reload keeps trying
+    /// it. A failure leaves the cluster on the serving version alone.
+    pub(super) fn stage_on_new(&self, name: &str, bound: &Bound) {
+        let Bound::Balancer(binding) = bound else {
+            return;
+        };
+        let staged = lock(&self.entries)
+            .get(name)
+            .and_then(|e| e.staged.as_ref())
+            .map(|s| (Arc::clone(&s.component), s.mode.clone()));
+        let Some((component, mode)) = staged else {
+            return;
+        };
+        match binding.prepare(component) {
+            Ok(next) => binding.stage(next, mode),
+            Err(e) => tracing::warn!(
+                policy = name,
+                cluster = binding.cluster(),
+                "the staged candidate cannot serve this cluster, which stays on the serving version: {e}"
+            ),
+        }
+    }
+
+    /// The candidate's `file` is gone: it no longer takes part.
+    pub(super) fn withdraw(&self, name: &str, file: &Path) -> ReloadOutcome {
+        let staged_here = lock(&self.entries)
+            .get(name)
+            .and_then(|e| e.staged.as_ref())
+            .is_some_and(|s| s.file == file);
+        if !staged_here {
+            return ReloadOutcome::Unchanged {
+                name: name.to_string(),
+            };
+        }
+        let _ = self.end(name, false, format!("{} was removed", file.display()));
+        ReloadOutcome::Withdrawn {
+            name: name.to_string(),
+        }
+    }
+
+    /// Makes the staged candidate of `name` serve, by hand. Its version.
+    pub fn promote(&self, name: &str) -> Result<Sha256Digest, String> {
+        let _reloading = lock(&self.reloading);
+        self.end(name, true, "promoted by hand".into())
+    }
+
+    /// Drops the staged candidate of `name`, by hand. Its version.
+    pub fn rollback(&self, name: &str) -> Result<Sha256Digest, String> {
+        let _reloading = lock(&self.reloading);
+        self.end(name, false, "rolled back by hand".into())
+    }
+
+    /// Judges every rollout by its clusters' rules, and promotes or rolls back those
+    /// the rules decide (the rollout ticker's call, about once a second). What was
+    /// decided, by policy.
+    pub fn judge_rollouts(&self) -> Vec<(String, Judgement)> {
+        let _reloading = lock(&self.reloading);
+        let decided: Vec<(String, Judgement)> = lock(&self.entries)
+            .iter()
+            .filter_map(|(name, entry)| {
+                let staged = entry.staged.as_ref()?;
+                match overall(&staged.status(&entry.bindings).clusters) {
+                    Judgement::Wait(_) => None,
+                    decided => Some((name.clone(), decided)),
+                }
+            })
+            .collect();
+        for (name, judgement) in &decided {
+            let _ = match judgement {
+                Judgement::Promote => self.end(name, true, "the rules passed".into()),
+                Judgement::Rollback(reason) => self.end(name, false, reason.clone()),
+                Judgement::Wait(_) => continue,
+            };
+        }
+        decided
+    }
+
+    /// Ends the rollout of `name`: promoted (the candidate serves every cluster and its
+    /// file becomes `NAME.wasm`) or not (the serving version answers everything again;
+    /// a file still there becomes `NAME.canary.rejected`, and is refused until it
+    /// changes meanwhile). Why is logged and kept for the status.
+    fn end(&self, name: &str, promote: bool, reason: String) -> Result<Sha256Digest, String> {
+        let mut entries = lock(&self.entries);
+        let entry = entries
+            .get_mut(name)
+            .ok_or_else(|| format!("no policy named {name:?} is loaded"))?;
+        let staged = entry
+            .staged
+            .take()
+            .ok_or_else(|| format!("no candidate of policy {name:?} is staged"))?;
+        let clusters = staged.status(&entry.bindings).clusters;
+        let sha256 = staged.version.sha256;
+        for binding in balancers(&entry.bindings) {
+            if promote {
+                binding.promote();
+            } else {
+                binding.unstage();
+            }
+        }
+        let kept = if promote {
+            let serving = staged.file.with_file_name(format!("{name}.wasm"));
+            let mut version = staged.version;
+            version.loaded_at = SystemTime::now();
+            match std::fs::rename(&staged.file, &serving) {
+                Ok(()) => version.source = PolicySource::File(serving),
+                Err(e) => tracing::error!(
+                    policy = name,
+                    file = %staged.file.display(),
+                    "promoted, but not renamed to {}: {e}; after a restart the version before would serve",
+                    serving.display()
+                ),
+            }
+            entry.version = version;
+            entry.component = Linked::Balancer(staged.component);
+            None
+        } else if staged.file.exists() {
+            let rejected = staged.file.with_extension(REJECTED_EXTENSION);
+            std::fs::rename(&staged.file, &rejected).err().map(|e| {
+                tracing::warn!(
+                    policy = name,
+                    file = %staged.file.display(),
+                    "rolled back, but not renamed to {}: {e}; it is not staged again until it changes",
+                    rejected.display()
+                );
+                (staged.file, sha256)
+            })
+        } else {
+            None
+        };
+        entry.last_rollout = Some(RolloutEnd {
+            sha256,
+            at: SystemTime::now(),
+            promoted: promote,
+            reason: reason.clone(),
+            clusters,
+        });
+        drop(entries);
+        if let Some((file, digest)) = kept {
+            lock(&self.refused).insert(file, digest);
+        }
+        if promote {
+            tracing::info!(policy = name, sha256 = %sha256, "policy candidate promoted: {reason}");
+        } else {
+            tracing::warn!(policy = name, sha256 = %sha256, "policy candidate rolled back: {reason}");
+        }
+        Ok(sha256)
+    }
+}
