@@ -1,5 +1,6 @@
 //! The `switchyard` command line.
 
+mod admin_client;
 mod demo;
 pub mod logging;
 mod policy_check;

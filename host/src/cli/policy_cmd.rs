@@ -1,5 +1,6 @@
 //! `switchyard policy …`: for policy authors.
 
+use crate::cli::admin_client::AdminArgs;
 use crate::cli::policy_check as check;
 use crate::simulate::{self, Scenario};
 use anyhow::{Context, bail};
@@ -35,6 +36,41 @@ pub enum PolicyCommand {
     },
     /// List the built-in policies.
     List,
+    /// Tell a running proxy to stage `NAME.canary.wasm` (already in its policy
+    /// directory) beside the serving version of `NAME`: as a canary answering a share
+    /// of picks, or a shadow asked off the request path; without either, as each
+    /// cluster's `[clusters.rollout]` says.
+    Stage {
+        /// The policy.
+        name: String,
+        /// Shadow mode: the candidate is only asked, and its answers compared.
+        #[arg(long, conflicts_with = "canary")]
+        shadow: bool,
+        /// With `--shadow`: the share of picks (0-1) also put to it (default 0.1).
+        #[arg(long, value_name = "SHARE", requires = "shadow")]
+        sample: Option<f64>,
+        /// Canary mode: the percent of picks it answers.
+        #[arg(long, value_name = "PERCENT")]
+        canary: Option<f64>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Tell a running proxy to promote the staged candidate of `NAME`: it serves every
+    /// pick, and its file becomes `NAME.wasm`.
+    Promote {
+        /// The policy.
+        name: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Tell a running proxy to roll back the staged candidate of `NAME`: the serving
+    /// version answers every pick again, and its file becomes `NAME.canary.rejected`.
+    Rollback {
+        /// The policy.
+        name: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
 }
 
 /// Runs a policy subcommand.
@@ -86,7 +122,40 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        PolicyCommand::Stage {
+            name,
+            shadow,
+            sample,
+            canary,
+            admin,
+        } => {
+            let query = match (shadow, sample, canary) {
+                (true, Some(sample), _) => format!("?mode=shadow&sample={sample}"),
+                (true, None, _) => "?mode=shadow".to_string(),
+                (false, _, Some(percent)) => format!("?mode=canary&percent={percent}"),
+                (false, _, None) => String::new(),
+            };
+            tell(&admin, &name, "stage", &query)
+        }
+        PolicyCommand::Promote { name, admin } => tell(&admin, &name, "promote", ""),
+        PolicyCommand::Rollback { name, admin } => tell(&admin, &name, "rollback", ""),
     }
+}
+
+/// Sends rollout command `verb` for policy `name` to the admin API, and prints what it
+/// did; an error carries the proxy's reason.
+fn tell(admin: &AdminArgs, name: &str, verb: &str, query: &str) -> anyhow::Result<()> {
+    let (status, body) = admin.post(&format!("/policies/{name}/{verb}{query}"))?;
+    let said = |key: &str| body[key].as_str().unwrap_or("").to_string();
+    if status != 200 {
+        let reason = [said("reason"), said("error")].join("");
+        bail!("{verb} {name}: the proxy answered {status}: {reason}");
+    }
+    match said("sha256") {
+        sha256 if sha256.is_empty() => println!("{name}: {}", said("result")),
+        sha256 => println!("{name}: {} sha256:{sha256}", said("result")),
+    }
+    Ok(())
 }
 
 /// A file's bytes, or a built-in's when `file` names one and no such file exists.

@@ -399,15 +399,39 @@ async fn the_admin_api_stages_promotes_and_rolls_back_by_hand() {
     assert_eq!(last["result"], "rolled-back");
     assert_eq!(last["reason"], "rolled back by hand");
 
+    // The same through the command line.
     std::fs::write(&file, &candidate).unwrap();
-    let (code, body) =
-        admin_json(admin, "POST", "/policies/live/stage?mode=canary&percent=30").await;
-    assert_eq!(code, 200, "{body}");
-    let (code, body) = admin_json(admin, "POST", "/policies/live/promote").await;
-    assert_eq!(
-        (code, &body["result"]),
-        (200, &Value::from("promoted")),
-        "{body}"
+    let url = format!("http://{admin}");
+    let cli = |args: Vec<String>| async move {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            common::switchyard(&args)
+        })
+        .await
+        .unwrap()
+    };
+    let args = |verb: &str, extra: &[&str]| {
+        let mut all = vec!["policy".to_string(), verb.into(), "live".into()];
+        all.extend(extra.iter().map(|s| s.to_string()));
+        all.extend(["--admin".to_string(), url.clone()]);
+        all
+    };
+    let (ok, out, err) = cli(args("stage", &["--canary", "30"])).await;
+    assert!(ok, "{out}{err}");
+    let sha = Sha256Digest::of(&candidate).to_string();
+    assert_eq!(out.trim(), format!("live: staged sha256:{sha}"));
+    let rollout = admin_json(admin, "GET", "/policies").await.1["policies"][0]["rollout"].clone();
+    assert_eq!(rollout["clusters"][0]["share"], 0.3, "{rollout:#}");
+    let (ok, out, err) = cli(args("promote", &[])).await;
+    assert!(ok, "{out}{err}");
+    assert_eq!(out.trim(), format!("live: promoted sha256:{sha}"));
+    let (ok, _, err) = cli(args("rollback", &[])).await;
+    assert!(!ok);
+    assert!(
+        err.contains(
+            "rollback live: the proxy answered 409: no candidate of policy \"live\" is staged"
+        ),
+        "{err}"
     );
     assert_eq!(std::fs::read(dir.join("live.wasm")).unwrap(), candidate);
     assert_eq!(
