@@ -121,11 +121,11 @@ impl RolloutAction {
                 return (status, policies::staged(&outcome));
             }
             RolloutAction::Promote(name) => {
-                let done = registry.promote(&name);
+                let done = registry.promote(&name, "promoted by hand");
                 (name, "promoted", done)
             }
             RolloutAction::Rollback(name) => {
-                let done = registry.rollback(&name);
+                let done = registry.roll_back(&name, "rolled back by hand");
                 (name, "rolled-back", done)
             }
         };

@@ -544,7 +544,12 @@ impl Live {
                 let registry = Arc::clone(&self.registry);
                 Some(Fleet::start(fleet, registry, steered).context("starting the fleet watch")?)
             }
-            None => None,
+            None => {
+                // No fleet (any more): candidates are staged by their files again.
+                self.registry.set_fleet_verdicts(None);
+                self.registry.set_stage_dropped_files(true);
+                None
+            }
         };
         let file_watch = match (&self.path, config.config.watch, state.file_watch.is_some()) {
             (Some(path), true, false) => {

@@ -444,3 +444,66 @@ async fn the_admin_api_stages_promotes_and_rolls_back_by_hand() {
     assert_eq!(code, 400, "{body}");
     common::stop(proxy).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_of_two_proxies_stages_through_one_key_and_promotes_together() {
+    let etcd = common::etcd::Etcd::start();
+    let fast = Duration::from_millis(1);
+    let backends = backends(&[("a", fast), ("b", fast), ("c", fast)]).await;
+    let endpoints: Vec<(SocketAddr, u32)> = backends.iter().map(|b| (b.addr, 1)).collect();
+    let serving = component_bytes("round-robin");
+    let candidate = with_custom_section(&serving, "fleet");
+    let sha = Sha256Digest::of(&candidate).to_string();
+    let mut dirs = Vec::new();
+    let mut proxies = Vec::new();
+    for _ in 0..2 {
+        let dir = temp_dir("rollout-fleet");
+        std::fs::write(dir.join("live.wasm"), &serving).unwrap();
+        std::fs::write(dir.join("live.canary.wasm"), &candidate).unwrap();
+        let extra = format!(
+            "[clusters.rollout]\ncanary_percent = 50\nmin_requests = 50\npromote_after = \"2s\"\n\
+             [policies]\ndir = \"{}\"\ncache_dir = \"{}\"\n\
+             [etcd]\nendpoints = [\"{}\"]\n",
+            dir.display(),
+            dir.with_extension("cache").display(),
+            etcd.url()
+        );
+        proxies.push(common::proxy(&common::config("live", &endpoints, &extra)));
+        dirs.push(dir);
+    }
+    // On a fleet's proxy the file alone stages nothing: the key does.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for proxy in &proxies {
+        assert!(status_of(proxy, "live").rollout.is_none());
+    }
+    let key = "/switchyard/clusters/api/policy_canary";
+    etcd.put(
+        key,
+        &format!(r#"{{"sha256": "{sha}", "mode": "canary", "percent": 50}}"#),
+    );
+    let mut loads = Vec::new();
+    for proxy in &proxies {
+        let rollout = status_until(proxy, "live", Duration::from_secs(10), |s| {
+            s.rollout.clone()
+        })
+        .await;
+        assert_eq!(rollout.version.sha256.to_string(), sha);
+        loads.push(Load::start(proxy.listener_addr("web").unwrap(), 3));
+    }
+    // The first proxy to decide writes the verdict; both act on it.
+    for (proxy, dir) in proxies.iter().zip(&dirs) {
+        let end = ended(proxy, "live", Duration::from_secs(30)).await;
+        assert!(end.promoted, "{end:#?}");
+        assert_eq!(end.reason, "fleet: promoted");
+        assert_eq!(status_of(proxy, "live").active.sha256.to_string(), sha);
+        assert_eq!(std::fs::read(dir.join("live.wasm")).unwrap(), candidate);
+    }
+    let (_, value) = etcd.ctl(&["get", key, "--print-value-only"]);
+    let value: Value = serde_json::from_str(value.trim()).unwrap();
+    assert_eq!(value["verdict"], "promote", "{value}");
+    assert_eq!(value["sha256"], sha.as_str());
+    drop(loads);
+    for proxy in proxies {
+        common::stop(proxy).await;
+    }
+}

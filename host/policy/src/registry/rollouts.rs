@@ -3,7 +3,9 @@
 //! promoted (it serves, and its file becomes `NAME.wasm`) or rolled back (its file
 //! becomes `NAME.canary.rejected`), by the rules or by hand. One rollout per policy: a
 //! promotion needs every cluster's rules to pass; any cluster breaking one rolls it
-//! back.
+//! back. A fleet steered from etcd stages by a key instead of by the file, and takes
+//! each decision together: a proxy's judgement goes to the fleet ([`FleetVerdict`]),
+//! and every proxy acts when the fleet's key says so.
 
 use crate::balancer::{
     CandidateStatus, Judgement, PolicyBinding, PolicyComponent, RolloutMode, judge,
@@ -16,7 +18,7 @@ use crate::registry::versions::{
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// What ends the file stem of a candidate: `NAME.canary.wasm`.
 pub(super) const CANARY_SUFFIX: &str = ".canary";
@@ -31,7 +33,29 @@ pub(super) struct Staged {
     pub(super) file: PathBuf,
     /// The mode it was staged in by hand; none: each cluster's configured mode.
     mode: Option<RolloutMode>,
+    /// Staged by the fleet's key: the rules' decision goes to the fleet.
+    steered: bool,
+    /// When this proxy's decision last went to the fleet.
+    posted: Option<Instant>,
 }
+
+/// A rollout decision for the fleet to take together.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FleetVerdict {
+    /// The policy.
+    pub policy: String,
+    /// The candidate's version.
+    pub sha256: Sha256Digest,
+    /// Promote, or roll back and why.
+    pub judgement: Judgement,
+}
+
+/// Where a fleet proxy's rollout decisions go.
+pub type VerdictSink = Arc<dyn Fn(FleetVerdict) + Send + Sync>;
+
+/// A decision posted to the fleet is posted again after this long without the fleet's
+/// answer (etcd may have been away).
+const REPOST_AFTER: Duration = Duration::from_secs(10);
 
 /// A staged candidate, as `/policies` reports it.
 #[derive(Clone, Debug)]
@@ -132,6 +156,59 @@ impl PolicyRegistry {
     /// in `mode` (none: each cluster's configured mode), replacing any staged before
     /// (the admin API's and the CLI's call).
     pub fn stage(&self, name: &str, mode: Option<RolloutMode>) -> ReloadOutcome {
+        self.stage_named(name, mode, None)
+    }
+
+    /// As [`stage`](Self::stage), for the fleet's key: only if the file holds
+    /// `sha256`, and the rules' decision then goes to the fleet (see
+    /// [`set_fleet_verdicts`](Self::set_fleet_verdicts)). A candidate of that version
+    /// staged already stays as it is.
+    pub fn stage_for_fleet(
+        &self,
+        name: &str,
+        mode: Option<RolloutMode>,
+        sha256: &str,
+    ) -> ReloadOutcome {
+        let staged = lock(&self.entries)
+            .get(name)
+            .and_then(|e| e.staged.as_ref())
+            .is_some_and(|s| s.steered && s.version.sha256.to_string() == sha256 && s.mode == mode);
+        if staged {
+            return ReloadOutcome::Unchanged {
+                name: name.to_string(),
+            };
+        }
+        self.stage_named(name, mode, Some(sha256))
+    }
+
+    /// Sends the rules' decisions on candidates staged by the fleet's key to `sink`
+    /// (none: they wait).
+    pub fn set_fleet_verdicts(&self, sink: Option<VerdictSink>) {
+        *lock(&self.fleet_verdicts) = sink;
+    }
+
+    /// Whether a dropped `NAME.canary.wasm` is staged at once (on a proxy of a fleet,
+    /// the fleet's key stages it).
+    pub fn set_stage_dropped_files(&self, on: bool) {
+        self.stage_dropped
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The version of the candidate of `name` staged now.
+    pub fn staged(&self, name: &str) -> Option<Sha256Digest> {
+        lock(&self.entries)
+            .get(name)
+            .and_then(|e| e.staged.as_ref())
+            .map(|s| s.version.sha256)
+    }
+
+    /// Stages `dir/NAME.canary.wasm`; for the fleet when it must hold `pinned`.
+    fn stage_named(
+        &self,
+        name: &str,
+        mode: Option<RolloutMode>,
+        pinned: Option<&str>,
+    ) -> ReloadOutcome {
         let _reloading = lock(&self.reloading);
         let Some(dir) = &self.dir else {
             return ReloadOutcome::Failed {
@@ -151,8 +228,28 @@ impl PolicyRegistry {
                 };
             }
         };
+        if let Some(pinned) = pinned {
+            let found = Sha256Digest::of(&bytes).to_string();
+            if found != pinned {
+                return ReloadOutcome::Failed {
+                    name: name.to_string(),
+                    reason: format!(
+                        "{} holds sha256 {found}, not the {pinned} the fleet stages",
+                        file.display()
+                    ),
+                };
+            }
+        }
         lock(&self.refused).remove(&file);
-        self.stage_file(name, &file, &bytes, mode, started)
+        let outcome = self.stage_file(name, &file, &bytes, mode, started);
+        if pinned.is_some()
+            && let Some(staged) = lock(&self.entries)
+                .get_mut(name)
+                .and_then(|e| e.staged.as_mut())
+        {
+            staged.steered = true;
+        }
+        outcome
     }
 
     /// Stages `bytes`, read from candidate `file` of policy `name` (the watcher's
@@ -239,6 +336,8 @@ impl PolicyRegistry {
                 component: balancer,
                 file: file.to_path_buf(),
                 mode,
+                steered: false,
+                posted: None,
             });
         }
         Ok(version)
@@ -285,16 +384,17 @@ impl PolicyRegistry {
         }
     }
 
-    /// Makes the staged candidate of `name` serve, by hand. Its version.
-    pub fn promote(&self, name: &str) -> Result<Sha256Digest, String> {
+    /// Makes the staged candidate of `name` serve (by hand, or as the fleet decided:
+    /// `reason` says which). Its version.
+    pub fn promote(&self, name: &str, reason: &str) -> Result<Sha256Digest, String> {
         let _reloading = lock(&self.reloading);
-        self.end(name, true, "promoted by hand".into())
+        self.end(name, true, reason.to_string())
     }
 
-    /// Drops the staged candidate of `name`, by hand. Its version.
-    pub fn rollback(&self, name: &str) -> Result<Sha256Digest, String> {
+    /// Drops the staged candidate of `name`, for `reason`. Its version.
+    pub fn roll_back(&self, name: &str, reason: &str) -> Result<Sha256Digest, String> {
         let _reloading = lock(&self.reloading);
-        self.end(name, false, "rolled back by hand".into())
+        self.end(name, false, reason.to_string())
     }
 
     /// Judges every rollout by its clusters' rules, and promotes or rolls back those
@@ -302,16 +402,38 @@ impl PolicyRegistry {
     /// decided, by policy.
     pub fn judge_rollouts(&self) -> Vec<(String, Judgement)> {
         let _reloading = lock(&self.reloading);
-        let decided: Vec<(String, Judgement)> = lock(&self.entries)
-            .iter()
-            .filter_map(|(name, entry)| {
-                let staged = entry.staged.as_ref()?;
-                match overall(&staged.status(&entry.bindings).clusters) {
-                    Judgement::Wait(_) => None,
-                    decided => Some((name.clone(), decided)),
-                }
-            })
-            .collect();
+        let mut decided = Vec::new();
+        let mut for_fleet = Vec::new();
+        for (name, entry) in lock(&self.entries).iter_mut() {
+            let Some(staged) = entry.staged.as_mut() else {
+                continue;
+            };
+            let judgement = match overall(&staged.status(&entry.bindings).clusters) {
+                Judgement::Wait(_) => continue,
+                judgement => judgement,
+            };
+            if !staged.steered {
+                decided.push((name.clone(), judgement));
+            } else if staged.posted.is_none_or(|at| at.elapsed() >= REPOST_AFTER) {
+                staged.posted = Some(Instant::now());
+                for_fleet.push(FleetVerdict {
+                    policy: name.clone(),
+                    sha256: staged.version.sha256,
+                    judgement,
+                });
+            }
+        }
+        let sink = lock(&self.fleet_verdicts).clone();
+        for verdict in for_fleet {
+            tracing::info!(policy = verdict.policy.as_str(), sha256 = %verdict.sha256, "rollout decided here: {:?}; the fleet applies it", verdict.judgement);
+            match &sink {
+                Some(sink) => sink(verdict),
+                None => tracing::warn!(
+                    policy = verdict.policy.as_str(),
+                    "no fleet to take the rollout's decision; it waits"
+                ),
+            }
+        }
         for (name, judgement) in &decided {
             let _ = match judgement {
                 Judgement::Promote => self.end(name, true, "the rules passed".into()),

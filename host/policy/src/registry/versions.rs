@@ -12,12 +12,12 @@ use crate::engine::{LoadError, World};
 use crate::registry::builtin;
 use crate::registry::cache::{CacheOrigin, ComponentCache, Sha256Digest};
 use crate::registry::linked::Linked;
-use crate::registry::rollouts::{CANARY_SUFFIX, RolloutEnd, RolloutStatus, Staged};
+use crate::registry::rollouts::{CANARY_SUFFIX, RolloutEnd, RolloutStatus, Staged, VerdictSink};
 use crate::scorer::binding::PreparedScorer;
 use crate::scorer::{ScorerBinding, ScorerInstance, ScorerSetup};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -204,6 +204,10 @@ pub struct PolicyRegistry {
     /// Per file, the content that last failed to load: it is not tried (nor logged)
     /// again until the file holds something else.
     pub(super) refused: Mutex<HashMap<PathBuf, Sha256Digest>>,
+    /// Whether a dropped `NAME.canary.wasm` is staged (not on a fleet's proxies).
+    pub(super) stage_dropped: AtomicBool,
+    /// Where rollout decisions go on a fleet's proxies.
+    pub(super) fleet_verdicts: Mutex<Option<VerdictSink>>,
 }
 
 /// Reloads of policy files since start, by result.
@@ -244,6 +248,8 @@ impl PolicyRegistry {
             reloading: Mutex::new(()),
             reloads: ReloadCounts::default(),
             refused: Mutex::new(HashMap::new()),
+            stage_dropped: AtomicBool::new(true),
+            fleet_verdicts: Mutex::new(None),
         }
     }
 
@@ -494,6 +500,10 @@ impl PolicyRegistry {
         }
         lock(&self.refused).remove(path);
         if candidate {
+            if !self.stage_dropped.load(Relaxed) {
+                tracing::info!(policy = name.as_str(), file = %path.display(), "candidate not staged: on a fleet's proxy, its policy_canary key stages it");
+                return ReloadOutcome::Unchanged { name };
+            }
             return self.stage_file(&name, path, &bytes, None, started);
         }
         let current = self.active(&name);
