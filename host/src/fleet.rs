@@ -344,18 +344,16 @@ fn canary_key(value: &[u8]) -> Result<CanaryKey, String> {
         .to_ascii_lowercase();
     let mode = match text("mode") {
         None => None,
-        Some("canary") => match number("percent") {
-            Some(percent) if percent > 0.0 && percent <= 100.0 => {
-                Some(RolloutMode::Canary { percent })
-            }
-            _ => return Err("percent: mode canary needs a percent above 0, at most 100".into()),
-        },
-        Some("shadow") => {
-            match number("sample").unwrap_or(switchyard_policy::DEFAULT_SHADOW_SAMPLE) {
-                sample if sample > 0.0 && sample <= 1.0 => Some(RolloutMode::Shadow { sample }),
-                _ => return Err("sample: above 0, at most 1".into()),
-            }
-        }
+        Some("canary") => Some(
+            RolloutMode::canary(number("percent").unwrap_or(0.0))
+                .map_err(|e| format!("percent: {e}"))?,
+        ),
+        Some("shadow") => Some(
+            RolloutMode::shadow(
+                number("sample").unwrap_or(switchyard_policy::DEFAULT_SHADOW_SAMPLE),
+            )
+            .map_err(|e| format!("sample: {e}"))?,
+        ),
         Some(other) => return Err(format!("mode: canary or shadow, not {other:?}")),
     };
     let verdict = match text("verdict") {

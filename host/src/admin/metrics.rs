@@ -293,7 +293,7 @@ fn rollout(families: &mut Families, [cluster, policy]: [(&str, &str); 2], candid
     if let Some(shadow) = &status.shadow {
         for (result, count) in [
             ("agreed", shadow.agreed),
-            ("differed", shadow.compared - shadow.agreed),
+            ("differed", shadow.compared.saturating_sub(shadow.agreed)),
             ("fault", shadow.faults),
             ("dropped", shadow.dropped),
         ] {

@@ -99,7 +99,7 @@ fn rollout_end(end: &RolloutEnd) -> Value {
     json!({
         "sha256": end.sha256.to_string(),
         "at": timestamp(end.at),
-        "result": if end.promoted { "promoted" } else { "rolled-back" },
+        "result": end.outcome.name(),
         "reason": end.reason,
         "clusters": end.clusters.iter().map(cluster_rollout).collect::<Vec<_>>(),
     })
@@ -130,7 +130,7 @@ fn cluster_rollout(c: &ClusterRollout) -> Value {
             "dropped": s.dropped,
             "compared": s.compared,
             "agreed": s.agreed,
-            "agreement": if s.compared == 0 { None } else { Some(s.agreed as f64 / s.compared as f64) },
+            "agreement": (s.compared > 0).then(|| share_of(s.agreed, s.compared)),
             "faults": s.faults,
             "pick_p50_us": s.pick_p50.map(micros),
             "pick_p99_us": s.pick_p99.map(micros),
@@ -162,6 +162,7 @@ fn tally(t: &TallySnapshot, version: &str) -> Value {
         "errors": t.errors,
         "error_rate": t.error_rate(),
         "retried": t.retried,
+        "faults": t.faults,
         "p50_ms": t.p50.map(millis),
         "p99_ms": t.p99.map(millis),
     })

@@ -81,25 +81,15 @@ fn parse_mode(query: &str) -> Result<Option<RolloutMode>, String> {
     }
     match (mode.as_deref(), percent, sample) {
         (None, None, None) => Ok(None),
-        (Some("canary") | None, Some(percent), None) => {
-            if percent > 0.0 && percent <= 100.0 {
-                Ok(Some(RolloutMode::Canary { percent }))
-            } else {
-                Err(format!(
-                    "percent: must be above 0 and at most 100, not {percent}"
-                ))
-            }
-        }
+        (Some("canary") | None, Some(percent), None) => RolloutMode::canary(percent)
+            .map(Some)
+            .map_err(|e| format!("percent: {e}")),
         (Some("canary"), None, None) => Err("mode=canary needs percent=P".into()),
         (Some("shadow") | None, None, sample) => {
             let sample = sample.unwrap_or(switchyard_policy::DEFAULT_SHADOW_SAMPLE);
-            if sample > 0.0 && sample <= 1.0 {
-                Ok(Some(RolloutMode::Shadow { sample }))
-            } else {
-                Err(format!(
-                    "sample: must be above 0 and at most 1, not {sample}"
-                ))
-            }
+            RolloutMode::shadow(sample)
+                .map(Some)
+                .map_err(|e| format!("sample: {e}"))
         }
         (Some(mode), _, _) if mode != "canary" && mode != "shadow" => {
             Err(format!("mode: canary or shadow, not {mode:?}"))

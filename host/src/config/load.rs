@@ -190,18 +190,9 @@ fn check_breaker(breaker: &super::model::BreakerConfig) -> Result<(), String> {
 
 /// `[clusters.rollout]` ranges and its hash source; the error is `key: reason`.
 fn check_rollout(rollout: &super::model::RolloutConfig) -> Result<(), String> {
-    if !(rollout.canary_percent > 0.0 && rollout.canary_percent <= 100.0) {
-        return Err(format!(
-            "canary_percent: must be above 0 and at most 100, not {}",
-            rollout.canary_percent
-        ));
-    }
-    if !(rollout.shadow_sample > 0.0 && rollout.shadow_sample <= 1.0) {
-        return Err(format!(
-            "shadow_sample: must be above 0 and at most 1 (a share of picks), not {}",
-            rollout.shadow_sample
-        ));
-    }
+    use switchyard_policy::RolloutMode;
+    RolloutMode::canary(rollout.canary_percent).map_err(|e| format!("canary_percent: {e}"))?;
+    RolloutMode::shadow(rollout.shadow_sample).map_err(|e| format!("shadow_sample: {e}"))?;
     if !(0.0..=1.0).contains(&rollout.max_error_rate_delta) {
         return Err(format!(
             "max_error_rate_delta: must be 0 to 1 (0.01 is one percentage point), not {}",

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use switchyard::app::App;
-use switchyard_policy::{PolicyStatus, RolloutEnd, Sha256Digest};
+use switchyard_policy::{PolicyStatus, RolloutEnd, RolloutMode, RolloutOutcome, Sha256Digest};
 
 /// Backends by name, each answering after `delay`, in that order (ids 0, 1, …).
 async fn backends(named_delays: &[(&'static str, Duration)]) -> Vec<Backend> {
@@ -114,7 +114,7 @@ async fn a_canary_sending_everything_to_a_slow_endpoint_is_rolled_back() {
     drop_in(&file, &component_bytes("hostile"));
     let end = ended(&proxy, "peak-ewma", Duration::from_secs(30)).await;
     let ended_at = Instant::now();
-    assert!(!end.promoted, "{end:#?}");
+    assert_eq!(end.outcome, RolloutOutcome::RolledBack, "{end:#?}");
     assert!(
         end.reason.contains("cluster api: p99 latency"),
         "the p99 rule broke: {}",
@@ -205,7 +205,7 @@ async fn a_good_canary_is_promoted_and_then_serves_everything() {
     );
 
     let end = ended(&proxy, "live", Duration::from_secs(20)).await;
-    assert!(end.promoted, "{end:#?}");
+    assert_eq!(end.outcome, RolloutOutcome::Promoted, "{end:#?}");
     assert_eq!(end.reason, "the rules passed");
     let status = status_of(&proxy, "live");
     assert_eq!(status.active.sha256.to_string(), sha);
@@ -289,7 +289,7 @@ async fn a_faulting_shadow_leaves_traffic_untouched_and_reports_its_faults() {
     }
     assert_eq!(answered.len(), 3);
     let end = ended(&proxy, "live", Duration::from_secs(10)).await;
-    assert!(!end.promoted);
+    assert_eq!(end.outcome, RolloutOutcome::RolledBack);
     assert!(end.reason.contains("quarantined after"), "{}", end.reason);
     let shadow = end.clusters[0].candidate.shadow.clone().unwrap();
     assert!(shadow.faults >= 5, "{shadow:?}");
@@ -422,8 +422,33 @@ async fn the_admin_api_stages_promotes_and_rolls_back_by_hand() {
     assert_eq!(out.trim(), format!("live: staged sha256:{sha}"));
     let rollout = admin_json(admin, "GET", "/policies").await.1["policies"][0]["rollout"].clone();
     assert_eq!(rollout["clusters"][0]["share"], 0.3, "{rollout:#}");
+    // A new serving version under a rollout: the candidate is staged again against
+    // it, in the mode it was given.
+    let serving_2 = with_custom_section(&serving, "serving-2");
+    std::fs::write(dir.join("live.wasm"), &serving_2).unwrap();
+    assert_eq!(admin_json(admin, "POST", "/policies/reload").await.0, 200);
+    let status = status_of(&proxy, "live");
+    assert_eq!(status.active.sha256, Sha256Digest::of(&serving_2));
+    let last = status.last_rollout.unwrap();
+    assert_eq!(last.outcome, RolloutOutcome::Withdrawn);
+    assert!(
+        last.reason.contains("serving version changed"),
+        "{}",
+        last.reason
+    );
+    let again = &status.rollout.expect("staged again").clusters[0].candidate;
+    assert_eq!(again.version, sha);
+    assert_eq!(
+        again.serving_version,
+        Sha256Digest::of(&serving_2).to_string()
+    );
+    assert_eq!(again.mode, RolloutMode::Canary { percent: 30.0 });
+    // The candidate's file changes after staging: the promotion keeps what was tried,
+    // and leaves the file alone.
+    std::fs::write(&file, b"not wasm").unwrap();
     let (ok, out, err) = cli(args("promote", &[])).await;
     assert!(ok, "{out}{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"not wasm");
     assert_eq!(out.trim(), format!("live: promoted sha256:{sha}"));
     let (ok, _, err) = cli(args("rollback", &[])).await;
     assert!(!ok);
@@ -493,7 +518,7 @@ async fn a_fleet_of_two_proxies_stages_through_one_key_and_promotes_together() {
     // The first proxy to decide writes the verdict; both act on it.
     for (proxy, dir) in proxies.iter().zip(&dirs) {
         let end = ended(proxy, "live", Duration::from_secs(30)).await;
-        assert!(end.promoted, "{end:#?}");
+        assert_eq!(end.outcome, RolloutOutcome::Promoted, "{end:#?}");
         assert_eq!(end.reason, "fleet: promoted");
         assert_eq!(status_of(proxy, "live").active.sha256.to_string(), sha);
         assert_eq!(std::fs::read(dir.join("live.wasm")).unwrap(), candidate);

@@ -109,6 +109,8 @@ impl Candidate {
                     ..pick
                 };
             }
+            // The serving version answers; the fault counts against the candidate.
+            self.tried.record_fault();
         }
         Pick {
             tally: Some(Arc::clone(&self.serving)),

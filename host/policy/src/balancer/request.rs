@@ -53,28 +53,41 @@ impl RequestInfo {
 }
 
 impl RequestInfo {
-    /// A copy of what a policy with `needs` reads of `view`: for a pick made later,
-    /// elsewhere (a shadow pick).
-    pub(crate) fn capture(view: &impl RequestView, needs: &Needs) -> Self {
-        let keyed = match &needs.hash_on {
+    /// A copy of what a policy with `needs` reads of `view` (only that): for a pick
+    /// made later, elsewhere (a shadow pick). Its size in bytes, roughly.
+    pub(crate) fn capture(view: &impl RequestView, needs: &Needs) -> (Self, usize) {
+        let hash = needs.hash_on.as_ref();
+        let keyed = match hash {
             Some(HashSource::Header(name)) => Some(name.as_str()),
             Some(HashSource::Cookie(_)) => Some("cookie"),
             _ => None,
         };
-        let headers = needs
+        let headers: Vec<(String, String)> = needs
             .headers
             .iter()
             .map(String::as_str)
             .chain(keyed)
             .filter_map(|name| Some((name.to_string(), view.header(name)?.to_string())))
             .collect();
-        Self {
-            method: view.method().to_string(),
-            authority: view.authority().map(str::to_string),
-            path: view.path().to_string(),
-            client_addr: view.client_addr(),
+        let path = needs.path || matches!(hash, Some(HashSource::Path));
+        let authority = needs.authority || matches!(hash, Some(HashSource::Authority));
+        let client = needs.client_addr || matches!(hash, Some(HashSource::ClientIp));
+        let info = Self {
+            method: if needs.method { view.method() } else { "" }.to_string(),
+            authority: view.authority().filter(|_| authority).map(str::to_string),
+            path: if path { view.path() } else { "" }.to_string(),
+            client_addr: view.client_addr().filter(|_| client),
             headers,
-        }
+        };
+        let size = info.method.len()
+            + info.path.len()
+            + info.authority.as_ref().map_or(0, String::len)
+            + info
+                .headers
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
+        (info, size)
     }
 }
 

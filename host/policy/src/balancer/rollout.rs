@@ -22,7 +22,34 @@ pub enum RolloutMode {
     },
 }
 
+/// The smallest canary share, in percent: one pick in 10,000.
+const MIN_CANARY_PERCENT: f64 = 0.01;
+/// The smallest shadow sample: one pick in 10,000.
+const MIN_SHADOW_SAMPLE: f64 = 0.0001;
+
 impl RolloutMode {
+    /// A canary answering `percent` of picks (0.01 to 100).
+    pub fn canary(percent: f64) -> Result<Self, String> {
+        if (MIN_CANARY_PERCENT..=100.0).contains(&percent) {
+            Ok(RolloutMode::Canary { percent })
+        } else {
+            Err(format!(
+                "a canary's percent is {MIN_CANARY_PERCENT} to 100, not {percent}"
+            ))
+        }
+    }
+
+    /// A shadow asked on a `sample` share of picks (0.0001 to 1).
+    pub fn shadow(sample: f64) -> Result<Self, String> {
+        if (MIN_SHADOW_SAMPLE..=1.0).contains(&sample) {
+            Ok(RolloutMode::Shadow { sample })
+        } else {
+            Err(format!(
+                "a shadow's sample is {MIN_SHADOW_SAMPLE} to 1 (a share of picks), not {sample}"
+            ))
+        }
+    }
+
     /// `shadow` or `canary`.
     pub fn name(&self) -> &'static str {
         match self {
@@ -123,6 +150,12 @@ pub fn judge(
     if let RolloutMode::Shadow { .. } = mode {
         return Judgement::Wait("shadow: promote by hand, or stage again as a canary".into());
     }
+    if serving.requests < rules.min_requests {
+        return Judgement::Wait(format!(
+            "the serving version has {} of the {} requests needed to compare",
+            serving.requests, rules.min_requests
+        ));
+    }
     if candidate.requests < rules.min_requests {
         let reason = format!(
             "{} of the {} requests needed to judge",
@@ -188,6 +221,7 @@ mod tests {
             requests,
             errors,
             retried: 0,
+            faults: 0,
             p99: Some(Duration::from_millis(p99_ms)),
             p50: Some(Duration::from_millis(p99_ms / 2)),
         }
@@ -200,6 +234,11 @@ mod tests {
         let minute = Duration::from_secs(60);
         let after = rules.promote_after + minute;
         let serving = tally(20_000, 200, 10);
+        let few = tally(999, 0, 10);
+        assert!(matches!(
+            judge(&rules, &canary, &few, &tally(5000, 0, 10), after),
+            Judgement::Wait(why) if why.starts_with("the serving version has 999")
+        ));
         let cases: &[(TallySnapshot, Duration, &str)] = &[
             // Too few requests: wait, even past the window, and say so.
             (tally(999, 900, 500), minute, "wait:999 of the 1000"),

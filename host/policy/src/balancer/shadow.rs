@@ -16,11 +16,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Requests waiting for a shadow pick; more are dropped (and counted).
-const QUEUE: usize = 4096;
+const QUEUE: usize = 1024;
 /// How long the thread sleeps when it finds the queue empty.
 const POLL: Duration = Duration::from_millis(1);
 /// Most endpoints whose shares are counted (discovery may churn through many).
 const MAX_ENDPOINTS: usize = 4096;
+/// A request whose copy would be larger than this is not sampled (counted as
+/// dropped): the queue holds at most `QUEUE` times this.
+const MAX_JOB_BYTES: usize = 8192;
 
 /// A candidate asked beside the serving version; dropping it stops its thread.
 pub(crate) struct Shadow {
@@ -57,7 +60,8 @@ struct ShadowStats {
 pub struct ShadowReport {
     /// Requests sampled for a shadow pick.
     pub sampled: u64,
-    /// Of them, dropped because the queue was full.
+    /// Of them, dropped because the queue was full (or the request too large to
+    /// copy).
     pub dropped: u64,
     /// Shadow picks made and compared.
     pub compared: u64,
@@ -118,12 +122,13 @@ impl Shadow {
             return;
         }
         self.stats.sampled.fetch_add(1, Relaxed);
+        let (request, size) = RequestInfo::capture(request, candidate.needs());
         let job = Job {
-            request: RequestInfo::capture(request, candidate.needs()),
+            request,
             serving: *serving,
             membership: Arc::clone(membership),
         };
-        if self.queue.push(job).is_err() {
+        if size > MAX_JOB_BYTES || self.queue.push(job).is_err() {
             self.stats.dropped.fetch_add(1, Relaxed);
         }
     }

@@ -12,6 +12,7 @@ pub struct VersionTally {
     requests: AtomicU64,
     errors: AtomicU64,
     retried: AtomicU64,
+    faults: AtomicU64,
     latency: LatencyHistogram,
 }
 
@@ -24,6 +25,9 @@ pub struct TallySnapshot {
     pub errors: u64,
     /// Of them, sent more than once.
     pub retried: u64,
+    /// Picks the version faulted on (another version answered them): counted as
+    /// errors of this one.
+    pub faults: u64,
     /// The 99th percentile of their latency; none before the first.
     pub p99: Option<Duration>,
     /// The median of their latency; none before the first.
@@ -31,12 +35,13 @@ pub struct TallySnapshot {
 }
 
 impl TallySnapshot {
-    /// Errors per request (0 without requests).
+    /// Errors (its faults included) per request (0 without any).
     pub fn error_rate(&self) -> f64 {
-        if self.requests == 0 {
+        let asked = self.requests + self.faults;
+        if asked == 0 {
             0.0
         } else {
-            self.errors as f64 / self.requests as f64
+            (self.errors + self.faults) as f64 / asked as f64
         }
     }
 }
@@ -49,6 +54,7 @@ impl VersionTally {
             requests: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             retried: AtomicU64::new(0),
+            faults: AtomicU64::new(0),
             latency: LatencyHistogram::new(),
         }
     }
@@ -71,12 +77,18 @@ impl VersionTally {
         self.latency.record(latency);
     }
 
+    /// Counts a pick the version faulted on.
+    pub fn record_fault(&self) {
+        self.faults.fetch_add(1, Relaxed);
+    }
+
     /// The counts now.
     pub fn snapshot(&self) -> TallySnapshot {
         TallySnapshot {
             requests: self.requests.load(Relaxed),
             errors: self.errors.load(Relaxed),
             retried: self.retried.load(Relaxed),
+            faults: self.faults.load(Relaxed),
             p99: self.latency.quantile(0.99),
             p50: self.latency.quantile(0.5),
         }
@@ -106,6 +118,10 @@ mod tests {
         let seen = tally.snapshot();
         assert_eq!((seen.requests, seen.errors, seen.retried), (100, 10, 5));
         assert!((seen.error_rate() - 0.1).abs() < 1e-9);
+        for _ in 0..10 {
+            tally.record_fault();
+        }
+        assert!((tally.snapshot().error_rate() - 20.0 / 110.0).abs() < 1e-9);
         let p99 = seen.p99.unwrap().as_secs_f64() * 1e3;
         assert!((99.0..120.0).contains(&p99), "p99 {p99}");
     }

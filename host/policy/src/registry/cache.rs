@@ -29,6 +29,11 @@ impl Sha256Digest {
     pub fn of(bytes: &[u8]) -> Self {
         Self(Sha256::digest(bytes).into())
     }
+
+    /// The digest of the file at `path`; none when it cannot be read.
+    pub fn of_file(path: &std::path::Path) -> Option<Self> {
+        std::fs::read(path).ok().map(|bytes| Self::of(&bytes))
+    }
 }
 
 impl fmt::Display for Sha256Digest {

@@ -11,7 +11,9 @@ pub use builtin::{
     DEFAULT_HEALTH_POLICY, DEFAULT_POLICY, builtin, builtin_names, builtin_scorer_names,
 };
 pub use cache::{CacheOrigin, ComponentCache, Sha256Digest, default_cache_dir};
-pub use rollouts::{ClusterRollout, FleetVerdict, RolloutEnd, RolloutStatus, VerdictSink};
+pub use rollouts::{
+    ClusterRollout, FleetVerdict, RolloutEnd, RolloutOutcome, RolloutStatus, VerdictSink,
+};
 pub use versions::{
     LoadFailure, PolicyRegistry, PolicySource, PolicyStatus, PolicyVersion, ReloadCounts,
     ReloadOutcome, is_policy_file,

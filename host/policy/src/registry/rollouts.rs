@@ -31,6 +31,8 @@ pub(super) struct Staged {
     component: Arc<PolicyComponent>,
     /// Its file (`NAME.canary.wasm`).
     pub(super) file: PathBuf,
+    /// Its bytes, kept for the promotion.
+    bytes: Arc<[u8]>,
     /// The mode it was staged in by hand; none: each cluster's configured mode.
     mode: Option<RolloutMode>,
     /// Staged by the fleet's key: the rules' decision goes to the fleet.
@@ -52,6 +54,49 @@ pub struct FleetVerdict {
 
 /// Where a fleet proxy's rollout decisions go.
 pub type VerdictSink = Arc<dyn Fn(FleetVerdict) + Send + Sync>;
+
+/// How a rollout ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    Promote,
+    RollBack,
+    /// Rolled back without touching the candidate's file (it is gone, or is staged
+    /// again).
+    Withdraw,
+}
+
+impl Ending {
+    fn outcome(self) -> RolloutOutcome {
+        match self {
+            Ending::Promote => RolloutOutcome::Promoted,
+            Ending::RollBack => RolloutOutcome::RolledBack,
+            Ending::Withdraw => RolloutOutcome::Withdrawn,
+        }
+    }
+}
+
+/// How a rollout ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RolloutOutcome {
+    /// The candidate serves.
+    Promoted,
+    /// The candidate was dropped, by the rules or by hand.
+    RolledBack,
+    /// The candidate was dropped: its file was removed, or the serving version
+    /// changed under it.
+    Withdrawn,
+}
+
+impl RolloutOutcome {
+    /// `promoted`, `rolled-back` or `withdrawn`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RolloutOutcome::Promoted => "promoted",
+            RolloutOutcome::RolledBack => "rolled-back",
+            RolloutOutcome::Withdrawn => "withdrawn",
+        }
+    }
+}
 
 /// A decision posted to the fleet is posted again after this long without the fleet's
 /// answer (etcd may have been away).
@@ -84,8 +129,8 @@ pub struct RolloutEnd {
     pub sha256: Sha256Digest,
     /// When.
     pub at: SystemTime,
-    /// Promoted (else rolled back or withdrawn).
-    pub promoted: bool,
+    /// Promoted, rolled back or withdrawn.
+    pub outcome: RolloutOutcome,
     /// Why: the rule broken, "by hand", "the rules passed"…
     pub reason: String,
     /// The clusters' figures at the end.
@@ -260,18 +305,24 @@ impl PolicyRegistry {
         name: &str,
         file: &Path,
         bytes: &[u8],
-        mode: Option<RolloutMode>,
+        mut mode: Option<RolloutMode>,
         started: Instant,
     ) -> ReloadOutcome {
         let digest = Sha256Digest::of(bytes);
-        let staged_already = lock(&self.entries)
+        let staged = lock(&self.entries)
             .get(name)
             .and_then(|e| e.staged.as_ref())
-            .is_some_and(|s| s.version.sha256 == digest);
-        if staged_already && mode.is_none() {
-            return ReloadOutcome::Unchanged {
-                name: name.to_string(),
-            };
+            .map(|s| (s.version.sha256 == digest, s.mode.clone()));
+        if mode.is_none()
+            && let Some((same, kept)) = staged
+        {
+            if same {
+                return ReloadOutcome::Unchanged {
+                    name: name.to_string(),
+                };
+            }
+            // New bytes dropped over a candidate staged by hand keep its mode.
+            mode = kept;
         }
         match self.stage_version(name, file, bytes, digest, mode, started) {
             Ok(version) => {
@@ -335,6 +386,7 @@ impl PolicyRegistry {
                 version: version.clone(),
                 component: balancer,
                 file: file.to_path_buf(),
+                bytes: Arc::from(bytes),
                 mode,
                 steered: false,
                 posted: None,
@@ -378,7 +430,11 @@ impl PolicyRegistry {
                 name: name.to_string(),
             };
         }
-        let _ = self.end(name, false, format!("{} was removed", file.display()));
+        let _ = self.end(
+            name,
+            Ending::Withdraw,
+            format!("{} was removed", file.display()),
+        );
         ReloadOutcome::Withdrawn {
             name: name.to_string(),
         }
@@ -388,13 +444,13 @@ impl PolicyRegistry {
     /// `reason` says which). Its version.
     pub fn promote(&self, name: &str, reason: &str) -> Result<Sha256Digest, String> {
         let _reloading = lock(&self.reloading);
-        self.end(name, true, reason.to_string())
+        self.end(name, Ending::Promote, reason.to_string())
     }
 
     /// Drops the staged candidate of `name`, for `reason`. Its version.
     pub fn roll_back(&self, name: &str, reason: &str) -> Result<Sha256Digest, String> {
         let _reloading = lock(&self.reloading);
-        self.end(name, false, reason.to_string())
+        self.end(name, Ending::RollBack, reason.to_string())
     }
 
     /// Judges every rollout by its clusters' rules, and promotes or rolls back those
@@ -436,19 +492,21 @@ impl PolicyRegistry {
         }
         for (name, judgement) in &decided {
             let _ = match judgement {
-                Judgement::Promote => self.end(name, true, "the rules passed".into()),
-                Judgement::Rollback(reason) => self.end(name, false, reason.clone()),
+                Judgement::Promote => self.end(name, Ending::Promote, "the rules passed".into()),
+                Judgement::Rollback(reason) => self.end(name, Ending::RollBack, reason.clone()),
                 Judgement::Wait(_) => continue,
             };
         }
         decided
     }
 
-    /// Ends the rollout of `name`: promoted (the candidate serves every cluster and its
-    /// file becomes `NAME.wasm`) or not (the serving version answers everything again;
-    /// a file still there becomes `NAME.canary.rejected`, and is refused until it
-    /// changes meanwhile). Why is logged and kept for the status.
-    fn end(&self, name: &str, promote: bool, reason: String) -> Result<Sha256Digest, String> {
+    /// Ends the rollout of `name` as `ending` says, for `reason` (logged and kept for
+    /// the status): promoted, the candidate serves every cluster and its bytes become
+    /// `NAME.wasm`; rolled back, the serving version answers everything again and the
+    /// candidate's file, if it still holds what was tried, becomes
+    /// `NAME.canary.rejected` (else it is refused until it changes); withdrawn, the
+    /// same, leaving the file alone. The candidate's version.
+    fn end(&self, name: &str, ending: Ending, reason: String) -> Result<Sha256Digest, String> {
         let mut entries = lock(&self.entries);
         let entry = entries
             .get_mut(name)
@@ -458,60 +516,126 @@ impl PolicyRegistry {
             .take()
             .ok_or_else(|| format!("no candidate of policy {name:?} is staged"))?;
         let clusters = staged.status(&entry.bindings).clusters;
+        let bindings: Vec<Arc<PolicyBinding>> = balancers(&entry.bindings).cloned().collect();
         let sha256 = staged.version.sha256;
-        for binding in balancers(&entry.bindings) {
-            if promote {
-                binding.promote();
-            } else {
-                binding.unstage();
-            }
+        if ending == Ending::Promote {
+            entry.version = PolicyVersion {
+                loaded_at: SystemTime::now(),
+                ..staged.version.clone()
+            };
+            entry.component = Linked::Balancer(Arc::clone(&staged.component));
         }
-        let kept = if promote {
-            let serving = staged.file.with_file_name(format!("{name}.wasm"));
-            let mut version = staged.version;
-            version.loaded_at = SystemTime::now();
-            match std::fs::rename(&staged.file, &serving) {
-                Ok(()) => version.source = PolicySource::File(serving),
-                Err(e) => tracing::error!(
-                    policy = name,
-                    file = %staged.file.display(),
-                    "promoted, but not renamed to {}: {e}; after a restart the version before would serve",
-                    serving.display()
-                ),
-            }
-            entry.version = version;
-            entry.component = Linked::Balancer(staged.component);
-            None
-        } else if staged.file.exists() {
-            let rejected = staged.file.with_extension(REJECTED_EXTENSION);
-            std::fs::rename(&staged.file, &rejected).err().map(|e| {
-                tracing::warn!(
-                    policy = name,
-                    file = %staged.file.display(),
-                    "rolled back, but not renamed to {}: {e}; it is not staged again until it changes",
-                    rejected.display()
-                );
-                (staged.file, sha256)
-            })
-        } else {
-            None
-        };
         entry.last_rollout = Some(RolloutEnd {
             sha256,
             at: SystemTime::now(),
-            promoted: promote,
+            outcome: ending.outcome(),
             reason: reason.clone(),
             clusters,
         });
         drop(entries);
-        if let Some((file, digest)) = kept {
-            lock(&self.refused).insert(file, digest);
+        for binding in &bindings {
+            if ending != Ending::Promote {
+                binding.unstage();
+            } else if !binding.promote() {
+                // A cluster the candidate could not be staged on takes it now.
+                match binding.prepare(Arc::clone(&staged.component)) {
+                    Ok(next) => binding.install(Arc::new(next)),
+                    Err(e) => tracing::error!(
+                        policy = name,
+                        cluster = binding.cluster(),
+                        "the promoted version cannot serve this cluster, which keeps the version before: {e}"
+                    ),
+                }
+            }
         }
-        if promote {
-            tracing::info!(policy = name, sha256 = %sha256, "policy candidate promoted: {reason}");
-        } else {
-            tracing::warn!(policy = name, sha256 = %sha256, "policy candidate rolled back: {reason}");
+        let holds_candidate = Sha256Digest::of_file(&staged.file) == Some(sha256);
+        match ending {
+            Ending::Promote => self.keep_promoted(name, &staged, holds_candidate),
+            Ending::RollBack if holds_candidate => {
+                let rejected = staged.file.with_extension(REJECTED_EXTENSION);
+                if let Err(e) = std::fs::rename(&staged.file, &rejected) {
+                    tracing::warn!(
+                        policy = name,
+                        file = %staged.file.display(),
+                        "rolled back, but not renamed to {}: {e}; it is not staged again until it changes",
+                        rejected.display()
+                    );
+                    lock(&self.refused).insert(staged.file.clone(), sha256);
+                }
+            }
+            Ending::RollBack | Ending::Withdraw => {}
+        }
+        match ending {
+            Ending::Promote => {
+                tracing::info!(policy = name, sha256 = %sha256, "policy candidate promoted: {reason}");
+            }
+            Ending::RollBack | Ending::Withdraw => {
+                tracing::warn!(policy = name, sha256 = %sha256, "policy candidate rolled back: {reason}");
+            }
         }
         Ok(sha256)
+    }
+
+    /// Makes the promoted candidate's bytes `NAME.wasm`, so that it serves after a
+    /// restart: its file renamed when it still holds them (`holds_candidate`), else
+    /// the bytes written anew (the file changed since; it is left alone).
+    fn keep_promoted(&self, name: &str, staged: &Staged, holds_candidate: bool) {
+        let serving = staged.file.with_file_name(format!("{name}.wasm"));
+        let kept = if holds_candidate {
+            std::fs::rename(&staged.file, &serving)
+        } else {
+            // Hidden while written: the watcher ignores it until it is whole.
+            let temp = staged
+                .file
+                .with_file_name(format!(".{name}.wasm.promoting"));
+            std::fs::write(&temp, &*staged.bytes).and_then(|()| std::fs::rename(&temp, &serving))
+        };
+        match kept {
+            Ok(()) => {
+                if let Some(entry) = lock(&self.entries).get_mut(name) {
+                    entry.version.source = PolicySource::File(serving);
+                }
+            }
+            Err(e) => tracing::error!(
+                policy = name,
+                file = %staged.file.display(),
+                "promoted, but not kept as {}: {e}; after a restart the version before would serve",
+                serving.display()
+            ),
+        }
+    }
+
+    /// The serving version of `name` changed during its rollout: the candidate is
+    /// staged again against it, with fresh figures (or ends, if it cannot be).
+    pub(super) fn rebase(&self, name: &str) {
+        let staged = lock(&self.entries).get(name).and_then(|e| {
+            let s = e.staged.as_ref()?;
+            Some((
+                s.file.clone(),
+                Arc::clone(&s.bytes),
+                s.mode.clone(),
+                s.steered,
+            ))
+        });
+        let Some((file, bytes, mode, steered)) = staged else {
+            return;
+        };
+        let _ = self.end(
+            name,
+            Ending::Withdraw,
+            "the serving version changed; the candidate is staged again against it".into(),
+        );
+        let digest = Sha256Digest::of(&bytes);
+        match self.stage_version(name, &file, &bytes, digest, mode, Instant::now()) {
+            Ok(_) => {
+                if let Some(staged) = lock(&self.entries)
+                    .get_mut(name)
+                    .and_then(|e| e.staged.as_mut())
+                {
+                    staged.steered = steered;
+                }
+            }
+            Err(e) => tracing::warn!(policy = name, "candidate not staged again: {e}"),
+        }
     }
 }

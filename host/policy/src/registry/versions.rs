@@ -374,12 +374,9 @@ impl PolicyRegistry {
                 .bindings
                 .retain(|b| !matches!(b, Bound::Balancer(b) if Arc::ptr_eq(b, binding)));
         }
-        self.attach(
-            policy,
-            component,
-            version,
-            Bound::Balancer(Arc::clone(binding)),
-        );
+        let bound = Bound::Balancer(Arc::clone(binding));
+        self.stage_on_new(policy, &bound);
+        self.attach(policy, component, version, bound);
         Ok(true)
     }
 
@@ -635,6 +632,8 @@ impl PolicyRegistry {
         entry.component = component;
         entry.file_removed = false;
         entry.last_error = None;
+        drop(entries);
+        self.rebase(name);
         Ok(version)
     }
 
