@@ -21,6 +21,11 @@
 # response, for every proxy alike, and adds "reporting": Switchyard again collecting
 # those reports ([clusters.load_reports]), summarised against "switchyard" as ROUTED
 # is: what collecting a report on every response costs per request.
+# ROLLOUT=1 adds "shadowed" and "canaried": Switchyard again with a candidate of its
+# policy (the same policy, another build: a custom section appended) staged beside the
+# serving version, as a shadow asked on 10% of picks and as a canary answering 10% of
+# them, each summarised against "switchyard" as ROUTED is: what a rollout costs per
+# request (the shadow thread's CPU included: it is the proxy's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
@@ -31,7 +36,7 @@ need nginx:nginx-light haproxy:haproxy wrk:wrk h2load:nghttp2-client pgrep:procp
 build
 
 BACKEND=18081 NGINX=18082 NGINX_H2=18083 HAPROXY=18084 SWITCHYARD=18085 RESILIENT=18086
-BASELINE_PORT=18087 ROUTED_PORT=18088 REPORTING_PORT=18089
+BASELINE_PORT=18087 ROUTED_PORT=18088 REPORTING_PORT=18089 SHADOWED_PORT=18090 CANARIED_PORT=18091
 
 # Every proxy does the same header work Switchyard does: X-Forwarded-For and Forwarded.
 PROXY_TO_BACKEND='location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";
@@ -99,12 +104,30 @@ if [ -n "${ORCA:-}" ]; then
     RUST_LOG=warn setsid "$BIN" run --config "$WORK/reporting.toml" &
     REPORTING_PID=$!
 fi
+if [ -n "${ROLLOUT:-}" ]; then
+    # The built-in's component as the build embedded it, plus an empty custom section
+    # (id 0, 5 bytes: the name "roll"): the same policy, another sha256.
+    BUILT=$(ls -t target/release/build/switchyard-policy-*/out/policies/"${POLICY:-least-request}".wasm | head -1)
+    for mode in shadowed canaried; do
+        mkdir -p "$WORK/$mode"
+        { cat "$BUILT"; printf '\x00\x05\x04roll'; } > "$WORK/$mode/${POLICY:-least-request}.canary.wasm"
+    done
+    sed -e "s/$SWITCHYARD/$SHADOWED_PORT/" "$WORK/switchyard.toml" > "$WORK/shadowed.toml"
+    printf '[clusters.rollout]\nmode = "shadow"\nshadow_sample = 0.1\n[policies]\ndir = "%s"\n' "$WORK/shadowed" >> "$WORK/shadowed.toml"
+    sed -e "s/$SWITCHYARD/$CANARIED_PORT/" "$WORK/switchyard.toml" > "$WORK/canaried.toml"
+    printf '[clusters.rollout]\ncanary_percent = 10\npromote_after = "24h"\n[policies]\ndir = "%s"\n' "$WORK/canaried" >> "$WORK/canaried.toml"
+    RUST_LOG=warn setsid "$BIN" run --config "$WORK/shadowed.toml" &
+    SHADOWED_PID=$!
+    RUST_LOG=warn setsid "$BIN" run --config "$WORK/canaried.toml" &
+    CANARIED_PID=$!
+fi
 sleep 1.5
 BACKEND_PID=$(nginx_worker backend)
 NGINX_PID=$(nginx_worker nginx)
 declare -A PID=([direct]=$BACKEND_PID [nginx]=$NGINX_PID [haproxy]=$HAPROXY_PID
     [switchyard]=$SWITCHYARD_PID [resilient]=$RESILIENT_PID [baseline]=${BASELINE_PID:-}
-    [routed]=${ROUTED_PID:-} [reporting]=${REPORTING_PID:-})
+    [routed]=${ROUTED_PID:-} [reporting]=${REPORTING_PID:-}
+    [shadowed]=${SHADOWED_PID:-} [canaried]=${CANARIED_PID:-})
 
 echo "== $(date -u +%F) — ${DURATION}s per run, $ROUNDS rounds, wrk -t1, h2load -m10; policy ${POLICY:-least-request} (WebAssembly)"
 for round in $(seq "$ROUNDS"); do
@@ -116,6 +139,8 @@ for round in $(seq "$ROUNDS"); do
     [ -z "${BASELINE:-}" ] || h1 baseline $BASELINE_PORT $CONNS
     [ -z "${ROUTED:-}" ] || h1 routed $ROUTED_PORT $CONNS
     [ -z "${ORCA:-}" ] || h1 reporting $REPORTING_PORT $CONNS
+    [ -z "${ROLLOUT:-}" ] || h1 shadowed $SHADOWED_PORT $CONNS
+    [ -z "${ROLLOUT:-}" ] || h1 canaried $CANARIED_PORT $CONNS
     h1 resilient $RESILIENT $CONNS
     h1 direct $BACKEND 1
     h1 nginx $NGINX 1
@@ -127,6 +152,8 @@ for round in $(seq "$ROUNDS"); do
     [ -z "${BASELINE:-}" ] || h2 baseline $BASELINE_PORT
     [ -z "${ROUTED:-}" ] || h2 routed $ROUTED_PORT
     [ -z "${ORCA:-}" ] || h2 reporting $REPORTING_PORT
+    [ -z "${ROLLOUT:-}" ] || h2 shadowed $SHADOWED_PORT
+    [ -z "${ROLLOUT:-}" ] || h2 canaried $CANARIED_PORT
 done
 
 # Medians over the rounds: throughput against each competitor, added median latency
@@ -149,6 +176,8 @@ END {
   if (("baseline h1 32") in r) for (p in proto) compare("this build vs baseline", "switchyard " p, "baseline " p, proto[p])
   if (("routed h1 32") in r) for (p in proto) compare("routed vs unrouted", "routed " p, "switchyard " p, proto[p])
   if (("reporting h1 32") in r) for (p in proto) compare("collecting ORCA reports vs not", "reporting " p, "switchyard " p, proto[p])
+  if (("shadowed h1 32") in r) for (p in proto) compare("a shadow on 10% of picks vs none", "shadowed " p, "switchyard " p, proto[p])
+  if (("canaried h1 32") in r) for (p in proto) compare("a 10% canary vs none", "canaried " p, "switchyard " p, proto[p])
 }
 # compare(LABEL, K, BK, PROTO): CPU per request of K against BK, per round.
 function compare(label, k, bk, what,    n, mine, theirs, lo, hi, ratios, i, q) {

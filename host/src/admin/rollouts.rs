@@ -165,12 +165,12 @@ mod tests {
             (
                 "/policies/live/stage",
                 "percent=0",
-                "percent: must be above 0",
+                "percent: a canary's percent is 0.01 to 100",
             ),
             (
                 "/policies/live/stage",
                 "mode=shadow&sample=2",
-                "sample: must be",
+                "sample: a shadow's sample is",
             ),
             (
                 "/policies/live/stage",
