@@ -11,6 +11,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard::app::App;
 use switchyard_policy::{PolicyStatus, RolloutEnd, RolloutMode, RolloutOutcome, Sha256Digest};
@@ -531,4 +532,58 @@ async fn a_fleet_of_two_proxies_stages_through_one_key_and_promotes_together() {
     for proxy in proxies {
         common::stop(proxy).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_rebuilt_by_a_config_reload_keeps_trying_the_candidate() {
+    let fast = Duration::from_millis(1);
+    let backends = backends(&[("a", fast), ("b", fast)]).await;
+    let endpoints: Vec<(SocketAddr, u32)> = backends.iter().map(|b| (b.addr, 1)).collect();
+    let dir = temp_dir("rollout-reload");
+    let serving = component_bytes("round-robin");
+    std::fs::write(dir.join("live.wasm"), &serving).unwrap();
+    let config = |percent: u32| {
+        let extra = format!(
+            "[clusters.rollout]\ncanary_percent = {percent}\n\
+             [policies]\ndir = \"{}\"\ncache_dir = \"{}\"\nwatch = false\n",
+            dir.display(),
+            dir.with_extension("cache").display()
+        );
+        common::config("live", &endpoints, &extra)
+    };
+    let path = dir.with_extension("toml");
+    std::fs::write(&path, config(20)).unwrap();
+    let proxy = switchyard::app::App::start_from_file(&path, common::engine()).unwrap();
+    std::fs::write(
+        dir.join("live.canary.wasm"),
+        with_custom_section(&serving, "reload"),
+    )
+    .unwrap();
+    let staged = proxy.registry().stage("live", None);
+    assert!(
+        matches!(staged, switchyard_policy::ReloadOutcome::Staged { .. }),
+        "{staged:?}"
+    );
+    let before = proxy.upstream("api").unwrap();
+
+    // Another canary share rebuilds the cluster: the new one is staged the candidate.
+    std::fs::write(&path, config(40)).unwrap();
+    proxy.reload().expect("the configuration reloads");
+    let after = proxy.upstream("api").unwrap();
+    assert!(!Arc::ptr_eq(before.binding(), after.binding()), "rebuilt");
+    let candidate = after
+        .binding()
+        .candidate()
+        .expect("staged on the new cluster");
+    assert_eq!(
+        candidate.status().mode,
+        RolloutMode::Canary { percent: 40.0 }
+    );
+    let rollout = status_of(&proxy, "live").rollout.unwrap();
+    assert_eq!(
+        rollout.clusters.len(),
+        1,
+        "the old cluster left: {rollout:#?}"
+    );
+    common::stop(proxy).await;
 }
