@@ -8,6 +8,16 @@ use std::sync::Arc;
 use std::time::Instant;
 use switchyard_policy::{Pick, VersionTally};
 
+/// Where a request's end is recorded: its access-log line (method, path and when it
+/// was taken, when the log is on) and, during a rollout, the tally of the version that
+/// picked.
+pub(crate) struct Ended {
+    /// For the access log.
+    pub(crate) logged: Option<(String, String, Instant)>,
+    /// For the rollout.
+    pub(crate) picked: Option<Picked>,
+}
+
 /// During a policy rollout: the tally of the version that picked a request's endpoint,
 /// and when it picked. The request's outcome is counted there when its response head
 /// goes out.

@@ -4,7 +4,7 @@
 //! cluster's rules allow, stream the response back.
 
 use crate::config::model::UpstreamProtocol;
-use crate::proxy::access::{Access, Picked};
+use crate::proxy::access::{Access, Ended, Picked};
 use crate::proxy::body::{Exchange, ProxyBody, Received, Reuse, UpstreamBody, direct, text};
 use crate::proxy::client_body::{ClientBody, Upload};
 use crate::proxy::connection::{InProgress, UnreadBody};
@@ -55,10 +55,14 @@ pub(crate) async fn forward(
             Instant::now(),
         )
     });
+    let mut ended = Ended {
+        logged,
+        picked: None,
+    };
     if let Some((fault, why)) = refusal(&request, &listener.limits) {
         listener.stats.count(fault);
         let response = text(fault.answer().0, why.into());
-        return finish(None, "-", response, None, 0, logged, None);
+        return finish(None, "-", response, None, 0, ended);
     }
     let mut request = request;
     // Asked for before the hop-by-hop fields go; the client's side of a tunnel is
@@ -70,7 +74,7 @@ pub(crate) async fn forward(
             StatusCode::METHOD_NOT_ALLOWED,
             "CONNECT is not served".into(),
         );
-        return finish(None, "-", response, None, 0, logged, None);
+        return finish(None, "-", response, None, 0, ended);
     }
     let client_side = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut request));
     // An HTTP/2 WebSocket reaches the endpoint as a GET: routes and the policy see that
@@ -98,12 +102,12 @@ pub(crate) async fn forward(
         Ok(None) => {
             listener.stats.unrouted();
             let response = text(StatusCode::NOT_FOUND, NO_ROUTE.into());
-            return finish(None, "-", response, None, 0, logged, None);
+            return finish(None, "-", response, None, 0, ended);
         }
         Err(_) => {
             listener.stats.count(ClientFault::Malformed);
             let response = text(StatusCode::BAD_REQUEST, "malformed request target".into());
-            return finish(None, "-", response, None, 0, logged, None);
+            return finish(None, "-", response, None, 0, ended);
         }
     };
     let rule = routed.rule;
@@ -112,7 +116,7 @@ pub(crate) async fn forward(
     let forward = match &rule.action {
         Action::Forward(forward) => forward,
         Action::Respond(respond) => {
-            return finish(None, route, direct(respond), None, 0, logged, None);
+            return finish(None, route, direct(respond), None, 0, ended);
         }
     };
     let upstream: &Upstream = forward.split.choose(&view);
@@ -127,13 +131,13 @@ pub(crate) async fn forward(
     let Some(admitted) = upstream.admit() else {
         let message = format!("cluster {}: too many requests in flight", upstream.name());
         let response = text(StatusCode::SERVICE_UNAVAILABLE, message);
-        return finish(Some(upstream), route, response, None, 0, logged, None);
+        return finish(Some(upstream), route, response, None, 0, ended);
     };
     let mut pick = upstream.pick(&PolicyView {
         request: &request,
         client: client.addr,
     });
-    let picked = Picked::take(&mut pick);
+    ended.picked = Picked::take(&mut pick);
     let downstream = request.version();
     let settings = upstream.settings();
     let http2 = match settings.protocol {
@@ -173,15 +177,7 @@ pub(crate) async fn forward(
         let mut response = upgraded.response;
         *response.version_mut() = downstream;
         let (endpoint, attempts) = (upgraded.endpoint, upgraded.attempts);
-        return finish(
-            Some(upstream),
-            route,
-            response,
-            endpoint,
-            attempts,
-            logged,
-            picked.as_ref(),
-        );
+        return finish(Some(upstream), route, response, endpoint, attempts, ended);
     }
     let retry = upstream.retry();
     let grpc = is_grpc(&request);
@@ -249,15 +245,7 @@ pub(crate) async fn forward(
         drop(admitted);
         *response.version_mut() = downstream;
         let endpoint = Some(member.socket);
-        return finish(
-            Some(upstream),
-            route,
-            response,
-            endpoint,
-            attempts,
-            logged,
-            picked.as_ref(),
-        );
+        return finish(Some(upstream), route, response, endpoint, attempts, ended);
     }
     drop(admitted);
     let (status, message) =
@@ -269,8 +257,7 @@ pub(crate) async fn forward(
         text(status, message),
         tried,
         attempts,
-        logged,
-        picked.as_ref(),
+        ended,
     )
 }
 
@@ -359,10 +346,10 @@ fn finish(
     mut response: Response<ProxyBody>,
     endpoint: Option<SocketAddr>,
     attempts: u32,
-    logged: Option<(String, String, Instant)>,
-    picked: Option<&Picked>,
+    ended: Ended,
 ) -> Response<ProxyBody> {
-    if let Some(picked) = picked {
+    let Ended { logged, picked } = ended;
+    if let Some(picked) = &picked {
         picked.count(response.status().as_u16(), attempts);
     }
     if attempts > 1 {
@@ -380,7 +367,7 @@ fn finish(
             endpoint: endpoint.as_deref(),
             attempts,
             started: *started,
-            version: picked.map(Picked::version),
+            version: picked.as_ref().map(Picked::version),
         }
         .log(upstream);
     }
