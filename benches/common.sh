@@ -80,6 +80,24 @@ endpoints = [ ${endpoints%, } ]
 CONF
 }
 
+# rollout_conf FILE MODE: appends to Switchyard configuration FILE a candidate of its
+# policy staged beside the serving version as MODE: `shadow` (also asked on 10% of
+# picks) or `canary` (answering 10% of them). The candidate is the built-in's component
+# as the build embedded it plus an empty custom section (id 0, 5 bytes: the name
+# "roll"): the same policy, another sha256. Its rules never end it during a run.
+rollout_conf() {
+    local file=$1 mode=$2 policy=${POLICY:-least-request} built
+    built=$(ls -t target/release/build/switchyard-policy-*/out/policies/"$policy".wasm | head -1)
+    mkdir -p "$WORK/candidate-$mode"
+    { cat "$built"; printf '\x00\x05\x04roll'; } > "$WORK/candidate-$mode/$policy.canary.wasm"
+    case $mode in
+        shadow) printf '[clusters.rollout]\nmode = "shadow"\nshadow_sample = 0.1\n' ;;
+        canary) printf '[clusters.rollout]\ncanary_percent = 10\n' ;;
+    esac >> "$file"
+    printf 'promote_after = "24h"\nmax_error_rate_delta = 1\nmax_p99_ratio = 1000\n' >> "$file"
+    printf '[policies]\ndir = "%s"\n' "$WORK/candidate-$mode" >> "$file"
+}
+
 # routes_conf N: `cluster = "app"` for N = 0; else N routes to "app" the load's requests
 # (GET / to 127.0.0.1) never match, then one that takes everything.
 routes_conf() {

@@ -9,7 +9,9 @@
 #   benches/instructions.sh [BINARY...]    (default: this tree's release build)
 # Name the previous build too for a before/after comparison. TLS=1 puts TLS on the
 # proxy's listener (a fresh ECDSA P-256 certificate; HTTP/1.1 and h2 over TLS instead
-# of HTTP/1.1 and h2c). Needs valgrind, nginx-light, nghttp2-client, openssl
+# of HTTP/1.1 and h2c). ROLLOUT=shadow or ROLLOUT=canary stages a candidate of the
+# policy beside the serving version (see rollout_conf in common.sh): a shadow asked on
+# 10% of picks, or a canary answering 10%. Needs valgrind, nginx-light, nghttp2-client, openssl
 # (installed with apt-get when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +38,7 @@ if [ "${TLS:-0}" = 1 ]; then
     printf '[listeners.tls]\ncert = "%s"\nkey = "%s"\n' "$WORK/cert.pem" "$WORK/key.pem" \
         >> "$WORK/switchyard.toml"
 fi
+[ -z "${ROLLOUT:-}" ] || rollout_conf "$WORK/switchyard.toml" "$ROLLOUT"
 URL="$SCHEME://127.0.0.1:$PROXY/"
 
 # Instructions the proxy under callgrind ($1, its pid) spent on the load "$2...".
@@ -52,14 +55,18 @@ count() {
     rm -f "$WORK"/callgrind.out.*
 }
 
-echo "== $(date -u +%F): instructions per request, ${REQUESTS} requests each, one worker, policy ${POLICY:-least-request}, $SCHEME"
+echo "== $(date -u +%F): instructions per request, ${REQUESTS} requests each, one worker, policy ${POLICY:-least-request}${ROLLOUT:+, a $ROLLOUT candidate staged}, $SCHEME"
 printf '%-60s %12s %12s\n' binary "h1 32 conns" "$H2 32x10"
 for bin in "${BINARIES[@]}"; do
-    RUST_LOG=warn valgrind --tool=callgrind --instr-atstart=no \
+    RUST_LOG=warn,switchyard_policy::registry=info valgrind --tool=callgrind --instr-atstart=no \
         --callgrind-out-file="$WORK/callgrind.out" "$bin" run --config "$WORK/switchyard.toml" \
         >"$WORK/valgrind.log" 2>&1 &
     pid=$!
     for _ in $(seq 120); do curl -sk -o /dev/null "$URL" && break; sleep 1; done
+    if [ -n "${ROLLOUT:-}" ]; then
+        for _ in $(seq 120); do grep -q "candidate staged" "$WORK/valgrind.log" && break; sleep 1; done
+        grep -q "candidate staged" "$WORK/valgrind.log" || { echo "the candidate was not staged:"; cat "$WORK/valgrind.log"; exit 1; }
+    fi
     h2load -n 2000 -c 8 -m 10 "$URL" >/dev/null
     h2load --h1 -n 2000 -c 8 "$URL" >/dev/null
     h1=$(count "$pid" h1 h2load --h1 -n "$REQUESTS" -c 32 "$URL")

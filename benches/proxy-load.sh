@@ -22,10 +22,10 @@
 # those reports ([clusters.load_reports]), summarised against "switchyard" as ROUTED
 # is: what collecting a report on every response costs per request.
 # ROLLOUT=1 adds "shadowed" and "canaried": Switchyard again with a candidate of its
-# policy (the same policy, another build: a custom section appended) staged beside the
-# serving version, as a shadow asked on 10% of picks and as a canary answering 10% of
-# them, each summarised against "switchyard" as ROUTED is: what a rollout costs per
-# request (the shadow thread's CPU included: it is the proxy's).
+# policy staged beside the serving version (see rollout_conf in common.sh), as a shadow
+# asked on 10% of picks and as a canary answering 10% of them, each summarised against
+# "switchyard" as ROUTED is: what a rollout costs per request (the shadow thread's CPU
+# included: it is the proxy's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
@@ -105,17 +105,10 @@ if [ -n "${ORCA:-}" ]; then
     REPORTING_PID=$!
 fi
 if [ -n "${ROLLOUT:-}" ]; then
-    # The built-in's component as the build embedded it, plus an empty custom section
-    # (id 0, 5 bytes: the name "roll"): the same policy, another sha256.
-    BUILT=$(ls -t target/release/build/switchyard-policy-*/out/policies/"${POLICY:-least-request}".wasm | head -1)
-    for mode in shadowed canaried; do
-        mkdir -p "$WORK/$mode"
-        { cat "$BUILT"; printf '\x00\x05\x04roll'; } > "$WORK/$mode/${POLICY:-least-request}.canary.wasm"
-    done
     sed -e "s/$SWITCHYARD/$SHADOWED_PORT/" "$WORK/switchyard.toml" > "$WORK/shadowed.toml"
-    printf '[clusters.rollout]\nmode = "shadow"\nshadow_sample = 0.1\n[policies]\ndir = "%s"\n' "$WORK/shadowed" >> "$WORK/shadowed.toml"
+    rollout_conf "$WORK/shadowed.toml" shadow
     sed -e "s/$SWITCHYARD/$CANARIED_PORT/" "$WORK/switchyard.toml" > "$WORK/canaried.toml"
-    printf '[clusters.rollout]\ncanary_percent = 10\npromote_after = "24h"\n[policies]\ndir = "%s"\n' "$WORK/canaried" >> "$WORK/canaried.toml"
+    rollout_conf "$WORK/canaried.toml" canary
     RUST_LOG=warn setsid "$BIN" run --config "$WORK/shadowed.toml" &
     SHADOWED_PID=$!
     RUST_LOG=warn setsid "$BIN" run --config "$WORK/canaried.toml" &

@@ -290,6 +290,12 @@ fn rollout(families: &mut Families, [cluster, policy]: [(&str, &str); 2], candid
         ],
         status.mode.share(),
     );
+    families.gauge(
+        "switchyard_policy_rollout_staged_seconds",
+        "How long a staged candidate has been tried (its figures cover this window).",
+        &[cluster, policy, ("version", &candidate_version)],
+        status.elapsed.as_secs_f64(),
+    );
     if let Some(shadow) = &status.shadow {
         for (result, count) in [
             ("agreed", shadow.agreed),

@@ -9,7 +9,8 @@
 //!   load error.
 //! - `GET /metrics`: Prometheus text format: requests by cluster, endpoint and status
 //!   class, latency histograms, in-flight, health state, effective weight, ejections,
-//!   policy picks, fallbacks, faults, quarantine and reloads.
+//!   policy picks, fallbacks, faults, quarantine and reloads, and during a rollout each
+//!   version's requests, errors, retries and latency (or a shadow's comparison).
 //! - `GET /tls`: each TLS listener's certificates (file, names, not-after), when they
 //!   were loaded, the last refused reload and failed handshakes by reason.
 //! - `POST /policies/reload`: rescans the policy directory now; answers what it did.

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 /// Requests waiting for a shadow pick; more are dropped (and counted).
 const QUEUE: usize = 1024;
 /// How long the thread sleeps when it finds the queue empty.
-const POLL: Duration = Duration::from_millis(1);
+const POLL: Duration = Duration::from_millis(2);
 /// Most endpoints whose shares are counted (discovery may churn through many).
 const MAX_ENDPOINTS: usize = 4096;
 /// A request whose copy would be larger than this is not sampled (counted as
