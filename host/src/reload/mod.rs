@@ -10,5 +10,5 @@ mod watcher;
 
 pub use certificates::CertificateWatcher;
 pub use config_file::ConfigWatcher;
-pub use rollouts::{JUDGE_EVERY, RolloutJudge};
+pub use rollouts::RolloutJudge;
 pub use watcher::{PolicyWatcher, SETTLE_CLOSED, SETTLE_OPEN};

@@ -10,7 +10,7 @@ use switchyard_policy::PolicyRegistry;
 use switchyard_policy::niceness::lower_priority;
 
 /// How often rollouts are judged.
-pub const JUDGE_EVERY: Duration = Duration::from_secs(1);
+const JUDGE_EVERY: Duration = Duration::from_secs(1);
 
 /// The running judge; dropping it stops its thread.
 pub struct RolloutJudge {

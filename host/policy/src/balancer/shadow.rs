@@ -69,7 +69,7 @@ pub struct ShadowReport {
     pub agreed: u64,
     /// Shadow picks the candidate faulted on (the host's fallback answered).
     pub faults: u64,
-    /// Median and 99th percentile of the candidate's shadow picks.
+    /// Median of the candidate's shadow picks.
     pub pick_p50: Option<Duration>,
     /// 99th percentile of the candidate's shadow picks.
     pub pick_p99: Option<Duration>,

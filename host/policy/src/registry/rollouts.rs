@@ -454,9 +454,9 @@ impl PolicyRegistry {
     }
 
     /// Judges every rollout by its clusters' rules, and promotes or rolls back those
-    /// the rules decide (the rollout ticker's call, about once a second). What was
-    /// decided, by policy.
-    pub fn judge_rollouts(&self) -> Vec<(String, Judgement)> {
+    /// the rules decide (the rollout judge's call, about once a second); a decision on
+    /// a candidate the fleet staged goes to the fleet instead.
+    pub fn judge_rollouts(&self) {
         let _reloading = lock(&self.reloading);
         let mut decided = Vec::new();
         let mut for_fleet = Vec::new();
@@ -490,14 +490,13 @@ impl PolicyRegistry {
                 ),
             }
         }
-        for (name, judgement) in &decided {
+        for (name, judgement) in decided {
             let _ = match judgement {
-                Judgement::Promote => self.end(name, Ending::Promote, "the rules passed".into()),
-                Judgement::Rollback(reason) => self.end(name, Ending::RollBack, reason.clone()),
+                Judgement::Promote => self.end(&name, Ending::Promote, "the rules passed".into()),
+                Judgement::Rollback(reason) => self.end(&name, Ending::RollBack, reason),
                 Judgement::Wait(_) => continue,
             };
         }
-        decided
     }
 
     /// Ends the rollout of `name` as `ending` says, for `reason` (logged and kept for
