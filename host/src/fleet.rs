@@ -38,7 +38,13 @@ pub struct Steered {
 pub struct Fleet {
     stop: watch::Sender<bool>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Where this proxy's rollout decisions go, to be posted to etcd.
+    verdicts: mpsc::UnboundedSender<FleetVerdict>,
 }
+
+/// A key that could not be applied (its candidate's file missing or another version)
+/// is tried again this often.
+const RETRY_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Fleet {
     /// Watches `config`'s etcd for `clusters`' policy keys, switching them through
@@ -55,11 +61,6 @@ impl Fleet {
             .enable_all()
             .build()?;
         let (verdicts, mut decided) = mpsc::unbounded_channel::<FleetVerdict>();
-        registry.set_stage_dropped_files(false);
-        registry.set_fleet_verdicts(Some(Arc::new(move |verdict| {
-            // Lost only when this watch has stopped: the judge posts again later.
-            let _ = verdicts.send(verdict);
-        })));
         let thread = std::thread::Builder::new()
             .name("switchyard-fleet".into())
             .spawn(move || {
@@ -69,6 +70,8 @@ impl Fleet {
                         tokio::spawn(watch_prefix(endpoints.clone(), prefix.clone(), events));
                     let mut applied: Vec<Applied> =
                         clusters.iter().map(|_| Applied::default()).collect();
+                    let mut last = None;
+                    let mut retry = tokio::time::interval(RETRY_EVERY);
                     loop {
                         tokio::select! {
                             event = incoming.recv() => match event {
@@ -80,8 +83,17 @@ impl Fleet {
                                     for (cluster, applied) in clusters.iter().zip(&mut applied) {
                                         steer(&registry, cluster, &prefix, &entries, revision, applied);
                                     }
+                                    last = Some((entries, revision));
                                 }
                             },
+                            _ = retry.tick() => {
+                                let Some((entries, revision)) = &last else { continue };
+                                for (cluster, applied) in clusters.iter().zip(&mut applied) {
+                                    if applied.retry {
+                                        steer(&registry, cluster, &prefix, entries, *revision, applied);
+                                    }
+                                }
+                            }
                             Some(verdict) = decided.recv() => {
                                 post(&endpoints, &prefix, &clusters, &applied, &verdict).await;
                             }
@@ -94,7 +106,20 @@ impl Fleet {
         Ok(Self {
             stop,
             thread: Some(thread),
+            verdicts,
         })
+    }
+
+    /// Makes this watch the one `registry`'s rollouts go through (once it serves):
+    /// candidates are staged by the fleet's keys, not by dropped files, and decisions
+    /// go to etcd.
+    pub fn take_rollouts(&self, registry: &PolicyRegistry) {
+        let verdicts = self.verdicts.clone();
+        registry.set_stage_dropped_files(false);
+        registry.set_fleet_verdicts(Some(Arc::new(move |verdict| {
+            // Lost only once this watch has stopped: the judge posts again later.
+            let _ = verdicts.send(verdict);
+        })));
     }
 }
 
@@ -117,6 +142,10 @@ struct Applied {
     policy: Option<Wanted>,
     /// Its `policy_canary`, as written.
     canary: Option<Vec<u8>>,
+    /// The policy and candidate version that key staged.
+    staged: Option<(String, String)>,
+    /// The key could not be applied yet; it is tried again.
+    retry: bool,
 }
 
 /// Switches `cluster` to what the keys under `prefix` in `entries` want, and stages,
@@ -140,9 +169,10 @@ fn steer(
     );
     let key = format!("{prefix}{}/policy_canary", cluster.binding.cluster());
     let canary = entries.get(&key);
-    if canary != applied.canary.as_ref() {
+    if canary != applied.canary.as_ref() || applied.retry {
         applied.canary = canary.cloned();
-        roll(registry, cluster, &key, canary.map(Vec::as_slice));
+        let value = canary.map(Vec::as_slice);
+        applied.retry = !roll(registry, cluster, &key, value, &mut applied.staged);
     }
 }
 
@@ -208,27 +238,40 @@ struct CanaryKey {
 }
 
 /// Stages, promotes or rolls back the candidate of `cluster`'s policy as its
-/// `policy_canary` key (`value`, none when removed) says.
-fn roll(registry: &PolicyRegistry, cluster: &Steered, key: &str, value: Option<&[u8]>) {
+/// `policy_canary` key (`value`, none when removed) says; `staged` is what the key
+/// staged before, and becomes what it stages now. False when it could not, for a
+/// reason that may pass (the candidate's file not there yet): to be tried again.
+fn roll(
+    registry: &PolicyRegistry,
+    cluster: &Steered,
+    key: &str,
+    value: Option<&[u8]>,
+    staged: &mut Option<(String, String)>,
+) -> bool {
     let name = cluster.binding.cluster();
-    let policy = cluster.binding.policy_name();
     let Some(value) = value else {
-        if registry.staged(&policy).is_some() {
+        // Only what this key staged, if it is staged still.
+        if let Some((policy, sha256)) = staged.take()
+            && registry
+                .staged(&policy)
+                .is_some_and(|s| s.to_string() == sha256)
+        {
             let _ = registry.roll_back(&policy, "fleet: the policy_canary key was removed");
         }
-        return;
+        return true;
     };
     let wanted = match canary_key(value) {
         Ok(wanted) => wanted,
         Err(reason) => {
             tracing::error!(cluster = name, "fleet: {key}: {reason}; nothing staged");
-            return;
+            return true;
         }
     };
-    let staged = registry.staged(&policy).map(|s| s.to_string());
+    let policy = cluster.binding.policy_name();
+    let here = registry.staged(&policy).map(|s| s.to_string());
     let serving = registry.active(&policy).map(|v| v.sha256.to_string());
     let result = match &wanted.verdict {
-        Some(Judgement::Rollback(reason)) if staged.as_ref() == Some(&wanted.sha256) => registry
+        Some(Judgement::Rollback(reason)) if here.as_ref() == Some(&wanted.sha256) => registry
             .roll_back(&policy, &format!("fleet: {reason}"))
             .map(|_| "rolled back"),
         Some(Judgement::Rollback(_)) => Ok("not staged here; nothing to roll back"),
@@ -238,21 +281,32 @@ fn roll(registry: &PolicyRegistry, cluster: &Steered, key: &str, value: Option<&
         Some(Judgement::Promote) => stage(registry, &policy, &wanted)
             .and_then(|()| registry.promote(&policy, "fleet: promoted"))
             .map(|_| "promoted"),
-        _ => stage(registry, &policy, &wanted).map(|()| "staged"),
+        None => stage(registry, &policy, &wanted).map(|()| "staged"),
+        Some(Judgement::Wait(_)) => Ok("waiting"),
     };
     match result {
-        Ok(done) => tracing::info!(
-            cluster = name,
-            policy,
-            sha256 = wanted.sha256,
-            "fleet: candidate {done}"
-        ),
-        Err(reason) => tracing::error!(
-            cluster = name,
-            policy,
-            sha256 = wanted.sha256,
-            "fleet: {key}: {reason}"
-        ),
+        Ok(done) => {
+            tracing::info!(
+                cluster = name,
+                policy,
+                sha256 = wanted.sha256,
+                "fleet: candidate {done}"
+            );
+            if wanted.verdict.is_none() {
+                *staged = Some((policy, wanted.sha256));
+            }
+            true
+        }
+        Err(reason) => {
+            tracing::error!(
+                cluster = name,
+                policy,
+                sha256 = wanted.sha256,
+                "fleet: {key}: {reason}; tried again in {}s",
+                RETRY_EVERY.as_secs()
+            );
+            false
+        }
     }
 }
 

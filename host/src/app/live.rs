@@ -349,6 +349,15 @@ impl Live {
         // The old fleet first: it may not switch a cluster about to go.
         let had_fleet = state.fleet.take().is_some();
         state.fleet = watches.fleet;
+        match &state.fleet {
+            Some(fleet) => fleet.take_rollouts(&self.registry),
+            None => {
+                // No fleet (any more): dropped files stage candidates, and this
+                // proxy's rules decide them.
+                self.registry.set_fleet_verdicts(None);
+                self.registry.set_stage_dropped_files(true);
+            }
+        }
         // Clusters.
         let mut old: Vec<Option<LiveCluster>> = state.clusters.drain(..).map(Some).collect();
         let mut clusters = Vec::with_capacity(plans.len());
@@ -544,12 +553,7 @@ impl Live {
                 let registry = Arc::clone(&self.registry);
                 Some(Fleet::start(fleet, registry, steered).context("starting the fleet watch")?)
             }
-            None => {
-                // No fleet (any more): candidates are staged by their files again.
-                self.registry.set_fleet_verdicts(None);
-                self.registry.set_stage_dropped_files(true);
-                None
-            }
+            None => None,
         };
         let file_watch = match (&self.path, config.config.watch, state.file_watch.is_some()) {
             (Some(path), true, false) => {

@@ -482,10 +482,13 @@ async fn a_fleet_of_two_proxies_stages_through_one_key_and_promotes_together() {
     let sha = Sha256Digest::of(&candidate).to_string();
     let mut dirs = Vec::new();
     let mut proxies = Vec::new();
-    for _ in 0..2 {
+    for i in 0..2 {
         let dir = temp_dir("rollout-fleet");
         std::fs::write(dir.join("live.wasm"), &serving).unwrap();
-        std::fs::write(dir.join("live.canary.wasm"), &candidate).unwrap();
+        // The second proxy gets the candidate's file only after the key.
+        if i == 0 {
+            std::fs::write(dir.join("live.canary.wasm"), &candidate).unwrap();
+        }
         let extra = format!(
             "[clusters.rollout]\ncanary_percent = 50\nmin_requests = 50\npromote_after = \"2s\"\n\
              [policies]\ndir = \"{}\"\ncache_dir = \"{}\"\n\
@@ -507,15 +510,25 @@ async fn a_fleet_of_two_proxies_stages_through_one_key_and_promotes_together() {
         key,
         &format!(r#"{{"sha256": "{sha}", "mode": "canary", "percent": 50}}"#),
     );
-    let mut loads = Vec::new();
+    status_until(&proxies[0], "live", Duration::from_secs(10), |s| {
+        s.rollout.clone()
+    })
+    .await;
+    // A proxy without the file stages nothing yet, and tries the key again later.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(status_of(&proxies[1], "live").rollout.is_none());
+    drop_in(&dirs[1].join("live.canary.wasm"), &candidate);
     for proxy in &proxies {
-        let rollout = status_until(proxy, "live", Duration::from_secs(10), |s| {
+        let rollout = status_until(proxy, "live", Duration::from_secs(15), |s| {
             s.rollout.clone()
         })
         .await;
         assert_eq!(rollout.version.sha256.to_string(), sha);
-        loads.push(Load::start(proxy.listener_addr("web").unwrap(), 3));
     }
+    let loads: Vec<Load> = proxies
+        .iter()
+        .map(|proxy| Load::start(proxy.listener_addr("web").unwrap(), 3))
+        .collect();
     // The first proxy to decide writes the verdict; both act on it.
     for (proxy, dir) in proxies.iter().zip(&dirs) {
         let end = ended(proxy, "live", Duration::from_secs(30)).await;

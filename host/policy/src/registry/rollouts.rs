@@ -227,8 +227,17 @@ impl PolicyRegistry {
     }
 
     /// Sends the rules' decisions on candidates staged by the fleet's key to `sink`
-    /// (none: they wait).
+    /// (none: there is no fleet, and this proxy's rules decide them).
     pub fn set_fleet_verdicts(&self, sink: Option<VerdictSink>) {
+        if sink.is_none() {
+            // No fleet any more: this proxy's rules decide its candidates again.
+            for staged in lock(&self.entries)
+                .values_mut()
+                .filter_map(|e| e.staged.as_mut())
+            {
+                staged.steered = false;
+            }
+        }
         *lock(&self.fleet_verdicts) = sink;
     }
 
@@ -286,26 +295,17 @@ impl PolicyRegistry {
             }
         }
         lock(&self.refused).remove(&file);
-        let outcome = self.stage_file(name, &file, &bytes, mode, started);
-        if pinned.is_some()
-            && let Some(staged) = lock(&self.entries)
-                .get_mut(name)
-                .and_then(|e| e.staged.as_mut())
-        {
-            staged.steered = true;
-        }
-        outcome
+        self.stage_file(name, &file, &bytes, mode, pinned.is_some(), started)
     }
 
-    /// Stages `bytes`, read from candidate `file` of policy `name` (the watcher's
-    /// call, with no `mode`: then a candidate already staged with the same bytes stays
-    /// as it is).
-    pub(super) fn stage_file(
+    /// Stages `bytes`, just dropped as candidate `file` of policy `name` (the
+    /// watcher's call): a candidate already staged with the same bytes stays as it is,
+    /// and new bytes over a candidate staged in a mode given by hand keep that mode.
+    pub(super) fn stage_dropped(
         &self,
         name: &str,
         file: &Path,
         bytes: &[u8],
-        mut mode: Option<RolloutMode>,
         started: Instant,
     ) -> ReloadOutcome {
         let digest = Sha256Digest::of(bytes);
@@ -313,18 +313,30 @@ impl PolicyRegistry {
             .get(name)
             .and_then(|e| e.staged.as_ref())
             .map(|s| (s.version.sha256 == digest, s.mode.clone()));
-        if mode.is_none()
-            && let Some((same, kept)) = staged
-        {
-            if same {
-                return ReloadOutcome::Unchanged {
-                    name: name.to_string(),
-                };
+        match staged {
+            Some((true, _)) => ReloadOutcome::Unchanged {
+                name: name.to_string(),
+            },
+            kept => {
+                let mode = kept.and_then(|(_, mode)| mode);
+                self.stage_file(name, file, bytes, mode, false, started)
             }
-            // New bytes dropped over a candidate staged by hand keep its mode.
-            mode = kept;
         }
-        match self.stage_version(name, file, bytes, digest, mode, started) {
+    }
+
+    /// Stages `bytes`, read from candidate `file` of policy `name`, in `mode` (none:
+    /// each cluster's configured mode), for the fleet when `steered`; on a failure,
+    /// what was staged before stays.
+    fn stage_file(
+        &self,
+        name: &str,
+        file: &Path,
+        bytes: &[u8],
+        mode: Option<RolloutMode>,
+        steered: bool,
+        started: Instant,
+    ) -> ReloadOutcome {
+        match self.stage_version(name, file, bytes, mode, steered, started) {
             Ok(version) => {
                 tracing::info!(
                     policy = name,
@@ -334,11 +346,11 @@ impl PolicyRegistry {
                 );
                 ReloadOutcome::Staged {
                     name: name.to_string(),
-                    sha256: digest,
+                    sha256: version.sha256,
                 }
             }
             Err(e) => {
-                lock(&self.refused).insert(file.to_path_buf(), digest);
+                lock(&self.refused).insert(file.to_path_buf(), Sha256Digest::of(bytes));
                 self.failed(name, file, e.to_string())
             }
         }
@@ -351,10 +363,11 @@ impl PolicyRegistry {
         name: &str,
         file: &Path,
         bytes: &[u8],
-        digest: Sha256Digest,
         mode: Option<RolloutMode>,
+        steered: bool,
         started: Instant,
     ) -> Result<PolicyVersion, LoadError> {
+        let digest = Sha256Digest::of(bytes);
         let (bindings, serving) = lock(&self.entries)
             .get(name)
             .map(|e| (e.bindings.clone(), Some(e.version.sha256)))
@@ -388,7 +401,7 @@ impl PolicyRegistry {
                 file: file.to_path_buf(),
                 bytes: Arc::from(bytes),
                 mode,
-                steered: false,
+                steered,
                 posted: None,
             });
         }
@@ -506,6 +519,12 @@ impl PolicyRegistry {
     /// `NAME.canary.rejected` (else it is refused until it changes); withdrawn, the
     /// same, leaving the file alone. The candidate's version.
     fn end(&self, name: &str, ending: Ending, reason: String) -> Result<Sha256Digest, String> {
+        if ending == Ending::Promote
+            && let Some(cannot) = self.unready(name)
+        {
+            // A version that cannot serve every cluster using the policy is not promoted.
+            return self.end(name, Ending::RollBack, cannot);
+        }
         let mut entries = lock(&self.entries);
         let entry = entries
             .get_mut(name)
@@ -536,7 +555,8 @@ impl PolicyRegistry {
             if ending != Ending::Promote {
                 binding.unstage();
             } else if !binding.promote() {
-                // A cluster the candidate could not be staged on takes it now.
+                // A cluster the candidate could not be staged on takes it now (it was
+                // readied once by `unready`; a failure now is a passing one).
                 match binding.prepare(Arc::clone(&staged.component)) {
                     Ok(next) => binding.install(Arc::new(next)),
                     Err(e) => tracing::error!(
@@ -573,6 +593,29 @@ impl PolicyRegistry {
             }
         }
         Ok(sha256)
+    }
+
+    /// Why the candidate of `name` cannot be promoted: a cluster using the policy
+    /// without the candidate staged (it failed there, or the cluster came later) that
+    /// it cannot serve. None when it can serve them all.
+    fn unready(&self, name: &str) -> Option<String> {
+        let (bindings, component) = {
+            let entries = lock(&self.entries);
+            let entry = entries.get(name)?;
+            let staged = entry.staged.as_ref()?;
+            let bindings: Vec<Arc<PolicyBinding>> = balancers(&entry.bindings).cloned().collect();
+            (bindings, Arc::clone(&staged.component))
+        };
+        bindings
+            .iter()
+            .filter(|binding| binding.candidate().is_none())
+            .find_map(|binding| {
+                let refused = binding.prepare(Arc::clone(&component)).err()?;
+                Some(format!(
+                    "it cannot serve cluster {}: {refused}",
+                    binding.cluster()
+                ))
+            })
     }
 
     /// Makes the promoted candidate's bytes `NAME.wasm`, so that it serves after a
@@ -624,17 +667,9 @@ impl PolicyRegistry {
             Ending::Withdraw,
             "the serving version changed; the candidate is staged again against it".into(),
         );
-        let digest = Sha256Digest::of(&bytes);
-        match self.stage_version(name, &file, &bytes, digest, mode, Instant::now()) {
-            Ok(_) => {
-                if let Some(staged) = lock(&self.entries)
-                    .get_mut(name)
-                    .and_then(|e| e.staged.as_mut())
-                {
-                    staged.steered = steered;
-                }
-            }
-            Err(e) => tracing::warn!(policy = name, "candidate not staged again: {e}"),
+        let staged = self.stage_version(name, &file, &bytes, mode, steered, Instant::now());
+        if let Err(e) = staged {
+            tracing::warn!(policy = name, "candidate not staged again: {e}");
         }
     }
 }

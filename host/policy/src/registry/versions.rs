@@ -501,7 +501,7 @@ impl PolicyRegistry {
                 tracing::info!(policy = name.as_str(), file = %path.display(), "candidate not staged: on a fleet's proxy, its policy_canary key stages it");
                 return ReloadOutcome::Unchanged { name };
             }
-            return self.stage_file(&name, path, &bytes, None, started);
+            return self.stage_dropped(&name, path, &bytes, started);
         }
         let current = self.active(&name);
         if current.as_ref().is_some_and(|v| v.sha256 == digest) {
