@@ -15,13 +15,14 @@
 //!
 //! Nothing here knows HTTP or the network: requests are seen through [`RequestView`].
 //! Layers, lowest first (each imports only from those before it): `cluster`,
-//! `niceness` and `ip_text`; `engine`; `balancer` and `scorer`; `registry`.
+//! `niceness`, `ip_text` and `random`; `engine`; `balancer` and `scorer`; `registry`.
 
 pub mod balancer;
 pub mod cluster;
 pub mod engine;
 pub mod ip_text;
 pub mod niceness;
+pub mod random;
 pub mod registry;
 pub mod scorer;
 

@@ -76,25 +76,6 @@ impl RetrySettings {
 /// The response header that says how many attempts a retried request took.
 pub const ATTEMPTS_HEADER: &str = "x-switchyard-attempts";
 
-/// 64 random bits for backoff jitter (not cryptographic).
-pub fn jitter() -> u64 {
-    use std::cell::Cell;
-    static THREADS: AtomicU64 = AtomicU64::new(0);
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-                ^ THREADS.fetch_add(1, Relaxed).rotate_left(40),
-        );
-    }
-    STATE.with(|state| {
-        let next = state.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
-        state.set(next);
-        switchyard_policy_sdk::mix64(next)
-    })
-}
-
 /// Whether a request method is idempotent (RFC 9110 §9.2.2).
 pub fn idempotent_method(method: &str) -> bool {
     matches!(

@@ -5,13 +5,14 @@ use crate::config::model::{ProxyProtocolVersion, UpstreamProtocol};
 use crate::load_reports::collect::Collector;
 use crate::proxy::connection_limit::ConnectionLimit;
 use crate::proxy::pool::{ConnectError, Dial, DialTls};
-use crate::proxy::retry::{RetryBudget, RetrySettings, jitter};
+use crate::proxy::retry::{RetryBudget, RetrySettings};
 use crate::tls::Originator;
 use arc_swap::Guard;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 use switchyard_policy::cluster::{LoadDecay, Member, Membership, PickHistogram};
+use switchyard_policy::random::draw;
 use switchyard_policy::{ClusterPolicy, Pick, PolicyBinding, RequestView};
 
 /// The time constant of fading load figures unless configured.
@@ -281,7 +282,7 @@ impl Upstream {
     /// Waits before retry number `attempts` (jittered backoff) if `deadline` leaves
     /// room and the budget a retry; false when they do not.
     pub(crate) async fn back_off(&self, attempts: u32, deadline: Instant) -> bool {
-        let wait = self.retry.backoff(attempts, jitter());
+        let wait = self.retry.backoff(attempts, draw());
         if Instant::now() + wait >= deadline || !self.shared.budget.try_retry() {
             return false;
         }

@@ -4,15 +4,16 @@
 //! carry the tally of the version that made them.
 
 use crate::balancer::cluster_policy::{ClusterPolicy, Pick, PickSource};
-use crate::balancer::draw::draw;
 use crate::balancer::request::{RequestView, hash_of};
 use crate::balancer::rollout::{RolloutMode, RolloutRules};
 use crate::balancer::shadow::{Shadow, ShadowReport};
 use crate::balancer::tally::{TallySnapshot, VersionTally};
 use crate::cluster::Membership;
 use crate::engine::{HashSource, PolicyStats};
+use crate::random::draw;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+use switchyard_policy_sdk::mix64;
 
 /// A staged candidate of one cluster's policy.
 pub struct Candidate {
@@ -119,13 +120,14 @@ impl Candidate {
     }
 
     /// Whether the candidate answers `request` in canary mode: by its sticky key when
-    /// it has one, else at random.
+    /// it has one (spread over all of u64, so that its share does not follow how a
+    /// route's split used the same key), else at random.
     fn answers(&self, request: &impl RequestView) -> bool {
         let key = self
             .sticky
             .as_ref()
             .and_then(|source| hash_of(source, request))
-            .map_or_else(draw, spread);
+            .map_or_else(draw, mix64);
         key < self.below
     }
 
@@ -165,13 +167,4 @@ impl Candidate {
 /// The draw below which a request falls into the mode's share.
 fn share_below(mode: &RolloutMode) -> u64 {
     (mode.share().clamp(0.0, 1.0) * u64::MAX as f64) as u64
-}
-
-/// Spreads a request's hash key over all of u64 (splitmix64's finaliser), so that its
-/// canary share is independent of how a route's split used the same key.
-fn spread(key: u64) -> u64 {
-    let mut z = key ^ 0x9e37_79b9_7f4a_7c15;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }

@@ -7,7 +7,6 @@ pub(crate) mod binding;
 pub(crate) mod candidate;
 pub(crate) mod cluster_policy;
 pub(crate) mod component;
-mod draw;
 pub(crate) mod instance;
 mod pool;
 mod request;

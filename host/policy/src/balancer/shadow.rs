@@ -4,11 +4,12 @@
 //! counted when full) and never wake the thread, which polls; a candidate that faults
 //! or runs past its deadline there touches no request.
 
+use crate::balancer::PickSource;
 use crate::balancer::cluster_policy::{ClusterPolicy, Preference};
 use crate::balancer::request::{RequestInfo, RequestView};
-use crate::balancer::{PickSource, draw::draw};
 use crate::cluster::{Membership, PickHistogram};
 use crate::niceness::lower_priority;
+use crate::random::draw;
 use crossbeam_queue::ArrayQueue;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};

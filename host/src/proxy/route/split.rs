@@ -1,7 +1,7 @@
 //! A route's requests split over clusters by weight: per request at random, or by a
 //! hash of the request (sticky), so that one user stays on one side.
 
-use crate::proxy::retry::jitter;
+use switchyard_policy::random::draw;
 use switchyard_policy::{HashSource, RequestView, hash_of};
 
 /// Where a route sends its requests: one target, or several by weight.
@@ -50,7 +50,7 @@ impl<T> Split<T> {
             .sticky
             .as_ref()
             .and_then(|source| hash_of(source, request))
-            .unwrap_or_else(jitter);
+            .unwrap_or_else(draw);
         let point = (key % u64::from(self.total.max(1))) as u32;
         let side = self.sides.iter().find(|(_, end)| point < *end);
         &side.unwrap_or(&self.sides[0]).0
