@@ -141,7 +141,7 @@ fn cluster_rollout(c: &ClusterRollout) -> Value {
             })).collect::<Vec<_>>(),
         })),
         "picks": stats.picks,
-        "faults": stats.traps + stats.deadlines + stats.memory + stats.invalid_answers,
+        "faults": stats.faults(),
         "quarantined": candidate.quarantined,
         "rules": {
             "promote_after_s": candidate.rules.promote_after.as_secs_f64(),

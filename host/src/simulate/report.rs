@@ -136,7 +136,7 @@ impl Report {
             seconds: end_ns as f64 / 1e9,
             policy_picks: stats.picks,
             fallback_picks: stats.fallbacks,
-            faults: stats.traps + stats.deadlines + stats.memory + stats.invalid_answers,
+            faults: stats.faults(),
             keyed,
             p50_ms: p50.unwrap_or(0.0),
             p99_ms: p99.unwrap_or(0.0),

@@ -101,3 +101,10 @@ pub struct PolicyStats {
     /// Answers the host could not use.
     pub invalid_answers: u64,
 }
+
+impl PolicyStats {
+    /// Faults of every kind.
+    pub fn faults(&self) -> u64 {
+        self.traps + self.deadlines + self.memory + self.invalid_answers
+    }
+}

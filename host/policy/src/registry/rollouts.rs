@@ -161,9 +161,8 @@ impl Staged {
 /// quarantined.
 fn judged(candidate: &CandidateStatus) -> Judgement {
     if candidate.quarantined {
-        let faults = &candidate.stats;
-        let count = faults.traps + faults.deadlines + faults.memory + faults.invalid_answers;
-        return Judgement::Rollback(format!("quarantined after {count} faults"));
+        let faults = candidate.stats.faults();
+        return Judgement::Rollback(format!("quarantined after {faults} faults"));
     }
     judge(
         &candidate.rules,
