@@ -265,14 +265,10 @@ impl PolicyBinding {
         self.candidate.swap(None)
     }
 
-    /// Makes the staged candidate the serving version; false when none is staged.
-    pub(crate) fn promote(&self) -> bool {
-        match self.unstage() {
-            Some(candidate) => {
-                self.install(Arc::clone(candidate.policy()));
-                true
-            }
-            None => false,
+    /// Makes the staged candidate, if any, the serving version.
+    pub(crate) fn promote(&self) {
+        if let Some(candidate) = self.unstage() {
+            self.install(Arc::clone(candidate.policy()));
         }
     }
 }

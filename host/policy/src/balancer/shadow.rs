@@ -7,7 +7,7 @@
 use crate::balancer::PickSource;
 use crate::balancer::cluster_policy::{ClusterPolicy, Preference};
 use crate::balancer::request::{RequestInfo, RequestView};
-use crate::cluster::{Membership, PickHistogram};
+use crate::cluster::{EndpointId, Membership, PickHistogram};
 use crate::niceness::lower_priority;
 use crate::random::draw;
 use crossbeam_queue::ArrayQueue;
@@ -174,13 +174,8 @@ impl ShadowStats {
             }
             return;
         }
-        let first = |ids: &[_], membership: &Membership| {
-            ids.first()
-                .and_then(|id| membership.get(*id))
-                .map(|m| m.address.clone())
-        };
-        let serving = first(&job.serving, &job.membership);
-        let theirs = first(&pick.endpoints, &pick.membership);
+        let serving = first_address(&job.serving, &job.membership);
+        let theirs = first_address(&pick.endpoints, &pick.membership);
         self.compared.fetch_add(1, Relaxed);
         if serving == theirs {
             self.agreed.fetch_add(1, Relaxed);
@@ -188,13 +183,20 @@ impl ShadowStats {
         let mut shares = self.shares.lock().unwrap_or_else(|e| e.into_inner());
         for (address, side) in [(serving, 0), (theirs, 1)] {
             let Some(address) = address else { continue };
-            if let Some(counts) = shares.get_mut(&address) {
+            if let Some(counts) = shares.get_mut(address) {
                 counts[side] += 1;
             } else if shares.len() < MAX_ENDPOINTS {
                 let mut counts = [0; 2];
                 counts[side] = 1;
-                shares.insert(address, counts);
+                shares.insert(address.to_string(), counts);
             }
         }
     }
+}
+
+/// The address of the first endpoint of `ids` in `membership`.
+fn first_address<'m>(ids: &[EndpointId], membership: &'m Membership) -> Option<&'m str> {
+    ids.first()
+        .and_then(|id| membership.get(*id))
+        .map(|m| m.address.as_str())
 }

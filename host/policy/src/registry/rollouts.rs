@@ -8,7 +8,7 @@
 //! and every proxy acts when the fleet's key says so.
 
 use crate::balancer::{
-    CandidateStatus, Judgement, PolicyBinding, PolicyComponent, RolloutMode, judge,
+    CandidateStatus, ClusterPolicy, Judgement, PolicyBinding, PolicyComponent, RolloutMode, judge,
 };
 use crate::engine::LoadError;
 use crate::registry::cache::Sha256Digest;
@@ -39,6 +39,13 @@ pub(super) struct Staged {
     steered: bool,
     /// When this proxy's decision last went to the fleet.
     posted: Option<Instant>,
+}
+
+/// A candidate's file as read: where, its bytes, and their sha256 (hashed once).
+pub(super) struct CandidateFile<'a> {
+    pub(super) file: &'a Path,
+    pub(super) bytes: &'a [u8],
+    pub(super) sha256: Sha256Digest,
 }
 
 /// A rollout decision for the fleet to take together.
@@ -243,7 +250,7 @@ impl PolicyRegistry {
     /// Whether a dropped `NAME.canary.wasm` is staged at once (on a proxy of a fleet,
     /// the fleet's key stages it).
     pub fn set_stage_dropped_files(&self, on: bool) {
-        self.stage_dropped
+        self.stage_dropped_files
             .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
@@ -281,8 +288,13 @@ impl PolicyRegistry {
                 };
             }
         };
+        let candidate = CandidateFile {
+            file: &file,
+            bytes: &bytes,
+            sha256: Sha256Digest::of(&bytes),
+        };
         if let Some(pinned) = pinned {
-            let found = Sha256Digest::of(&bytes).to_string();
+            let found = candidate.sha256.to_string();
             if found != pinned {
                 return ReloadOutcome::Failed {
                     name: name.to_string(),
@@ -294,48 +306,46 @@ impl PolicyRegistry {
             }
         }
         lock(&self.refused).remove(&file);
-        self.stage_file(name, &file, &bytes, mode, pinned.is_some(), started)
+        self.stage_file(name, &candidate, mode, pinned.is_some(), started)
     }
 
-    /// Stages `bytes`, just dropped as candidate `file` of policy `name` (the
+    /// Stages `candidate`, just dropped as a candidate of policy `name` (the
     /// watcher's call): a candidate already staged with the same bytes stays as it is,
     /// and new bytes over a candidate staged in a mode given by hand keep that mode.
     pub(super) fn stage_dropped(
         &self,
         name: &str,
-        file: &Path,
-        bytes: &[u8],
+        candidate: &CandidateFile<'_>,
         started: Instant,
     ) -> ReloadOutcome {
-        let digest = Sha256Digest::of(bytes);
         let staged = lock(&self.entries)
             .get(name)
             .and_then(|e| e.staged.as_ref())
-            .map(|s| (s.version.sha256 == digest, s.mode.clone()));
+            .map(|s| (s.version.sha256 == candidate.sha256, s.mode.clone()));
         match staged {
             Some((true, _)) => ReloadOutcome::Unchanged {
                 name: name.to_string(),
             },
             kept => {
                 let mode = kept.and_then(|(_, mode)| mode);
-                self.stage_file(name, file, bytes, mode, false, started)
+                self.stage_file(name, candidate, mode, false, started)
             }
         }
     }
 
-    /// Stages `bytes`, read from candidate `file` of policy `name`, in `mode` (none:
-    /// each cluster's configured mode), for the fleet when `steered`; on a failure,
-    /// what was staged before stays.
+    /// Stages `candidate`, of policy `name`, in `mode` (none: each cluster's
+    /// configured mode), for the fleet when `steered`; on a failure, what was staged
+    /// before stays.
     fn stage_file(
         &self,
         name: &str,
-        file: &Path,
-        bytes: &[u8],
+        candidate: &CandidateFile<'_>,
         mode: Option<RolloutMode>,
         steered: bool,
         started: Instant,
     ) -> ReloadOutcome {
-        match self.stage_version(name, file, bytes, mode, steered, started) {
+        let file = candidate.file;
+        match self.stage_version(name, candidate, mode, steered, started) {
             Ok(version) => {
                 tracing::info!(
                     policy = name,
@@ -349,7 +359,7 @@ impl PolicyRegistry {
                 }
             }
             Err(e) => {
-                lock(&self.refused).insert(file.to_path_buf(), Sha256Digest::of(bytes));
+                lock(&self.refused).insert(file.to_path_buf(), candidate.sha256);
                 self.failed(name, file, e.to_string())
             }
         }
@@ -360,13 +370,16 @@ impl PolicyRegistry {
     fn stage_version(
         &self,
         name: &str,
-        file: &Path,
-        bytes: &[u8],
+        candidate: &CandidateFile<'_>,
         mode: Option<RolloutMode>,
         steered: bool,
         started: Instant,
     ) -> Result<PolicyVersion, LoadError> {
-        let digest = Sha256Digest::of(bytes);
+        let CandidateFile {
+            file,
+            bytes,
+            sha256: digest,
+        } = *candidate;
         let (bindings, serving) = lock(&self.entries)
             .get(name)
             .map(|e| (e.bindings.clone(), Some(e.version.sha256)))
@@ -518,12 +531,15 @@ impl PolicyRegistry {
     /// `NAME.canary.rejected` (else it is refused until it changes); withdrawn, the
     /// same, leaving the file alone. The candidate's version.
     fn end(&self, name: &str, ending: Ending, reason: String) -> Result<Sha256Digest, String> {
-        if ending == Ending::Promote
-            && let Some(cannot) = self.unready(name)
-        {
-            // A version that cannot serve every cluster using the policy is not promoted.
-            return self.end(name, Ending::RollBack, cannot);
-        }
+        let readied = match ending {
+            Ending::Promote => match self.ready_the_rest(name) {
+                Ok(readied) => readied,
+                // A version that cannot serve every cluster using the policy is not
+                // promoted.
+                Err(cannot) => return self.end(name, Ending::RollBack, cannot),
+            },
+            Ending::RollBack | Ending::Withdraw => Vec::new(),
+        };
         let mut entries = lock(&self.entries);
         let entry = entries
             .get_mut(name)
@@ -551,20 +567,15 @@ impl PolicyRegistry {
         });
         drop(entries);
         for binding in &bindings {
-            if ending != Ending::Promote {
+            if ending == Ending::Promote {
+                binding.promote();
+            } else {
                 binding.unstage();
-            } else if !binding.promote() {
-                // A cluster the candidate could not be staged on takes it now (it was
-                // readied once by `unready`; a failure now is a passing one).
-                match binding.prepare(Arc::clone(&staged.component)) {
-                    Ok(next) => binding.install(Arc::new(next)),
-                    Err(e) => tracing::error!(
-                        policy = name,
-                        cluster = binding.cluster(),
-                        "the promoted version cannot serve this cluster, which keeps the version before: {e}"
-                    ),
-                }
             }
+        }
+        // Clusters the candidate was not staged on take it as readied.
+        for (binding, next) in readied {
+            binding.install(Arc::new(next));
         }
         let holds_candidate = Sha256Digest::of_file(&staged.file) == Some(sha256);
         match ending {
@@ -594,27 +605,38 @@ impl PolicyRegistry {
         Ok(sha256)
     }
 
-    /// Why the candidate of `name` cannot be promoted: a cluster using the policy
-    /// without the candidate staged (it failed there, or the cluster came later) that
-    /// it cannot serve. None when it can serve them all.
-    fn unready(&self, name: &str) -> Option<String> {
+    /// The candidate of `name` readied for each cluster using the policy without it
+    /// staged (it failed there, or the cluster came later), for a promotion; why not,
+    /// when it cannot serve one of them.
+    fn ready_the_rest(
+        &self,
+        name: &str,
+    ) -> Result<Vec<(Arc<PolicyBinding>, ClusterPolicy)>, String> {
         let (bindings, component) = {
             let entries = lock(&self.entries);
-            let entry = entries.get(name)?;
-            let staged = entry.staged.as_ref()?;
-            let bindings: Vec<Arc<PolicyBinding>> = balancers(&entry.bindings).cloned().collect();
+            let Some((entry, staged)) = entries
+                .get(name)
+                .and_then(|e| Some((e, e.staged.as_ref()?)))
+            else {
+                // Nothing staged: `end` says so.
+                return Ok(Vec::new());
+            };
+            let bindings: Vec<Arc<PolicyBinding>> = balancers(&entry.bindings)
+                .filter(|binding| binding.candidate().is_none())
+                .cloned()
+                .collect();
             (bindings, Arc::clone(&staged.component))
         };
         bindings
-            .iter()
-            .filter(|binding| binding.candidate().is_none())
-            .find_map(|binding| {
-                let refused = binding.prepare(Arc::clone(&component)).err()?;
-                Some(format!(
-                    "it cannot serve cluster {}: {refused}",
+            .into_iter()
+            .map(|binding| match binding.prepare(Arc::clone(&component)) {
+                Ok(next) => Ok((binding, next)),
+                Err(e) => Err(format!(
+                    "it cannot serve cluster {}: {e}",
                     binding.cluster()
-                ))
+                )),
             })
+            .collect()
     }
 
     /// Makes the promoted candidate's bytes `NAME.wasm`, so that it serves after a
@@ -661,12 +683,20 @@ impl PolicyRegistry {
         let Some((file, bytes, mode, steered)) = staged else {
             return;
         };
-        let _ = self.end(
+        let ended = self.end(
             name,
             Ending::Withdraw,
             "the serving version changed; the candidate is staged again against it".into(),
         );
-        let staged = self.stage_version(name, &file, &bytes, mode, steered, Instant::now());
+        let Ok(sha256) = ended else {
+            return;
+        };
+        let candidate = CandidateFile {
+            file: &file,
+            bytes: &bytes,
+            sha256,
+        };
+        let staged = self.stage_version(name, &candidate, mode, steered, Instant::now());
         if let Err(e) = staged {
             tracing::warn!(policy = name, "candidate not staged again: {e}");
         }

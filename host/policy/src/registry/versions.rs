@@ -12,7 +12,9 @@ use crate::engine::{LoadError, World};
 use crate::registry::builtin;
 use crate::registry::cache::{CacheOrigin, ComponentCache, Sha256Digest};
 use crate::registry::linked::Linked;
-use crate::registry::rollouts::{CANARY_SUFFIX, RolloutEnd, RolloutStatus, Staged, VerdictSink};
+use crate::registry::rollouts::{
+    CANARY_SUFFIX, CandidateFile, RolloutEnd, RolloutStatus, Staged, VerdictSink,
+};
 use crate::scorer::binding::PreparedScorer;
 use crate::scorer::{ScorerBinding, ScorerInstance, ScorerSetup};
 use std::collections::{BTreeMap, HashMap};
@@ -205,7 +207,7 @@ pub struct PolicyRegistry {
     /// again until the file holds something else.
     pub(super) refused: Mutex<HashMap<PathBuf, Sha256Digest>>,
     /// Whether a dropped `NAME.canary.wasm` is staged (not on a fleet's proxies).
-    pub(super) stage_dropped: AtomicBool,
+    pub(super) stage_dropped_files: AtomicBool,
     /// Where rollout decisions go on a fleet's proxies.
     pub(super) fleet_verdicts: Mutex<Option<VerdictSink>>,
 }
@@ -248,7 +250,7 @@ impl PolicyRegistry {
             reloading: Mutex::new(()),
             reloads: ReloadCounts::default(),
             refused: Mutex::new(HashMap::new()),
-            stage_dropped: AtomicBool::new(true),
+            stage_dropped_files: AtomicBool::new(true),
             fleet_verdicts: Mutex::new(None),
         }
     }
@@ -497,11 +499,16 @@ impl PolicyRegistry {
         }
         lock(&self.refused).remove(path);
         if candidate {
-            if !self.stage_dropped.load(Relaxed) {
+            if !self.stage_dropped_files.load(Relaxed) {
                 tracing::info!(policy = name.as_str(), file = %path.display(), "candidate not staged: on a fleet's proxy, its policy_canary key stages it");
                 return ReloadOutcome::Unchanged { name };
             }
-            return self.stage_dropped(&name, path, &bytes, started);
+            let candidate = CandidateFile {
+                file: path,
+                bytes: &bytes,
+                sha256: digest,
+            };
+            return self.stage_dropped(&name, &candidate, started);
         }
         let current = self.active(&name);
         if current.as_ref().is_some_and(|v| v.sha256 == digest) {
