@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, SystemTime};
 use switchyard_policy::{
     CandidateStatus, ClusterRollout, Judgement, PolicySource, PolicyStatus, ReloadOutcome,
-    RolloutEnd, RolloutMode, RolloutStatus, TallySnapshot,
+    RolloutEnd, RolloutStatus, TallySnapshot,
 };
 
 /// `GET /policies`.
@@ -112,15 +112,11 @@ fn cluster_rollout(c: &ClusterRollout) -> Value {
         Judgement::Rollback(why) => ("rollback", why.as_str()),
     };
     let candidate: &CandidateStatus = &c.candidate;
-    let (mode, share) = match candidate.mode {
-        RolloutMode::Shadow { sample } => ("shadow", sample),
-        RolloutMode::Canary { percent } => ("canary", percent / 100.0),
-    };
     let stats = &candidate.stats;
     json!({
         "cluster": c.cluster,
-        "mode": mode,
-        "share": share,
+        "mode": candidate.mode.name(),
+        "share": candidate.mode.share(),
         "since": timestamp(candidate.since),
         "elapsed_s": candidate.elapsed.as_secs_f64(),
         "serving": tally(&candidate.serving, &candidate.serving_version),
