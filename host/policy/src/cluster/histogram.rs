@@ -68,6 +68,24 @@ impl<const UNIT_NS: u64> Histogram<UNIT_NS> {
             .collect()
     }
 
+    /// The buckets holding observations: each one's upper edge (seconds) and count,
+    /// fastest first; the page of the admin console takes quantiles over a window from
+    /// the differences between two of these.
+    pub fn buckets(&self) -> Vec<(f64, u64)> {
+        self.buckets
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (i, b.load(Relaxed)))
+            .filter(|(_, count)| *count > 0)
+            .map(|(i, count)| (Self::upper_edge(i), count))
+            .collect()
+    }
+
+    /// The upper edge of bucket `index`, in seconds.
+    fn upper_edge(index: usize) -> f64 {
+        2f64.powf((index + 1) as f64 / STEPS) * UNIT_NS as f64 / 1e9
+    }
+
     /// Observations so far.
     pub fn count(&self) -> u64 {
         self.buckets.iter().map(|b| b.load(Relaxed)).sum()
@@ -85,8 +103,7 @@ impl<const UNIT_NS: u64> Histogram<UNIT_NS> {
         for (i, c) in counts.iter().enumerate() {
             seen += c;
             if seen >= rank {
-                let upper = 2f64.powf((i + 1) as f64 / STEPS);
-                return Some(Duration::from_secs_f64(upper * UNIT_NS as f64 / 1e9));
+                return Some(Duration::from_secs_f64(Self::upper_edge(i)));
             }
         }
         None
@@ -115,6 +132,12 @@ mod tests {
         let at = |seconds: f64| cumulative.iter().find(|(b, _)| *b >= seconds).unwrap().1;
         // 1–8 ms are at or under 8.192 ms; 1–16 ms under 16.384 ms.
         assert_eq!((at(0.008), at(0.016)), (8, 16));
+        let buckets = h.buckets();
+        assert_eq!(buckets.iter().map(|(_, n)| n).sum::<u64>(), 100);
+        assert!(buckets.windows(2).all(|w| w[0].0 < w[1].0));
+        // 100 ms is in the last non-empty bucket, whose upper edge is within 19%.
+        let (upper, _) = *buckets.last().unwrap();
+        assert!((0.1..0.12).contains(&upper), "{upper}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod builtin;
 pub(crate) mod cache;
+mod history;
 pub(crate) mod linked;
 mod rollouts;
 mod versions;
@@ -11,6 +12,7 @@ pub use builtin::{
     DEFAULT_HEALTH_POLICY, DEFAULT_POLICY, builtin, builtin_names, builtin_scorer_names,
 };
 pub use cache::{CacheOrigin, ComponentCache, Sha256Digest, default_cache_dir};
+pub use history::PolicyEvent;
 pub use rollouts::{
     ClusterRollout, FleetVerdict, RolloutEnd, RolloutOutcome, RolloutStatus, VerdictSink,
 };

@@ -12,6 +12,7 @@ use crate::balancer::{
 };
 use crate::engine::LoadError;
 use crate::registry::cache::Sha256Digest;
+use crate::registry::history::PolicyEvent;
 use crate::registry::linked::Linked;
 use crate::registry::versions::{
     Bound, PolicyRegistry, PolicySource, PolicyVersion, ReloadOutcome, lock,
@@ -207,7 +208,9 @@ impl PolicyRegistry {
     /// in `mode` (none: each cluster's configured mode), replacing any staged before
     /// (the admin API's and the CLI's call).
     pub fn stage(&self, name: &str, mode: Option<RolloutMode>) -> ReloadOutcome {
-        self.stage_named(name, mode, None)
+        let outcome = self.stage_named(name, mode, None);
+        self.note(&outcome);
+        outcome
     }
 
     /// As [`stage`](Self::stage), for the fleet's key: only if the file holds
@@ -229,7 +232,9 @@ impl PolicyRegistry {
                 name: name.to_string(),
             };
         }
-        self.stage_named(name, mode, Some(sha256))
+        let outcome = self.stage_named(name, mode, Some(sha256));
+        self.note(&outcome);
+        outcome
     }
 
     /// Sends the rules' decisions on candidates staged by the fleet's key to `sink`
@@ -566,6 +571,12 @@ impl PolicyRegistry {
             clusters,
         });
         drop(entries);
+        self.history.push(PolicyEvent::Rollout {
+            name: name.to_string(),
+            sha256,
+            outcome: ending.outcome(),
+            reason: reason.clone(),
+        });
         for binding in &bindings {
             if ending == Ending::Promote {
                 binding.promote();

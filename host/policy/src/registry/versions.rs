@@ -11,6 +11,7 @@ use crate::engine::PolicyStats;
 use crate::engine::{LoadError, World};
 use crate::registry::builtin;
 use crate::registry::cache::{CacheOrigin, ComponentCache, Sha256Digest};
+use crate::registry::history::{History, PolicyEvent};
 use crate::registry::linked::Linked;
 use crate::registry::rollouts::{
     CANARY_SUFFIX, CandidateFile, RolloutEnd, RolloutStatus, Staged, VerdictSink,
@@ -210,6 +211,8 @@ pub struct PolicyRegistry {
     pub(super) stage_dropped_files: AtomicBool,
     /// Where rollout decisions go on a fleet's proxies.
     pub(super) fleet_verdicts: Mutex<Option<VerdictSink>>,
+    /// What happened lately.
+    pub(super) history: History,
 }
 
 /// Reloads of policy files since start, by result.
@@ -252,6 +255,7 @@ impl PolicyRegistry {
             refused: Mutex::new(HashMap::new()),
             stage_dropped_files: AtomicBool::new(true),
             fleet_verdicts: Mutex::new(None),
+            history: History::default(),
         }
     }
 
@@ -371,6 +375,11 @@ impl PolicyRegistry {
             ..old.clone()
         };
         binding.switch(setup, Arc::clone(balancer))?;
+        self.history.push(PolicyEvent::Switched {
+            cluster: binding.cluster().to_string(),
+            from: old.policy.clone(),
+            to: policy.to_string(),
+        });
         if let Some(entry) = lock(&self.entries).get_mut(&old.policy) {
             entry
                 .bindings
@@ -388,13 +397,24 @@ impl PolicyRegistry {
     pub fn reload_file(&self, path: &Path) -> ReloadOutcome {
         let _reloading = lock(&self.reloading);
         let outcome = self.reload_file_locked(path, false);
-        self.reloads.count(&outcome);
+        self.note(&outcome);
         outcome
     }
 
     /// Reloads since start, by result.
     pub fn reloads(&self) -> &ReloadCounts {
         &self.reloads
+    }
+
+    /// What happened to the policies lately (the last 100 events), oldest first.
+    pub fn history(&self) -> Vec<(SystemTime, PolicyEvent)> {
+        self.history.events()
+    }
+
+    /// Counts a reload's outcome and keeps it in the history.
+    pub(super) fn note(&self, outcome: &ReloadOutcome) {
+        self.reloads.count(outcome);
+        self.history.push(PolicyEvent::Reload(outcome.clone()));
     }
 
     /// Reloads every `*.wasm` in the policy directory that changed, and handles files
@@ -434,7 +454,7 @@ impl PolicyRegistry {
             .iter()
             .map(|file| {
                 let outcome = self.reload_file_locked(file, true);
-                self.reloads.count(&outcome);
+                self.note(&outcome);
                 outcome
             })
             .collect()
