@@ -11,12 +11,22 @@ use switchyard_policy::Verdict;
 use switchyard_policy::cluster::clock::coarse_now_ns;
 use switchyard_policy::cluster::{EndpointId, Member};
 
-/// `GET /clusters`.
-pub(crate) fn status(clusters: &[ClusterRecord]) -> Value {
-    json!({ "clusters": clusters.iter().map(cluster).collect::<Vec<_>>() })
+/// What each endpoint's entry says of its latency.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Latency {
+    /// The EWMA only (`GET /clusters`).
+    Ewma,
+    /// Also the histogram's non-empty buckets, `[upper edge in seconds, count]`, from
+    /// which the console's page takes quantiles over a window.
+    Buckets,
 }
 
-fn cluster(record: &ClusterRecord) -> Value {
+/// `GET /clusters`, with each endpoint's `latency`.
+pub(crate) fn status(clusters: &[ClusterRecord], latency: Latency) -> Value {
+    json!({ "clusters": clusters.iter().map(|c| cluster(c, latency)).collect::<Vec<_>>() })
+}
+
+fn cluster(record: &ClusterRecord, latency: Latency) -> Value {
     let upstream = &record.upstream;
     let membership = upstream.membership();
     let snapshot = record.health.as_ref().map(|h| h.snapshot());
@@ -42,6 +52,9 @@ fn cluster(record: &ClusterRecord) -> Value {
             let mut value = endpoint(member, views.get(&member.id).copied(), now);
             if let Some(names) = &collected {
                 value["reported"] = reported(member, names);
+            }
+            if latency == Latency::Buckets {
+                value["latency_buckets"] = json!(member.load.latency().buckets());
             }
             value
         })

@@ -29,6 +29,22 @@ pub struct ConfigStatus {
     pub needs_restart: Vec<String>,
     /// The last reload refused: when, and why.
     pub last_failure: Option<(SystemTime, String)>,
+    /// The last 50 reloads, oldest first: when, and the digest applied
+    /// or why it was refused.
+    pub recent: Vec<(SystemTime, Result<String, String>)>,
+}
+
+/// Reloads [`ConfigStatus::recent`] keeps.
+const RECENT_RELOADS: usize = 50;
+
+impl ConfigStatus {
+    /// Keeps a reload's result in [`recent`](Self::recent), forgetting the oldest.
+    pub fn remember(&mut self, result: Result<String, String>) {
+        if self.recent.len() == RECENT_RELOADS {
+            self.recent.drain(..1);
+        }
+        self.recent.push((SystemTime::now(), result));
+    }
 }
 
 /// The JSON of `status`.

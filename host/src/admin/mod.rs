@@ -1,5 +1,9 @@
 //! The admin HTTP API: what the proxy is running, and commands such as a policy rescan.
 //!
+//! - `GET /`: the operator's console, a page that polls `GET /console.json` (every
+//!   cluster's endpoints with their latency histograms, policies and rollouts,
+//!   listeners and routes, certificates, the configuration and the recent reload
+//!   history) about once a second and draws it.
 //! - `GET /clusters`: every cluster's endpoints: health, the verdict and what gave it
 //!   (probe, passive, scorer), effective weight, in-flight, latency EWMA, error rate,
 //!   ejections, the last probe.
@@ -27,6 +31,7 @@
 
 mod clusters;
 mod config;
+mod console;
 mod metrics;
 mod policies;
 mod record;

@@ -17,11 +17,6 @@ pub(crate) fn outcomes(outcomes: &[ReloadOutcome]) -> Value {
     json!({ "reloaded": outcomes.iter().map(outcome).collect::<Vec<_>>() })
 }
 
-/// `POST /policies/NAME/stage`.
-pub(crate) fn staged(o: &ReloadOutcome) -> Value {
-    outcome(o)
-}
-
 fn policy(p: &PolicyStatus) -> Value {
     let (source, file) = match &p.active.source {
         PolicySource::Builtin => ("builtin", None),
@@ -61,7 +56,8 @@ fn policy(p: &PolicyStatus) -> Value {
     })
 }
 
-fn outcome(o: &ReloadOutcome) -> Value {
+/// One reload's outcome (also `POST /policies/NAME/stage`'s answer).
+pub(crate) fn outcome(o: &ReloadOutcome) -> Value {
     match o {
         ReloadOutcome::Loaded { name, sha256 } => {
             json!({ "policy": name, "result": "loaded", "sha256": sha256.to_string() })

@@ -4,6 +4,7 @@ use crate::discovery::DiscoveryView;
 use crate::health::HealthView;
 use crate::proxy::{ListenerStats, Routes, Upstream};
 use crate::tls::Terminator;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// One cluster: its upstream (membership, load, policy, retries, limits), and the
@@ -24,6 +25,10 @@ pub struct ClusterRecord {
 pub struct ListenerRecord {
     /// Its name.
     pub name: String,
+    /// The address it was configured to listen on.
+    pub address: SocketAddr,
+    /// What its clients speak: `http` or `tcp`.
+    pub protocol: &'static str,
     /// Connections and client faults.
     pub stats: Arc<ListenerStats>,
     /// Its TLS termination: certificates, reload errors, failed handshakes.

@@ -108,7 +108,7 @@ impl RolloutAction {
                     ReloadOutcome::Failed { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                     _ => StatusCode::OK,
                 };
-                return (status, policies::staged(&outcome));
+                return (status, policies::outcome(&outcome));
             }
             RolloutAction::Promote(name) => {
                 let done = registry.promote(&name, "promoted by hand");

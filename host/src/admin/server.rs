@@ -2,7 +2,7 @@
 //! the workers are saturated, and so that a slow admin call never delays traffic.
 
 use super::{ClusterRecord, ConfigControl, ListenerRecord};
-use crate::admin::{clusters, config, metrics, policies, rollouts, tls};
+use crate::admin::{clusters, config, console, metrics, policies, rollouts, tls};
 use crate::proxy::{Backoff, Failures, Spare, out_of_descriptors};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -177,7 +177,19 @@ async fn serve(
 
 async fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     let method = request.method();
+    // The console's files hold no data: they are served without the token, which the
+    // page asks for and sends with its polls.
+    if let Some(asset) = console::asset(request.uri().path()) {
+        return if method == Method::GET {
+            page(asset)
+        } else {
+            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+        };
+    }
     let topology = state.topology.load_full();
+    if request.uri().path() == console::ACCESS_PATH && method == Method::GET {
+        return json(StatusCode::OK, &console::access(&topology.access));
+    }
     if !authorized(&topology.access, request) {
         let mut response = error(
             StatusCode::UNAUTHORIZED,
@@ -196,9 +208,14 @@ async fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Byte
         return response;
     }
     match request.uri().path() {
-        "/clusters" if method == Method::GET => {
-            json(StatusCode::OK, &clusters::status(&topology.clusters))
-        }
+        "/clusters" if method == Method::GET => json(
+            StatusCode::OK,
+            &clusters::status(&topology.clusters, clusters::Latency::Ewma),
+        ),
+        "/console.json" if method == Method::GET => json(
+            StatusCode::OK,
+            &console::snapshot(&state.registry, &topology, &state.config.status()),
+        ),
         "/policies" if method == Method::GET => {
             json(StatusCode::OK, &policies::status(&state.registry.status()))
         }
@@ -241,8 +258,10 @@ async fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Byte
                 ),
             }
         }
-        "/clusters" | "/policies" | "/policies/reload" | "/metrics" | "/tls" | "/config"
-        | "/config/reload" => error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+        "/clusters" | "/console.json" | "/policies" | "/policies/reload" | "/metrics" | "/tls"
+        | "/config" | "/config/reload" => {
+            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+        }
         path => match rollouts::action(path, request.uri().query()) {
             Some(Ok(_)) if method != Method::POST => {
                 error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
@@ -261,7 +280,7 @@ async fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Byte
             Some(Err(reason)) => error(StatusCode::BAD_REQUEST, &reason),
             None => error(
                 StatusCode::NOT_FOUND,
-                "not found; try GET /clusters, GET /policies, GET /tls, GET /config, GET /metrics, \
+                "not found; try GET / (the console), GET /clusters, GET /policies, GET /tls, GET /config, GET /metrics, \
                  POST /policies/reload, POST /config/reload or \
                  POST /policies/NAME/{stage,promote,rollback}",
             ),
@@ -295,6 +314,20 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
         .zip(b.iter())
         .fold(0u8, |acc, (x, y)| acc | (x ^ y));
     std::hint::black_box(differences) == 0
+}
+
+/// One of the console's files, with its security headers.
+fn page(asset: &console::Asset) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(asset.body.as_bytes())));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(asset.content_type),
+    );
+    for (name, value) in console::SECURITY_HEADERS {
+        headers.insert(name, header::HeaderValue::from_static(value));
+    }
+    response
 }
 
 fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {

@@ -195,6 +195,8 @@ impl Live {
         status.loaded_at = Some(SystemTime::now());
         if !first {
             status.reloads += 1;
+            let digest = status.digest.clone();
+            status.remember(Ok(digest));
         }
         status.needs_restart = needs_restart;
         for change in &status.needs_restart {
@@ -230,7 +232,9 @@ impl Live {
                 tracing::error!(
                     "configuration reload refused, the running configuration stays: {reason}"
                 );
-                self.lock_status().last_failure = Some((SystemTime::now(), reason.clone()));
+                let mut status = self.lock_status();
+                status.last_failure = Some((SystemTime::now(), reason.clone()));
+                status.remember(Err(reason.clone()));
                 Err(reason)
             }
         }
@@ -455,8 +459,16 @@ impl Live {
             if let Some(table) = replacing {
                 routes.store(Arc::new(table));
             }
+            // The bound address (the configured one may have port 0).
+            let address = match (old, &sockets) {
+                (Some(j), _) => state.listeners[j].record.address,
+                (None, Some(sockets)) => sockets.addr(),
+                (None, None) => listener_config.listen.0,
+            };
             let record = ListenerRecord {
                 name: listener_config.name.clone(),
+                address,
+                protocol: listener_config.protocol.as_str(),
                 stats: Arc::clone(&listener.stats),
                 tls: listener.tls.clone(),
                 routes: Arc::clone(&routes),

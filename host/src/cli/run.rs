@@ -19,7 +19,7 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
         tracing::info!(listener = name.as_str(), %addr, workers = worker_count(&config), "listening");
     }
     if let Some(addr) = proxy.admin_addr() {
-        tracing::info!(%addr, "admin API listening");
+        tracing::info!(%addr, console = %format!("http://{addr}/"), "admin API listening");
     }
     runtime.block_on(serve_until_stopped(signals, &proxy));
     tracing::info!(drain = ?config.drain_timeout.0, "shutting down: finishing requests in flight");
