@@ -5,6 +5,7 @@ mod demo;
 pub mod logging;
 mod policy_check;
 mod policy_cmd;
+mod policy_new;
 mod register;
 mod run;
 mod signals;

@@ -2,6 +2,7 @@
 
 use crate::cli::admin_client::AdminArgs;
 use crate::cli::policy_check as check;
+use crate::cli::policy_new;
 use crate::simulate::{self, Scenario};
 use anyhow::{Context, bail};
 use clap::Subcommand;
@@ -36,6 +37,10 @@ pub enum PolicyCommand {
     },
     /// List the built-in policies.
     List,
+    /// Create a policy project in a new directory `PARENT/NAME`, outside any checkout:
+    /// a small working policy (Rust, Python or JavaScript), a native test, a `build.sh`
+    /// writing `NAME.wasm`, a scenario for `policy simulate`, and a README.
+    New(policy_new::NewArgs),
     /// Tell a running proxy to stage `NAME.canary.wasm` (already in its policy
     /// directory) beside the serving version of `NAME`: as a canary answering a share
     /// of picks, or a shadow asked off the request path; without either, as each
@@ -116,6 +121,7 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        PolicyCommand::New(args) => policy_new::run(&args),
         PolicyCommand::List => {
             for name in builtin_names() {
                 println!("{name}");

@@ -9,6 +9,7 @@ mod common;
 mod algorithms;
 mod circuit_breaker;
 mod cli_policy_check;
+mod cli_policy_new;
 mod cli_policy_simulate;
 mod cli_run;
 mod config_reload;
