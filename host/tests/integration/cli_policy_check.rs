@@ -299,13 +299,48 @@ fn demo_runs_once_and_exits() {
         "--once",
         "--listen",
         "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
         "--requests",
         "300",
     ]);
-    assert!(ok, "{stderr}");
+    assert!(ok, "{stdout}\n{stderr}");
     for backend in ["alpha", "bravo", "charlie"] {
         assert!(stdout.contains(backend), "{stdout}");
     }
     assert!(stdout.contains("300 requests in"), "{stdout}");
     assert!(stdout.contains(", 0 failed"), "{stdout}");
+    assert!(stdout.contains("console  http://127.0.0.1:"), "{stdout}");
+    // Each phase's last line: after the swap the fast backend takes more than the
+    // slow one; while it is dead, almost nothing.
+    let last_share = |phase: &str, backend: &str| -> f64 {
+        let from = stdout
+            .find(phase)
+            .unwrap_or_else(|| panic!("no {phase:?}: {stdout}"));
+        let line = stdout[from..]
+            .lines()
+            .take_while(|l| !l.is_empty())
+            .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+            .last()
+            .unwrap_or_else(|| panic!("no table after {phase:?}: {stdout}"));
+        let after = &line[line.find(backend).expect("backend in line") + backend.len()..];
+        after
+            .trim_start()
+            .split('%')
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let swapped = "2. hot swap to `peak-ewma`";
+    assert!(
+        last_share(swapped, "alpha") > last_share(swapped, "charlie"),
+        "{stdout}"
+    );
+    assert!(last_share("3. alpha dies", "alpha") < 5.0, "{stdout}");
+    assert!(
+        stdout.contains("\n0 of the requests sent while swapping"),
+        "{stdout}"
+    );
 }
