@@ -4,7 +4,8 @@
 //! console error, show the cluster's endpoints with numbers that move, show an
 //! endpoint the test kills as unavailable within 5 s, show a policy swap in the
 //! history, and ask for the admin token once. Screenshots go to the test's temp dir
-//! (printed), and the one at 1280×800 is what README.md shows as docs/console.png.
+//! (printed); `console-after-swap.png`, reduced to 256 colours, is README.md's
+//! picture, docs/console.png.
 
 use crate::common;
 
