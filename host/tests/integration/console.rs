@@ -238,3 +238,75 @@ async fn the_console_shows_traffic_failures_and_swaps_in_a_browser() {
     common::stop(proxy).await;
     common::stop(guarded).await;
 }
+
+/// Status, a header's value and the body of `GET path` on the admin API, with `token`
+/// as a bearer token when given.
+async fn admin_get(
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+    header: &str,
+) -> (u16, String, String) {
+    use http_body_util::BodyExt;
+    let mut request = http::Request::get(path).header("host", "admin");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let request = request
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = common::client::send(addr, request, false).await;
+    let status = response.status().as_u16();
+    let value = response
+        .headers()
+        .get(header)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, value, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_files_need_no_token_and_its_data_does() {
+    let a = named("a", Duration::ZERO).await;
+    let dir = temp_dir("console-access");
+    std::fs::write(dir.join("live.wasm"), component_bytes("round-robin")).unwrap();
+    let proxy = proxy(&dir, &[a.addr], Some("tok3n"));
+    let admin = proxy.admin_addr().unwrap();
+
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/console.js", "text/javascript"),
+        ("/console.css", "text/css"),
+        ("/favicon.svg", "image/svg+xml"),
+    ] {
+        let (status, csp, body) = admin_get(admin, path, None, "content-security-policy").await;
+        assert_eq!(status, 200, "{path}");
+        assert!(csp.starts_with("default-src 'self'"), "{path}: {csp}");
+        assert!(!body.is_empty());
+        let (_, content_type, _) = admin_get(admin, path, None, "content-type").await;
+        assert!(content_type.starts_with(kind), "{path}: {content_type}");
+    }
+    let (status, _, body) = admin_get(admin, "/console/access", None, "").await;
+    assert_eq!(
+        (status, body.contains("\"token_required\": true")),
+        (200, true),
+        "{body}"
+    );
+
+    let (status, _, _) = admin_get(admin, "/console.json", None, "").await;
+    assert_eq!(status, 401);
+    let (status, _, _) = admin_get(admin, "/console.json", Some("wrong"), "").await;
+    assert_eq!(status, 401);
+    let (status, _, body) = admin_get(admin, "/console.json", Some("tok3n"), "").await;
+    assert_eq!(status, 200, "{body}");
+    let data: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(data["clusters"][0]["name"], "api");
+    assert_eq!(
+        data["clusters"][0]["endpoints"][0]["address"],
+        a.addr.to_string()
+    );
+    assert_eq!(data["listeners"][0]["routes"][0]["name"], "<i>route</i>");
+    assert_eq!(data["policies"].as_array().map(Vec::len), Some(2), "{body}");
+    common::stop(proxy).await;
+}
