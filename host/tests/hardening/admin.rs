@@ -56,6 +56,7 @@ async fn every_admin_request_needs_the_token() {
         ("GET", "/clusters"),
         ("GET", "/policies"),
         ("GET", "/metrics"),
+        ("GET", "/console.json"),
         ("POST", "/policies/reload"),
         ("GET", "/nothing-here"),
     ] {
