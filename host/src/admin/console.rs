@@ -14,6 +14,7 @@ use super::{AdminAccess, ConfigStatus, ListenerRecord, Topology, config, policie
 use crate::proxy::route::Action;
 use serde_json::{Value, json};
 use std::time::{SystemTime, UNIX_EPOCH};
+use switchyard_policy::cluster::LatencyHistogram;
 use switchyard_policy::{PolicyEvent, PolicyRegistry, PolicyStatus};
 
 /// One file of the page: its path, content type and bytes.
@@ -66,11 +67,13 @@ pub(crate) fn asset(path: &str) -> Option<&'static Asset> {
 
 /// The headers every file of the page carries: nothing but the proxy's own files may
 /// run or load, the page is never framed, and types are not sniffed.
-pub(crate) const SECURITY_HEADERS: [(&str, &str); 4] = [
+pub(crate) const SECURITY_HEADERS: [(&str, &str); 5] = [
     (
         "content-security-policy",
-        "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; \
+         require-trusted-types-for 'script'",
     ),
+    ("x-frame-options", "DENY"),
     ("x-content-type-options", "nosniff"),
     ("referrer-policy", "no-referrer"),
     ("cache-control", "no-store"),
@@ -86,7 +89,11 @@ pub(crate) fn snapshot(
     let mut history: Vec<(SystemTime, Value)> = registry
         .history()
         .iter()
-        .map(|(at, event)| (*at, policy_event(event)))
+        .map(|entry| {
+            let mut event = policy_event(&entry.event);
+            event["times"] = json!(entry.times);
+            (entry.at, event)
+        })
         .chain(
             config
                 .recent
@@ -106,6 +113,8 @@ pub(crate) fn snapshot(
     json!({
         "version": env!("CARGO_PKG_VERSION"),
         "at_ms": unix_ms(SystemTime::now()),
+        // Each latency bucket's upper edge (null: slower than the one before).
+        "latency_edges_s": LatencyHistogram::edges(),
         "clusters": clusters::status(&topology.clusters, Latency::Buckets)["clusters"].take(),
         "policies": policies::status(&policies)["policies"].take(),
         "listeners": topology.listeners.iter().map(listener).collect::<Vec<_>>(),

@@ -33,6 +33,7 @@ mod clusters;
 mod config;
 mod console;
 mod metrics;
+mod origin;
 mod policies;
 mod record;
 mod rollouts;

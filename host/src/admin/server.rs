@@ -2,7 +2,7 @@
 //! the workers are saturated, and so that a slow admin call never delays traffic.
 
 use super::{ClusterRecord, ConfigControl, ListenerRecord};
-use crate::admin::{clusters, config, console, metrics, policies, rollouts, tls};
+use crate::admin::{clusters, config, console, metrics, origin, policies, rollouts, tls};
 use crate::proxy::{Backoff, Failures, Spare, out_of_descriptors};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -177,6 +177,10 @@ async fn serve(
 
 async fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     let method = request.method();
+    let topology = state.topology.load_full();
+    if let Some(reason) = origin::refused(request.headers(), topology.access.token.is_some()) {
+        return error(StatusCode::FORBIDDEN, reason);
+    }
     // The console's files hold no data: they are served without the token, which the
     // page asks for and sends with its polls.
     if let Some(asset) = console::asset(request.uri().path()) {
@@ -186,7 +190,6 @@ async fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Byte
             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         };
     }
-    let topology = state.topology.load_full();
     if request.uri().path() == console::ACCESS_PATH && method == Method::GET {
         return json(StatusCode::OK, &console::access(&topology.access));
     }
@@ -212,9 +215,15 @@ async fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Byte
             StatusCode::OK,
             &clusters::status(&topology.clusters, clusters::Latency::Ewma),
         ),
-        "/console.json" if method == Method::GET => json(
+        // Compact: it is asked for every second, and large for large clusters.
+        "/console.json" if method == Method::GET => json_text(
             StatusCode::OK,
-            &console::snapshot(&state.registry, &topology, &state.config.status()),
+            serde_json::to_vec(&console::snapshot(
+                &state.registry,
+                &topology,
+                &state.config.status(),
+            ))
+            .unwrap_or_default(),
         ),
         "/policies" if method == Method::GET => {
             json(StatusCode::OK, &policies::status(&state.registry.status()))
@@ -337,11 +346,26 @@ fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
 fn json(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
     let mut text = serde_json::to_vec_pretty(body).unwrap_or_default();
     text.push(b'\n');
+    json_text(status, text)
+}
+
+/// A JSON answer: never cached (it may hold the topology), never sniffed as another
+/// type.
+fn json_text(status: StatusCode, text: Vec<u8>) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(text)));
     *response.status_mut() = status;
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
     );
     response
 }

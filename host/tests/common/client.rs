@@ -294,7 +294,7 @@ pub async fn admin_json(addr: SocketAddr, method: &str, path: &str) -> (u16, ser
     let request = Request::builder()
         .method(method)
         .uri(path)
-        .header("host", "admin")
+        .header("host", "localhost")
         .body(Empty::<Bytes>::new())
         .unwrap();
     let response = send(addr, request, false).await;

@@ -10,7 +10,7 @@ pub async fn scrape(admin: SocketAddr) -> (Scrape, String) {
     let response = super::client::send(
         admin,
         http::Request::get("/metrics")
-            .header("host", "admin")
+            .header("host", "localhost")
             .body(http_body_util::Empty::<bytes::Bytes>::new())
             .unwrap(),
         false,

@@ -16,7 +16,7 @@ async fn status(admin: SocketAddr, method: &str, path: &str, token: Option<&str>
     let mut request = http::Request::builder()
         .method(method)
         .uri(path)
-        .header("host", "admin");
+        .header("host", "localhost");
     if let Some(token) = token {
         request = request.header("authorization", format!("Bearer {token}"));
     }
@@ -121,4 +121,62 @@ fn an_open_admin_address_needs_a_token_file() {
     assert!(ok, "{stdout}{stderr}");
     let (ok, _, stderr) = config("listen = \"127.0.0.1:19901\"");
     assert!(ok, "loopback needs no token: {stderr}");
+}
+
+/// Status of `method path` on the admin API at `admin` with exactly `headers`.
+async fn status_with(admin: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> u16 {
+    let mut request = http::Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = send(admin, request.body(Empty::<Bytes>::new()).unwrap(), false).await;
+    response.status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_of_other_sites_cannot_use_the_admin_api() {
+    let a = backend::named("a", Duration::ZERO).await;
+    // No token: the configuration allows that on loopback only.
+    let proxy = proxy(&setup("", "", &[a.addr]));
+    let admin = proxy.admin_addr().unwrap();
+    let here = admin.to_string();
+    let origin = format!("http://{here}");
+    // Tools and the console itself.
+    assert_eq!(
+        status_with(admin, "GET", "/clusters", &[("host", &here)]).await,
+        200
+    );
+    let console = [
+        ("host", here.as_str()),
+        ("origin", origin.as_str()),
+        ("sec-fetch-site", "same-origin"),
+    ];
+    assert_eq!(
+        status_with(admin, "POST", "/policies/reload", &console).await,
+        200
+    );
+    // A form or fetch from another site (CSRF), and a page on a name rebound to
+    // 127.0.0.1 (DNS rebinding), are refused before anything runs.
+    for headers in [
+        &[("host", here.as_str()), ("sec-fetch-site", "cross-site")][..],
+        &[("host", here.as_str()), ("origin", "https://evil.example")],
+        &[
+            ("host", "evil.example:9901"),
+            ("origin", "http://evil.example:9901"),
+        ],
+        &[("host", "evil.example:9901")],
+    ] {
+        for (method, path) in [
+            ("POST", "/policies/reload"),
+            ("POST", "/config/reload"),
+            ("GET", "/console.json"),
+            ("GET", "/"),
+        ] {
+            assert_eq!(
+                status_with(admin, method, path, headers).await,
+                403,
+                "{method} {path} {headers:?}"
+            );
+        }
+    }
 }

@@ -172,7 +172,7 @@ impl Clients {
 /// `POST /config/reload` on `admin`: status and body.
 async fn post_reload(admin: SocketAddr) -> (StatusCode, serde_json::Value) {
     let request = Request::post("/config/reload")
-        .header(http::header::HOST, "admin")
+        .header(http::header::HOST, "localhost")
         .body(Empty::<Bytes>::new())
         .unwrap();
     let response = common::client::send(admin, request, false).await;

@@ -248,7 +248,7 @@ async fn admin_get(
     header: &str,
 ) -> (u16, String, String) {
     use http_body_util::BodyExt;
-    let mut request = http::Request::get(path).header("host", "admin");
+    let mut request = http::Request::get(path).header("host", "localhost");
     if let Some(token) = token {
         request = request.header("authorization", format!("Bearer {token}"));
     }
