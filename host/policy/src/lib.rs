@@ -38,10 +38,10 @@ pub use engine::{
 };
 pub use registry::{
     CacheOrigin, ClusterRollout, ComponentCache, DEFAULT_HEALTH_POLICY, DEFAULT_POLICY,
-    FleetVerdict, LoadFailure, PolicyEvent, PolicyRegistry, PolicySource, PolicyStatus,
-    PolicyVersion, ReloadCounts, ReloadOutcome, RolloutEnd, RolloutOutcome, RolloutStatus,
-    Sha256Digest, VerdictSink, builtin, builtin_names, builtin_scorer_names, default_cache_dir,
-    is_policy_file,
+    FleetVerdict, HistoryEntry, LoadFailure, PolicyEvent, PolicyRegistry, PolicySource,
+    PolicyStatus, PolicyVersion, ReloadCounts, ReloadOutcome, RolloutEnd, RolloutOutcome,
+    RolloutStatus, Sha256Digest, VerdictSink, builtin, builtin_names, builtin_scorer_names,
+    cut_reason, default_cache_dir, is_policy_file,
 };
 pub use scorer::{
     Observation, ObservationSource, ScorerBinding, ScorerComponent, ScorerInstance, ScorerSetup,

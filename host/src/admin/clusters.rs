@@ -16,8 +16,8 @@ use switchyard_policy::cluster::{EndpointId, Member};
 pub(crate) enum Latency {
     /// The EWMA only (`GET /clusters`).
     Ewma,
-    /// Also the histogram's non-empty buckets, `[upper edge in seconds, count]`, from
-    /// which the console's page takes quantiles over a window.
+    /// Also the histogram's non-empty buckets, `[index, count]`, from which the
+    /// console's page takes quantiles over a window.
     Buckets,
 }
 

@@ -39,7 +39,11 @@ const RECENT_RELOADS: usize = 50;
 
 impl ConfigStatus {
     /// Keeps a reload's result in [`recent`](Self::recent), forgetting the oldest.
-    pub fn remember(&mut self, result: Result<String, String>) {
+    pub fn remember(&mut self, mut result: Result<String, String>) {
+        if let Err(reason) = &mut result {
+            // Kept, and sent to the console each second: long ones are cut.
+            switchyard_policy::cut_reason(reason);
+        }
         if self.recent.len() == RECENT_RELOADS {
             self.recent.drain(..1);
         }

@@ -68,16 +68,29 @@ impl<const UNIT_NS: u64> Histogram<UNIT_NS> {
             .collect()
     }
 
-    /// The buckets holding observations: each one's upper edge (seconds) and count,
-    /// fastest first; the page of the admin console takes quantiles over a window from
-    /// the differences between two of these.
-    pub fn buckets(&self) -> Vec<(f64, u64)> {
+    /// The buckets holding observations, fastest first: each one's index (into
+    /// [`edges`](Self::edges)) and count. The admin console's page takes quantiles over
+    /// a window from the differences between two of these.
+    pub fn buckets(&self) -> Vec<(usize, u64)> {
         self.buckets
             .iter()
+            .map(|b| b.load(Relaxed))
             .enumerate()
-            .map(|(i, b)| (i, b.load(Relaxed)))
             .filter(|(_, count)| *count > 0)
-            .map(|(i, count)| (Self::upper_edge(i), count))
+            .collect()
+    }
+
+    /// Each bucket's upper edge in seconds; the last holds whatever is slower, and its
+    /// edge is infinite.
+    pub fn edges() -> Vec<f64> {
+        (0..BUCKETS)
+            .map(|i| {
+                if i == BUCKETS - 1 {
+                    f64::INFINITY
+                } else {
+                    Self::upper_edge(i)
+                }
+            })
             .collect()
     }
 
@@ -136,7 +149,9 @@ mod tests {
         assert_eq!(buckets.iter().map(|(_, n)| n).sum::<u64>(), 100);
         assert!(buckets.windows(2).all(|w| w[0].0 < w[1].0));
         // 100 ms is in the last non-empty bucket, whose upper edge is within 19%.
-        let (upper, _) = *buckets.last().unwrap();
+        let edges = LatencyHistogram::edges();
+        assert_eq!(edges.last(), Some(&f64::INFINITY));
+        let upper = edges[buckets.last().unwrap().0];
         assert!((0.1..0.12).contains(&upper), "{upper}");
     }
 

@@ -12,7 +12,7 @@ pub use builtin::{
     DEFAULT_HEALTH_POLICY, DEFAULT_POLICY, builtin, builtin_names, builtin_scorer_names,
 };
 pub use cache::{CacheOrigin, ComponentCache, Sha256Digest, default_cache_dir};
-pub use history::PolicyEvent;
+pub use history::{HistoryEntry, PolicyEvent, cut_reason};
 pub use rollouts::{
     ClusterRollout, FleetVerdict, RolloutEnd, RolloutOutcome, RolloutStatus, VerdictSink,
 };

@@ -209,7 +209,7 @@ impl PolicyRegistry {
     /// (the admin API's and the CLI's call).
     pub fn stage(&self, name: &str, mode: Option<RolloutMode>) -> ReloadOutcome {
         let outcome = self.stage_named(name, mode, None);
-        self.note(&outcome);
+        self.history.push(PolicyEvent::Reload(outcome.clone()));
         outcome
     }
 
@@ -233,7 +233,7 @@ impl PolicyRegistry {
             };
         }
         let outcome = self.stage_named(name, mode, Some(sha256));
-        self.note(&outcome);
+        self.history.push(PolicyEvent::Reload(outcome.clone()));
         outcome
     }
 

@@ -11,7 +11,7 @@ use crate::engine::PolicyStats;
 use crate::engine::{LoadError, World};
 use crate::registry::builtin;
 use crate::registry::cache::{CacheOrigin, ComponentCache, Sha256Digest};
-use crate::registry::history::{History, PolicyEvent};
+use crate::registry::history::{History, HistoryEntry, PolicyEvent};
 use crate::registry::linked::Linked;
 use crate::registry::rollouts::{
     CANARY_SUFFIX, CandidateFile, RolloutEnd, RolloutStatus, Staged, VerdictSink,
@@ -407,7 +407,7 @@ impl PolicyRegistry {
     }
 
     /// What happened to the policies lately (the last 100 events), oldest first.
-    pub fn history(&self) -> Vec<(SystemTime, PolicyEvent)> {
+    pub fn history(&self) -> Vec<HistoryEntry> {
         self.history.events()
     }
 

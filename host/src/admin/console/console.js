@@ -8,8 +8,9 @@ const WINDOW_MS = 5000;
 const HISTORY_MS = 5 * 60 * 1000;
 const COLOURS = ["#2a6fdb", "#d9480f", "#2b8a3e", "#9c36b5", "#e67700", "#0b7285", "#c2255c", "#5c940d"];
 
-const samples = []; // {at, clusters: Map(name -> Map(address -> endpoint))}
-const series = new Map(); // cluster -> {at: [], endpoints: Map(address -> {share: [], p99: []})}
+const samples = []; // {at, clusters: Map(name -> Map(address -> counters))}
+const series = new Map(); // cluster -> {at: [], endpoints: Map(address -> {share: [], p99: []}), colours: Map}
+let edges = []; // each latency bucket's upper edge, seconds
 const views = new Map(); // cluster -> its DOM
 let token = sessionStorage.getItem("switchyard-admin-token");
 
@@ -39,21 +40,22 @@ function status(text, bad) {
 }
 
 const pct = (x) => (x === null || x === undefined || Number.isNaN(x) ? "–" : (x * 100).toFixed(1) + "%");
-const ms = (s) => (s === null || s === undefined ? "–" : s < 0.001 ? (s * 1e6).toFixed(0) + " µs" : (s * 1e3).toFixed(1) + " ms");
+const ms = (s) => (s === null || s === undefined ? "–" : s === Infinity ? "> " + edges[edges.length - 2].toFixed(0) + " s" : s < 0.001 ? (s * 1e6).toFixed(0) + " µs" : (s * 1e3).toFixed(1) + " ms");
 const when = (ms_) => new Date(ms_).toLocaleTimeString();
 const short = (sha) => (sha ? String(sha).replace(/^sha256:/, "").slice(0, 12) : "–");
 
-// The q quantile of the observations between two histograms ([upper, count] pairs).
+// The q quantile (a bucket's upper edge) of the observations between two histograms
+// ([bucket, count] pairs).
 function quantile(now, before, q) {
-  const earlier = new Map(before || []);
-  const delta = now.map(([upper, count]) => [upper, count - (earlier.get(upper) || 0)]);
+  const earlier = new Map(before);
+  const delta = now.map(([bucket, count]) => [bucket, count - (earlier.get(bucket) || 0)]);
   const total = delta.reduce((sum, [, c]) => sum + c, 0);
   if (total <= 0) return null;
   const rank = Math.max(1, Math.ceil(q * total));
   let seen = 0;
-  for (const [upper, count] of delta) {
+  for (const [bucket, count] of delta) {
     seen += count;
-    if (seen >= rank) return upper;
+    if (seen >= rank) return edges[bucket] === null ? Infinity : edges[bucket];
   }
   return null;
 }
@@ -74,28 +76,33 @@ function rates(cluster, at) {
   const figures = new Map();
   let total = 0;
   for (const e of cluster.endpoints) {
-    const prev = before && before.get(e.address);
+    let prev = before && before.get(e.address);
+    // An endpoint that left and came back, or a cluster rebuilt, counts from zero
+    // again: no window until the next samples.
+    if (prev && (prev.id !== e.id || prev.requests > e.requests || prev.failures > e.failures)) prev = null;
     const requests = prev ? e.requests - prev.requests : 0;
     const failures = prev ? e.failures - prev.failures : 0;
-    total += Math.max(0, requests);
+    total += requests;
     figures.set(e.address, {
-      requests: Math.max(0, requests),
-      rate: seconds > 0 ? Math.max(0, requests) / seconds : null,
+      requests,
+      rate: prev && seconds > 0 ? requests / seconds : null,
       errors: requests > 0 ? failures / requests : null,
-      p50: prev ? quantile(e.latency_buckets || [], prev.latency_buckets, 0.5) : null,
-      p99: prev ? quantile(e.latency_buckets || [], prev.latency_buckets, 0.99) : null,
+      p50: prev ? quantile(e.latency_buckets, prev.latency_buckets, 0.5) : null,
+      p99: prev ? quantile(e.latency_buckets, prev.latency_buckets, 0.99) : null,
     });
   }
   for (const f of figures.values()) f.share = total > 0 ? f.requests / total : null;
   return figures;
 }
 
+// Keeps what the windows need of this poll, timed by the proxy's clock.
 function remember(data) {
   const clusters = new Map();
   for (const c of data.clusters) {
-    clusters.set(c.name, new Map(c.endpoints.map((e) => [e.address, e])));
+    clusters.set(c.name, new Map(c.endpoints.map((e) => [e.address,
+      { id: e.id, requests: e.requests, failures: e.failures, latency_buckets: e.latency_buckets }])));
   }
-  const at = Date.now();
+  const at = data.at_ms;
   samples.push({ at, clusters });
   while (samples.length > 2 && at - samples[1].at > WINDOW_MS * 2) samples.shift();
   return at;
@@ -104,11 +111,13 @@ function remember(data) {
 function record(cluster, figures, at) {
   let s = series.get(cluster.name);
   if (!s) {
-    s = { at: [], endpoints: new Map() };
+    s = { at: [], endpoints: new Map(), colours: new Map() };
     series.set(cluster.name, s);
   }
   s.at.push(at);
   for (const e of cluster.endpoints) {
+    // An endpoint keeps its colour for as long as the charts show it.
+    if (!s.colours.has(e.address)) s.colours.set(e.address, COLOURS[s.colours.size % COLOURS.length]);
     if (!s.endpoints.has(e.address)) {
       s.endpoints.set(e.address, { share: new Array(s.at.length - 1).fill(null), p99: new Array(s.at.length - 1).fill(null) });
     }
@@ -126,7 +135,10 @@ function record(cluster, figures, at) {
     }
   }
   for (const [address, line] of s.endpoints) {
-    if (!figures.has(address) && line.share.every((v) => v === null)) s.endpoints.delete(address);
+    if (!figures.has(address) && line.share.every((v) => v === null)) {
+      s.endpoints.delete(address);
+      s.colours.delete(address);
+    }
   }
   return s;
 }
@@ -207,13 +219,17 @@ function verdictText(e) {
   return text + (e.verdict_source ? " · " + e.verdict_source : "");
 }
 
+// A rollout on `cluster` (every cluster's when null), or null.
 function rolloutText(policy, cluster) {
   const r = policy && policy.rollout;
   if (!r) return null;
-  const c = r.clusters.find((x) => x.cluster === cluster) || r.clusters[0];
-  if (!c) return "candidate " + short(r.sha256) + " staged";
-  const share = c.mode === "canary" ? pct(c.share) : "sample " + pct(c.share);
-  return "candidate " + short(r.sha256) + ": " + c.mode + " " + share + ", " + c.verdict + (c.reason ? " (" + c.reason + ")" : "");
+  const on = r.clusters.filter((x) => cluster === null || x.cluster === cluster);
+  if (!on.length) return cluster === null ? "candidate " + short(r.sha256) + " staged" : null;
+  return "candidate " + short(r.sha256) + ": " + on.map((c) => {
+    const share = c.mode === "canary" ? pct(c.share) : "sample " + pct(c.share);
+    const where = cluster === null ? c.cluster + " " : "";
+    return where + c.mode + " " + share + ", " + c.verdict + (c.reason ? " (" + c.reason + ")" : "");
+  }).join("; ");
 }
 
 function drawClusters(data, at) {
@@ -224,7 +240,7 @@ function drawClusters(data, at) {
     const view = clusterView(cluster.name);
     const figures = rates(cluster, at);
     const s = record(cluster, figures, at);
-    const colours = new Map(cluster.endpoints.map((e, i) => [e.address, COLOURS[i % COLOURS.length]]));
+    const colours = s.colours;
     const policy = policies.get(cluster.policy);
     const parts = ["policy " + cluster.policy];
     if (policy) parts.push("serving " + short(policy.active.sha256) + " (" + policy.active.source + ")");
@@ -273,7 +289,8 @@ function drawPolicies(data) {
 
 function drawHistory(data) {
   const items = data.history.map((h) => el("li", { class: h.failed ? "bad" : "", "data-kind": h.kind, "data-result": h.result },
-    el("time", {}, when(h.at_ms)), h.kind, " ", h.subject, ": ", h.result, h.detail ? " — " + h.detail : ""));
+    el("time", {}, when(h.at_ms)), h.kind, " ", h.subject, ": ", h.result, h.detail ? " — " + h.detail : "",
+    h.times > 1 ? " (" + h.times + " times in a row)" : ""));
   if (!items.length) items.push(el("li", {}, "nothing reloaded since start"));
   $("history").replaceChildren(...items);
 }
@@ -327,6 +344,7 @@ async function poll() {
     if (response.status === 401) return ask("That token was refused.");
     if (!response.ok) throw new Error("HTTP " + response.status);
     const data = await response.json();
+    edges = data.latency_edges_s;
     const at = remember(data);
     $("version").textContent = "v" + data.version;
     $("main").hidden = false;
@@ -338,6 +356,8 @@ async function poll() {
     drawConfig(data);
     status("live · " + new Date(at).toLocaleTimeString(), false);
   } catch (e) {
+    // A token fetch cannot send (not Latin-1) is refused as such.
+    if (e instanceof TypeError && token && /header|ISO-8859-1/i.test(e.message)) return ask("That token cannot be sent.");
     status("cannot reach the proxy: " + e.message, true);
   }
   setTimeout(poll, POLL_MS);
