@@ -158,38 +158,42 @@ fn rust_project_tests_builds_checks_and_simulates() {
     assert!(share < 20.0, "{report}");
 }
 
-#[test]
-fn python_project_tests_builds_and_checks() {
-    let name = "py-busy";
-    let project = generate(name, "python");
+/// A project in `lang`, whose tool embeds an interpreter: its native test (`native`,
+/// whose output must hold every one of `passed`), its build, and `policy check`, whose
+/// report must name the `language`.
+fn interpreted(lang: &str, native: &[&str], passed: &[&str], language: &str) {
+    let name = format!("{lang}-busy");
+    let project = generate(&name, lang);
     let tests = run(
-        Command::new("python3")
-            .args(["-m", "unittest", "discover", "-s", "src"])
+        Command::new(native[0])
+            .args(&native[1..])
             .current_dir(&project),
         Duration::from_secs(60),
     );
-    assert!(
-        tests.contains("Ran 3 tests") && tests.contains("OK"),
-        "{tests}"
+    assert!(passed.iter().all(|p| tests.contains(p)), "{tests}");
+    let wasm = build(&project, &name, Duration::from_secs(600));
+    let report = check(&wasm, &name);
+    assert!(report.contains(&format!("({language})")), "{report}");
+}
+
+#[test]
+fn python_project_tests_builds_and_checks() {
+    interpreted(
+        "python",
+        &["python3", "-m", "unittest", "discover", "-s", "src"],
+        &["Ran 3 tests", "OK"],
+        "Python",
     );
-    let wasm = build(&project, name, Duration::from_secs(600));
-    assert!(check(&wasm, name).contains("(Python)"));
 }
 
 #[test]
 fn javascript_project_tests_builds_and_checks() {
-    let name = "js-busy";
-    let project = generate(name, "js");
-    let tests = run(
-        Command::new("node").arg("--test").current_dir(&project),
-        Duration::from_secs(60),
+    interpreted(
+        "js",
+        &["node", "--test"],
+        &["# pass 3", "# fail 0"],
+        "JavaScript",
     );
-    assert!(
-        tests.contains("# pass 3") && tests.contains("# fail 0"),
-        "{tests}"
-    );
-    let wasm = build(&project, name, Duration::from_secs(600));
-    assert!(check(&wasm, name).contains("(JavaScript)"));
 }
 
 #[test]

@@ -63,27 +63,19 @@ pub fn run(args: &NewArgs) -> anyhow::Result<()> {
             dir.display()
         );
     }
-    let files = match args.lang {
-        Lang::Rust => rust(&args.name, &sdk_dir(args.sdk.as_deref())?)?,
-        Lang::Python => python(&args.name),
-        Lang::Js => js(&args.name),
-    };
+    let files = project(&args.name, args.lang, args.sdk.as_deref())?;
     fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
     fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
     for (path, text, script) in files {
         write(&dir.join(path), &text, script)?;
     }
-    let test = match args.lang {
-        Lang::Rust => "cargo test",
-        Lang::Python => "python3 -m unittest discover -s src",
-        Lang::Js => "node --test",
-    };
     println!(
         "created {dir}: policy {name}\n\nnext:\n  cd {dir}\n  {test}\n  ./build.sh\n  \
          switchyard policy check {name}.wasm\n  \
          switchyard policy simulate {name}.wasm --scenario scenario.toml",
         dir = dir.display(),
         name = args.name,
+        test = args.lang.test(),
     );
     Ok(())
 }
@@ -127,137 +119,34 @@ fn sdk_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
     }
 }
 
-/// The Rust project: a standalone cargo project depending on the SDK at `sdk`.
-fn rust(name: &str, sdk: &Path) -> anyhow::Result<Vec<File>> {
-    let Some(sdk) = sdk.to_str() else {
-        bail!("--sdk {}: the path is not valid UTF-8", sdk.display());
-    };
-    let crate_name = name.replace('-', "_");
-    let filled = |template: &str| {
-        fill(template, name)
-            .replace("{{crate}}", &crate_name)
-            .replace("{{sdk_version}}", env!("CARGO_PKG_VERSION"))
-            .replace("{{sdk_path}}", &toml::Value::from(sdk).to_string())
-    };
-    let readme = readme(
-        name,
-        "Rust",
-        "`src/lib.rs` is the policy and its native tests, written with the\n\
-         `switchyard-policy-sdk` crate. `Cargo.toml` depends on the SDK by path until it is\n\
-         published; then only that line changes.",
-        "cargo test",
-        &format!(
-            "`build.sh` runs `cargo build --release --target wasm32-wasip2` (adding the\n\
-             target with rustup when it is missing) and copies\n\
-             `target/wasm32-wasip2/release/{crate_name}.wasm` to `{name}.wasm`."
-        ),
-        "",
-    );
-    Ok(vec![
-        (
-            "Cargo.toml",
-            filled(include_str!("rust/Cargo.toml.tmpl")),
-            false,
-        ),
-        (
-            "src/lib.rs",
-            filled(include_str!("rust/lib.rs.tmpl")),
-            false,
-        ),
-        ("build.sh", filled(include_str!("rust/build.sh.tmpl")), true),
-        ("README.md", readme, false),
-        ("scenario.toml", fill(SCENARIO, name), false),
-        (".gitignore", GITIGNORE.to_string(), false),
-    ])
-}
+/// A language's own files: path in the project, template.
+type Sources = &'static [(&'static str, &'static str)];
 
-/// The Python project: componentize-py, the logic in a module of its own.
-fn python(name: &str) -> Vec<File> {
-    let readme = readme(
-        name,
-        "Python",
-        "`src/logic.py` is the policy's logic as plain functions, tested by\n\
-         `src/test_logic.py`; `src/app.py` connects it to the proxy through the WIT\n\
-         bindings componentize-py generates from `wit/policy.wit` (the contract).",
-        "python3 -m unittest discover -s src",
-        "`build.sh` installs componentize-py on first use (under `$SWITCHYARD_TOOLS`\n\
-         when set, else `.tools/`), then builds the component.",
-        INTERPRETER_LIMITS,
-    );
-    vec![
-        (
-            "src/app.py",
-            fill(include_str!("python/app.py.tmpl"), name),
-            false,
-        ),
-        (
-            "src/logic.py",
-            fill(include_str!("python/logic.py.tmpl"), name),
-            false,
-        ),
-        (
-            "src/test_logic.py",
-            fill(include_str!("python/test_logic.py.tmpl"), name),
-            false,
-        ),
-        (
-            "build.sh",
-            fill(include_str!("python/build.sh.tmpl"), name),
-            true,
-        ),
-        ("wit/policy.wit", WIT.to_string(), false),
-        ("README.md", readme, false),
-        ("scenario.toml", fill(SCENARIO, name), false),
-        (".gitignore", GITIGNORE.to_string(), false),
-    ]
-}
+const RUST: Sources = &[
+    ("Cargo.toml", include_str!("rust/Cargo.toml.tmpl")),
+    ("src/lib.rs", include_str!("rust/lib.rs.tmpl")),
+    ("build.sh", include_str!("rust/build.sh.tmpl")),
+];
 
-/// The JavaScript project: componentize-js, the logic in a module of its own.
-fn js(name: &str) -> Vec<File> {
-    let readme = readme(
-        name,
-        "JavaScript",
-        "`logic.js` is the policy's logic as plain functions, tested by `logic.test.js`;\n\
-         `policy.js` connects it to the proxy through the WIT imports and exports of\n\
-         `wit/policy.wit` (the contract).",
-        "node --test",
-        "`build.sh` installs componentize-js on first use (under `$SWITCHYARD_TOOLS`\n\
-         when set, else `.tools/`), then builds the component.",
-        INTERPRETER_LIMITS,
-    );
-    vec![
-        (
-            "policy.js",
-            fill(include_str!("js/policy.js.tmpl"), name),
-            false,
-        ),
-        (
-            "logic.js",
-            fill(include_str!("js/logic.js.tmpl"), name),
-            false,
-        ),
-        (
-            "logic.test.js",
-            fill(include_str!("js/logic.test.js.tmpl"), name),
-            false,
-        ),
-        (
-            "package.json",
-            fill(include_str!("js/package.json.tmpl"), name),
-            false,
-        ),
-        (
-            "build.sh",
-            fill(include_str!("js/build.sh.tmpl"), name),
-            true,
-        ),
-        ("wit/policy.wit", WIT.to_string(), false),
-        ("README.md", readme, false),
-        ("scenario.toml", fill(SCENARIO, name), false),
-        (".gitignore", GITIGNORE.to_string(), false),
-    ]
-}
+const PYTHON: Sources = &[
+    ("src/app.py", include_str!("python/app.py.tmpl")),
+    ("src/logic.py", include_str!("python/logic.py.tmpl")),
+    (
+        "src/test_logic.py",
+        include_str!("python/test_logic.py.tmpl"),
+    ),
+    ("build.sh", include_str!("python/build.sh.tmpl")),
+];
 
+const JS: Sources = &[
+    ("policy.js", include_str!("js/policy.js.tmpl")),
+    ("logic.js", include_str!("js/logic.js.tmpl")),
+    ("logic.test.js", include_str!("js/logic.test.js.tmpl")),
+    ("package.json", include_str!("js/package.json.tmpl")),
+    ("build.sh", include_str!("js/build.sh.tmpl")),
+];
+
+const README: &str = include_str!("README.md.tmpl");
 const SCENARIO: &str = include_str!("scenario.toml.tmpl");
 const GITIGNORE: &str = include_str!("gitignore.tmpl");
 
@@ -266,26 +155,98 @@ const INTERPRETER_LIMITS: &str = ",\n\
      and `policy_limits = { memory_mib = 64 }`: the interpreter inside the component needs\n\
      more than the default 16 MiB";
 
-/// The README: the shared text with the language's own parts.
-fn readme(
-    name: &str,
-    language: &str,
-    layout: &str,
-    test: &str,
-    build: &str,
-    limits: &str,
-) -> String {
-    fill(include_str!("README.md.tmpl"), name)
-        .replace("{{language}}", language)
-        .replace("{{layout}}", layout)
-        .replace("{{test}}", test)
-        .replace("{{build}}", build)
-        .replace("{{limits}}", limits)
+impl Lang {
+    /// The command that runs the project's native test.
+    fn test(self) -> &'static str {
+        match self {
+            Lang::Rust => "cargo test",
+            Lang::Python => "python3 -m unittest discover -s src",
+            Lang::Js => "node --test",
+        }
+    }
 }
 
-/// `template` with the policy's name in place of `{{name}}`.
-fn fill(template: &str, name: &str) -> String {
-    template.replace("{{name}}", name)
+/// The files of project `name` in `lang`; a Rust project depends on the SDK at `sdk`
+/// (see [`sdk_dir`]).
+fn project(name: &str, lang: Lang, sdk: Option<&Path>) -> anyhow::Result<Vec<File>> {
+    let crate_name = name.replace('-', "_");
+    let mut vars = vec![("{{name}}", name.to_string())];
+    let (language, sources, layout, build, limits) = match lang {
+        Lang::Rust => {
+            let sdk = sdk_dir(sdk)?;
+            let Some(sdk) = sdk.to_str() else {
+                bail!("{}: the SDK's path is not valid UTF-8", sdk.display());
+            };
+            vars.extend([
+                ("{{crate}}", crate_name.clone()),
+                ("{{sdk_version}}", env!("CARGO_PKG_VERSION").to_string()),
+                ("{{sdk_path}}", toml::Value::from(sdk).to_string()),
+            ]);
+            (
+                "Rust",
+                RUST,
+                "`src/lib.rs` is the policy and its native tests, written with the\n\
+                 `switchyard-policy-sdk` crate. `Cargo.toml` depends on the SDK by path until it\n\
+                 is published; then only that line changes.",
+                format!(
+                    "`build.sh` runs `cargo build --release --target wasm32-wasip2` (adding the\n\
+                     target with rustup when it is missing) and copies\n\
+                     `target/wasm32-wasip2/release/{crate_name}.wasm` to `{name}.wasm`."
+                ),
+                "",
+            )
+        }
+        Lang::Python => (
+            "Python",
+            PYTHON,
+            "`src/logic.py` is the policy's logic as plain functions, tested by\n\
+             `src/test_logic.py`; `src/app.py` connects it to the proxy through the WIT\n\
+             bindings componentize-py generates from `wit/policy.wit` (the contract).",
+            "`build.sh` installs componentize-py on first use (under `$SWITCHYARD_TOOLS`\n\
+             when set, else `.tools/`), then builds the component."
+                .to_string(),
+            INTERPRETER_LIMITS,
+        ),
+        Lang::Js => (
+            "JavaScript",
+            JS,
+            "`logic.js` is the policy's logic as plain functions, tested by `logic.test.js`;\n\
+             `policy.js` connects it to the proxy through the WIT imports and exports of\n\
+             `wit/policy.wit` (the contract).",
+            "`build.sh` installs componentize-js on first use (under `$SWITCHYARD_TOOLS`\n\
+             when set, else `.tools/`), then builds the component."
+                .to_string(),
+            INTERPRETER_LIMITS,
+        ),
+    };
+    let mut files: Vec<File> = sources
+        .iter()
+        .map(|&(path, template)| (path, fill(template, &vars), path.ends_with(".sh")))
+        .collect();
+    if lang != Lang::Rust {
+        files.push(("wit/policy.wit", WIT.to_string(), false));
+    }
+    vars.extend([
+        ("{{language}}", language.to_string()),
+        ("{{layout}}", layout.to_string()),
+        ("{{test}}", lang.test().to_string()),
+        ("{{build}}", build),
+        ("{{limits}}", limits.to_string()),
+    ]);
+    files.extend([
+        ("README.md", fill(README, &vars), false),
+        ("scenario.toml", fill(SCENARIO, &vars), false),
+        (".gitignore", GITIGNORE.to_string(), false),
+    ]);
+    Ok(files)
+}
+
+/// `template` with each `{{key}}` of `vars` replaced by its value.
+fn fill(template: &str, vars: &[(&str, String)]) -> String {
+    vars.iter()
+        .fold(template.to_string(), |text, (key, value)| {
+            text.replace(key, value)
+        })
 }
 
 /// Writes `text` to `path`, creating its directory; a script is made executable.
@@ -328,26 +289,23 @@ mod tests {
 
     #[test]
     fn every_placeholder_is_filled() {
-        let sdk = Path::new("/opt/switchyard/policy-sdk");
-        for (lang, files) in [
-            ("rust", rust("my-policy", sdk).unwrap()),
-            ("python", python("my-policy")),
-            ("js", js("my-policy")),
-        ] {
-            for (path, text, _) in files {
-                assert!(!text.contains("{{"), "{lang} {path}: {text}");
+        for lang in [Lang::Rust, Lang::Python, Lang::Js] {
+            for (path, text, _) in project("my-policy", lang, None).unwrap() {
+                assert!(!text.contains("{{"), "{lang:?} {path}: {text}");
             }
         }
     }
 
     #[test]
     fn the_rust_project_depends_on_the_sdk_by_path_and_version() {
-        let files = rust("my-policy", Path::new("/opt/sdk")).unwrap();
+        let files = project("my-policy", Lang::Rust, None).unwrap();
         let manifest = &files.iter().find(|f| f.0 == "Cargo.toml").unwrap().1;
         let version = env!("CARGO_PKG_VERSION");
+        let sdk = Path::new(BUILT_FROM_SDK).canonicalize().unwrap();
+        let sdk = sdk.display();
         assert!(
             manifest.contains(&format!(
-                "switchyard-policy-sdk = {{ version = \"{version}\", path = \"/opt/sdk\" }}"
+                "switchyard-policy-sdk = {{ version = \"{version}\", path = \"{sdk}\" }}"
             )),
             "{manifest}"
         );
