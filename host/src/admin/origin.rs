@@ -5,11 +5,12 @@
 //!
 //! - A request a browser marks as coming from another site (`Sec-Fetch-Site`
 //!   `cross-site` or `same-site`), or whose `Origin` is not this host, is refused.
-//! - Without a token (which the configuration allows on loopback only), the `Host`
-//!   must be an IP address or `localhost`: a rebound name is refused.
+//! - Without a token (which the configuration allows on loopback only), a browser's
+//!   request (one with `Sec-Fetch-Site` or `Origin`, as every current browser sends)
+//!   must name an IP address or `localhost` as its `Host`: a rebound name is refused.
 //!
-//! Clients that are not browsers (curl, the CLI, scrapers) send neither header and a
-//! `Host` of the address they connect to, and pass.
+//! Clients that are not browsers (curl, the CLI, scrapers) send neither header, and
+//! pass whatever their `Host`.
 
 use http::{HeaderMap, header};
 
@@ -22,7 +23,9 @@ pub(crate) fn refused(headers: &HeaderMap, token_needed: bool) -> Option<&'stati
         return Some("the admin API answers no request from another site");
     }
     let host = text(header::HOST.as_str());
-    if let Some(origin) = text(header::ORIGIN.as_str()) {
+    let origin = text(header::ORIGIN.as_str());
+    let browser = origin.is_some() || headers.contains_key("sec-fetch-site");
+    if let Some(origin) = origin {
         let same = origin
             .strip_prefix("http://")
             .or_else(|| origin.strip_prefix("https://"));
@@ -30,7 +33,7 @@ pub(crate) fn refused(headers: &HeaderMap, token_needed: bool) -> Option<&'stati
             return Some("the admin API answers no request from another origin");
         }
     }
-    if !token_needed && !host.is_some_and(is_address_or_localhost) {
+    if browser && !token_needed && !host.is_some_and(is_address_or_localhost) {
         return Some(
             "without admin.token_file, the admin API answers only a Host that is an IP address or localhost",
         );
@@ -82,11 +85,13 @@ mod tests {
             ]);
             assert_eq!(refused(&console, token), None);
         }
-        // With a token, any name may be used (a rebound one gets nothing without it).
-        assert_eq!(
-            refused(&headers(&[("host", "proxy.internal:9901")]), true),
-            None
-        );
+        // Tools may name any host; with a token, so may browsers (a rebound name gets
+        // nothing without it).
+        let named = headers(&[("host", "proxy.internal:9901")]);
+        assert_eq!(refused(&named, false), None);
+        assert_eq!(refused(&headers(&[]), false), None);
+        let browser = headers(&[("host", "proxy.internal:9901"), ("sec-fetch-site", "none")]);
+        assert_eq!(refused(&browser, true), None);
     }
 
     #[test]
@@ -107,10 +112,15 @@ mod tests {
             ("origin", "http://evil.example:9901"),
         ]);
         assert!(refused(&rebound, false).is_some());
-        assert!(
-            refused(&headers(&[]), false).is_some(),
-            "HTTP/1.0 without a Host"
-        );
-        assert!(refused(&headers(&[("host", "localhost.evil.example")]), false).is_some());
+        let read = headers(&[
+            ("host", "evil.example:9901"),
+            ("sec-fetch-site", "same-origin"),
+        ]);
+        assert!(refused(&read, false).is_some());
+        let lookalike = headers(&[
+            ("host", "localhost.evil.example"),
+            ("sec-fetch-site", "none"),
+        ]);
+        assert!(refused(&lookalike, false).is_some());
     }
 }

@@ -66,9 +66,9 @@ pub async fn get(addr: SocketAddr, path: &str, http2: bool) -> (StatusCode, Head
 
 /// `GET path` answered 200 with JSON (an admin endpoint): the value.
 pub async fn json(addr: SocketAddr, path: &str) -> serde_json::Value {
-    let (status, _, body) = get(addr, path, false).await;
+    let (status, body) = admin_json(addr, "GET", path).await;
     assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).unwrap()
+    body
 }
 
 /// How many of `n` GETs of `/` (one after another on one kept-alive connection) each

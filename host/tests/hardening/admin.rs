@@ -164,7 +164,10 @@ async fn pages_of_other_sites_cannot_use_the_admin_api() {
             ("host", "evil.example:9901"),
             ("origin", "http://evil.example:9901"),
         ],
-        &[("host", "evil.example:9901")],
+        &[
+            ("host", "evil.example:9901"),
+            ("sec-fetch-site", "same-origin"),
+        ],
     ] {
         for (method, path) in [
             ("POST", "/policies/reload"),
