@@ -19,7 +19,7 @@ use std::path::PathBuf;
 /// Switchyard: a load-balancing reverse proxy whose balancing policies are WebAssembly
 /// components.
 #[derive(Debug, Parser)]
-#[command(name = "switchyard", version, about)]
+#[command(name = "switchyard", version = env!("SWITCHYARD_VERSION"), about)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
