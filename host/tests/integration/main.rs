@@ -14,6 +14,7 @@ mod cli_policy_simulate;
 mod cli_run;
 mod config_reload;
 mod console;
+mod deploy;
 mod discovery_dns;
 mod discovery_etcd;
 mod discovery_file;
