@@ -31,6 +31,15 @@ fn git(dir: &Path, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// Runs `command`, which must succeed: its stdout.
+fn succeed(command: &mut Command) -> String {
+    let out = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{command:?}: {stdout}{stderr}");
+    stdout
+}
+
 /// Splits `0.1.0 (3f2a9c1b7d4e-dirty 2026-12-04)` into the version and what the
 /// parentheses hold, checking the shape: `HASH[-dirty] DATE` or `unknown commit`.
 fn parse_version(line: &str) -> (&str, &str) {
@@ -107,17 +116,12 @@ impl BuildScript {
     fn compile(dir: &Path) -> Self {
         let exe = dir.join("build-script");
         let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-        let out = Command::new(rustc)
-            .args(["--edition", "2024", "--crate-name", "build_script", "-o"])
-            .arg(&exe)
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("build.rs"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        succeed(
+            Command::new(rustc)
+                .args(["--edition", "2024", "--crate-name", "build_script", "-o"])
+                .arg(&exe)
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("build.rs"))
+                .current_dir(env!("CARGO_MANIFEST_DIR")),
         );
         let ceiling = dir.parent().unwrap().to_path_buf();
         Self { exe, ceiling }
@@ -125,19 +129,13 @@ impl BuildScript {
 
     /// (`SWITCHYARD_VERSION`, the paths of `rerun-if-changed`).
     fn run(&self, root: &Path) -> (String, Vec<String>) {
-        let out = Command::new(&self.exe)
-            .env("CARGO_MANIFEST_DIR", root.join("host"))
-            .env("CARGO_PKG_VERSION", "9.8.7")
-            .env("DEP_SWITCHYARD_POLICIES_COMPONENTS", "/components")
-            .env("GIT_CEILING_DIRECTORIES", &self.ceiling)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let stdout = succeed(
+            Command::new(&self.exe)
+                .env("CARGO_MANIFEST_DIR", root.join("host"))
+                .env("CARGO_PKG_VERSION", "9.8.7")
+                .env("DEP_SWITCHYARD_POLICIES_COMPONENTS", "/components")
+                .env("GIT_CEILING_DIRECTORIES", &self.ceiling),
         );
-        let stdout = String::from_utf8(out.stdout).unwrap();
         let version = stdout
             .lines()
             .find_map(|l| l.strip_prefix("cargo::rustc-env=SWITCHYARD_VERSION="))
@@ -379,17 +377,11 @@ fn sample_configuration_passes_check_config() {
         "the sample names /var/lib/switchyard/policies"
     );
     std::fs::write(&file, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["check-config", file.to_str().unwrap()])
-        .env("XDG_CACHE_HOME", dir.join("cache"))
-        .env("RUST_LOG", "off")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = succeed(
+        Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(["check-config", file.to_str().unwrap()])
+            .env("XDG_CACHE_HOME", dir.join("cache"))
+            .env("RUST_LOG", "off"),
     );
     assert!(
         stdout.contains("ok (1 listeners, 1 clusters)") && !stdout.contains("warning"),
