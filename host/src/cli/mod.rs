@@ -41,7 +41,9 @@ pub enum Command {
         file: PathBuf,
     },
     /// Show Switchyard working with no configuration at all: three local backends, a
-    /// proxy on the embedded default policy, a burst of traffic and a live table.
+    /// proxy on the embedded default policy, a burst of traffic and a live table; then
+    /// a hot swap to `peak-ewma` under traffic, a backend killed and revived, and the
+    /// admin console to watch it in a browser.
     Demo {
         /// Print the table once and exit (for scripts and CI).
         #[arg(long)]
@@ -49,6 +51,9 @@ pub enum Command {
         /// Where the demo proxy listens.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Where the admin API and its console listen.
+        #[arg(long, default_value = "127.0.0.1:9901")]
+        admin: SocketAddr,
         /// Requests in the burst.
         #[arg(long, default_value_t = 3000)]
         requests: usize,
@@ -74,8 +79,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo {
             once,
             listen,
+            admin,
             requests,
-        } => demo::run(once, listen, requests),
+        } => demo::run(once, demo::DemoAddrs { listen, admin }, requests),
         Command::Register(registration) => register::run(registration),
         Command::Policy(command) => policy_cmd::run(command),
     }
