@@ -111,7 +111,7 @@ pub(crate) fn snapshot(
         })
         .collect();
     json!({
-        "version": env!("CARGO_PKG_VERSION"),
+        "version": env!("SWITCHYARD_VERSION"),
         "at_ms": unix_ms(SystemTime::now()),
         // Each latency bucket's upper edge (null: slower than the one before).
         "latency_edges_s": LatencyHistogram::edges(),

@@ -346,7 +346,7 @@ async function poll() {
     const data = await response.json();
     edges = data.latency_edges_s;
     const at = remember(data);
-    $("version").textContent = "v" + data.version;
+    $("version").textContent = data.version;
     $("main").hidden = false;
     drawClusters(data, at);
     drawPolicies(data);
