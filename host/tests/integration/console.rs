@@ -57,10 +57,12 @@ fn proxy(dir: &Path, endpoints: &[SocketAddr], token: Option<&str>) -> App {
 /// Installs chromium and playwright-core when missing: the directory holding
 /// `node_modules`.
 fn install() -> String {
-    let output = Command::new("bash")
+    // Bounded: apt and npm may hang on a network that drops packets.
+    let output = Command::new("timeout")
+        .args(["900", "bash"])
         .arg(scripts().join("install.sh"))
         .output()
-        .expect("bash runs");
+        .expect("timeout and bash run");
     assert!(
         output.status.success(),
         "the browser test cannot install what it needs:\n{}",
