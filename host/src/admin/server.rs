@@ -327,15 +327,12 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
 
 /// One of the console's files, with its security headers.
 fn page(asset: &console::Asset) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(asset.body.as_bytes())));
-    let headers = response.headers_mut();
-    headers.insert(
+    let body = Bytes::from_static(asset.body.as_bytes());
+    let mut response = respond(StatusCode::OK, body, &console::SECURITY_HEADERS);
+    response.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static(asset.content_type),
     );
-    for (name, value) in console::SECURITY_HEADERS {
-        headers.insert(name, header::HeaderValue::from_static(value));
-    }
     response
 }
 
@@ -352,20 +349,25 @@ fn json(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
 /// A JSON answer: never cached (it may hold the topology), never sniffed as another
 /// type.
 fn json_text(status: StatusCode, text: Vec<u8>) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(text)));
+    let headers = [
+        ("content-type", "application/json"),
+        ("cache-control", "no-store"),
+        ("x-content-type-options", "nosniff"),
+    ];
+    respond(status, Bytes::from(text), &headers)
+}
+
+/// An answer of `status` with `body` and `headers`.
+fn respond(
+    status: StatusCode,
+    body: Bytes,
+    headers: &[(&'static str, &'static str)],
+) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        header::HeaderValue::from_static("nosniff"),
-    );
+    let map = response.headers_mut();
+    for (name, value) in headers {
+        map.insert(*name, header::HeaderValue::from_static(value));
+    }
     response
 }
