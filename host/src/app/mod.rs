@@ -59,6 +59,7 @@ pub fn load_with_digest(path: &Path) -> Result<(Config, String), ConfigError> {
 /// their TLS files) without binding or starting anything: the first problem, if any,
 /// else what works but looks like a mistake (see [`warnings`]).
 pub fn check(config: &Config, engine: &PolicyEngine) -> anyhow::Result<Vec<String>> {
+    watched_dir(&config.policies)?;
     let registry = registry(config, engine);
     let mut records = Vec::new();
     for i in 0..config.clusters.len() {
@@ -78,6 +79,21 @@ pub fn check(config: &Config, engine: &PolicyEngine) -> anyhow::Result<Vec<Strin
         tables.push(routes::build(i, listener, &by_name)?);
     }
     Ok(warnings(config, &tables))
+}
+
+/// The policy directory to watch, if one is: it must exist (empty will do).
+fn watched_dir(policies: &crate::config::model::PoliciesConfig) -> anyhow::Result<Option<&Path>> {
+    match (&policies.dir, policies.watch) {
+        (Some(dir), true) => {
+            anyhow::ensure!(
+                dir.is_dir(),
+                "policies.dir: {} is not a directory; create it (empty will do: it is where NAME.wasm files go)",
+                dir.display()
+            );
+            Ok(Some(dir))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The policy registry for `config`'s policy directory and cache.
@@ -199,15 +215,15 @@ impl App {
         policies: &crate::config::model::PoliciesConfig,
         admin: Option<&crate::config::model::AdminConfig>,
     ) -> anyhow::Result<(Option<PolicyWatcher>, Option<AdminServer>)> {
-        let watcher = match (&policies.dir, policies.watch) {
-            (Some(dir), true) => {
+        let watcher = match watched_dir(policies)? {
+            Some(dir) => {
                 let watcher = PolicyWatcher::start(Arc::clone(registry), dir)
                     .with_context(|| format!("policies.dir: watching {}", dir.display()))?;
                 // Catch what changed between the first load and the watch.
                 registry.rescan();
                 Some(watcher)
             }
-            _ => None,
+            None => None,
         };
         let admin = match admin {
             Some(admin) => Some(

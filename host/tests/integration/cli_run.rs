@@ -358,6 +358,39 @@ fn check_config_accepts_good_and_names_the_key_in_bad() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A watched policy directory that does not exist fails `check-config` as it fails
+/// `run`, saying what to do; created (empty), the file passes.
+#[test]
+fn check_config_needs_the_policy_directory_that_run_watches() {
+    let dir = std::env::temp_dir().join(format!("switchyard-no-policy-dir-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("switchyard.toml");
+    std::fs::write(
+        &file,
+        "[policies]\ndir = \"./policies.d\"\n\
+         [[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:8080\"\ncluster = \"api\"\n\
+         [[clusters]]\nname = \"api\"\npolicy = \"round-robin\"\n\
+         endpoints = [ { address = \"127.0.0.1:9001\" } ]\n",
+    )
+    .unwrap();
+    let out = check_config(&file);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("policies.dir:") && stderr.contains("is not a directory; create it"),
+        "{stderr}"
+    );
+    std::fs::create_dir(dir.join("policies.d")).unwrap();
+    let out = check_config(&file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// `check-config` (and `run`, which loads the same way) refuses a policy that is neither
 /// built in nor in the policy directory, naming the file, the key and the built-ins.
 #[test]
