@@ -69,9 +69,12 @@ pub enum Command {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    if !matches!(cli.command, Command::Run { .. }) {
+    match cli.command {
         // `run` installs its logger once it has read the configuration's format.
-        logging::init(crate::config::model::LogFormat::Text);
+        Command::Run { .. } => {}
+        // The demo's own tables tell its story; info lines would break them up.
+        Command::Demo { .. } => logging::init(crate::config::model::LogFormat::Text, "warn"),
+        _ => logging::init(crate::config::model::LogFormat::Text, "info"),
     }
     match cli.command {
         Command::Run { config } => run::run(&config),

@@ -8,7 +8,7 @@ use switchyard_policy::PolicyEngine;
 /// Runs the proxy from `path` until SIGINT or SIGTERM, then drains and returns.
 pub fn run(path: &Path) -> anyhow::Result<()> {
     let config = app::load(path)?;
-    super::logging::init(config.log.format);
+    super::logging::init(config.log.format, "info");
     let engine = PolicyEngine::new().map_err(|e| anyhow::anyhow!("{e:#}"))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
