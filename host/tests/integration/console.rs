@@ -25,9 +25,9 @@ fn scripts() -> &'static Path {
 }
 
 /// A proxy in front of `endpoints` whose cluster `api` uses `live.wasm` from `dir`
-/// (watched), with fast TCP probes and a route whose name is markup; its admin API
-/// on an ephemeral port, needing `token` when given.
-fn proxy(dir: &Path, endpoints: &[SocketAddr], token: Option<&str>) -> App {
+/// (watched), with fast TCP probes and one route named `route`; its admin API on an
+/// ephemeral port, needing `token` when given.
+fn proxy(dir: &Path, endpoints: &[SocketAddr], route: &str, token: Option<&str>) -> App {
     let endpoints: Vec<String> = endpoints
         .iter()
         .map(|a| format!("{{ address = \"{a}\" }}"))
@@ -42,7 +42,7 @@ fn proxy(dir: &Path, endpoints: &[SocketAddr], token: Option<&str>) -> App {
          [admin]\nlisten = \"127.0.0.1:0\"\n{}\
          [policies]\ndir = \"{}\"\ncache_dir = \"{}\"\n\
          [[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\n\
-         [[listeners.routes]]\nname = \"<i>route</i>\"\ncluster = \"api\"\n\
+         [[listeners.routes]]\nname = \"{route}\"\ncluster = \"api\"\n\
          [[clusters]]\nname = \"api\"\npolicy = \"live\"\nendpoints = [{}]\n\
          [clusters.retries]\nattempts = 3\nbackoff_base = \"1ms\"\n\
          [clusters.health_check]\nkind = \"tcp\"\ninterval = \"200ms\"\ntimeout = \"200ms\"\n\
@@ -176,14 +176,20 @@ async fn the_console_shows_traffic_failures_and_swaps_in_a_browser() {
     let a = named("a", Duration::from_millis(1)).await;
     let c = named("c", Duration::from_millis(4)).await;
     let endpoints: Vec<SocketAddr> = [&a, &b, &c].iter().map(|b: &&Backend| b.addr).collect();
-    let proxy = proxy(&dir, &endpoints, None);
+    let proxy = proxy(&dir, &endpoints, "everything", None);
     let guarded_dir = temp_dir("console-token");
     std::fs::write(
         guarded_dir.join("live.wasm"),
         component_bytes("round-robin"),
     )
     .unwrap();
-    let guarded = self::proxy(&guarded_dir, &endpoints, Some("s3cret-token"));
+    // Its route's name is markup, which the page must show as text.
+    let guarded = self::proxy(
+        &guarded_dir,
+        &endpoints,
+        "<i>route</i>",
+        Some("s3cret-token"),
+    );
     let started = std::time::Instant::now();
     let load = common::client::Load::start(proxy.listener_addr("web").unwrap(), 4);
 
@@ -273,7 +279,7 @@ async fn the_console_files_need_no_token_and_its_data_does() {
     let a = named("a", Duration::ZERO).await;
     let dir = temp_dir("console-access");
     std::fs::write(dir.join("live.wasm"), component_bytes("round-robin")).unwrap();
-    let proxy = proxy(&dir, &[a.addr], Some("tok3n"));
+    let proxy = proxy(&dir, &[a.addr], "<i>route</i>", Some("tok3n"));
     let admin = proxy.admin_addr().unwrap();
 
     for (path, kind) in [
