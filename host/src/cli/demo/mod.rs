@@ -161,7 +161,7 @@ async fn burst(
 ) -> anyhow::Result<usize> {
     let traffic = Traffic::start(addr, CONNECTIONS, Some(total), Duration::ZERO);
     if std::io::stdout().is_terminal() {
-        while traffic.done() < total {
+        while traffic.done() < total && traffic.running() {
             tokio::time::sleep(Duration::from_millis(100)).await;
             progress(traffic.done(), total, upstream, backends);
         }

@@ -17,6 +17,8 @@ struct Counts {
     started: AtomicUsize,
     done: AtomicUsize,
     failed: AtomicUsize,
+    /// Clients still sending.
+    running: AtomicUsize,
     stop: AtomicBool,
 }
 
@@ -37,9 +39,14 @@ impl Traffic {
     ) -> Self {
         let counts = Arc::new(Counts::default());
         let mut clients = JoinSet::new();
+        counts.running.store(connections, Relaxed);
         for _ in 0..connections {
             let counts = Arc::clone(&counts);
-            clients.spawn(client(addr, counts, limit.unwrap_or(usize::MAX), pace));
+            clients.spawn(async move {
+                let result = client(addr, &counts, limit.unwrap_or(usize::MAX), pace).await;
+                counts.running.fetch_sub(1, Relaxed);
+                result
+            });
         }
         Self { counts, clients }
     }
@@ -47,6 +54,11 @@ impl Traffic {
     /// Requests answered or failed so far.
     pub fn done(&self) -> usize {
         self.counts.done.load(Relaxed)
+    }
+
+    /// Whether any client is still sending (one that could not connect has stopped).
+    pub fn running(&self) -> bool {
+        self.counts.running.load(Relaxed) > 0
     }
 
     /// Requests that failed so far.
@@ -74,7 +86,7 @@ impl Traffic {
 /// 2xx) counts as failed, and a broken connection is replaced.
 async fn client(
     addr: SocketAddr,
-    counts: Arc<Counts>,
+    counts: &Counts,
     limit: usize,
     pace: Duration,
 ) -> anyhow::Result<()> {
