@@ -15,7 +15,7 @@
 //!
 //! Nothing here knows HTTP or the network: requests are seen through [`RequestView`].
 //! Layers, lowest first (each imports only from those before it): `cluster`,
-//! `niceness`, `ip_text` and `random`; `engine`; `balancer` and `scorer`; `registry`.
+//! `niceness`, `ip_text`, `random` and `text`; `engine`; `balancer` and `scorer`; `registry`.
 
 pub mod balancer;
 pub mod cluster;
@@ -25,6 +25,7 @@ pub mod niceness;
 pub mod random;
 pub mod registry;
 pub mod scorer;
+pub mod text;
 
 pub use balancer::{
     Candidate, CandidateStatus, ClusterPolicy, DEFAULT_CANARY_PERCENT, DEFAULT_SHADOW_SAMPLE,

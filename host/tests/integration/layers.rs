@@ -14,7 +14,7 @@ const PROXY_ROWS: &[&[&str]] = &[
 
 /// Rows of `switchyard-policy`'s modules, lowest first.
 const POLICY_ROWS: &[&[&str]] = &[
-    &["cluster", "niceness", "ip_text", "random"],
+    &["cluster", "niceness", "ip_text", "random", "text"],
     &["engine"],
     &["balancer", "scorer"],
     &["registry"],

@@ -60,11 +60,7 @@ impl PolicyLog {
             self.dropped.fetch_add(1, Relaxed);
             return;
         }
-        let mut end = text.len().min(MAX_LINE);
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        let text = text[..end].trim_end();
+        let text = text[..text.floor_char_boundary(MAX_LINE)].trim_end();
         let policy = self.policy.as_str();
         match level {
             Level::Debug => tracing::debug!(target: "switchyard::policy", policy, "{text}"),

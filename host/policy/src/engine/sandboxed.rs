@@ -123,13 +123,6 @@ fn fault(store: &Store<StoreState>, deadline: Duration, error: &wasmtime::Error)
     }
     // The root cause says what happened; the wasm backtrace is left to the log.
     let mut message = error.root_cause().to_string().replace('\n', " ");
-    if message.len() > MAX_MESSAGE {
-        let mut end = MAX_MESSAGE;
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        message.truncate(end);
-        message.push('…');
-    }
+    crate::text::cut(&mut message, MAX_MESSAGE);
     Fault::Trap(message)
 }

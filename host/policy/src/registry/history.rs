@@ -90,14 +90,7 @@ impl History {
 /// Cuts `reason` to 1 KiB on a character boundary, marking the cut: what a history
 /// keeps of a reason (a fleet's comes from etcd, a compiler's may run long).
 pub fn cut_reason(reason: &mut String) {
-    if reason.len() > REASON_BYTES {
-        let mut end = REASON_BYTES;
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        reason.truncate(end);
-        reason.push('…');
-    }
+    crate::text::cut(reason, REASON_BYTES);
 }
 
 #[cfg(test)]
