@@ -18,7 +18,7 @@ use backend::Backend;
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use switchyard_policy::cluster::Health;
+use switchyard_policy::cluster::{Health, Member};
 use switchyard_policy::{DEFAULT_POLICY, PolicyEngine};
 use traffic::Traffic;
 
@@ -213,13 +213,15 @@ fn completed(upstream: &Upstream, backends: &[SocketAddr]) -> Vec<(u64, Health)>
     backends
         .iter()
         .map(|addr| {
-            membership
-                .members()
-                .iter()
-                .find(|m| m.socket == *addr)
+            member(membership.members(), *addr)
                 .map_or((0, Health::Unavailable), |m| (m.load.completed(), m.health))
         })
         .collect()
+}
+
+/// The member of the demo's cluster at backend `addr`.
+fn member(members: &[Member], addr: SocketAddr) -> Option<&Member> {
+    members.iter().find(|m| m.socket == addr)
 }
 
 fn progress(done: usize, total: usize, upstream: &Upstream, backends: &[SocketAddr]) {
@@ -230,11 +232,7 @@ fn progress(done: usize, total: usize, upstream: &Upstream, backends: &[SocketAd
         .iter()
         .zip(backends)
         .map(|((name, _), addr)| {
-            let n = membership
-                .members()
-                .iter()
-                .find(|m| m.socket == *addr)
-                .map_or(0, |m| m.load.in_flight());
+            let n = member(membership.members(), *addr).map_or(0, |m| m.load.in_flight());
             format!("{name} {n}")
         })
         .collect();
@@ -259,7 +257,7 @@ fn print_table(upstream: &Upstream, backends: &[SocketAddr]) {
         "backend", "address", "requests", "share", "p50", "p99", "in-flight"
     );
     for ((name, _), addr) in BACKENDS.iter().zip(backends) {
-        let Some(member) = membership.members().iter().find(|m| m.socket == *addr) else {
+        let Some(member) = member(membership.members(), *addr) else {
             continue;
         };
         let load = &member.load;
