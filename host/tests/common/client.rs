@@ -289,15 +289,23 @@ pub async fn until_closed(
     (started.elapsed(), received)
 }
 
+/// One admin API request (`GET`, `POST`…) with no body and exactly `headers`.
+pub async fn admin_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Response<Incoming> {
+    let mut request = Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    send(addr, request.body(Empty::<Bytes>::new()).unwrap(), false).await
+}
+
 /// One admin API request (`GET`, `POST`…) with no body: the status and the JSON body.
 pub async fn admin_json(addr: SocketAddr, method: &str, path: &str) -> (u16, serde_json::Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "localhost")
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    let response = send(addr, request, false).await;
+    let response = admin_request(addr, method, path, &[("host", "localhost")]).await;
     let status = response.status().as_u16();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (

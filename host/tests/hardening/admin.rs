@@ -3,24 +3,18 @@
 //! admin address that is not loopback is refused without one.
 
 use crate::common::backend;
-use crate::common::client::send;
+use crate::common::client::admin_request;
 use crate::common::{proxy, switchyard, temp_dir};
 use crate::setup;
-use bytes::Bytes;
-use http_body_util::Empty;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Status of `method path` on the admin API at `admin`, with `token` as bearer.
 async fn status(admin: SocketAddr, method: &str, path: &str, token: Option<&str>) -> u16 {
-    let mut request = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "localhost");
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    let response = send(admin, request.body(Empty::<Bytes>::new()).unwrap(), false).await;
+    let bearer = token.map(|token| format!("Bearer {token}"));
+    let mut headers = vec![("host", "localhost")];
+    headers.extend(bearer.as_deref().map(|b| ("authorization", b)));
+    let response = admin_request(admin, method, path, &headers).await;
     if response.status() == 401 {
         let challenge = response.headers().get("www-authenticate");
         assert!(challenge.is_some(), "a 401 says how to authenticate");
@@ -125,12 +119,10 @@ fn an_open_admin_address_needs_a_token_file() {
 
 /// Status of `method path` on the admin API at `admin` with exactly `headers`.
 async fn status_with(admin: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> u16 {
-    let mut request = http::Request::builder().method(method).uri(path);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = send(admin, request.body(Empty::<Bytes>::new()).unwrap(), false).await;
-    response.status().as_u16()
+    admin_request(admin, method, path, headers)
+        .await
+        .status()
+        .as_u16()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -256,14 +256,10 @@ async fn admin_get(
     header: &str,
 ) -> (u16, String, String) {
     use http_body_util::BodyExt;
-    let mut request = http::Request::get(path).header("host", "localhost");
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    let request = request
-        .body(http_body_util::Empty::<bytes::Bytes>::new())
-        .unwrap();
-    let response = common::client::send(addr, request, false).await;
+    let bearer = token.map(|token| format!("Bearer {token}"));
+    let mut headers = vec![("host", "localhost")];
+    headers.extend(bearer.as_deref().map(|b| ("authorization", b)));
+    let response = common::client::admin_request(addr, "GET", path, &headers).await;
     let status = response.status().as_u16();
     let value = response
         .headers()
